@@ -1,0 +1,298 @@
+package host
+
+import (
+	"bytes"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+	"unicode/utf8"
+
+	"golang.org/x/tools/txtar"
+)
+
+// The snapshot format (SNAPSHOT.md) is one txtar archive:
+//
+//	snapshot.json        {"os":..., "hostname":..., "captured": RFC3339}
+//	root/<path>          a file's contents
+//	link/<path>          a symbolic link's target
+//	cmd/<command line>   a command's standard output
+//	api/<name>.json      an OS API call's result, as JSON
+//
+// Contents that are not plain text lines (NUL bytes, invalid UTF-8, no final
+// newline, a line that looks like a txtar marker) are stored base64-encoded,
+// and the entry's name then ends in base64Suffix.
+const base64Suffix = " (base64)"
+
+// MaxSnapshotSize bounds a snapshot file that is read.
+const MaxSnapshotSize = 512 << 20
+
+type recorder struct {
+	mu    sync.Mutex
+	files map[string][]byte
+}
+
+func (r *recorder) put(name string, b []byte) {
+	if r == nil {
+		return
+	}
+	r.mu.Lock()
+	r.files[name] = bytes.Clone(b)
+	r.mu.Unlock()
+}
+
+func (r *recorder) file(p string, b []byte)   { r.put("root"+cleanAbs(p), b) }
+func (r *recorder) link(p, target string)     { r.put("link"+cleanAbs(p), []byte(target)) }
+func (r *recorder) cmd(line string, b []byte) { r.put("cmd/"+line, b) }
+func (r *recorder) api(name string, b []byte) { r.put("api/"+name+".json", b) }
+
+func cleanAbs(p string) string { return path.Clean("/" + strings.TrimPrefix(p, "/")) }
+
+// Record starts recording everything the host is asked for, for
+// WriteSnapshot. Only a live host or a --root host can be recorded.
+func (h *Host) Record() {
+	if h.rec == nil {
+		h.rec = &recorder{files: map[string][]byte{}}
+	}
+}
+
+// WriteSnapshot writes what was recorded since Record as a snapshot.
+func (h *Host) WriteSnapshot(w io.Writer) error {
+	if h.rec == nil {
+		return errors.New("write snapshot: the host was not recording")
+	}
+	m := h.meta
+	m.OS, m.Hostname = h.os, h.hostname
+	if m.Captured.IsZero() {
+		m.Captured = h.captured
+	}
+	mb, err := json.MarshalIndent(m, "", "  ")
+	if err != nil {
+		return fmt.Errorf("write snapshot: %w", err)
+	}
+	h.rec.mu.Lock()
+	names := make([]string, 0, len(h.rec.files))
+	for n := range h.rec.files {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	a := &txtar.Archive{Comment: []byte("farmwatch host snapshot; format: SNAPSHOT.md\n")}
+	a.Files = append(a.Files, txtar.File{Name: "snapshot.json", Data: append(mb, '\n')})
+	for _, n := range names {
+		a.Files = append(a.Files, encodeEntry(n, h.rec.files[n]))
+	}
+	h.rec.mu.Unlock()
+	_, err = w.Write(txtar.Format(a))
+	return err
+}
+
+func encodeEntry(name string, b []byte) txtar.File {
+	if plainText(b) {
+		return txtar.File{Name: name, Data: b}
+	}
+	enc := base64.StdEncoding.EncodeToString(b)
+	var buf strings.Builder
+	for len(enc) > 76 {
+		buf.WriteString(enc[:76])
+		buf.WriteByte('\n')
+		enc = enc[76:]
+	}
+	buf.WriteString(enc)
+	buf.WriteByte('\n')
+	return txtar.File{Name: name + base64Suffix, Data: []byte(buf.String())}
+}
+
+func plainText(b []byte) bool {
+	if len(b) == 0 {
+		return true
+	}
+	if b[len(b)-1] != '\n' || !utf8.Valid(b) || bytes.IndexByte(b, 0) >= 0 || bytes.IndexByte(b, '\r') >= 0 {
+		return false
+	}
+	for _, line := range bytes.Split(b, []byte("\n")) {
+		if bytes.HasPrefix(line, []byte("-- ")) && bytes.HasSuffix(line, []byte(" --")) {
+			return false
+		}
+	}
+	return true
+}
+
+// Snapshot is a parsed snapshot file.
+type Snapshot struct {
+	Meta  Meta
+	Files map[string][]byte // root/ entries by host path
+	Links map[string]string // link/ entries by host path
+	Cmds  map[string][]byte // cmd/ entries by command line
+	APIs  map[string][]byte // api/ entries by name (without .json)
+}
+
+// ParseSnapshot parses a snapshot. Every error names the entry at fault.
+func ParseSnapshot(data []byte) (*Snapshot, error) {
+	a := txtar.Parse(data)
+	if len(a.Files) == 0 || a.Files[0].Name != "snapshot.json" {
+		return nil, errors.New("not a farmwatch snapshot: the first entry must be snapshot.json")
+	}
+	m, err := parseMeta(a.Files[0].Data)
+	if err != nil {
+		return nil, fmt.Errorf("entry snapshot.json: %w", err)
+	}
+	s := &Snapshot{Meta: m, Files: map[string][]byte{}, Links: map[string]string{}, Cmds: map[string][]byte{}, APIs: map[string][]byte{}}
+	seen := map[string]bool{}
+	for _, f := range a.Files[1:] {
+		name, data := f.Name, f.Data
+		if seen[name] {
+			return nil, fmt.Errorf("entry %q: duplicate", name)
+		}
+		seen[name] = true
+		if n, ok := strings.CutSuffix(name, base64Suffix); ok {
+			b, err := base64.StdEncoding.DecodeString(strings.Join(strings.Fields(string(data)), ""))
+			if err != nil {
+				return nil, fmt.Errorf("entry %q: bad base64: %w", name, err)
+			}
+			name, data = n, b
+		}
+		kind, rest, _ := strings.Cut(name, "/")
+		switch kind {
+		case "root", "link":
+			p := "/" + rest
+			if rest == "" || cleanAbs(p) != p || strings.Contains(rest, "\x00") {
+				return nil, fmt.Errorf("entry %q: path must be absolute and clean", name)
+			}
+			if _, dup := s.Files[p]; dup {
+				return nil, fmt.Errorf("entry %q: path recorded twice", name)
+			}
+			if _, dup := s.Links[p]; dup {
+				return nil, fmt.Errorf("entry %q: path recorded twice", name)
+			}
+			if kind == "root" {
+				s.Files[p] = data
+			} else {
+				s.Links[p] = string(data)
+			}
+		case "cmd":
+			if rest == "" {
+				return nil, fmt.Errorf("entry %q: empty command line", name)
+			}
+			s.Cmds[rest] = data
+		case "api":
+			n, ok := strings.CutSuffix(rest, ".json")
+			if !ok || !apiName.MatchString(n) {
+				return nil, fmt.Errorf("entry %q: api entries are api/<name>.json", name)
+			}
+			if !json.Valid(data) {
+				return nil, fmt.Errorf("entry %q: not valid JSON", name)
+			}
+			s.APIs[n] = data
+		default:
+			return nil, fmt.Errorf("entry %q: unknown kind %q (want root/, link/, cmd/ or api/)", name, kind)
+		}
+	}
+	// A path cannot be both a file and a directory holding other entries.
+	for p := range s.Files {
+		for q := path.Dir(p); q != "/"; q = path.Dir(q) {
+			if _, ok := s.Files[q]; ok {
+				return nil, fmt.Errorf("entry %q: %s is recorded as a file", "root"+p, q)
+			}
+			if _, ok := s.Links[q]; ok {
+				return nil, fmt.Errorf("entry %q: %s is recorded as a link", "root"+p, q)
+			}
+		}
+	}
+	return s, nil
+}
+
+func parseMeta(b []byte) (Meta, error) {
+	var m Meta
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&m); err != nil {
+		return m, fmt.Errorf("bad JSON: %w", err)
+	}
+	switch m.OS {
+	case "linux", "darwin", "windows":
+	default:
+		return m, fmt.Errorf("os %q: want linux, darwin or windows", m.OS)
+	}
+	if m.Hostname == "" {
+		return m, errors.New("hostname is empty")
+	}
+	if m.Captured.IsZero() {
+		m.Captured = time.Unix(0, 0).UTC()
+	}
+	return m, nil
+}
+
+// Open replays the snapshot file: its files are unpacked into a private
+// temporary tree that Close removes, and its commands and API results are
+// served from memory.
+func Open(file string) (*Host, error) {
+	f, err := os.Open(file)
+	if err != nil {
+		return nil, fmt.Errorf("snapshot %s: %w", file, err)
+	}
+	data, err := io.ReadAll(io.LimitReader(f, MaxSnapshotSize+1))
+	f.Close()
+	if err != nil {
+		return nil, fmt.Errorf("snapshot %s: %w", file, err)
+	}
+	if len(data) > MaxSnapshotSize {
+		return nil, fmt.Errorf("snapshot %s: larger than %d bytes", file, MaxSnapshotSize)
+	}
+	s, err := ParseSnapshot(data)
+	if err != nil {
+		return nil, fmt.Errorf("snapshot %s: %w", file, err)
+	}
+	h, err := s.Host()
+	if err != nil {
+		return nil, fmt.Errorf("snapshot %s: %w", file, err)
+	}
+	h.source = "snapshot:" + file
+	return h, nil
+}
+
+// Host unpacks the snapshot into a temporary tree and returns a replaying
+// host over it. Close the host to remove the tree.
+func (s *Snapshot) Host() (*Host, error) {
+	dir, err := os.MkdirTemp("", "farmwatch-snapshot-")
+	if err != nil {
+		return nil, fmt.Errorf("unpack: %w", err)
+	}
+	cleanup := func() error { return os.RemoveAll(dir) }
+	fail := func(err error) (*Host, error) { cleanup(); return nil, err }
+	for p, b := range s.Files {
+		fp := filepath.Join(dir, filepath.FromSlash(p))
+		if err := os.MkdirAll(filepath.Dir(fp), 0o700); err != nil {
+			return fail(fmt.Errorf("unpack %s: %w", p, err))
+		}
+		if err := os.WriteFile(fp, b, 0o600); err != nil {
+			return fail(fmt.Errorf("unpack %s: %w", p, err))
+		}
+	}
+	for p, t := range s.Links {
+		fp := filepath.Join(dir, filepath.FromSlash(p))
+		if err := os.MkdirAll(filepath.Dir(fp), 0o700); err != nil {
+			return fail(fmt.Errorf("unpack %s: %w", p, err))
+		}
+		if err := os.Symlink(t, fp); err != nil {
+			return fail(fmt.Errorf("unpack %s: %w", p, err))
+		}
+	}
+	cmds, apis := s.Cmds, s.APIs
+	if cmds == nil {
+		cmds = map[string][]byte{}
+	}
+	if apis == nil {
+		apis = map[string][]byte{}
+	}
+	h := &Host{root: dir, cmds: cmds, apis: apis, cleanup: cleanup, source: "snapshot"}
+	h.setMeta(s.Meta)
+	return h, nil
+}

@@ -1,0 +1,156 @@
+package rules
+
+import (
+	"fmt"
+
+	"cel.dev/cel-go/cel"
+	"cel.dev/cel-go/common/types"
+	"cel.dev/cel-go/common/types/ref"
+	"cel.dev/cel-go/ext"
+	fwv1 "github.com/farmwatch/farmwatch/proto/farmwatch/v1"
+	"google.golang.org/protobuf/proto"
+)
+
+// CostLimit bounds the cost of one evaluation of one expression, as
+// Kubernetes bounds a CEL call (PerCallLimit). A rule that reaches it is
+// reported as a rule error, never as "no match".
+const CostLimit = 1_000_000
+
+// scope is one kind of observation that rules can be scoped to.
+type scope struct {
+	name   string // "process": the rule's scope and the variable name
+	plural string // "processes": the host-scope variable
+	msg    proto.Message
+}
+
+// scopes are the observation kinds, in the order of the Observation oneof.
+var scopes = []scope{
+	{"process", "processes", &fwv1.Process{}},
+	{"service", "services", &fwv1.Service{}},
+	{"session", "sessions", &fwv1.Session{}},
+	{"usb_device", "usb_devices", &fwv1.UsbDevice{}},
+	{"display", "displays", &fwv1.Display{}},
+	{"net_interface", "net_interfaces", &fwv1.NetInterface{}},
+	{"route", "routes", &fwv1.Route{}},
+	{"proxy_setting", "proxy_settings", &fwv1.ProxySetting{}},
+	{"keyboard_layout", "keyboard_layouts", &fwv1.KeyboardLayout{}},
+	{"locale", "locales", &fwv1.Locale{}},
+}
+
+func scopeByName(n string) (scope, bool) {
+	for _, s := range scopes {
+		if s.name == n {
+			return s, true
+		}
+	}
+	return scope{}, false
+}
+
+func typeName(m proto.Message) string { return string(m.ProtoReflect().Descriptor().FullName()) }
+
+// KindOf returns the scope name of an observation ("process"), or "".
+func KindOf(o *fwv1.Observation) (string, proto.Message) {
+	switch k := o.GetKind().(type) {
+	case *fwv1.Observation_Process:
+		return "process", k.Process
+	case *fwv1.Observation_Service:
+		return "service", k.Service
+	case *fwv1.Observation_Session:
+		return "session", k.Session
+	case *fwv1.Observation_UsbDevice:
+		return "usb_device", k.UsbDevice
+	case *fwv1.Observation_Display:
+		return "display", k.Display
+	case *fwv1.Observation_NetInterface:
+		return "net_interface", k.NetInterface
+	case *fwv1.Observation_Route:
+		return "route", k.Route
+	case *fwv1.Observation_ProxySetting:
+		return "proxy_setting", k.ProxySetting
+	case *fwv1.Observation_KeyboardLayout:
+		return "keyboard_layout", k.KeyboardLayout
+	case *fwv1.Observation_Locale:
+		return "locale", k.Locale
+	}
+	return "", nil
+}
+
+// envs holds one CEL environment per scope, all sharing the lists.
+type envs struct {
+	byScope map[string]*cel.Env
+	adapter types.Adapter
+}
+
+func newEnvs(lists map[string]*List) (*envs, error) {
+	common := []cel.EnvOption{
+		cel.Types(&fwv1.HostInfo{}, &fwv1.Finding{}, &fwv1.Observation{}),
+		ext.Strings(), ext.Lists(), ext.Sets(), ext.Math(), ext.Bindings(),
+		cel.Variable("host", cel.ObjectType(typeName(&fwv1.HostInfo{}))),
+		cel.Function("contains", cel.MemberOverload("fwlist_contains_string",
+			[]*cel.Type{ListType, cel.StringType}, cel.BoolType,
+			cel.BinaryBinding(func(l, s ref.Val) ref.Val {
+				return types.Bool(l.(*List).Contains(string(s.(types.String))))
+			}))),
+		cel.Function("lookup", cel.MemberOverload("fwlist_lookup_string",
+			[]*cel.Type{ListType, cel.StringType}, cel.StringType,
+			cel.BinaryBinding(func(l, s ref.Val) ref.Val {
+				return types.String(l.(*List).Lookup(string(s.(types.String))))
+			}))),
+		cel.Function("hasLabel", cel.MemberOverload("fwlist_haslabel_string",
+			[]*cel.Type{ListType, cel.StringType}, cel.BoolType,
+			cel.BinaryBinding(func(l, s ref.Val) ref.Val {
+				return types.Bool(l.(*List).HasLabel(string(s.(types.String))))
+			}))),
+	}
+	for _, s := range scopes {
+		common = append(common, cel.Types(s.msg))
+	}
+	for n := range lists {
+		common = append(common, cel.Variable("lists."+n, ListType))
+	}
+	base, err := cel.NewEnv(common...)
+	if err != nil {
+		return nil, fmt.Errorf("cel environment: %w", err)
+	}
+	e := &envs{byScope: map[string]*cel.Env{}, adapter: base.CELTypeAdapter()}
+	for _, s := range scopes {
+		env, err := base.Extend(cel.Variable(s.name, cel.ObjectType(typeName(s.msg))))
+		if err != nil {
+			return nil, fmt.Errorf("cel environment %s: %w", s.name, err)
+		}
+		e.byScope[s.name] = env
+	}
+	hostVars := []cel.EnvOption{cel.Variable("findings", cel.ListType(cel.ObjectType(typeName(&fwv1.Finding{}))))}
+	for _, s := range scopes {
+		hostVars = append(hostVars, cel.Variable(s.plural, cel.ListType(cel.ObjectType(typeName(s.msg)))))
+	}
+	env, err := base.Extend(hostVars...)
+	if err != nil {
+		return nil, fmt.Errorf("cel environment host: %w", err)
+	}
+	e.byScope["host"] = env
+	return e, nil
+}
+
+// exprError is a CEL compile error at a place in an expression.
+type exprError struct {
+	line, col int // 1-based, within the expression
+	msg       string
+}
+
+// compile type-checks one expression and checks its result type.
+func compile(env *cel.Env, src string, want *cel.Type) (cel.Program, *exprError) {
+	ast, iss := env.Compile(src)
+	if iss != nil && iss.Err() != nil {
+		e := iss.Errors()[0]
+		return nil, &exprError{line: e.Location.Line(), col: e.Location.Column() + 1, msg: e.Message}
+	}
+	if !ast.OutputType().IsExactType(want) && !(want.Kind() == types.ListKind && ast.OutputType().IsAssignableType(want)) {
+		return nil, &exprError{line: 1, col: 1, msg: fmt.Sprintf("expression is %s, want %s", ast.OutputType(), want)}
+	}
+	prg, err := env.Program(ast, cel.CostLimit(CostLimit), cel.EvalOptions(cel.OptOptimize))
+	if err != nil {
+		return nil, &exprError{line: 1, col: 1, msg: err.Error()}
+	}
+	return prg, nil
+}

@@ -1,0 +1,222 @@
+package rules
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+
+	"cel.dev/cel-go/cel"
+	"cel.dev/cel-go/common/types"
+	"cel.dev/cel-go/common/types/ref"
+	"cel.dev/cel-go/interpreter"
+	fwv1 "github.com/farmwatch/farmwatch/proto/farmwatch/v1"
+	"google.golang.org/protobuf/proto"
+)
+
+// Result is the evaluation of a Set over one host's observations.
+type Result struct {
+	// Findings, worst first. Suppressed findings are kept, with
+	// SuppressedBy set.
+	Findings []*fwv1.Finding
+	// Errors are rule evaluation errors (a rule that hit its cost limit,
+	// a runtime type error): reported, never taken for "no match".
+	Errors []string
+	// Checks counts observation-rule evaluations.
+	Checks int
+}
+
+// activation resolves the variables of one evaluation without building a
+// map per observation.
+type activation struct {
+	lists    map[string]*List
+	host     *fwv1.HostInfo
+	name     string // scope variable name
+	val      any
+	hostVars map[string]any
+}
+
+func (a *activation) ResolveName(n string) (any, bool) {
+	switch {
+	case n == a.name && a.val != nil:
+		return a.val, true
+	case n == "host":
+		return a.host, true
+	case strings.HasPrefix(n, "lists."):
+		l, ok := a.lists[n[len("lists."):]]
+		return l, ok
+	}
+	if a.hostVars != nil {
+		v, ok := a.hostVars[n]
+		return v, ok
+	}
+	return nil, false
+}
+
+func (a *activation) Parent() interpreter.Activation { return nil }
+
+// Evaluate runs every rule over the observations of one host.
+func (s *Set) Evaluate(hi *fwv1.HostInfo, obs []*fwv1.Observation) *Result {
+	if hi == nil {
+		hi = &fwv1.HostInfo{}
+	}
+	res := &Result{}
+	now := s.now()
+	act := &activation{lists: s.Lists, host: hi}
+	byKind := map[string][]proto.Message{}
+	for _, o := range obs {
+		kind, msg := KindOf(o)
+		if kind == "" {
+			continue
+		}
+		byKind[kind] = append(byKind[kind], msg)
+		rs := s.byScope[kind]
+		if len(rs) == 0 {
+			continue
+		}
+		act.name, act.val = kind, msg
+		for _, r := range rs {
+			res.Checks++
+			ok, err := evalBool(r.when, act)
+			if err != nil {
+				res.Errors = append(res.Errors, fmt.Sprintf("rule %s on %s: %v", r.ID, o.Key, err))
+				continue
+			}
+			if !ok {
+				continue
+			}
+			f := r.finding(act, []string{o.Key}, res)
+			for _, x := range r.exceptions {
+				if !x.Expires.IsZero() && !now.Before(x.Expires) {
+					continue
+				}
+				hit, err := evalBool(x.when, act)
+				if err != nil {
+					res.Errors = append(res.Errors, fmt.Sprintf("exception %s on %s: %v", x.ID, o.Key, err))
+					continue
+				}
+				if hit {
+					f.SuppressedBy = x.ID
+					break
+				}
+			}
+			res.Findings = append(res.Findings, f)
+		}
+	}
+	if len(s.host) > 0 {
+		hv := map[string]any{}
+		for _, sc := range scopes {
+			hv[sc.plural] = types.NewDynamicList(s.envs.adapter, byKind[sc.name])
+		}
+		var standing []*fwv1.Finding
+		for _, f := range res.Findings {
+			if f.SuppressedBy == "" {
+				standing = append(standing, f)
+			}
+		}
+		hv["findings"] = types.NewDynamicList(s.envs.adapter, standing)
+		hact := &activation{lists: s.Lists, host: hi, hostVars: hv}
+		for _, r := range s.host {
+			res.Checks++
+			ok, err := evalBool(r.when, hact)
+			if err != nil {
+				res.Errors = append(res.Errors, fmt.Sprintf("rule %s: %v", r.ID, err))
+				continue
+			}
+			if !ok {
+				continue
+			}
+			var ev []string
+			if r.evidence != nil {
+				v, _, err := r.evidence.Eval(hact)
+				if err != nil {
+					res.Errors = append(res.Errors, fmt.Sprintf("rule %s evidence: %v", r.ID, err))
+				} else if l, err := v.ConvertToNative(reflectStrings); err == nil {
+					ev = dedupe(l.([]string))
+				}
+			}
+			res.Findings = append(res.Findings, r.finding(hact, ev, res))
+		}
+	}
+	SortFindings(res.Findings)
+	return res
+}
+
+func dedupe(in []string) []string {
+	seen := map[string]bool{}
+	out := in[:0:0]
+	for _, s := range in {
+		if !seen[s] {
+			seen[s] = true
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+func (r *Rule) finding(act *activation, evidence []string, res *Result) *fwv1.Finding {
+	f := &fwv1.Finding{
+		Rule: r.ID, Severity: r.Severity, Title: r.Title, Evidence: evidence,
+		Tags: r.Tags, Scope: r.Scope,
+	}
+	if r.label != nil {
+		if s, err := evalString(r.label, act); err != nil {
+			res.Errors = append(res.Errors, fmt.Sprintf("rule %s label: %v", r.ID, err))
+		} else {
+			f.Label = s
+		}
+	}
+	if r.message != nil {
+		if s, err := evalString(r.message, act); err != nil {
+			res.Errors = append(res.Errors, fmt.Sprintf("rule %s message: %v", r.ID, err))
+		} else {
+			f.Message = s
+		}
+	}
+	return f
+}
+
+func evalBool(p cel.Program, act interpreter.Activation) (bool, error) {
+	v, _, err := p.Eval(act)
+	if err != nil {
+		return false, err
+	}
+	b, ok := v.(types.Bool)
+	if !ok {
+		return false, fmt.Errorf("result %v is not a bool", v)
+	}
+	return bool(b), nil
+}
+
+func evalString(p cel.Program, act interpreter.Activation) (string, error) {
+	v, _, err := p.Eval(act)
+	if err != nil {
+		return "", err
+	}
+	s, ok := v.(types.String)
+	if !ok {
+		return "", fmt.Errorf("result %v is not a string", v)
+	}
+	return string(s), nil
+}
+
+var _ ref.Val = (*List)(nil)
+
+// SortFindings orders findings worst first, standing before suppressed,
+// then by rule and evidence, so output is stable.
+func SortFindings(fs []*fwv1.Finding) {
+	sort.SliceStable(fs, func(i, j int) bool {
+		a, b := fs[i], fs[j]
+		if (a.SuppressedBy == "") != (b.SuppressedBy == "") {
+			return a.SuppressedBy == ""
+		}
+		if a.Severity != b.Severity {
+			return a.Severity > b.Severity
+		}
+		if a.Rule != b.Rule {
+			return a.Rule < b.Rule
+		}
+		return strings.Join(a.Evidence, ",") < strings.Join(b.Evidence, ",")
+	})
+}
+
+var reflectStrings = reflectTypeOf[[]string]()

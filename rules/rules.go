@@ -1,0 +1,167 @@
+// Package rules loads, type-checks and evaluates farmwatch rules: YAML files
+// of shared lists, rules with CEL conditions over the typed observations of
+// proto/farmwatch/v1, and organisation exceptions. The format is described
+// in README.md beside this file. The built-in rule files are embedded.
+//
+// Rules are compiled once; evaluation is bounded by a CEL cost limit per
+// call. The agent and the collector evaluate the same Set.
+package rules
+
+import (
+	"embed"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+
+	"cel.dev/cel-go/cel"
+	fwv1 "github.com/farmwatch/farmwatch/proto/farmwatch/v1"
+)
+
+//go:embed *.yaml
+var builtin embed.FS
+
+// Source is one rule file.
+type Source struct {
+	Name string // file name for messages
+	Data []byte
+}
+
+// Builtin returns the built-in rule files, sorted by name.
+func Builtin() []Source {
+	ents, err := fs.ReadDir(builtin, ".")
+	if err != nil {
+		return nil // unreachable: the embed is part of the binary
+	}
+	var out []Source
+	for _, e := range ents {
+		b, err := builtin.ReadFile(e.Name())
+		if err != nil {
+			continue
+		}
+		out = append(out, Source{Name: "builtin:" + e.Name(), Data: b})
+	}
+	return out
+}
+
+// ReadDir returns the *.yaml and *.yml files of dir, sorted by name.
+func ReadDir(dir string) ([]Source, error) {
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, fmt.Errorf("rules %s: %w", dir, err)
+	}
+	var out []Source
+	for _, e := range ents {
+		n := e.Name()
+		if e.IsDir() || !(strings.HasSuffix(n, ".yaml") || strings.HasSuffix(n, ".yml")) {
+			continue
+		}
+		p := filepath.Join(dir, n)
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return nil, fmt.Errorf("rules %s: %w", p, err)
+		}
+		out = append(out, Source{Name: p, Data: b})
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("rules %s: no .yaml or .yml files", dir)
+	}
+	return out, nil
+}
+
+// Rule is one compiled rule.
+type Rule struct {
+	ID          string
+	Title       string
+	Severity    fwv1.Severity
+	Scope       string
+	Description string
+	Tags        []string
+	Sources     []string
+	When        string
+	Label       string
+	Message     string
+	Evidence    string
+	File        string
+	Line        int
+	Tests       []Test
+
+	when, label, message, evidence cel.Program
+	exceptions                     []*Exception
+}
+
+// Exception is one organisation exception.
+type Exception struct {
+	ID      string
+	Rules   []string
+	Reason  string
+	When    string
+	Expires time.Time // zero: never
+	File    string
+	Line    int
+
+	scope string
+	when  cel.Program
+}
+
+// Set is a loaded, compiled set of lists, rules and exceptions.
+type Set struct {
+	Lists      map[string]*List
+	Rules      []*Rule // in load order
+	Exceptions []*Exception
+
+	byID    map[string]*Rule
+	byScope map[string][]*Rule
+	host    []*Rule
+	envs    *envs
+	now     func() time.Time
+}
+
+// Rule returns the rule with the id, or nil.
+func (s *Set) Rule(id string) *Rule { return s.byID[id] }
+
+// ScopeRules returns the rules of one scope, in load order.
+func (s *Set) ScopeRules(scope string) []*Rule {
+	if scope == "host" {
+		return s.host
+	}
+	return s.byScope[scope]
+}
+
+// ListNames returns the names of the lists, sorted.
+func (s *Set) ListNames() []string {
+	out := make([]string, 0, len(s.Lists))
+	for n := range s.Lists {
+		out = append(out, n)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// Severities by name, as rule files and --fail-on spell them.
+var severityNames = map[string]fwv1.Severity{
+	"info": fwv1.Severity_SEVERITY_INFO, "low": fwv1.Severity_SEVERITY_LOW,
+	"medium": fwv1.Severity_SEVERITY_MEDIUM, "high": fwv1.Severity_SEVERITY_HIGH,
+	"critical": fwv1.Severity_SEVERITY_CRITICAL,
+}
+
+// ParseSeverity parses "info" ... "critical".
+func ParseSeverity(s string) (fwv1.Severity, error) {
+	if v, ok := severityNames[s]; ok {
+		return v, nil
+	}
+	return 0, fmt.Errorf("severity %q: want info, low, medium, high or critical", s)
+}
+
+// SeverityName is the lowercase name of a severity ("high").
+func SeverityName(s fwv1.Severity) string {
+	for n, v := range severityNames {
+		if v == s {
+			return n
+		}
+	}
+	return "unspecified"
+}
