@@ -4,6 +4,7 @@ import (
 	"fmt"
 
 	"cel.dev/cel-go/cel"
+	"cel.dev/cel-go/common/cost"
 	"cel.dev/cel-go/common/types"
 	"cel.dev/cel-go/common/types/ref"
 	"cel.dev/cel-go/ext"
@@ -148,9 +149,49 @@ func compile(env *cel.Env, src string, want *cel.Type) (cel.Program, *exprError)
 	if !ast.OutputType().IsExactType(want) && !(want.Kind() == types.ListKind && ast.OutputType().IsAssignableType(want)) {
 		return nil, &exprError{line: 1, col: 1, msg: fmt.Sprintf("expression is %s, want %s", ast.OutputType(), want)}
 	}
-	prg, err := env.Program(ast, cel.CostLimit(CostLimit), cel.EvalOptions(cel.OptOptimize))
+	// The cost bound: an expression whose worst case is proven below the
+	// limit at load (observation inputs are bounded in size) runs without
+	// per-step tracking; any other is tracked and stopped at the limit.
+	opts := []cel.ProgramOption{cel.EvalOptions(cel.OptOptimize)}
+	if est, err := env.EstimateCost(ast, sizeEstimator{}); err != nil || est.Max > CostLimit {
+		opts = append(opts, cel.CostLimit(CostLimit))
+	}
+	prg, err := env.Program(ast, opts...)
 	if err != nil {
 		return nil, &exprError{line: 1, col: 1, msg: err.Error()}
 	}
 	return prg, nil
+}
+
+// Bounds of observation inputs, for the static cost estimate. The sensors
+// and the wire keep strings and lists within these.
+const (
+	MaxStringLen = 1 << 16
+	MaxListLen   = 1 << 12
+	MaxLabelLen  = 1 << 10 // a list label: a vendor name
+)
+
+// sizeEstimator bounds the size of every input for cel's static cost
+// estimate; list lookups cost about one hash per character.
+type sizeEstimator struct{}
+
+func (sizeEstimator) EstimateSize(n cost.AstNode) *cost.SizeEstimate {
+	if len(n.Path()) == 0 {
+		return nil
+	}
+	switch n.Type().Kind() {
+	case types.StringKind, types.BytesKind:
+		return &cost.SizeEstimate{Min: 0, Max: MaxStringLen}
+	case types.ListKind, types.MapKind:
+		return &cost.SizeEstimate{Min: 0, Max: MaxListLen}
+	}
+	return nil
+}
+
+func (sizeEstimator) EstimateCallCost(function, overloadID string, target *cost.AstNode, args []cost.AstNode) *cost.CallEstimate {
+	switch overloadID {
+	case "fwlist_contains_string", "fwlist_lookup_string", "fwlist_haslabel_string":
+		return &cost.CallEstimate{CostEstimate: cost.CostEstimate{Min: 1, Max: 1 + MaxStringLen/64}, ResultSize: &cost.SizeEstimate{Min: 0, Max: MaxLabelLen}}
+	}
+	return nil
 }

@@ -156,7 +156,7 @@ func dedupe(in []string) []string {
 func (r *Rule) finding(act *activation, evidence []string, res *Result) *fwv1.Finding {
 	f := &fwv1.Finding{
 		Rule: r.ID, Severity: r.Severity, Title: r.Title, Evidence: evidence,
-		Tags: r.Tags, Scope: r.Scope,
+		Tags: r.Tags, Scope: r.Scope, Qualifier: r.Qualifier,
 	}
 	if r.label != nil {
 		if s, err := evalString(r.label, act); err != nil {

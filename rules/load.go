@@ -270,6 +270,7 @@ func (s *Set) loadLists(f *parsedFile) error {
 var ruleKeys = map[string]bool{
 	"id": true, "title": true, "severity": true, "scope": true, "description": true, "tags": true,
 	"sources": true, "when": true, "label": true, "message": true, "evidence": true, "tests": true,
+	"qualifier": true,
 }
 
 func (s *Set) loadRules(f *parsedFile) error {
@@ -345,6 +346,8 @@ func (s *Set) loadRule(f *parsedFile, n *yaml.Node) (*Rule, error) {
 			r.Message, err = scalar(f, v, r.ID, k)
 		case "evidence":
 			r.Evidence, err = scalar(f, v, r.ID, k)
+		case "qualifier":
+			r.Qualifier, err = scalar(f, v, r.ID, k)
 		}
 		return err
 	})

@@ -85,6 +85,7 @@ type Rule struct {
 	Label       string
 	Message     string
 	Evidence    string
+	Qualifier   string // a word the verdict adds after the label: "unattended"
 	File        string
 	Line        int
 	Tests       []Test

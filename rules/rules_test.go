@@ -245,3 +245,24 @@ func naiveMatch(p, s string) bool {
 	}
 	return s != "" && s[0] == p[0] && naiveMatch(p[1:], s[1:])
 }
+
+// TestBuiltin loads the embedded rule files and runs every rule's tests.
+func TestBuiltin(t *testing.T) {
+	s, err := Load(Builtin(), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(s.Rules) == 0 {
+		t.Fatal("no built-in rules")
+	}
+	passed, failed := s.RunTests()
+	for _, f := range failed {
+		t.Error(f.Error())
+	}
+	for _, r := range s.Rules {
+		if len(r.Tests) < 2 {
+			t.Errorf("rule %s has %d tests; every built-in rule needs a positive and a negative case", r.ID, len(r.Tests))
+		}
+	}
+	t.Logf("%d rule tests passed", passed)
+}

@@ -383,12 +383,12 @@ func (h *Host) PsutilContext(ctx context.Context) context.Context {
 	}
 	j := func(p string) string { return filepath.Join(root, p) }
 	return context.WithValue(ctx, common.EnvKey, common.EnvMap{
-		common.HostProcEnvKey:    j("proc"),
-		common.HostSysEnvKey:     j("sys"),
-		common.HostEtcEnvKey:     j("etc"),
-		common.HostVarEnvKey:     j("var"),
-		common.HostRunEnvKey:     j("run"),
-		common.HostDevEnvKey:     j("dev"),
-		common.HostRootEnvKey:    root,
+		common.HostProcEnvKey: j("proc"),
+		common.HostSysEnvKey:  j("sys"),
+		common.HostEtcEnvKey:  j("etc"),
+		common.HostVarEnvKey:  j("var"),
+		common.HostRunEnvKey:  j("run"),
+		common.HostDevEnvKey:  j("dev"),
+		common.HostRootEnvKey: root,
 	})
 }

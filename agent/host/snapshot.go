@@ -10,7 +10,6 @@ import (
 	"os"
 	"path"
 	"path/filepath"
-	"sort"
 	"strings"
 	"sync"
 	"time"
@@ -74,23 +73,27 @@ func (h *Host) WriteSnapshot(w io.Writer) error {
 	if m.Captured.IsZero() {
 		m.Captured = h.captured
 	}
-	mb, err := json.MarshalIndent(m, "", "  ")
+	snap := &Snapshot{Meta: m, Files: map[string][]byte{}, Links: map[string]string{}, Cmds: map[string][]byte{}, APIs: map[string][]byte{}}
+	h.rec.mu.Lock()
+	for n, b := range h.rec.files {
+		kind, rest, _ := strings.Cut(n, "/")
+		switch kind {
+		case "root":
+			snap.Files["/"+rest] = b
+		case "link":
+			snap.Links["/"+rest] = string(b)
+		case "cmd":
+			snap.Cmds[rest] = b
+		case "api":
+			snap.APIs[strings.TrimSuffix(rest, ".json")] = b
+		}
+	}
+	h.rec.mu.Unlock()
+	out, err := snap.Format()
 	if err != nil {
 		return fmt.Errorf("write snapshot: %w", err)
 	}
-	h.rec.mu.Lock()
-	names := make([]string, 0, len(h.rec.files))
-	for n := range h.rec.files {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	a := &txtar.Archive{Comment: []byte("farmwatch host snapshot; format: SNAPSHOT.md\n")}
-	a.Files = append(a.Files, txtar.File{Name: "snapshot.json", Data: append(mb, '\n')})
-	for _, n := range names {
-		a.Files = append(a.Files, encodeEntry(n, h.rec.files[n]))
-	}
-	h.rec.mu.Unlock()
-	_, err = w.Write(txtar.Format(a))
+	_, err = w.Write(out)
 	return err
 }
 

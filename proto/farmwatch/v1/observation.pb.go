@@ -1803,16 +1803,19 @@ func (*Observation_Locale) isObservation_Kind() {}
 
 // Finding is a rule's judgement on one or more observations.
 type Finding struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Rule          string                 `protobuf:"bytes,1,opt,name=rule,proto3" json:"rule,omitempty"`
-	Severity      Severity               `protobuf:"varint,2,opt,name=severity,proto3,enum=farmwatch.v1.Severity" json:"severity,omitempty"`
-	Title         string                 `protobuf:"bytes,3,opt,name=title,proto3" json:"title,omitempty"`
-	Evidence      []string               `protobuf:"bytes,4,rep,name=evidence,proto3" json:"evidence,omitempty"`                             // observation keys
-	Tags          []string               `protobuf:"bytes,5,rep,name=tags,proto3" json:"tags,omitempty"`                                     // ATT&CK technique ids
-	Label         string                 `protobuf:"bytes,6,opt,name=label,proto3" json:"label,omitempty"`                                   // what was found, e.g. the vendor
-	Message       string                 `protobuf:"bytes,7,opt,name=message,proto3" json:"message,omitempty"`                               // one line for people
-	SuppressedBy  string                 `protobuf:"bytes,8,opt,name=suppressed_by,json=suppressedBy,proto3" json:"suppressed_by,omitempty"` // exception id; "" when the finding stands
-	Scope         string                 `protobuf:"bytes,9,opt,name=scope,proto3" json:"scope,omitempty"`
+	state        protoimpl.MessageState `protogen:"open.v1"`
+	Rule         string                 `protobuf:"bytes,1,opt,name=rule,proto3" json:"rule,omitempty"`
+	Severity     Severity               `protobuf:"varint,2,opt,name=severity,proto3,enum=farmwatch.v1.Severity" json:"severity,omitempty"`
+	Title        string                 `protobuf:"bytes,3,opt,name=title,proto3" json:"title,omitempty"`
+	Evidence     []string               `protobuf:"bytes,4,rep,name=evidence,proto3" json:"evidence,omitempty"`                             // observation keys
+	Tags         []string               `protobuf:"bytes,5,rep,name=tags,proto3" json:"tags,omitempty"`                                     // ATT&CK technique ids
+	Label        string                 `protobuf:"bytes,6,opt,name=label,proto3" json:"label,omitempty"`                                   // what was found, e.g. the vendor
+	Message      string                 `protobuf:"bytes,7,opt,name=message,proto3" json:"message,omitempty"`                               // one line for people
+	SuppressedBy string                 `protobuf:"bytes,8,opt,name=suppressed_by,json=suppressedBy,proto3" json:"suppressed_by,omitempty"` // exception id; "" when the finding stands
+	Scope        string                 `protobuf:"bytes,9,opt,name=scope,proto3" json:"scope,omitempty"`
+	// A word the verdict adds after the label ("unattended"), when the rule
+	// says more than "this tool is there".
+	Qualifier     string `protobuf:"bytes,10,opt,name=qualifier,proto3" json:"qualifier,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1906,6 +1909,13 @@ func (x *Finding) GetSuppressedBy() string {
 func (x *Finding) GetScope() string {
 	if x != nil {
 		return x.Scope
+	}
+	return ""
+}
+
+func (x *Finding) GetQualifier() string {
+	if x != nil {
+		return x.Qualifier
 	}
 	return ""
 }
@@ -2247,7 +2257,7 @@ const file_farmwatch_v1_observation_proto_rawDesc = "" +
 	"\x0fkeyboard_layout\x18\x12 \x01(\v2\x1c.farmwatch.v1.KeyboardLayoutH\x00R\x0ekeyboardLayout\x12.\n" +
 	"\x06locale\x18\x13 \x01(\v2\x14.farmwatch.v1.LocaleH\x00R\x06localeB\x06\n" +
 	"\x04kindJ\x04\b\x03\x10\n" +
-	"\"\x82\x02\n" +
+	"\"\xa0\x02\n" +
 	"\aFinding\x12\x12\n" +
 	"\x04rule\x18\x01 \x01(\tR\x04rule\x122\n" +
 	"\bseverity\x18\x02 \x01(\x0e2\x16.farmwatch.v1.SeverityR\bseverity\x12\x14\n" +
@@ -2257,7 +2267,9 @@ const file_farmwatch_v1_observation_proto_rawDesc = "" +
 	"\x05label\x18\x06 \x01(\tR\x05label\x12\x18\n" +
 	"\amessage\x18\a \x01(\tR\amessage\x12#\n" +
 	"\rsuppressed_by\x18\b \x01(\tR\fsuppressedBy\x12\x14\n" +
-	"\x05scope\x18\t \x01(\tR\x05scope\"\x8d\x01\n" +
+	"\x05scope\x18\t \x01(\tR\x05scope\x12\x1c\n" +
+	"\tqualifier\x18\n" +
+	" \x01(\tR\tqualifier\"\x8d\x01\n" +
 	"\fSensorStatus\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x0e\n" +
 	"\x02ok\x18\x02 \x01(\bR\x02ok\x12\x14\n" +

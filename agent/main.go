@@ -1,0 +1,408 @@
+// Command farmwatch-agent finds signs that this computer is controlled from
+// somewhere else: remote-access tools, IP-KVMs, virtual displays, VPN hops.
+//
+//	farmwatch-agent scan [--root DIR | --snapshot FILE] [--format table|json] [--fail-on SEVERITY] [--rules DIR] [--explain RULE]
+//	farmwatch-agent snapshot -o FILE [--root DIR]
+//	farmwatch-agent rules test|list [--rules DIR]
+//	farmwatch-agent version
+//
+// Exit status: 0 nothing at or above --fail-on, 1 findings at or above it,
+// 2 an error (the message is on stderr).
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strings"
+	"time"
+
+	"github.com/farmwatch/farmwatch/agent/host"
+	"github.com/farmwatch/farmwatch/agent/scan"
+	"github.com/farmwatch/farmwatch/agent/sensor"
+	"github.com/farmwatch/farmwatch/agent/sensor/remoteaccess"
+	fwv1 "github.com/farmwatch/farmwatch/proto/farmwatch/v1"
+	"github.com/farmwatch/farmwatch/rules"
+	"github.com/mattn/go-isatty"
+	"github.com/rs/zerolog"
+)
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "dev"
+
+// sensors is THE list of sensors the agent runs. A new sensor is one
+// package and one line here.
+func sensors() []sensor.Sensor {
+	return []sensor.Sensor{
+		remoteaccess.Sensor{},
+	}
+}
+
+// Exit statuses.
+const (
+	exitOK       = 0
+	exitFindings = 1
+	exitError    = 2
+)
+
+// usageError is a bad command line; main prints usage with it.
+type usageError struct{ msg string }
+
+func (e usageError) Error() string { return e.msg }
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}
+
+const usage = `usage:
+  farmwatch-agent scan [--root DIR | --snapshot FILE] [--format table|json] [--fail-on info|low|medium|high|critical]
+                       [--rules DIR]... [--explain RULE] [--timeout DURATION]
+  farmwatch-agent snapshot -o FILE [--root DIR | --pack SRCDIR]
+  farmwatch-agent rules test|list [--rules DIR]...
+  farmwatch-agent version
+`
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	log := zerolog.New(zerolog.ConsoleWriter{Out: stderr, NoColor: !isTerminal(stderr), TimeFormat: time.TimeOnly}).
+		Level(zerolog.WarnLevel).With().Timestamp().Logger()
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return exitError
+	}
+	var (
+		code int
+		err  error
+	)
+	switch args[0] {
+	case "scan":
+		code, err = cmdScan(ctx, args[1:], stdout, stderr, log)
+	case "snapshot":
+		code, err = cmdSnapshot(ctx, args[1:], stdout, stderr, log)
+	case "rules":
+		code, err = cmdRules(args[1:], stdout, stderr)
+	case "version", "--version", "-version":
+		fmt.Fprintf(stdout, "farmwatch-agent %s\n", version)
+		return exitOK
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage)
+		return exitOK
+	default:
+		err = usageError{fmt.Sprintf("unknown command %q", args[0])}
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "farmwatch-agent: %v\n", err)
+		var ue usageError
+		if errors.As(err, &ue) {
+			fmt.Fprint(stderr, usage)
+		}
+		return exitError
+	}
+	return code
+}
+
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok || os.Getenv("NO_COLOR") != "" || os.Getenv("TERM") == "dumb" {
+		return false
+	}
+	return isatty.IsTerminal(f.Fd()) || isatty.IsCygwinTerminal(f.Fd())
+}
+
+// multiFlag collects a repeatable flag.
+type multiFlag []string
+
+func (m *multiFlag) String() string     { return strings.Join(*m, ",") }
+func (m *multiFlag) Set(v string) error { *m = append(*m, v); return nil }
+
+func newFlags(name string, stderr io.Writer) *flag.FlagSet {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(io.Discard) // errors are returned and printed once, by run
+	return fs
+}
+
+func parse(fs *flag.FlagSet, args []string) error {
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return usageError{"help requested"}
+		}
+		return usageError{fs.Name() + ": " + err.Error()}
+	}
+	if fs.NArg() > 0 {
+		return usageError{fmt.Sprintf("%s: unexpected argument %q", fs.Name(), fs.Arg(0))}
+	}
+	return nil
+}
+
+// loadRules loads the built-in rules plus every --rules directory.
+func loadRules(dirs []string) (*rules.Set, error) {
+	srcs := rules.Builtin()
+	for _, d := range dirs {
+		more, err := rules.ReadDir(d)
+		if err != nil {
+			return nil, err
+		}
+		srcs = append(srcs, more...)
+	}
+	set, err := rules.Load(srcs, rules.Options{})
+	if err != nil {
+		return nil, fmt.Errorf("bad rule file: %w", err)
+	}
+	return set, nil
+}
+
+// openHost opens the host named by --root or --snapshot, or this machine.
+func openHost(root, snap string) (*host.Host, error) {
+	switch {
+	case root != "" && snap != "":
+		return nil, usageError{"give --root or --snapshot, not both"}
+	case root != "":
+		return host.FromRoot(root)
+	case snap != "":
+		return host.Open(snap)
+	}
+	return host.Live()
+}
+
+func cmdScan(ctx context.Context, args []string, stdout, stderr io.Writer, log zerolog.Logger) (int, error) {
+	fs := newFlags("scan", stderr)
+	root := fs.String("root", "", "scan a directory that mirrors a host's filesystem")
+	snap := fs.String("snapshot", "", "scan a captured snapshot file")
+	format := fs.String("format", "table", "table or json")
+	failOn := fs.String("fail-on", "high", "exit 1 when a finding is at or above this severity")
+	explain := fs.String("explain", "", "show a rule, its sources and what it matched")
+	timeout := fs.Duration("timeout", 10*time.Second, "time limit for each sensor")
+	var ruleDirs multiFlag
+	fs.Var(&ruleDirs, "rules", "a directory of extra rule and exception files (repeatable)")
+	if err := parse(fs, args); err != nil {
+		return exitError, err
+	}
+	if *format != "table" && *format != "json" {
+		return exitError, usageError{fmt.Sprintf("--format %q: want table or json", *format)}
+	}
+	threshold, err := rules.ParseSeverity(*failOn)
+	if err != nil {
+		return exitError, usageError{"--fail-on: " + err.Error()}
+	}
+	if *timeout <= 0 {
+		return exitError, usageError{"--timeout must be positive"}
+	}
+	set, err := loadRules(ruleDirs)
+	if err != nil {
+		return exitError, err
+	}
+	var rule *rules.Rule
+	if *explain != "" {
+		if rule = set.Rule(*explain); rule == nil {
+			return exitError, fmt.Errorf("--explain %s: no such rule (farmwatch-agent rules list shows them)", *explain)
+		}
+	}
+	h, err := openHost(*root, *snap)
+	if err != nil {
+		return exitError, err
+	}
+	defer h.Close()
+	sc := &scan.Scanner{Sensors: sensors(), Rules: set, Timeout: *timeout}
+	rep := sc.Scan(ctx, h)
+	for _, s := range rep.Sensors {
+		if !s.Ok {
+			log.Warn().Str("sensor", s.Name).Str("error", s.Error).Msg("sensor failed")
+		}
+	}
+	if rule != nil {
+		if err := explainRule(stdout, set, rule, rep, isTerminal(stdout)); err != nil {
+			return exitError, err
+		}
+	} else if *format == "json" {
+		b, err := scan.JSON(rep)
+		if err != nil {
+			return exitError, err
+		}
+		if _, err := stdout.Write(b); err != nil {
+			return exitError, err
+		}
+	} else if err := scan.Table(stdout, rep, scan.TableOptions{Color: isTerminal(stdout)}); err != nil {
+		return exitError, err
+	}
+	if worstAtLeast(rep, threshold) {
+		return exitFindings, nil
+	}
+	return exitOK, nil
+}
+
+func worstAtLeast(rep *fwv1.Report, t fwv1.Severity) bool {
+	return scan.Worst(rep) >= t
+}
+
+func explainRule(w io.Writer, set *rules.Set, r *rules.Rule, rep *fwv1.Report, color bool) error {
+	var b strings.Builder
+	fmt.Fprintf(&b, "rule %s (%s, scope %s) from %s:%d\n", r.ID, rules.SeverityName(r.Severity), r.Scope, r.File, r.Line)
+	fmt.Fprintf(&b, "  %s\n\n", r.Title)
+	if d := strings.TrimSpace(r.Description); d != "" {
+		fmt.Fprintf(&b, "%s\n\n", wrap(d, 78, ""))
+	}
+	if len(r.Tags) > 0 {
+		fmt.Fprintf(&b, "ATT&CK: %s\n", strings.Join(r.Tags, ", "))
+	}
+	b.WriteString("Sources:\n")
+	for _, s := range r.Sources {
+		fmt.Fprintf(&b, "  - %s\n", s)
+	}
+	fmt.Fprintf(&b, "When:\n%s\n", indent(strings.TrimSpace(r.When), "  "))
+	for _, n := range set.ListNames() {
+		if strings.Contains(r.When+r.Label, "lists."+n) {
+			l := set.Lists[n]
+			fmt.Fprintf(&b, "List %s: %d values (%s match) from %s\n", n, l.Len(), l.Match, strings.Join(l.Sources, "; "))
+		}
+	}
+	for _, x := range set.Exceptions {
+		for _, id := range x.Rules {
+			if id == r.ID {
+				fmt.Fprintf(&b, "Exception %s (%s:%d): %s\n", x.ID, x.File, x.Line, x.Reason)
+			}
+		}
+	}
+	fmt.Fprintf(&b, "Tests: %d\n\n", len(r.Tests))
+	n := 0
+	for _, f := range rep.Findings {
+		if f.Rule == r.ID {
+			n++
+		}
+	}
+	fmt.Fprintf(&b, "On this host it matched %d time(s):\n", n)
+	if _, err := io.WriteString(w, b.String()); err != nil {
+		return err
+	}
+	if n == 0 {
+		return nil
+	}
+	return scan.Table(w, rep, scan.TableOptions{Color: color, Rule: r.ID})
+}
+
+func indent(s, pre string) string {
+	return pre + strings.ReplaceAll(s, "\n", "\n"+pre)
+}
+
+func wrap(s string, width int, pre string) string {
+	var lines []string
+	line := pre
+	for _, w := range strings.Fields(s) {
+		if len(line)+len(w)+1 > width && strings.TrimSpace(line) != "" {
+			lines = append(lines, line)
+			line = pre
+		}
+		if strings.TrimSpace(line) != "" {
+			line += " "
+		}
+		line += w
+	}
+	return strings.Join(append(lines, line), "\n")
+}
+
+func cmdSnapshot(ctx context.Context, args []string, stdout, stderr io.Writer, log zerolog.Logger) (int, error) {
+	fs := newFlags("snapshot", stderr)
+	out := fs.String("o", "", "write the snapshot to this file (- for standard output)")
+	root := fs.String("root", "", "record a directory that mirrors a host instead of this machine")
+	pack := fs.String("pack", "", "build the snapshot from an unpacked source directory (recorded macOS/Windows outputs; see SNAPSHOT.md)")
+	timeout := fs.Duration("timeout", 30*time.Second, "time limit for each sensor")
+	if err := parse(fs, args); err != nil {
+		return exitError, err
+	}
+	if *out == "" {
+		return exitError, usageError{"snapshot: -o FILE is required"}
+	}
+	if *pack != "" {
+		if *root != "" {
+			return exitError, usageError{"snapshot: give --pack or --root, not both"}
+		}
+		s, err := host.Pack(*pack)
+		if err != nil {
+			return exitError, err
+		}
+		b, err := s.Format()
+		if err != nil {
+			return exitError, err
+		}
+		return exitOK, writeFile(*out, b, stdout)
+	}
+	h, err := openHost(*root, "")
+	if err != nil {
+		return exitError, err
+	}
+	defer h.Close()
+	h.Record()
+	results := sensor.Run(ctx, h, sensors(), *timeout)
+	for _, r := range results {
+		if r.Err != nil {
+			log.Warn().Str("sensor", r.Sensor).Err(r.Err).Msg("sensor failed while recording")
+		}
+	}
+	if *out == "-" {
+		return exitOK, h.WriteSnapshot(stdout)
+	}
+	f, err := os.OpenFile(*out, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+	if err != nil {
+		return exitError, fmt.Errorf("snapshot: %w", err)
+	}
+	if err := h.WriteSnapshot(f); err != nil {
+		f.Close()
+		return exitError, fmt.Errorf("snapshot %s: %w", *out, err)
+	}
+	if err := f.Close(); err != nil {
+		return exitError, fmt.Errorf("snapshot %s: %w", *out, err)
+	}
+	fmt.Fprintf(stderr, "farmwatch-agent: wrote %s (%s, %s)\n", *out, h.Hostname(), h.OS())
+	return exitOK, nil
+}
+
+func writeFile(name string, b []byte, stdout io.Writer) error {
+	if name == "-" {
+		_, err := stdout.Write(b)
+		return err
+	}
+	if err := os.WriteFile(name, b, 0o600); err != nil {
+		return fmt.Errorf("write %s: %w", name, err)
+	}
+	return nil
+}
+
+func cmdRules(args []string, stdout, stderr io.Writer) (int, error) {
+	if len(args) == 0 {
+		return exitError, usageError{"rules: want test or list"}
+	}
+	fs := newFlags("rules "+args[0], stderr)
+	var ruleDirs multiFlag
+	fs.Var(&ruleDirs, "rules", "a directory of extra rule and exception files (repeatable)")
+	if err := parse(fs, args[1:]); err != nil {
+		return exitError, err
+	}
+	set, err := loadRules(ruleDirs)
+	if err != nil {
+		return exitError, err
+	}
+	switch args[0] {
+	case "list":
+		for _, r := range set.Rules {
+			fmt.Fprintf(stdout, "%-36s %-8s %-10s %s\n", r.ID, rules.SeverityName(r.Severity), r.Scope, r.Title)
+		}
+		fmt.Fprintf(stdout, "%d rules, %d lists, %d exceptions\n", len(set.Rules), len(set.Lists), len(set.Exceptions))
+		return exitOK, nil
+	case "test":
+		passed, failed := set.RunTests()
+		for _, f := range failed {
+			fmt.Fprintln(stdout, "FAIL", f.Error())
+		}
+		fmt.Fprintf(stdout, "%d passed, %d failed\n", passed, len(failed))
+		if len(failed) > 0 {
+			return exitFindings, nil
+		}
+		return exitOK, nil
+	}
+	return exitError, usageError{fmt.Sprintf("rules: unknown subcommand %q: want test or list", args[0])}
+}

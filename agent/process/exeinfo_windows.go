@@ -1,0 +1,91 @@
+//go:build windows
+
+package process
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"unsafe"
+
+	"golang.org/x/sys/windows"
+)
+
+// maxVersionInfo bounds the version resource read from one executable.
+const maxVersionInfo = 1 << 20
+
+// liveExeInfo reads the version resource of each executable
+// (GetFileVersionInfo): OriginalFilename, ProductName, CompanyName and
+// FileDescription, in the first language of \VarFileInfo\Translation that
+// has any of them, else in US English. An executable that cannot be read,
+// or has no version resource, is left out.
+func liveExeInfo(ctx context.Context, exes map[string]bool) (any, error) {
+	paths := make([]string, 0, len(exes))
+	for p := range exes {
+		paths = append(paths, p)
+	}
+	sort.Strings(paths)
+	out := make(map[string]ExeInfo, len(paths))
+	for i, p := range paths {
+		if i%32 == 0 && ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		if info, ok := readVersionInfo(p); ok {
+			out[p] = info
+		}
+	}
+	return out, nil
+}
+
+func readVersionInfo(exe string) (ExeInfo, bool) {
+	var zero windows.Handle
+	size, err := windows.GetFileVersionInfoSize(exe, &zero)
+	if err != nil || size == 0 || size > maxVersionInfo {
+		return ExeInfo{}, false
+	}
+	buf := make([]byte, size)
+	block := unsafe.Pointer(&buf[0])
+	if err := windows.GetFileVersionInfo(exe, 0, size, block); err != nil {
+		return ExeInfo{}, false
+	}
+	for _, lang := range translations(block) {
+		base := `\StringFileInfo\` + lang + `\`
+		info := ExeInfo{
+			OriginalFilename: verString(block, base+"OriginalFilename"),
+			ProductName:      verString(block, base+"ProductName"),
+			CompanyName:      verString(block, base+"CompanyName"),
+			FileDescription:  verString(block, base+"FileDescription"),
+		}
+		if info != (ExeInfo{}) {
+			return info, true
+		}
+	}
+	return ExeInfo{}, false
+}
+
+// translations returns the "<language><code page>" keys of the string
+// tables, in hex as StringFileInfo names them ("040904b0"): those that
+// \VarFileInfo\Translation lists, then the usual US English ones.
+func translations(block unsafe.Pointer) []string {
+	var out []string
+	var p unsafe.Pointer
+	var n uint32
+	if err := windows.VerQueryValue(block, `\VarFileInfo\Translation`, unsafe.Pointer(&p), &n); err == nil && p != nil {
+		// An array of {WORD language; WORD code page}.
+		pairs := unsafe.Slice((*[2]uint16)(p), n/4)
+		for _, t := range pairs {
+			out = append(out, fmt.Sprintf("%04x%04x", t[0], t[1]))
+		}
+	}
+	return append(out, "040904b0", "040904e4", "04090000")
+}
+
+// verString returns one string of the version resource, "" when absent.
+func verString(block unsafe.Pointer, sub string) string {
+	var p *uint16
+	var n uint32 // in UTF-16 units, the terminating NUL included
+	if err := windows.VerQueryValue(block, sub, unsafe.Pointer(&p), &n); err != nil || p == nil || n == 0 {
+		return ""
+	}
+	return windows.UTF16ToString(unsafe.Slice(p, n))
+}

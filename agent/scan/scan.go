@@ -1,0 +1,176 @@
+// Package scan runs sensors and rules over one host and renders the result
+// for people (a verdict first, then why) and for tools (JSON). It is what
+// `farmwatch-agent scan` prints, live or on a snapshot.
+package scan
+
+import (
+	"context"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/farmwatch/farmwatch/agent/host"
+	"github.com/farmwatch/farmwatch/agent/sensor"
+	fwv1 "github.com/farmwatch/farmwatch/proto/farmwatch/v1"
+	"github.com/farmwatch/farmwatch/rules"
+	"google.golang.org/protobuf/types/known/timestamppb"
+)
+
+// Scanner scans hosts with a fixed list of sensors and rules.
+type Scanner struct {
+	Sensors []sensor.Sensor
+	Rules   *rules.Set
+	Timeout time.Duration // per sensor
+}
+
+// HostInfo describes h for the report.
+func HostInfo(h *host.Host) *fwv1.HostInfo {
+	m := h.Meta()
+	return &fwv1.HostInfo{
+		Os: h.OS(), Hostname: h.Hostname(), OsVersion: m.OSVersion, Arch: m.Arch, Kernel: m.Kernel,
+		Captured: timestamppb.New(h.Captured()), Source: h.Source(),
+	}
+}
+
+// Scan runs the sensors on h and the rules on what they saw.
+func (s *Scanner) Scan(ctx context.Context, h *host.Host) *fwv1.Report {
+	timeout := s.Timeout
+	if timeout <= 0 {
+		timeout = 10 * time.Second
+	}
+	results := sensor.Run(ctx, h, s.Sensors, timeout)
+	rep := &fwv1.Report{Host: HostInfo(h), Observations: sensor.Observations(results)}
+	for _, r := range results {
+		rep.Sensors = append(rep.Sensors, r.Status())
+	}
+	res := s.Rules.Evaluate(rep.Host, rep.Observations)
+	rep.Findings = res.Findings
+	rep.RuleErrors = res.Errors
+	rep.Verdict = Verdict(rep)
+	return rep
+}
+
+// Standing returns the findings that no exception suppressed.
+func Standing(rep *fwv1.Report) []*fwv1.Finding {
+	var out []*fwv1.Finding
+	for _, f := range rep.Findings {
+		if f.SuppressedBy == "" {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+// Worst returns the highest severity among standing findings.
+func Worst(rep *fwv1.Report) fwv1.Severity {
+	w := fwv1.Severity_SEVERITY_UNSPECIFIED
+	for _, f := range Standing(rep) {
+		if f.Severity > w {
+			w = f.Severity
+		}
+	}
+	return w
+}
+
+// Verdict is the one line a helpdesk reads first:
+//
+//	REMOTE-CONTROLLED? likely: AnyDesk and Chrome Remote Desktop (unattended) running
+//
+// "likely" when a standing finding is high or critical, "possible" when
+// medium, "unlikely" when only low or info; the names are the labels of
+// the standing findings, worst first, each with the qualifiers of the
+// findings that named it; "running" when each of them is a running
+// process, "found" when some are only installed or enabled.
+func Verdict(rep *fwv1.Report) string {
+	st := Standing(rep)
+	failed := 0
+	for _, s := range rep.Sensors {
+		if !s.Ok {
+			failed++
+		}
+	}
+	suffix := ""
+	if failed > 0 {
+		suffix = " (incomplete: " + plural(failed, "sensor") + " failed)"
+	}
+	if len(st) == 0 {
+		return "REMOTE-CONTROLLED? no sign found" + suffix
+	}
+	level := "unlikely"
+	switch w := Worst(rep); {
+	case w >= fwv1.Severity_SEVERITY_HIGH:
+		level = "likely"
+	case w == fwv1.Severity_SEVERITY_MEDIUM:
+		level = "possible"
+	}
+	type item struct {
+		label   string
+		quals   []string
+		running bool // some finding of it is a running process
+	}
+	var items []*item
+	byLabel := map[string]*item{}
+	for _, f := range st {
+		if f.Scope == "host" || f.Label == "" {
+			continue
+		}
+		it := byLabel[f.Label]
+		if it == nil {
+			it = &item{label: f.Label}
+			byLabel[f.Label] = it
+			items = append(items, it)
+		}
+		if f.Scope == "process" {
+			it.running = true
+		}
+		if q := qualifier(f); q != "" && !contains(it.quals, q) {
+			it.quals = append(it.quals, q)
+		}
+	}
+	var names []string
+	verb := " running"
+	for _, it := range items {
+		if !it.running {
+			verb = " found"
+		}
+		n := it.label
+		if len(it.quals) > 0 {
+			sort.Strings(it.quals)
+			n += " (" + strings.Join(it.quals, ", ") + ")"
+		}
+		names = append(names, n)
+	}
+	if len(names) == 0 {
+		return "REMOTE-CONTROLLED? " + level + ": " + st[0].Title + suffix
+	}
+	return "REMOTE-CONTROLLED? " + level + ": " + joinAnd(names) + verb + suffix
+}
+
+func qualifier(f *fwv1.Finding) string { return f.Qualifier }
+
+func contains(ss []string, s string) bool {
+	for _, x := range ss {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+func joinAnd(ss []string) string {
+	switch len(ss) {
+	case 0:
+		return ""
+	case 1:
+		return ss[0]
+	}
+	return strings.Join(ss[:len(ss)-1], ", ") + " and " + ss[len(ss)-1]
+}
+
+func plural(n int, s string) string {
+	if n == 1 {
+		return "1 " + s
+	}
+	return strconv.Itoa(n) + " " + s + "s"
+}
