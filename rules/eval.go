@@ -29,7 +29,7 @@ type Result struct {
 // map per observation.
 type activation struct {
 	lists    map[string]*List
-	host     *fwv1.HostInfo
+	host     any    // the HostInfo, as a CEL value
 	name     string // scope variable name
 	val      any
 	hostVars map[string]any
@@ -61,8 +61,14 @@ func (s *Set) Evaluate(hi *fwv1.HostInfo, obs []*fwv1.Observation) *Result {
 	}
 	res := &Result{}
 	now := s.now()
-	act := &activation{lists: s.Lists, host: hi}
+	hostVal := s.envs.adapter.NativeToValue(newCached(hi))
+	act := &activation{lists: s.Lists, host: hostVal}
 	byKind := map[string][]proto.Message{}
+	type cachedVal struct {
+		msg *cachedMsg
+		val ref.Val
+	}
+	cached := map[string]cachedVal{} // one reusable CEL object per kind
 	for _, o := range obs {
 		kind, msg := KindOf(o)
 		if kind == "" {
@@ -73,7 +79,15 @@ func (s *Set) Evaluate(hi *fwv1.HostInfo, obs []*fwv1.Observation) *Result {
 		if len(rs) == 0 {
 			continue
 		}
-		act.name, act.val = kind, msg
+		cv := cached[kind]
+		if cv.msg == nil {
+			cv.msg = newCached(msg)
+			cv.val = s.envs.adapter.NativeToValue(cv.msg)
+			cached[kind] = cv
+		} else {
+			cv.msg.reset(msg)
+		}
+		act.name, act.val = kind, cv.val
 		for _, r := range rs {
 			res.Checks++
 			ok, err := evalBool(r.when, act)
@@ -114,7 +128,7 @@ func (s *Set) Evaluate(hi *fwv1.HostInfo, obs []*fwv1.Observation) *Result {
 			}
 		}
 		hv["findings"] = types.NewDynamicList(s.envs.adapter, standing)
-		hact := &activation{lists: s.Lists, host: hi, hostVars: hv}
+		hact := &activation{lists: s.Lists, host: hostVal, hostVars: hv}
 		for _, r := range s.host {
 			res.Checks++
 			ok, err := evalBool(r.when, hact)

@@ -172,9 +172,9 @@ func (s *Set) runTest(r *Rule, t Test) string {
 			hv[sc.plural] = typesList(s, t.lists[sc.name])
 		}
 		hv["findings"] = typesFindings(s, t.findings)
-		act = &activation{lists: s.Lists, host: t.host, hostVars: hv}
+		act = &activation{lists: s.Lists, host: s.envs.adapter.NativeToValue(newCached(t.host)), hostVars: hv}
 	} else {
-		act = &activation{lists: s.Lists, host: t.host, name: r.Scope, val: t.obs}
+		act = &activation{lists: s.Lists, host: s.envs.adapter.NativeToValue(newCached(t.host)), name: r.Scope, val: s.envs.adapter.NativeToValue(newCached(t.obs))}
 	}
 	got, err := evalBool(r.when, act)
 	if err != nil {
