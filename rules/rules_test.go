@@ -266,3 +266,25 @@ func TestBuiltin(t *testing.T) {
 	}
 	t.Logf("%d rule tests passed", passed)
 }
+
+// FuzzLoad feeds arbitrary rule files (an organisation's are outside data)
+// to the loader: it must refuse or load, never panic, and a loaded set must
+// evaluate without panicking.
+func FuzzLoad(f *testing.F) {
+	f.Add(sample)
+	f.Add("rules:\n  - id: r\n    title: t\n    severity: low\n    scope: host\n    description: d\n    sources: [s]\n    when: processes.exists(p, p.name == 'x')\n")
+	f.Add("exceptions:\n  - {id: e, rules: [tool], reason: r, when: \"true\"}\n")
+	f.Add("lists:\n  l:\n    match: glob\n    values: ['*a*', 'b?']\n")
+	f.Add("rules: [\n")
+	f.Fuzz(func(t *testing.T, file string) {
+		s, err := Load([]Source{{Name: "f.yaml", Data: []byte(file)}}, Options{})
+		if err != nil {
+			if !strings.HasPrefix(err.Error(), "f.yaml") {
+				t.Fatalf("error does not name the file: %v", err)
+			}
+			return
+		}
+		s.RunTests()
+		s.Evaluate(&fwv1.HostInfo{Os: "linux"}, []*fwv1.Observation{proc(1, "anydesk", "/usr/bin/anydesk")})
+	})
+}

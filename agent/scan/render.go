@@ -172,7 +172,8 @@ func Table(w io.Writer, rep *fwv1.Report, o TableOptions) error {
 	if len(standing) > 0 {
 		b.WriteString("\nWhy:\n")
 	}
-	for _, f := range standing {
+	for _, g := range group(standing) {
+		f := g[0]
 		sev := strings.ToUpper(rules.SeverityName(f.Severity))
 		sc := dim
 		switch {
@@ -186,11 +187,13 @@ func Table(w io.Writer, rep *fwv1.Report, o TableOptions) error {
 			title += ": " + f.Label
 		}
 		fmt.Fprintf(&b, "  %s %s\n", c(bold+sc, fmt.Sprintf("%-8s", sev)), title)
-		if f.Message != "" {
-			fmt.Fprintf(&b, "           %s\n", f.Message)
-		}
-		for _, k := range f.Evidence {
-			fmt.Fprintf(&b, "           %s\n", Describe(byKey[k], k))
+		for _, f := range g {
+			if f.Message != "" {
+				fmt.Fprintf(&b, "           %s\n", f.Message)
+			}
+			for _, k := range f.Evidence {
+				fmt.Fprintf(&b, "           %s\n", Describe(byKey[k], k))
+			}
 		}
 		meta := "rule " + f.Rule
 		if len(f.Tags) > 0 {
@@ -231,6 +234,23 @@ func Table(w io.Writer, rep *fwv1.Report, o TableOptions) error {
 	}
 	_, err := io.WriteString(w, b.String())
 	return err
+}
+
+// group gathers findings of one rule about one thing (AnyDesk's service
+// process and its tray process) under one heading, in first-seen order.
+func group(fs []*fwv1.Finding) [][]*fwv1.Finding {
+	var out [][]*fwv1.Finding
+	at := map[string]int{}
+	for _, f := range fs {
+		k := f.Rule + "\x00" + f.Label
+		if i, ok := at[k]; ok {
+			out[i] = append(out[i], f)
+			continue
+		}
+		at[k] = len(out)
+		out = append(out, []*fwv1.Finding{f})
+	}
+	return out
 }
 
 func sourceWords(s string) string {

@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Reads `go test -bench` output and prints the medians that the goals are
+# stated in: the full scan against the plain /proc read of the same run, and
+# rule checks per second on one core.
+set -euo pipefail
+in=${1:-/dev/stdin}
+median() { sort -g | awk '{a[NR]=$1} END {if (NR==0) {print "nan"; exit}; if (NR%2) print a[(NR+1)/2]; else print (a[NR/2]+a[NR/2+1])/2}'; }
+col() { # col BENCH UNIT: the values of UNIT on BENCH's lines
+  awk -v b="$1" -v u="$2" '$1 ~ "^"b"(-[0-9]+)?$" {for (i=3;i<=NF;i++) if ($i==u) print $(i-1)}' "$in"
+}
+plain=$(col BenchmarkPlainRead ns/op | median)
+scan=$(col BenchmarkScan ns/op | median)
+procs=$(col BenchmarkScan procs | median)
+checks=$(col BenchmarkEvaluate checks/s | median)
+awk -v p="$plain" -v s="$scan" -v n="$procs" -v c="$checks" 'BEGIN {
+  printf "processes on the machine:            %s\n", n
+  printf "plain /proc read, median:            %.1f ms\n", p/1e6
+  printf "full scan, median:                   %.1f ms\n", s/1e6
+  printf "scan / plain read:                   %.2fx   (goal: at most 2x)\n", s/p
+  printf "rule checks per second, one core:    %.0f   (goal: at least 1000000)\n", c
+}'
