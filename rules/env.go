@@ -2,6 +2,7 @@ package rules
 
 import (
 	"fmt"
+	"strings"
 
 	"cel.dev/cel-go/cel"
 	"cel.dev/cel-go/common/cost"
@@ -96,36 +97,9 @@ func newEnvs(lists map[string]*List) (*envs, error) {
 		cel.CustomTypeAdapter(prov), cel.CustomTypeProvider(prov),
 		ext.Strings(), ext.Lists(), ext.Sets(), ext.Math(), ext.Bindings(),
 		cel.Variable("host", cel.ObjectType(typeName(&fwv1.HostInfo{}))),
-		cel.Function("contains", cel.MemberOverload("fwlist_contains_string",
-			[]*cel.Type{ListType, cel.StringType}, cel.BoolType,
-			cel.BinaryBinding(func(l, s ref.Val) ref.Val {
-				l1, s1, ok := listArg(l, s)
-				if !ok {
-					return types.MaybeNoSuchOverloadErr(s)
-				}
-				return types.Bool(l1.Contains(s1))
-			})),
-			decls.DisableTypeGuards(true)),
-		cel.Function("lookup", cel.MemberOverload("fwlist_lookup_string",
-			[]*cel.Type{ListType, cel.StringType}, cel.StringType,
-			cel.BinaryBinding(func(l, s ref.Val) ref.Val {
-				l1, s1, ok := listArg(l, s)
-				if !ok {
-					return types.MaybeNoSuchOverloadErr(s)
-				}
-				return types.String(l1.Lookup(s1))
-			})),
-			decls.DisableTypeGuards(true)),
-		cel.Function("hasLabel", cel.MemberOverload("fwlist_haslabel_string",
-			[]*cel.Type{ListType, cel.StringType}, cel.BoolType,
-			cel.BinaryBinding(func(l, s ref.Val) ref.Val {
-				l1, s1, ok := listArg(l, s)
-				if !ok {
-					return types.MaybeNoSuchOverloadErr(s)
-				}
-				return types.Bool(l1.HasLabel(s1))
-			})),
-			decls.DisableTypeGuards(true)),
+		listMethod("contains", cel.BoolType, func(l *List, s string) ref.Val { return types.Bool(l.Contains(s)) }),
+		listMethod("lookup", cel.StringType, func(l *List, s string) ref.Val { return types.String(l.Lookup(s)) }),
+		listMethod("hasLabel", cel.BoolType, func(l *List, s string) ref.Val { return types.Bool(l.HasLabel(s)) }),
 	}
 	for n := range lists {
 		common = append(common, cel.Constant("lists."+n, ListType, lists[n]))
@@ -217,11 +191,19 @@ func (sizeEstimator) EstimateCallCost(function, overloadID string, target *cost.
 	return nil
 }
 
-// listArg unpacks a list method's receiver and argument. The functions run
-// without cel's runtime type guards (they cost a tenth of an evaluation), so
-// they check for themselves.
-func listArg(l, s ref.Val) (*List, string, bool) {
-	ll, ok1 := l.(*List)
-	ss, ok2 := s.(types.String)
-	return ll, string(ss), ok1 && ok2
+// listMethod declares lists.X.NAME(string). The function runs without cel's
+// runtime type guards (they cost a tenth of an evaluation), so it checks its
+// receiver and argument itself.
+func listMethod(name string, result *cel.Type, fn func(*List, string) ref.Val) cel.EnvOption {
+	return cel.Function(name, cel.MemberOverload("fwlist_"+strings.ToLower(name)+"_string",
+		[]*cel.Type{ListType, cel.StringType}, result,
+		cel.BinaryBinding(func(l, s ref.Val) ref.Val {
+			ll, ok1 := l.(*List)
+			ss, ok2 := s.(types.String)
+			if !ok1 || !ok2 {
+				return types.MaybeNoSuchOverloadErr(s)
+			}
+			return fn(ll, string(ss))
+		})),
+		decls.DisableTypeGuards(true))
 }

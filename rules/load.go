@@ -317,12 +317,14 @@ func (s *Set) loadRule(f *parsedFile, n *yaml.Node) (*Rule, error) {
 		return nil, f.errAt(n, r.ID, "rule %s is already defined at %s:%d", r.ID, old.File, old.Line)
 	}
 	nodes := map[string]*yaml.Node{}
+	text := map[string]*string{
+		"title": &r.Title, "scope": &r.Scope, "description": &r.Description, "when": &r.When,
+		"label": &r.Label, "message": &r.Message, "evidence": &r.Evidence, "qualifier": &r.Qualifier,
+	}
 	err := eachKey(f, n, r.ID, ruleKeys, func(k string, v *yaml.Node) error {
 		nodes[k] = v
 		var err error
 		switch k {
-		case "title":
-			r.Title, err = scalar(f, v, r.ID, k)
 		case "severity":
 			var sv string
 			if sv, err = scalar(f, v, r.ID, k); err == nil {
@@ -330,24 +332,14 @@ func (s *Set) loadRule(f *parsedFile, n *yaml.Node) (*Rule, error) {
 					return f.errAt(v, r.ID, "%v", err)
 				}
 			}
-		case "scope":
-			r.Scope, err = scalar(f, v, r.ID, k)
-		case "description":
-			r.Description, err = scalar(f, v, r.ID, k)
 		case "tags":
 			r.Tags, err = strings_(f, v, r.ID, k)
 		case "sources":
 			r.Sources, err = strings_(f, v, r.ID, k)
-		case "when":
-			r.When, err = scalar(f, v, r.ID, k)
-		case "label":
-			r.Label, err = scalar(f, v, r.ID, k)
-		case "message":
-			r.Message, err = scalar(f, v, r.ID, k)
-		case "evidence":
-			r.Evidence, err = scalar(f, v, r.ID, k)
-		case "qualifier":
-			r.Qualifier, err = scalar(f, v, r.ID, k)
+		default:
+			if p := text[k]; p != nil {
+				*p, err = scalar(f, v, r.ID, k)
+			}
 		}
 		return err
 	})
