@@ -128,3 +128,25 @@ func TestRulesTestCommand(t *testing.T) {
 		t.Fatalf("rules test: exit %d\n%s\n%s", code, out, stderr)
 	}
 }
+
+func TestExplain(t *testing.T) {
+	code, out, stderr := runCLI(t, "scan", "--snapshot", "../testdata/hosts/linux-anydesk-rustdesk.txtar", "--explain", "remote-access-multiple-vendors")
+	if code != exitFindings {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	for _, want := range []string{
+		"rule remote-access-multiple-vendors (high, scope host)",
+		"Sources:\n  - ",
+		"When:\n",
+		"On this host it matched 1 time(s):",
+		"Remote-access tools of two or more vendors on one host: AnyDesk and RustDesk",
+		"process anydesk (pid 30395) /usr/bin/anydesk",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("--explain output lacks %q:\n%s", want, out)
+		}
+	}
+	if strings.Contains(out, "Remote-access tool running: AnyDesk") {
+		t.Errorf("--explain shows other rules' findings:\n%s", out)
+	}
+}
