@@ -7,7 +7,7 @@ VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -s -w -X main.version=$(VERSION)
 BUF   := $(GO) tool -modfile=../tools/go.mod buf
 
-.PHONY: help build test demo bench cross proto proto-check lint fuzz
+.PHONY: help build test demo bench cross vet-os proto proto-check lint fuzz
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -34,6 +34,9 @@ cross: ## vet and build for linux, darwin and windows on amd64 and arm64
 	  GOOS=$$os GOARCH=$$arch $(GO) vet $(PKGS); \
 	  GOOS=$$os GOARCH=$$arch $(GO) build -o /dev/null ./agent; \
 	done; done
+
+vet-os: ## go vet for linux, darwin and windows (what CI runs; cross adds arm64 and the builds)
+	@set -e; for os in linux darwin windows; do echo "vet $$os"; GOOS=$$os $(GO) vet $(PKGS); done
 
 proto: ## regenerate the Go code of proto/ with the pinned generators
 	cd proto && $(BUF) lint && $(BUF) generate

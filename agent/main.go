@@ -63,7 +63,7 @@ func main() {
 
 const usage = `usage:
   farmwatch-agent scan [--root DIR | --snapshot FILE] [--format table|json] [--fail-on info|low|medium|high|critical]
-                       [--rules DIR]... [--explain RULE] [--timeout DURATION]
+                       [--rules DIR]... [--explain RULE] [--timeout DURATION] [--config FILE]
   farmwatch-agent snapshot -o FILE [--root DIR | --pack SRCDIR]
   farmwatch-agent rules test|list [--rules DIR]...
   farmwatch-agent version
@@ -175,14 +175,26 @@ func cmdScan(ctx context.Context, args []string, stdout, stderr io.Writer, log z
 	root := fs.String("root", "", "scan a directory that mirrors a host's filesystem")
 	snap := fs.String("snapshot", "", "scan a captured snapshot file")
 	format := fs.String("format", "table", "table or json")
-	failOn := fs.String("fail-on", "high", "exit 1 when a finding is at or above this severity")
+	configFile := fs.String("config", "", "a YAML config file (flags override it)")
+	failOn := fs.String("fail-on", "", "exit 1 when a finding is at or above this severity (default high)")
 	explain := fs.String("explain", "", "show a rule, its sources and what it matched")
-	timeout := fs.Duration("timeout", 10*time.Second, "time limit for each sensor")
+	timeout := fs.Duration("timeout", 0, "time limit for each sensor (default 10s)")
 	var ruleDirs multiFlag
 	fs.Var(&ruleDirs, "rules", "a directory of extra rule and exception files (repeatable)")
 	if err := parse(fs, args); err != nil {
 		return exitError, err
 	}
+	cfg, err := loadConfig(*configFile)
+	if err != nil {
+		return exitError, err
+	}
+	if *failOn == "" {
+		*failOn = cfg.FailOn
+	}
+	if *timeout == 0 {
+		*timeout = cfg.SensorTimeout
+	}
+	ruleDirs = append(cfg.Rules, ruleDirs...)
 	if *format != "table" && *format != "json" {
 		return exitError, usageError{fmt.Sprintf("--format %q: want table or json", *format)}
 	}
@@ -208,7 +220,7 @@ func cmdScan(ctx context.Context, args []string, stdout, stderr io.Writer, log z
 		return exitError, err
 	}
 	defer h.Close()
-	sc := &scan.Scanner{Sensors: sensors(), Rules: set, Timeout: *timeout}
+	sc := &scan.Scanner{Sensors: sensors(), Rules: set, Timeout: *timeout, Org: cfg.Org()}
 	rep := sc.Scan(ctx, h)
 	for _, s := range rep.Sensors {
 		if !s.Ok {

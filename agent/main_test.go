@@ -83,6 +83,8 @@ func TestCLIErrors(t *testing.T) {
 	badRules := filepath.Join(dir, "rules")
 	os.Mkdir(badRules, 0o755)
 	os.WriteFile(filepath.Join(badRules, "ours.yaml"), []byte("rules:\n  - id: ours\n    title: t\n    severity: high\n    scope: process\n    description: d\n    sources: [s]\n    when: process.nmae == \"x\"\n"), 0o644)
+	badConfig := filepath.Join(dir, "agent.yaml")
+	os.WriteFile(badConfig, []byte("fail_onn: low\n"), 0o644)
 	emptyRules := filepath.Join(dir, "empty")
 	os.Mkdir(emptyRules, 0o755)
 	cases := []struct {
@@ -107,6 +109,8 @@ func TestCLIErrors(t *testing.T) {
 		{"unknown explain", []string{"scan", "--explain", "nope"}, "--explain nope: no such rule"},
 		{"snapshot without -o", []string{"snapshot"}, "-o FILE is required"},
 		{"rules subcommand", []string{"rules", "frob"}, `unknown subcommand "frob"`},
+		{"missing config", []string{"scan", "--config", filepath.Join(dir, "nope.yaml")}, "config " + filepath.Join(dir, "nope.yaml")},
+		{"bad config key", []string{"scan", "--config", badConfig}, "field fail_onn not found"},
 		{"pack missing", []string{"snapshot", "--pack", filepath.Join(dir, "nope"), "-o", "-"}, "pack " + filepath.Join(dir, "nope")},
 	}
 	for _, c := range cases {

@@ -38,6 +38,10 @@ var scopes = []scope{
 	{"proxy_setting", "proxy_settings", &fwv1.ProxySetting{}},
 	{"keyboard_layout", "keyboard_layouts", &fwv1.KeyboardLayout{}},
 	{"locale", "locales", &fwv1.Locale{}},
+	{"driver", "drivers", &fwv1.Driver{}},
+	{"neighbor", "neighbors", &fwv1.Neighbor{}},
+	{"wifi_network", "wifi_networks", &fwv1.WifiNetwork{}},
+	{"dns_resolver", "dns_resolvers", &fwv1.DnsResolver{}},
 }
 
 func scopeByName(n string) (scope, bool) {
@@ -74,6 +78,14 @@ func KindOf(o *fwv1.Observation) (string, proto.Message) {
 		return "keyboard_layout", k.KeyboardLayout
 	case *fwv1.Observation_Locale:
 		return "locale", k.Locale
+	case *fwv1.Observation_Driver:
+		return "driver", k.Driver
+	case *fwv1.Observation_Neighbor:
+		return "neighbor", k.Neighbor
+	case *fwv1.Observation_WifiNetwork:
+		return "wifi_network", k.WifiNetwork
+	case *fwv1.Observation_DnsResolver:
+		return "dns_resolver", k.DnsResolver
 	}
 	return "", nil
 }
@@ -85,7 +97,7 @@ type envs struct {
 }
 
 func newEnvs(lists map[string]*List) (*envs, error) {
-	msgs := []proto.Message{&fwv1.HostInfo{}, &fwv1.Finding{}, &fwv1.Observation{}}
+	msgs := []proto.Message{&fwv1.HostInfo{}, &fwv1.OrgPolicy{}, &fwv1.Finding{}, &fwv1.Observation{}}
 	for _, s := range scopes {
 		msgs = append(msgs, s.msg)
 	}
@@ -97,6 +109,7 @@ func newEnvs(lists map[string]*List) (*envs, error) {
 		cel.CustomTypeAdapter(prov), cel.CustomTypeProvider(prov),
 		ext.Strings(), ext.Lists(), ext.Sets(), ext.Math(), ext.Bindings(),
 		cel.Variable("host", cel.ObjectType(typeName(&fwv1.HostInfo{}))),
+		cel.Variable("org", cel.ObjectType(typeName(&fwv1.OrgPolicy{}))),
 		listMethod("contains", cel.BoolType, func(l *List, s string) ref.Val { return types.Bool(l.Contains(s)) }),
 		listMethod("lookup", cel.StringType, func(l *List, s string) ref.Val { return types.String(l.Lookup(s)) }),
 		listMethod("hasLabel", cel.BoolType, func(l *List, s string) ref.Val { return types.Bool(l.HasLabel(s)) }),

@@ -30,6 +30,7 @@ type Result struct {
 type activation struct {
 	lists    map[string]*List
 	host     any    // the HostInfo, as a CEL value
+	org      any    // the OrgPolicy, as a CEL value
 	name     string // scope variable name
 	val      any
 	hostVars map[string]any
@@ -41,6 +42,8 @@ func (a *activation) ResolveName(n string) (any, bool) {
 		return a.val, true
 	case n == "host":
 		return a.host, true
+	case n == "org":
+		return a.org, a.org != nil
 	case strings.HasPrefix(n, "lists."):
 		l, ok := a.lists[n[len("lists."):]]
 		return l, ok
@@ -54,15 +57,26 @@ func (a *activation) ResolveName(n string) (any, bool) {
 
 func (a *activation) Parent() interpreter.Activation { return nil }
 
-// Evaluate runs every rule over the observations of one host.
+// Evaluate runs every rule over the observations of one host, with no
+// organisation expectations set.
 func (s *Set) Evaluate(hi *fwv1.HostInfo, obs []*fwv1.Observation) *Result {
+	return s.EvaluateOrg(hi, nil, obs)
+}
+
+// EvaluateOrg runs every rule over the observations of one host, with the
+// organisation's expectations visible to rules as org.
+func (s *Set) EvaluateOrg(hi *fwv1.HostInfo, org *fwv1.OrgPolicy, obs []*fwv1.Observation) *Result {
 	if hi == nil {
 		hi = &fwv1.HostInfo{}
 	}
+	if org == nil {
+		org = &fwv1.OrgPolicy{}
+	}
+	orgVal := s.envs.adapter.NativeToValue(org)
 	res := &Result{}
 	now := s.now()
 	hostVal := s.envs.adapter.NativeToValue(newCached(hi))
-	act := &activation{lists: s.Lists, host: hostVal}
+	act := &activation{lists: s.Lists, host: hostVal, org: orgVal}
 	byKind := map[string][]proto.Message{}
 	type cachedVal struct {
 		msg *cachedMsg
@@ -128,7 +142,7 @@ func (s *Set) Evaluate(hi *fwv1.HostInfo, obs []*fwv1.Observation) *Result {
 			}
 		}
 		hv["findings"] = types.NewDynamicList(s.envs.adapter, standing)
-		hact := &activation{lists: s.Lists, host: hostVal, hostVars: hv}
+		hact := &activation{lists: s.Lists, host: hostVal, org: orgVal, hostVars: hv}
 		for _, r := range s.host {
 			res.Checks++
 			ok, err := evalBool(r.when, hact)

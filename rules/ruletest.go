@@ -19,12 +19,11 @@ type Test struct {
 	Label  *string // the label the finding must carry, when given
 
 	host     *fwv1.HostInfo
+	org      *fwv1.OrgPolicy
 	obs      proto.Message              // observation scopes
 	lists    map[string][]proto.Message // host scope: plural -> observations
 	findings []*fwv1.Finding            // host scope
 }
-
-var testKeys = map[string]bool{"name": true, "expect": true, "label": true, "host": true, "findings": true}
 
 func parseTests(f *parsedFile, r *Rule, n *yaml.Node) ([]Test, error) {
 	if n.Kind != yaml.SequenceNode {
@@ -32,7 +31,7 @@ func parseTests(f *parsedFile, r *Rule, n *yaml.Node) ([]Test, error) {
 	}
 	var out []Test
 	for i, c := range n.Content {
-		t := Test{Name: fmt.Sprintf("#%d", i+1), Line: c.Line, host: &fwv1.HostInfo{}}
+		t := Test{Name: fmt.Sprintf("#%d", i+1), Line: c.Line, host: &fwv1.HostInfo{}, org: &fwv1.OrgPolicy{}}
 		hasExpect := false
 		err := eachKey(f, c, r.ID, nil, func(k string, v *yaml.Node) error {
 			switch k {
@@ -49,6 +48,8 @@ func parseTests(f *parsedFile, r *Rule, n *yaml.Node) ([]Test, error) {
 				t.Label = &l
 			case "host":
 				return decodeMsg(f, r, t.Name, v, t.host)
+			case "org":
+				return decodeMsg(f, r, t.Name, v, t.org)
 			case "findings":
 				if r.Scope != "host" {
 					return f.errAt(v, r.ID, "test %s: findings: only host rules see findings", t.Name)
@@ -110,13 +111,13 @@ func parseTests(f *parsedFile, r *Rule, n *yaml.Node) ([]Test, error) {
 
 func testInputs(scope string) string {
 	if scope != "host" {
-		return "host: and " + scope + ":"
+		return "host:, org: and " + scope + ":"
 	}
 	var n []string
 	for _, s := range scopes {
 		n = append(n, s.plural+":")
 	}
-	return "host:, findings: and " + strings.Join(n, ", ")
+	return "host:, org:, findings: and " + strings.Join(n, ", ")
 }
 
 // decodeMsg decodes a YAML node into a message through protojson, so test
@@ -172,9 +173,9 @@ func (s *Set) runTest(r *Rule, t Test) string {
 			hv[sc.plural] = typesList(s, t.lists[sc.name])
 		}
 		hv["findings"] = typesFindings(s, t.findings)
-		act = &activation{lists: s.Lists, host: s.envs.adapter.NativeToValue(newCached(t.host)), hostVars: hv}
+		act = &activation{lists: s.Lists, host: s.envs.adapter.NativeToValue(newCached(t.host)), org: s.envs.adapter.NativeToValue(t.org), hostVars: hv}
 	} else {
-		act = &activation{lists: s.Lists, host: s.envs.adapter.NativeToValue(newCached(t.host)), name: r.Scope, val: s.envs.adapter.NativeToValue(newCached(t.obs))}
+		act = &activation{lists: s.Lists, host: s.envs.adapter.NativeToValue(newCached(t.host)), org: s.envs.adapter.NativeToValue(t.org), name: r.Scope, val: s.envs.adapter.NativeToValue(newCached(t.obs))}
 	}
 	got, err := evalBool(r.when, act)
 	if err != nil {

@@ -21,7 +21,8 @@ import (
 type Scanner struct {
 	Sensors []sensor.Sensor
 	Rules   *rules.Set
-	Timeout time.Duration // per sensor
+	Timeout time.Duration   // per sensor
+	Org     *fwv1.OrgPolicy // the organisation's expectations, for rules
 }
 
 // HostInfo describes h for the report.
@@ -44,7 +45,7 @@ func (s *Scanner) Scan(ctx context.Context, h *host.Host) *fwv1.Report {
 	for _, r := range results {
 		rep.Sensors = append(rep.Sensors, r.Status())
 	}
-	res := s.Rules.Evaluate(rep.Host, rep.Observations)
+	res := s.Rules.EvaluateOrg(rep.Host, s.Org, rep.Observations)
 	rep.Findings = res.Findings
 	rep.RuleErrors = res.Errors
 	rep.Verdict = Verdict(rep)

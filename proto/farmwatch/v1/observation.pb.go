@@ -88,6 +88,69 @@ func (Severity) EnumDescriptor() ([]byte, []int) {
 	return file_farmwatch_v1_observation_proto_rawDescGZIP(), []int{0}
 }
 
+// OrgPolicy is what the organisation expects of its fleet, from the agent's
+// config; rules see it as the variable org. Empty lists mean "no
+// expectation set".
+type OrgPolicy struct {
+	state             protoimpl.MessageState `protogen:"open.v1"`
+	ExpectedCountries []string               `protobuf:"bytes,1,rep,name=expected_countries,json=expectedCountries,proto3" json:"expected_countries,omitempty"` // ISO 3166 alpha-2: "US", "DE"
+	ExpectedLocales   []string               `protobuf:"bytes,2,rep,name=expected_locales,json=expectedLocales,proto3" json:"expected_locales,omitempty"`       // "en_US", "de_DE"
+	ExpectedTimezones []string               `protobuf:"bytes,3,rep,name=expected_timezones,json=expectedTimezones,proto3" json:"expected_timezones,omitempty"` // IANA: "America/New_York"
+	unknownFields     protoimpl.UnknownFields
+	sizeCache         protoimpl.SizeCache
+}
+
+func (x *OrgPolicy) Reset() {
+	*x = OrgPolicy{}
+	mi := &file_farmwatch_v1_observation_proto_msgTypes[0]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *OrgPolicy) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*OrgPolicy) ProtoMessage() {}
+
+func (x *OrgPolicy) ProtoReflect() protoreflect.Message {
+	mi := &file_farmwatch_v1_observation_proto_msgTypes[0]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use OrgPolicy.ProtoReflect.Descriptor instead.
+func (*OrgPolicy) Descriptor() ([]byte, []int) {
+	return file_farmwatch_v1_observation_proto_rawDescGZIP(), []int{0}
+}
+
+func (x *OrgPolicy) GetExpectedCountries() []string {
+	if x != nil {
+		return x.ExpectedCountries
+	}
+	return nil
+}
+
+func (x *OrgPolicy) GetExpectedLocales() []string {
+	if x != nil {
+		return x.ExpectedLocales
+	}
+	return nil
+}
+
+func (x *OrgPolicy) GetExpectedTimezones() []string {
+	if x != nil {
+		return x.ExpectedTimezones
+	}
+	return nil
+}
+
 // HostInfo names the host that observations come from.
 type HostInfo struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -104,7 +167,7 @@ type HostInfo struct {
 
 func (x *HostInfo) Reset() {
 	*x = HostInfo{}
-	mi := &file_farmwatch_v1_observation_proto_msgTypes[0]
+	mi := &file_farmwatch_v1_observation_proto_msgTypes[1]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -116,7 +179,7 @@ func (x *HostInfo) String() string {
 func (*HostInfo) ProtoMessage() {}
 
 func (x *HostInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_farmwatch_v1_observation_proto_msgTypes[0]
+	mi := &file_farmwatch_v1_observation_proto_msgTypes[1]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -129,7 +192,7 @@ func (x *HostInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HostInfo.ProtoReflect.Descriptor instead.
 func (*HostInfo) Descriptor() ([]byte, []int) {
-	return file_farmwatch_v1_observation_proto_rawDescGZIP(), []int{0}
+	return file_farmwatch_v1_observation_proto_rawDescGZIP(), []int{1}
 }
 
 func (x *HostInfo) GetOs() string {
@@ -209,7 +272,7 @@ type Process struct {
 
 func (x *Process) Reset() {
 	*x = Process{}
-	mi := &file_farmwatch_v1_observation_proto_msgTypes[1]
+	mi := &file_farmwatch_v1_observation_proto_msgTypes[2]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -221,7 +284,7 @@ func (x *Process) String() string {
 func (*Process) ProtoMessage() {}
 
 func (x *Process) ProtoReflect() protoreflect.Message {
-	mi := &file_farmwatch_v1_observation_proto_msgTypes[1]
+	mi := &file_farmwatch_v1_observation_proto_msgTypes[2]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -234,7 +297,7 @@ func (x *Process) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Process.ProtoReflect.Descriptor instead.
 func (*Process) Descriptor() ([]byte, []int) {
-	return file_farmwatch_v1_observation_proto_rawDescGZIP(), []int{1}
+	return file_farmwatch_v1_observation_proto_rawDescGZIP(), []int{2}
 }
 
 func (x *Process) GetPid() int32 {
@@ -362,7 +425,7 @@ type Service struct {
 
 func (x *Service) Reset() {
 	*x = Service{}
-	mi := &file_farmwatch_v1_observation_proto_msgTypes[2]
+	mi := &file_farmwatch_v1_observation_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -374,7 +437,7 @@ func (x *Service) String() string {
 func (*Service) ProtoMessage() {}
 
 func (x *Service) ProtoReflect() protoreflect.Message {
-	mi := &file_farmwatch_v1_observation_proto_msgTypes[2]
+	mi := &file_farmwatch_v1_observation_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -387,7 +450,7 @@ func (x *Service) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Service.ProtoReflect.Descriptor instead.
 func (*Service) Descriptor() ([]byte, []int) {
-	return file_farmwatch_v1_observation_proto_rawDescGZIP(), []int{2}
+	return file_farmwatch_v1_observation_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *Service) GetName() string {
@@ -475,7 +538,7 @@ type Session struct {
 
 func (x *Session) Reset() {
 	*x = Session{}
-	mi := &file_farmwatch_v1_observation_proto_msgTypes[3]
+	mi := &file_farmwatch_v1_observation_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -487,7 +550,7 @@ func (x *Session) String() string {
 func (*Session) ProtoMessage() {}
 
 func (x *Session) ProtoReflect() protoreflect.Message {
-	mi := &file_farmwatch_v1_observation_proto_msgTypes[3]
+	mi := &file_farmwatch_v1_observation_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -500,7 +563,7 @@ func (x *Session) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Session.ProtoReflect.Descriptor instead.
 func (*Session) Descriptor() ([]byte, []int) {
-	return file_farmwatch_v1_observation_proto_rawDescGZIP(), []int{3}
+	return file_farmwatch_v1_observation_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *Session) GetId() string {
@@ -559,7 +622,7 @@ type HidInfo struct {
 
 func (x *HidInfo) Reset() {
 	*x = HidInfo{}
-	mi := &file_farmwatch_v1_observation_proto_msgTypes[4]
+	mi := &file_farmwatch_v1_observation_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -571,7 +634,7 @@ func (x *HidInfo) String() string {
 func (*HidInfo) ProtoMessage() {}
 
 func (x *HidInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_farmwatch_v1_observation_proto_msgTypes[4]
+	mi := &file_farmwatch_v1_observation_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -584,7 +647,7 @@ func (x *HidInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HidInfo.ProtoReflect.Descriptor instead.
 func (*HidInfo) Descriptor() ([]byte, []int) {
-	return file_farmwatch_v1_observation_proto_rawDescGZIP(), []int{4}
+	return file_farmwatch_v1_observation_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *HidInfo) GetKeyboard() bool {
@@ -644,7 +707,7 @@ type UsbInterface struct {
 
 func (x *UsbInterface) Reset() {
 	*x = UsbInterface{}
-	mi := &file_farmwatch_v1_observation_proto_msgTypes[5]
+	mi := &file_farmwatch_v1_observation_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -656,7 +719,7 @@ func (x *UsbInterface) String() string {
 func (*UsbInterface) ProtoMessage() {}
 
 func (x *UsbInterface) ProtoReflect() protoreflect.Message {
-	mi := &file_farmwatch_v1_observation_proto_msgTypes[5]
+	mi := &file_farmwatch_v1_observation_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -669,7 +732,7 @@ func (x *UsbInterface) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UsbInterface.ProtoReflect.Descriptor instead.
 func (*UsbInterface) Descriptor() ([]byte, []int) {
-	return file_farmwatch_v1_observation_proto_rawDescGZIP(), []int{5}
+	return file_farmwatch_v1_observation_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *UsbInterface) GetNumber() int32 {
@@ -775,7 +838,7 @@ type UsbDevice struct {
 
 func (x *UsbDevice) Reset() {
 	*x = UsbDevice{}
-	mi := &file_farmwatch_v1_observation_proto_msgTypes[6]
+	mi := &file_farmwatch_v1_observation_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -787,7 +850,7 @@ func (x *UsbDevice) String() string {
 func (*UsbDevice) ProtoMessage() {}
 
 func (x *UsbDevice) ProtoReflect() protoreflect.Message {
-	mi := &file_farmwatch_v1_observation_proto_msgTypes[6]
+	mi := &file_farmwatch_v1_observation_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -800,7 +863,7 @@ func (x *UsbDevice) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UsbDevice.ProtoReflect.Descriptor instead.
 func (*UsbDevice) Descriptor() ([]byte, []int) {
-	return file_farmwatch_v1_observation_proto_rawDescGZIP(), []int{6}
+	return file_farmwatch_v1_observation_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *UsbDevice) GetVendorId() uint32 {
@@ -897,7 +960,7 @@ type Edid struct {
 
 func (x *Edid) Reset() {
 	*x = Edid{}
-	mi := &file_farmwatch_v1_observation_proto_msgTypes[7]
+	mi := &file_farmwatch_v1_observation_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -909,7 +972,7 @@ func (x *Edid) String() string {
 func (*Edid) ProtoMessage() {}
 
 func (x *Edid) ProtoReflect() protoreflect.Message {
-	mi := &file_farmwatch_v1_observation_proto_msgTypes[7]
+	mi := &file_farmwatch_v1_observation_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -922,7 +985,7 @@ func (x *Edid) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Edid.ProtoReflect.Descriptor instead.
 func (*Edid) Descriptor() ([]byte, []int) {
-	return file_farmwatch_v1_observation_proto_rawDescGZIP(), []int{7}
+	return file_farmwatch_v1_observation_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *Edid) GetManufacturer() string {
@@ -1047,7 +1110,7 @@ type Display struct {
 
 func (x *Display) Reset() {
 	*x = Display{}
-	mi := &file_farmwatch_v1_observation_proto_msgTypes[8]
+	mi := &file_farmwatch_v1_observation_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1059,7 +1122,7 @@ func (x *Display) String() string {
 func (*Display) ProtoMessage() {}
 
 func (x *Display) ProtoReflect() protoreflect.Message {
-	mi := &file_farmwatch_v1_observation_proto_msgTypes[8]
+	mi := &file_farmwatch_v1_observation_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1072,7 +1135,7 @@ func (x *Display) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Display.ProtoReflect.Descriptor instead.
 func (*Display) Descriptor() ([]byte, []int) {
-	return file_farmwatch_v1_observation_proto_rawDescGZIP(), []int{8}
+	return file_farmwatch_v1_observation_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *Display) GetConnector() string {
@@ -1147,7 +1210,7 @@ type NetInterface struct {
 
 func (x *NetInterface) Reset() {
 	*x = NetInterface{}
-	mi := &file_farmwatch_v1_observation_proto_msgTypes[9]
+	mi := &file_farmwatch_v1_observation_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1159,7 +1222,7 @@ func (x *NetInterface) String() string {
 func (*NetInterface) ProtoMessage() {}
 
 func (x *NetInterface) ProtoReflect() protoreflect.Message {
-	mi := &file_farmwatch_v1_observation_proto_msgTypes[9]
+	mi := &file_farmwatch_v1_observation_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1172,7 +1235,7 @@ func (x *NetInterface) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NetInterface.ProtoReflect.Descriptor instead.
 func (*NetInterface) Descriptor() ([]byte, []int) {
-	return file_farmwatch_v1_observation_proto_rawDescGZIP(), []int{9}
+	return file_farmwatch_v1_observation_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *NetInterface) GetName() string {
@@ -1240,7 +1303,7 @@ type Route struct {
 
 func (x *Route) Reset() {
 	*x = Route{}
-	mi := &file_farmwatch_v1_observation_proto_msgTypes[10]
+	mi := &file_farmwatch_v1_observation_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1252,7 +1315,7 @@ func (x *Route) String() string {
 func (*Route) ProtoMessage() {}
 
 func (x *Route) ProtoReflect() protoreflect.Message {
-	mi := &file_farmwatch_v1_observation_proto_msgTypes[10]
+	mi := &file_farmwatch_v1_observation_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1265,7 +1328,7 @@ func (x *Route) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Route.ProtoReflect.Descriptor instead.
 func (*Route) Descriptor() ([]byte, []int) {
-	return file_farmwatch_v1_observation_proto_rawDescGZIP(), []int{10}
+	return file_farmwatch_v1_observation_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *Route) GetDestination() string {
@@ -1333,7 +1396,7 @@ type ProxySetting struct {
 
 func (x *ProxySetting) Reset() {
 	*x = ProxySetting{}
-	mi := &file_farmwatch_v1_observation_proto_msgTypes[11]
+	mi := &file_farmwatch_v1_observation_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1345,7 +1408,7 @@ func (x *ProxySetting) String() string {
 func (*ProxySetting) ProtoMessage() {}
 
 func (x *ProxySetting) ProtoReflect() protoreflect.Message {
-	mi := &file_farmwatch_v1_observation_proto_msgTypes[11]
+	mi := &file_farmwatch_v1_observation_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1358,7 +1421,7 @@ func (x *ProxySetting) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ProxySetting.ProtoReflect.Descriptor instead.
 func (*ProxySetting) Descriptor() ([]byte, []int) {
-	return file_farmwatch_v1_observation_proto_rawDescGZIP(), []int{11}
+	return file_farmwatch_v1_observation_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *ProxySetting) GetSource() string {
@@ -1425,7 +1488,7 @@ type KeyboardLayout struct {
 
 func (x *KeyboardLayout) Reset() {
 	*x = KeyboardLayout{}
-	mi := &file_farmwatch_v1_observation_proto_msgTypes[12]
+	mi := &file_farmwatch_v1_observation_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1437,7 +1500,7 @@ func (x *KeyboardLayout) String() string {
 func (*KeyboardLayout) ProtoMessage() {}
 
 func (x *KeyboardLayout) ProtoReflect() protoreflect.Message {
-	mi := &file_farmwatch_v1_observation_proto_msgTypes[12]
+	mi := &file_farmwatch_v1_observation_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1450,7 +1513,7 @@ func (x *KeyboardLayout) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use KeyboardLayout.ProtoReflect.Descriptor instead.
 func (*KeyboardLayout) Descriptor() ([]byte, []int) {
-	return file_farmwatch_v1_observation_proto_rawDescGZIP(), []int{12}
+	return file_farmwatch_v1_observation_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *KeyboardLayout) GetUsername() string {
@@ -1509,7 +1572,7 @@ type Locale struct {
 
 func (x *Locale) Reset() {
 	*x = Locale{}
-	mi := &file_farmwatch_v1_observation_proto_msgTypes[13]
+	mi := &file_farmwatch_v1_observation_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1521,7 +1584,7 @@ func (x *Locale) String() string {
 func (*Locale) ProtoMessage() {}
 
 func (x *Locale) ProtoReflect() protoreflect.Message {
-	mi := &file_farmwatch_v1_observation_proto_msgTypes[13]
+	mi := &file_farmwatch_v1_observation_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1534,7 +1597,7 @@ func (x *Locale) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Locale.ProtoReflect.Descriptor instead.
 func (*Locale) Descriptor() ([]byte, []int) {
-	return file_farmwatch_v1_observation_proto_rawDescGZIP(), []int{13}
+	return file_farmwatch_v1_observation_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *Locale) GetUsername() string {
@@ -1572,6 +1635,300 @@ func (x *Locale) GetUtcOffsetSeconds() int32 {
 	return 0
 }
 
+// Driver is a kernel module, driver service or X driver that matters to a
+// sensor: virtual and dummy display drivers (vkms, evdi, MttVDD, Parsec
+// VDA), capture and gadget drivers.
+type Driver struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	Kind          string                 `protobuf:"bytes,2,opt,name=kind,proto3" json:"kind,omitempty"` // kernel_module | driver_service | xorg_driver | ...
+	Path          string                 `protobuf:"bytes,3,opt,name=path,proto3" json:"path,omitempty"`
+	Loaded        bool                   `protobuf:"varint,4,opt,name=loaded,proto3" json:"loaded,omitempty"`
+	Description   string                 `protobuf:"bytes,5,opt,name=description,proto3" json:"description,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Driver) Reset() {
+	*x = Driver{}
+	mi := &file_farmwatch_v1_observation_proto_msgTypes[15]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Driver) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Driver) ProtoMessage() {}
+
+func (x *Driver) ProtoReflect() protoreflect.Message {
+	mi := &file_farmwatch_v1_observation_proto_msgTypes[15]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Driver.ProtoReflect.Descriptor instead.
+func (*Driver) Descriptor() ([]byte, []int) {
+	return file_farmwatch_v1_observation_proto_rawDescGZIP(), []int{15}
+}
+
+func (x *Driver) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *Driver) GetKind() string {
+	if x != nil {
+		return x.Kind
+	}
+	return ""
+}
+
+func (x *Driver) GetPath() string {
+	if x != nil {
+		return x.Path
+	}
+	return ""
+}
+
+func (x *Driver) GetLoaded() bool {
+	if x != nil {
+		return x.Loaded
+	}
+	return false
+}
+
+func (x *Driver) GetDescription() string {
+	if x != nil {
+		return x.Description
+	}
+	return ""
+}
+
+// Neighbor is one entry of the ARP / neighbour table.
+type Neighbor struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Ip            string                 `protobuf:"bytes,1,opt,name=ip,proto3" json:"ip,omitempty"`
+	Mac           string                 `protobuf:"bytes,2,opt,name=mac,proto3" json:"mac,omitempty"`
+	Interface     string                 `protobuf:"bytes,3,opt,name=interface,proto3" json:"interface,omitempty"`
+	State         string                 `protobuf:"bytes,4,opt,name=state,proto3" json:"state,omitempty"`
+	Gateway       bool                   `protobuf:"varint,5,opt,name=gateway,proto3" json:"gateway,omitempty"` // the next hop of a default route
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Neighbor) Reset() {
+	*x = Neighbor{}
+	mi := &file_farmwatch_v1_observation_proto_msgTypes[16]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Neighbor) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Neighbor) ProtoMessage() {}
+
+func (x *Neighbor) ProtoReflect() protoreflect.Message {
+	mi := &file_farmwatch_v1_observation_proto_msgTypes[16]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Neighbor.ProtoReflect.Descriptor instead.
+func (*Neighbor) Descriptor() ([]byte, []int) {
+	return file_farmwatch_v1_observation_proto_rawDescGZIP(), []int{16}
+}
+
+func (x *Neighbor) GetIp() string {
+	if x != nil {
+		return x.Ip
+	}
+	return ""
+}
+
+func (x *Neighbor) GetMac() string {
+	if x != nil {
+		return x.Mac
+	}
+	return ""
+}
+
+func (x *Neighbor) GetInterface() string {
+	if x != nil {
+		return x.Interface
+	}
+	return ""
+}
+
+func (x *Neighbor) GetState() string {
+	if x != nil {
+		return x.State
+	}
+	return ""
+}
+
+func (x *Neighbor) GetGateway() bool {
+	if x != nil {
+		return x.Gateway
+	}
+	return false
+}
+
+// WifiNetwork is the Wi-Fi network an interface is associated with.
+type WifiNetwork struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Interface     string                 `protobuf:"bytes,1,opt,name=interface,proto3" json:"interface,omitempty"`
+	Ssid          string                 `protobuf:"bytes,2,opt,name=ssid,proto3" json:"ssid,omitempty"`                         // empty when hashed away
+	Bssid         string                 `protobuf:"bytes,3,opt,name=bssid,proto3" json:"bssid,omitempty"`                       // empty when hashed away
+	SsidHash      string                 `protobuf:"bytes,4,opt,name=ssid_hash,json=ssidHash,proto3" json:"ssid_hash,omitempty"` // salted, stable across hosts of one fleet
+	BssidHash     string                 `protobuf:"bytes,5,opt,name=bssid_hash,json=bssidHash,proto3" json:"bssid_hash,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *WifiNetwork) Reset() {
+	*x = WifiNetwork{}
+	mi := &file_farmwatch_v1_observation_proto_msgTypes[17]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *WifiNetwork) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*WifiNetwork) ProtoMessage() {}
+
+func (x *WifiNetwork) ProtoReflect() protoreflect.Message {
+	mi := &file_farmwatch_v1_observation_proto_msgTypes[17]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use WifiNetwork.ProtoReflect.Descriptor instead.
+func (*WifiNetwork) Descriptor() ([]byte, []int) {
+	return file_farmwatch_v1_observation_proto_rawDescGZIP(), []int{17}
+}
+
+func (x *WifiNetwork) GetInterface() string {
+	if x != nil {
+		return x.Interface
+	}
+	return ""
+}
+
+func (x *WifiNetwork) GetSsid() string {
+	if x != nil {
+		return x.Ssid
+	}
+	return ""
+}
+
+func (x *WifiNetwork) GetBssid() string {
+	if x != nil {
+		return x.Bssid
+	}
+	return ""
+}
+
+func (x *WifiNetwork) GetSsidHash() string {
+	if x != nil {
+		return x.SsidHash
+	}
+	return ""
+}
+
+func (x *WifiNetwork) GetBssidHash() string {
+	if x != nil {
+		return x.BssidHash
+	}
+	return ""
+}
+
+// DnsResolver is one configured DNS server.
+type DnsResolver struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Server        string                 `protobuf:"bytes,1,opt,name=server,proto3" json:"server,omitempty"`
+	Interface     string                 `protobuf:"bytes,2,opt,name=interface,proto3" json:"interface,omitempty"`
+	Source        string                 `protobuf:"bytes,3,opt,name=source,proto3" json:"source,omitempty"` // resolv.conf | scutil | ...
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DnsResolver) Reset() {
+	*x = DnsResolver{}
+	mi := &file_farmwatch_v1_observation_proto_msgTypes[18]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DnsResolver) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DnsResolver) ProtoMessage() {}
+
+func (x *DnsResolver) ProtoReflect() protoreflect.Message {
+	mi := &file_farmwatch_v1_observation_proto_msgTypes[18]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DnsResolver.ProtoReflect.Descriptor instead.
+func (*DnsResolver) Descriptor() ([]byte, []int) {
+	return file_farmwatch_v1_observation_proto_rawDescGZIP(), []int{18}
+}
+
+func (x *DnsResolver) GetServer() string {
+	if x != nil {
+		return x.Server
+	}
+	return ""
+}
+
+func (x *DnsResolver) GetInterface() string {
+	if x != nil {
+		return x.Interface
+	}
+	return ""
+}
+
+func (x *DnsResolver) GetSource() string {
+	if x != nil {
+		return x.Source
+	}
+	return ""
+}
+
 // Observation is one typed fact with a stable key. The key stays the same
 // while the fact is the same thing (a process keeps its key for its lifetime),
 // so agents can send deltas.
@@ -1591,6 +1948,10 @@ type Observation struct {
 	//	*Observation_ProxySetting
 	//	*Observation_KeyboardLayout
 	//	*Observation_Locale
+	//	*Observation_Driver
+	//	*Observation_Neighbor
+	//	*Observation_WifiNetwork
+	//	*Observation_DnsResolver
 	Kind          isObservation_Kind `protobuf_oneof:"kind"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -1598,7 +1959,7 @@ type Observation struct {
 
 func (x *Observation) Reset() {
 	*x = Observation{}
-	mi := &file_farmwatch_v1_observation_proto_msgTypes[14]
+	mi := &file_farmwatch_v1_observation_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1610,7 +1971,7 @@ func (x *Observation) String() string {
 func (*Observation) ProtoMessage() {}
 
 func (x *Observation) ProtoReflect() protoreflect.Message {
-	mi := &file_farmwatch_v1_observation_proto_msgTypes[14]
+	mi := &file_farmwatch_v1_observation_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1623,7 +1984,7 @@ func (x *Observation) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Observation.ProtoReflect.Descriptor instead.
 func (*Observation) Descriptor() ([]byte, []int) {
-	return file_farmwatch_v1_observation_proto_rawDescGZIP(), []int{14}
+	return file_farmwatch_v1_observation_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *Observation) GetKey() string {
@@ -1737,6 +2098,42 @@ func (x *Observation) GetLocale() *Locale {
 	return nil
 }
 
+func (x *Observation) GetDriver() *Driver {
+	if x != nil {
+		if x, ok := x.Kind.(*Observation_Driver); ok {
+			return x.Driver
+		}
+	}
+	return nil
+}
+
+func (x *Observation) GetNeighbor() *Neighbor {
+	if x != nil {
+		if x, ok := x.Kind.(*Observation_Neighbor); ok {
+			return x.Neighbor
+		}
+	}
+	return nil
+}
+
+func (x *Observation) GetWifiNetwork() *WifiNetwork {
+	if x != nil {
+		if x, ok := x.Kind.(*Observation_WifiNetwork); ok {
+			return x.WifiNetwork
+		}
+	}
+	return nil
+}
+
+func (x *Observation) GetDnsResolver() *DnsResolver {
+	if x != nil {
+		if x, ok := x.Kind.(*Observation_DnsResolver); ok {
+			return x.DnsResolver
+		}
+	}
+	return nil
+}
+
 type isObservation_Kind interface {
 	isObservation_Kind()
 }
@@ -1781,6 +2178,22 @@ type Observation_Locale struct {
 	Locale *Locale `protobuf:"bytes,19,opt,name=locale,proto3,oneof"`
 }
 
+type Observation_Driver struct {
+	Driver *Driver `protobuf:"bytes,20,opt,name=driver,proto3,oneof"`
+}
+
+type Observation_Neighbor struct {
+	Neighbor *Neighbor `protobuf:"bytes,21,opt,name=neighbor,proto3,oneof"`
+}
+
+type Observation_WifiNetwork struct {
+	WifiNetwork *WifiNetwork `protobuf:"bytes,22,opt,name=wifi_network,json=wifiNetwork,proto3,oneof"`
+}
+
+type Observation_DnsResolver struct {
+	DnsResolver *DnsResolver `protobuf:"bytes,23,opt,name=dns_resolver,json=dnsResolver,proto3,oneof"`
+}
+
 func (*Observation_Process) isObservation_Kind() {}
 
 func (*Observation_Service) isObservation_Kind() {}
@@ -1800,6 +2213,14 @@ func (*Observation_ProxySetting) isObservation_Kind() {}
 func (*Observation_KeyboardLayout) isObservation_Kind() {}
 
 func (*Observation_Locale) isObservation_Kind() {}
+
+func (*Observation_Driver) isObservation_Kind() {}
+
+func (*Observation_Neighbor) isObservation_Kind() {}
+
+func (*Observation_WifiNetwork) isObservation_Kind() {}
+
+func (*Observation_DnsResolver) isObservation_Kind() {}
 
 // Finding is a rule's judgement on one or more observations.
 type Finding struct {
@@ -1822,7 +2243,7 @@ type Finding struct {
 
 func (x *Finding) Reset() {
 	*x = Finding{}
-	mi := &file_farmwatch_v1_observation_proto_msgTypes[15]
+	mi := &file_farmwatch_v1_observation_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1834,7 +2255,7 @@ func (x *Finding) String() string {
 func (*Finding) ProtoMessage() {}
 
 func (x *Finding) ProtoReflect() protoreflect.Message {
-	mi := &file_farmwatch_v1_observation_proto_msgTypes[15]
+	mi := &file_farmwatch_v1_observation_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1847,7 +2268,7 @@ func (x *Finding) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Finding.ProtoReflect.Descriptor instead.
 func (*Finding) Descriptor() ([]byte, []int) {
-	return file_farmwatch_v1_observation_proto_rawDescGZIP(), []int{15}
+	return file_farmwatch_v1_observation_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *Finding) GetRule() string {
@@ -1934,7 +2355,7 @@ type SensorStatus struct {
 
 func (x *SensorStatus) Reset() {
 	*x = SensorStatus{}
-	mi := &file_farmwatch_v1_observation_proto_msgTypes[16]
+	mi := &file_farmwatch_v1_observation_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1946,7 +2367,7 @@ func (x *SensorStatus) String() string {
 func (*SensorStatus) ProtoMessage() {}
 
 func (x *SensorStatus) ProtoReflect() protoreflect.Message {
-	mi := &file_farmwatch_v1_observation_proto_msgTypes[16]
+	mi := &file_farmwatch_v1_observation_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1959,7 +2380,7 @@ func (x *SensorStatus) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SensorStatus.ProtoReflect.Descriptor instead.
 func (*SensorStatus) Descriptor() ([]byte, []int) {
-	return file_farmwatch_v1_observation_proto_rawDescGZIP(), []int{16}
+	return file_farmwatch_v1_observation_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *SensorStatus) GetName() string {
@@ -2012,7 +2433,7 @@ type Report struct {
 
 func (x *Report) Reset() {
 	*x = Report{}
-	mi := &file_farmwatch_v1_observation_proto_msgTypes[17]
+	mi := &file_farmwatch_v1_observation_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2024,7 +2445,7 @@ func (x *Report) String() string {
 func (*Report) ProtoMessage() {}
 
 func (x *Report) ProtoReflect() protoreflect.Message {
-	mi := &file_farmwatch_v1_observation_proto_msgTypes[17]
+	mi := &file_farmwatch_v1_observation_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2037,7 +2458,7 @@ func (x *Report) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Report.ProtoReflect.Descriptor instead.
 func (*Report) Descriptor() ([]byte, []int) {
-	return file_farmwatch_v1_observation_proto_rawDescGZIP(), []int{17}
+	return file_farmwatch_v1_observation_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *Report) GetHost() *HostInfo {
@@ -2086,7 +2507,11 @@ var File_farmwatch_v1_observation_proto protoreflect.FileDescriptor
 
 const file_farmwatch_v1_observation_proto_rawDesc = "" +
 	"\n" +
-	"\x1efarmwatch/v1/observation.proto\x12\ffarmwatch.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xd1\x01\n" +
+	"\x1efarmwatch/v1/observation.proto\x12\ffarmwatch.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\x94\x01\n" +
+	"\tOrgPolicy\x12-\n" +
+	"\x12expected_countries\x18\x01 \x03(\tR\x11expectedCountries\x12)\n" +
+	"\x10expected_locales\x18\x02 \x03(\tR\x0fexpectedLocales\x12-\n" +
+	"\x12expected_timezones\x18\x03 \x03(\tR\x11expectedTimezones\"\xd1\x01\n" +
 	"\bHostInfo\x12\x0e\n" +
 	"\x02os\x18\x01 \x01(\tR\x02os\x12\x1a\n" +
 	"\bhostname\x18\x02 \x01(\tR\bhostname\x12\x1d\n" +
@@ -2240,7 +2665,30 @@ const file_farmwatch_v1_observation_proto_rawDesc = "" +
 	"\x06source\x18\x02 \x01(\tR\x06source\x12\x12\n" +
 	"\x04lang\x18\x03 \x01(\tR\x04lang\x12\x1a\n" +
 	"\btimezone\x18\x04 \x01(\tR\btimezone\x12,\n" +
-	"\x12utc_offset_seconds\x18\x05 \x01(\x05R\x10utcOffsetSeconds\"\xf7\x04\n" +
+	"\x12utc_offset_seconds\x18\x05 \x01(\x05R\x10utcOffsetSeconds\"~\n" +
+	"\x06Driver\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x12\n" +
+	"\x04kind\x18\x02 \x01(\tR\x04kind\x12\x12\n" +
+	"\x04path\x18\x03 \x01(\tR\x04path\x12\x16\n" +
+	"\x06loaded\x18\x04 \x01(\bR\x06loaded\x12 \n" +
+	"\vdescription\x18\x05 \x01(\tR\vdescription\"z\n" +
+	"\bNeighbor\x12\x0e\n" +
+	"\x02ip\x18\x01 \x01(\tR\x02ip\x12\x10\n" +
+	"\x03mac\x18\x02 \x01(\tR\x03mac\x12\x1c\n" +
+	"\tinterface\x18\x03 \x01(\tR\tinterface\x12\x14\n" +
+	"\x05state\x18\x04 \x01(\tR\x05state\x12\x18\n" +
+	"\agateway\x18\x05 \x01(\bR\agateway\"\x91\x01\n" +
+	"\vWifiNetwork\x12\x1c\n" +
+	"\tinterface\x18\x01 \x01(\tR\tinterface\x12\x12\n" +
+	"\x04ssid\x18\x02 \x01(\tR\x04ssid\x12\x14\n" +
+	"\x05bssid\x18\x03 \x01(\tR\x05bssid\x12\x1b\n" +
+	"\tssid_hash\x18\x04 \x01(\tR\bssidHash\x12\x1d\n" +
+	"\n" +
+	"bssid_hash\x18\x05 \x01(\tR\tbssidHash\"[\n" +
+	"\vDnsResolver\x12\x16\n" +
+	"\x06server\x18\x01 \x01(\tR\x06server\x12\x1c\n" +
+	"\tinterface\x18\x02 \x01(\tR\tinterface\x12\x16\n" +
+	"\x06source\x18\x03 \x01(\tR\x06source\"\xdd\x06\n" +
 	"\vObservation\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x16\n" +
 	"\x06sensor\x18\x02 \x01(\tR\x06sensor\x121\n" +
@@ -2255,7 +2703,11 @@ const file_farmwatch_v1_observation_proto_rawDesc = "" +
 	"\x05route\x18\x10 \x01(\v2\x13.farmwatch.v1.RouteH\x00R\x05route\x12A\n" +
 	"\rproxy_setting\x18\x11 \x01(\v2\x1a.farmwatch.v1.ProxySettingH\x00R\fproxySetting\x12G\n" +
 	"\x0fkeyboard_layout\x18\x12 \x01(\v2\x1c.farmwatch.v1.KeyboardLayoutH\x00R\x0ekeyboardLayout\x12.\n" +
-	"\x06locale\x18\x13 \x01(\v2\x14.farmwatch.v1.LocaleH\x00R\x06localeB\x06\n" +
+	"\x06locale\x18\x13 \x01(\v2\x14.farmwatch.v1.LocaleH\x00R\x06locale\x12.\n" +
+	"\x06driver\x18\x14 \x01(\v2\x14.farmwatch.v1.DriverH\x00R\x06driver\x124\n" +
+	"\bneighbor\x18\x15 \x01(\v2\x16.farmwatch.v1.NeighborH\x00R\bneighbor\x12>\n" +
+	"\fwifi_network\x18\x16 \x01(\v2\x19.farmwatch.v1.WifiNetworkH\x00R\vwifiNetwork\x12>\n" +
+	"\fdns_resolver\x18\x17 \x01(\v2\x19.farmwatch.v1.DnsResolverH\x00R\vdnsResolverB\x06\n" +
 	"\x04kindJ\x04\b\x03\x10\n" +
 	"\"\xa0\x02\n" +
 	"\aFinding\x12\x12\n" +
@@ -2306,56 +2758,65 @@ func file_farmwatch_v1_observation_proto_rawDescGZIP() []byte {
 }
 
 var file_farmwatch_v1_observation_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_farmwatch_v1_observation_proto_msgTypes = make([]protoimpl.MessageInfo, 18)
+var file_farmwatch_v1_observation_proto_msgTypes = make([]protoimpl.MessageInfo, 23)
 var file_farmwatch_v1_observation_proto_goTypes = []any{
 	(Severity)(0),                 // 0: farmwatch.v1.Severity
-	(*HostInfo)(nil),              // 1: farmwatch.v1.HostInfo
-	(*Process)(nil),               // 2: farmwatch.v1.Process
-	(*Service)(nil),               // 3: farmwatch.v1.Service
-	(*Session)(nil),               // 4: farmwatch.v1.Session
-	(*HidInfo)(nil),               // 5: farmwatch.v1.HidInfo
-	(*UsbInterface)(nil),          // 6: farmwatch.v1.UsbInterface
-	(*UsbDevice)(nil),             // 7: farmwatch.v1.UsbDevice
-	(*Edid)(nil),                  // 8: farmwatch.v1.Edid
-	(*Display)(nil),               // 9: farmwatch.v1.Display
-	(*NetInterface)(nil),          // 10: farmwatch.v1.NetInterface
-	(*Route)(nil),                 // 11: farmwatch.v1.Route
-	(*ProxySetting)(nil),          // 12: farmwatch.v1.ProxySetting
-	(*KeyboardLayout)(nil),        // 13: farmwatch.v1.KeyboardLayout
-	(*Locale)(nil),                // 14: farmwatch.v1.Locale
-	(*Observation)(nil),           // 15: farmwatch.v1.Observation
-	(*Finding)(nil),               // 16: farmwatch.v1.Finding
-	(*SensorStatus)(nil),          // 17: farmwatch.v1.SensorStatus
-	(*Report)(nil),                // 18: farmwatch.v1.Report
-	(*timestamppb.Timestamp)(nil), // 19: google.protobuf.Timestamp
+	(*OrgPolicy)(nil),             // 1: farmwatch.v1.OrgPolicy
+	(*HostInfo)(nil),              // 2: farmwatch.v1.HostInfo
+	(*Process)(nil),               // 3: farmwatch.v1.Process
+	(*Service)(nil),               // 4: farmwatch.v1.Service
+	(*Session)(nil),               // 5: farmwatch.v1.Session
+	(*HidInfo)(nil),               // 6: farmwatch.v1.HidInfo
+	(*UsbInterface)(nil),          // 7: farmwatch.v1.UsbInterface
+	(*UsbDevice)(nil),             // 8: farmwatch.v1.UsbDevice
+	(*Edid)(nil),                  // 9: farmwatch.v1.Edid
+	(*Display)(nil),               // 10: farmwatch.v1.Display
+	(*NetInterface)(nil),          // 11: farmwatch.v1.NetInterface
+	(*Route)(nil),                 // 12: farmwatch.v1.Route
+	(*ProxySetting)(nil),          // 13: farmwatch.v1.ProxySetting
+	(*KeyboardLayout)(nil),        // 14: farmwatch.v1.KeyboardLayout
+	(*Locale)(nil),                // 15: farmwatch.v1.Locale
+	(*Driver)(nil),                // 16: farmwatch.v1.Driver
+	(*Neighbor)(nil),              // 17: farmwatch.v1.Neighbor
+	(*WifiNetwork)(nil),           // 18: farmwatch.v1.WifiNetwork
+	(*DnsResolver)(nil),           // 19: farmwatch.v1.DnsResolver
+	(*Observation)(nil),           // 20: farmwatch.v1.Observation
+	(*Finding)(nil),               // 21: farmwatch.v1.Finding
+	(*SensorStatus)(nil),          // 22: farmwatch.v1.SensorStatus
+	(*Report)(nil),                // 23: farmwatch.v1.Report
+	(*timestamppb.Timestamp)(nil), // 24: google.protobuf.Timestamp
 }
 var file_farmwatch_v1_observation_proto_depIdxs = []int32{
-	19, // 0: farmwatch.v1.HostInfo.captured:type_name -> google.protobuf.Timestamp
-	19, // 1: farmwatch.v1.Process.start_time:type_name -> google.protobuf.Timestamp
-	19, // 2: farmwatch.v1.Session.start_time:type_name -> google.protobuf.Timestamp
-	5,  // 3: farmwatch.v1.UsbInterface.hid:type_name -> farmwatch.v1.HidInfo
-	6,  // 4: farmwatch.v1.UsbDevice.interfaces:type_name -> farmwatch.v1.UsbInterface
-	8,  // 5: farmwatch.v1.Display.edid:type_name -> farmwatch.v1.Edid
-	2,  // 6: farmwatch.v1.Observation.process:type_name -> farmwatch.v1.Process
-	3,  // 7: farmwatch.v1.Observation.service:type_name -> farmwatch.v1.Service
-	4,  // 8: farmwatch.v1.Observation.session:type_name -> farmwatch.v1.Session
-	7,  // 9: farmwatch.v1.Observation.usb_device:type_name -> farmwatch.v1.UsbDevice
-	9,  // 10: farmwatch.v1.Observation.display:type_name -> farmwatch.v1.Display
-	10, // 11: farmwatch.v1.Observation.net_interface:type_name -> farmwatch.v1.NetInterface
-	11, // 12: farmwatch.v1.Observation.route:type_name -> farmwatch.v1.Route
-	12, // 13: farmwatch.v1.Observation.proxy_setting:type_name -> farmwatch.v1.ProxySetting
-	13, // 14: farmwatch.v1.Observation.keyboard_layout:type_name -> farmwatch.v1.KeyboardLayout
-	14, // 15: farmwatch.v1.Observation.locale:type_name -> farmwatch.v1.Locale
-	0,  // 16: farmwatch.v1.Finding.severity:type_name -> farmwatch.v1.Severity
-	1,  // 17: farmwatch.v1.Report.host:type_name -> farmwatch.v1.HostInfo
-	15, // 18: farmwatch.v1.Report.observations:type_name -> farmwatch.v1.Observation
-	16, // 19: farmwatch.v1.Report.findings:type_name -> farmwatch.v1.Finding
-	17, // 20: farmwatch.v1.Report.sensors:type_name -> farmwatch.v1.SensorStatus
-	21, // [21:21] is the sub-list for method output_type
-	21, // [21:21] is the sub-list for method input_type
-	21, // [21:21] is the sub-list for extension type_name
-	21, // [21:21] is the sub-list for extension extendee
-	0,  // [0:21] is the sub-list for field type_name
+	24, // 0: farmwatch.v1.HostInfo.captured:type_name -> google.protobuf.Timestamp
+	24, // 1: farmwatch.v1.Process.start_time:type_name -> google.protobuf.Timestamp
+	24, // 2: farmwatch.v1.Session.start_time:type_name -> google.protobuf.Timestamp
+	6,  // 3: farmwatch.v1.UsbInterface.hid:type_name -> farmwatch.v1.HidInfo
+	7,  // 4: farmwatch.v1.UsbDevice.interfaces:type_name -> farmwatch.v1.UsbInterface
+	9,  // 5: farmwatch.v1.Display.edid:type_name -> farmwatch.v1.Edid
+	3,  // 6: farmwatch.v1.Observation.process:type_name -> farmwatch.v1.Process
+	4,  // 7: farmwatch.v1.Observation.service:type_name -> farmwatch.v1.Service
+	5,  // 8: farmwatch.v1.Observation.session:type_name -> farmwatch.v1.Session
+	8,  // 9: farmwatch.v1.Observation.usb_device:type_name -> farmwatch.v1.UsbDevice
+	10, // 10: farmwatch.v1.Observation.display:type_name -> farmwatch.v1.Display
+	11, // 11: farmwatch.v1.Observation.net_interface:type_name -> farmwatch.v1.NetInterface
+	12, // 12: farmwatch.v1.Observation.route:type_name -> farmwatch.v1.Route
+	13, // 13: farmwatch.v1.Observation.proxy_setting:type_name -> farmwatch.v1.ProxySetting
+	14, // 14: farmwatch.v1.Observation.keyboard_layout:type_name -> farmwatch.v1.KeyboardLayout
+	15, // 15: farmwatch.v1.Observation.locale:type_name -> farmwatch.v1.Locale
+	16, // 16: farmwatch.v1.Observation.driver:type_name -> farmwatch.v1.Driver
+	17, // 17: farmwatch.v1.Observation.neighbor:type_name -> farmwatch.v1.Neighbor
+	18, // 18: farmwatch.v1.Observation.wifi_network:type_name -> farmwatch.v1.WifiNetwork
+	19, // 19: farmwatch.v1.Observation.dns_resolver:type_name -> farmwatch.v1.DnsResolver
+	0,  // 20: farmwatch.v1.Finding.severity:type_name -> farmwatch.v1.Severity
+	2,  // 21: farmwatch.v1.Report.host:type_name -> farmwatch.v1.HostInfo
+	20, // 22: farmwatch.v1.Report.observations:type_name -> farmwatch.v1.Observation
+	21, // 23: farmwatch.v1.Report.findings:type_name -> farmwatch.v1.Finding
+	22, // 24: farmwatch.v1.Report.sensors:type_name -> farmwatch.v1.SensorStatus
+	25, // [25:25] is the sub-list for method output_type
+	25, // [25:25] is the sub-list for method input_type
+	25, // [25:25] is the sub-list for extension type_name
+	25, // [25:25] is the sub-list for extension extendee
+	0,  // [0:25] is the sub-list for field type_name
 }
 
 func init() { file_farmwatch_v1_observation_proto_init() }
@@ -2363,7 +2824,7 @@ func file_farmwatch_v1_observation_proto_init() {
 	if File_farmwatch_v1_observation_proto != nil {
 		return
 	}
-	file_farmwatch_v1_observation_proto_msgTypes[14].OneofWrappers = []any{
+	file_farmwatch_v1_observation_proto_msgTypes[19].OneofWrappers = []any{
 		(*Observation_Process)(nil),
 		(*Observation_Service)(nil),
 		(*Observation_Session)(nil),
@@ -2374,6 +2835,10 @@ func file_farmwatch_v1_observation_proto_init() {
 		(*Observation_ProxySetting)(nil),
 		(*Observation_KeyboardLayout)(nil),
 		(*Observation_Locale)(nil),
+		(*Observation_Driver)(nil),
+		(*Observation_Neighbor)(nil),
+		(*Observation_WifiNetwork)(nil),
+		(*Observation_DnsResolver)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
@@ -2381,7 +2846,7 @@ func file_farmwatch_v1_observation_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_farmwatch_v1_observation_proto_rawDesc), len(file_farmwatch_v1_observation_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   18,
+			NumMessages:   23,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -1,0 +1,65 @@
+package main
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"time"
+
+	fwv1 "github.com/farmwatch/farmwatch/proto/farmwatch/v1"
+	"go.yaml.in/yaml/v3"
+)
+
+// Config is the agent's one configuration. A YAML file (--config) sets it;
+// flags override the file.
+type Config struct {
+	// Rules are extra directories of rule and exception files.
+	Rules []string `yaml:"rules"`
+	// FailOn is the severity at or above which scan exits 1.
+	FailOn string `yaml:"fail_on"`
+	// SensorTimeout bounds each sensor.
+	SensorTimeout time.Duration `yaml:"sensor_timeout"`
+	// Expect is what the organisation expects of its fleet; rules see it
+	// as org. With nothing set, only high-signal facts raise findings.
+	Expect Expect `yaml:"expect"`
+}
+
+// Expect lists the countries, locales and time zones the fleet works in.
+type Expect struct {
+	Countries []string `yaml:"countries"`
+	Locales   []string `yaml:"locales"`
+	Timezones []string `yaml:"timezones"`
+}
+
+func defaultConfig() Config {
+	return Config{FailOn: "high", SensorTimeout: 10 * time.Second}
+}
+
+// loadConfig reads a config file over the defaults. Unknown keys are
+// refused, so a misspelt setting is an error rather than silently ignored.
+func loadConfig(path string) (Config, error) {
+	c := defaultConfig()
+	if path == "" {
+		return c, nil
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return c, fmt.Errorf("config %s: %w", path, err)
+	}
+	dec := yaml.NewDecoder(bytes.NewReader(b))
+	dec.KnownFields(true)
+	if err := dec.Decode(&c); err != nil && !errors.Is(err, io.EOF) {
+		return c, fmt.Errorf("config %s: %w", path, err)
+	}
+	if c.SensorTimeout <= 0 {
+		return c, fmt.Errorf("config %s: sensor_timeout must be positive", path)
+	}
+	return c, nil
+}
+
+// Org is the config's expectations as the rules see them.
+func (c Config) Org() *fwv1.OrgPolicy {
+	return &fwv1.OrgPolicy{ExpectedCountries: c.Expect.Countries, ExpectedLocales: c.Expect.Locales, ExpectedTimezones: c.Expect.Timezones}
+}
