@@ -25,7 +25,8 @@ var durations = regexp.MustCompile(`"duration_us": ?"?[0-9]+"?`)
 
 // TestGoldenHosts scans every snapshot in testdata/hosts and compares the
 // table and the JSON with the golden files. A directory NAME.rules beside a
-// snapshot is passed as --rules (the organisation's rules and exceptions).
+// snapshot is passed as --rules (the organisation's rules and exceptions),
+// and a file NAME.config.yaml as --config (its expectations).
 func TestGoldenHosts(t *testing.T) {
 	snaps, err := filepath.Glob("../testdata/hosts/*.txtar")
 	if err != nil {
@@ -40,6 +41,9 @@ func TestGoldenHosts(t *testing.T) {
 			args := []string{"scan", "--snapshot", snap}
 			if st, err := os.Stat(strings.TrimSuffix(snap, ".txtar") + ".rules"); err == nil && st.IsDir() {
 				args = append(args, "--rules", strings.TrimSuffix(snap, ".txtar")+".rules")
+			}
+			if _, err := os.Stat(strings.TrimSuffix(snap, ".txtar") + ".config.yaml"); err == nil {
+				args = append(args, "--config", strings.TrimSuffix(snap, ".txtar")+".config.yaml")
 			}
 			code, table, stderr := runCLI(t, args...)
 			if code == exitError {
