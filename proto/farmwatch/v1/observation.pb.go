@@ -616,8 +616,13 @@ type HidInfo struct {
 	RelativePointer bool                   `protobuf:"varint,3,opt,name=relative_pointer,json=relativePointer,proto3" json:"relative_pointer,omitempty"`
 	ConsumerControl bool                   `protobuf:"varint,4,opt,name=consumer_control,json=consumerControl,proto3" json:"consumer_control,omitempty"`
 	DescriptorRead  bool                   `protobuf:"varint,5,opt,name=descriptor_read,json=descriptorRead,proto3" json:"descriptor_read,omitempty"` // false when only the boot protocol was known
-	unknownFields   protoimpl.UnknownFields
-	sizeCache       protoimpl.SizeCache
+	// The top-level (application) collections as "PAGE:USAGE" in hex,
+	// "0001:0006" keyboard, "0001:0002" mouse, "000c:0001" consumer control;
+	// from the report descriptor, or from the OS where it gives only these
+	// (Windows HID_DEVICE_UP:xxxx_U:yyyy, macOS DeviceUsagePairs).
+	Usages        []string `protobuf:"bytes,6,rep,name=usages,proto3" json:"usages,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *HidInfo) Reset() {
@@ -683,6 +688,13 @@ func (x *HidInfo) GetDescriptorRead() bool {
 		return x.DescriptorRead
 	}
 	return false
+}
+
+func (x *HidInfo) GetUsages() []string {
+	if x != nil {
+		return x.Usages
+	}
+	return nil
 }
 
 // UsbInterface is one interface of a USB device.
@@ -954,6 +966,13 @@ type Edid struct {
 	Extensions         int32                  `protobuf:"varint,13,opt,name=extensions,proto3" json:"extensions,omitempty"`
 	ChecksumValid      bool                   `protobuf:"varint,14,opt,name=checksum_valid,json=checksumValid,proto3" json:"checksum_valid,omitempty"`
 	RawHex             string                 `protobuf:"bytes,15,opt,name=raw_hex,json=rawHex,proto3" json:"raw_hex,omitempty"`
+	Ascii              []string               `protobuf:"bytes,16,rep,name=ascii,proto3" json:"ascii,omitempty"`                                                     // unspecified ASCII text descriptors (0xFE)
+	Digital            bool                   `protobuf:"varint,17,opt,name=digital,proto3" json:"digital,omitempty"`                                                // digital input (byte 20 bit 7)
+	ModelYear          bool                   `protobuf:"varint,18,opt,name=model_year,json=modelYear,proto3" json:"model_year,omitempty"`                           // week 0xFF: year is the model year, not of manufacture
+	Version            string                 `protobuf:"bytes,19,opt,name=version,proto3" json:"version,omitempty"`                                                 // EDID version "1.4"
+	Blocks             int32                  `protobuf:"varint,20,opt,name=blocks,proto3" json:"blocks,omitempty"`                                                  // 128-byte blocks present (base + extensions read)
+	BadChecksumBlocks  int32                  `protobuf:"varint,21,opt,name=bad_checksum_blocks,json=badChecksumBlocks,proto3" json:"bad_checksum_blocks,omitempty"` // blocks present whose checksum fails
+	HeaderValid        bool                   `protobuf:"varint,22,opt,name=header_valid,json=headerValid,proto3" json:"header_valid,omitempty"`                     // the 8-byte header 00 FF FF FF FF FF FF 00
 	unknownFields      protoimpl.UnknownFields
 	sizeCache          protoimpl.SizeCache
 }
@@ -1093,6 +1112,55 @@ func (x *Edid) GetRawHex() string {
 	return ""
 }
 
+func (x *Edid) GetAscii() []string {
+	if x != nil {
+		return x.Ascii
+	}
+	return nil
+}
+
+func (x *Edid) GetDigital() bool {
+	if x != nil {
+		return x.Digital
+	}
+	return false
+}
+
+func (x *Edid) GetModelYear() bool {
+	if x != nil {
+		return x.ModelYear
+	}
+	return false
+}
+
+func (x *Edid) GetVersion() string {
+	if x != nil {
+		return x.Version
+	}
+	return ""
+}
+
+func (x *Edid) GetBlocks() int32 {
+	if x != nil {
+		return x.Blocks
+	}
+	return 0
+}
+
+func (x *Edid) GetBadChecksumBlocks() int32 {
+	if x != nil {
+		return x.BadChecksumBlocks
+	}
+	return 0
+}
+
+func (x *Edid) GetHeaderValid() bool {
+	if x != nil {
+		return x.HeaderValid
+	}
+	return false
+}
+
 // Display is one display output (connector) or a virtual display adapter.
 type Display struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -1104,6 +1172,11 @@ type Display struct {
 	Virtual       bool                   `protobuf:"varint,6,opt,name=virtual,proto3" json:"virtual,omitempty"`
 	Builtin       bool                   `protobuf:"varint,7,opt,name=builtin,proto3" json:"builtin,omitempty"`
 	Adapter       string                 `protobuf:"bytes,8,opt,name=adapter,proto3" json:"adapter,omitempty"`
+	Path          string                 `protobuf:"bytes,9,opt,name=path,proto3" json:"path,omitempty"`                                // sysfs directory, ioreg class, or registry key it was read from
+	Main          bool                   `protobuf:"varint,10,opt,name=main,proto3" json:"main,omitempty"`                              // macOS "Main Display"
+	Mirror        bool                   `protobuf:"varint,11,opt,name=mirror,proto3" json:"mirror,omitempty"`                          // mirrors another display
+	Connection    string                 `protobuf:"bytes,12,opt,name=connection,proto3" json:"connection,omitempty"`                   // HDMI | DisplayPort | eDP | ... as the OS names it
+	HardwareId    string                 `protobuf:"bytes,13,opt,name=hardware_id,json=hardwareId,proto3" json:"hardware_id,omitempty"` // Windows monitor hardware id ("PSCCDD0"), macOS vendor/product
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1194,6 +1267,41 @@ func (x *Display) GetAdapter() string {
 	return ""
 }
 
+func (x *Display) GetPath() string {
+	if x != nil {
+		return x.Path
+	}
+	return ""
+}
+
+func (x *Display) GetMain() bool {
+	if x != nil {
+		return x.Main
+	}
+	return false
+}
+
+func (x *Display) GetMirror() bool {
+	if x != nil {
+		return x.Mirror
+	}
+	return false
+}
+
+func (x *Display) GetConnection() string {
+	if x != nil {
+		return x.Connection
+	}
+	return ""
+}
+
+func (x *Display) GetHardwareId() string {
+	if x != nil {
+		return x.HardwareId
+	}
+	return ""
+}
+
 // NetInterface is one network interface.
 type NetInterface struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -1204,6 +1312,8 @@ type NetInterface struct {
 	Addresses     []string               `protobuf:"bytes,5,rep,name=addresses,proto3" json:"addresses,omitempty"`
 	Mtu           int32                  `protobuf:"varint,6,opt,name=mtu,proto3" json:"mtu,omitempty"`
 	Driver        string                 `protobuf:"bytes,7,opt,name=driver,proto3" json:"driver,omitempty"`
+	Description   string                 `protobuf:"bytes,8,opt,name=description,proto3" json:"description,omitempty"` // Windows adapter description ("Wintun Userspace Tunnel")
+	Tunnel        bool                   `protobuf:"varint,9,opt,name=tunnel,proto3" json:"tunnel,omitempty"`          // the kind carries traffic through a tunnel (tun, wireguard, utun, wintun, ...)
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1287,16 +1397,34 @@ func (x *NetInterface) GetDriver() string {
 	return ""
 }
 
+func (x *NetInterface) GetDescription() string {
+	if x != nil {
+		return x.Description
+	}
+	return ""
+}
+
+func (x *NetInterface) GetTunnel() bool {
+	if x != nil {
+		return x.Tunnel
+	}
+	return false
+}
+
 // Route is a routing-table entry (the default routes at least).
 type Route struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Destination   string                 `protobuf:"bytes,1,opt,name=destination,proto3" json:"destination,omitempty"` // CIDR
-	Gateway       string                 `protobuf:"bytes,2,opt,name=gateway,proto3" json:"gateway,omitempty"`
-	Interface     string                 `protobuf:"bytes,3,opt,name=interface,proto3" json:"interface,omitempty"`
-	Metric        int32                  `protobuf:"varint,4,opt,name=metric,proto3" json:"metric,omitempty"`
-	Default       bool                   `protobuf:"varint,5,opt,name=default,proto3" json:"default,omitempty"`
-	GatewayMac    string                 `protobuf:"bytes,6,opt,name=gateway_mac,json=gatewayMac,proto3" json:"gateway_mac,omitempty"`
-	ViaTunnel     bool                   `protobuf:"varint,7,opt,name=via_tunnel,json=viaTunnel,proto3" json:"via_tunnel,omitempty"`
+	state       protoimpl.MessageState `protogen:"open.v1"`
+	Destination string                 `protobuf:"bytes,1,opt,name=destination,proto3" json:"destination,omitempty"` // CIDR
+	Gateway     string                 `protobuf:"bytes,2,opt,name=gateway,proto3" json:"gateway,omitempty"`
+	Interface   string                 `protobuf:"bytes,3,opt,name=interface,proto3" json:"interface,omitempty"`
+	Metric      int32                  `protobuf:"varint,4,opt,name=metric,proto3" json:"metric,omitempty"`
+	Default     bool                   `protobuf:"varint,5,opt,name=default,proto3" json:"default,omitempty"`
+	GatewayMac  string                 `protobuf:"bytes,6,opt,name=gateway_mac,json=gatewayMac,proto3" json:"gateway_mac,omitempty"`
+	ViaTunnel   bool                   `protobuf:"varint,7,opt,name=via_tunnel,json=viaTunnel,proto3" json:"via_tunnel,omitempty"`
+	Family      string                 `protobuf:"bytes,8,opt,name=family,proto3" json:"family,omitempty"` // ipv4 | ipv6
+	// One half of a pair (0.0.0.0/1 + 128.0.0.0/1, ::/1 + 8000::/1) that
+	// overrides the default route without replacing it; default is set too.
+	SplitDefault  bool `protobuf:"varint,9,opt,name=split_default,json=splitDefault,proto3" json:"split_default,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1380,6 +1508,20 @@ func (x *Route) GetViaTunnel() bool {
 	return false
 }
 
+func (x *Route) GetFamily() string {
+	if x != nil {
+		return x.Family
+	}
+	return ""
+}
+
+func (x *Route) GetSplitDefault() bool {
+	if x != nil {
+		return x.SplitDefault
+	}
+	return false
+}
+
 // ProxySetting is one configured proxy.
 type ProxySetting struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -1390,6 +1532,7 @@ type ProxySetting struct {
 	Host          string                 `protobuf:"bytes,5,opt,name=host,proto3" json:"host,omitempty"`
 	Port          int32                  `protobuf:"varint,6,opt,name=port,proto3" json:"port,omitempty"`
 	Bypass        []string               `protobuf:"bytes,7,rep,name=bypass,proto3" json:"bypass,omitempty"`
+	Enabled       bool                   `protobuf:"varint,8,opt,name=enabled,proto3" json:"enabled,omitempty"` // the setting is switched on (WinINET ProxyEnable, scutil *Enable)
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1473,15 +1616,27 @@ func (x *ProxySetting) GetBypass() []string {
 	return nil
 }
 
+func (x *ProxySetting) GetEnabled() bool {
+	if x != nil {
+		return x.Enabled
+	}
+	return false
+}
+
 // KeyboardLayout is a keyboard layout or input method enabled for a user.
 type KeyboardLayout struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Username      string                 `protobuf:"bytes,1,opt,name=username,proto3" json:"username,omitempty"`
-	Source        string                 `protobuf:"bytes,2,opt,name=source,proto3" json:"source,omitempty"`
-	Layout        string                 `protobuf:"bytes,3,opt,name=layout,proto3" json:"layout,omitempty"`                              // "us", "kr", "00000412", "com.apple.keylayout.US"
-	InputMethod   string                 `protobuf:"bytes,4,opt,name=input_method,json=inputMethod,proto3" json:"input_method,omitempty"` // "hangul", "com.apple.inputmethod.Korean"
-	Language      string                 `protobuf:"bytes,5,opt,name=language,proto3" json:"language,omitempty"`                          // BCP 47 when known
-	Active        bool                   `protobuf:"varint,6,opt,name=active,proto3" json:"active,omitempty"`
+	state       protoimpl.MessageState `protogen:"open.v1"`
+	Username    string                 `protobuf:"bytes,1,opt,name=username,proto3" json:"username,omitempty"`
+	Source      string                 `protobuf:"bytes,2,opt,name=source,proto3" json:"source,omitempty"`
+	Layout      string                 `protobuf:"bytes,3,opt,name=layout,proto3" json:"layout,omitempty"`                              // "us", "kr", "00000412", "com.apple.keylayout.US"
+	InputMethod string                 `protobuf:"bytes,4,opt,name=input_method,json=inputMethod,proto3" json:"input_method,omitempty"` // "hangul", "com.apple.inputmethod.Korean"
+	Language    string                 `protobuf:"bytes,5,opt,name=language,proto3" json:"language,omitempty"`                          // BCP 47 when known
+	Active      bool                   `protobuf:"varint,6,opt,name=active,proto3" json:"active,omitempty"`
+	// installed is true for an input method that is installed (a package)
+	// but not known to be enabled for anyone; username is then "".
+	Installed     bool   `protobuf:"varint,7,opt,name=installed,proto3" json:"installed,omitempty"`
+	Path          string `protobuf:"bytes,8,opt,name=path,proto3" json:"path,omitempty"`       // the file, plist or registry key it was read from
+	Variant       string `protobuf:"bytes,9,opt,name=variant,proto3" json:"variant,omitempty"` // XKB variant ("kr104"), macOS input mode, Windows TIP profile
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1558,6 +1713,27 @@ func (x *KeyboardLayout) GetActive() bool {
 	return false
 }
 
+func (x *KeyboardLayout) GetInstalled() bool {
+	if x != nil {
+		return x.Installed
+	}
+	return false
+}
+
+func (x *KeyboardLayout) GetPath() string {
+	if x != nil {
+		return x.Path
+	}
+	return ""
+}
+
+func (x *KeyboardLayout) GetVariant() string {
+	if x != nil {
+		return x.Variant
+	}
+	return ""
+}
+
 // Locale is the system or a user's locale and time zone.
 type Locale struct {
 	state            protoimpl.MessageState `protogen:"open.v1"`
@@ -1566,6 +1742,11 @@ type Locale struct {
 	Lang             string                 `protobuf:"bytes,3,opt,name=lang,proto3" json:"lang,omitempty"`         // ko_KR.UTF-8
 	Timezone         string                 `protobuf:"bytes,4,opt,name=timezone,proto3" json:"timezone,omitempty"` // IANA name
 	UtcOffsetSeconds int32                  `protobuf:"varint,5,opt,name=utc_offset_seconds,json=utcOffsetSeconds,proto3" json:"utc_offset_seconds,omitempty"`
+	Country          string                 `protobuf:"bytes,6,opt,name=country,proto3" json:"country,omitempty"`                                        // ISO 3166-1 region of lang ("KR"), "" when it has none
+	Languages        []string               `protobuf:"bytes,7,rep,name=languages,proto3" json:"languages,omitempty"`                                    // preferred languages, BCP 47 (AppleLanguages, Windows Languages)
+	WindowsTimezone  string                 `protobuf:"bytes,8,opt,name=windows_timezone,json=windowsTimezone,proto3" json:"windows_timezone,omitempty"` // the Windows time zone key name it was mapped from
+	Path             string                 `protobuf:"bytes,9,opt,name=path,proto3" json:"path,omitempty"`                                              // the file, plist or registry key it was read from
+	Lc               []string               `protobuf:"bytes,10,rep,name=lc,proto3" json:"lc,omitempty"`                                                 // other LC_* settings that differ from lang, as NAME=value
 	unknownFields    protoimpl.UnknownFields
 	sizeCache        protoimpl.SizeCache
 }
@@ -1635,6 +1816,41 @@ func (x *Locale) GetUtcOffsetSeconds() int32 {
 	return 0
 }
 
+func (x *Locale) GetCountry() string {
+	if x != nil {
+		return x.Country
+	}
+	return ""
+}
+
+func (x *Locale) GetLanguages() []string {
+	if x != nil {
+		return x.Languages
+	}
+	return nil
+}
+
+func (x *Locale) GetWindowsTimezone() string {
+	if x != nil {
+		return x.WindowsTimezone
+	}
+	return ""
+}
+
+func (x *Locale) GetPath() string {
+	if x != nil {
+		return x.Path
+	}
+	return ""
+}
+
+func (x *Locale) GetLc() []string {
+	if x != nil {
+		return x.Lc
+	}
+	return nil
+}
+
 // Driver is a kernel module, driver service or X driver that matters to a
 // sensor: virtual and dummy display drivers (vkms, evdi, MttVDD, Parsec
 // VDA), capture and gadget drivers.
@@ -1645,6 +1861,9 @@ type Driver struct {
 	Path          string                 `protobuf:"bytes,3,opt,name=path,proto3" json:"path,omitempty"`
 	Loaded        bool                   `protobuf:"varint,4,opt,name=loaded,proto3" json:"loaded,omitempty"`
 	Description   string                 `protobuf:"bytes,5,opt,name=description,proto3" json:"description,omitempty"`
+	HardwareId    string                 `protobuf:"bytes,6,opt,name=hardware_id,json=hardwareId,proto3" json:"hardware_id,omitempty"` // Windows MatchingDeviceId ("root\\parsec\\vda")
+	Provider      string                 `protobuf:"bytes,7,opt,name=provider,proto3" json:"provider,omitempty"`                       // Windows ProviderName, module author
+	Service       string                 `protobuf:"bytes,8,opt,name=service,proto3" json:"service,omitempty"`                         // Windows driver service, Linux DRM device it drives ("card1")
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1714,14 +1933,40 @@ func (x *Driver) GetDescription() string {
 	return ""
 }
 
+func (x *Driver) GetHardwareId() string {
+	if x != nil {
+		return x.HardwareId
+	}
+	return ""
+}
+
+func (x *Driver) GetProvider() string {
+	if x != nil {
+		return x.Provider
+	}
+	return ""
+}
+
+func (x *Driver) GetService() string {
+	if x != nil {
+		return x.Service
+	}
+	return ""
+}
+
 // Neighbor is one entry of the ARP / neighbour table.
 type Neighbor struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Ip            string                 `protobuf:"bytes,1,opt,name=ip,proto3" json:"ip,omitempty"`
-	Mac           string                 `protobuf:"bytes,2,opt,name=mac,proto3" json:"mac,omitempty"`
-	Interface     string                 `protobuf:"bytes,3,opt,name=interface,proto3" json:"interface,omitempty"`
-	State         string                 `protobuf:"bytes,4,opt,name=state,proto3" json:"state,omitempty"`
-	Gateway       bool                   `protobuf:"varint,5,opt,name=gateway,proto3" json:"gateway,omitempty"` // the next hop of a default route
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	Ip        string                 `protobuf:"bytes,1,opt,name=ip,proto3" json:"ip,omitempty"`
+	Mac       string                 `protobuf:"bytes,2,opt,name=mac,proto3" json:"mac,omitempty"`
+	Interface string                 `protobuf:"bytes,3,opt,name=interface,proto3" json:"interface,omitempty"`
+	State     string                 `protobuf:"bytes,4,opt,name=state,proto3" json:"state,omitempty"`
+	Gateway   bool                   `protobuf:"varint,5,opt,name=gateway,proto3" json:"gateway,omitempty"` // the next hop of a default route
+	// Salted hash of the MAC (HMAC-SHA256, fleet salt); for the gateway the
+	// raw mac is then left empty, so that it never leaves the host.
+	MacHash       string `protobuf:"bytes,6,opt,name=mac_hash,json=macHash,proto3" json:"mac_hash,omitempty"`
+	Oui           string `protobuf:"bytes,7,opt,name=oui,proto3" json:"oui,omitempty"`                           // the MAC's first three bytes, "04:c9:8b"
+	MdnsName      string `protobuf:"bytes,8,opt,name=mdns_name,json=mdnsName,proto3" json:"mdns_name,omitempty"` // a name this neighbour announced over mDNS ("pikvm.local")
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1791,6 +2036,27 @@ func (x *Neighbor) GetGateway() bool {
 	return false
 }
 
+func (x *Neighbor) GetMacHash() string {
+	if x != nil {
+		return x.MacHash
+	}
+	return ""
+}
+
+func (x *Neighbor) GetOui() string {
+	if x != nil {
+		return x.Oui
+	}
+	return ""
+}
+
+func (x *Neighbor) GetMdnsName() string {
+	if x != nil {
+		return x.MdnsName
+	}
+	return ""
+}
+
 // WifiNetwork is the Wi-Fi network an interface is associated with.
 type WifiNetwork struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -1799,6 +2065,7 @@ type WifiNetwork struct {
 	Bssid         string                 `protobuf:"bytes,3,opt,name=bssid,proto3" json:"bssid,omitempty"`                       // empty when hashed away
 	SsidHash      string                 `protobuf:"bytes,4,opt,name=ssid_hash,json=ssidHash,proto3" json:"ssid_hash,omitempty"` // salted, stable across hosts of one fleet
 	BssidHash     string                 `protobuf:"bytes,5,opt,name=bssid_hash,json=bssidHash,proto3" json:"bssid_hash,omitempty"`
+	Source        string                 `protobuf:"bytes,6,opt,name=source,proto3" json:"source,omitempty"` // networkmanager | ipconfig | netsh
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1864,6 +2131,13 @@ func (x *WifiNetwork) GetSsidHash() string {
 func (x *WifiNetwork) GetBssidHash() string {
 	if x != nil {
 		return x.BssidHash
+	}
+	return ""
+}
+
+func (x *WifiNetwork) GetSource() string {
+	if x != nil {
+		return x.Source
 	}
 	return ""
 }
@@ -2561,13 +2835,14 @@ const file_farmwatch_v1_observation_proto_rawDesc = "" +
 	"remoteAddr\x12\x14\n" +
 	"\x05state\x18\x05 \x01(\tR\x05state\x129\n" +
 	"\n" +
-	"start_time\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\tstartTime\"\xcf\x01\n" +
+	"start_time\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\tstartTime\"\xe7\x01\n" +
 	"\aHidInfo\x12\x1a\n" +
 	"\bkeyboard\x18\x01 \x01(\bR\bkeyboard\x12)\n" +
 	"\x10absolute_pointer\x18\x02 \x01(\bR\x0fabsolutePointer\x12)\n" +
 	"\x10relative_pointer\x18\x03 \x01(\bR\x0frelativePointer\x12)\n" +
 	"\x10consumer_control\x18\x04 \x01(\bR\x0fconsumerControl\x12'\n" +
-	"\x0fdescriptor_read\x18\x05 \x01(\bR\x0edescriptorRead\"\xe0\x02\n" +
+	"\x0fdescriptor_read\x18\x05 \x01(\bR\x0edescriptorRead\x12\x16\n" +
+	"\x06usages\x18\x06 \x03(\tR\x06usages\"\xe0\x02\n" +
 	"\fUsbInterface\x12\x16\n" +
 	"\x06number\x18\x01 \x01(\x05R\x06number\x12\x14\n" +
 	"\x05class\x18\x02 \x01(\x05R\x05class\x12\x1a\n" +
@@ -2598,7 +2873,7 @@ const file_farmwatch_v1_observation_proto_rawDesc = "" +
 	"interfaces\x18\t \x03(\v2\x1a.farmwatch.v1.UsbInterfaceR\n" +
 	"interfaces\x12&\n" +
 	"\x0econfigurations\x18\n" +
-	" \x03(\tR\x0econfigurations\"\x82\x04\n" +
+	" \x03(\tR\x0econfigurations\"\xd6\x05\n" +
 	"\x04Edid\x12\"\n" +
 	"\fmanufacturer\x18\x01 \x01(\tR\fmanufacturer\x12!\n" +
 	"\fproduct_code\x18\x02 \x01(\rR\vproductCode\x12#\n" +
@@ -2617,7 +2892,15 @@ const file_farmwatch_v1_observation_proto_rawDesc = "" +
 	"extensions\x18\r \x01(\x05R\n" +
 	"extensions\x12%\n" +
 	"\x0echecksum_valid\x18\x0e \x01(\bR\rchecksumValid\x12\x17\n" +
-	"\araw_hex\x18\x0f \x01(\tR\x06rawHex\"\xe7\x01\n" +
+	"\araw_hex\x18\x0f \x01(\tR\x06rawHex\x12\x14\n" +
+	"\x05ascii\x18\x10 \x03(\tR\x05ascii\x12\x18\n" +
+	"\adigital\x18\x11 \x01(\bR\adigital\x12\x1d\n" +
+	"\n" +
+	"model_year\x18\x12 \x01(\bR\tmodelYear\x12\x18\n" +
+	"\aversion\x18\x13 \x01(\tR\aversion\x12\x16\n" +
+	"\x06blocks\x18\x14 \x01(\x05R\x06blocks\x12.\n" +
+	"\x13bad_checksum_blocks\x18\x15 \x01(\x05R\x11badChecksumBlocks\x12!\n" +
+	"\fheader_valid\x18\x16 \x01(\bR\vheaderValid\"\xe8\x02\n" +
 	"\aDisplay\x12\x1c\n" +
 	"\tconnector\x18\x01 \x01(\tR\tconnector\x12\x16\n" +
 	"\x06status\x18\x02 \x01(\tR\x06status\x12\x18\n" +
@@ -2626,7 +2909,16 @@ const file_farmwatch_v1_observation_proto_rawDesc = "" +
 	"\x04edid\x18\x05 \x01(\v2\x12.farmwatch.v1.EdidR\x04edid\x12\x18\n" +
 	"\avirtual\x18\x06 \x01(\bR\avirtual\x12\x18\n" +
 	"\abuiltin\x18\a \x01(\bR\abuiltin\x12\x18\n" +
-	"\aadapter\x18\b \x01(\tR\aadapter\"\xa0\x01\n" +
+	"\aadapter\x18\b \x01(\tR\aadapter\x12\x12\n" +
+	"\x04path\x18\t \x01(\tR\x04path\x12\x12\n" +
+	"\x04main\x18\n" +
+	" \x01(\bR\x04main\x12\x16\n" +
+	"\x06mirror\x18\v \x01(\bR\x06mirror\x12\x1e\n" +
+	"\n" +
+	"connection\x18\f \x01(\tR\n" +
+	"connection\x12\x1f\n" +
+	"\vhardware_id\x18\r \x01(\tR\n" +
+	"hardwareId\"\xda\x01\n" +
 	"\fNetInterface\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x12\n" +
 	"\x04kind\x18\x02 \x01(\tR\x04kind\x12\x10\n" +
@@ -2634,7 +2926,9 @@ const file_farmwatch_v1_observation_proto_rawDesc = "" +
 	"\x02up\x18\x04 \x01(\bR\x02up\x12\x1c\n" +
 	"\taddresses\x18\x05 \x03(\tR\taddresses\x12\x10\n" +
 	"\x03mtu\x18\x06 \x01(\x05R\x03mtu\x12\x16\n" +
-	"\x06driver\x18\a \x01(\tR\x06driver\"\xd3\x01\n" +
+	"\x06driver\x18\a \x01(\tR\x06driver\x12 \n" +
+	"\vdescription\x18\b \x01(\tR\vdescription\x12\x16\n" +
+	"\x06tunnel\x18\t \x01(\bR\x06tunnel\"\x90\x02\n" +
 	"\x05Route\x12 \n" +
 	"\vdestination\x18\x01 \x01(\tR\vdestination\x12\x18\n" +
 	"\agateway\x18\x02 \x01(\tR\agateway\x12\x1c\n" +
@@ -2644,7 +2938,9 @@ const file_farmwatch_v1_observation_proto_rawDesc = "" +
 	"\vgateway_mac\x18\x06 \x01(\tR\n" +
 	"gatewayMac\x12\x1d\n" +
 	"\n" +
-	"via_tunnel\x18\a \x01(\bR\tviaTunnel\"\xaa\x01\n" +
+	"via_tunnel\x18\a \x01(\bR\tviaTunnel\x12\x16\n" +
+	"\x06family\x18\b \x01(\tR\x06family\x12#\n" +
+	"\rsplit_default\x18\t \x01(\bR\fsplitDefault\"\xc4\x01\n" +
 	"\fProxySetting\x12\x16\n" +
 	"\x06source\x18\x01 \x01(\tR\x06source\x12\x14\n" +
 	"\x05scope\x18\x02 \x01(\tR\x05scope\x12\x1a\n" +
@@ -2652,39 +2948,57 @@ const file_farmwatch_v1_observation_proto_rawDesc = "" +
 	"\x03url\x18\x04 \x01(\tR\x03url\x12\x12\n" +
 	"\x04host\x18\x05 \x01(\tR\x04host\x12\x12\n" +
 	"\x04port\x18\x06 \x01(\x05R\x04port\x12\x16\n" +
-	"\x06bypass\x18\a \x03(\tR\x06bypass\"\xb3\x01\n" +
+	"\x06bypass\x18\a \x03(\tR\x06bypass\x12\x18\n" +
+	"\aenabled\x18\b \x01(\bR\aenabled\"\xff\x01\n" +
 	"\x0eKeyboardLayout\x12\x1a\n" +
 	"\busername\x18\x01 \x01(\tR\busername\x12\x16\n" +
 	"\x06source\x18\x02 \x01(\tR\x06source\x12\x16\n" +
 	"\x06layout\x18\x03 \x01(\tR\x06layout\x12!\n" +
 	"\finput_method\x18\x04 \x01(\tR\vinputMethod\x12\x1a\n" +
 	"\blanguage\x18\x05 \x01(\tR\blanguage\x12\x16\n" +
-	"\x06active\x18\x06 \x01(\bR\x06active\"\x9a\x01\n" +
+	"\x06active\x18\x06 \x01(\bR\x06active\x12\x1c\n" +
+	"\tinstalled\x18\a \x01(\bR\tinstalled\x12\x12\n" +
+	"\x04path\x18\b \x01(\tR\x04path\x12\x18\n" +
+	"\avariant\x18\t \x01(\tR\avariant\"\xa1\x02\n" +
 	"\x06Locale\x12\x1a\n" +
 	"\busername\x18\x01 \x01(\tR\busername\x12\x16\n" +
 	"\x06source\x18\x02 \x01(\tR\x06source\x12\x12\n" +
 	"\x04lang\x18\x03 \x01(\tR\x04lang\x12\x1a\n" +
 	"\btimezone\x18\x04 \x01(\tR\btimezone\x12,\n" +
-	"\x12utc_offset_seconds\x18\x05 \x01(\x05R\x10utcOffsetSeconds\"~\n" +
+	"\x12utc_offset_seconds\x18\x05 \x01(\x05R\x10utcOffsetSeconds\x12\x18\n" +
+	"\acountry\x18\x06 \x01(\tR\acountry\x12\x1c\n" +
+	"\tlanguages\x18\a \x03(\tR\tlanguages\x12)\n" +
+	"\x10windows_timezone\x18\b \x01(\tR\x0fwindowsTimezone\x12\x12\n" +
+	"\x04path\x18\t \x01(\tR\x04path\x12\x0e\n" +
+	"\x02lc\x18\n" +
+	" \x03(\tR\x02lc\"\xd5\x01\n" +
 	"\x06Driver\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x12\n" +
 	"\x04kind\x18\x02 \x01(\tR\x04kind\x12\x12\n" +
 	"\x04path\x18\x03 \x01(\tR\x04path\x12\x16\n" +
 	"\x06loaded\x18\x04 \x01(\bR\x06loaded\x12 \n" +
-	"\vdescription\x18\x05 \x01(\tR\vdescription\"z\n" +
+	"\vdescription\x18\x05 \x01(\tR\vdescription\x12\x1f\n" +
+	"\vhardware_id\x18\x06 \x01(\tR\n" +
+	"hardwareId\x12\x1a\n" +
+	"\bprovider\x18\a \x01(\tR\bprovider\x12\x18\n" +
+	"\aservice\x18\b \x01(\tR\aservice\"\xc4\x01\n" +
 	"\bNeighbor\x12\x0e\n" +
 	"\x02ip\x18\x01 \x01(\tR\x02ip\x12\x10\n" +
 	"\x03mac\x18\x02 \x01(\tR\x03mac\x12\x1c\n" +
 	"\tinterface\x18\x03 \x01(\tR\tinterface\x12\x14\n" +
 	"\x05state\x18\x04 \x01(\tR\x05state\x12\x18\n" +
-	"\agateway\x18\x05 \x01(\bR\agateway\"\x91\x01\n" +
+	"\agateway\x18\x05 \x01(\bR\agateway\x12\x19\n" +
+	"\bmac_hash\x18\x06 \x01(\tR\amacHash\x12\x10\n" +
+	"\x03oui\x18\a \x01(\tR\x03oui\x12\x1b\n" +
+	"\tmdns_name\x18\b \x01(\tR\bmdnsName\"\xa9\x01\n" +
 	"\vWifiNetwork\x12\x1c\n" +
 	"\tinterface\x18\x01 \x01(\tR\tinterface\x12\x12\n" +
 	"\x04ssid\x18\x02 \x01(\tR\x04ssid\x12\x14\n" +
 	"\x05bssid\x18\x03 \x01(\tR\x05bssid\x12\x1b\n" +
 	"\tssid_hash\x18\x04 \x01(\tR\bssidHash\x12\x1d\n" +
 	"\n" +
-	"bssid_hash\x18\x05 \x01(\tR\tbssidHash\"[\n" +
+	"bssid_hash\x18\x05 \x01(\tR\tbssidHash\x12\x16\n" +
+	"\x06source\x18\x06 \x01(\tR\x06source\"[\n" +
 	"\vDnsResolver\x12\x16\n" +
 	"\x06server\x18\x01 \x01(\tR\x06server\x12\x1c\n" +
 	"\tinterface\x18\x02 \x01(\tR\tinterface\x12\x16\n" +

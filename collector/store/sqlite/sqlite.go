@@ -1,0 +1,418 @@
+// Package sqlite is the embedded store backend: one SQLite file (pure Go,
+// modernc.org/sqlite, no cgo) in WAL mode, with migrations embedded.
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"embed"
+	"errors"
+	"fmt"
+	"io/fs"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/farmwatch/farmwatch/collector/store"
+	fwv1 "github.com/farmwatch/farmwatch/proto/farmwatch/v1"
+	"google.golang.org/protobuf/proto"
+	_ "modernc.org/sqlite" // the database/sql driver "sqlite"
+)
+
+//go:embed migrations/*.sql
+var migrations embed.FS
+
+// DB is a store.Store on SQLite.
+type DB struct {
+	db *sql.DB
+}
+
+var _ store.Store = (*DB)(nil)
+
+// Open opens (creating and migrating) the database at path; ":memory:" is a
+// private in-memory database.
+func Open(ctx context.Context, path string) (*DB, error) {
+	dsn := "file:" + path + "?_pragma=busy_timeout(10000)&_pragma=foreign_keys(1)&_pragma=journal_mode(WAL)&_pragma=synchronous(FULL)"
+	if path == ":memory:" {
+		dsn = "file::memory:?_pragma=foreign_keys(1)"
+	}
+	db, err := sql.Open("sqlite", dsn)
+	if err != nil {
+		return nil, fmt.Errorf("open %s: %w", path, err)
+	}
+	// One connection: SQLite has one writer anyway, and an in-memory
+	// database lives in its connection.
+	db.SetMaxOpenConns(1)
+	s := &DB{db: db}
+	if err := s.migrate(ctx); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("open %s: %w", path, err)
+	}
+	return s, nil
+}
+
+func (s *DB) migrate(ctx context.Context) error {
+	if _, err := s.db.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (name TEXT PRIMARY KEY)`); err != nil {
+		return fmt.Errorf("migrate: %w", err)
+	}
+	names, err := fs.Glob(migrations, "migrations/*.sql")
+	if err != nil {
+		return err
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		var done int
+		if err := s.db.QueryRowContext(ctx, `SELECT count(*) FROM schema_migrations WHERE name = ?`, n).Scan(&done); err != nil {
+			return fmt.Errorf("migrate %s: %w", n, err)
+		}
+		if done > 0 {
+			continue
+		}
+		body, err := migrations.ReadFile(n)
+		if err != nil {
+			return err
+		}
+		tx, err := s.db.BeginTx(ctx, nil)
+		if err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, string(body)); err != nil {
+			tx.Rollback()
+			return fmt.Errorf("migrate %s: %w", n, err)
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO schema_migrations(name) VALUES (?)`, n); err != nil {
+			tx.Rollback()
+			return fmt.Errorf("migrate %s: %w", n, err)
+		}
+		if err := tx.Commit(); err != nil {
+			return fmt.Errorf("migrate %s: %w", n, err)
+		}
+	}
+	return nil
+}
+
+// Close closes the database.
+func (s *DB) Close() error { return s.db.Close() }
+
+func ms(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.UnixMilli()
+}
+
+func fromMS(v int64) time.Time {
+	if v == 0 {
+		return time.Time{}
+	}
+	return time.UnixMilli(v).UTC()
+}
+
+var marshal = proto.MarshalOptions{Deterministic: true}
+
+// PutHost implements store.Store.
+func (s *DB) PutHost(ctx context.Context, h store.Host) error {
+	var info []byte
+	if h.Info != nil {
+		b, err := marshal.Marshal(h.Info)
+		if err != nil {
+			return fmt.Errorf("put host %s: %w", h.ID, err)
+		}
+		info = b
+	}
+	_, err := s.db.ExecContext(ctx, `
+INSERT INTO hosts (id, hostname, os, info, node_key_hash, enrolled_at, last_seen, egress_ip)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+ON CONFLICT(id) DO UPDATE SET hostname = excluded.hostname, os = excluded.os, info = excluded.info,
+  node_key_hash = excluded.node_key_hash, enrolled_at = excluded.enrolled_at,
+  last_seen = excluded.last_seen, egress_ip = excluded.egress_ip`,
+		h.ID, h.Hostname, h.OS, info, h.NodeKeyHash, ms(h.EnrolledAt), ms(h.LastSeen), h.EgressIP)
+	if err != nil {
+		return fmt.Errorf("put host %s: %w", h.ID, err)
+	}
+	return nil
+}
+
+const hostCols = `id, hostname, os, info, node_key_hash, enrolled_at, last_seen, egress_ip, last_seq, spool_dropped`
+
+type scanner interface{ Scan(...any) error }
+
+func scanHost(r scanner) (store.Host, error) {
+	var (
+		h              store.Host
+		info           []byte
+		enrolled, seen int64
+		seq, dropped   int64
+	)
+	if err := r.Scan(&h.ID, &h.Hostname, &h.OS, &info, &h.NodeKeyHash, &enrolled, &seen, &h.EgressIP, &seq, &dropped); err != nil {
+		return h, err
+	}
+	if len(info) > 0 {
+		h.Info = &fwv1.HostInfo{}
+		if err := proto.Unmarshal(info, h.Info); err != nil {
+			return h, fmt.Errorf("host %s: stored info: %w", h.ID, err)
+		}
+	}
+	h.EnrolledAt, h.LastSeen = fromMS(enrolled), fromMS(seen)
+	h.LastSeq, h.SpoolDropped = uint64(seq), uint64(dropped)
+	return h, nil
+}
+
+func (s *DB) hostWhere(ctx context.Context, where string, arg any) (store.Host, error) {
+	h, err := scanHost(s.db.QueryRowContext(ctx, `SELECT `+hostCols+` FROM hosts WHERE `+where, arg))
+	if errors.Is(err, sql.ErrNoRows) {
+		return h, store.ErrNotFound
+	}
+	return h, err
+}
+
+// Host implements store.Store.
+func (s *DB) Host(ctx context.Context, id string) (store.Host, error) {
+	h, err := s.hostWhere(ctx, `id = ?`, id)
+	if err != nil {
+		return h, fmt.Errorf("host %s: %w", id, err)
+	}
+	return h, nil
+}
+
+// HostByName implements store.Store. The most recently seen host of that
+// name wins when several share it.
+func (s *DB) HostByName(ctx context.Context, name string) (store.Host, error) {
+	h, err := s.hostWhere(ctx, `hostname = ? ORDER BY last_seen DESC LIMIT 1`, name)
+	if err != nil {
+		return h, fmt.Errorf("host %s: %w", name, err)
+	}
+	return h, nil
+}
+
+// Hosts implements store.Store.
+func (s *DB) Hosts(ctx context.Context) ([]store.Host, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT `+hostCols+` FROM hosts ORDER BY hostname, id`)
+	if err != nil {
+		return nil, fmt.Errorf("hosts: %w", err)
+	}
+	defer rows.Close()
+	var out []store.Host
+	for rows.Next() {
+		h, err := scanHost(rows)
+		if err != nil {
+			return nil, fmt.Errorf("hosts: %w", err)
+		}
+		out = append(out, h)
+	}
+	return out, rows.Err()
+}
+
+// ApplyMessage implements store.Store.
+func (s *DB) ApplyMessage(ctx context.Context, hostID string, seq uint64, a store.Apply) (bool, error) {
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return false, fmt.Errorf("apply %s #%d: %w", hostID, seq, err)
+	}
+	defer tx.Rollback()
+	var last int64
+	if err := tx.QueryRowContext(ctx, `SELECT last_seq FROM hosts WHERE id = ?`, hostID).Scan(&last); err != nil {
+		if errors.Is(err, sql.ErrNoRows) {
+			return false, fmt.Errorf("apply %s #%d: %w", hostID, seq, store.ErrNotFound)
+		}
+		return false, fmt.Errorf("apply %s #%d: %w", hostID, seq, err)
+	}
+	if seq <= uint64(last) {
+		return false, nil // applied before: nothing changes
+	}
+	fail := func(what string, err error) (bool, error) {
+		return false, fmt.Errorf("apply %s #%d: %s: %w", hostID, seq, what, err)
+	}
+	if a.Full {
+		if _, err := tx.ExecContext(ctx, `DELETE FROM observations WHERE host_id = ?`, hostID); err != nil {
+			return fail("clear", err)
+		}
+	}
+	if len(a.Upserted) > 0 {
+		st, err := tx.PrepareContext(ctx, `INSERT INTO observations (host_id, key, kind, body) VALUES (?, ?, ?, ?)
+ON CONFLICT(host_id, key) DO UPDATE SET kind = excluded.kind, body = excluded.body`)
+		if err != nil {
+			return fail("prepare", err)
+		}
+		defer st.Close()
+		for _, o := range a.Upserted {
+			b, err := marshal.Marshal(o)
+			if err != nil {
+				return fail("encode "+o.GetKey(), err)
+			}
+			if _, err := st.ExecContext(ctx, hostID, o.GetKey(), kindOf(o), b); err != nil {
+				return fail("upsert "+o.GetKey(), err)
+			}
+		}
+	}
+	for _, k := range a.Removed {
+		if _, err := tx.ExecContext(ctx, `DELETE FROM observations WHERE host_id = ? AND key = ?`, hostID, k); err != nil {
+			return fail("remove "+k, err)
+		}
+	}
+	if err := applyFindings(ctx, tx, hostID, a); err != nil {
+		return fail("findings", err)
+	}
+	if _, err := tx.ExecContext(ctx, `UPDATE hosts SET last_seq = ?, last_seen = max(last_seen, ?),
+  egress_ip = CASE WHEN ? = '' THEN egress_ip ELSE ? END, spool_dropped = max(spool_dropped, ?) WHERE id = ?`,
+		int64(seq), ms(a.Seen), a.EgressIP, a.EgressIP, int64(a.SpoolDropped), hostID); err != nil {
+		return fail("host", err)
+	}
+	if err := tx.Commit(); err != nil {
+		return fail("commit", err)
+	}
+	return true, nil
+}
+
+// applyFindings opens the findings that are new, refreshes the ones still
+// present (reopening resolved ones), and resolves open ones that are gone.
+func applyFindings(ctx context.Context, tx *sql.Tx, hostID string, a store.Apply) error {
+	now := ms(a.Seen)
+	current := map[string]bool{}
+	for _, f := range a.Findings {
+		id := store.FindingID(f)
+		if current[id] {
+			continue
+		}
+		current[id] = true
+		b, err := marshal.Marshal(f)
+		if err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, `
+INSERT INTO findings (host_id, id, rule, severity, body, state, first_seen, last_seen) VALUES (?, ?, ?, ?, ?, 'open', ?, ?)
+ON CONFLICT(host_id, id) DO UPDATE SET body = excluded.body, severity = excluded.severity, last_seen = excluded.last_seen,
+  first_seen = CASE WHEN findings.state = 'resolved' THEN excluded.first_seen ELSE findings.first_seen END,
+  state = 'open'`, hostID, id, f.GetRule(), int32(f.GetSeverity()), b, now, now); err != nil {
+			return err
+		}
+	}
+	rows, err := tx.QueryContext(ctx, `SELECT id FROM findings WHERE host_id = ? AND state = 'open'`, hostID)
+	if err != nil {
+		return err
+	}
+	var gone []string
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			rows.Close()
+			return err
+		}
+		if !current[id] {
+			gone = append(gone, id)
+		}
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	for _, id := range gone {
+		if _, err := tx.ExecContext(ctx, `UPDATE findings SET state = 'resolved', last_seen = ? WHERE host_id = ? AND id = ?`, now, hostID, id); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// kindOf is the name of the observation's oneof field: "process", "usb_device".
+func kindOf(o *fwv1.Observation) string {
+	m := o.ProtoReflect()
+	fd := m.WhichOneof(m.Descriptor().Oneofs().ByName("kind"))
+	if fd == nil {
+		return ""
+	}
+	return string(fd.Name())
+}
+
+// Observations implements store.Store.
+func (s *DB) Observations(ctx context.Context, hostID string) ([]*fwv1.Observation, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT key, body FROM observations WHERE host_id = ? ORDER BY key`, hostID)
+	if err != nil {
+		return nil, fmt.Errorf("observations %s: %w", hostID, err)
+	}
+	defer rows.Close()
+	var out []*fwv1.Observation
+	for rows.Next() {
+		var (
+			key  string
+			body []byte
+		)
+		if err := rows.Scan(&key, &body); err != nil {
+			return nil, fmt.Errorf("observations %s: %w", hostID, err)
+		}
+		o := &fwv1.Observation{}
+		if err := proto.Unmarshal(body, o); err != nil {
+			return nil, fmt.Errorf("observations %s: stored %s: %w", hostID, key, err)
+		}
+		out = append(out, o)
+	}
+	return out, rows.Err()
+}
+
+// Findings implements store.Store.
+func (s *DB) Findings(ctx context.Context, f store.FindingFilter) ([]store.FindingRow, error) {
+	var (
+		where []string
+		args  []any
+	)
+	if f.HostID != "" {
+		where, args = append(where, "f.host_id = ?"), append(args, f.HostID)
+	}
+	if !f.All {
+		where = append(where, "f.state = 'open'")
+	}
+	if f.MinSeverity > 0 {
+		where, args = append(where, "f.severity >= ?"), append(args, int32(f.MinSeverity))
+	}
+	q := `SELECT f.host_id, h.hostname, f.id, f.body, f.state, f.first_seen, f.last_seen
+FROM findings f JOIN hosts h ON h.id = f.host_id`
+	if len(where) > 0 {
+		q += " WHERE " + strings.Join(where, " AND ")
+	}
+	q += " ORDER BY f.severity DESC, h.hostname, f.rule, f.id"
+	rows, err := s.db.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, fmt.Errorf("findings: %w", err)
+	}
+	defer rows.Close()
+	var out []store.FindingRow
+	for rows.Next() {
+		var (
+			r           store.FindingRow
+			body        []byte
+			state       string
+			first, last int64
+		)
+		if err := rows.Scan(&r.HostID, &r.Hostname, &r.ID, &body, &state, &first, &last); err != nil {
+			return nil, fmt.Errorf("findings: %w", err)
+		}
+		r.Finding = &fwv1.Finding{}
+		if err := proto.Unmarshal(body, r.Finding); err != nil {
+			return nil, fmt.Errorf("findings: stored %s: %w", r.ID, err)
+		}
+		r.State, r.FirstSeen, r.LastSeen = store.FindingState(state), fromMS(first), fromMS(last)
+		out = append(out, r)
+	}
+	return out, rows.Err()
+}
+
+// PutToken implements store.Store.
+func (s *DB) PutToken(ctx context.Context, hash []byte, role store.Role, created time.Time) error {
+	if _, err := s.db.ExecContext(ctx, `INSERT INTO tokens (hash, role, created) VALUES (?, ?, ?)`, hash, string(role), ms(created)); err != nil {
+		return fmt.Errorf("put token: %w", err)
+	}
+	return nil
+}
+
+// TokenRole implements store.Store.
+func (s *DB) TokenRole(ctx context.Context, hash []byte) (store.Role, error) {
+	var role string
+	err := s.db.QueryRowContext(ctx, `SELECT role FROM tokens WHERE hash = ?`, hash).Scan(&role)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", store.ErrNotFound
+	}
+	if err != nil {
+		return "", fmt.Errorf("token: %w", err)
+	}
+	return store.Role(role), nil
+}

@@ -1,0 +1,52 @@
+package sqlite
+
+import (
+	"context"
+	"path/filepath"
+	"testing"
+
+	"github.com/farmwatch/farmwatch/collector/store"
+	"github.com/farmwatch/farmwatch/collector/store/storetest"
+)
+
+func TestStoreMemory(t *testing.T) {
+	storetest.Run(t, func(t *testing.T) store.Store {
+		s, err := Open(context.Background(), ":memory:")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	})
+}
+
+func TestStoreFile(t *testing.T) {
+	storetest.Run(t, func(t *testing.T) store.Store {
+		s, err := Open(context.Background(), filepath.Join(t.TempDir(), "farmwatch.db"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	})
+}
+
+// Reopening a file runs no migration twice and keeps the data.
+func TestReopen(t *testing.T) {
+	ctx := context.Background()
+	p := filepath.Join(t.TempDir(), "farmwatch.db")
+	s, err := Open(ctx, p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.PutHost(ctx, store.Host{ID: "h1", Hostname: "a", OS: "linux", NodeKeyHash: []byte("k")}); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	s, err = Open(ctx, p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if h, err := s.Host(ctx, "h1"); err != nil || h.Hostname != "a" {
+		t.Fatalf("after reopen: %+v, %v", h, err)
+	}
+}

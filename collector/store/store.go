@@ -1,0 +1,109 @@
+// Package store is what the collector knows: enrolled hosts, their current
+// observations, the lifecycle of their findings, and the fleet API's tokens.
+// Store is the interface; each backend is a package (sqlite now, postgres
+// later), and storetest is the suite every backend must pass.
+package store
+
+import (
+	"context"
+	"errors"
+	"sort"
+	"strings"
+	"time"
+
+	fwv1 "github.com/farmwatch/farmwatch/proto/farmwatch/v1"
+)
+
+// ErrNotFound is returned when a host or token does not exist.
+var ErrNotFound = errors.New("not found")
+
+// Host is one enrolled host.
+type Host struct {
+	ID           string
+	Hostname     string
+	OS           string
+	Info         *fwv1.HostInfo
+	NodeKeyHash  []byte
+	EnrolledAt   time.Time
+	LastSeen     time.Time
+	EgressIP     string
+	LastSeq      uint64 // the highest applied message
+	SpoolDropped uint64
+}
+
+// Apply is one agent message's effect on the store.
+type Apply struct {
+	// Full replaces the host's observations; otherwise Upserted and
+	// Removed change them.
+	Full     bool
+	Upserted []*fwv1.Observation
+	Removed  []string
+	// Findings are the host's findings in full, as the agent now sees them:
+	// open ones not among them are resolved.
+	Findings     []*fwv1.Finding
+	Seen         time.Time
+	EgressIP     string
+	SpoolDropped uint64
+}
+
+// FindingState is open or resolved.
+type FindingState string
+
+// The states of a finding.
+const (
+	Open     FindingState = "open"
+	Resolved FindingState = "resolved"
+)
+
+// FindingRow is a finding of one host with its lifecycle.
+type FindingRow struct {
+	HostID    string
+	Hostname  string
+	ID        string // stable: FindingID
+	Finding   *fwv1.Finding
+	State     FindingState
+	FirstSeen time.Time
+	LastSeen  time.Time
+}
+
+// FindingFilter selects findings; the zero value is every open finding.
+type FindingFilter struct {
+	HostID      string
+	All         bool // resolved ones too
+	MinSeverity fwv1.Severity
+}
+
+// Role is what a fleet API token may do.
+type Role string
+
+// The roles.
+const (
+	RoleHelpdesk Role = "helpdesk" // view and scan
+	RoleAdmin    Role = "admin"    // everything
+)
+
+// Store is the collector's state. Every method is safe for concurrent use.
+type Store interface {
+	// PutHost creates or replaces an enrolled host (re-enrollment keeps
+	// its observations, findings and sequence).
+	PutHost(ctx context.Context, h Host) error
+	Host(ctx context.Context, id string) (Host, error)
+	HostByName(ctx context.Context, hostname string) (Host, error)
+	Hosts(ctx context.Context) ([]Host, error)
+	// ApplyMessage applies one agent message, atomically and at most once:
+	// a seq at or below the host's LastSeq changes nothing and reports
+	// false. It returns only after the change is committed.
+	ApplyMessage(ctx context.Context, hostID string, seq uint64, a Apply) (applied bool, err error)
+	Observations(ctx context.Context, hostID string) ([]*fwv1.Observation, error)
+	Findings(ctx context.Context, f FindingFilter) ([]FindingRow, error)
+	PutToken(ctx context.Context, hash []byte, role Role, created time.Time) error
+	TokenRole(ctx context.Context, hash []byte) (Role, error)
+	Close() error
+}
+
+// FindingID names a finding across scans: its rule and its evidence.
+func FindingID(f *fwv1.Finding) string {
+	ev := append([]string(nil), f.GetEvidence()...)
+	sort.Strings(ev)
+	return f.GetRule() + "|" + strings.Join(ev, ",")
+}

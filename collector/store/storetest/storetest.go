@@ -1,0 +1,243 @@
+// Package storetest is the suite every store backend must pass: the SQLite
+// one always, PostgreSQL when its variable is set.
+package storetest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/farmwatch/farmwatch/collector/store"
+	fwv1 "github.com/farmwatch/farmwatch/proto/farmwatch/v1"
+	"google.golang.org/protobuf/proto"
+)
+
+// Run runs the suite; open returns a fresh, empty store for each test.
+func Run(t *testing.T, open func(t *testing.T) store.Store) {
+	tests := []struct {
+		name string
+		fn   func(t *testing.T, s store.Store)
+	}{
+		{"Hosts", testHosts},
+		{"ApplyIsAtMostOnce", testApplyOnce},
+		{"FullAndDelta", testFullAndDelta},
+		{"FindingLifecycle", testFindingLifecycle},
+		{"Tokens", testTokens},
+		{"ConcurrentApply", testConcurrentApply},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			s := open(t)
+			t.Cleanup(func() { s.Close() })
+			tc.fn(t, s)
+		})
+	}
+}
+
+var t0 = time.Date(2026, 11, 28, 10, 0, 0, 0, time.UTC)
+
+func host(id, name string) store.Host {
+	return store.Host{ID: id, Hostname: name, OS: "linux", Info: &fwv1.HostInfo{Os: "linux", Hostname: name}, NodeKeyHash: []byte("hash-" + id), EnrolledAt: t0, LastSeen: t0}
+}
+
+func proc(pid int32, name string) *fwv1.Observation {
+	return &fwv1.Observation{Key: fmt.Sprintf("process/%d@0", pid), Sensor: "remoteaccess", Kind: &fwv1.Observation_Process{Process: &fwv1.Process{Pid: pid, Name: name}}}
+}
+
+func finding(rule, key string, sev fwv1.Severity) *fwv1.Finding {
+	return &fwv1.Finding{Rule: rule, Severity: sev, Title: rule, Evidence: []string{key}}
+}
+
+func must(t *testing.T, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+func testHosts(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	if _, err := s.Host(ctx, "nope"); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("missing host: %v", err)
+	}
+	must(t, s.PutHost(ctx, host("h1", "alpha")))
+	must(t, s.PutHost(ctx, host("h2", "beta")))
+	h, err := s.Host(ctx, "h1")
+	must(t, err)
+	if h.Hostname != "alpha" || string(h.NodeKeyHash) != "hash-h1" || !h.EnrolledAt.Equal(t0) || h.Info.GetHostname() != "alpha" {
+		t.Fatalf("host = %+v", h)
+	}
+	if h, err := s.HostByName(ctx, "beta"); err != nil || h.ID != "h2" {
+		t.Fatalf("by name = %+v, %v", h, err)
+	}
+	// Re-enrollment replaces the key but keeps the sequence.
+	_, err = s.ApplyMessage(ctx, "h1", 5, store.Apply{Full: true, Seen: t0})
+	must(t, err)
+	h1 := host("h1", "alpha")
+	h1.NodeKeyHash = []byte("new")
+	must(t, s.PutHost(ctx, h1))
+	h, _ = s.Host(ctx, "h1")
+	if string(h.NodeKeyHash) != "new" || h.LastSeq != 5 {
+		t.Fatalf("re-enrolled host = %+v", h)
+	}
+	hs, err := s.Hosts(ctx)
+	must(t, err)
+	if len(hs) != 2 || hs[0].Hostname != "alpha" || hs[1].Hostname != "beta" {
+		t.Fatalf("hosts = %+v", hs)
+	}
+}
+
+func testApplyOnce(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	must(t, s.PutHost(ctx, host("h1", "alpha")))
+	a := store.Apply{Upserted: []*fwv1.Observation{proc(1, "init")}, Seen: t0, EgressIP: "198.51.100.7", SpoolDropped: 3}
+	ok, err := s.ApplyMessage(ctx, "h1", 1, a)
+	if err != nil || !ok {
+		t.Fatalf("first apply = %v, %v", ok, err)
+	}
+	// The same message again, and an older one: nothing changes.
+	a2 := store.Apply{Upserted: []*fwv1.Observation{proc(2, "evil")}, Seen: t0.Add(time.Hour)}
+	for _, seq := range []uint64{1, 0} {
+		ok, err := s.ApplyMessage(ctx, "h1", seq, a2)
+		if err != nil || ok {
+			t.Fatalf("re-apply #%d = %v, %v; want not applied", seq, ok, err)
+		}
+	}
+	obs, err := s.Observations(ctx, "h1")
+	must(t, err)
+	if len(obs) != 1 || obs[0].GetProcess().GetName() != "init" || obs[0].Sensor != "remoteaccess" {
+		t.Fatalf("observations = %v", obs)
+	}
+	h, _ := s.Host(ctx, "h1")
+	if h.LastSeq != 1 || h.EgressIP != "198.51.100.7" || h.SpoolDropped != 3 || !h.LastSeen.Equal(t0) {
+		t.Fatalf("host = %+v", h)
+	}
+	if _, err := s.ApplyMessage(ctx, "nope", 1, a); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("unknown host: %v", err)
+	}
+}
+
+func testFullAndDelta(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	must(t, s.PutHost(ctx, host("h1", "alpha")))
+	_, err := s.ApplyMessage(ctx, "h1", 1, store.Apply{Full: true, Upserted: []*fwv1.Observation{proc(1, "a"), proc(2, "b"), proc(3, "c")}, Seen: t0})
+	must(t, err)
+	changed := proc(2, "b2")
+	_, err = s.ApplyMessage(ctx, "h1", 2, store.Apply{Upserted: []*fwv1.Observation{changed, proc(4, "d")}, Removed: []string{"process/1@0", "process/99@0"}, Seen: t0})
+	must(t, err)
+	obs, err := s.Observations(ctx, "h1")
+	must(t, err)
+	var got []string
+	for _, o := range obs {
+		got = append(got, o.Key+"="+o.GetProcess().GetName())
+	}
+	if fmt.Sprint(got) != "[process/2@0=b2 process/3@0=c process/4@0=d]" {
+		t.Fatalf("after delta: %v", got)
+	}
+	if !proto.Equal(obs[0], changed) {
+		t.Fatalf("stored %v, want %v", obs[0], changed)
+	}
+	_, err = s.ApplyMessage(ctx, "h1", 3, store.Apply{Full: true, Upserted: []*fwv1.Observation{proc(9, "z")}, Seen: t0})
+	must(t, err)
+	obs, _ = s.Observations(ctx, "h1")
+	if len(obs) != 1 || obs[0].GetProcess().GetName() != "z" {
+		t.Fatalf("after full: %v", obs)
+	}
+}
+
+func testFindingLifecycle(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	must(t, s.PutHost(ctx, host("h1", "alpha")))
+	must(t, s.PutHost(ctx, host("h2", "beta")))
+	hi, med := fwv1.Severity_SEVERITY_HIGH, fwv1.Severity_SEVERITY_MEDIUM
+	fa, fb := finding("remote-access-tool", "process/1@0", med), finding("remote-access-multiple-vendors", "process/1@0", hi)
+	apply := func(h string, seq uint64, at time.Time, fs ...*fwv1.Finding) {
+		t.Helper()
+		_, err := s.ApplyMessage(ctx, h, seq, store.Apply{Findings: fs, Seen: at})
+		must(t, err)
+	}
+	apply("h1", 1, t0, fa, fb)
+	apply("h2", 1, t0, fa)
+	apply("h1", 2, t0.Add(time.Minute), fa) // fb gone
+	rows, err := s.Findings(ctx, store.FindingFilter{})
+	must(t, err)
+	if len(rows) != 2 {
+		t.Fatalf("open findings = %+v", rows)
+	}
+	for _, r := range rows {
+		if r.State != store.Open || r.Finding.Rule != "remote-access-tool" || !r.FirstSeen.Equal(t0) {
+			t.Fatalf("open row = %+v", r)
+		}
+	}
+	all, err := s.Findings(ctx, store.FindingFilter{HostID: "h1", All: true})
+	must(t, err)
+	if len(all) != 2 || all[0].Finding.Rule != "remote-access-multiple-vendors" || all[0].State != store.Resolved || !all[0].LastSeen.Equal(t0.Add(time.Minute)) {
+		t.Fatalf("h1 all = %+v", all)
+	}
+	if all[1].Hostname != "alpha" || !all[1].LastSeen.Equal(t0.Add(time.Minute)) || !all[1].FirstSeen.Equal(t0) {
+		t.Fatalf("still-open row = %+v", all[1])
+	}
+	// Back again: reopened with a new first_seen.
+	apply("h1", 3, t0.Add(2*time.Minute), fa, fb)
+	high, err := s.Findings(ctx, store.FindingFilter{MinSeverity: hi})
+	must(t, err)
+	if len(high) != 1 || high[0].State != store.Open || !high[0].FirstSeen.Equal(t0.Add(2*time.Minute)) {
+		t.Fatalf("reopened = %+v", high)
+	}
+}
+
+func testTokens(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	if _, err := s.TokenRole(ctx, []byte("x")); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("missing token: %v", err)
+	}
+	must(t, s.PutToken(ctx, []byte("h1"), store.RoleHelpdesk, t0))
+	must(t, s.PutToken(ctx, []byte("h2"), store.RoleAdmin, t0))
+	if r, err := s.TokenRole(ctx, []byte("h1")); err != nil || r != store.RoleHelpdesk {
+		t.Fatalf("role = %v, %v", r, err)
+	}
+	if err := s.PutToken(ctx, []byte("h1"), store.RoleAdmin, t0); err == nil {
+		t.Fatal("a token hash was stored twice")
+	}
+}
+
+// Many writers on one host: every sequence number applies exactly once.
+func testConcurrentApply(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	must(t, s.PutHost(ctx, host("h1", "alpha")))
+	var (
+		wg      sync.WaitGroup
+		mu      sync.Mutex
+		applied = map[uint64]int{}
+	)
+	for w := 0; w < 4; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for seq := uint64(1); seq <= 50; seq++ {
+				ok, err := s.ApplyMessage(ctx, "h1", seq, store.Apply{Upserted: []*fwv1.Observation{proc(int32(seq), "p")}, Seen: t0})
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				if ok {
+					mu.Lock()
+					applied[seq]++
+					mu.Unlock()
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	for seq, n := range applied {
+		if n != 1 {
+			t.Errorf("seq %d applied %d times", seq, n)
+		}
+	}
+	if h, _ := s.Host(ctx, "h1"); h.LastSeq != 50 {
+		t.Errorf("last seq = %d", h.LastSeq)
+	}
+}
