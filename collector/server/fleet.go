@@ -1,0 +1,177 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/farmwatch/farmwatch/collector/pki"
+	"github.com/farmwatch/farmwatch/collector/store"
+	fwv1 "github.com/farmwatch/farmwatch/proto/farmwatch/v1"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+)
+
+func (s *Server) summary(ctx context.Context, h store.Host) (*fwv1.HostSummary, error) {
+	fs, err := s.store.Findings(ctx, store.FindingFilter{HostID: h.ID})
+	if err != nil {
+		return nil, err
+	}
+	sum := &fwv1.HostSummary{
+		HostId: h.ID, Hostname: h.Hostname, Os: h.OS, LastSeen: ts(h.LastSeen), Online: s.online(h.ID),
+		Findings: int32(len(fs)), EgressIp: h.EgressIP, SpoolDropped: h.SpoolDropped,
+	}
+	for _, f := range fs {
+		if f.Finding.GetSuppressedBy() == "" && f.Finding.GetSeverity() > sum.Worst {
+			sum.Worst = f.Finding.GetSeverity()
+		}
+	}
+	return sum, nil
+}
+
+// ListHosts implements FleetService.
+func (s *Server) ListHosts(ctx context.Context, _ *fwv1.ListHostsRequest) (*fwv1.ListHostsResponse, error) {
+	hs, err := s.store.Hosts(ctx)
+	if err != nil {
+		return nil, status.Error(codes.Internal, "hosts: the store failed")
+	}
+	out := &fwv1.ListHostsResponse{}
+	for _, h := range hs {
+		sum, err := s.summary(ctx, h)
+		if err != nil {
+			return nil, status.Error(codes.Internal, "hosts: the store failed")
+		}
+		out.Hosts = append(out.Hosts, sum)
+	}
+	return out, nil
+}
+
+// host finds a host by id or name.
+func (s *Server) host(ctx context.Context, name string) (store.Host, error) {
+	if name == "" {
+		return store.Host{}, status.Error(codes.InvalidArgument, "a host name is required")
+	}
+	h, err := s.store.Host(ctx, name)
+	if errors.Is(err, store.ErrNotFound) {
+		h, err = s.store.HostByName(ctx, name)
+	}
+	if errors.Is(err, store.ErrNotFound) {
+		return h, status.Errorf(codes.NotFound, "no host %q", name)
+	}
+	if err != nil {
+		return h, status.Error(codes.Internal, "host lookup failed")
+	}
+	return h, nil
+}
+
+// GetHost implements FleetService.
+func (s *Server) GetHost(ctx context.Context, req *fwv1.GetHostRequest) (*fwv1.GetHostResponse, error) {
+	h, err := s.host(ctx, req.GetHostname())
+	if err != nil {
+		return nil, err
+	}
+	sum, err := s.summary(ctx, h)
+	if err != nil {
+		return nil, status.Error(codes.Internal, "host: the store failed")
+	}
+	obs, err := s.store.Observations(ctx, h.ID)
+	if err != nil {
+		return nil, status.Error(codes.Internal, "host: the store failed")
+	}
+	fs, err := s.store.Findings(ctx, store.FindingFilter{HostID: h.ID})
+	if err != nil {
+		return nil, status.Error(codes.Internal, "host: the store failed")
+	}
+	rep := &fwv1.Report{Host: h.Info, Observations: obs}
+	for _, f := range fs {
+		rep.Findings = append(rep.Findings, f.Finding)
+	}
+	return &fwv1.GetHostResponse{Host: sum, State: rep}, nil
+}
+
+func fleetFinding(r store.FindingRow) *fwv1.FleetFinding {
+	return &fwv1.FleetFinding{HostId: r.HostID, Hostname: r.Hostname, Finding: r.Finding, State: string(r.State), FirstSeen: ts(r.FirstSeen), LastSeen: ts(r.LastSeen)}
+}
+
+// ListFindings implements FleetService.
+func (s *Server) ListFindings(ctx context.Context, req *fwv1.ListFindingsRequest) (*fwv1.ListFindingsResponse, error) {
+	f := store.FindingFilter{All: req.GetAll(), MinSeverity: req.GetMinSeverity()}
+	if req.GetHostname() != "" {
+		h, err := s.host(ctx, req.GetHostname())
+		if err != nil {
+			return nil, err
+		}
+		f.HostID = h.ID
+	}
+	rows, err := s.store.Findings(ctx, f)
+	if err != nil {
+		return nil, status.Error(codes.Internal, "findings: the store failed")
+	}
+	out := &fwv1.ListFindingsResponse{}
+	for _, r := range rows {
+		out.Findings = append(out.Findings, fleetFinding(r))
+	}
+	return out, nil
+}
+
+// ScanHost implements FleetService.
+func (s *Server) ScanHost(ctx context.Context, req *fwv1.ScanHostRequest) (*fwv1.ScanHostResponse, error) {
+	h, err := s.host(ctx, req.GetHostname())
+	if err != nil {
+		return nil, err
+	}
+	timeout := time.Duration(req.GetTimeoutMs()) * time.Millisecond
+	if timeout <= 0 || timeout > 2*time.Minute {
+		timeout = 30 * time.Second
+	}
+	rep, err := s.Scan(ctx, h.ID, timeout)
+	if err != nil {
+		return nil, err
+	}
+	return &fwv1.ScanHostResponse{Report: rep}, nil
+}
+
+// WatchFindings implements FleetService: it polls the store once a second
+// and streams the findings that opened since the call began.
+func (s *Server) WatchFindings(req *fwv1.WatchFindingsRequest, stream fwv1.FleetService_WatchFindingsServer) error {
+	ctx := stream.Context()
+	since := s.now()
+	seen := map[string]bool{}
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-tick.C:
+		}
+		rows, err := s.store.Findings(ctx, store.FindingFilter{MinSeverity: req.GetMinSeverity()})
+		if err != nil {
+			return status.Error(codes.Internal, "watch: the store failed")
+		}
+		for _, r := range rows {
+			k := r.HostID + "|" + r.ID + "|" + r.FirstSeen.String()
+			if seen[k] || r.FirstSeen.Before(since) {
+				continue
+			}
+			seen[k] = true
+			if err := stream.Send(fleetFinding(r)); err != nil {
+				return err
+			}
+		}
+	}
+}
+
+// CreateToken implements FleetService (admin only, see auth.go).
+func (s *Server) CreateToken(ctx context.Context, req *fwv1.CreateTokenRequest) (*fwv1.CreateTokenResponse, error) {
+	role := store.Role(req.GetRole())
+	if role != store.RoleHelpdesk && role != store.RoleAdmin {
+		return nil, status.Errorf(codes.InvalidArgument, "role %q: want helpdesk or admin", req.GetRole())
+	}
+	tok := pki.Secret("fwt_")
+	if err := s.store.PutToken(ctx, pki.Hash(tok), role, s.now()); err != nil {
+		return nil, status.Error(codes.Internal, "token: the store failed")
+	}
+	s.log.Info().Str("role", string(role)).Msg("token created")
+	return &fwv1.CreateTokenResponse{Token: tok, Role: string(role)}, nil
+}

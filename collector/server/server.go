@@ -1,0 +1,349 @@
+// Package server serves the collector's two gRPC services on one listener:
+// AgentService (enrollment and each agent's stream) and FleetService (people
+// and tools, with role tokens). gRPC status codes are chosen here and in
+// auth.go only.
+package server
+
+import (
+	"context"
+	"crypto/subtle"
+	"errors"
+	"net"
+	"sync"
+	"time"
+
+	"github.com/farmwatch/farmwatch/collector/pki"
+	"github.com/farmwatch/farmwatch/collector/store"
+	fwv1 "github.com/farmwatch/farmwatch/proto/farmwatch/v1"
+	"github.com/google/uuid"
+	"github.com/rs/zerolog"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/peer"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/types/known/timestamppb"
+)
+
+// Config is what a Server needs.
+type Config struct {
+	Store        store.Store
+	Log          zerolog.Logger
+	EnrollSecret string
+	Limits       Limits
+	// Now is the clock; time.Now when nil.
+	Now func() time.Time
+}
+
+// Server implements AgentService and FleetService.
+type Server struct {
+	fwv1.UnimplementedAgentServiceServer
+	fwv1.UnimplementedFleetServiceServer
+
+	store      store.Store
+	log        zerolog.Logger
+	enrollHash []byte
+	limits     Limits
+	now        func() time.Time
+
+	mu       sync.Mutex
+	sessions map[string]*session             // host id -> its stream
+	scans    map[string]chan *fwv1.ScanReply // request id -> waiter
+}
+
+type session struct {
+	hostID string
+	send   chan *fwv1.CollectorMessage
+	done   chan struct{}
+}
+
+// New makes a Server.
+func New(c Config) (*Server, error) {
+	if c.Store == nil || c.EnrollSecret == "" {
+		return nil, errors.New("server: a store and an enroll secret are required")
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	if c.Limits == (Limits{}) {
+		c.Limits = DefaultLimits()
+	}
+	return &Server{
+		store: c.Store, log: c.Log, enrollHash: pki.Hash(c.EnrollSecret), limits: c.Limits, now: c.Now,
+		sessions: map[string]*session{}, scans: map[string]chan *fwv1.ScanReply{},
+	}, nil
+}
+
+// Register adds both services to g.
+func (s *Server) Register(g *grpc.Server) {
+	fwv1.RegisterAgentServiceServer(g, s)
+	fwv1.RegisterFleetServiceServer(g, s)
+}
+
+// GRPCOptions are the server options the services rely on: message size
+// limits and the fleet token check.
+func (s *Server) GRPCOptions() []grpc.ServerOption {
+	return []grpc.ServerOption{
+		grpc.MaxRecvMsgSize(s.limits.MaxMessageBytes),
+		grpc.UnaryInterceptor(s.unaryAuth),
+		grpc.StreamInterceptor(s.streamAuth),
+	}
+}
+
+// Enroll implements AgentService.
+func (s *Server) Enroll(ctx context.Context, req *fwv1.EnrollRequest) (*fwv1.EnrollResponse, error) {
+	if subtle.ConstantTimeCompare(pki.Hash(req.GetEnrollSecret()), s.enrollHash) != 1 {
+		s.log.Warn().Str("peer", peerAddr(ctx)).Msg("enrollment refused: wrong secret")
+		return nil, status.Error(codes.Unauthenticated, "enroll: wrong enroll secret")
+	}
+	if err := s.limits.checkHost(req.GetHost()); err != nil {
+		return nil, status.Errorf(codes.InvalidArgument, "enroll: %v", err)
+	}
+	id := req.GetHostId()
+	if id == "" {
+		id = uuid.NewString()
+	} else if _, err := uuid.Parse(id); err != nil {
+		return nil, status.Errorf(codes.InvalidArgument, "enroll: host_id %q is not a UUID", id)
+	}
+	key := pki.Secret("fwn_")
+	now := s.now()
+	h := store.Host{
+		ID: id, Hostname: req.GetHost().GetHostname(), OS: req.GetHost().GetOs(), Info: req.GetHost(),
+		NodeKeyHash: pki.Hash(key), EnrolledAt: now, LastSeen: now, EgressIP: peerIP(ctx),
+	}
+	if err := s.store.PutHost(ctx, h); err != nil {
+		s.log.Error().Err(err).Str("host_id", id).Msg("enrollment not stored")
+		return nil, status.Error(codes.Internal, "enroll: the collector could not store the host")
+	}
+	s.log.Info().Str("host_id", id).Str("hostname", h.Hostname).Str("peer", peerAddr(ctx)).Msg("host enrolled")
+	return &fwv1.EnrollResponse{HostId: id, NodeKey: key}, nil
+}
+
+// Metadata keys of an agent's stream.
+const (
+	mdHost = "x-farmwatch-host"
+	mdAuth = "authorization"
+)
+
+// authAgent checks the node key of a stream and returns its host.
+func (s *Server) authAgent(ctx context.Context) (store.Host, error) {
+	md, _ := metadata.FromIncomingContext(ctx)
+	ids, auths := md.Get(mdHost), md.Get(mdAuth)
+	if len(ids) != 1 || len(auths) != 1 {
+		return store.Host{}, status.Error(codes.Unauthenticated, "connect: missing host id or node key")
+	}
+	key, ok := cutPrefix(auths[0], "Node ")
+	if !ok {
+		return store.Host{}, status.Error(codes.Unauthenticated, "connect: authorization must be \"Node <key>\"")
+	}
+	h, err := s.store.Host(ctx, ids[0])
+	if errors.Is(err, store.ErrNotFound) {
+		return h, status.Error(codes.Unauthenticated, "connect: unknown host; enroll first")
+	}
+	if err != nil {
+		return h, status.Error(codes.Internal, "connect: host lookup failed")
+	}
+	if subtle.ConstantTimeCompare(pki.Hash(key), h.NodeKeyHash) != 1 {
+		s.log.Warn().Str("host_id", h.ID).Str("peer", peerAddr(ctx)).Msg("stream refused: wrong node key")
+		return h, status.Error(codes.Unauthenticated, "connect: wrong node key")
+	}
+	return h, nil
+}
+
+func cutPrefix(s, p string) (string, bool) {
+	if len(s) >= len(p) && s[:len(p)] == p {
+		return s[len(p):], true
+	}
+	return "", false
+}
+
+// Connect implements AgentService: it applies each sequenced message and
+// acknowledges it only after the store committed it.
+func (s *Server) Connect(stream fwv1.AgentService_ConnectServer) error {
+	ctx := stream.Context()
+	h, err := s.authAgent(ctx)
+	if err != nil {
+		return err
+	}
+	sess := &session{hostID: h.ID, send: make(chan *fwv1.CollectorMessage, 64), done: make(chan struct{})}
+	s.mu.Lock()
+	if old := s.sessions[h.ID]; old != nil {
+		close(old.done) // a newer stream of the same agent wins
+	}
+	s.sessions[h.ID] = sess
+	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		if s.sessions[h.ID] == sess {
+			delete(s.sessions, h.ID)
+			close(sess.done)
+		}
+		s.mu.Unlock()
+	}()
+	s.log.Info().Str("host_id", h.ID).Str("hostname", h.Hostname).Msg("agent connected")
+
+	sendErr := make(chan error, 1)
+	stop := make(chan struct{}) // closed when this handler returns
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() { // the only sender on this stream
+		defer wg.Done()
+		for {
+			select {
+			case m := <-sess.send:
+				if err := stream.Send(m); err != nil {
+					sendErr <- err
+					return
+				}
+			case <-sess.done:
+				return
+			case <-stop:
+				return
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+	defer func() {
+		close(stop)
+		wg.Wait()
+	}()
+	egress := peerIP(ctx)
+	for {
+		m, err := stream.Recv()
+		if err != nil {
+			if status.Code(err) == codes.Canceled || errors.Is(err, context.Canceled) || err.Error() == "EOF" {
+				return nil
+			}
+			return err
+		}
+		select {
+		case err := <-sendErr:
+			return err
+		case <-sess.done:
+			return status.Error(codes.Aborted, "connect: a newer stream of this agent replaced this one")
+		default:
+		}
+		if err := s.limits.checkAgentMessage(m); err != nil {
+			return status.Errorf(codes.InvalidArgument, "connect: message #%d refused: %v", m.GetSeq(), err)
+		}
+		if err := s.handle(ctx, h, egress, m, sess); err != nil {
+			return err
+		}
+	}
+}
+
+func (s *Server) handle(ctx context.Context, h store.Host, egress string, m *fwv1.AgentMessage, sess *session) error {
+	var a *store.Apply
+	switch b := m.Body.(type) {
+	case *fwv1.AgentMessage_Hello:
+		if id := b.Hello.GetHostId(); id != "" && id != h.ID {
+			return status.Errorf(codes.PermissionDenied, "connect: hello names host %s; this stream is host %s", id, h.ID)
+		}
+		a = &store.Apply{SpoolDropped: b.Hello.GetSpoolDropped()}
+	case *fwv1.AgentMessage_Full:
+		a = &store.Apply{Full: true, Upserted: b.Full.GetObservations(), Findings: b.Full.GetFindings()}
+	case *fwv1.AgentMessage_Delta:
+		a = &store.Apply{Upserted: b.Delta.GetUpserted(), Removed: b.Delta.GetRemoved(), Findings: b.Delta.GetFindings()}
+	case *fwv1.AgentMessage_ScanReply:
+		s.mu.Lock()
+		ch := s.scans[b.ScanReply.GetRequestId()]
+		s.mu.Unlock()
+		if ch != nil {
+			select {
+			case ch <- b.ScanReply:
+			default:
+			}
+		}
+	case *fwv1.AgentMessage_Heartbeat:
+		a = &store.Apply{SpoolDropped: b.Heartbeat.GetSpoolDropped()}
+	default:
+		return status.Error(codes.InvalidArgument, "connect: empty message")
+	}
+	if m.GetSeq() == 0 {
+		return nil // not sequenced: nothing to apply or acknowledge
+	}
+	if a == nil {
+		a = &store.Apply{}
+	}
+	a.Seen, a.EgressIP = s.now(), egress
+	if _, err := s.store.ApplyMessage(ctx, h.ID, m.GetSeq(), *a); err != nil {
+		s.log.Error().Err(err).Str("host_id", h.ID).Uint64("seq", m.GetSeq()).Msg("message not applied")
+		return status.Errorf(codes.Unavailable, "connect: message #%d not stored; send it again", m.GetSeq())
+	}
+	// Committed (now or before): acknowledge.
+	select {
+	case sess.send <- &fwv1.CollectorMessage{Body: &fwv1.CollectorMessage_Ack{Ack: &fwv1.Ack{Seq: m.GetSeq()}}}:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	return nil
+}
+
+func peerAddr(ctx context.Context) string {
+	if p, ok := peer.FromContext(ctx); ok && p.Addr != nil {
+		return p.Addr.String()
+	}
+	return ""
+}
+
+func peerIP(ctx context.Context) string {
+	a := peerAddr(ctx)
+	if h, _, err := net.SplitHostPort(a); err == nil {
+		return h
+	}
+	return a
+}
+
+func (s *Server) online(id string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.sessions[id] != nil
+}
+
+// Scan asks a host's agent to scan now and waits for its report.
+func (s *Server) Scan(ctx context.Context, hostID string, timeout time.Duration) (*fwv1.Report, error) {
+	s.mu.Lock()
+	sess := s.sessions[hostID]
+	id := uuid.NewString()
+	ch := make(chan *fwv1.ScanReply, 1)
+	if sess != nil {
+		s.scans[id] = ch
+	}
+	s.mu.Unlock()
+	if sess == nil {
+		return nil, status.Errorf(codes.Unavailable, "scan: host %s is not connected", hostID)
+	}
+	defer func() {
+		s.mu.Lock()
+		delete(s.scans, id)
+		s.mu.Unlock()
+	}()
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	select {
+	case sess.send <- &fwv1.CollectorMessage{Body: &fwv1.CollectorMessage_Scan{Scan: &fwv1.ScanRequest{RequestId: id}}}:
+	case <-sess.done:
+		return nil, status.Errorf(codes.Unavailable, "scan: host %s disconnected", hostID)
+	case <-ctx.Done():
+		return nil, status.Errorf(codes.DeadlineExceeded, "scan: host %s did not take the request within %s", hostID, timeout)
+	}
+	select {
+	case r := <-ch:
+		if r.GetError() != "" {
+			return nil, status.Errorf(codes.Internal, "scan: the agent failed: %s", r.GetError())
+		}
+		return r.GetReport(), nil
+	case <-sess.done:
+		return nil, status.Errorf(codes.Unavailable, "scan: host %s disconnected", hostID)
+	case <-ctx.Done():
+		return nil, status.Errorf(codes.DeadlineExceeded, "scan: host %s did not answer within %s", hostID, timeout)
+	}
+}
+
+func ts(t time.Time) *timestamppb.Timestamp {
+	if t.IsZero() {
+		return nil
+	}
+	return timestamppb.New(t)
+}

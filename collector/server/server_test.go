@@ -1,0 +1,304 @@
+package server
+
+import (
+	"context"
+	"net"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/farmwatch/farmwatch/collector/pki"
+	"github.com/farmwatch/farmwatch/collector/store"
+	"github.com/farmwatch/farmwatch/collector/store/sqlite"
+	fwv1 "github.com/farmwatch/farmwatch/proto/farmwatch/v1"
+	"github.com/rs/zerolog"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/status"
+)
+
+type fixture struct {
+	addr    string
+	dir     string
+	install *pki.Install
+	store   store.Store
+	srv     *Server
+}
+
+// start serves a real collector on a loopback TLS socket.
+func start(t *testing.T) *fixture {
+	t.Helper()
+	dir := t.TempDir()
+	in, err := pki.Init(dir, []string{"localhost", "127.0.0.1"}, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := sqlite.Open(context.Background(), filepath.Join(dir, "farmwatch.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.PutToken(context.Background(), pki.Hash(in.AdminToken), store.RoleAdmin, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	srv, err := New(Config{Store: st, Log: zerolog.Nop(), EnrollSecret: in.EnrollSecret, Limits: Limits{MaxMessageBytes: 1 << 20, MaxObservations: 100, MaxFindings: 100, MaxStringBytes: 1024, MaxListItems: 64}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tlsCfg, err := pki.ServerTLS(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := grpc.NewServer(append(srv.GRPCOptions(), grpc.Creds(credentials.NewTLS(tlsCfg)))...)
+	srv.Register(g)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() { defer close(done); g.Serve(ln) }()
+	t.Cleanup(func() { g.Stop(); <-done; st.Close() })
+	return &fixture{addr: ln.Addr().String(), dir: dir, install: in, store: st, srv: srv}
+}
+
+func (f *fixture) dial(t *testing.T) *grpc.ClientConn {
+	t.Helper()
+	cfg, err := pki.ClientTLS(filepath.Join(f.dir, pki.CAFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.ServerName = "localhost"
+	cc, err := grpc.NewClient(f.addr, grpc.WithTransportCredentials(credentials.NewTLS(cfg)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cc.Close() })
+	return cc
+}
+
+func withToken(ctx context.Context, tok string) context.Context {
+	return metadata.AppendToOutgoingContext(ctx, "authorization", "Bearer "+tok)
+}
+
+func enroll(t *testing.T, cc *grpc.ClientConn, secret, name string) *fwv1.EnrollResponse {
+	t.Helper()
+	r, err := fwv1.NewAgentServiceClient(cc).Enroll(context.Background(), &fwv1.EnrollRequest{EnrollSecret: secret, Host: &fwv1.HostInfo{Os: "linux", Hostname: name}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+func connect(t *testing.T, cc *grpc.ClientConn, hostID, key string) fwv1.AgentService_ConnectClient {
+	t.Helper()
+	ctx := metadata.AppendToOutgoingContext(context.Background(), "x-farmwatch-host", hostID, "authorization", "Node "+key)
+	st, err := fwv1.NewAgentServiceClient(cc).Connect(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st
+}
+
+func proc(pid int32, name string) *fwv1.Observation {
+	return &fwv1.Observation{Key: "process/" + name, Kind: &fwv1.Observation_Process{Process: &fwv1.Process{Pid: pid, Name: name}}}
+}
+
+func recvAck(t *testing.T, st fwv1.AgentService_ConnectClient) uint64 {
+	t.Helper()
+	m, err := st.Recv()
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, ok := m.Body.(*fwv1.CollectorMessage_Ack)
+	if !ok {
+		t.Fatalf("got %v, want an ack", m)
+	}
+	return a.Ack.Seq
+}
+
+func TestEnrollConnectApplyAck(t *testing.T) {
+	f := start(t)
+	cc := f.dial(t)
+	r := enroll(t, cc, f.install.EnrollSecret, "laptop-1")
+	st := connect(t, cc, r.HostId, r.NodeKey)
+	send := func(m *fwv1.AgentMessage) {
+		t.Helper()
+		if err := st.Send(m); err != nil {
+			t.Fatal(err)
+		}
+	}
+	send(&fwv1.AgentMessage{Seq: 1, Body: &fwv1.AgentMessage_Hello{Hello: &fwv1.Hello{HostId: r.HostId, SpoolDropped: 2}}})
+	if a := recvAck(t, st); a != 1 {
+		t.Fatalf("ack %d", a)
+	}
+	send(&fwv1.AgentMessage{Seq: 2, Body: &fwv1.AgentMessage_Full{Full: &fwv1.FullState{
+		Observations: []*fwv1.Observation{proc(1, "init"), proc(2, "anydesk")},
+		Findings:     []*fwv1.Finding{{Rule: "remote-access-tool", Severity: fwv1.Severity_SEVERITY_MEDIUM, Title: "t", Evidence: []string{"process/anydesk"}}},
+	}}})
+	recvAck(t, st)
+	send(&fwv1.AgentMessage{Seq: 3, Body: &fwv1.AgentMessage_Delta{Delta: &fwv1.Delta{Removed: []string{"process/anydesk"}}}})
+	recvAck(t, st)
+	// A resent message is acknowledged again and changes nothing.
+	send(&fwv1.AgentMessage{Seq: 2, Body: &fwv1.AgentMessage_Full{Full: &fwv1.FullState{Observations: []*fwv1.Observation{proc(9, "stale")}}}})
+	if a := recvAck(t, st); a != 2 {
+		t.Fatalf("resent ack %d", a)
+	}
+	obs, err := f.store.Observations(context.Background(), r.HostId)
+	if err != nil || len(obs) != 1 || obs[0].GetProcess().GetName() != "init" {
+		t.Fatalf("stored %v, %v", obs, err)
+	}
+	hosts, err := fwv1.NewFleetServiceClient(cc).ListHosts(withToken(context.Background(), f.install.AdminToken), &fwv1.ListHostsRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := hosts.Hosts[0]
+	if h.Hostname != "laptop-1" || !h.Online || h.SpoolDropped != 2 || h.EgressIp != "127.0.0.1" || h.Findings != 0 {
+		t.Fatalf("host summary = %v", h)
+	}
+}
+
+func TestScanRoundTrip(t *testing.T) {
+	f := start(t)
+	cc := f.dial(t)
+	r := enroll(t, cc, f.install.EnrollSecret, "laptop-2")
+	st := connect(t, cc, r.HostId, r.NodeKey)
+	st.Send(&fwv1.AgentMessage{Seq: 1, Body: &fwv1.AgentMessage_Hello{Hello: &fwv1.Hello{HostId: r.HostId}}})
+	recvAck(t, st)
+	go func() { // the agent: answer one scan request
+		m, err := st.Recv()
+		if err != nil {
+			return
+		}
+		if q, ok := m.Body.(*fwv1.CollectorMessage_Scan); ok {
+			st.Send(&fwv1.AgentMessage{Body: &fwv1.AgentMessage_ScanReply{ScanReply: &fwv1.ScanReply{RequestId: q.Scan.RequestId, Report: &fwv1.Report{Verdict: "REMOTE-CONTROLLED? no sign found"}}}})
+		}
+	}()
+	start := time.Now()
+	resp, err := fwv1.NewFleetServiceClient(cc).ScanHost(withToken(context.Background(), f.install.AdminToken), &fwv1.ScanHostRequest{Hostname: "laptop-2", TimeoutMs: 5000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.Report.Verdict != "REMOTE-CONTROLLED? no sign found" {
+		t.Fatalf("report %v", resp.Report)
+	}
+	t.Logf("scan round trip %s", time.Since(start))
+	// Offline host: a clear Unavailable.
+	r2 := enroll(t, cc, f.install.EnrollSecret, "laptop-3")
+	_, err = fwv1.NewFleetServiceClient(cc).ScanHost(withToken(context.Background(), f.install.AdminToken), &fwv1.ScanHostRequest{Hostname: r2.HostId, TimeoutMs: 500})
+	if status.Code(err) != codes.Unavailable || !strings.Contains(err.Error(), "not connected") {
+		t.Fatalf("offline scan: %v", err)
+	}
+}
+
+func TestRefusals(t *testing.T) {
+	f := start(t)
+	cc := f.dial(t)
+	ctx := context.Background()
+	fleet := fwv1.NewFleetServiceClient(cc)
+	agent := fwv1.NewAgentServiceClient(cc)
+	code := func(err error) codes.Code { return status.Code(err) }
+
+	if _, err := agent.Enroll(ctx, &fwv1.EnrollRequest{EnrollSecret: "wrong", Host: &fwv1.HostInfo{Os: "linux", Hostname: "x"}}); code(err) != codes.Unauthenticated {
+		t.Errorf("wrong enroll secret: %v", err)
+	}
+	if _, err := agent.Enroll(ctx, &fwv1.EnrollRequest{EnrollSecret: f.install.EnrollSecret, Host: &fwv1.HostInfo{Os: "beos", Hostname: "x"}}); code(err) != codes.InvalidArgument {
+		t.Errorf("bad host facts: %v", err)
+	}
+	if _, err := fleet.ListHosts(ctx, &fwv1.ListHostsRequest{}); code(err) != codes.Unauthenticated {
+		t.Errorf("no token: %v", err)
+	}
+	if _, err := fleet.ListHosts(withToken(ctx, "fwt_forged"), &fwv1.ListHostsRequest{}); code(err) != codes.Unauthenticated {
+		t.Errorf("unknown token: %v", err)
+	}
+	tok, err := fleet.CreateToken(withToken(ctx, f.install.AdminToken), &fwv1.CreateTokenRequest{Role: "helpdesk"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := fleet.ListHosts(withToken(ctx, tok.Token), &fwv1.ListHostsRequest{}); err != nil {
+		t.Errorf("helpdesk listing hosts: %v", err)
+	}
+	if _, err := fleet.CreateToken(withToken(ctx, tok.Token), &fwv1.CreateTokenRequest{Role: "admin"}); code(err) != codes.PermissionDenied {
+		t.Errorf("helpdesk making an admin token: %v", err)
+	}
+
+	a := enroll(t, cc, f.install.EnrollSecret, "a")
+	b := enroll(t, cc, f.install.EnrollSecret, "b")
+	recvErr := func(st fwv1.AgentService_ConnectClient) error {
+		_, err := st.Recv()
+		return err
+	}
+	// A forged node key.
+	if err := recvErr(connect(t, cc, a.HostId, "fwn_forged")); code(err) != codes.Unauthenticated {
+		t.Errorf("forged node key: %v", err)
+	}
+	// b's key for a's id.
+	if err := recvErr(connect(t, cc, a.HostId, b.NodeKey)); code(err) != codes.Unauthenticated {
+		t.Errorf("another host's key: %v", err)
+	}
+	// a's stream speaking for b.
+	st := connect(t, cc, a.HostId, a.NodeKey)
+	st.Send(&fwv1.AgentMessage{Seq: 1, Body: &fwv1.AgentMessage_Hello{Hello: &fwv1.Hello{HostId: b.HostId}}})
+	if err := recvErr(st); code(err) != codes.PermissionDenied {
+		t.Errorf("another host's id: %v", err)
+	}
+	// Oversized: too many observations, and a string over the limit.
+	var many []*fwv1.Observation
+	for i := 0; i < 101; i++ {
+		many = append(many, proc(int32(i), "p"+string(rune('a'+i%26))+strings.Repeat("x", i)))
+	}
+	st = connect(t, cc, a.HostId, a.NodeKey)
+	st.Send(&fwv1.AgentMessage{Seq: 1, Body: &fwv1.AgentMessage_Full{Full: &fwv1.FullState{Observations: many}}})
+	if err := recvErr(st); code(err) != codes.InvalidArgument || !strings.Contains(err.Error(), "101 observations") {
+		t.Errorf("too many observations: %v", err)
+	}
+	st = connect(t, cc, a.HostId, a.NodeKey)
+	long := proc(1, strings.Repeat("n", 2000))
+	long.Key = "process/1"
+	st.Send(&fwv1.AgentMessage{Seq: 1, Body: &fwv1.AgentMessage_Full{Full: &fwv1.FullState{Observations: []*fwv1.Observation{long}}}})
+	if err := recvErr(st); code(err) != codes.InvalidArgument || !strings.Contains(err.Error(), "farmwatch.v1.Process.name") {
+		t.Errorf("long string: %v", err)
+	}
+	st = connect(t, cc, a.HostId, a.NodeKey)
+	st.Send(&fwv1.AgentMessage{Seq: 1, Body: &fwv1.AgentMessage_Full{Full: &fwv1.FullState{Observations: []*fwv1.Observation{{Key: "k"}}}}})
+	if err := recvErr(st); code(err) != codes.InvalidArgument || !strings.Contains(err.Error(), "has no kind") {
+		t.Errorf("malformed observation: %v", err)
+	}
+	st = connect(t, cc, a.HostId, a.NodeKey)
+	st.Send(&fwv1.AgentMessage{Seq: 1, Body: &fwv1.AgentMessage_Full{Full: &fwv1.FullState{Observations: []*fwv1.Observation{proc(1, strings.Repeat("n", 1<<20))}}}})
+	if err := recvErr(st); code(err) != codes.ResourceExhausted {
+		t.Errorf("message over the gRPC size limit: %v", err)
+	}
+	// Nothing of the refused messages was applied.
+	if obs, _ := f.store.Observations(ctx, a.HostId); len(obs) != 0 {
+		t.Errorf("refused messages were applied: %v", obs)
+	}
+	// A plaintext client against the TLS port.
+	pc, err := grpc.NewClient(f.addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pc.Close()
+	cctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	defer cancel()
+	if _, err := fwv1.NewAgentServiceClient(pc).Enroll(cctx, &fwv1.EnrollRequest{EnrollSecret: f.install.EnrollSecret}); code(err) != codes.Unavailable {
+		t.Errorf("plaintext client: %v", err)
+	}
+}
+
+func FuzzCheckAgentMessage(f *testing.F) {
+	seed := &fwv1.AgentMessage{Seq: 1, Body: &fwv1.AgentMessage_Full{Full: &fwv1.FullState{Observations: []*fwv1.Observation{proc(1, "a")}}}}
+	b, _ := marshalForFuzz(seed)
+	f.Add(b)
+	f.Add([]byte{0x08, 0x01})
+	l := DefaultLimits()
+	f.Fuzz(func(t *testing.T, data []byte) {
+		m := &fwv1.AgentMessage{}
+		if err := unmarshalForFuzz(data, m); err != nil {
+			return
+		}
+		l.checkAgentMessage(m)
+	})
+}
