@@ -25,6 +25,8 @@ bench: ## benchmarks: full scan of 1000 processes vs a plain /proc read; rule ch
 	@mkdir -p $(BIN)
 	$(GO) test -run '^$$' -bench 'PlainRead|Scan' -benchtime 20x -count 8 ./agent/scan | tee $(BIN)/bench.txt
 	$(GO) test -run '^$$' -bench 'Evaluate' -benchtime 300x -count 8 -cpu 1 -benchmem ./rules | tee -a $(BIN)/bench.txt
+	$(GO) test -run '^$$' -bench 'Parse$$' -count 8 -cpu 1 -benchmem ./agent/edid | tee -a $(BIN)/bench.txt
+	$(GO) test -run '^$$' -bench 'USB|Display' -count 8 -benchmem ./agent/sensor/usb ./agent/sensor/display | tee -a $(BIN)/bench.txt
 	$(GO) tool -modfile=tools/go.mod benchstat $(BIN)/bench.txt
 	@bash scripts/benchratio.sh $(BIN)/bench.txt
 

@@ -24,6 +24,14 @@ type Config struct {
 	// Expect is what the organisation expects of its fleet; rules see it
 	// as org. With nothing set, only high-signal facts raise findings.
 	Expect Expect `yaml:"expect"`
+	// FleetSalt keys the HMAC-SHA256 with which the netid sensor hashes the
+	// gateway MAC, the Wi-Fi SSID and BSSID before they leave the host. One
+	// value for the whole fleet, so the collector can compare hosts; empty
+	// still hashes (with an empty key) and still drops the raw values.
+	FleetSalt string `yaml:"fleet_salt"`
+	// MDNS turns on a short, listen-only mDNS listen for IP-KVM names on
+	// the LAN (netid sensor). Off by default.
+	MDNS bool `yaml:"mdns"`
 }
 
 // Expect lists the countries, locales and time zones the fleet works in.

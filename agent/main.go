@@ -24,7 +24,12 @@ import (
 	"github.com/farmwatch/farmwatch/agent/host"
 	"github.com/farmwatch/farmwatch/agent/scan"
 	"github.com/farmwatch/farmwatch/agent/sensor"
+	"github.com/farmwatch/farmwatch/agent/sensor/display"
+	"github.com/farmwatch/farmwatch/agent/sensor/locale"
+	"github.com/farmwatch/farmwatch/agent/sensor/netid"
+	"github.com/farmwatch/farmwatch/agent/sensor/network"
 	"github.com/farmwatch/farmwatch/agent/sensor/remoteaccess"
+	"github.com/farmwatch/farmwatch/agent/sensor/usb"
 	fwv1 "github.com/farmwatch/farmwatch/proto/farmwatch/v1"
 	"github.com/farmwatch/farmwatch/rules"
 	"github.com/mattn/go-isatty"
@@ -36,9 +41,14 @@ var version = "dev"
 
 // sensors is THE list of sensors the agent runs. A new sensor is one
 // package and one line here.
-func sensors() []sensor.Sensor {
+func sensors(cfg Config) []sensor.Sensor {
 	return []sensor.Sensor{
 		remoteaccess.Sensor{},
+		usb.Sensor{},
+		display.Sensor{},
+		network.Sensor{},
+		netid.New(netid.Options{Salt: cfg.FleetSalt, MDNS: cfg.MDNS}),
+		locale.Sensor{},
 	}
 }
 
@@ -64,7 +74,7 @@ func main() {
 const usage = `usage:
   farmwatch-agent scan [--root DIR | --snapshot FILE] [--format table|json] [--fail-on info|low|medium|high|critical]
                        [--rules DIR]... [--explain RULE] [--timeout DURATION] [--config FILE]
-  farmwatch-agent snapshot -o FILE [--root DIR | --pack SRCDIR]
+  farmwatch-agent snapshot -o FILE [--root DIR | --pack SRCDIR] [--config FILE]
   farmwatch-agent rules test|list [--rules DIR]...
   farmwatch-agent version
 `
@@ -220,7 +230,7 @@ func cmdScan(ctx context.Context, args []string, stdout, stderr io.Writer, log z
 		return exitError, err
 	}
 	defer h.Close()
-	sc := &scan.Scanner{Sensors: sensors(), Rules: set, Timeout: *timeout, Org: cfg.Org()}
+	sc := &scan.Scanner{Sensors: sensors(cfg), Rules: set, Timeout: *timeout, Org: cfg.Org()}
 	rep := sc.Scan(ctx, h)
 	for _, s := range rep.Sensors {
 		if !s.Ok {
@@ -323,7 +333,12 @@ func cmdSnapshot(ctx context.Context, args []string, stdout, stderr io.Writer, l
 	root := fs.String("root", "", "record a directory that mirrors a host instead of this machine")
 	pack := fs.String("pack", "", "build the snapshot from an unpacked source directory (recorded macOS/Windows outputs; see SNAPSHOT.md)")
 	timeout := fs.Duration("timeout", 30*time.Second, "time limit for each sensor")
+	configFile := fs.String("config", "", "a YAML config file (fleet_salt, mdns)")
 	if err := parse(fs, args); err != nil {
+		return exitError, err
+	}
+	cfg, err := loadConfig(*configFile)
+	if err != nil {
 		return exitError, err
 	}
 	if *out == "" {
@@ -349,7 +364,7 @@ func cmdSnapshot(ctx context.Context, args []string, stdout, stderr io.Writer, l
 	}
 	defer h.Close()
 	h.Record()
-	results := sensor.Run(ctx, h, sensors(), *timeout)
+	results := sensor.Run(ctx, h, sensors(cfg), *timeout)
 	for _, r := range results {
 		if r.Err != nil {
 			log.Warn().Str("sensor", r.Sensor).Err(r.Err).Msg("sensor failed while recording")

@@ -12,10 +12,19 @@ plain=$(col BenchmarkPlainRead ns/op | median)
 scan=$(col BenchmarkScan ns/op | median)
 procs=$(col BenchmarkScan procs | median)
 checks=$(col BenchmarkEvaluate checks/s | median)
-awk -v p="$plain" -v s="$scan" -v n="$procs" -v c="$checks" 'BEGIN {
+edid=$(col BenchmarkParse ns/op | median)
+usb=$(col BenchmarkUSB ns/op | median)
+usbplain=$(col BenchmarkUSBPlainRead ns/op | median)
+disp=$(col BenchmarkDisplay ns/op | median)
+dispplain=$(col BenchmarkDisplayPlainRead ns/op | median)
+awk -v p="$plain" -v s="$scan" -v n="$procs" -v c="$checks" -v e="$edid" -v u="$usb" -v up="$usbplain" -v d="$disp" -v dp="$dispplain" 'BEGIN {
   printf "processes on the machine:            %s\n", n
   printf "plain /proc read, median:            %.1f ms\n", p/1e6
   printf "full scan, median:                   %.1f ms\n", s/1e6
   printf "scan / plain read:                   %.2fx   (goal: at most 2x)\n", s/p
   printf "rule checks per second, one core:    %.0f   (goal: at least 1000000)\n", c
+  if (e != "nan") printf "EDIDs parsed per second, one core:   %.0f   (goal: at least 1000000)\n", 1e9/e
+  if (u != "nan") printf "usb sensor, 40 devices:              %.2f ms (plain read of the same files %.2f ms, %.2fx)\n", u/1e6, up/1e6, u/up
+  if (d != "nan") printf "display sensor:                      %.2f ms (plain read of the same files %.2f ms, %.2fx)\n", d/1e6, dp/1e6, d/dp
+  if (u != "nan" && d != "nan") printf "usb + display sensors:               %.2f ms   (goal: under 5 ms)\n", (u+d)/1e6
 }'

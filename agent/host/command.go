@@ -24,6 +24,9 @@ func allowed(goos, name string) (string, bool) {
 		"defaults":        {"darwin": "/usr/bin/defaults"},
 		"sw_vers":         {"darwin": "/usr/bin/sw_vers"},
 		"netsh":           {"windows": `C:\Windows\System32\netsh.exe`},
+		"netstat":         {"darwin": "/usr/sbin/netstat"},
+		"ipconfig":        {"darwin": "/usr/sbin/ipconfig"},
+		"arp":             {"darwin": "/usr/sbin/arp", "windows": `C:\Windows\System32\ARP.EXE`},
 	}
 	p, ok := table[name][goos]
 	return p, ok

@@ -25,6 +25,7 @@ import (
 	"runtime"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/shirou/gopsutil/v4/common"
@@ -58,6 +59,9 @@ type Host struct {
 	rec     *recorder
 	cleanup func() error
 	run     runFunc
+
+	cacheMu  sync.Mutex
+	dirCache map[string]string // resolved directories of a non-live root
 }
 
 // Meta is what snapshot.json says of the captured host, besides its entries.
@@ -202,9 +206,23 @@ func (h *Host) path(p string) (string, error) {
 // through resolveFinal.
 func (h *Host) resolve(clean string) (string, error) {
 	dir, last := path.Split(clean)
-	d, err := h.walk(path.Clean(dir), 0)
-	if err != nil {
-		return "", err
+	dir = path.Clean(dir)
+	h.cacheMu.Lock()
+	d, ok := h.dirCache[dir]
+	h.cacheMu.Unlock()
+	if !ok {
+		var err error
+		if d, err = h.walk(dir, 0); err != nil {
+			return "", err
+		}
+		// A replayed tree never changes, so a resolved directory stays
+		// resolved; a --root tree might, but a scan is one pass.
+		h.cacheMu.Lock()
+		if h.dirCache == nil {
+			h.dirCache = map[string]string{}
+		}
+		h.dirCache[dir] = d
+		h.cacheMu.Unlock()
 	}
 	return path.Join(d, last), nil
 }

@@ -23,6 +23,9 @@ const clockTicks = 100
 func listLinux(ctx context.Context, h *host.Host) ([]*fwv1.Process, error) {
 	ents, err := h.ReadDir("/proc")
 	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) && !h.Live() {
+			return nil, nil // a --root tree or snapshot without a process table
+		}
 		return nil, fmt.Errorf("list processes: %w", err)
 	}
 	var btime int64

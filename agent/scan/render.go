@@ -321,9 +321,80 @@ func Describe(o *fwv1.Observation, key string) string {
 			parts = append(parts, "from "+s.Path)
 		}
 		return strings.Join(parts, ", ")
+	case *fwv1.Observation_UsbDevice:
+		u := k.UsbDevice
+		s := fmt.Sprintf("USB device %04x:%04x", u.VendorId, u.ProductId)
+		if n := strings.TrimSpace(u.Manufacturer + " " + u.Product); n != "" {
+			s += " " + n
+		}
+		if u.Serial != "" {
+			s += ", serial " + u.Serial
+		}
+		if u.BusPath != "" {
+			s += ", at " + u.BusPath
+		}
+		return s
+	case *fwv1.Observation_Display:
+		d := k.Display
+		s := "display " + d.Connector
+		if d.Status != "" {
+			s += " (" + d.Status + ")"
+		}
+		if e := d.Edid; e != nil {
+			s += fmt.Sprintf(", EDID %s %04x %q", e.Manufacturer, e.ProductCode, e.MonitorName)
+			if e.SerialNumber != 0 {
+				s += fmt.Sprintf(" serial %08x", e.SerialNumber)
+			}
+		}
+		if d.Driver != "" {
+			s += ", driver " + d.Driver
+		}
+		return s
+	case *fwv1.Observation_Driver:
+		d := k.Driver
+		return strings.ReplaceAll(d.Type, "_", " ") + " " + d.Name
+	case *fwv1.Observation_NetInterface:
+		n := k.NetInterface
+		return fmt.Sprintf("interface %s (%s)", n.Name, n.Type)
+	case *fwv1.Observation_Route:
+		r := k.Route
+		s := "route " + r.Destination + " via " + r.Interface
+		if r.Gateway != "" {
+			s += " gateway " + r.Gateway
+		}
+		return s
+	case *fwv1.Observation_ProxySetting:
+		p := k.ProxySetting
+		return fmt.Sprintf("proxy %s from %s", firstNonEmpty(p.Url, p.Host), p.Source)
+	case *fwv1.Observation_Neighbor:
+		n := k.Neighbor
+		return fmt.Sprintf("neighbour %s %s on %s", n.Ip, n.Mac, n.Interface)
+	case *fwv1.Observation_KeyboardLayout:
+		l := k.KeyboardLayout
+		s := "keyboard " + firstNonEmpty(l.InputMethod, l.Layout)
+		if l.Username != "" {
+			s += " of " + l.Username
+		}
+		if l.Source != "" {
+			s += " (" + l.Source + ")"
+		}
+		return s
+	case *fwv1.Observation_Locale:
+		l := k.Locale
+		who := firstNonEmpty(l.Username, "system")
+		return fmt.Sprintf("locale of %s: %s, time zone %s", who, l.Lang, l.Timezone)
 	}
 	kind, _ := rules.KindOf(o)
 	return kind + " " + key
+}
+
+func firstNonEmpty(ss ...string) string {
+	for _, s := range ss {
+		if s != "" {
+			return s
+		}
+	}
+	return ""
 }
 
 func serviceWord(m string) string {

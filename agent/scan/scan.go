@@ -74,17 +74,28 @@ func Worst(rep *fwv1.Report) fwv1.Severity {
 	return w
 }
 
-// Verdict is the one line a helpdesk reads first:
+// Verdict is what a helpdesk reads first:
 //
 //	REMOTE-CONTROLLED? likely: AnyDesk and Chrome Remote Desktop (unattended) running
+//	OTHER SIGNS: possible: Astrill VPN and Korean input method found
 //
-// "likely" when a standing finding is high or critical, "possible" when
-// medium, "unlikely" when only low or info; the names are the labels of
-// the standing findings, worst first, each with the qualifiers of the
-// findings that named it; "running" when each of them is a running
-// process, "found" when some are only installed or enabled.
+// The first line weighs the findings of remote control: remote-access
+// tools, remote services and hardware (ATT&CK T1219, T1021, T1133, T1200).
+// The second, only when there are any, weighs the rest (VPN and proxy hops,
+// keyboard, locale and time zone). "likely" when a standing finding is high
+// or critical, "possible" when medium, "unlikely" when only low or info; the
+// names are the labels of the standing findings, worst first, each with the
+// qualifiers of the findings that named it; "running" when each of them is a
+// running process, "found" when some are only installed or enabled.
 func Verdict(rep *fwv1.Report) string {
-	st := Standing(rep)
+	var control, other []*fwv1.Finding
+	for _, f := range Standing(rep) {
+		if remoteControl(f) {
+			control = append(control, f)
+		} else {
+			other = append(other, f)
+		}
+	}
 	failed := 0
 	for _, s := range rep.Sensors {
 		if !s.Ok {
@@ -95,11 +106,44 @@ func Verdict(rep *fwv1.Report) string {
 	if failed > 0 {
 		suffix = " (incomplete: " + plural(failed, "sensor") + " failed)"
 	}
+	out := "REMOTE-CONTROLLED? " + weigh(control, "no sign found") + suffix
+	if len(other) > 0 {
+		out += "\nOTHER SIGNS: " + weigh(other, "")
+	}
+	return out
+}
+
+// remoteControl reports whether a finding is about control of the computer
+// from elsewhere: remote-access software (T1219), remote services (T1021,
+// T1133) or hardware added for it (T1200).
+func remoteControl(f *fwv1.Finding) bool {
+	for _, t := range f.Tags {
+		for _, p := range []string{"T1219", "T1021", "T1133", "T1200"} {
+			if t == p || strings.HasPrefix(t, p+".") {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+func worst(fs []*fwv1.Finding) fwv1.Severity {
+	w := fwv1.Severity_SEVERITY_UNSPECIFIED
+	for _, f := range fs {
+		if f.Severity > w {
+			w = f.Severity
+		}
+	}
+	return w
+}
+
+// weigh words a group of standing findings: "likely: A and B running".
+func weigh(st []*fwv1.Finding, none string) string {
 	if len(st) == 0 {
-		return "REMOTE-CONTROLLED? no sign found" + suffix
+		return none
 	}
 	level := "unlikely"
-	switch w := Worst(rep); {
+	switch w := worst(st); {
 	case w >= fwv1.Severity_SEVERITY_HIGH:
 		level = "likely"
 	case w == fwv1.Severity_SEVERITY_MEDIUM:
@@ -112,7 +156,9 @@ func Verdict(rep *fwv1.Report) string {
 	}
 	var items []*item
 	byLabel := map[string]*item{}
-	for _, f := range st {
+	ordered := append([]*fwv1.Finding(nil), st...)
+	sort.SliceStable(ordered, func(i, j int) bool { return ordered[i].Severity > ordered[j].Severity })
+	for _, f := range ordered {
 		if f.Scope == "host" || f.Label == "" {
 			continue
 		}
@@ -143,9 +189,9 @@ func Verdict(rep *fwv1.Report) string {
 		names = append(names, n)
 	}
 	if len(names) == 0 {
-		return "REMOTE-CONTROLLED? " + level + ": " + st[0].Title + suffix
+		return level + ": " + ordered[0].Title
 	}
-	return "REMOTE-CONTROLLED? " + level + ": " + joinAnd(names) + verb + suffix
+	return level + ": " + joinAnd(names) + verb
 }
 
 func qualifier(f *fwv1.Finding) string { return f.Qualifier }

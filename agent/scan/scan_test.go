@@ -9,7 +9,7 @@ import (
 )
 
 func f(rule, scope, label, qual string, sev fwv1.Severity) *fwv1.Finding {
-	return &fwv1.Finding{Rule: rule, Scope: scope, Label: label, Qualifier: qual, Severity: sev, Title: rule + " title", Evidence: []string{"process/1@0"}}
+	return &fwv1.Finding{Rule: rule, Scope: scope, Label: label, Qualifier: qual, Severity: sev, Title: rule + " title", Evidence: []string{"process/1@0"}, Tags: []string{"T1219"}}
 }
 
 func TestVerdict(t *testing.T) {
@@ -27,9 +27,15 @@ func TestVerdict(t *testing.T) {
 			f("remote-access-tool", "process", "AnyDesk", "", med),
 			f("crd-unattended", "process", "Chrome Remote Desktop", "unattended", high),
 			f("remote-access-tool", "process", "Chrome Remote Desktop", "", med),
-		}, false, "REMOTE-CONTROLLED? likely: AnyDesk and Chrome Remote Desktop (unattended) running"},
+		}, false, "REMOTE-CONTROLLED? likely: Chrome Remote Desktop (unattended) and AnyDesk running"},
 		{"possible", []*fwv1.Finding{f("remote-access-tool", "process", "TeamViewer", "", med)}, false, "REMOTE-CONTROLLED? possible: TeamViewer running"},
 		{"installed only", []*fwv1.Finding{f("rdp-enabled", "service", "Windows Remote Desktop", "enabled", low)}, false, "REMOTE-CONTROLLED? unlikely: Windows Remote Desktop (enabled) found"},
+		{"other signs on their own line", []*fwv1.Finding{
+			f("remote-access-tool", "process", "AnyDesk", "", med),
+			{Rule: "astrill-vpn-client", Scope: "process", Label: "Astrill VPN", Severity: high, Tags: []string{"T1090"}},
+			{Rule: "korean-input-method", Scope: "keyboard_layout", Label: "Korean IME", Severity: high},
+		}, false, "REMOTE-CONTROLLED? possible: AnyDesk running\nOTHER SIGNS: likely: Astrill VPN and Korean IME found"},
+		{"only other signs", []*fwv1.Finding{{Rule: "proxy-off-host", Scope: "proxy_setting", Label: "http proxy", Severity: med, Tags: []string{"T1090"}}}, false, "REMOTE-CONTROLLED? no sign found\nOTHER SIGNS: possible: http proxy found"},
 		{"suppressed do not count", []*fwv1.Finding{{Rule: "remote-access-tool", Scope: "process", Label: "TeamViewer", Severity: high, SuppressedBy: "it"}}, false, "REMOTE-CONTROLLED? no sign found"},
 	}
 	for _, c := range cases {

@@ -26,6 +26,102 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
+type CreateTokenRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Role          string                 `protobuf:"bytes,1,opt,name=role,proto3" json:"role,omitempty"` // helpdesk | admin
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CreateTokenRequest) Reset() {
+	*x = CreateTokenRequest{}
+	mi := &file_farmwatch_v1_fleet_proto_msgTypes[0]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CreateTokenRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CreateTokenRequest) ProtoMessage() {}
+
+func (x *CreateTokenRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_farmwatch_v1_fleet_proto_msgTypes[0]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CreateTokenRequest.ProtoReflect.Descriptor instead.
+func (*CreateTokenRequest) Descriptor() ([]byte, []int) {
+	return file_farmwatch_v1_fleet_proto_rawDescGZIP(), []int{0}
+}
+
+func (x *CreateTokenRequest) GetRole() string {
+	if x != nil {
+		return x.Role
+	}
+	return ""
+}
+
+type CreateTokenResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Token         string                 `protobuf:"bytes,1,opt,name=token,proto3" json:"token,omitempty"` // shown once; the collector keeps only its hash
+	Role          string                 `protobuf:"bytes,2,opt,name=role,proto3" json:"role,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CreateTokenResponse) Reset() {
+	*x = CreateTokenResponse{}
+	mi := &file_farmwatch_v1_fleet_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CreateTokenResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CreateTokenResponse) ProtoMessage() {}
+
+func (x *CreateTokenResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_farmwatch_v1_fleet_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CreateTokenResponse.ProtoReflect.Descriptor instead.
+func (*CreateTokenResponse) Descriptor() ([]byte, []int) {
+	return file_farmwatch_v1_fleet_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *CreateTokenResponse) GetToken() string {
+	if x != nil {
+		return x.Token
+	}
+	return ""
+}
+
+func (x *CreateTokenResponse) GetRole() string {
+	if x != nil {
+		return x.Role
+	}
+	return ""
+}
+
 type HostSummary struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	HostId        string                 `protobuf:"bytes,1,opt,name=host_id,json=hostId,proto3" json:"host_id,omitempty"`
@@ -43,7 +139,7 @@ type HostSummary struct {
 
 func (x *HostSummary) Reset() {
 	*x = HostSummary{}
-	mi := &file_farmwatch_v1_fleet_proto_msgTypes[0]
+	mi := &file_farmwatch_v1_fleet_proto_msgTypes[2]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -55,7 +151,7 @@ func (x *HostSummary) String() string {
 func (*HostSummary) ProtoMessage() {}
 
 func (x *HostSummary) ProtoReflect() protoreflect.Message {
-	mi := &file_farmwatch_v1_fleet_proto_msgTypes[0]
+	mi := &file_farmwatch_v1_fleet_proto_msgTypes[2]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -68,7 +164,7 @@ func (x *HostSummary) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HostSummary.ProtoReflect.Descriptor instead.
 func (*HostSummary) Descriptor() ([]byte, []int) {
-	return file_farmwatch_v1_fleet_proto_rawDescGZIP(), []int{0}
+	return file_farmwatch_v1_fleet_proto_rawDescGZIP(), []int{2}
 }
 
 func (x *HostSummary) GetHostId() string {
@@ -142,7 +238,7 @@ type ListHostsRequest struct {
 
 func (x *ListHostsRequest) Reset() {
 	*x = ListHostsRequest{}
-	mi := &file_farmwatch_v1_fleet_proto_msgTypes[1]
+	mi := &file_farmwatch_v1_fleet_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -154,7 +250,7 @@ func (x *ListHostsRequest) String() string {
 func (*ListHostsRequest) ProtoMessage() {}
 
 func (x *ListHostsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_farmwatch_v1_fleet_proto_msgTypes[1]
+	mi := &file_farmwatch_v1_fleet_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -167,7 +263,7 @@ func (x *ListHostsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListHostsRequest.ProtoReflect.Descriptor instead.
 func (*ListHostsRequest) Descriptor() ([]byte, []int) {
-	return file_farmwatch_v1_fleet_proto_rawDescGZIP(), []int{1}
+	return file_farmwatch_v1_fleet_proto_rawDescGZIP(), []int{3}
 }
 
 type ListHostsResponse struct {
@@ -179,7 +275,7 @@ type ListHostsResponse struct {
 
 func (x *ListHostsResponse) Reset() {
 	*x = ListHostsResponse{}
-	mi := &file_farmwatch_v1_fleet_proto_msgTypes[2]
+	mi := &file_farmwatch_v1_fleet_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -191,7 +287,7 @@ func (x *ListHostsResponse) String() string {
 func (*ListHostsResponse) ProtoMessage() {}
 
 func (x *ListHostsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_farmwatch_v1_fleet_proto_msgTypes[2]
+	mi := &file_farmwatch_v1_fleet_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -204,7 +300,7 @@ func (x *ListHostsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListHostsResponse.ProtoReflect.Descriptor instead.
 func (*ListHostsResponse) Descriptor() ([]byte, []int) {
-	return file_farmwatch_v1_fleet_proto_rawDescGZIP(), []int{2}
+	return file_farmwatch_v1_fleet_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *ListHostsResponse) GetHosts() []*HostSummary {
@@ -223,7 +319,7 @@ type GetHostRequest struct {
 
 func (x *GetHostRequest) Reset() {
 	*x = GetHostRequest{}
-	mi := &file_farmwatch_v1_fleet_proto_msgTypes[3]
+	mi := &file_farmwatch_v1_fleet_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -235,7 +331,7 @@ func (x *GetHostRequest) String() string {
 func (*GetHostRequest) ProtoMessage() {}
 
 func (x *GetHostRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_farmwatch_v1_fleet_proto_msgTypes[3]
+	mi := &file_farmwatch_v1_fleet_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -248,7 +344,7 @@ func (x *GetHostRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetHostRequest.ProtoReflect.Descriptor instead.
 func (*GetHostRequest) Descriptor() ([]byte, []int) {
-	return file_farmwatch_v1_fleet_proto_rawDescGZIP(), []int{3}
+	return file_farmwatch_v1_fleet_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *GetHostRequest) GetHostname() string {
@@ -268,7 +364,7 @@ type GetHostResponse struct {
 
 func (x *GetHostResponse) Reset() {
 	*x = GetHostResponse{}
-	mi := &file_farmwatch_v1_fleet_proto_msgTypes[4]
+	mi := &file_farmwatch_v1_fleet_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -280,7 +376,7 @@ func (x *GetHostResponse) String() string {
 func (*GetHostResponse) ProtoMessage() {}
 
 func (x *GetHostResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_farmwatch_v1_fleet_proto_msgTypes[4]
+	mi := &file_farmwatch_v1_fleet_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -293,7 +389,7 @@ func (x *GetHostResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetHostResponse.ProtoReflect.Descriptor instead.
 func (*GetHostResponse) Descriptor() ([]byte, []int) {
-	return file_farmwatch_v1_fleet_proto_rawDescGZIP(), []int{4}
+	return file_farmwatch_v1_fleet_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *GetHostResponse) GetHost() *HostSummary {
@@ -321,7 +417,7 @@ type ListFindingsRequest struct {
 
 func (x *ListFindingsRequest) Reset() {
 	*x = ListFindingsRequest{}
-	mi := &file_farmwatch_v1_fleet_proto_msgTypes[5]
+	mi := &file_farmwatch_v1_fleet_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -333,7 +429,7 @@ func (x *ListFindingsRequest) String() string {
 func (*ListFindingsRequest) ProtoMessage() {}
 
 func (x *ListFindingsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_farmwatch_v1_fleet_proto_msgTypes[5]
+	mi := &file_farmwatch_v1_fleet_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -346,7 +442,7 @@ func (x *ListFindingsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListFindingsRequest.ProtoReflect.Descriptor instead.
 func (*ListFindingsRequest) Descriptor() ([]byte, []int) {
-	return file_farmwatch_v1_fleet_proto_rawDescGZIP(), []int{5}
+	return file_farmwatch_v1_fleet_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *ListFindingsRequest) GetHostname() string {
@@ -385,7 +481,7 @@ type FleetFinding struct {
 
 func (x *FleetFinding) Reset() {
 	*x = FleetFinding{}
-	mi := &file_farmwatch_v1_fleet_proto_msgTypes[6]
+	mi := &file_farmwatch_v1_fleet_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -397,7 +493,7 @@ func (x *FleetFinding) String() string {
 func (*FleetFinding) ProtoMessage() {}
 
 func (x *FleetFinding) ProtoReflect() protoreflect.Message {
-	mi := &file_farmwatch_v1_fleet_proto_msgTypes[6]
+	mi := &file_farmwatch_v1_fleet_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -410,7 +506,7 @@ func (x *FleetFinding) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FleetFinding.ProtoReflect.Descriptor instead.
 func (*FleetFinding) Descriptor() ([]byte, []int) {
-	return file_farmwatch_v1_fleet_proto_rawDescGZIP(), []int{6}
+	return file_farmwatch_v1_fleet_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *FleetFinding) GetHostId() string {
@@ -464,7 +560,7 @@ type ListFindingsResponse struct {
 
 func (x *ListFindingsResponse) Reset() {
 	*x = ListFindingsResponse{}
-	mi := &file_farmwatch_v1_fleet_proto_msgTypes[7]
+	mi := &file_farmwatch_v1_fleet_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -476,7 +572,7 @@ func (x *ListFindingsResponse) String() string {
 func (*ListFindingsResponse) ProtoMessage() {}
 
 func (x *ListFindingsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_farmwatch_v1_fleet_proto_msgTypes[7]
+	mi := &file_farmwatch_v1_fleet_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -489,7 +585,7 @@ func (x *ListFindingsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListFindingsResponse.ProtoReflect.Descriptor instead.
 func (*ListFindingsResponse) Descriptor() ([]byte, []int) {
-	return file_farmwatch_v1_fleet_proto_rawDescGZIP(), []int{7}
+	return file_farmwatch_v1_fleet_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *ListFindingsResponse) GetFindings() []*FleetFinding {
@@ -509,7 +605,7 @@ type ScanHostRequest struct {
 
 func (x *ScanHostRequest) Reset() {
 	*x = ScanHostRequest{}
-	mi := &file_farmwatch_v1_fleet_proto_msgTypes[8]
+	mi := &file_farmwatch_v1_fleet_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -521,7 +617,7 @@ func (x *ScanHostRequest) String() string {
 func (*ScanHostRequest) ProtoMessage() {}
 
 func (x *ScanHostRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_farmwatch_v1_fleet_proto_msgTypes[8]
+	mi := &file_farmwatch_v1_fleet_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -534,7 +630,7 @@ func (x *ScanHostRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ScanHostRequest.ProtoReflect.Descriptor instead.
 func (*ScanHostRequest) Descriptor() ([]byte, []int) {
-	return file_farmwatch_v1_fleet_proto_rawDescGZIP(), []int{8}
+	return file_farmwatch_v1_fleet_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *ScanHostRequest) GetHostname() string {
@@ -560,7 +656,7 @@ type ScanHostResponse struct {
 
 func (x *ScanHostResponse) Reset() {
 	*x = ScanHostResponse{}
-	mi := &file_farmwatch_v1_fleet_proto_msgTypes[9]
+	mi := &file_farmwatch_v1_fleet_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -572,7 +668,7 @@ func (x *ScanHostResponse) String() string {
 func (*ScanHostResponse) ProtoMessage() {}
 
 func (x *ScanHostResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_farmwatch_v1_fleet_proto_msgTypes[9]
+	mi := &file_farmwatch_v1_fleet_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -585,7 +681,7 @@ func (x *ScanHostResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ScanHostResponse.ProtoReflect.Descriptor instead.
 func (*ScanHostResponse) Descriptor() ([]byte, []int) {
-	return file_farmwatch_v1_fleet_proto_rawDescGZIP(), []int{9}
+	return file_farmwatch_v1_fleet_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *ScanHostResponse) GetReport() *Report {
@@ -604,7 +700,7 @@ type WatchFindingsRequest struct {
 
 func (x *WatchFindingsRequest) Reset() {
 	*x = WatchFindingsRequest{}
-	mi := &file_farmwatch_v1_fleet_proto_msgTypes[10]
+	mi := &file_farmwatch_v1_fleet_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -616,7 +712,7 @@ func (x *WatchFindingsRequest) String() string {
 func (*WatchFindingsRequest) ProtoMessage() {}
 
 func (x *WatchFindingsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_farmwatch_v1_fleet_proto_msgTypes[10]
+	mi := &file_farmwatch_v1_fleet_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -629,7 +725,7 @@ func (x *WatchFindingsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchFindingsRequest.ProtoReflect.Descriptor instead.
 func (*WatchFindingsRequest) Descriptor() ([]byte, []int) {
-	return file_farmwatch_v1_fleet_proto_rawDescGZIP(), []int{10}
+	return file_farmwatch_v1_fleet_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *WatchFindingsRequest) GetMinSeverity() Severity {
@@ -643,7 +739,12 @@ var File_farmwatch_v1_fleet_proto protoreflect.FileDescriptor
 
 const file_farmwatch_v1_fleet_proto_rawDesc = "" +
 	"\n" +
-	"\x18farmwatch/v1/fleet.proto\x12\ffarmwatch.v1\x1a\x1efarmwatch/v1/observation.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xaf\x02\n" +
+	"\x18farmwatch/v1/fleet.proto\x12\ffarmwatch.v1\x1a\x1efarmwatch/v1/observation.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"(\n" +
+	"\x12CreateTokenRequest\x12\x12\n" +
+	"\x04role\x18\x01 \x01(\tR\x04role\"?\n" +
+	"\x13CreateTokenResponse\x12\x14\n" +
+	"\x05token\x18\x01 \x01(\tR\x05token\x12\x12\n" +
+	"\x04role\x18\x02 \x01(\tR\x04role\"\xaf\x02\n" +
 	"\vHostSummary\x12\x17\n" +
 	"\ahost_id\x18\x01 \x01(\tR\x06hostId\x12\x1a\n" +
 	"\bhostname\x18\x02 \x01(\tR\bhostname\x12\x0e\n" +
@@ -683,13 +784,14 @@ const file_farmwatch_v1_fleet_proto_rawDesc = "" +
 	"\x10ScanHostResponse\x12,\n" +
 	"\x06report\x18\x01 \x01(\v2\x14.farmwatch.v1.ReportR\x06report\"Q\n" +
 	"\x14WatchFindingsRequest\x129\n" +
-	"\fmin_severity\x18\x01 \x01(\x0e2\x16.farmwatch.v1.SeverityR\vminSeverity2\x99\x03\n" +
+	"\fmin_severity\x18\x01 \x01(\x0e2\x16.farmwatch.v1.SeverityR\vminSeverity2\xed\x03\n" +
 	"\fFleetService\x12L\n" +
 	"\tListHosts\x12\x1e.farmwatch.v1.ListHostsRequest\x1a\x1f.farmwatch.v1.ListHostsResponse\x12F\n" +
 	"\aGetHost\x12\x1c.farmwatch.v1.GetHostRequest\x1a\x1d.farmwatch.v1.GetHostResponse\x12U\n" +
 	"\fListFindings\x12!.farmwatch.v1.ListFindingsRequest\x1a\".farmwatch.v1.ListFindingsResponse\x12I\n" +
 	"\bScanHost\x12\x1d.farmwatch.v1.ScanHostRequest\x1a\x1e.farmwatch.v1.ScanHostResponse\x12Q\n" +
-	"\rWatchFindings\x12\".farmwatch.v1.WatchFindingsRequest\x1a\x1a.farmwatch.v1.FleetFinding0\x01B?Z=github.com/farmwatch/farmwatch/proto/farmwatch/v1;farmwatchv1b\x06proto3"
+	"\rWatchFindings\x12\".farmwatch.v1.WatchFindingsRequest\x1a\x1a.farmwatch.v1.FleetFinding0\x01\x12R\n" +
+	"\vCreateToken\x12 .farmwatch.v1.CreateTokenRequest\x1a!.farmwatch.v1.CreateTokenResponseB?Z=github.com/farmwatch/farmwatch/proto/farmwatch/v1;farmwatchv1b\x06proto3"
 
 var (
 	file_farmwatch_v1_fleet_proto_rawDescOnce sync.Once
@@ -703,49 +805,53 @@ func file_farmwatch_v1_fleet_proto_rawDescGZIP() []byte {
 	return file_farmwatch_v1_fleet_proto_rawDescData
 }
 
-var file_farmwatch_v1_fleet_proto_msgTypes = make([]protoimpl.MessageInfo, 11)
+var file_farmwatch_v1_fleet_proto_msgTypes = make([]protoimpl.MessageInfo, 13)
 var file_farmwatch_v1_fleet_proto_goTypes = []any{
-	(*HostSummary)(nil),           // 0: farmwatch.v1.HostSummary
-	(*ListHostsRequest)(nil),      // 1: farmwatch.v1.ListHostsRequest
-	(*ListHostsResponse)(nil),     // 2: farmwatch.v1.ListHostsResponse
-	(*GetHostRequest)(nil),        // 3: farmwatch.v1.GetHostRequest
-	(*GetHostResponse)(nil),       // 4: farmwatch.v1.GetHostResponse
-	(*ListFindingsRequest)(nil),   // 5: farmwatch.v1.ListFindingsRequest
-	(*FleetFinding)(nil),          // 6: farmwatch.v1.FleetFinding
-	(*ListFindingsResponse)(nil),  // 7: farmwatch.v1.ListFindingsResponse
-	(*ScanHostRequest)(nil),       // 8: farmwatch.v1.ScanHostRequest
-	(*ScanHostResponse)(nil),      // 9: farmwatch.v1.ScanHostResponse
-	(*WatchFindingsRequest)(nil),  // 10: farmwatch.v1.WatchFindingsRequest
-	(*timestamppb.Timestamp)(nil), // 11: google.protobuf.Timestamp
-	(Severity)(0),                 // 12: farmwatch.v1.Severity
-	(*Report)(nil),                // 13: farmwatch.v1.Report
-	(*Finding)(nil),               // 14: farmwatch.v1.Finding
+	(*CreateTokenRequest)(nil),    // 0: farmwatch.v1.CreateTokenRequest
+	(*CreateTokenResponse)(nil),   // 1: farmwatch.v1.CreateTokenResponse
+	(*HostSummary)(nil),           // 2: farmwatch.v1.HostSummary
+	(*ListHostsRequest)(nil),      // 3: farmwatch.v1.ListHostsRequest
+	(*ListHostsResponse)(nil),     // 4: farmwatch.v1.ListHostsResponse
+	(*GetHostRequest)(nil),        // 5: farmwatch.v1.GetHostRequest
+	(*GetHostResponse)(nil),       // 6: farmwatch.v1.GetHostResponse
+	(*ListFindingsRequest)(nil),   // 7: farmwatch.v1.ListFindingsRequest
+	(*FleetFinding)(nil),          // 8: farmwatch.v1.FleetFinding
+	(*ListFindingsResponse)(nil),  // 9: farmwatch.v1.ListFindingsResponse
+	(*ScanHostRequest)(nil),       // 10: farmwatch.v1.ScanHostRequest
+	(*ScanHostResponse)(nil),      // 11: farmwatch.v1.ScanHostResponse
+	(*WatchFindingsRequest)(nil),  // 12: farmwatch.v1.WatchFindingsRequest
+	(*timestamppb.Timestamp)(nil), // 13: google.protobuf.Timestamp
+	(Severity)(0),                 // 14: farmwatch.v1.Severity
+	(*Report)(nil),                // 15: farmwatch.v1.Report
+	(*Finding)(nil),               // 16: farmwatch.v1.Finding
 }
 var file_farmwatch_v1_fleet_proto_depIdxs = []int32{
-	11, // 0: farmwatch.v1.HostSummary.last_seen:type_name -> google.protobuf.Timestamp
-	12, // 1: farmwatch.v1.HostSummary.worst:type_name -> farmwatch.v1.Severity
-	0,  // 2: farmwatch.v1.ListHostsResponse.hosts:type_name -> farmwatch.v1.HostSummary
-	0,  // 3: farmwatch.v1.GetHostResponse.host:type_name -> farmwatch.v1.HostSummary
-	13, // 4: farmwatch.v1.GetHostResponse.state:type_name -> farmwatch.v1.Report
-	12, // 5: farmwatch.v1.ListFindingsRequest.min_severity:type_name -> farmwatch.v1.Severity
-	14, // 6: farmwatch.v1.FleetFinding.finding:type_name -> farmwatch.v1.Finding
-	11, // 7: farmwatch.v1.FleetFinding.first_seen:type_name -> google.protobuf.Timestamp
-	11, // 8: farmwatch.v1.FleetFinding.last_seen:type_name -> google.protobuf.Timestamp
-	6,  // 9: farmwatch.v1.ListFindingsResponse.findings:type_name -> farmwatch.v1.FleetFinding
-	13, // 10: farmwatch.v1.ScanHostResponse.report:type_name -> farmwatch.v1.Report
-	12, // 11: farmwatch.v1.WatchFindingsRequest.min_severity:type_name -> farmwatch.v1.Severity
-	1,  // 12: farmwatch.v1.FleetService.ListHosts:input_type -> farmwatch.v1.ListHostsRequest
-	3,  // 13: farmwatch.v1.FleetService.GetHost:input_type -> farmwatch.v1.GetHostRequest
-	5,  // 14: farmwatch.v1.FleetService.ListFindings:input_type -> farmwatch.v1.ListFindingsRequest
-	8,  // 15: farmwatch.v1.FleetService.ScanHost:input_type -> farmwatch.v1.ScanHostRequest
-	10, // 16: farmwatch.v1.FleetService.WatchFindings:input_type -> farmwatch.v1.WatchFindingsRequest
-	2,  // 17: farmwatch.v1.FleetService.ListHosts:output_type -> farmwatch.v1.ListHostsResponse
-	4,  // 18: farmwatch.v1.FleetService.GetHost:output_type -> farmwatch.v1.GetHostResponse
-	7,  // 19: farmwatch.v1.FleetService.ListFindings:output_type -> farmwatch.v1.ListFindingsResponse
-	9,  // 20: farmwatch.v1.FleetService.ScanHost:output_type -> farmwatch.v1.ScanHostResponse
-	6,  // 21: farmwatch.v1.FleetService.WatchFindings:output_type -> farmwatch.v1.FleetFinding
-	17, // [17:22] is the sub-list for method output_type
-	12, // [12:17] is the sub-list for method input_type
+	13, // 0: farmwatch.v1.HostSummary.last_seen:type_name -> google.protobuf.Timestamp
+	14, // 1: farmwatch.v1.HostSummary.worst:type_name -> farmwatch.v1.Severity
+	2,  // 2: farmwatch.v1.ListHostsResponse.hosts:type_name -> farmwatch.v1.HostSummary
+	2,  // 3: farmwatch.v1.GetHostResponse.host:type_name -> farmwatch.v1.HostSummary
+	15, // 4: farmwatch.v1.GetHostResponse.state:type_name -> farmwatch.v1.Report
+	14, // 5: farmwatch.v1.ListFindingsRequest.min_severity:type_name -> farmwatch.v1.Severity
+	16, // 6: farmwatch.v1.FleetFinding.finding:type_name -> farmwatch.v1.Finding
+	13, // 7: farmwatch.v1.FleetFinding.first_seen:type_name -> google.protobuf.Timestamp
+	13, // 8: farmwatch.v1.FleetFinding.last_seen:type_name -> google.protobuf.Timestamp
+	8,  // 9: farmwatch.v1.ListFindingsResponse.findings:type_name -> farmwatch.v1.FleetFinding
+	15, // 10: farmwatch.v1.ScanHostResponse.report:type_name -> farmwatch.v1.Report
+	14, // 11: farmwatch.v1.WatchFindingsRequest.min_severity:type_name -> farmwatch.v1.Severity
+	3,  // 12: farmwatch.v1.FleetService.ListHosts:input_type -> farmwatch.v1.ListHostsRequest
+	5,  // 13: farmwatch.v1.FleetService.GetHost:input_type -> farmwatch.v1.GetHostRequest
+	7,  // 14: farmwatch.v1.FleetService.ListFindings:input_type -> farmwatch.v1.ListFindingsRequest
+	10, // 15: farmwatch.v1.FleetService.ScanHost:input_type -> farmwatch.v1.ScanHostRequest
+	12, // 16: farmwatch.v1.FleetService.WatchFindings:input_type -> farmwatch.v1.WatchFindingsRequest
+	0,  // 17: farmwatch.v1.FleetService.CreateToken:input_type -> farmwatch.v1.CreateTokenRequest
+	4,  // 18: farmwatch.v1.FleetService.ListHosts:output_type -> farmwatch.v1.ListHostsResponse
+	6,  // 19: farmwatch.v1.FleetService.GetHost:output_type -> farmwatch.v1.GetHostResponse
+	9,  // 20: farmwatch.v1.FleetService.ListFindings:output_type -> farmwatch.v1.ListFindingsResponse
+	11, // 21: farmwatch.v1.FleetService.ScanHost:output_type -> farmwatch.v1.ScanHostResponse
+	8,  // 22: farmwatch.v1.FleetService.WatchFindings:output_type -> farmwatch.v1.FleetFinding
+	1,  // 23: farmwatch.v1.FleetService.CreateToken:output_type -> farmwatch.v1.CreateTokenResponse
+	18, // [18:24] is the sub-list for method output_type
+	12, // [12:18] is the sub-list for method input_type
 	12, // [12:12] is the sub-list for extension type_name
 	12, // [12:12] is the sub-list for extension extendee
 	0,  // [0:12] is the sub-list for field type_name
@@ -763,7 +869,7 @@ func file_farmwatch_v1_fleet_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_farmwatch_v1_fleet_proto_rawDesc), len(file_farmwatch_v1_fleet_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   11,
+			NumMessages:   13,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -28,6 +28,7 @@ const (
 	FleetService_ListFindings_FullMethodName  = "/farmwatch.v1.FleetService/ListFindings"
 	FleetService_ScanHost_FullMethodName      = "/farmwatch.v1.FleetService/ScanHost"
 	FleetService_WatchFindings_FullMethodName = "/farmwatch.v1.FleetService/WatchFindings"
+	FleetService_CreateToken_FullMethodName   = "/farmwatch.v1.FleetService/CreateToken"
 )
 
 // FleetServiceClient is the client API for FleetService service.
@@ -41,6 +42,8 @@ type FleetServiceClient interface {
 	ScanHost(ctx context.Context, in *ScanHostRequest, opts ...grpc.CallOption) (*ScanHostResponse, error)
 	// WatchFindings streams findings as they open.
 	WatchFindings(ctx context.Context, in *WatchFindingsRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[FleetFinding], error)
+	// CreateToken makes a fleet API token (admin only).
+	CreateToken(ctx context.Context, in *CreateTokenRequest, opts ...grpc.CallOption) (*CreateTokenResponse, error)
 }
 
 type fleetServiceClient struct {
@@ -110,6 +113,16 @@ func (c *fleetServiceClient) WatchFindings(ctx context.Context, in *WatchFinding
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type FleetService_WatchFindingsClient = grpc.ServerStreamingClient[FleetFinding]
 
+func (c *fleetServiceClient) CreateToken(ctx context.Context, in *CreateTokenRequest, opts ...grpc.CallOption) (*CreateTokenResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(CreateTokenResponse)
+	err := c.cc.Invoke(ctx, FleetService_CreateToken_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // FleetServiceServer is the server API for FleetService service.
 // All implementations must embed UnimplementedFleetServiceServer
 // for forward compatibility.
@@ -121,6 +134,8 @@ type FleetServiceServer interface {
 	ScanHost(context.Context, *ScanHostRequest) (*ScanHostResponse, error)
 	// WatchFindings streams findings as they open.
 	WatchFindings(*WatchFindingsRequest, grpc.ServerStreamingServer[FleetFinding]) error
+	// CreateToken makes a fleet API token (admin only).
+	CreateToken(context.Context, *CreateTokenRequest) (*CreateTokenResponse, error)
 	mustEmbedUnimplementedFleetServiceServer()
 }
 
@@ -145,6 +160,9 @@ func (UnimplementedFleetServiceServer) ScanHost(context.Context, *ScanHostReques
 }
 func (UnimplementedFleetServiceServer) WatchFindings(*WatchFindingsRequest, grpc.ServerStreamingServer[FleetFinding]) error {
 	return status.Error(codes.Unimplemented, "method WatchFindings not implemented")
+}
+func (UnimplementedFleetServiceServer) CreateToken(context.Context, *CreateTokenRequest) (*CreateTokenResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method CreateToken not implemented")
 }
 func (UnimplementedFleetServiceServer) mustEmbedUnimplementedFleetServiceServer() {}
 func (UnimplementedFleetServiceServer) testEmbeddedByValue()                      {}
@@ -250,6 +268,24 @@ func _FleetService_WatchFindings_Handler(srv interface{}, stream grpc.ServerStre
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type FleetService_WatchFindingsServer = grpc.ServerStreamingServer[FleetFinding]
 
+func _FleetService_CreateToken_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(CreateTokenRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(FleetServiceServer).CreateToken(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: FleetService_CreateToken_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(FleetServiceServer).CreateToken(ctx, req.(*CreateTokenRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // FleetService_ServiceDesc is the grpc.ServiceDesc for FleetService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -272,6 +308,10 @@ var FleetService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "ScanHost",
 			Handler:    _FleetService_ScanHost_Handler,
+		},
+		{
+			MethodName: "CreateToken",
+			Handler:    _FleetService_CreateToken_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{

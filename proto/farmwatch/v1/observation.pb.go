@@ -528,7 +528,7 @@ type Session struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
 	Username      string                 `protobuf:"bytes,2,opt,name=username,proto3" json:"username,omitempty"`
-	Kind          string                 `protobuf:"bytes,3,opt,name=kind,proto3" json:"kind,omitempty"` // console | rdp | ssh | vnc | ...
+	Type          string                 `protobuf:"bytes,3,opt,name=type,proto3" json:"type,omitempty"` // console | rdp | ssh | vnc | ...
 	RemoteAddr    string                 `protobuf:"bytes,4,opt,name=remote_addr,json=remoteAddr,proto3" json:"remote_addr,omitempty"`
 	State         string                 `protobuf:"bytes,5,opt,name=state,proto3" json:"state,omitempty"`
 	StartTime     *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=start_time,json=startTime,proto3" json:"start_time,omitempty"`
@@ -580,9 +580,9 @@ func (x *Session) GetUsername() string {
 	return ""
 }
 
-func (x *Session) GetKind() string {
+func (x *Session) GetType() string {
 	if x != nil {
-		return x.Kind
+		return x.Type
 	}
 	return ""
 }
@@ -1306,7 +1306,7 @@ func (x *Display) GetHardwareId() string {
 type NetInterface struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
-	Kind          string                 `protobuf:"bytes,2,opt,name=kind,proto3" json:"kind,omitempty"` // physical | wifi | tun | tap | wireguard | ppp | ipsec | utun | loopback | ...
+	Type          string                 `protobuf:"bytes,2,opt,name=type,proto3" json:"type,omitempty"` // physical | wifi | tun | tap | wireguard | ppp | ipsec | utun | loopback | ...
 	Mac           string                 `protobuf:"bytes,3,opt,name=mac,proto3" json:"mac,omitempty"`
 	Up            bool                   `protobuf:"varint,4,opt,name=up,proto3" json:"up,omitempty"`
 	Addresses     []string               `protobuf:"bytes,5,rep,name=addresses,proto3" json:"addresses,omitempty"`
@@ -1355,9 +1355,9 @@ func (x *NetInterface) GetName() string {
 	return ""
 }
 
-func (x *NetInterface) GetKind() string {
+func (x *NetInterface) GetType() string {
 	if x != nil {
-		return x.Kind
+		return x.Type
 	}
 	return ""
 }
@@ -1857,7 +1857,7 @@ func (x *Locale) GetLc() []string {
 type Driver struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
-	Kind          string                 `protobuf:"bytes,2,opt,name=kind,proto3" json:"kind,omitempty"` // kernel_module | driver_service | xorg_driver | ...
+	Type          string                 `protobuf:"bytes,2,opt,name=type,proto3" json:"type,omitempty"` // kernel_module | driver_service | xorg_driver | ...
 	Path          string                 `protobuf:"bytes,3,opt,name=path,proto3" json:"path,omitempty"`
 	Loaded        bool                   `protobuf:"varint,4,opt,name=loaded,proto3" json:"loaded,omitempty"`
 	Description   string                 `protobuf:"bytes,5,opt,name=description,proto3" json:"description,omitempty"`
@@ -1905,9 +1905,9 @@ func (x *Driver) GetName() string {
 	return ""
 }
 
-func (x *Driver) GetKind() string {
+func (x *Driver) GetType() string {
 	if x != nil {
-		return x.Kind
+		return x.Type
 	}
 	return ""
 }
@@ -2830,7 +2830,7 @@ const file_farmwatch_v1_observation_proto_rawDesc = "" +
 	"\aSession\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x1a\n" +
 	"\busername\x18\x02 \x01(\tR\busername\x12\x12\n" +
-	"\x04kind\x18\x03 \x01(\tR\x04kind\x12\x1f\n" +
+	"\x04type\x18\x03 \x01(\tR\x04type\x12\x1f\n" +
 	"\vremote_addr\x18\x04 \x01(\tR\n" +
 	"remoteAddr\x12\x14\n" +
 	"\x05state\x18\x05 \x01(\tR\x05state\x129\n" +
@@ -2921,7 +2921,7 @@ const file_farmwatch_v1_observation_proto_rawDesc = "" +
 	"hardwareId\"\xda\x01\n" +
 	"\fNetInterface\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x12\n" +
-	"\x04kind\x18\x02 \x01(\tR\x04kind\x12\x10\n" +
+	"\x04type\x18\x02 \x01(\tR\x04type\x12\x10\n" +
 	"\x03mac\x18\x03 \x01(\tR\x03mac\x12\x0e\n" +
 	"\x02up\x18\x04 \x01(\bR\x02up\x12\x1c\n" +
 	"\taddresses\x18\x05 \x03(\tR\taddresses\x12\x10\n" +
@@ -2974,7 +2974,7 @@ const file_farmwatch_v1_observation_proto_rawDesc = "" +
 	" \x03(\tR\x02lc\"\xd5\x01\n" +
 	"\x06Driver\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x12\n" +
-	"\x04kind\x18\x02 \x01(\tR\x04kind\x12\x12\n" +
+	"\x04type\x18\x02 \x01(\tR\x04type\x12\x12\n" +
 	"\x04path\x18\x03 \x01(\tR\x04path\x12\x16\n" +
 	"\x06loaded\x18\x04 \x01(\bR\x06loaded\x12 \n" +
 	"\vdescription\x18\x05 \x01(\tR\vdescription\x12\x1f\n" +

@@ -1,0 +1,329 @@
+package edid
+
+import (
+	"encoding/csv"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+const corpus = "../../testdata/edid"
+
+// readCorpusFile reads one EDID file of testdata/edid: .bin is raw, .hex and
+// .txt are hex text.
+func readCorpusFile(t testing.TB, p string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.HasSuffix(p, ".bin") {
+		return b
+	}
+	out, err := DecodeHex(string(b))
+	if err != nil {
+		t.Fatalf("%s: %v", p, err)
+	}
+	return out
+}
+
+// got is what a test compares: the parse, with the strings.
+type got struct {
+	Mfg                  string
+	Product              uint16
+	Serial               uint32
+	Week, Year           int
+	ModelYear            bool
+	Name, MonitorSerial  string
+	ASCII                []string
+	W, H, PW, PH, Hz     int
+	Ext, Blocks, Bad     int
+	Digital, HeaderValid bool
+}
+
+func summary(e EDID) got {
+	return got{
+		Mfg: e.Manufacturer(), Product: e.Product, Serial: e.SerialNumber, Week: e.Week, Year: e.Year,
+		ModelYear: e.ModelYear, Name: e.Name(), MonitorSerial: e.Serial(), ASCII: e.ASCII(),
+		W: e.WidthCM, H: e.HeightCM, PW: e.Preferred.Width, PH: e.Preferred.Height, Hz: e.Preferred.RefreshHz(),
+		Ext: e.Extensions, Blocks: e.Blocks, Bad: e.BadBlocks, Digital: e.Digital, HeaderValid: e.HeaderValid,
+	}
+}
+
+// TestParseKVM checks the EDIDs that IP-KVM projects publish against the
+// values the indicator catalogue decoded from them by hand.
+func TestParseKVM(t *testing.T) {
+	tests := []struct {
+		file string
+		want got
+	}{
+		{"pikvm/v4plus.hex", got{Mfg: "LNX", Product: 0x7773, Serial: 0x01010101, Week: 35, Year: 2016, Name: "PiKVM V4 Plus", MonitorSerial: "CAFEBABE",
+			W: 53, H: 30, PW: 1920, PH: 1080, Hz: 60, Ext: 1, Blocks: 2, Digital: true, HeaderValid: true}},
+		{"pikvm/v0.hex", got{Mfg: "LNX", Product: 0x7770, Serial: 0x01010101, Week: 35, Year: 2016, Name: "PiKVM", MonitorSerial: "CAFEBABE",
+			W: 53, H: 30, PW: 1280, PH: 720, Hz: 60, Ext: 1, Blocks: 2, Digital: true, HeaderValid: true}},
+		{"tinypilot/edid_pi4.hex", got{Mfg: "TSB", Product: 0x9876, Serial: 0x88888800, Week: 45, Year: 2020, Name: "TinyPilot",
+			PW: 1920, PH: 1080, Hz: 30, Ext: 1, Blocks: 2, Digital: true, HeaderValid: true}},
+		{"jetkvm/jetkvm_default_T749-fHD720.hex", got{Mfg: "TSB", Product: 0x8801, Serial: 0x88888800, Week: 28, Year: 2011, Name: "T749-fHD720",
+			PW: 1920, PH: 1080, Hz: 60, Ext: 1, Blocks: 1, Digital: true, HeaderValid: true}},
+		{"nanokvm/E21_NanoKVM.bin", got{Mfg: "SPD", Product: 0x3301, Serial: 0x15, Week: 30, Year: 2025, Name: "NanoKVM", MonitorSerial: "NanoKVM",
+			W: 48, H: 27, PW: 1920, PH: 1080, Hz: 60, Ext: 1, Blocks: 2, Digital: true, HeaderValid: true}},
+		{"nanokvm/kvm_vision_NanoKVM_edit_PHL342E2.hex", got{Mfg: "PHL", Product: 0xc233, Serial: 0xba66, Week: 43, Year: 2021, Name: "PHL 342E2", MonitorSerial: "UK02143047718",
+			W: 80, H: 34, PW: 2560, PH: 1080, Hz: 60, Ext: 1, Blocks: 1, Digital: true, HeaderValid: true}},
+		{"blikvm/edid.txt", got{Mfg: "TSB", Product: 0x8888, Serial: 0x88888800, Week: 28, Year: 2011, Name: "Toshiba-H2C",
+			PW: 1280, PH: 720, Hz: 60, Ext: 1, Blocks: 2, Bad: 2, Digital: true, HeaderValid: true}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.file, func(t *testing.T) {
+			e, err := Parse(readCorpusFile(t, filepath.Join(corpus, "edid_kvm", tt.file)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if d := cmp.Diff(tt.want, summary(e)); d != "" {
+				t.Errorf("parse (-want +got):\n%s", d)
+			}
+		})
+	}
+}
+
+// TestParseManifests checks the parser against edid-decode, whose output
+// linuxhw published beside each EDID: the manifests hold its manufacturer,
+// model, product name, image size and "made" line.
+func TestParseManifests(t *testing.T) {
+	for _, m := range []string{"edid_monitors/manifest.csv", "edid_suspect/manifest.csv"} {
+		for _, r := range readManifest(t, filepath.Join(corpus, m)) {
+			t.Run(r["file"], func(t *testing.T) {
+				b, err := DecodeHex(r["edid_hex"])
+				if err != nil {
+					t.Fatal(err)
+				}
+				e, err := Parse(b)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if got := e.Manufacturer(); got != r["manufacturer"] {
+					t.Errorf("manufacturer %q, edid-decode %q", got, r["manufacturer"])
+				}
+				if got := fmt.Sprint(e.Product); got != r["model"] {
+					t.Errorf("product %s, edid-decode %s", got, r["model"])
+				}
+				// edid-decode shows 13 characters of the name, some cut.
+				if want := strings.TrimSpace(r["product_name"]); want != "" && !strings.HasPrefix(e.Name(), want) {
+					t.Errorf("name %q, edid-decode %q", e.Name(), want)
+				}
+				size := "variable"
+				if e.WidthCM != 0 {
+					size = fmt.Sprintf("%d cm x %d cm", e.WidthCM, e.HeightCM)
+				}
+				if size != r["image_size"] {
+					t.Errorf("size %q, edid-decode %q", size, r["image_size"])
+				}
+				made := fmt.Sprint(e.Year)
+				if e.Week != 0 {
+					made = fmt.Sprintf("week %d of %d", e.Week, e.Year)
+				}
+				if made != r["made"] {
+					t.Errorf("made %q, edid-decode %q", made, r["made"])
+				}
+				if want := r["checksum_ok"] == "True"; e.ChecksumValid() != want {
+					t.Errorf("checksum valid %v, manifest %v", e.ChecksumValid(), want)
+				}
+				if want := r["edid_bytes"]; fmt.Sprint(e.Blocks*BlockSize) != want {
+					t.Errorf("blocks %d, manifest %s bytes", e.Blocks, want)
+				}
+			})
+		}
+	}
+}
+
+func readManifest(t testing.TB, p string) []map[string]string {
+	t.Helper()
+	f, err := os.Open(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	recs, err := csv.NewReader(f).ReadAll()
+	if err != nil {
+		t.Fatalf("%s: %v", p, err)
+	}
+	var out []map[string]string
+	for _, rec := range recs[1:] {
+		m := map[string]string{}
+		for i, k := range recs[0] {
+			m[k] = rec[i]
+		}
+		out = append(out, m)
+	}
+	return out
+}
+
+func TestParseEdges(t *testing.T) {
+	base := func() []byte {
+		b := make([]byte, BlockSize)
+		copy(b, header[:])
+		return b
+	}
+	fix := func(b []byte) []byte { // set the checksums
+		for i := 0; i+BlockSize <= len(b); i += BlockSize {
+			var s byte
+			for _, c := range b[i : i+BlockSize-1] {
+				s += c
+			}
+			b[i+BlockSize-1] = -s
+		}
+		return b
+	}
+	tests := []struct {
+		name string
+		in   func() []byte
+		want got
+		err  error
+	}{
+		{"short", func() []byte { return make([]byte, 127) }, got{}, ErrShort},
+		{"all zero", func() []byte { return make([]byte, 128) }, got{Mfg: "@@@", Year: 1990, Blocks: 1}, nil},
+		{"model year and bad checksum", func() []byte {
+			b := base()
+			b[16], b[17], b[127] = 0xff, 30, 1
+			return b
+		}, got{Mfg: "@@@", ModelYear: true, Year: 2020, Blocks: 1, Bad: 1, HeaderValid: true}, nil},
+		{"truncated extensions", func() []byte {
+			b := base()
+			b[126] = 3
+			return fix(append(b, make([]byte, 200)...))
+		}, got{Mfg: "@@@", Year: 1990, Ext: 3, Blocks: 2, Bad: 0, HeaderValid: true}, nil},
+		{"control characters in a name, two name descriptors", func() []byte {
+			b := base()
+			copy(b[54:], []byte{0, 0, 0, TagName, 0, 'A', 'B', 0x01, 0xc3, 'C', 0x0a, ' ', ' ', ' ', ' ', ' ', ' ', ' '})
+			copy(b[72:], []byte{0, 0, 0, TagName, 0, '-', '2', ' ', ' ', 0x0a, ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' '})
+			copy(b[90:], []byte{0, 0, 0, TagASCII, 0, 'x', 'y', 0x0a, ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' '})
+			return fix(b)
+		}, got{Mfg: "@@@", Year: 1990, Name: "AB??C-2", ASCII: []string{"xy"}, Blocks: 1, HeaderValid: true}, nil},
+		{"interlaced 1080i", func() []byte {
+			b := base()
+			// 1920x1080i, 74.25 MHz, htotal 2200, vtotal 562.5 per field: 60 fields
+			copy(b[54:], []byte{0x01, 0x1d, 0x80, 0x18, 0x71, 0x1c, 0x16, 0x20, 0x58, 0x2c, 0x25, 0x00, 0xc4, 0x8e, 0x21, 0x00, 0x00, 0x9e})
+			return fix(b)
+		}, got{Mfg: "@@@", Year: 1990, PW: 1920, PH: 1080, Hz: 60, Blocks: 1, HeaderValid: true}, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e, err := Parse(tt.in())
+			if err != tt.err {
+				t.Fatalf("err %v, want %v", err, tt.err)
+			}
+			if err != nil {
+				return
+			}
+			if d := cmp.Diff(tt.want, summary(e)); d != "" {
+				t.Errorf("(-want +got):\n%s", d)
+			}
+		})
+	}
+}
+
+func TestDecodeHex(t *testing.T) {
+	for in, want := range map[string]string{
+		"00 FF\nff\r\n0x12, 0x34": "\x00\xff\xff\x12\x34",
+		"":                        "",
+	} {
+		b, err := DecodeHex(in)
+		if err != nil || string(b) != want {
+			t.Errorf("DecodeHex(%q) = %x, %v; want %x", in, b, err, want)
+		}
+	}
+	if _, err := DecodeHex("0g"); err == nil {
+		t.Error("DecodeHex(0g): no error")
+	}
+}
+
+func FuzzParse(f *testing.F) {
+	for _, p := range []string{"edid_kvm/pikvm/v4plus.hex", "edid_kvm/tinypilot/edid_pi4.hex", "edid_kvm/nanokvm/E21_NanoKVM.bin", "edid_kvm/blikvm/edid.txt"} {
+		f.Add(readCorpusFile(f, filepath.Join(corpus, p)))
+	}
+	f.Add(make([]byte, 128))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		e, err := Parse(b)
+		if err != nil {
+			if len(b) >= BlockSize {
+				t.Fatalf("error on %d bytes: %v", len(b), err)
+			}
+			return
+		}
+		if e.Blocks < 1 || e.Blocks > 1+e.Extensions || e.BadBlocks > e.Blocks {
+			t.Fatalf("blocks %d bad %d ext %d", e.Blocks, e.BadBlocks, e.Extensions)
+		}
+		bad := 0
+		for i := 0; i < e.Blocks; i++ {
+			var s byte
+			for _, c := range b[i*BlockSize : (i+1)*BlockSize] {
+				s += c
+			}
+			if s != 0 {
+				bad++
+			}
+		}
+		if bad != e.BadBlocks {
+			t.Fatalf("bad blocks %d, a plain sum says %d", e.BadBlocks, bad)
+		}
+		for _, s := range append(e.ASCII(), e.Name(), e.Serial(), e.Manufacturer()) {
+			for i := 0; i < len(s); i++ {
+				if s[i] < 0x20 || s[i] > 0x7e {
+					t.Fatalf("unprintable byte in %q", s)
+				}
+			}
+		}
+	})
+}
+
+func FuzzDecodeHex(f *testing.F) {
+	f.Add("00ffffffffffff00 0x12,0x34\n")
+	f.Fuzz(func(t *testing.T, s string) {
+		if b, err := DecodeHex(s); err == nil && len(b) > len(s)/2 {
+			t.Fatalf("%d bytes from %d characters", len(b), len(s))
+		}
+	})
+}
+
+// BenchmarkParse parses the PiKVM V4 Plus EDID (two blocks): the goal is a
+// million EDIDs a second on one core, without allocating.
+func BenchmarkParse(b *testing.B) {
+	raw := readCorpusFile(b, filepath.Join(corpus, "edid_kvm/pikvm/v4plus.hex"))
+	var e EDID
+	b.ReportAllocs()
+	b.SetBytes(int64(len(raw)))
+	for b.Loop() {
+		if err := ParseInto(raw, &e); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "edids/s")
+}
+
+func TestParseAllocs(t *testing.T) {
+	raw := readCorpusFile(t, filepath.Join(corpus, "edid_kvm/pikvm/v4plus.hex"))
+	var e EDID
+	if n := testing.AllocsPerRun(100, func() { _ = ParseInto(raw, &e) }); n != 0 {
+		t.Errorf("ParseInto allocates %v times", n)
+	}
+}
+
+func TestBlockSum(t *testing.T) {
+	b := make([]byte, BlockSize)
+	for seed := 0; seed < 200; seed++ {
+		var want byte
+		for i := range b {
+			b[i] = byte(seed*31 + i*i*7 + i>>3)
+			if seed%3 == 0 {
+				b[i] = 0xff
+			}
+			want += b[i]
+		}
+		if got := blockSum(b); got != want {
+			t.Fatalf("seed %d: blockSum %d, want %d", seed, got, want)
+		}
+	}
+}

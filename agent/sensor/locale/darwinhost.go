@@ -1,0 +1,186 @@
+package locale
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/farmwatch/farmwatch/agent/host"
+	fwv1 "github.com/farmwatch/farmwatch/proto/farmwatch/v1"
+	"howett.net/plist"
+)
+
+// hiToolbox is the part of com.apple.HIToolbox.plist that is read.
+type hiToolbox struct {
+	Enabled  []inputSource `plist:"AppleEnabledInputSources"`
+	Selected []inputSource `plist:"AppleSelectedInputSources"`
+	Current  string        `plist:"AppleCurrentKeyboardLayoutInputSourceID"`
+}
+
+// inputSource is one entry of AppleEnabledInputSources: a keyboard layout
+//
+//	{InputSourceKind = "Keyboard Layout"; "KeyboardLayout ID" = 0; "KeyboardLayout Name" = "U.S.";}
+//
+// or an input method and its modes
+//
+//	{"Bundle ID" = "com.apple.inputmethod.Korean"; InputSourceKind = "Keyboard Input Method";}
+//	{"Bundle ID" = "com.apple.inputmethod.Korean"; "Input Mode" = "com.apple.inputmethod.Korean.2SetKorean"; InputSourceKind = "Input Mode";}
+type inputSource struct {
+	Kind       string `plist:"InputSourceKind"`
+	BundleID   string `plist:"Bundle ID"`
+	InputMode  string `plist:"Input Mode"`
+	LayoutName string `plist:"KeyboardLayout Name"`
+	LayoutID   *int64 `plist:"KeyboardLayout ID"`
+}
+
+// globalPrefs is the part of .GlobalPreferences.plist that is read.
+type globalPrefs struct {
+	Locale    string   `plist:"AppleLocale"`
+	Languages []string `plist:"AppleLanguages"`
+}
+
+// parseHIToolbox decodes com.apple.HIToolbox.plist, binary or XML.
+func parseHIToolbox(b []byte) (hiToolbox, error) {
+	var t hiToolbox
+	_, err := plist.Unmarshal(b, &t)
+	return t, err
+}
+
+// parseGlobalPrefs decodes a .GlobalPreferences.plist, binary or XML.
+func parseGlobalPrefs(b []byte) (globalPrefs, error) {
+	var g globalPrefs
+	_, err := plist.Unmarshal(b, &g)
+	return g, err
+}
+
+// id is the identifier an input source is known by: its input mode, its
+// bundle, or its layout's name.
+func (s inputSource) id() string {
+	switch {
+	case s.InputMode != "":
+		return s.InputMode
+	case s.BundleID != "":
+		return s.BundleID
+	}
+	return s.LayoutName
+}
+
+// darwinKeyboards makes one keyboard layout per enabled input source of a
+// user. An input source is active when it is among the selected ones.
+func darwinKeyboards(user, p string, t hiToolbox) []*fwv1.KeyboardLayout {
+	selected := map[string]bool{}
+	for _, s := range t.Selected {
+		selected[s.id()] = true
+	}
+	var out []*fwv1.KeyboardLayout
+	for _, s := range t.Enabled {
+		if s.id() == "" {
+			continue
+		}
+		k := &fwv1.KeyboardLayout{Username: user, Source: "hitoolbox", Path: p, Active: selected[s.id()]}
+		switch {
+		case s.BundleID != "":
+			k.InputMethod = s.BundleID
+			if s.InputMode != "" {
+				k.InputMethod, k.Variant = s.InputMode, s.BundleID
+			}
+			k.Language = darwinLanguage(k.InputMethod)
+		default:
+			k.Layout = s.LayoutName
+			if s.LayoutID != nil {
+				k.Variant = fmt.Sprint(*s.LayoutID)
+			}
+			k.Language = darwinLayoutLanguage(s.LayoutName)
+		}
+		out = append(out, k)
+	}
+	return out
+}
+
+// darwinLayoutLanguage is the language of a macOS keyboard layout by its
+// name ("U.S.", "ABC", "Russian - PC", "Vietnamese", "Persian").
+func darwinLayoutLanguage(name string) string {
+	n := strings.ToLower(name)
+	for _, p := range []struct{ pre, lang string }{
+		{"u.s.", "en"}, {"abc", "en"}, {"british", "en"}, {"australian", "en"}, {"canadian english", "en"},
+		{"2-set", "ko"}, {"3-set", "ko"}, {"390", "ko"}, {"korean", "ko"},
+		{"russian", "ru"}, {"ukrainian", "uk"}, {"vietnamese", "vi"}, {"persian", "fa"},
+		{"pinyin", "zh"}, {"chinese", "zh"}, {"japanese", "ja"}, {"kana", "ja"},
+		{"german", "de"}, {"french", "fr"}, {"spanish", "es"}, {"italian", "it"},
+	} {
+		if strings.HasPrefix(n, p.pre) {
+			return p.lang
+		}
+	}
+	return ""
+}
+
+// senseDarwin reads what the package doc lists for macOS.
+func senseDarwin(ctx context.Context, h *host.Host) (found, error) {
+	var (
+		f    found
+		errs []error
+	)
+	read := func(p string) []byte {
+		b, err := h.ReadFile(p)
+		if err != nil {
+			if !missing(err) {
+				errs = append(errs, fmt.Errorf("read %s: %w", p, err))
+			}
+			return nil
+		}
+		return b
+	}
+	zone := ""
+	if t, err := h.Readlink("/etc/localtime"); err == nil {
+		zone = zoneFromLink(t)
+	}
+	sys := &fwv1.Locale{Source: "system", Timezone: zone, Path: "/etc/localtime"}
+	const gp = "/Library/Preferences/.GlobalPreferences.plist"
+	if b := read(gp); b != nil {
+		if g, err := parseGlobalPrefs(b); err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", gp, err))
+		} else {
+			sys.Lang, sys.Languages, sys.Path = g.Locale, g.Languages, gp
+		}
+	}
+	finishLocale(h, sys)
+	f.locales = append(f.locales, sys)
+
+	users, err := h.ReadDir("/Users")
+	if err != nil && !missing(err) {
+		errs = append(errs, fmt.Errorf("list /Users: %w", err))
+	}
+	n := 0
+	for _, e := range users {
+		if !e.IsDir || !validUser(e.Name) || e.Name == "Shared" || e.Name == "Guest" {
+			continue
+		}
+		if n++; n > maxUsers {
+			break
+		}
+		if ctx.Err() != nil {
+			return f, errors.Join(append(errs, ctx.Err())...)
+		}
+		u := e.Name
+		prefs := "/Users/" + u + "/Library/Preferences/"
+		if b := read(prefs + "com.apple.HIToolbox.plist"); b != nil {
+			if t, err := parseHIToolbox(b); err != nil {
+				errs = append(errs, fmt.Errorf("%scom.apple.HIToolbox.plist: %w", prefs, err))
+			} else {
+				f.keyboards = append(f.keyboards, darwinKeyboards(u, prefs+"com.apple.HIToolbox.plist", t)...)
+			}
+		}
+		if b := read(prefs + ".GlobalPreferences.plist"); b != nil {
+			if g, err := parseGlobalPrefs(b); err != nil {
+				errs = append(errs, fmt.Errorf("%s.GlobalPreferences.plist: %w", prefs, err))
+			} else if g.Locale != "" || len(g.Languages) > 0 {
+				ul := &fwv1.Locale{Username: u, Source: "user", Lang: g.Locale, Languages: g.Languages, Timezone: zone, Path: prefs + ".GlobalPreferences.plist"}
+				finishLocale(h, ul)
+				f.locales = append(f.locales, ul)
+			}
+		}
+	}
+	return f, errors.Join(errs...)
+}

@@ -1,0 +1,147 @@
+// Package locale is the sensor for keyboard layouts, input methods, locales
+// and the time zone: the traces a worker abroad leaves on a laptop (a Korean
+// input method, a Chinese locale, a clock set to Asia/Pyongyang). It reports
+// neutral observations; rules/locale.yaml judges them against the
+// organisation's expectations.
+//
+// What it reads, per OS (the OS is the host's, chosen at run time, so a
+// snapshot of any OS is scanned on any machine):
+//
+// Linux:
+//   - /etc/default/keyboard (XKBLAYOUT, XKBVARIANT: comma lists),
+//     /etc/vconsole.conf (KEYMAP, XKBLAYOUT, XKBVARIANT) and
+//     /etc/X11/xorg.conf.d/*.conf (Option "XkbLayout" / "XkbVariant");
+//   - /etc/default/locale and /etc/locale.conf (LANG, LANGUAGE, LC_*);
+//   - the /etc/localtime link (the IANA name after "zoneinfo/"), else
+//     /etc/timezone;
+//   - per user (each directory in /home): ~/.config/fcitx5/profile (the
+//     input methods of each group), ~/.config/fcitx/profile (fcitx 4,
+//     EnabledIMList), ~/.config/locale.conf, and
+//     /var/lib/AccountsService/users/NAME (Language, FormatsLocale);
+//   - ibus and GNOME input sources, per user from the dconf database
+//     ~/.config/dconf/user (a GVariant database, read by gvdb.go):
+//     /org/gnome/desktop/input-sources/sources and mru-sources, and
+//     /desktop/ibus/general/preload-engines; system-wide from the text
+//     keyfiles /etc/dconf/db/*.d/* ([desktop/ibus/general] preload-engines).
+//     The compiled system databases (/etc/dconf/db/NAME) and settings held
+//     only by a running dconf service are not read;
+//   - installed input-method packages in /var/lib/dpkg/status (dpkg only:
+//     the rpm database is not read).
+//
+// macOS:
+//   - /Users/*/Library/Preferences/com.apple.HIToolbox.plist
+//     (AppleEnabledInputSources, AppleSelectedInputSources), binary or XML;
+//   - /Library/Preferences/.GlobalPreferences.plist and each user's
+//     Library/Preferences/.GlobalPreferences.plist (AppleLocale,
+//     AppleLanguages);
+//   - the /etc/localtime link for the time zone.
+//
+// Windows (live registry reads, recorded as api/keyboard.json; API.md):
+//   - for each loaded user hive HKU\<SID>: Keyboard Layout\Preload and
+//     Substitutes, Control Panel\International\User Profile (Languages and
+//     the input method tips of each language), Control Panel\International
+//     (LocaleName);
+//   - the system locale (HKLM\SYSTEM\CurrentControlSet\Control\Nls\Locale)
+//     and the time zone (HKLM\SYSTEM\CurrentControlSet\Control\
+//     TimeZoneInformation, TimeZoneKeyName), mapped to IANA with CLDR's
+//     windowsZones table.
+//
+// The UTC offset of a time zone is computed at the host's capture time from
+// the host's own zoneinfo file (/usr/share/zoneinfo/NAME, read through the
+// host), and when the host has none (Windows) from Go's embedded copy of the
+// tz database (time/tzdata), never from the tz database of the machine that
+// runs the scan.
+package locale
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+
+	"github.com/farmwatch/farmwatch/agent/host"
+	fwv1 "github.com/farmwatch/farmwatch/proto/farmwatch/v1"
+)
+
+// Sensor is the keyboard, locale and time zone sensor.
+type Sensor struct{}
+
+// Name is "locale".
+func (Sensor) Name() string { return "locale" }
+
+// found is what one OS reader found.
+type found struct {
+	keyboards []*fwv1.KeyboardLayout
+	locales   []*fwv1.Locale
+}
+
+// Sense reads the keyboard layouts, input methods, locales and time zone of
+// the host. What could be read is returned beside an error naming what
+// could not.
+func (Sensor) Sense(ctx context.Context, h *host.Host) ([]*fwv1.Observation, error) {
+	var (
+		f   found
+		err error
+	)
+	switch h.OS() {
+	case "linux":
+		f, err = senseLinux(ctx, h)
+	case "darwin":
+		f, err = senseDarwin(ctx, h)
+	case "windows":
+		f, err = senseWindows(ctx, h)
+	default:
+		return nil, fmt.Errorf("%s: %w", h.OS(), errors.ErrUnsupported)
+	}
+	return observations(f), err
+}
+
+// observations turns what was found into observations with unique keys;
+// when two share a key the first is kept.
+func observations(f found) []*fwv1.Observation {
+	seen := map[string]bool{}
+	var obs []*fwv1.Observation
+	for _, k := range f.keyboards {
+		key := KeyboardKey(k)
+		if seen[key] {
+			continue
+		}
+		seen[key] = true
+		obs = append(obs, &fwv1.Observation{Key: key, Kind: &fwv1.Observation_KeyboardLayout{KeyboardLayout: k}})
+	}
+	for _, l := range f.locales {
+		key := LocaleKey(l)
+		if seen[key] {
+			continue
+		}
+		seen[key] = true
+		obs = append(obs, &fwv1.Observation{Key: key, Kind: &fwv1.Observation_Locale{Locale: l}})
+	}
+	sort.SliceStable(obs, func(i, j int) bool { return obs[i].Key < obs[j].Key })
+	return obs
+}
+
+// KeyboardKey is the stable key of a keyboard layout or input method:
+// keyboard/<user or system>/<source>/<input method or layout>.
+func KeyboardKey(k *fwv1.KeyboardLayout) string {
+	what := k.GetInputMethod()
+	if what == "" {
+		what = k.GetLayout()
+		if v := k.GetVariant(); v != "" && k.GetSource() != "preload" {
+			what += "(" + v + ")"
+		}
+	}
+	return "keyboard/" + userOrSystem(k.GetUsername()) + "/" + k.GetSource() + "/" + what
+}
+
+// LocaleKey is the stable key of a locale: locale/<user or system>.
+func LocaleKey(l *fwv1.Locale) string {
+	return "locale/" + userOrSystem(l.GetUsername())
+}
+
+func userOrSystem(u string) string {
+	if u == "" {
+		return "system"
+	}
+	return u
+}

@@ -1,0 +1,290 @@
+// Package netid is the sensor for the network identity of a host: the
+// default gateway (IP and MAC), the neighbour table, the Wi-Fi network it
+// is associated with, and, when asked, IP-KVMs that announce themselves
+// over mDNS. The laptops of one farm share a gateway and a Wi-Fi network;
+// the collector compares these across hosts. Which neighbours are KVMs is
+// decided by rules (rules/network.yaml), not here.
+//
+// Identifiers that could locate a person (the gateway's MAC, the SSID and
+// the BSSID) are hashed before they leave the host: HMAC-SHA256 keyed with
+// the fleet salt (Config.fleet_salt) over "mac:", "ssid:" or "bssid:" and
+// the value, hex, truncated to 16 bytes. The raw values are not kept in
+// the observations. With no salt set the hashes are still made, with an
+// empty key, and the raw values are still dropped: identifiers never leave
+// the host by default, and hosts of one fleet still compare. An unsalted
+// hash is weak (a MAC is 24 unknown bits behind its OUI, SSIDs are
+// guessable), so set a fleet salt. The OUI (the first three bytes) of
+// every neighbour, the gateway's too, is kept for the KVM vendor rules.
+//
+// What it reads, per OS (parsers chosen by the host's OS at run time):
+//
+// Linux: /proc/net/route and /proc/net/ipv6_route (default gateways),
+// /proc/net/arp (IPv4 neighbours; IPv6 neighbours are only in netlink and
+// are not read), /proc/net/wireless (which interfaces are wireless and
+// associated), and NetworkManager's state: /var/lib/NetworkManager/
+// timestamps (the profile used last) and /var/lib/NetworkManager/
+// seen-bssids (the BSSIDs seen for it; several for a mesh, hashed as one
+// sorted set). The Wi-Fi profiles (system-connections/*.nmconnection)
+// hold the SSID but also the Wi-Fi password, which a snapshot would then
+// carry, so they are not read and Linux reports no SSID. The current
+// BSSID itself is only in nl80211, which is not read.
+//
+// macOS: `/usr/sbin/netstat -rn` (gateway), `/usr/sbin/arp -an`
+// (neighbours), `/usr/sbin/ipconfig getsummary en0` (SSID and BSSID of the
+// built-in Wi-Fi; the airport tool is gone from recent macOS, and
+// `system_profiler SPAirPortDataType` is slow and redacts the same fields).
+// macOS 14.4 and later print <redacted> to a process without Location
+// Services permission; that is reported as unknown.
+//
+// Windows: api/routes.json and api/interfaces.json (as the network sensor
+// records them), `C:\Windows\System32\ARP.EXE -a` (neighbours), and
+// `netsh wlan show interfaces` (SSID and BSSID).
+//
+// mDNS (all OSes, Config.mdns, off by default): for two seconds the sensor
+// listens, without sending anything, on 224.0.0.251:5353 and keeps the
+// addresses announced for pikvm, tinypilot, jetkvm, glkvm and blikvm .local
+// names, recorded as api/mdns.json. It hears only what devices announce on
+// their own or answer to another host's query.
+package netid
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net/netip"
+	"sort"
+	"strings"
+
+	"github.com/farmwatch/farmwatch/agent/host"
+	"github.com/farmwatch/farmwatch/agent/sensor/network"
+	fwv1 "github.com/farmwatch/farmwatch/proto/farmwatch/v1"
+)
+
+// Options configure the sensor.
+type Options struct {
+	Salt string // fleet salt for the identifier hashes
+	MDNS bool   // listen for IP-KVM mDNS names
+}
+
+// Sensor is the network-identity sensor.
+type Sensor struct{ opt Options }
+
+// New returns the sensor with its options.
+func New(o Options) *Sensor { return &Sensor{opt: o} }
+
+// Name is "netid".
+func (*Sensor) Name() string { return "netid" }
+
+// Gateway is the next hop of a default route.
+type Gateway struct {
+	IP        string
+	Interface string
+}
+
+// Wifi is an associated Wi-Fi network, before hashing.
+type Wifi struct {
+	Interface, SSID, BSSID, Source string
+}
+
+// State is what the sensor read, before hashing.
+type State struct {
+	Gateways  []Gateway
+	Neighbors []*fwv1.Neighbor
+	Wifi      []Wifi
+	MDNS      []MDNSRecord
+}
+
+// Sense reads the identity; each part failing leaves the others.
+func (s *Sensor) Sense(ctx context.Context, h *host.Host) ([]*fwv1.Observation, error) {
+	var st State
+	var err error
+	switch h.OS() {
+	case "linux":
+		st, err = readLinux(h)
+	case "darwin":
+		st, err = readDarwin(ctx, h)
+	case "windows":
+		st, err = readWindows(ctx, h)
+	default:
+		return nil, fmt.Errorf("%s: %w", h.OS(), errors.ErrUnsupported)
+	}
+	if s.opt.MDNS {
+		var recs []MDNSRecord
+		if merr := h.API(ctx, "mdns", &recs, liveMDNS); merr == nil {
+			st.MDNS = recs
+		} else if !errors.Is(merr, host.ErrNotRecorded) {
+			err = errors.Join(err, merr)
+		}
+	}
+	return st.Observations(s.opt.Salt), err
+}
+
+// Hash is the salted identifier hash: HMAC-SHA256(salt, kind+":"+value),
+// hex of the first 16 bytes; "" for an empty value.
+func Hash(salt, kind, value string) string {
+	if value == "" {
+		return ""
+	}
+	m := hmac.New(sha256.New, []byte(salt))
+	m.Write([]byte(kind + ":" + value))
+	return hex.EncodeToString(m.Sum(nil)[:16])
+}
+
+// gatewaysOf returns the next hops of the default routes (split halves
+// included). When no default route has a next hop (a full tunnel whose
+// default route is the tunnel device itself), the next hops of the other
+// routes are the gateways: that is the LAN's router, which still carries
+// the tunnel to its endpoint and which the farm's laptops share.
+func gatewaysOf(routes []*fwv1.Route) []Gateway {
+	network.MarkRoutes(routes, nil)
+	var out []Gateway
+	seen := map[string]bool{}
+	for _, pass := range []bool{true, false} {
+		for _, r := range routes {
+			if r.Default == pass && r.Gateway != "" && !seen[r.Gateway+"@"+r.Interface] {
+				seen[r.Gateway+"@"+r.Interface] = true
+				out = append(out, Gateway{IP: r.Gateway, Interface: r.Interface})
+			}
+		}
+		if len(out) > 0 {
+			break
+		}
+	}
+	return out
+}
+
+// Observations hashes the identifiers and keys the observations.
+func (st State) Observations(salt string) []*fwv1.Observation {
+	gw := map[string]bool{}
+	for _, g := range st.Gateways {
+		gw[g.IP] = true
+	}
+	byIP := map[string]*fwv1.Neighbor{}
+	var ns []*fwv1.Neighbor
+	for _, n := range st.Neighbors {
+		if byIP[n.Ip+"@"+n.Interface] != nil {
+			continue
+		}
+		byIP[n.Ip+"@"+n.Interface] = n
+		ns = append(ns, n)
+	}
+	for _, g := range st.Gateways {
+		found := false
+		for _, n := range ns {
+			if n.Ip == g.IP {
+				found = true
+			}
+		}
+		if !found {
+			n := &fwv1.Neighbor{Ip: g.IP, Interface: g.Interface}
+			byIP[n.Ip+"@"+n.Interface] = n
+			ns = append(ns, n)
+		}
+	}
+	for _, m := range st.MDNS {
+		var hit *fwv1.Neighbor
+		for _, n := range ns {
+			if n.Ip == m.IP {
+				hit = n
+			}
+		}
+		if hit == nil {
+			hit = &fwv1.Neighbor{Ip: m.IP}
+			ns = append(ns, hit)
+		}
+		hit.MdnsName = m.Name
+	}
+	var obs []*fwv1.Observation
+	for _, n := range ns {
+		n.Mac = NormMAC(n.Mac)
+		if len(n.Mac) == 17 {
+			n.Oui = n.Mac[:8]
+		}
+		if gw[n.Ip] {
+			n.Gateway = true
+			n.MacHash = Hash(salt, "mac", n.Mac)
+			n.Mac = ""
+		}
+		obs = append(obs, &fwv1.Observation{Key: "neighbor/" + n.Interface + "/" + n.Ip, Kind: &fwv1.Observation_Neighbor{Neighbor: n}})
+	}
+	for _, w := range st.Wifi {
+		if w.SSID == "" && w.BSSID == "" {
+			continue
+		}
+		wn := &fwv1.WifiNetwork{Interface: w.Interface, Source: w.Source,
+			SsidHash: Hash(salt, "ssid", w.SSID), BssidHash: Hash(salt, "bssid", normMACs(w.BSSID))}
+		obs = append(obs, &fwv1.Observation{Key: "wifi_network/" + w.Interface, Kind: &fwv1.Observation_WifiNetwork{WifiNetwork: wn}})
+	}
+	sort.SliceStable(obs, func(i, j int) bool { return obs[i].Key < obs[j].Key })
+	if len(obs) > 1024 {
+		obs = obs[:1024]
+	}
+	return obs
+}
+
+// NormMAC writes a MAC as six lower-case, two-digit, colon-separated bytes
+// ("0:11:2:33:44:55" and "00-11-02-33-44-55" alike); anything else is "".
+// All-zero, broadcast and multicast addresses are "" too.
+func NormMAC(s string) string {
+	s = strings.TrimSpace(strings.ToLower(strings.ReplaceAll(s, "-", ":")))
+	parts := strings.Split(s, ":")
+	if len(parts) != 6 {
+		return ""
+	}
+	for i, p := range parts {
+		if len(p) == 0 || len(p) > 2 {
+			return ""
+		}
+		if len(p) == 1 {
+			p = "0" + p
+		}
+		if _, err := hex.DecodeString(p); err != nil {
+			return ""
+		}
+		parts[i] = p
+	}
+	out := strings.Join(parts, ":")
+	if out == "00:00:00:00:00:00" || out == "ff:ff:ff:ff:ff:ff" {
+		return ""
+	}
+	if b, _ := hex.DecodeString(parts[0]); b[0]&1 == 1 { // multicast
+		return ""
+	}
+	return out
+}
+
+func validIP(s string) (string, bool) {
+	a, err := netip.ParseAddr(s)
+	if err != nil {
+		return "", false
+	}
+	return a.String(), true
+}
+
+// absentOK joins errors, leaving out a command or API call that a snapshot
+// does not hold (or a --root tree cannot run): an older snapshot scans as
+// if the source had nothing, as SNAPSHOT.md says of what is not in it.
+func absentOK(errs []error) error {
+	var keep []error
+	for _, e := range errs {
+		if !errors.Is(e, host.ErrNotRecorded) && !errors.Is(e, host.ErrNotLive) {
+			keep = append(keep, e)
+		}
+	}
+	return errors.Join(keep...)
+}
+
+// normMACs normalises a comma-separated set of MACs (one BSSID, or the
+// set NetworkManager saw for a profile).
+func normMACs(s string) string {
+	var out []string
+	for _, m := range strings.Split(s, ",") {
+		if n := NormMAC(m); n != "" {
+			out = append(out, n)
+		}
+	}
+	return strings.Join(out, ",")
+}
