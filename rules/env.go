@@ -5,8 +5,10 @@ import (
 	"strings"
 
 	"cel.dev/cel-go/cel"
+	celast "cel.dev/cel-go/common/ast"
 	"cel.dev/cel-go/common/cost"
 	"cel.dev/cel-go/common/decls"
+	"cel.dev/cel-go/common/operators"
 	"cel.dev/cel-go/common/types"
 	"cel.dev/cel-go/common/types/ref"
 	"cel.dev/cel-go/ext"
@@ -161,14 +163,67 @@ func compile(env *cel.Env, src string, want *cel.Type) (cel.Program, *exprError)
 	// limit at load (observation inputs are bounded in size) runs without
 	// per-step tracking; any other is tracked and stopped at the limit.
 	opts := []cel.ProgramOption{cel.EvalOptions(cel.OptOptimize)}
-	if est, err := env.EstimateCost(ast, sizeEstimator{}); err != nil || est.Max > CostLimit {
-		opts = append(opts, cel.CostLimit(CostLimit))
+	est, err := env.EstimateCost(ast, sizeEstimator{})
+	if err == nil && est.Max <= CostLimit {
+		prg, err := env.Program(ast, opts...)
+		if err != nil {
+			return nil, &exprError{line: 1, col: 1, msg: err.Error()}
+		}
+		return prg, nil
 	}
-	prg, err := env.Program(ast, opts...)
+	prg, err := env.Program(ast, append(opts, cel.CostLimit(CostLimit))...)
 	if err != nil {
 		return nil, &exprError{line: 1, col: 1, msg: err.Error()}
 	}
+	// A tracked program pays for tracking on every evaluation. When a
+	// boolean expression starts with a cheap conjunct ("process.name in
+	// ['ssh']" && <costly>), that conjunct runs first, untracked: when it is
+	// false the whole is false; otherwise the tracked program decides (so an
+	// error in the gate keeps CEL's error semantics).
+	if want == cel.BoolType {
+		if gate := cheapGate(env, ast); gate != nil {
+			return gatedProgram{gate: gate, full: prg}, nil
+		}
+	}
 	return prg, nil
+}
+
+// cheapGate returns an untracked program of the first conjunct of a
+// top-level && whose static cost is within the limit, or nil.
+func cheapGate(env *cel.Env, a *cel.Ast) cel.Program {
+	native := a.NativeRep()
+	e := native.Expr()
+	for e.Kind() == celast.CallKind && e.AsCall().FunctionName() == operators.LogicalAnd && len(e.AsCall().Args()) > 0 {
+		first := e.AsCall().Args()[0]
+		pb, err := celast.ToProto(celast.NewCheckedAST(celast.NewAST(first, native.SourceInfo()), native.TypeMap(), native.ReferenceMap()))
+		if err != nil {
+			return nil
+		}
+		sub := cel.CheckedExprToAst(pb)
+		if est, err := env.EstimateCost(sub, sizeEstimator{}); err == nil && est.Max <= CostLimit && sub.OutputType() == cel.BoolType {
+			prg, err := env.Program(sub, cel.EvalOptions(cel.OptOptimize))
+			if err != nil {
+				return nil
+			}
+			return prg
+		}
+		e = first
+	}
+	return nil
+}
+
+// gatedProgram evaluates gate first and the full program only when the gate
+// does not rule the result out.
+type gatedProgram struct {
+	cel.Program
+	gate, full cel.Program
+}
+
+func (g gatedProgram) Eval(input any) (ref.Val, *cel.EvalDetails, error) {
+	if v, _, err := g.gate.Eval(input); err == nil && v == types.False {
+		return types.False, nil, nil
+	}
+	return g.full.Eval(input)
 }
 
 // Bounds of observation inputs, for the static cost estimate. The sensors

@@ -37,11 +37,50 @@ type List struct {
 
 	prefixLens []int // distinct prefix lengths, longest first
 
-	globByPrefix  map[string][]glob
-	globPrefixLen []int // distinct literal-prefix lengths, longest first
+	globPrefix    *trieNode // globs by their literal prefix
 	globBySuffix  map[string][]glob
 	globSuffixLen []int
 	globOther     []glob // neither a literal prefix nor suffix: "*x*"
+}
+
+// trieNode indexes globs by the bytes of their literal prefix: a lookup
+// walks the input once and tries only the globs whose prefix it passed.
+type trieNode struct {
+	keys  []byte // sorted
+	kids  []*trieNode
+	globs []glob // globs whose literal prefix ends here
+}
+
+func (t *trieNode) child(c byte) *trieNode {
+	for i, k := range t.keys {
+		if k == c {
+			return t.kids[i]
+		}
+		if k > c {
+			break
+		}
+	}
+	return nil
+}
+
+func (t *trieNode) insert(prefix string, g glob) {
+	n := t
+	for i := 0; i < len(prefix); i++ {
+		c := prefix[i]
+		next := n.child(c)
+		if next == nil {
+			next = &trieNode{}
+			j := sort.Search(len(n.keys), func(j int) bool { return n.keys[j] > c })
+			n.keys = append(n.keys, 0)
+			copy(n.keys[j+1:], n.keys[j:])
+			n.keys[j] = c
+			n.kids = append(n.kids, nil)
+			copy(n.kids[j+1:], n.kids[j:])
+			n.kids[j] = next
+		}
+		n = next
+	}
+	n.globs = append(n.globs, g)
 }
 
 type glob struct {
@@ -56,7 +95,7 @@ var ListType = types.NewOpaqueType("farmwatch.List")
 func newList(name string, m Match, values [][2]string) (*List, error) {
 	l := &List{Name: name, Match: m, labels: map[string]bool{}, exact: map[string]string{}}
 	lens := map[int]bool{}
-	gp, gs := map[int]bool{}, map[int]bool{}
+	gs := map[int]bool{}
 	for _, vl := range values {
 		v, label := lower(vl[0]), vl[1]
 		if v == "" {
@@ -80,11 +119,10 @@ func newList(name string, m Match, values [][2]string) (*List, error) {
 			suf := v[lastWildIndex(v)+1:]
 			switch {
 			case pre != "":
-				if l.globByPrefix == nil {
-					l.globByPrefix = map[string][]glob{}
+				if l.globPrefix == nil {
+					l.globPrefix = &trieNode{}
 				}
-				l.globByPrefix[pre] = append(l.globByPrefix[pre], g)
-				gp[len(pre)] = true
+				l.globPrefix.insert(pre, g)
 			case suf != "":
 				if l.globBySuffix == nil {
 					l.globBySuffix = map[string][]glob{}
@@ -99,7 +137,6 @@ func newList(name string, m Match, values [][2]string) (*List, error) {
 		}
 	}
 	l.prefixLens = sortedDesc(lens)
-	l.globPrefixLen = sortedDesc(gp)
 	l.globSuffixLen = sortedDesc(gs)
 	return l, nil
 }
@@ -183,10 +220,12 @@ func (l *List) lookup(s string) (string, bool) {
 			}
 		}
 	}
-	for _, n := range l.globPrefixLen {
-		if n <= len(s) {
-			try(l.globByPrefix[s[:n]])
+	for n, i := l.globPrefix, 0; n != nil; i++ {
+		try(n.globs)
+		if i == len(s) {
+			break
 		}
+		n = n.child(s[i])
 	}
 	for _, n := range l.globSuffixLen {
 		if n <= len(s) {

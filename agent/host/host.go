@@ -262,11 +262,6 @@ func (h *Host) walk(p string, hops int) (string, error) {
 	return cur, nil
 }
 
-// resolveFinal resolves a clean host path completely, its last element too.
-func (h *Host) resolveFinal(clean string) (string, error) {
-	return h.walk(clean, 0)
-}
-
 // ReadFile reads a file of the host, at most MaxFileSize bytes.
 func (h *Host) ReadFile(p string) ([]byte, error) {
 	fp, err := h.openPath(p)
@@ -316,11 +311,37 @@ func (h *Host) openPath(p string) (string, error) {
 	if p == "" {
 		return "", errors.New("empty path")
 	}
-	r, err := h.resolveFinal(path.Clean("/" + strings.TrimPrefix(p, "/")))
+	r, err := h.resolveLast(path.Clean("/"+strings.TrimPrefix(p, "/")), 0)
 	if err != nil {
 		return "", fmt.Errorf("%s: %w", p, err)
 	}
 	return filepath.Join(h.root, filepath.FromSlash(r)), nil
+}
+
+// resolveLast resolves a clean host path completely inside the root: its
+// directories through the cache of resolve, then its last element when that
+// is a link.
+func (h *Host) resolveLast(clean string, hops int) (string, error) {
+	r, err := h.resolve(clean)
+	if err != nil {
+		return "", err
+	}
+	fp := filepath.Join(h.root, filepath.FromSlash(r))
+	st, err := os.Lstat(fp)
+	if err != nil || st.Mode()&fs.ModeSymlink == 0 {
+		return r, nil // not there (the open reports it) or not a link
+	}
+	if hops++; hops > maxLinkHops {
+		return "", errors.New("too many levels of symbolic links")
+	}
+	t, err := os.Readlink(fp)
+	if err != nil {
+		return "", err
+	}
+	if !path.IsAbs(t) {
+		t = path.Join(path.Dir(r), t)
+	}
+	return h.resolveLast(path.Clean(t), hops)
 }
 
 // Readlink returns the target of a symbolic link of the host, as stored.
