@@ -29,6 +29,7 @@ cleanup() {
   ip netns del "$LAN" 2>/dev/null || true
   rm -rf "/etc/netns/$NS"
   for f in "${made[@]:-}"; do [ -n "$f" ] && rm -rf "$f"; done
+  if [ -n "${made_user:-}" ]; then userdel -r "$made_user" 2>/dev/null || true; made_user=; fi
   return 0
 }
 trap cleanup EXIT
@@ -86,8 +87,17 @@ cleanup; made=(); pids=()
 # 2. linux-astrill: Astrill installed at its real path (/usr/local/Astrill/
 #    astrill, indicators.md 5.1) and running with its OpenVPN helper, its
 #    tun interface carrying the default route, and AnyDesk running beside it
-#    (the Mandiant farm laptops had both).
+#    (the Mandiant farm laptops had both). A user alice has fcitx5 with the
+#    Hangul input method enabled (the same profile as linux-korean-fcitx5,
+#    testdata/hosts/src/linux-korean-fcitx5/root/home/alice/.config/fcitx5/profile).
 lan
+if ! id alice >/dev/null 2>&1; then
+  useradd -m -s /bin/bash alice
+  made_user=alice
+fi
+mkdir -p /home/alice/.config/fcitx5
+cp testdata/hosts/src/linux-korean-fcitx5/root/home/alice/.config/fcitx5/profile /home/alice/.config/fcitx5/profile
+made+=(/home/alice/.config/fcitx5)
 ip -n "$NS" tuntap add dev tun0 mode tun
 ip -n "$NS" link set tun0 up
 ip -n "$NS" addr add 10.8.0.6/24 dev tun0
