@@ -19,7 +19,7 @@ sleep 0.2
 echo "(exit status $?: 1 means findings at or above --fail-on high)"
 kill $pid 2>/dev/null; wait $pid 2>/dev/null
 
-for snap in testdata/hosts/linux-anydesk-rustdesk.txtar testdata/hosts/windows-screenconnect-anydesk.txtar testdata/hosts/macos-crd-teamviewer.txtar; do
+for snap in testdata/hosts/linux-anydesk-rustdesk.txtar testdata/hosts/windows-screenconnect-anydesk.txtar testdata/hosts/macos-crd-teamviewer.txtar testdata/hosts/linux-pikvm-v4plus.txtar testdata/hosts/linux-astrill.txtar; do
   [ -f "$snap" ] || continue
   hr "3. Offline scan of a captured host: $snap"
   "$agent" scan --snapshot "$snap"
