@@ -12,8 +12,9 @@ BUF   := $(GO) tool -modfile=../tools/go.mod buf
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
 
-build: ## build bin/farmwatch-agent for this machine
+build: ## build bin/farmwatch-agent and bin/farmwatch-collector for this machine
 	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/farmwatch-agent ./agent
+	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/farmwatch-collector ./collector
 
 test: ## run every test (unit, rule tests, golden snapshots, end-to-end)
 	$(GO) test -count=1 $(PKGS)
@@ -35,6 +36,7 @@ cross: ## vet and build for linux, darwin and windows on amd64 and arm64
 	  echo "vet+build $$os/$$arch"; \
 	  GOOS=$$os GOARCH=$$arch $(GO) vet $(PKGS); \
 	  GOOS=$$os GOARCH=$$arch $(GO) build -o /dev/null ./agent; \
+	  GOOS=$$os GOARCH=$$arch $(GO) build -o /dev/null ./collector; \
 	done; done
 
 vet-os: ## go vet for linux, darwin and windows (what CI runs; cross adds arm64 and the builds)

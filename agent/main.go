@@ -75,6 +75,7 @@ const usage = `usage:
   farmwatch-agent scan [--root DIR | --snapshot FILE] [--format table|json] [--fail-on info|low|medium|high|critical]
                        [--rules DIR]... [--explain RULE] [--timeout DURATION] [--config FILE]
   farmwatch-agent snapshot -o FILE [--root DIR | --pack SRCDIR] [--config FILE]
+  farmwatch-agent run --collector ADDR --ca FILE --enroll-secret-file FILE --state DIR [--snapshot FILE] [--interval DURATION]
   farmwatch-agent rules test|list [--rules DIR]...
   farmwatch-agent version
 `
@@ -93,6 +94,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	switch args[0] {
 	case "scan":
 		code, err = cmdScan(ctx, args[1:], stdout, stderr, log)
+	case "run":
+		code, err = cmdRun(ctx, args[1:], stderr, log)
 	case "snapshot":
 		code, err = cmdSnapshot(ctx, args[1:], stdout, stderr, log)
 	case "rules":

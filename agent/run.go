@@ -1,0 +1,94 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/farmwatch/farmwatch/agent/host"
+	"github.com/farmwatch/farmwatch/agent/scan"
+	"github.com/farmwatch/farmwatch/agent/stream"
+	"github.com/rs/zerolog"
+)
+
+// cmdRun runs the agent in the foreground, connected to a collector:
+//
+//	farmwatch-agent run --collector ADDR --ca FILE --enroll-secret-file FILE --state DIR [--snapshot FILE] [--interval DURATION]
+//
+// With --snapshot the agent replays that host instead of this machine (a
+// simulated host, for demos and tests).
+func cmdRun(ctx context.Context, args []string, stderr io.Writer, log zerolog.Logger) (int, error) {
+	fs := newFlags("run", stderr)
+	collector := fs.String("collector", "127.0.0.1:7443", "the collector's address")
+	ca := fs.String("ca", "", "the collector's CA certificate")
+	secretFile := fs.String("enroll-secret-file", "", "the fleet's enroll secret")
+	state := fs.String("state", "", "the agent's state directory (host id, node key, sequence)")
+	snap := fs.String("snapshot", "", "replay this snapshot instead of scanning this machine")
+	interval := fs.Duration("interval", time.Minute, "time between scans")
+	configFile := fs.String("config", "", "a YAML config file (flags override it)")
+	var ruleDirs multiFlag
+	fs.Var(&ruleDirs, "rules", "a directory of extra rule and exception files (repeatable)")
+	if err := parse(fs, args); err != nil {
+		return exitError, err
+	}
+	if *ca == "" || *secretFile == "" || *state == "" {
+		return exitError, usageError{"run: --ca, --enroll-secret-file and --state are required"}
+	}
+	if *interval < time.Second {
+		return exitError, usageError{"run: --interval must be at least 1s"}
+	}
+	cfg, err := loadConfig(*configFile)
+	if err != nil {
+		return exitError, err
+	}
+	set, err := loadRules(append(cfg.Rules, ruleDirs...))
+	if err != nil {
+		return exitError, err
+	}
+	tlsCfg, err := stream.ClientTLS(*ca)
+	if err != nil {
+		return exitError, err
+	}
+	secret, err := stream.ReadSecret(*secretFile)
+	if err != nil {
+		return exitError, err
+	}
+	if *snap != "" { // fail now, not in the loop, on a bad snapshot
+		h, err := host.Open(*snap)
+		if err != nil {
+			return exitError, err
+		}
+		h.Close()
+	}
+	open := func() (*host.Host, func(), error) {
+		var (
+			h   *host.Host
+			err error
+		)
+		if *snap != "" {
+			h, err = host.Open(*snap)
+		} else {
+			h, err = host.Live()
+		}
+		if err != nil {
+			return nil, nil, err
+		}
+		return h, func() { h.Close() }, nil
+	}
+	log = log.Level(zerolog.InfoLevel)
+	cl, err := stream.New(stream.Config{
+		Collector: *collector, TLS: tlsCfg, EnrollSecret: secret, StateDir: *state, Interval: *interval,
+		Version: version, Log: log, Open: open,
+		Scanner: &scan.Scanner{Sensors: sensors(cfg), Rules: set, Timeout: cfg.SensorTimeout, Org: cfg.Org()},
+	})
+	if err != nil {
+		return exitError, err
+	}
+	log.Info().Str("collector", *collector).Str("state", *state).Msg("agent running")
+	if err := cl.Run(ctx); err != nil {
+		return exitError, fmt.Errorf("run: %w", err)
+	}
+	log.Info().Msg("agent stopped")
+	return exitOK, nil
+}

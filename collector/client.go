@@ -1,0 +1,236 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/farmwatch/farmwatch/agent/scan"
+	"github.com/farmwatch/farmwatch/collector/pki"
+	fwv1 "github.com/farmwatch/farmwatch/proto/farmwatch/v1"
+	"github.com/farmwatch/farmwatch/rules"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/types/known/timestamppb"
+)
+
+type clientFlags struct {
+	collector, ca, tokenFile, format string
+}
+
+func (c *clientFlags) register(fs interface {
+	StringVar(*string, string, string, string)
+}) {
+	fs.StringVar(&c.collector, "collector", os.Getenv("FARMWATCH_COLLECTOR"), "collector address (FARMWATCH_COLLECTOR)")
+	fs.StringVar(&c.ca, "ca", os.Getenv("FARMWATCH_CA"), "CA certificate file (FARMWATCH_CA)")
+	fs.StringVar(&c.tokenFile, "token-file", "", "file holding a fleet API token (or FARMWATCH_TOKEN holds the token)")
+	fs.StringVar(&c.format, "format", "table", "table or json")
+}
+
+func (c *clientFlags) dial(ctx context.Context) (*grpc.ClientConn, context.Context, error) {
+	if c.collector == "" {
+		c.collector = "127.0.0.1:7443"
+	}
+	if c.ca == "" {
+		return nil, nil, usageError{"--ca FILE (or FARMWATCH_CA) is required: the collector's CA certificate"}
+	}
+	tok := os.Getenv("FARMWATCH_TOKEN")
+	if c.tokenFile != "" {
+		t, err := pki.ReadSecret(c.tokenFile)
+		if err != nil {
+			return nil, nil, err
+		}
+		tok = t
+	}
+	if tok == "" {
+		return nil, nil, usageError{"--token-file FILE (or FARMWATCH_TOKEN) is required"}
+	}
+	if c.format != "table" && c.format != "json" {
+		return nil, nil, usageError{fmt.Sprintf("--format %q: want table or json", c.format)}
+	}
+	cfg, err := pki.ClientTLS(c.ca)
+	if err != nil {
+		return nil, nil, err
+	}
+	cc, err := grpc.NewClient(c.collector, grpc.WithTransportCredentials(credentials.NewTLS(cfg)))
+	if err != nil {
+		return nil, nil, fmt.Errorf("collector %s: %w", c.collector, err)
+	}
+	return cc, metadata.AppendToOutgoingContext(ctx, "authorization", "Bearer "+tok), nil
+}
+
+// rpcError words a refused call for people.
+func rpcError(what string, err error) error {
+	if st, ok := status.FromError(err); ok {
+		return fmt.Errorf("%s: %s (%s)", what, st.Message(), strings.ToLower(st.Code().String()))
+	}
+	return fmt.Errorf("%s: %w", what, err)
+}
+
+func cmdClient(ctx context.Context, cmd string, args []string, stdout io.Writer) error {
+	fs := newFlags(cmd)
+	var cf clientFlags
+	cf.register(fs)
+	host := fs.String("host", "", "findings: only this host")
+	all := fs.Bool("all", false, "findings: resolved ones too")
+	role := fs.String("role", "", "token create: helpdesk or admin")
+	timeout := fs.Duration("timeout", 30*time.Second, "scan: how long to wait for the agent")
+	pos, err := parse(fs, args)
+	if err != nil {
+		return err
+	}
+	want := map[string]int{"token": 1, "hosts": 0, "host": 1, "findings": 0, "scan": 1}[cmd]
+	if len(pos) != want {
+		return usageError{fmt.Sprintf("%s: want %d argument(s), got %d", cmd, want, len(pos))}
+	}
+	cc, ctx, err := cf.dial(ctx)
+	if err != nil {
+		return err
+	}
+	defer cc.Close()
+	fleet := fwv1.NewFleetServiceClient(cc)
+	switch cmd {
+	case "token":
+		if pos[0] != "create" {
+			return usageError{fmt.Sprintf("token: unknown subcommand %q: want create", pos[0])}
+		}
+		r, err := fleet.CreateToken(ctx, &fwv1.CreateTokenRequest{Role: *role})
+		if err != nil {
+			return rpcError("token create", err)
+		}
+		if cf.format == "json" {
+			return writeJSON(stdout, map[string]string{"token": r.Token, "role": r.Role})
+		}
+		fmt.Fprintln(stdout, r.Token)
+		return nil
+	case "hosts":
+		r, err := fleet.ListHosts(ctx, &fwv1.ListHostsRequest{})
+		if err != nil {
+			return rpcError("hosts", err)
+		}
+		return printHosts(stdout, cf.format, r.Hosts)
+	case "host":
+		r, err := fleet.GetHost(ctx, &fwv1.GetHostRequest{Hostname: pos[0]})
+		if err != nil {
+			return rpcError("host "+pos[0], err)
+		}
+		rep := r.State
+		rep.Verdict = scan.Verdict(rep)
+		if cf.format == "json" {
+			b, err := scan.JSON(rep)
+			if err != nil {
+				return err
+			}
+			_, err = stdout.Write(b)
+			return err
+		}
+		if err := printHosts(stdout, "table", []*fwv1.HostSummary{r.Host}); err != nil {
+			return err
+		}
+		fmt.Fprintln(stdout)
+		return scan.Table(stdout, rep, scan.TableOptions{})
+	case "findings":
+		r, err := fleet.ListFindings(ctx, &fwv1.ListFindingsRequest{Hostname: *host, All: *all})
+		if err != nil {
+			return rpcError("findings", err)
+		}
+		return printFindings(stdout, cf.format, r.Findings)
+	case "scan":
+		r, err := fleet.ScanHost(ctx, &fwv1.ScanHostRequest{Hostname: pos[0], TimeoutMs: timeout.Milliseconds()})
+		if err != nil {
+			return rpcError("scan "+pos[0], err)
+		}
+		if cf.format == "json" {
+			b, err := scan.JSON(r.Report)
+			if err != nil {
+				return err
+			}
+			_, err = stdout.Write(b)
+			return err
+		}
+		return scan.Table(stdout, r.Report, scan.TableOptions{})
+	}
+	return nil
+}
+
+func writeJSON(w io.Writer, v any) error {
+	b, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		return err
+	}
+	_, err = w.Write(append(b, '\n'))
+	return err
+}
+
+func when(t *timestamppb.Timestamp) string {
+	if t == nil {
+		return ""
+	}
+	return t.AsTime().UTC().Format(time.RFC3339)
+}
+
+func printHosts(w io.Writer, format string, hs []*fwv1.HostSummary) error {
+	if format == "json" {
+		out := []map[string]any{}
+		for _, h := range hs {
+			worst := "none"
+			if h.Worst > 0 {
+				worst = rules.SeverityName(h.Worst)
+			}
+			out = append(out, map[string]any{
+				"host_id": h.HostId, "hostname": h.Hostname, "os": h.Os, "last_seen": when(h.LastSeen),
+				"online": h.Online, "findings": h.Findings, "worst": worst, "egress_ip": h.EgressIp, "spool_dropped": h.SpoolDropped,
+			})
+		}
+		return writeJSON(w, out)
+	}
+	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "HOSTNAME\tOS\tONLINE\tFINDINGS\tWORST\tEGRESS IP\tLAST SEEN")
+	for _, h := range hs {
+		worst := "-"
+		if h.Worst > 0 {
+			worst = rules.SeverityName(h.Worst)
+		}
+		online := "no"
+		if h.Online {
+			online = "yes"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\t%s\n", h.Hostname, h.Os, online, h.Findings, worst, h.EgressIp, when(h.LastSeen))
+	}
+	return tw.Flush()
+}
+
+func printFindings(w io.Writer, format string, fs []*fwv1.FleetFinding) error {
+	if format == "json" {
+		out := []map[string]any{}
+		for _, f := range fs {
+			ev := f.Finding.GetEvidence()
+			if ev == nil {
+				ev = []string{}
+			}
+			out = append(out, map[string]any{
+				"hostname": f.Hostname, "host_id": f.HostId, "rule": f.Finding.GetRule(), "severity": rules.SeverityName(f.Finding.GetSeverity()),
+				"title": f.Finding.GetTitle(), "label": f.Finding.GetLabel(), "state": f.State,
+				"first_seen": when(f.FirstSeen), "last_seen": when(f.LastSeen), "evidence": ev, "suppressed_by": f.Finding.GetSuppressedBy(),
+			})
+		}
+		return writeJSON(w, out)
+	}
+	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "SEVERITY\tHOSTNAME\tRULE\tWHAT\tSTATE\tFIRST SEEN")
+	for _, f := range fs {
+		what := f.Finding.GetTitle()
+		if l := f.Finding.GetLabel(); l != "" {
+			what += ": " + l
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", strings.ToUpper(rules.SeverityName(f.Finding.GetSeverity())), f.Hostname, f.Finding.GetRule(), what, f.State, when(f.FirstSeen))
+	}
+	return tw.Flush()
+}

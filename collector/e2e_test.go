@@ -1,0 +1,142 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// build builds a command of this module into dir.
+func build(t *testing.T, dir, pkg, name string) string {
+	t.Helper()
+	out := filepath.Join(dir, name)
+	cmd := exec.Command("go", "build", "-o", out, pkg)
+	cmd.Dir = ".."
+	if b, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("go build %s: %v\n%s", pkg, err, b)
+	}
+	return out
+}
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+type proc struct {
+	cmd *exec.Cmd
+	log *bytes.Buffer
+}
+
+func startProc(t *testing.T, bin string, args ...string) *proc {
+	t.Helper()
+	p := &proc{cmd: exec.Command(bin, args...), log: &bytes.Buffer{}}
+	p.cmd.Stdout, p.cmd.Stderr = p.log, p.log
+	if err := p.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { p.cmd.Process.Kill(); p.cmd.Wait() })
+	return p
+}
+
+// TestCollectorAndAgents runs the real binaries: a collector made by init,
+// an agent on this machine and one replaying a PiKVM host, the fleet
+// commands, and a collector restart the agents survive.
+func TestCollectorAndAgents(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the binaries")
+	}
+	dir := t.TempDir()
+	collector := build(t, dir, "./collector", "farmwatch-collector")
+	agent := build(t, dir, "./agent", "farmwatch-agent")
+	data := filepath.Join(dir, "data")
+	if out, err := exec.Command(collector, "init", "--data", data).CombinedOutput(); err != nil {
+		t.Fatalf("init: %v\n%s", err, out)
+	}
+	if out, err := exec.Command(collector, "init", "--data", data).CombinedOutput(); err == nil || !strings.Contains(string(out), "refusing to overwrite") {
+		t.Fatalf("second init: %v\n%s", err, out)
+	}
+	addr := freeAddr(t)
+	srv := startProc(t, collector, "serve", "--data", data, "--listen", addr)
+	agentArgs := func(state string, extra ...string) []string {
+		return append([]string{"run", "--collector", addr, "--ca", filepath.Join(data, "ca.crt"),
+			"--enroll-secret-file", filepath.Join(data, "enroll-secret"), "--state", filepath.Join(dir, state), "--interval", "1s"}, extra...)
+	}
+	startProc(t, agent, agentArgs("a1")...)
+	startProc(t, agent, agentArgs("a2", "--snapshot", "../testdata/hosts/linux-pikvm-v4plus.txtar")...)
+	env := append(os.Environ(), "FARMWATCH_COLLECTOR="+addr, "FARMWATCH_CA="+filepath.Join(data, "ca.crt"))
+	cli := func(args ...string) ([]byte, error) {
+		cmd := exec.Command(collector, append(args, "--token-file", filepath.Join(data, "admin.token"), "--format", "json")...)
+		cmd.Env = env
+		return cmd.Output()
+	}
+	type hostRow struct {
+		Hostname string `json:"hostname"`
+		Online   bool   `json:"online"`
+		Findings int    `json:"findings"`
+		Worst    string `json:"worst"`
+	}
+	waitHosts := func(what string) []hostRow {
+		t.Helper()
+		deadline := time.Now().Add(20 * time.Second)
+		for {
+			out, err := cli("hosts")
+			var hs []hostRow
+			if err == nil && json.Unmarshal(out, &hs) == nil && len(hs) == 2 && hs[0].Online && hs[1].Online {
+				return hs
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: hosts never both online: %v %s\ncollector:\n%s", what, err, out, srv.log)
+			}
+			time.Sleep(200 * time.Millisecond)
+		}
+	}
+	hs := waitHosts("start")
+	var pikvm *hostRow
+	for i := range hs {
+		if hs[i].Hostname == "linux-pikvm-v4plus" {
+			pikvm = &hs[i]
+		}
+	}
+	if pikvm == nil || pikvm.Worst != "critical" || pikvm.Findings == 0 {
+		t.Fatalf("hosts = %+v", hs)
+	}
+	out, err := cli("findings", "--host", "linux-pikvm-v4plus")
+	if err != nil || !strings.Contains(string(out), `"rule": "ipkvm-usb-and-display"`) || !strings.Contains(string(out), `"state": "open"`) {
+		t.Fatalf("findings: %v\n%s", err, out)
+	}
+	start := time.Now()
+	out, err = cli("scan", "linux-pikvm-v4plus")
+	if err != nil || !strings.Contains(string(out), `"verdict": "REMOTE-CONTROLLED? likely`) {
+		t.Fatalf("scan: %v\n%s", err, out)
+	}
+	t.Logf("scan round trip through the CLI: %s", time.Since(start))
+	// A helpdesk token may not make tokens.
+	out, err = cli("token", "create", "--role", "helpdesk")
+	var tok map[string]string
+	if err != nil || json.Unmarshal(out, &tok) != nil || tok["token"] == "" {
+		t.Fatalf("token create: %v %s", err, out)
+	}
+	os.WriteFile(filepath.Join(dir, "helpdesk.token"), []byte(tok["token"]+"\n"), 0o600)
+	cmd := exec.Command(collector, "token", "create", "--role", "admin", "--token-file", filepath.Join(dir, "helpdesk.token"))
+	cmd.Env = env
+	if b, err := cmd.CombinedOutput(); err == nil || !strings.Contains(string(b), "needs the admin role") {
+		t.Fatalf("helpdesk made an admin token: %v %s", err, b)
+	}
+	// The collector stops and comes back: the agents reconnect by themselves.
+	srv.cmd.Process.Signal(os.Interrupt)
+	srv.cmd.Wait()
+	startProc(t, collector, "serve", "--data", data, "--listen", addr)
+	waitHosts("after the collector restarted")
+}

@@ -1,0 +1,103 @@
+// Command farmwatch-collector receives what farmwatch agents see, keeps it
+// in a store, and answers fleet-wide questions.
+//
+//	farmwatch-collector init --data DIR
+//	farmwatch-collector serve --data DIR [--listen ADDR] [--insecure]
+//	farmwatch-collector token create --role helpdesk|admin
+//	farmwatch-collector hosts | host NAME | findings [--host NAME] [--all] | scan NAME
+//
+// The client commands take --collector ADDR, --ca FILE and --token-file FILE,
+// or FARMWATCH_COLLECTOR, FARMWATCH_CA and FARMWATCH_TOKEN.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+// Exit statuses.
+const (
+	exitOK    = 0
+	exitError = 2
+)
+
+type usageError struct{ msg string }
+
+func (e usageError) Error() string { return e.msg }
+
+const usage = `usage:
+  farmwatch-collector init --data DIR [--name HOST]...
+  farmwatch-collector serve --data DIR [--listen ADDR] [--insecure]
+  farmwatch-collector token create --role helpdesk|admin
+  farmwatch-collector hosts
+  farmwatch-collector host NAME
+  farmwatch-collector findings [--host NAME] [--all]
+  farmwatch-collector scan NAME [--timeout DURATION]
+client flags (or FARMWATCH_COLLECTOR, FARMWATCH_CA, FARMWATCH_TOKEN):
+  --collector ADDR  --ca FILE  --token-file FILE  --format table|json
+`
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return exitError
+	}
+	var err error
+	switch args[0] {
+	case "init":
+		err = cmdInit(args[1:], stdout)
+	case "serve":
+		err = cmdServe(ctx, args[1:], stderr)
+	case "token", "hosts", "host", "findings", "scan":
+		err = cmdClient(ctx, args[0], args[1:], stdout)
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage)
+		return exitOK
+	default:
+		err = usageError{fmt.Sprintf("unknown command %q", args[0])}
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "farmwatch-collector: %v\n", err)
+		var ue usageError
+		if errors.As(err, &ue) {
+			fmt.Fprint(stderr, usage)
+		}
+		return exitError
+	}
+	return exitOK
+}
+
+func newFlags(name string) *flag.FlagSet {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	return fs
+}
+
+// parse parses flags that may come before or after the positional
+// arguments, and returns the positional ones.
+func parse(fs *flag.FlagSet, args []string) ([]string, error) {
+	var pos []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return nil, usageError{fs.Name() + ": " + err.Error()}
+		}
+		if fs.NArg() == 0 {
+			return pos, nil
+		}
+		pos = append(pos, fs.Arg(0))
+		args = fs.Args()[1:]
+	}
+}

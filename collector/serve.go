@@ -1,0 +1,131 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/farmwatch/farmwatch/collector/pki"
+	"github.com/farmwatch/farmwatch/collector/server"
+	"github.com/farmwatch/farmwatch/collector/store"
+	"github.com/farmwatch/farmwatch/collector/store/sqlite"
+	"github.com/rs/zerolog"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
+)
+
+// dbFile is the embedded store of an install.
+const dbFile = "farmwatch.db"
+
+func cmdInit(args []string, stdout io.Writer) error {
+	fs := newFlags("init")
+	data := fs.String("data", "", "the install's data directory")
+	var names multi
+	fs.Var(&names, "name", "an extra name or address the server certificate is valid for (repeatable)")
+	if _, err := parse(fs, args); err != nil {
+		return err
+	}
+	if *data == "" {
+		return usageError{"init: --data DIR is required"}
+	}
+	if _, err := os.Stat(filepath.Join(*data, dbFile)); err == nil {
+		return fmt.Errorf("init %s: %s exists: refusing to overwrite an install", *data, dbFile)
+	}
+	hosts := []string{"localhost", "127.0.0.1", "::1"}
+	if hn, err := os.Hostname(); err == nil {
+		hosts = append(hosts, hn)
+	}
+	hosts = append(hosts, names...)
+	in, err := pki.Init(*data, hosts, time.Now())
+	if err != nil {
+		return err
+	}
+	ctx := context.Background()
+	st, err := sqlite.Open(ctx, filepath.Join(*data, dbFile))
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	if err := st.PutToken(ctx, pki.Hash(in.AdminToken), store.RoleAdmin, time.Now()); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "initialised %s:\n", *data)
+	for _, f := range append(in.Files, filepath.Join(*data, dbFile)) {
+		fmt.Fprintf(stdout, "  %s\n", f)
+	}
+	fmt.Fprintf(stdout, "the server certificate is valid for %v\n", hosts)
+	fmt.Fprintf(stdout, "agents enrol with %s; the admin token is in %s\n",
+		filepath.Join(*data, pki.EnrollSecretFile), filepath.Join(*data, pki.AdminTokenFile))
+	return nil
+}
+
+type multi []string
+
+func (m *multi) String() string     { return fmt.Sprint(*m) }
+func (m *multi) Set(v string) error { *m = append(*m, v); return nil }
+
+func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
+	fs := newFlags("serve")
+	data := fs.String("data", "", "the install's data directory")
+	listen := fs.String("listen", "127.0.0.1:7443", "address to serve agents and people on")
+	insecure := fs.Bool("insecure", false, "serve without TLS (never in production)")
+	if _, err := parse(fs, args); err != nil {
+		return err
+	}
+	if *data == "" {
+		return usageError{"serve: --data DIR is required"}
+	}
+	log := zerolog.New(zerolog.ConsoleWriter{Out: stderr, NoColor: true, TimeFormat: time.TimeOnly}).With().Timestamp().Logger()
+	secret, err := pki.ReadSecret(filepath.Join(*data, pki.EnrollSecretFile))
+	if err != nil {
+		return err
+	}
+	st, err := sqlite.Open(ctx, filepath.Join(*data, dbFile))
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	srv, err := server.New(server.Config{Store: st, Log: log, EnrollSecret: secret})
+	if err != nil {
+		return err
+	}
+	opts := srv.GRPCOptions()
+	if *insecure {
+		log.Warn().Str("listen", *listen).Msg("serving WITHOUT TLS: node keys and tokens cross the network in clear text")
+	} else {
+		tlsCfg, err := pki.ServerTLS(*data)
+		if err != nil {
+			return err
+		}
+		opts = append(opts, grpc.Creds(credentials.NewTLS(tlsCfg)))
+	}
+	g := grpc.NewServer(opts...)
+	srv.Register(g)
+	ln, err := net.Listen("tcp", *listen)
+	if err != nil {
+		return fmt.Errorf("serve: %w", err)
+	}
+	log.Info().Str("listen", ln.Addr().String()).Str("data", *data).Bool("tls", !*insecure).Msg("collector serving")
+	errc := make(chan error, 1)
+	go func() { errc <- g.Serve(ln) }()
+	select {
+	case <-ctx.Done():
+		log.Info().Msg("collector stopping")
+		done := make(chan struct{})
+		go func() { g.GracefulStop(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(5 * time.Second): // agent streams do not end by themselves
+			g.Stop()
+			<-done
+		}
+		<-errc
+		return nil
+	case err := <-errc:
+		return fmt.Errorf("serve: %w", err)
+	}
+}
