@@ -24,6 +24,12 @@ type Config struct {
 	// Expect is what the organisation expects of its fleet; rules see it
 	// as org. With nothing set, only high-signal facts raise findings.
 	Expect Expect `yaml:"expect"`
+	// The collector connection of `run` (install writes these).
+	Collector        string        `yaml:"collector,omitempty"`
+	CA               string        `yaml:"ca,omitempty"`
+	EnrollSecretFile string        `yaml:"enroll_secret_file,omitempty"`
+	State            string        `yaml:"state,omitempty"`
+	Interval         time.Duration `yaml:"interval,omitempty"`
 	// FleetSalt keys the HMAC-SHA256 with which the netid sensor hashes the
 	// gateway MAC, the Wi-Fi SSID and BSSID before they leave the host. One
 	// value for the whole fleet, so the collector can compare hosts; empty

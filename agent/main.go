@@ -76,6 +76,8 @@ const usage = `usage:
                        [--rules DIR]... [--explain RULE] [--timeout DURATION] [--config FILE]
   farmwatch-agent snapshot -o FILE [--root DIR | --pack SRCDIR] [--config FILE]
   farmwatch-agent run --collector ADDR --ca FILE --enroll-secret-file FILE --state DIR [--snapshot FILE] [--interval DURATION]
+  farmwatch-agent install --collector ADDR --ca FILE --enroll-secret-file FILE [--state DIR] [--interval D] [--config PATH]
+  farmwatch-agent uninstall|start|stop|status [--config PATH]
   farmwatch-agent rules test|list [--rules DIR]...
   farmwatch-agent version
 `
@@ -96,6 +98,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		code, err = cmdScan(ctx, args[1:], stdout, stderr, log)
 	case "run":
 		code, err = cmdRun(ctx, args[1:], stderr, log)
+	case "install", "uninstall", "start", "stop", "status":
+		code, err = cmdService(args[0], args[1:], stdout, stderr)
 	case "snapshot":
 		code, err = cmdSnapshot(ctx, args[1:], stdout, stderr, log)
 	case "rules":

@@ -9,6 +9,7 @@ import (
 	"github.com/farmwatch/farmwatch/agent/host"
 	"github.com/farmwatch/farmwatch/agent/scan"
 	"github.com/farmwatch/farmwatch/agent/stream"
+	"github.com/kardianos/service"
 	"github.com/rs/zerolog"
 )
 
@@ -20,27 +21,45 @@ import (
 // simulated host, for demos and tests).
 func cmdRun(ctx context.Context, args []string, stderr io.Writer, log zerolog.Logger) (int, error) {
 	fs := newFlags("run", stderr)
-	collector := fs.String("collector", "127.0.0.1:7443", "the collector's address")
+	collector := fs.String("collector", "", "the collector's address (default 127.0.0.1:7443)")
 	ca := fs.String("ca", "", "the collector's CA certificate")
 	secretFile := fs.String("enroll-secret-file", "", "the fleet's enroll secret")
 	state := fs.String("state", "", "the agent's state directory (host id, node key, sequence)")
 	snap := fs.String("snapshot", "", "replay this snapshot instead of scanning this machine")
-	interval := fs.Duration("interval", time.Minute, "time between scans")
+	interval := fs.Duration("interval", 0, "time between scans (default 1m)")
 	configFile := fs.String("config", "", "a YAML config file (flags override it)")
 	var ruleDirs multiFlag
 	fs.Var(&ruleDirs, "rules", "a directory of extra rule and exception files (repeatable)")
 	if err := parse(fs, args); err != nil {
 		return exitError, err
 	}
-	if *ca == "" || *secretFile == "" || *state == "" {
-		return exitError, usageError{"run: --ca, --enroll-secret-file and --state are required"}
-	}
-	if *interval < time.Second {
-		return exitError, usageError{"run: --interval must be at least 1s"}
-	}
 	cfg, err := loadConfig(*configFile)
 	if err != nil {
 		return exitError, err
+	}
+	pick := func(flag *string, conf, def string) {
+		if *flag == "" {
+			*flag = conf
+		}
+		if *flag == "" {
+			*flag = def
+		}
+	}
+	pick(collector, cfg.Collector, "127.0.0.1:7443")
+	pick(ca, cfg.CA, "")
+	pick(secretFile, cfg.EnrollSecretFile, "")
+	pick(state, cfg.State, "")
+	if *interval == 0 {
+		*interval = cfg.Interval
+	}
+	if *interval == 0 {
+		*interval = time.Minute
+	}
+	if *ca == "" || *secretFile == "" || *state == "" {
+		return exitError, usageError{"run: --ca, --enroll-secret-file and --state are required (flags or config)"}
+	}
+	if *interval < time.Second {
+		return exitError, usageError{"run: --interval must be at least 1s"}
 	}
 	set, err := loadRules(append(cfg.Rules, ruleDirs...))
 	if err != nil {
@@ -84,6 +103,18 @@ func cmdRun(ctx context.Context, args []string, stderr io.Writer, log zerolog.Lo
 	})
 	if err != nil {
 		return exitError, err
+	}
+	if !service.Interactive() {
+		// Started by the service manager: it sends start and stop.
+		s, err := service.New(&program{run: cl.Run}, serviceConfig(*configFile))
+		if err != nil {
+			return exitError, fmt.Errorf("run: %w", err)
+		}
+		log.Info().Str("collector", *collector).Str("state", *state).Msg("agent service running")
+		if err := s.Run(); err != nil {
+			return exitError, fmt.Errorf("run: %w", err)
+		}
+		return exitOK, nil
 	}
 	log.Info().Str("collector", *collector).Str("state", *state).Msg("agent running")
 	if err := cl.Run(ctx); err != nil {
