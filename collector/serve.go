@@ -13,6 +13,7 @@ import (
 	"github.com/farmwatch/farmwatch/collector/server"
 	"github.com/farmwatch/farmwatch/collector/store"
 	"github.com/farmwatch/farmwatch/collector/store/sqlite"
+	"github.com/farmwatch/farmwatch/rules"
 	"github.com/rs/zerolog"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
@@ -73,8 +74,22 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
 	data := fs.String("data", "", "the install's data directory")
 	listen := fs.String("listen", "127.0.0.1:7443", "address to serve agents and people on")
 	insecure := fs.Bool("insecure", false, "serve without TLS (never in production)")
+	var ruleDirs multi
+	fs.Var(&ruleDirs, "rules", "a directory of the organisation's rule and exception files (repeatable)")
 	if _, err := parse(fs, args); err != nil {
 		return err
+	}
+	srcs := rules.Builtin()
+	for _, d := range ruleDirs {
+		more, err := rules.ReadDir(d)
+		if err != nil {
+			return err
+		}
+		srcs = append(srcs, more...)
+	}
+	set, err := rules.Load(srcs, rules.Options{})
+	if err != nil {
+		return fmt.Errorf("bad rule file: %w", err)
 	}
 	if *data == "" {
 		return usageError{"serve: --data DIR is required"}
@@ -89,7 +104,7 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
 		return err
 	}
 	defer st.Close()
-	srv, err := server.New(server.Config{Store: st, Log: log, EnrollSecret: secret})
+	srv, err := server.New(server.Config{Store: st, Log: log, EnrollSecret: secret, Rules: set})
 	if err != nil {
 		return err
 	}

@@ -9,12 +9,14 @@ import (
 	"crypto/subtle"
 	"errors"
 	"net"
+	"sort"
 	"sync"
 	"time"
 
 	"github.com/farmwatch/farmwatch/collector/pki"
 	"github.com/farmwatch/farmwatch/collector/store"
 	fwv1 "github.com/farmwatch/farmwatch/proto/farmwatch/v1"
+	"github.com/farmwatch/farmwatch/rules"
 	"github.com/google/uuid"
 	"github.com/rs/zerolog"
 	"google.golang.org/grpc"
@@ -31,6 +33,11 @@ type Config struct {
 	Log          zerolog.Logger
 	EnrollSecret string
 	Limits       Limits
+	// Rules, when set, are evaluated at the collector on each host's
+	// current state after every change, and their findings are the ones
+	// stored (the organisation's rules and exceptions apply even to agents
+	// that lack them). Without rules the agents' own findings are stored.
+	Rules *rules.Set
 	// Now is the clock; time.Now when nil.
 	Now func() time.Time
 }
@@ -44,6 +51,7 @@ type Server struct {
 	log        zerolog.Logger
 	enrollHash []byte
 	limits     Limits
+	rules      *rules.Set
 	now        func() time.Time
 
 	mu       sync.Mutex
@@ -55,6 +63,7 @@ type session struct {
 	hostID string
 	send   chan *fwv1.CollectorMessage
 	done   chan struct{}
+	state  map[string]*fwv1.Observation // the host's current observations, for collector rules
 }
 
 // New makes a Server.
@@ -69,7 +78,7 @@ func New(c Config) (*Server, error) {
 		c.Limits = DefaultLimits()
 	}
 	return &Server{
-		store: c.Store, log: c.Log, enrollHash: pki.Hash(c.EnrollSecret), limits: c.Limits, now: c.Now,
+		store: c.Store, log: c.Log, enrollHash: pki.Hash(c.EnrollSecret), limits: c.Limits, now: c.Now, rules: c.Rules,
 		sessions: map[string]*session{}, scans: map[string]chan *fwv1.ScanReply{},
 	}, nil
 }
@@ -242,9 +251,9 @@ func (s *Server) handle(ctx context.Context, h store.Host, egress string, m *fwv
 		}
 		a = &store.Apply{SpoolDropped: b.Hello.GetSpoolDropped()}
 	case *fwv1.AgentMessage_Full:
-		a = &store.Apply{Full: true, Upserted: b.Full.GetObservations(), Findings: b.Full.GetFindings()}
+		a = &store.Apply{Full: true, Upserted: b.Full.GetObservations(), Findings: b.Full.GetFindings(), FindingsSet: true}
 	case *fwv1.AgentMessage_Delta:
-		a = &store.Apply{Upserted: b.Delta.GetUpserted(), Removed: b.Delta.GetRemoved(), Findings: b.Delta.GetFindings()}
+		a = &store.Apply{Upserted: b.Delta.GetUpserted(), Removed: b.Delta.GetRemoved(), Findings: b.Delta.GetFindings(), FindingsSet: true}
 	case *fwv1.AgentMessage_ScanReply:
 		s.mu.Lock()
 		ch := s.scans[b.ScanReply.GetRequestId()]
@@ -267,9 +276,21 @@ func (s *Server) handle(ctx context.Context, h store.Host, egress string, m *fwv
 		a = &store.Apply{}
 	}
 	a.Seen, a.EgressIP = s.now(), egress
-	if _, err := s.store.ApplyMessage(ctx, h.ID, m.GetSeq(), *a); err != nil {
+	var next map[string]*fwv1.Observation
+	if s.rules != nil && a.FindingsSet {
+		var err error
+		if next, err = s.evaluate(ctx, h, sess, a); err != nil {
+			s.log.Error().Err(err).Str("host_id", h.ID).Uint64("seq", m.GetSeq()).Msg("host state not loaded")
+			return status.Errorf(codes.Unavailable, "connect: message #%d not stored; send it again", m.GetSeq())
+		}
+	}
+	applied, err := s.store.ApplyMessage(ctx, h.ID, m.GetSeq(), *a)
+	if err != nil {
 		s.log.Error().Err(err).Str("host_id", h.ID).Uint64("seq", m.GetSeq()).Msg("message not applied")
 		return status.Errorf(codes.Unavailable, "connect: message #%d not stored; send it again", m.GetSeq())
+	}
+	if applied && next != nil {
+		sess.state = next
 	}
 	// Committed (now or before): acknowledge.
 	select {
@@ -278,6 +299,49 @@ func (s *Server) handle(ctx context.Context, h store.Host, egress string, m *fwv
 		return ctx.Err()
 	}
 	return nil
+}
+
+// evaluate works out the host's state after a, runs the collector's rules
+// on it and puts their findings in a. It returns the new state, which the
+// session keeps once the store has committed a.
+func (s *Server) evaluate(ctx context.Context, h store.Host, sess *session, a *store.Apply) (map[string]*fwv1.Observation, error) {
+	if sess.state == nil {
+		obs, err := s.store.Observations(ctx, h.ID)
+		if err != nil {
+			return nil, err
+		}
+		sess.state = make(map[string]*fwv1.Observation, len(obs))
+		for _, o := range obs {
+			sess.state[o.Key] = o
+		}
+	}
+	next := make(map[string]*fwv1.Observation, len(sess.state)+len(a.Upserted))
+	if !a.Full {
+		for k, o := range sess.state {
+			next[k] = o
+		}
+	}
+	for _, o := range a.Upserted {
+		next[o.Key] = o
+	}
+	for _, k := range a.Removed {
+		delete(next, k)
+	}
+	obs := make([]*fwv1.Observation, 0, len(next))
+	for _, o := range next {
+		obs = append(obs, o)
+	}
+	sort.Slice(obs, func(i, j int) bool { return obs[i].Key < obs[j].Key })
+	info := h.Info
+	if info == nil {
+		info = &fwv1.HostInfo{Hostname: h.Hostname, Os: h.OS}
+	}
+	res := s.rules.Evaluate(info, obs)
+	for _, e := range res.Errors {
+		s.log.Warn().Str("host_id", h.ID).Str("error", e).Msg("rule error")
+	}
+	a.Findings = res.Findings
+	return next, nil
 }
 
 func peerAddr(ctx context.Context) string {

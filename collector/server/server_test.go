@@ -12,6 +12,7 @@ import (
 	"github.com/farmwatch/farmwatch/collector/store"
 	"github.com/farmwatch/farmwatch/collector/store/sqlite"
 	fwv1 "github.com/farmwatch/farmwatch/proto/farmwatch/v1"
+	"github.com/farmwatch/farmwatch/rules"
 	"github.com/rs/zerolog"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -157,6 +158,37 @@ func TestEnrollConnectApplyAck(t *testing.T) {
 	h := hosts.Hosts[0]
 	if h.Hostname != "laptop-1" || !h.Online || h.SpoolDropped != 2 || h.EgressIp != "127.0.0.1" || h.Findings != 0 {
 		t.Fatalf("host summary = %v", h)
+	}
+}
+
+// With rules, the collector judges each host's current state itself.
+func TestCollectorRules(t *testing.T) {
+	f := start(t)
+	set, err := rules.Load(rules.Builtin(), rules.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.srv.rules = set
+	cc := f.dial(t)
+	r := enroll(t, cc, f.install.EnrollSecret, "laptop-r")
+	st := connect(t, cc, r.HostId, r.NodeKey)
+	st.Send(&fwv1.AgentMessage{Seq: 1, Body: &fwv1.AgentMessage_Full{Full: &fwv1.FullState{Observations: []*fwv1.Observation{proc(1, "init"), proc(2, "anydesk")}}}})
+	recvAck(t, st)
+	rows, err := f.store.Findings(context.Background(), store.FindingFilter{HostID: r.HostId})
+	if err != nil || len(rows) == 0 || rows[0].Finding.Rule != "remote-access-tool" || rows[0].Finding.Label != "AnyDesk" {
+		t.Fatalf("collector findings = %+v, %v", rows, err)
+	}
+	// A delta that removes the tool resolves the finding; a heartbeat in
+	// between changes nothing.
+	st.Send(&fwv1.AgentMessage{Seq: 2, Body: &fwv1.AgentMessage_Heartbeat{Heartbeat: &fwv1.Heartbeat{}}})
+	recvAck(t, st)
+	if rows, _ := f.store.Findings(context.Background(), store.FindingFilter{HostID: r.HostId}); len(rows) != 1 {
+		t.Fatalf("after a heartbeat: %+v", rows)
+	}
+	st.Send(&fwv1.AgentMessage{Seq: 3, Body: &fwv1.AgentMessage_Delta{Delta: &fwv1.Delta{Removed: []string{"process/anydesk"}}}})
+	recvAck(t, st)
+	if rows, _ := f.store.Findings(context.Background(), store.FindingFilter{HostID: r.HostId}); len(rows) != 0 {
+		t.Fatalf("after the removal: %+v", rows)
 	}
 }
 

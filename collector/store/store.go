@@ -38,9 +38,11 @@ type Apply struct {
 	Full     bool
 	Upserted []*fwv1.Observation
 	Removed  []string
-	// Findings are the host's findings in full, as the agent now sees them:
-	// open ones not among them are resolved.
+	// Findings are the host's findings in full, when FindingsSet: open
+	// ones not among them are resolved. Without FindingsSet (a hello, a
+	// heartbeat) the findings are left as they are.
 	Findings     []*fwv1.Finding
+	FindingsSet  bool
 	Seen         time.Time
 	EgressIP     string
 	SpoolDropped uint64

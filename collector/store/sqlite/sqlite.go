@@ -250,8 +250,10 @@ ON CONFLICT(host_id, key) DO UPDATE SET kind = excluded.kind, body = excluded.bo
 			return fail("remove "+k, err)
 		}
 	}
-	if err := applyFindings(ctx, tx, hostID, a); err != nil {
-		return fail("findings", err)
+	if a.FindingsSet {
+		if err := applyFindings(ctx, tx, hostID, a); err != nil {
+			return fail("findings", err)
+		}
 	}
 	if _, err := tx.ExecContext(ctx, `UPDATE hosts SET last_seq = ?, last_seen = max(last_seen, ?),
   egress_ip = CASE WHEN ? = '' THEN egress_ip ELSE ? END, spool_dropped = max(spool_dropped, ?) WHERE id = ?`,

@@ -156,7 +156,7 @@ func testFindingLifecycle(t *testing.T, s store.Store) {
 	fa, fb := finding("remote-access-tool", "process/1@0", med), finding("remote-access-multiple-vendors", "process/1@0", hi)
 	apply := func(h string, seq uint64, at time.Time, fs ...*fwv1.Finding) {
 		t.Helper()
-		_, err := s.ApplyMessage(ctx, h, seq, store.Apply{Findings: fs, Seen: at})
+		_, err := s.ApplyMessage(ctx, h, seq, store.Apply{Findings: fs, FindingsSet: true, Seen: at})
 		must(t, err)
 	}
 	apply("h1", 1, t0, fa, fb)
@@ -179,6 +179,12 @@ func testFindingLifecycle(t *testing.T, s store.Store) {
 	}
 	if all[1].Hostname != "alpha" || !all[1].LastSeen.Equal(t0.Add(time.Minute)) || !all[1].FirstSeen.Equal(t0) {
 		t.Fatalf("still-open row = %+v", all[1])
+	}
+	// A message without findings (a heartbeat) changes none of them.
+	_, err = s.ApplyMessage(ctx, "h2", 2, store.Apply{Seen: t0.Add(time.Minute)})
+	must(t, err)
+	if rows, _ := s.Findings(ctx, store.FindingFilter{HostID: "h2"}); len(rows) != 1 || rows[0].State != store.Open {
+		t.Fatalf("a heartbeat changed findings: %+v", rows)
 	}
 	// Back again: reopened with a new first_seen.
 	apply("h1", 3, t0.Add(2*time.Minute), fa, fb)
