@@ -3,7 +3,9 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"io"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -67,8 +69,8 @@ func TestCollectorAndAgents(t *testing.T) {
 	if out, err := exec.Command(collector, "init", "--data", data).CombinedOutput(); err == nil || !strings.Contains(string(out), "refusing to overwrite") {
 		t.Fatalf("second init: %v\n%s", err, out)
 	}
-	addr := freeAddr(t)
-	srv := startProc(t, collector, "serve", "--data", data, "--listen", addr)
+	addr, maddr := freeAddr(t), freeAddr(t)
+	srv := startProc(t, collector, "serve", "--data", data, "--listen", addr, "--metrics", maddr)
 	agentArgs := func(state string, extra ...string) []string {
 		return append([]string{"run", "--collector", addr, "--ca", filepath.Join(data, "ca.crt"),
 			"--enroll-secret-file", filepath.Join(data, "enroll-secret"), "--state", filepath.Join(dir, state), "--interval", "1s"}, extra...)
@@ -122,6 +124,25 @@ func TestCollectorAndAgents(t *testing.T) {
 		t.Fatalf("scan: %v\n%s", err, out)
 	}
 	t.Logf("scan round trip through the CLI: %s", time.Since(start))
+	get := func(path string) string {
+		t.Helper()
+		resp, err := http.Get("http://" + maddr + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		if resp.StatusCode != 200 {
+			t.Fatalf("%s: %s %s", path, resp.Status, b)
+		}
+		return string(b)
+	}
+	if h := get("/healthz"); h != "ok\n" {
+		t.Fatalf("healthz %q", h)
+	}
+	if m := get("/metrics"); !strings.Contains(m, "farmwatch_agents_connected 2") || !strings.Contains(m, `farmwatch_agent_messages_total{type="full"}`) {
+		t.Fatalf("metrics:\n%s", m)
+	}
 	// A helpdesk token may not make tokens.
 	out, err = cli("token", "create", "--role", "helpdesk")
 	var tok map[string]string
@@ -137,6 +158,6 @@ func TestCollectorAndAgents(t *testing.T) {
 	// The collector stops and comes back: the agents reconnect by themselves.
 	srv.cmd.Process.Signal(os.Interrupt)
 	srv.cmd.Wait()
-	startProc(t, collector, "serve", "--data", data, "--listen", addr)
+	startProc(t, collector, "serve", "--data", data, "--listen", addr, "--metrics", maddr)
 	waitHosts("after the collector restarted")
 }

@@ -33,7 +33,7 @@ func (e usageError) Error() string { return e.msg }
 
 const usage = `usage:
   farmwatch-collector init --data DIR [--name HOST]...
-  farmwatch-collector serve --data DIR [--listen ADDR] [--insecure] [--rules DIR]...
+  farmwatch-collector serve --data DIR [--listen ADDR] [--insecure] [--rules DIR]... [--metrics ADDR]
   farmwatch-collector token create --role helpdesk|admin
   farmwatch-collector hosts
   farmwatch-collector host NAME

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"time"
@@ -14,6 +15,9 @@ import (
 	"github.com/farmwatch/farmwatch/collector/store"
 	"github.com/farmwatch/farmwatch/collector/store/sqlite"
 	"github.com/farmwatch/farmwatch/rules"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/rs/zerolog"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
@@ -74,6 +78,7 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
 	data := fs.String("data", "", "the install's data directory")
 	listen := fs.String("listen", "127.0.0.1:7443", "address to serve agents and people on")
 	insecure := fs.Bool("insecure", false, "serve without TLS (never in production)")
+	metricsAddr := fs.String("metrics", "127.0.0.1:7444", "address for /healthz and Prometheus /metrics over plain HTTP (\"\" for none)")
 	var ruleDirs multi
 	fs.Var(&ruleDirs, "rules", "a directory of the organisation's rule and exception files (repeatable)")
 	if _, err := parse(fs, args); err != nil {
@@ -104,9 +109,35 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
 		return err
 	}
 	defer st.Close()
-	srv, err := server.New(server.Config{Store: st, Log: log, EnrollSecret: secret, Rules: set})
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	metrics, err := server.NewMetrics(reg)
 	if err != nil {
 		return err
+	}
+	srv, err := server.New(server.Config{Store: st, Log: log, EnrollSecret: secret, Rules: set, Metrics: metrics})
+	if err != nil {
+		return err
+	}
+	if *metricsAddr != "" {
+		mux := http.NewServeMux()
+		mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+		mux.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) {
+			if _, err := st.Hosts(r.Context()); err != nil {
+				http.Error(w, "store: "+err.Error(), http.StatusServiceUnavailable)
+				return
+			}
+			io.WriteString(w, "ok\n")
+		})
+		mln, err := net.Listen("tcp", *metricsAddr)
+		if err != nil {
+			return fmt.Errorf("serve: metrics: %w", err)
+		}
+		hs := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+		hdone := make(chan struct{})
+		go func() { defer close(hdone); hs.Serve(mln) }()
+		defer func() { hs.Close(); <-hdone }()
+		log.Info().Str("listen", mln.Addr().String()).Msg("metrics and health serving")
 	}
 	opts := srv.GRPCOptions()
 	if *insecure {

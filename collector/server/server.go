@@ -38,6 +38,8 @@ type Config struct {
 	// stored (the organisation's rules and exceptions apply even to agents
 	// that lack them). Without rules the agents' own findings are stored.
 	Rules *rules.Set
+	// Metrics, when set, record the collector's Prometheus series.
+	Metrics *Metrics
 	// Now is the clock; time.Now when nil.
 	Now func() time.Time
 }
@@ -52,6 +54,7 @@ type Server struct {
 	enrollHash []byte
 	limits     Limits
 	rules      *rules.Set
+	metrics    *Metrics
 	now        func() time.Time
 
 	mu       sync.Mutex
@@ -78,7 +81,7 @@ func New(c Config) (*Server, error) {
 		c.Limits = DefaultLimits()
 	}
 	return &Server{
-		store: c.Store, log: c.Log, enrollHash: pki.Hash(c.EnrollSecret), limits: c.Limits, now: c.Now, rules: c.Rules,
+		store: c.Store, log: c.Log, enrollHash: pki.Hash(c.EnrollSecret), limits: c.Limits, now: c.Now, rules: c.Rules, metrics: c.Metrics,
 		sessions: map[string]*session{}, scans: map[string]chan *fwv1.ScanReply{},
 	}, nil
 }
@@ -190,6 +193,8 @@ func (s *Server) Connect(stream fwv1.AgentService_ConnectServer) error {
 		s.mu.Unlock()
 	}()
 	s.log.Info().Str("host_id", h.ID).Str("hostname", h.Hostname).Msg("agent connected")
+	s.metrics.connect(1)
+	defer s.metrics.connect(-1)
 
 	sendErr := make(chan error, 1)
 	stop := make(chan struct{}) // closed when this handler returns
@@ -234,6 +239,7 @@ func (s *Server) Connect(stream fwv1.AgentService_ConnectServer) error {
 		default:
 		}
 		if err := s.limits.checkAgentMessage(m); err != nil {
+			s.metrics.refuse("invalid")
 			return status.Errorf(codes.InvalidArgument, "connect: message #%d refused: %v", m.GetSeq(), err)
 		}
 		if err := s.handle(ctx, h, egress, m, sess); err != nil {
@@ -243,6 +249,7 @@ func (s *Server) Connect(stream fwv1.AgentService_ConnectServer) error {
 }
 
 func (s *Server) handle(ctx context.Context, h store.Host, egress string, m *fwv1.AgentMessage, sess *session) error {
+	start := time.Now()
 	var a *store.Apply
 	switch b := m.Body.(type) {
 	case *fwv1.AgentMessage_Hello:
@@ -269,6 +276,9 @@ func (s *Server) handle(ctx context.Context, h store.Host, egress string, m *fwv
 	default:
 		return status.Error(codes.InvalidArgument, "connect: empty message")
 	}
+	if kind := m.ProtoReflect().WhichOneof(m.ProtoReflect().Descriptor().Oneofs().ByName("body")); kind != nil {
+		s.metrics.message(string(kind.Name()))
+	}
 	if m.GetSeq() == 0 {
 		return nil // not sequenced: nothing to apply or acknowledge
 	}
@@ -292,6 +302,8 @@ func (s *Server) handle(ctx context.Context, h store.Host, egress string, m *fwv
 	if applied && next != nil {
 		sess.state = next
 	}
+	s.metrics.applied(start)
+	s.metrics.spoolDropped(a.SpoolDropped)
 	// Committed (now or before): acknowledge.
 	select {
 	case sess.send <- &fwv1.CollectorMessage{Body: &fwv1.CollectorMessage_Ack{Ack: &fwv1.Ack{Seq: m.GetSeq()}}}:
