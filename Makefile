@@ -19,8 +19,8 @@ build: ## build bin/farmwatch-agent and bin/farmwatch-collector for this machine
 test: ## run every test (unit, rule tests, golden snapshots, end-to-end)
 	$(GO) test -count=1 $(PKGS)
 
-demo: build ## scan this machine live, with a stand-in remote tool running, then a bundled snapshot
-	@bash scripts/demo.sh $(BIN)/farmwatch-agent
+demo: build ## helpdesk scans, then a collector with agents on this machine and on captured hosts
+	@bash scripts/demo.sh $(BIN)
 
 bench: ## benchmarks: full scan of 1000 processes vs a plain /proc read; rule checks per second on one core
 	@mkdir -p $(BIN)

@@ -1,40 +1,73 @@
 #!/usr/bin/env bash
-# make demo: a live scan of this machine while a stand-in remote-access tool
-# runs, then the same scan on bundled snapshots. Nothing here needs a network.
+# make demo: the helpdesk scan on this machine and on captured hosts, then a
+# fleet: a collector (SQLite, TLS from init) with an agent on this machine
+# and agents replaying captured hosts. Nothing here needs a network.
 set -uo pipefail
-agent=${1:-bin/farmwatch-agent}
+bin=${1:-bin}
+agent=$bin/farmwatch-agent
+collector=$bin/farmwatch-collector
 hr() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
-
-hr "1. Live scan of this machine ($(hostname))"
-"$agent" scan
-echo "(exit status $?)"
-
-hr "2. Live scan while a process named 'anydesk' runs (a copy of /bin/sleep, harmless)"
 tmp=$(mktemp -d)
-trap 'kill $pid 2>/dev/null; rm -rf "$tmp"' EXIT
+pids=()
+cleanup() { for p in "${pids[@]:-}"; do [ -n "$p" ] && kill "$p" 2>/dev/null; done; wait 2>/dev/null; rm -rf "$tmp"; }
+trap cleanup EXIT
+
+hr "1. Helpdesk: scan this machine ($(hostname)) while a process named 'anydesk' runs (a copy of /bin/sleep, harmless)"
 cp /bin/sleep "$tmp/anydesk"
-"$tmp/anydesk" 300 & pid=$!
+"$tmp/anydesk" 300 & sleeper=$!
 sleep 0.2
 "$agent" scan
 echo "(exit status $?: 1 means findings at or above --fail-on high)"
-kill $pid 2>/dev/null; wait $pid 2>/dev/null
+kill $sleeper 2>/dev/null; wait $sleeper 2>/dev/null
 
-for snap in testdata/hosts/linux-anydesk-rustdesk.txtar testdata/hosts/windows-screenconnect-anydesk.txtar testdata/hosts/macos-crd-teamviewer.txtar testdata/hosts/linux-pikvm-v4plus.txtar testdata/hosts/linux-astrill.txtar; do
-  [ -f "$snap" ] || continue
-  hr "3. Offline scan of a captured host: $snap"
-  "$agent" scan --snapshot "$snap"
-  echo "(exit status $?)"
+hr "2. Helpdesk: scan captured hosts offline"
+for snap in testdata/hosts/linux-pikvm-v4plus.txtar testdata/hosts/windows-screenconnect-anydesk.txtar; do
+  echo "--- $snap"
+  "$agent" scan --snapshot "$snap" | head -12
 done
 
-hr "4. Why? --explain shows a rule, its sources and what it matched"
-"$agent" scan --snapshot testdata/hosts/linux-anydesk-rustdesk.txtar --explain remote-access-multiple-vendors | head -40
+hr "3. A fleet: a collector and five agents"
+data=$tmp/collector
+"$collector" init --data "$data" | sed 's/^/  /'
+port=$((20000 + RANDOM % 20000))
+addr=127.0.0.1:$port
+"$collector" serve --data "$data" --listen "$addr" --metrics "127.0.0.1:$((port + 1))" > "$tmp/collector.log" 2>&1 & pids+=($!)
+sleep 0.5
+run_agent() { # run_agent NAME [--snapshot FILE]
+  local name=$1; shift
+  "$agent" run --collector "$addr" --ca "$data/ca.crt" --enroll-secret-file "$data/enroll-secret" \
+    --state "$tmp/agent-$name" --interval 5s "$@" > "$tmp/agent-$name.log" 2>&1 & pids+=($!)
+}
+run_agent this-machine
+for h in linux-anydesk-rustdesk linux-astrill macos-crd-teamviewer linux-pikvm-v4plus; do
+  run_agent "$h" --snapshot "testdata/hosts/$h.txtar"
+done
+export FARMWATCH_COLLECTOR=$addr FARMWATCH_CA=$data/ca.crt FARMWATCH_TOKEN
+FARMWATCH_TOKEN=$(cat "$data/admin.token")
+for i in $(seq 1 50); do
+  n=$("$collector" hosts --format json 2>/dev/null | grep -c '"online": true')
+  [ "$n" -ge 5 ] && break
+  sleep 0.2
+done
+echo
+"$collector" hosts
+echo
+"$collector" findings | cut -c1-160
+hr "4. Scan one host through the collector, now"
+"$collector" scan linux-pikvm-v4plus | head -8
 
-cat <<'MSG'
+cat <<MSG
 
-Try next:
-  bin/farmwatch-agent scan --format json | jq .findings
-  bin/farmwatch-agent snapshot -o my-host.txtar      # record this machine for later or for the helpdesk
-  bin/farmwatch-agent scan --snapshot my-host.txtar
-  bin/farmwatch-agent rules list
+The collector runs at $addr (data in $data). Try, in another terminal:
+  export FARMWATCH_COLLECTOR=$addr FARMWATCH_CA=$data/ca.crt FARMWATCH_TOKEN=\$(cat $data/admin.token)
+  $collector hosts
+  $collector findings --all --format json
+  $collector host linux-astrill
+  $collector scan $(hostname)
+  curl -s http://127.0.0.1:$((port + 1))/metrics | grep farmwatch_
 MSG
+if [ -t 0 ]; then
+  echo "Press Ctrl-C to stop the collector and the agents."
+  wait "${pids[0]}"
+fi
 exit 0
