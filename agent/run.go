@@ -104,6 +104,7 @@ func cmdRun(ctx context.Context, args []string, stderr io.Writer, log zerolog.Lo
 	if err != nil {
 		return exitError, err
 	}
+	defer cl.Close()
 	if !service.Interactive() {
 		// Started by the service manager: it sends start and stop.
 		s, err := service.New(&program{run: cl.Run}, serviceConfig(*configFile))

@@ -1,13 +1,18 @@
-// Package stream is the agent's connection to a collector: it enrols once
-// (keeping the host id and node key in its state directory), then holds one
-// gRPC stream over TLS on which it sends a full state after each connect and
-// deltas after each scan, and answers the collector's scan requests.
+// Package stream is the agent's connection to a collector. It enrols once
+// (keeping the host id and node key in its state directory) and then runs
+// two loops:
 //
-// Sequence numbers are persisted in the state directory, so a restarted
-// agent never reuses one (the collector ignores a number it has applied).
-// What is not acknowledged when a stream breaks is covered by the full
-// state that opens the next stream. The on-disk spool of unacknowledged
-// messages (issue #5) is not built yet.
+//   - the scanner scans every interval (with jitter), whether or not the
+//     collector is reachable, and appends a sequenced message to the
+//     on-disk spool (agent/spool): a full state first and after any spool
+//     drop, a delta against the last state it queued otherwise;
+//   - the sender holds one gRPC stream over TLS; after each connect it
+//     sends every unacknowledged spooled message in order, then new ones as
+//     they are queued; an ack from the collector (sent only after its
+//     commit) removes messages from the spool. It answers scan requests.
+//
+// So changes made while the collector is down or the agent restarts arrive
+// once each: the collector ignores a sequence number it has applied.
 package stream
 
 import (
@@ -26,6 +31,7 @@ import (
 
 	"github.com/farmwatch/farmwatch/agent/host"
 	"github.com/farmwatch/farmwatch/agent/scan"
+	"github.com/farmwatch/farmwatch/agent/spool"
 	fwv1 "github.com/farmwatch/farmwatch/proto/farmwatch/v1"
 	"github.com/google/uuid"
 	"github.com/rs/zerolog"
@@ -49,15 +55,21 @@ type Config struct {
 	// Open returns the host to scan (live, or a snapshot replayed as a
 	// simulated host) and a function to release it.
 	Open func() (*host.Host, func(), error)
+	// SpoolBytes bounds the on-disk spool; 64 MiB when zero.
+	SpoolBytes int64
 }
 
 // Client is one agent's link to its collector.
 type Client struct {
 	c Config
 
-	mu   sync.Mutex
-	seq  uint64
-	sent map[string]*fwv1.Observation // the state the collector was last sent, by key
+	mu           sync.Mutex // guards everything below, and the spool
+	sp           *spool.Spool
+	seq          uint64
+	sent         map[string]*fwv1.Observation // the state last queued, by key; nil: queue a full state next
+	lastDropped  uint64
+	lastFindings []*fwv1.Finding
+	wake         chan struct{} // a message was queued
 }
 
 // New makes a Client; its state directory is created 0700.
@@ -75,7 +87,27 @@ func New(c Config) (*Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Client{c: c, seq: seq}, nil
+	if c.SpoolBytes <= 0 {
+		c.SpoolBytes = 64 << 20
+	}
+	sp, err := spool.Open(filepath.Join(c.StateDir, "spool"), c.SpoolBytes)
+	if err != nil {
+		return nil, err
+	}
+	if last := sp.LastSeq(); last > seq {
+		seq = last // never reuse a number the spool holds
+	}
+	if r := sp.Recovered(); r.Records > 0 || r.StateLost {
+		c.Log.Error().Int("records", r.Records).Int64("bytes", r.Bytes).Bool("state_lost", r.StateLost).Msg("spool damaged: the damaged part was cut and counted as dropped")
+	}
+	return &Client{c: c, sp: sp, seq: seq, lastDropped: sp.Dropped(), wake: make(chan struct{}, 1)}, nil
+}
+
+// Close releases the spool.
+func (cl *Client) Close() error {
+	cl.mu.Lock()
+	defer cl.mu.Unlock()
+	return cl.sp.Close()
 }
 
 // readSeq reads the last sequence number used; 0 when there is none yet.
@@ -98,6 +130,10 @@ func readSeq(dir string) (uint64, error) {
 func (cl *Client) nextSeq() (uint64, error) {
 	cl.mu.Lock()
 	defer cl.mu.Unlock()
+	return cl.nextSeqLocked()
+}
+
+func (cl *Client) nextSeqLocked() (uint64, error) {
 	cl.seq++
 	if err := writeFileSync(filepath.Join(cl.c.StateDir, "seq"), []byte(strconv.FormatUint(cl.seq, 10)+"\n"), 0o600); err != nil {
 		return 0, err
@@ -165,11 +201,27 @@ func (cl *Client) scanOnce(ctx context.Context) (*fwv1.Report, error) {
 	return cl.c.Scanner.Scan(ctx, h), nil
 }
 
-// Run keeps the agent connected until ctx ends, reconnecting with backoff.
+// Run scans and streams until ctx ends. It returns only then, or when the
+// spool fails (the agent cannot keep its promise not to lose data).
 func (cl *Client) Run(ctx context.Context) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	scanErr := make(chan error, 1)
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		scanErr <- cl.scanLoop(ctx)
+	}()
+	defer wg.Wait()
 	backoff := time.Second
 	for {
 		err := cl.session(ctx)
+		select {
+		case err := <-scanErr:
+			return err
+		default:
+		}
 		if ctx.Err() != nil {
 			return nil
 		}
@@ -177,6 +229,8 @@ func (cl *Client) Run(ctx context.Context) error {
 		select {
 		case <-ctx.Done():
 			return nil
+		case err := <-scanErr:
+			return err
 		case <-time.After(backoff + time.Duration(rand.Int64N(int64(backoff/2+1)))):
 		}
 		if backoff *= 2; backoff > time.Minute {
@@ -185,8 +239,105 @@ func (cl *Client) Run(ctx context.Context) error {
 	}
 }
 
+// scanLoop queues a message after every scan until ctx ends.
+func (cl *Client) scanLoop(ctx context.Context) error {
+	tick := time.NewTimer(0)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-tick.C:
+		}
+		tick.Reset(jitter(cl.c.Interval))
+		rep, err := cl.scanOnce(ctx)
+		if err != nil {
+			cl.c.Log.Warn().Err(err).Msg("scan failed")
+			continue
+		}
+		if err := cl.enqueue(rep); err != nil {
+			return err
+		}
+	}
+}
+
+// enqueue turns a scan into a sequenced message on the spool: a full state
+// when nothing was queued yet or the spool dropped messages since, a delta
+// otherwise (nothing when nothing changed).
+func (cl *Client) enqueue(rep *fwv1.Report) error {
+	cl.mu.Lock()
+	defer cl.mu.Unlock()
+	dropped := cl.sp.Dropped()
+	var m *fwv1.AgentMessage
+	if cl.sent == nil || dropped != cl.lastDropped {
+		m = &fwv1.AgentMessage{Body: &fwv1.AgentMessage_Full{Full: &fwv1.FullState{
+			Observations: rep.Observations, Findings: rep.Findings, Sensors: rep.Sensors, SpoolDropped: dropped}}}
+		cl.rememberLocked(rep.Observations)
+	} else {
+		d := cl.deltaLocked(rep)
+		if len(d.Upserted) == 0 && len(d.Removed) == 0 && sameFindings(d.Findings, cl.lastFindings) {
+			return nil
+		}
+		d.SpoolDropped = dropped
+		m = &fwv1.AgentMessage{Body: &fwv1.AgentMessage_Delta{Delta: d}}
+	}
+	cl.lastFindings = rep.Findings
+	cl.lastDropped = dropped
+	seq, err := cl.nextSeqLocked()
+	if err != nil {
+		return err
+	}
+	m.Seq, m.Sent = seq, timestamppb.Now()
+	b, err := proto.Marshal(m)
+	if err != nil {
+		return fmt.Errorf("spool: encode #%d: %w", seq, err)
+	}
+	if err := cl.sp.Append(seq, b); err != nil {
+		return fmt.Errorf("spool: %w", err)
+	}
+	select {
+	case cl.wake <- struct{}{}:
+	default:
+	}
+	return nil
+}
+
+func sameFindings(a, b []*fwv1.Finding) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if !proto.Equal(a[i], b[i]) {
+			return false
+		}
+	}
+	return true
+}
+
+// pendingAfter returns the spooled messages with a sequence above seq.
+func (cl *Client) pendingAfter(seq uint64) ([]*fwv1.AgentMessage, error) {
+	cl.mu.Lock()
+	recs, err := cl.sp.Pending()
+	cl.mu.Unlock()
+	if err != nil {
+		return nil, fmt.Errorf("spool: %w", err)
+	}
+	var out []*fwv1.AgentMessage
+	for _, r := range recs {
+		if r.Seq <= seq {
+			continue
+		}
+		m := &fwv1.AgentMessage{}
+		if err := proto.Unmarshal(r.Payload, m); err != nil {
+			return nil, fmt.Errorf("spool: record #%d: %w", r.Seq, err)
+		}
+		out = append(out, m)
+	}
+	return out, nil
+}
+
 func (cl *Client) session(ctx context.Context) error {
-	rep, err := cl.scanOnce(ctx)
+	rep, err := cl.scanOnce(ctx) // the host facts for enrollment and hello
 	if err != nil {
 		return err
 	}
@@ -209,25 +360,17 @@ func (cl *Client) session(ctx context.Context) error {
 	send := func(m *fwv1.AgentMessage) error {
 		sendMu.Lock()
 		defer sendMu.Unlock()
-		m.Sent = timestamppb.Now()
 		return st.Send(m)
 	}
-	seqd := func(m *fwv1.AgentMessage) error {
-		seq, err := cl.nextSeq()
-		if err != nil {
-			return err
-		}
-		m.Seq = seq
-		return send(m)
-	}
-	if err := seqd(&fwv1.AgentMessage{Body: &fwv1.AgentMessage_Hello{Hello: &fwv1.Hello{HostId: id, Host: rep.Host, AgentVersion: cl.c.Version}}}); err != nil {
+	cl.mu.Lock()
+	dropped := cl.sp.Dropped()
+	cl.mu.Unlock()
+	// The hello is not sequenced: every sequenced message goes through the
+	// spool, in order.
+	if err := send(&fwv1.AgentMessage{Sent: timestamppb.Now(), Body: &fwv1.AgentMessage_Hello{Hello: &fwv1.Hello{HostId: id, Host: rep.Host, AgentVersion: cl.c.Version, SpoolDropped: dropped}}}); err != nil {
 		return err
 	}
-	if err := seqd(&fwv1.AgentMessage{Body: &fwv1.AgentMessage_Full{Full: &fwv1.FullState{Observations: rep.Observations, Findings: rep.Findings, Sensors: rep.Sensors}}}); err != nil {
-		return err
-	}
-	cl.remember(rep.Observations)
-	cl.c.Log.Info().Str("host_id", id).Int("observations", len(rep.Observations)).Msg("connected; full state sent")
+	cl.c.Log.Info().Str("host_id", id).Msg("connected")
 
 	recvErr := make(chan error, 1)
 	scans := make(chan string, 8)
@@ -241,9 +384,18 @@ func (cl *Client) session(ctx context.Context) error {
 				recvErr <- err
 				return
 			}
-			if q, ok := m.Body.(*fwv1.CollectorMessage_Scan); ok {
+			switch b := m.Body.(type) {
+			case *fwv1.CollectorMessage_Ack:
+				cl.mu.Lock()
+				err := cl.sp.Ack(b.Ack.Seq)
+				cl.mu.Unlock()
+				if err != nil {
+					recvErr <- fmt.Errorf("spool: %w", err)
+					return
+				}
+			case *fwv1.CollectorMessage_Scan:
 				select {
-				case scans <- q.Scan.RequestId:
+				case scans <- b.Scan.RequestId:
 				default:
 					cl.c.Log.Warn().Msg("scan request dropped: too many pending")
 				}
@@ -251,31 +403,40 @@ func (cl *Client) session(ctx context.Context) error {
 		}
 	}()
 	defer func() { cancel(); wg.Wait() }()
-	tick := time.NewTimer(jitter(cl.c.Interval))
-	defer tick.Stop()
+	var sentSeq uint64
+	flush := func() error {
+		ms, err := cl.pendingAfter(sentSeq)
+		if err != nil {
+			return err
+		}
+		for _, m := range ms {
+			if err := send(m); err != nil {
+				return err
+			}
+			sentSeq = m.Seq
+		}
+		return nil
+	}
+	if err := flush(); err != nil {
+		return err
+	}
 	for {
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
 		case err := <-recvErr:
 			return err
+		case <-cl.wake:
+			if err := flush(); err != nil {
+				return err
+			}
 		case id := <-scans:
 			rep, err := cl.scanOnce(ctx)
 			reply := &fwv1.ScanReply{RequestId: id, Report: rep}
 			if err != nil {
 				reply = &fwv1.ScanReply{RequestId: id, Error: err.Error()}
 			}
-			if err := send(&fwv1.AgentMessage{Body: &fwv1.AgentMessage_ScanReply{ScanReply: reply}}); err != nil {
-				return err
-			}
-		case <-tick.C:
-			tick.Reset(jitter(cl.c.Interval))
-			rep, err := cl.scanOnce(ctx)
-			if err != nil {
-				cl.c.Log.Warn().Err(err).Msg("scan failed")
-				continue
-			}
-			if err := seqd(&fwv1.AgentMessage{Body: &fwv1.AgentMessage_Delta{Delta: cl.delta(rep)}}); err != nil {
+			if err := send(&fwv1.AgentMessage{Sent: timestamppb.Now(), Body: &fwv1.AgentMessage_ScanReply{ScanReply: reply}}); err != nil {
 				return err
 			}
 		}
@@ -287,21 +448,17 @@ func jitter(d time.Duration) time.Duration {
 	return d - d/10 + time.Duration(rand.Int64N(int64(d/5)+1))
 }
 
-func (cl *Client) remember(obs []*fwv1.Observation) {
+func (cl *Client) rememberLocked(obs []*fwv1.Observation) {
 	m := make(map[string]*fwv1.Observation, len(obs))
 	for _, o := range obs {
 		m[o.Key] = o
 	}
-	cl.mu.Lock()
 	cl.sent = m
-	cl.mu.Unlock()
 }
 
-// delta is what changed since the state last sent.
-func (cl *Client) delta(rep *fwv1.Report) *fwv1.Delta {
-	cl.mu.Lock()
+// deltaLocked is what changed since the state last queued.
+func (cl *Client) deltaLocked(rep *fwv1.Report) *fwv1.Delta {
 	prev := cl.sent
-	cl.mu.Unlock()
 	d := &fwv1.Delta{Findings: rep.Findings, Sensors: rep.Sensors}
 	now := make(map[string]bool, len(rep.Observations))
 	for _, o := range rep.Observations {
@@ -315,7 +472,7 @@ func (cl *Client) delta(rep *fwv1.Report) *fwv1.Delta {
 			d.Removed = append(d.Removed, k)
 		}
 	}
-	cl.remember(rep.Observations)
+	cl.rememberLocked(rep.Observations)
 	return d
 }
 

@@ -14,8 +14,8 @@ func obs(key, name string) *fwv1.Observation {
 
 func TestDelta(t *testing.T) {
 	cl := &Client{}
-	cl.remember([]*fwv1.Observation{obs("a", "1"), obs("b", "2"), obs("c", "3")})
-	d := cl.delta(&fwv1.Report{Observations: []*fwv1.Observation{obs("a", "1"), obs("b", "changed"), obs("d", "4")}})
+	cl.rememberLocked([]*fwv1.Observation{obs("a", "1"), obs("b", "2"), obs("c", "3")})
+	d := cl.deltaLocked(&fwv1.Report{Observations: []*fwv1.Observation{obs("a", "1"), obs("b", "changed"), obs("d", "4")}})
 	var up []string
 	for _, o := range d.Upserted {
 		up = append(up, o.Key)
@@ -25,7 +25,7 @@ func TestDelta(t *testing.T) {
 		t.Fatalf("upserted %v removed %v", up, d.Removed)
 	}
 	// The next delta is against what was just sent.
-	d = cl.delta(&fwv1.Report{Observations: []*fwv1.Observation{obs("a", "1"), obs("b", "changed"), obs("d", "4")}})
+	d = cl.deltaLocked(&fwv1.Report{Observations: []*fwv1.Observation{obs("a", "1"), obs("b", "changed"), obs("d", "4")}})
 	if len(d.Upserted)+len(d.Removed) != 0 {
 		t.Fatalf("no change, yet delta %v", d)
 	}

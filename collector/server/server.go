@@ -258,9 +258,9 @@ func (s *Server) handle(ctx context.Context, h store.Host, egress string, m *fwv
 		}
 		a = &store.Apply{SpoolDropped: b.Hello.GetSpoolDropped()}
 	case *fwv1.AgentMessage_Full:
-		a = &store.Apply{Full: true, Upserted: b.Full.GetObservations(), Findings: b.Full.GetFindings(), FindingsSet: true}
+		a = &store.Apply{Full: true, Upserted: b.Full.GetObservations(), Findings: b.Full.GetFindings(), FindingsSet: true, SpoolDropped: b.Full.GetSpoolDropped()}
 	case *fwv1.AgentMessage_Delta:
-		a = &store.Apply{Upserted: b.Delta.GetUpserted(), Removed: b.Delta.GetRemoved(), Findings: b.Delta.GetFindings(), FindingsSet: true}
+		a = &store.Apply{Upserted: b.Delta.GetUpserted(), Removed: b.Delta.GetRemoved(), Findings: b.Delta.GetFindings(), FindingsSet: true, SpoolDropped: b.Delta.GetSpoolDropped()}
 	case *fwv1.AgentMessage_ScanReply:
 		s.mu.Lock()
 		ch := s.scans[b.ScanReply.GetRequestId()]

@@ -370,6 +370,7 @@ type FullState struct {
 	Observations  []*Observation         `protobuf:"bytes,1,rep,name=observations,proto3" json:"observations,omitempty"`
 	Findings      []*Finding             `protobuf:"bytes,2,rep,name=findings,proto3" json:"findings,omitempty"`
 	Sensors       []*SensorStatus        `protobuf:"bytes,3,rep,name=sensors,proto3" json:"sensors,omitempty"`
+	SpoolDropped  uint64                 `protobuf:"varint,4,opt,name=spool_dropped,json=spoolDropped,proto3" json:"spool_dropped,omitempty"` // messages the agent's spool had to drop, ever
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -425,6 +426,13 @@ func (x *FullState) GetSensors() []*SensorStatus {
 	return nil
 }
 
+func (x *FullState) GetSpoolDropped() uint64 {
+	if x != nil {
+		return x.SpoolDropped
+	}
+	return 0
+}
+
 // Delta changes what the collector holds: observations added or changed,
 // observations removed (by key), and the host's findings in full (they are
 // few; sending them whole keeps the lifecycle simple).
@@ -434,7 +442,8 @@ type Delta struct {
 	Removed       []string               `protobuf:"bytes,2,rep,name=removed,proto3" json:"removed,omitempty"`
 	Findings      []*Finding             `protobuf:"bytes,3,rep,name=findings,proto3" json:"findings,omitempty"`
 	Sensors       []*SensorStatus        `protobuf:"bytes,4,rep,name=sensors,proto3" json:"sensors,omitempty"`
-	BaseSeq       uint64                 `protobuf:"varint,5,opt,name=base_seq,json=baseSeq,proto3" json:"base_seq,omitempty"` // the full state or delta this one applies on
+	BaseSeq       uint64                 `protobuf:"varint,5,opt,name=base_seq,json=baseSeq,proto3" json:"base_seq,omitempty"`                // the full state or delta this one applies on
+	SpoolDropped  uint64                 `protobuf:"varint,6,opt,name=spool_dropped,json=spoolDropped,proto3" json:"spool_dropped,omitempty"` // messages the agent's spool had to drop, ever
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -500,6 +509,13 @@ func (x *Delta) GetSensors() []*SensorStatus {
 func (x *Delta) GetBaseSeq() uint64 {
 	if x != nil {
 		return x.BaseSeq
+	}
+	return 0
+}
+
+func (x *Delta) GetSpoolDropped() uint64 {
+	if x != nil {
+		return x.SpoolDropped
 	}
 	return 0
 }
@@ -1005,17 +1021,19 @@ const file_farmwatch_v1_agent_proto_rawDesc = "" +
 	"\x04host\x18\x02 \x01(\v2\x16.farmwatch.v1.HostInfoR\x04host\x12#\n" +
 	"\ragent_version\x18\x03 \x01(\tR\fagentVersion\x12#\n" +
 	"\rrules_version\x18\x04 \x01(\tR\frulesVersion\x12#\n" +
-	"\rspool_dropped\x18\x05 \x01(\x04R\fspoolDropped\"\xb3\x01\n" +
+	"\rspool_dropped\x18\x05 \x01(\x04R\fspoolDropped\"\xd8\x01\n" +
 	"\tFullState\x12=\n" +
 	"\fobservations\x18\x01 \x03(\v2\x19.farmwatch.v1.ObservationR\fobservations\x121\n" +
 	"\bfindings\x18\x02 \x03(\v2\x15.farmwatch.v1.FindingR\bfindings\x124\n" +
-	"\asensors\x18\x03 \x03(\v2\x1a.farmwatch.v1.SensorStatusR\asensors\"\xdc\x01\n" +
+	"\asensors\x18\x03 \x03(\v2\x1a.farmwatch.v1.SensorStatusR\asensors\x12#\n" +
+	"\rspool_dropped\x18\x04 \x01(\x04R\fspoolDropped\"\x81\x02\n" +
 	"\x05Delta\x125\n" +
 	"\bupserted\x18\x01 \x03(\v2\x19.farmwatch.v1.ObservationR\bupserted\x12\x18\n" +
 	"\aremoved\x18\x02 \x03(\tR\aremoved\x121\n" +
 	"\bfindings\x18\x03 \x03(\v2\x15.farmwatch.v1.FindingR\bfindings\x124\n" +
 	"\asensors\x18\x04 \x03(\v2\x1a.farmwatch.v1.SensorStatusR\asensors\x12\x19\n" +
-	"\bbase_seq\x18\x05 \x01(\x04R\abaseSeq\"n\n" +
+	"\bbase_seq\x18\x05 \x01(\x04R\abaseSeq\x12#\n" +
+	"\rspool_dropped\x18\x06 \x01(\x04R\fspoolDropped\"n\n" +
 	"\tScanReply\x12\x1d\n" +
 	"\n" +
 	"request_id\x18\x01 \x01(\tR\trequestId\x12,\n" +
