@@ -30,6 +30,12 @@ type Config struct {
 	EnrollSecretFile string        `yaml:"enroll_secret_file,omitempty"`
 	State            string        `yaml:"state,omitempty"`
 	Interval         time.Duration `yaml:"interval,omitempty"`
+	// Self-limits of a resident agent: a periodic scan is skipped while
+	// the Go heap is above MaxHeapMB or the agent used more than
+	// MaxCPUPercent of one core since the last scan (osquery's watchdog:
+	// 200 MB, 10 %). Zero turns a limit off.
+	MaxHeapMB     uint64  `yaml:"max_heap_mb,omitempty"`
+	MaxCPUPercent float64 `yaml:"max_cpu_percent,omitempty"`
 	// FleetSalt keys the HMAC-SHA256 with which the netid sensor hashes the
 	// gateway MAC, the Wi-Fi SSID and BSSID before they leave the host. One
 	// value for the whole fleet, so the collector can compare hosts; empty
@@ -48,7 +54,7 @@ type Expect struct {
 }
 
 func defaultConfig() Config {
-	return Config{FailOn: "high", SensorTimeout: 10 * time.Second}
+	return Config{FailOn: "high", SensorTimeout: 10 * time.Second, MaxHeapMB: 200, MaxCPUPercent: 10}
 }
 
 // loadConfig reads a config file over the defaults. Unknown keys are

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"os"
 	"runtime/debug"
 	"time"
 
@@ -12,6 +13,7 @@ import (
 	"github.com/farmwatch/farmwatch/agent/stream"
 	"github.com/kardianos/service"
 	"github.com/rs/zerolog"
+	gps "github.com/shirou/gopsutil/v4/process"
 )
 
 // cmdRun runs the agent in the foreground, connected to a collector:
@@ -102,6 +104,7 @@ func cmdRun(ctx context.Context, args []string, stderr io.Writer, log zerolog.Lo
 	cl, err := stream.New(stream.Config{
 		Collector: *collector, TLS: tlsCfg, EnrollSecret: secret, StateDir: *state, Interval: *interval,
 		Version: version, Log: log, Open: open,
+		MaxHeapBytes: cfg.MaxHeapMB << 20, MaxCPUPercent: cfg.MaxCPUPercent, CPUTime: selfCPUTime,
 		Scanner: &scan.Scanner{Sensors: sensors(cfg), Rules: set, Timeout: cfg.SensorTimeout, Org: cfg.Org()},
 	})
 	if err != nil {
@@ -126,4 +129,18 @@ func cmdRun(ctx context.Context, args []string, stderr io.Writer, log zerolog.Lo
 	}
 	log.Info().Msg("agent stopped")
 	return exitOK, nil
+}
+
+// selfCPUTime is the agent's own CPU time (user + system), for its
+// self-limit; zero when the OS does not say.
+func selfCPUTime() time.Duration {
+	p, err := gps.NewProcess(int32(os.Getpid()))
+	if err != nil {
+		return 0
+	}
+	t, err := p.Times()
+	if err != nil {
+		return 0
+	}
+	return time.Duration((t.User + t.System) * float64(time.Second))
 }

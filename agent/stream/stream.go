@@ -24,6 +24,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"runtime"
 	"runtime/debug"
 	"strconv"
 	"strings"
@@ -58,6 +59,14 @@ type Config struct {
 	Open func() (*host.Host, func(), error)
 	// SpoolBytes bounds the on-disk spool; 64 MiB when zero.
 	SpoolBytes int64
+	// MaxHeapBytes and MaxCPUPercent are the agent's self-limits: a
+	// periodic scan is skipped, and logged, while the Go heap is above the
+	// first or the agent used more than the second share of one core since
+	// the last scan. Zero means no limit.
+	MaxHeapBytes  uint64
+	MaxCPUPercent float64
+	// CPUTime returns the process's CPU time so far (for MaxCPUPercent).
+	CPUTime func() time.Duration
 }
 
 // Client is one agent's link to its collector.
@@ -71,6 +80,9 @@ type Client struct {
 	lastDropped  uint64
 	lastFindings []*fwv1.Finding
 	wake         chan struct{} // a message was queued
+
+	lastWall time.Time // for the CPU limit; only the scan loop uses these
+	lastCPU  time.Duration
 }
 
 // New makes a Client; its state directory is created 0700.
@@ -251,6 +263,10 @@ func (cl *Client) scanLoop(ctx context.Context) error {
 		case <-tick.C:
 		}
 		tick.Reset(jitter(cl.c.Interval))
+		if why := cl.overLimit(); why != "" {
+			cl.c.Log.Warn().Str("reason", why).Msg("scan skipped: over the agent's resource limit")
+			continue
+		}
 		rep, err := cl.scanOnce(ctx)
 		if err != nil {
 			cl.c.Log.Warn().Err(err).Msg("scan failed")
@@ -263,6 +279,29 @@ func (cl *Client) scanLoop(ctx context.Context) error {
 		// idle agent gives it back (issue #5: idle RSS is a goal).
 		debug.FreeOSMemory()
 	}
+}
+
+// overLimit says why the agent should not scan now, or "".
+func (cl *Client) overLimit() string {
+	if cl.c.MaxHeapBytes > 0 {
+		var ms runtime.MemStats
+		runtime.ReadMemStats(&ms)
+		if ms.HeapAlloc > cl.c.MaxHeapBytes {
+			return fmt.Sprintf("heap %d MiB over the limit of %d MiB", ms.HeapAlloc>>20, cl.c.MaxHeapBytes>>20)
+		}
+	}
+	if cl.c.MaxCPUPercent > 0 && cl.c.CPUTime != nil {
+		now, cpu := time.Now(), cl.c.CPUTime()
+		defer func() { cl.lastWall, cl.lastCPU = now, cpu }()
+		if !cl.lastWall.IsZero() {
+			if wall := now.Sub(cl.lastWall); wall > 0 {
+				if pct := 100 * float64(cpu-cl.lastCPU) / float64(wall); pct > cl.c.MaxCPUPercent {
+					return fmt.Sprintf("%.1f%% of a core since the last scan, over the limit of %.1f%%", pct, cl.c.MaxCPUPercent)
+				}
+			}
+		}
+	}
+	return ""
 }
 
 // enqueue turns a scan into a sequenced message on the spool: a full state

@@ -4,6 +4,7 @@ import (
 	"sort"
 	"strings"
 	"testing"
+	"time"
 
 	fwv1 "github.com/farmwatch/farmwatch/proto/farmwatch/v1"
 )
@@ -51,5 +52,26 @@ func TestSeqPersists(t *testing.T) {
 	}
 	if _, err := New(Config{Collector: "x", StateDir: dir}); err == nil {
 		t.Fatal("New accepted a config without TLS, scanner or host")
+	}
+}
+
+func TestOverLimit(t *testing.T) {
+	cpu := time.Duration(0)
+	cl := &Client{c: Config{MaxCPUPercent: 10, CPUTime: func() time.Duration { return cpu }}}
+	if why := cl.overLimit(); why != "" {
+		t.Fatalf("first check: %q", why)
+	}
+	cl.lastWall = cl.lastWall.Add(-time.Second) // one second ago
+	cpu = 500 * time.Millisecond                // half a core
+	if why := cl.overLimit(); !strings.Contains(why, "over the limit of 10.0%") {
+		t.Fatalf("busy agent: %q", why)
+	}
+	cl = &Client{c: Config{MaxHeapBytes: 1}}
+	if why := cl.overLimit(); !strings.Contains(why, "heap") {
+		t.Fatalf("heap over 1 byte: %q", why)
+	}
+	cl = &Client{c: Config{MaxHeapBytes: 1 << 40}}
+	if why := cl.overLimit(); why != "" {
+		t.Fatalf("under the limits: %q", why)
 	}
 }
