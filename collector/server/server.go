@@ -13,6 +13,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/farmwatch/farmwatch/agent/scan"
 	"github.com/farmwatch/farmwatch/collector/pki"
 	"github.com/farmwatch/farmwatch/collector/store"
 	fwv1 "github.com/farmwatch/farmwatch/proto/farmwatch/v1"
@@ -409,7 +410,15 @@ func (s *Server) Scan(ctx context.Context, hostID string, timeout time.Duration)
 		if r.GetError() != "" {
 			return nil, status.Errorf(codes.Internal, "scan: the agent failed: %s", r.GetError())
 		}
-		return r.GetReport(), nil
+		rep := r.GetReport()
+		if s.rules != nil && rep != nil {
+			// The collector's rules (with the organisation's) judge the
+			// fresh observations, as they judge everything agents send.
+			res := s.rules.Evaluate(rep.GetHost(), rep.GetObservations())
+			rep.Findings, rep.RuleErrors = res.Findings, res.Errors
+			rep.Verdict = scan.Verdict(rep)
+		}
+		return rep, nil
 	case <-sess.done:
 		return nil, status.Errorf(codes.Unavailable, "scan: host %s disconnected", hostID)
 	case <-ctx.Done():
