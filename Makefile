@@ -28,6 +28,7 @@ bench: ## benchmarks: full scan of 1000 processes vs a plain /proc read; rule ch
 	$(GO) test -run '^$$' -bench 'Evaluate' -benchtime 300x -count 8 -cpu 1 -benchmem ./rules | tee -a $(BIN)/bench.txt
 	$(GO) test -run '^$$' -bench 'Parse$$' -count 8 -cpu 1 -benchmem ./agent/edid | tee -a $(BIN)/bench.txt
 	$(GO) test -run '^$$' -bench 'USB|Display' -count 8 -benchmem ./agent/sensor/usb ./agent/sensor/display | tee -a $(BIN)/bench.txt
+	$(GO) test -run '^$$' -bench 'Ingest1000Agents|ScanRoundTrip1000$$|ApplyVsRaw' -benchtime 3x -count 3 -timeout 30m ./collector/server ./collector/store/sqlite | tee -a $(BIN)/bench.txt
 	$(GO) tool -modfile=tools/go.mod benchstat $(BIN)/bench.txt
 	@bash scripts/benchratio.sh $(BIN)/bench.txt
 

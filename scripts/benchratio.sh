@@ -17,7 +17,12 @@ usb=$(col BenchmarkUSB ns/op | median)
 usbplain=$(col BenchmarkUSBPlainRead ns/op | median)
 disp=$(col BenchmarkDisplay ns/op | median)
 dispplain=$(col BenchmarkDisplayPlainRead ns/op | median)
-awk -v p="$plain" -v s="$scan" -v n="$procs" -v c="$checks" -v e="$edid" -v u="$usb" -v up="$usbplain" -v d="$disp" -v dp="$dispplain" 'BEGIN {
+ingest=$(col BenchmarkIngest1000Agents ingest/raw | median)
+ingestrate=$(col BenchmarkIngest1000Agents obs/s | median)
+storeraw=$(col BenchmarkApplyVsRaw store/raw | median)
+p50=$(col BenchmarkScanRoundTrip1000 p50-ms | median)
+p99=$(col BenchmarkScanRoundTrip1000 p99-ms | median)
+awk -v p="$plain" -v s="$scan" -v n="$procs" -v c="$checks" -v e="$edid" -v u="$usb" -v up="$usbplain" -v d="$disp" -v dp="$dispplain" -v ir="$ingest" -v irate="$ingestrate" -v sr="$storeraw" -v p50="$p50" -v p99="$p99" 'BEGIN {
   printf "processes on the machine:            %s\n", n
   printf "plain /proc read, median:            %.1f ms\n", p/1e6
   printf "full scan, median:                   %.1f ms\n", s/1e6
@@ -27,4 +32,7 @@ awk -v p="$plain" -v s="$scan" -v n="$procs" -v c="$checks" -v e="$edid" -v u="$
   if (u != "nan") printf "usb sensor, 40 devices:              %.2f ms (plain read of the same files %.2f ms, %.2fx)\n", u/1e6, up/1e6, u/up
   if (d != "nan") printf "display sensor:                      %.2f ms (plain read of the same files %.2f ms, %.2fx)\n", d/1e6, dp/1e6, d/dp
   if (u != "nan" && d != "nan") printf "usb + display sensors:               %.2f ms   (goal: under 5 ms)\n", (u+d)/1e6
+  if (ir != "nan") printf "ingest, 1000 agents:                 %.0f obs/s, %.2f of a raw insert in the same run (goal: at least 0.5)\n", irate, ir
+  if (sr != "nan") printf "store apply alone:                   %.2f of a raw insert in the same run\n", sr
+  if (p50 != "nan") printf "scan round trip, 1000 agents:        p50 %.2f ms, p99 %.2f ms (goal: p50 under 1 s)\n", p50, p99
 }'
