@@ -31,14 +31,15 @@ type DB struct {
 // The statements of the apply path, prepared once at Open: parsing them for
 // every agent message was a sixth of the ingest's CPU.
 var applyStmts = map[string]string{
-	"lastSeq": `SELECT last_seq FROM hosts WHERE id = ?`,
-	"clear":   `DELETE FROM observations WHERE host_id = ?`,
-	"upsert":  "INSERT INTO observations (host_id, key, kind, body) VALUES (?, ?, ?, ?)\nON CONFLICT(host_id, key) DO UPDATE SET kind = excluded.kind, body = excluded.body",
-	"remove":  `DELETE FROM observations WHERE host_id = ? AND key = ?`,
-	"host":    "UPDATE hosts SET last_seq = ?, last_seen = max(last_seen, ?),\n  egress_ip = CASE WHEN ? = '' THEN egress_ip ELSE ? END, spool_dropped = max(spool_dropped, ?) WHERE id = ?",
-	"finding": "INSERT INTO findings (host_id, id, rule, severity, body, state, first_seen, last_seen) VALUES (?, ?, ?, ?, ?, 'open', ?, ?)\nON CONFLICT(host_id, id) DO UPDATE SET body = excluded.body, severity = excluded.severity, last_seen = excluded.last_seen,\n  first_seen = CASE WHEN findings.state = 'resolved' THEN excluded.first_seen ELSE findings.first_seen END,\n  state = 'open'",
-	"openIDs": `SELECT id FROM findings WHERE host_id = ? AND state = 'open'`,
-	"resolve": `UPDATE findings SET state = 'resolved', last_seen = ? WHERE host_id = ? AND id = ?`,
+	"lastSeq":    `SELECT last_seq FROM hosts WHERE id = ?`,
+	"clear":      `DELETE FROM observations WHERE host_id = ?`,
+	"upsert":     "INSERT INTO observations (host_id, key, kind, body) VALUES (?, ?, ?, ?)\nON CONFLICT(host_id, key) DO UPDATE SET kind = excluded.kind, body = excluded.body",
+	"remove":     `DELETE FROM observations WHERE host_id = ? AND key = ?`,
+	"host":       "UPDATE hosts SET last_seq = ?, last_seen = max(last_seen, ?),\n  egress_ip = CASE WHEN ? = '' THEN egress_ip ELSE ? END, spool_dropped = max(spool_dropped, ?) WHERE id = ?",
+	"finding":    "INSERT INTO findings (host_id, id, rule, severity, body, state, first_seen, last_seen) VALUES (?, ?, ?, ?, ?, 'open', ?, ?)\nON CONFLICT(host_id, id) DO UPDATE SET body = excluded.body, severity = excluded.severity, last_seen = excluded.last_seen,\n  first_seen = CASE WHEN findings.state = 'resolved' THEN excluded.first_seen ELSE findings.first_seen END,\n  state = 'open'",
+	"openIDs":    `SELECT id FROM findings WHERE host_id = ? AND state = 'open'`,
+	"resolve":    `UPDATE findings SET state = 'resolved', last_seen = ? WHERE host_id = ? AND id = ?`,
+	"resolveAll": `UPDATE findings SET state = 'resolved', last_seen = ? WHERE host_id = ? AND state = 'open'`,
 }
 
 var _ store.Store = (*DB)(nil)
@@ -310,6 +311,10 @@ func (s *DB) applyFindings(ctx context.Context, tx *sql.Tx, hostID string, a sto
 		if _, err := s.stmt(ctx, tx, "finding").ExecContext(ctx, hostID, id, f.GetRule(), int32(f.GetSeverity()), b, now, now); err != nil {
 			return err
 		}
+	}
+	if len(current) == 0 { // the common case: nothing found, nothing to compare
+		_, err := s.stmt(ctx, tx, "resolveAll").ExecContext(ctx, now, hostID)
+		return err
 	}
 	rows, err := s.stmt(ctx, tx, "openIDs").QueryContext(ctx, hostID)
 	if err != nil {

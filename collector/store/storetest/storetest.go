@@ -186,6 +186,12 @@ func testFindingLifecycle(t *testing.T, s store.Store) {
 	if rows, _ := s.Findings(ctx, store.FindingFilter{HostID: "h2"}); len(rows) != 1 || rows[0].State != store.Open {
 		t.Fatalf("a heartbeat changed findings: %+v", rows)
 	}
+	// An empty set, given, resolves every open finding of the host.
+	_, err = s.ApplyMessage(ctx, "h2", 3, store.Apply{FindingsSet: true, Seen: t0.Add(time.Minute)})
+	must(t, err)
+	if rows, _ := s.Findings(ctx, store.FindingFilter{HostID: "h2"}); len(rows) != 0 {
+		t.Fatalf("an empty finding set left open findings: %+v", rows)
+	}
 	// Back again: reopened with a new first_seen.
 	apply("h1", 3, t0.Add(2*time.Minute), fa, fb)
 	high, err := s.Findings(ctx, store.FindingFilter{MinSeverity: hi})
