@@ -29,6 +29,24 @@ type Host struct {
 	EgressIP     string
 	LastSeq      uint64 // the highest applied message
 	SpoolDropped uint64
+	// What the agent said of itself in its last hello.
+	AgentVersion string
+	RulesVersion string // the rule bundle it uses
+	RulesError   string // why it refused the last bundle sent, if it did
+}
+
+// AgentStatus is what an agent's hello says of itself.
+type AgentStatus struct {
+	AgentVersion string
+	RulesVersion string
+	RulesError   string
+}
+
+// ChangeFilter selects a host's history.
+type ChangeFilter struct {
+	Since time.Time // zero: from the start
+	Kind  string    // "" for every kind of observation
+	Limit int       // the newest this many changes; 0 for 1000
 }
 
 // Apply is one agent message's effect on the store.
@@ -96,7 +114,16 @@ type Store interface {
 	// a seq at or below the host's LastSeq changes nothing and reports
 	// false. It returns only after the change is committed.
 	ApplyMessage(ctx context.Context, hostID string, seq uint64, a Apply) (applied bool, err error)
+	// SetAgentStatus records what a connecting agent says of itself.
+	SetAgentStatus(ctx context.Context, hostID string, st AgentStatus) error
 	Observations(ctx context.Context, hostID string) ([]*fwv1.Observation, error)
+	// Changes is the host's history: each observation added, changed or
+	// removed by an applied message (an observation sent again unchanged
+	// is no change), oldest first.
+	Changes(ctx context.Context, hostID string, f ChangeFilter) ([]*fwv1.ObservationChange, error)
+	// PruneChanges forgets history applied before t and says how many
+	// messages' worth it removed.
+	PruneChanges(ctx context.Context, before time.Time) (int64, error)
 	Findings(ctx context.Context, f FindingFilter) ([]FindingRow, error)
 	PutToken(ctx context.Context, hash []byte, role Role, created time.Time) error
 	TokenRole(ctx context.Context, hash []byte) (Role, error)

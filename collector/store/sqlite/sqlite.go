@@ -9,13 +9,16 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"slices"
 	"sort"
 	"strings"
 	"time"
 
 	"github.com/farmwatch/farmwatch/collector/store"
 	fwv1 "github.com/farmwatch/farmwatch/proto/farmwatch/v1"
+	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/timestamppb"
 	_ "modernc.org/sqlite" // the database/sql driver "sqlite"
 )
 
@@ -31,10 +34,13 @@ type DB struct {
 // The statements of the apply path, prepared once at Open: parsing them for
 // every agent message was a sixth of the ingest's CPU.
 var applyStmts = map[string]string{
-	"lastSeq":    `SELECT last_seq FROM hosts WHERE id = ?`,
-	"clear":      `DELETE FROM observations WHERE host_id = ?`,
-	"upsert":     "INSERT INTO observations (host_id, key, kind, body) VALUES (?, ?, ?, ?)\nON CONFLICT(host_id, key) DO UPDATE SET kind = excluded.kind, body = excluded.body",
-	"remove":     `DELETE FROM observations WHERE host_id = ? AND key = ?`,
+	"lastSeq": `SELECT last_seq FROM hosts WHERE id = ?`,
+	"keys":    `SELECT key FROM observations WHERE host_id = ?`,
+	// An unchanged body is left alone and returns no row; a new one
+	// returns first_seq equal to this message's seq.
+	"upsert":     "INSERT INTO observations (host_id, key, kind, body, first_seq) VALUES (?, ?, ?, ?, ?)\nON CONFLICT(host_id, key) DO UPDATE SET kind = excluded.kind, body = excluded.body WHERE observations.body <> excluded.body\nRETURNING first_seq",
+	"remove":     `DELETE FROM observations WHERE host_id = ? AND key = ? RETURNING kind, body`,
+	"changes":    `INSERT INTO changes (host_id, seq, at, n, body) VALUES (?, ?, ?, ?, ?)`,
 	"host":       "UPDATE hosts SET last_seq = ?, last_seen = max(last_seen, ?),\n  egress_ip = CASE WHEN ? = '' THEN egress_ip ELSE ? END, spool_dropped = max(spool_dropped, ?) WHERE id = ?",
 	"finding":    "INSERT INTO findings (host_id, id, rule, severity, body, state, first_seen, last_seen) VALUES (?, ?, ?, ?, ?, 'open', ?, ?)\nON CONFLICT(host_id, id) DO UPDATE SET body = excluded.body, severity = excluded.severity, last_seen = excluded.last_seen,\n  first_seen = CASE WHEN findings.state = 'resolved' THEN excluded.first_seen ELSE findings.first_seen END,\n  state = 'open'",
 	"openIDs":    `SELECT id FROM findings WHERE host_id = ? AND state = 'open'`,
@@ -166,7 +172,7 @@ ON CONFLICT(id) DO UPDATE SET hostname = excluded.hostname, os = excluded.os, in
 	return nil
 }
 
-const hostCols = `id, hostname, os, info, node_key_hash, enrolled_at, last_seen, egress_ip, last_seq, spool_dropped`
+const hostCols = `id, hostname, os, info, node_key_hash, enrolled_at, last_seen, egress_ip, last_seq, spool_dropped, agent_version, rules_version, rules_error`
 
 type scanner interface{ Scan(...any) error }
 
@@ -177,7 +183,7 @@ func scanHost(r scanner) (store.Host, error) {
 		enrolled, seen int64
 		seq, dropped   int64
 	)
-	if err := r.Scan(&h.ID, &h.Hostname, &h.OS, &info, &h.NodeKeyHash, &enrolled, &seen, &h.EgressIP, &seq, &dropped); err != nil {
+	if err := r.Scan(&h.ID, &h.Hostname, &h.OS, &info, &h.NodeKeyHash, &enrolled, &seen, &h.EgressIP, &seq, &dropped, &h.AgentVersion, &h.RulesVersion, &h.RulesError); err != nil {
 		return h, err
 	}
 	if len(info) > 0 {
@@ -256,9 +262,31 @@ func (s *DB) ApplyMessage(ctx context.Context, hostID string, seq uint64, a stor
 	fail := func(what string, err error) (bool, error) {
 		return false, fmt.Errorf("apply %s #%d: %s: %w", hostID, seq, what, err)
 	}
-	if a.Full {
-		if _, err := s.stmt(ctx, tx, "clear").ExecContext(ctx, hostID); err != nil {
-			return fail("clear", err)
+	var hist history
+	removed := a.Removed
+	if a.Full { // what the host no longer has is removed
+		keep := make(map[string]bool, len(a.Upserted))
+		for _, o := range a.Upserted {
+			keep[o.GetKey()] = true
+		}
+		rows, err := s.stmt(ctx, tx, "keys").QueryContext(ctx, hostID)
+		if err != nil {
+			return fail("keys", err)
+		}
+		removed = nil
+		for rows.Next() {
+			var k string
+			if err := rows.Scan(&k); err != nil {
+				rows.Close()
+				return fail("keys", err)
+			}
+			if !keep[k] {
+				removed = append(removed, k)
+			}
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return fail("keys", err)
 		}
 	}
 	if len(a.Upserted) > 0 {
@@ -268,14 +296,35 @@ func (s *DB) ApplyMessage(ctx context.Context, hostID string, seq uint64, a stor
 			if err != nil {
 				return fail("encode "+o.GetKey(), err)
 			}
-			if _, err := st.ExecContext(ctx, hostID, o.GetKey(), kindOf(o), b); err != nil {
+			kind := kindOf(o)
+			var first int64
+			switch err := st.QueryRowContext(ctx, hostID, o.GetKey(), kind, b, int64(seq)).Scan(&first); {
+			case errors.Is(err, sql.ErrNoRows): // unchanged
+			case err != nil:
 				return fail("upsert "+o.GetKey(), err)
+			case first == int64(seq):
+				hist.add(fwv1.ObservationChange_OP_ADDED, o.GetKey(), kind, b)
+			default:
+				hist.add(fwv1.ObservationChange_OP_CHANGED, o.GetKey(), kind, b)
 			}
 		}
 	}
-	for _, k := range a.Removed {
-		if _, err := s.stmt(ctx, tx, "remove").ExecContext(ctx, hostID, k); err != nil {
+	for _, k := range removed {
+		var (
+			kind string
+			body []byte
+		)
+		switch err := s.stmt(ctx, tx, "remove").QueryRowContext(ctx, hostID, k).Scan(&kind, &body); {
+		case errors.Is(err, sql.ErrNoRows): // not there: no change
+		case err != nil:
 			return fail("remove "+k, err)
+		default:
+			hist.add(fwv1.ObservationChange_OP_REMOVED, k, kind, body)
+		}
+	}
+	if hist.n > 0 {
+		if _, err := s.stmt(ctx, tx, "changes").ExecContext(ctx, hostID, int64(seq), ms(a.Seen), hist.n, hist.b); err != nil {
+			return fail("history", err)
 		}
 	}
 	if a.FindingsSet {
@@ -444,4 +493,90 @@ func (s *DB) TokenRole(ctx context.Context, hash []byte) (store.Role, error) {
 		return "", fmt.Errorf("token: %w", err)
 	}
 	return store.Role(role), nil
+}
+
+// history is one message's changes, encoded as an
+// ObservationChanges as they are found: the observations are already
+// encoded, so each change is framed around their bytes rather than
+// decoded and encoded again.
+type history struct {
+	b []byte
+	n int
+}
+
+func (h *history) add(op fwv1.ObservationChange_Op, key, kind string, obs []byte) {
+	var c []byte
+	c = protowire.AppendTag(c, 3, protowire.VarintType)
+	c = protowire.AppendVarint(c, uint64(op))
+	c = protowire.AppendTag(c, 4, protowire.BytesType)
+	c = protowire.AppendString(c, key)
+	c = protowire.AppendTag(c, 5, protowire.BytesType)
+	c = protowire.AppendString(c, kind)
+	c = protowire.AppendTag(c, 6, protowire.BytesType)
+	c = protowire.AppendBytes(c, obs)
+	h.b = protowire.AppendTag(h.b, 1, protowire.BytesType)
+	h.b = protowire.AppendBytes(h.b, c)
+	h.n++
+}
+
+// SetAgentStatus implements store.Store.
+func (s *DB) SetAgentStatus(ctx context.Context, hostID string, st store.AgentStatus) error {
+	r, err := s.db.ExecContext(ctx, `UPDATE hosts SET agent_version = ?, rules_version = ?, rules_error = ? WHERE id = ?`,
+		st.AgentVersion, st.RulesVersion, st.RulesError, hostID)
+	if err != nil {
+		return fmt.Errorf("agent status %s: %w", hostID, err)
+	}
+	if n, _ := r.RowsAffected(); n == 0 {
+		return fmt.Errorf("agent status %s: %w", hostID, store.ErrNotFound)
+	}
+	return nil
+}
+
+// Changes implements store.Store.
+func (s *DB) Changes(ctx context.Context, hostID string, f store.ChangeFilter) ([]*fwv1.ObservationChange, error) {
+	limit := f.Limit
+	if limit <= 0 {
+		limit = 1000
+	}
+	rows, err := s.db.QueryContext(ctx, `SELECT seq, at, body FROM changes WHERE host_id = ? AND at >= ? ORDER BY seq DESC`, hostID, ms(f.Since))
+	if err != nil {
+		return nil, fmt.Errorf("changes %s: %w", hostID, err)
+	}
+	defer rows.Close()
+	var out []*fwv1.ObservationChange // newest first until reversed
+	for rows.Next() && len(out) < limit {
+		var (
+			seq, at int64
+			body    []byte
+		)
+		if err := rows.Scan(&seq, &at, &body); err != nil {
+			return nil, fmt.Errorf("changes %s: %w", hostID, err)
+		}
+		var cs fwv1.ObservationChanges
+		if err := proto.Unmarshal(body, &cs); err != nil {
+			return nil, fmt.Errorf("changes %s: stored #%d: %w", hostID, seq, err)
+		}
+		for i := len(cs.Changes) - 1; i >= 0 && len(out) < limit; i-- {
+			c := cs.Changes[i]
+			if f.Kind != "" && c.Kind != f.Kind {
+				continue
+			}
+			c.Seq, c.At = uint64(seq), timestamppb.New(fromMS(at))
+			out = append(out, c)
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("changes %s: %w", hostID, err)
+	}
+	slices.Reverse(out)
+	return out, nil
+}
+
+// PruneChanges implements store.Store.
+func (s *DB) PruneChanges(ctx context.Context, before time.Time) (int64, error) {
+	r, err := s.db.ExecContext(ctx, `DELETE FROM changes WHERE at < ?`, ms(before))
+	if err != nil {
+		return 0, fmt.Errorf("prune history: %w", err)
+	}
+	return r.RowsAffected()
 }

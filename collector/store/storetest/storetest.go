@@ -27,6 +27,8 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"FindingLifecycle", testFindingLifecycle},
 		{"Tokens", testTokens},
 		{"ConcurrentApply", testConcurrentApply},
+		{"History", testHistory},
+		{"AgentStatus", testAgentStatus},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -251,5 +253,98 @@ func testConcurrentApply(t *testing.T, s store.Store) {
 	}
 	if h, _ := s.Host(ctx, "h1"); h.LastSeq != 50 {
 		t.Errorf("last seq = %d", h.LastSeq)
+	}
+}
+
+// changeList renders a history as "seq op key=name" lines.
+func changeList(cs []*fwv1.ObservationChange) []string {
+	var out []string
+	for _, c := range cs {
+		op := map[fwv1.ObservationChange_Op]string{fwv1.ObservationChange_OP_ADDED: "+", fwv1.ObservationChange_OP_CHANGED: "~", fwv1.ObservationChange_OP_REMOVED: "-"}[c.Op]
+		out = append(out, fmt.Sprintf("%d%s%s=%s/%s", c.Seq, op, c.Key, c.Kind, c.GetObservation().GetProcess().GetName()))
+	}
+	return out
+}
+
+func testHistory(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	must(t, s.PutHost(ctx, host("h1", "alpha")))
+	must(t, s.PutHost(ctx, host("h2", "beta")))
+	apply := func(seq uint64, a store.Apply, at time.Time) {
+		t.Helper()
+		a.Seen = at
+		ok, err := s.ApplyMessage(ctx, "h1", seq, a)
+		if err != nil || !ok {
+			t.Fatalf("apply #%d = %v, %v", seq, ok, err)
+		}
+	}
+	apply(1, store.Apply{Full: true, Upserted: []*fwv1.Observation{proc(1, "a"), proc(2, "b")}}, t0)
+	// b changes, c is new, a is sent again unchanged (no change), a key
+	// that is not there is removed (no change).
+	apply(2, store.Apply{Upserted: []*fwv1.Observation{proc(2, "b2"), proc(3, "c"), proc(1, "a")}, Removed: []string{"process/99@0"}}, t0.Add(time.Minute))
+	// Nothing changes at all: no history.
+	apply(3, store.Apply{Upserted: []*fwv1.Observation{proc(3, "c")}}, t0.Add(2*time.Minute))
+	// A full state that no longer has a: a is removed, b and c unchanged.
+	apply(4, store.Apply{Full: true, Upserted: []*fwv1.Observation{proc(2, "b2"), proc(3, "c")}}, t0.Add(3*time.Minute))
+	// A message applied again adds nothing to the history.
+	if ok, err := s.ApplyMessage(ctx, "h1", 4, store.Apply{Upserted: []*fwv1.Observation{proc(7, "dup")}, Seen: t0}); ok || err != nil {
+		t.Fatalf("re-apply = %v, %v", ok, err)
+	}
+	// Another host's history is its own.
+	_, err := s.ApplyMessage(ctx, "h2", 1, store.Apply{Upserted: []*fwv1.Observation{proc(5, "other")}, Seen: t0})
+	must(t, err)
+
+	cs, err := s.Changes(ctx, "h1", store.ChangeFilter{})
+	must(t, err)
+	want := "[1+process/1@0=process/a 1+process/2@0=process/b 2~process/2@0=process/b2 2+process/3@0=process/c 4-process/1@0=process/a]"
+	if got := fmt.Sprint(changeList(cs)); got != want {
+		t.Fatalf("history:\n got %s\nwant %s", got, want)
+	}
+	if !cs[2].At.AsTime().Equal(t0.Add(time.Minute)) {
+		t.Fatalf("change at %v", cs[2].At.AsTime())
+	}
+	cs, err = s.Changes(ctx, "h1", store.ChangeFilter{Limit: 2})
+	must(t, err)
+	if got := fmt.Sprint(changeList(cs)); got != "[2+process/3@0=process/c 4-process/1@0=process/a]" {
+		t.Fatalf("newest two: %s", got)
+	}
+	cs, err = s.Changes(ctx, "h1", store.ChangeFilter{Since: t0.Add(time.Minute), Kind: "usb_device"})
+	must(t, err)
+	if len(cs) != 0 {
+		t.Fatalf("usb history: %v", changeList(cs))
+	}
+	cs, err = s.Changes(ctx, "h1", store.ChangeFilter{Since: t0.Add(90 * time.Second), Kind: "process"})
+	must(t, err)
+	if got := fmt.Sprint(changeList(cs)); got != "[4-process/1@0=process/a]" {
+		t.Fatalf("since: %s", got)
+	}
+	n, err := s.PruneChanges(ctx, t0.Add(2*time.Minute))
+	must(t, err)
+	if n != 3 { // h1 #1 and #2, h2 #1
+		t.Fatalf("pruned %d messages' history, want 3", n)
+	}
+	cs, _ = s.Changes(ctx, "h1", store.ChangeFilter{})
+	if len(cs) != 1 {
+		t.Fatalf("after prune: %v", changeList(cs))
+	}
+}
+
+func testAgentStatus(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	must(t, s.PutHost(ctx, host("h1", "alpha")))
+	st := store.AgentStatus{AgentVersion: "v1.2.3", RulesVersion: "sha256:ab", RulesError: "org.yaml:3:1: bad"}
+	must(t, s.SetAgentStatus(ctx, "h1", st))
+	h, err := s.Host(ctx, "h1")
+	must(t, err)
+	if h.AgentVersion != st.AgentVersion || h.RulesVersion != st.RulesVersion || h.RulesError != st.RulesError {
+		t.Fatalf("host = %+v", h)
+	}
+	// Re-enrollment keeps it until the next hello.
+	must(t, s.PutHost(ctx, host("h1", "alpha")))
+	if h, _ := s.Host(ctx, "h1"); h.RulesVersion != st.RulesVersion {
+		t.Fatalf("after re-enrollment: %+v", h)
+	}
+	if err := s.SetAgentStatus(ctx, "nope", st); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("unknown host: %v", err)
 	}
 }

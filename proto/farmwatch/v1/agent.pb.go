@@ -152,6 +152,7 @@ type AgentMessage struct {
 	//	*AgentMessage_Delta
 	//	*AgentMessage_ScanReply
 	//	*AgentMessage_Heartbeat
+	//	*AgentMessage_BundleStatus
 	Body          isAgentMessage_Body `protobuf_oneof:"body"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -253,6 +254,15 @@ func (x *AgentMessage) GetHeartbeat() *Heartbeat {
 	return nil
 }
 
+func (x *AgentMessage) GetBundleStatus() *BundleStatus {
+	if x != nil {
+		if x, ok := x.Body.(*AgentMessage_BundleStatus); ok {
+			return x.BundleStatus
+		}
+	}
+	return nil
+}
+
 type isAgentMessage_Body interface {
 	isAgentMessage_Body()
 }
@@ -277,6 +287,10 @@ type AgentMessage_Heartbeat struct {
 	Heartbeat *Heartbeat `protobuf:"bytes,14,opt,name=heartbeat,proto3,oneof"`
 }
 
+type AgentMessage_BundleStatus struct {
+	BundleStatus *BundleStatus `protobuf:"bytes,15,opt,name=bundle_status,json=bundleStatus,proto3,oneof"`
+}
+
 func (*AgentMessage_Hello) isAgentMessage_Body() {}
 
 func (*AgentMessage_Full) isAgentMessage_Body() {}
@@ -287,21 +301,91 @@ func (*AgentMessage_ScanReply) isAgentMessage_Body() {}
 
 func (*AgentMessage_Heartbeat) isAgentMessage_Body() {}
 
+func (*AgentMessage_BundleStatus) isAgentMessage_Body() {}
+
+// BundleStatus answers a RuleBundle: the version now in use, or why the
+// bundle was refused (the agent then keeps the rules it had).
+type BundleStatus struct {
+	state          protoimpl.MessageState `protogen:"open.v1"`
+	Version        string                 `protobuf:"bytes,1,opt,name=version,proto3" json:"version,omitempty"`                                     // the bundle the agent now uses ("" for none)
+	RefusedVersion string                 `protobuf:"bytes,2,opt,name=refused_version,json=refusedVersion,proto3" json:"refused_version,omitempty"` // the bundle it could not load
+	Error          string                 `protobuf:"bytes,3,opt,name=error,proto3" json:"error,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *BundleStatus) Reset() {
+	*x = BundleStatus{}
+	mi := &file_farmwatch_v1_agent_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *BundleStatus) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*BundleStatus) ProtoMessage() {}
+
+func (x *BundleStatus) ProtoReflect() protoreflect.Message {
+	mi := &file_farmwatch_v1_agent_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use BundleStatus.ProtoReflect.Descriptor instead.
+func (*BundleStatus) Descriptor() ([]byte, []int) {
+	return file_farmwatch_v1_agent_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *BundleStatus) GetVersion() string {
+	if x != nil {
+		return x.Version
+	}
+	return ""
+}
+
+func (x *BundleStatus) GetRefusedVersion() string {
+	if x != nil {
+		return x.RefusedVersion
+	}
+	return ""
+}
+
+func (x *BundleStatus) GetError() string {
+	if x != nil {
+		return x.Error
+	}
+	return ""
+}
+
 // Hello opens every stream.
 type Hello struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	HostId        string                 `protobuf:"bytes,1,opt,name=host_id,json=hostId,proto3" json:"host_id,omitempty"`
-	Host          *HostInfo              `protobuf:"bytes,2,opt,name=host,proto3" json:"host,omitempty"`
-	AgentVersion  string                 `protobuf:"bytes,3,opt,name=agent_version,json=agentVersion,proto3" json:"agent_version,omitempty"`
-	RulesVersion  string                 `protobuf:"bytes,4,opt,name=rules_version,json=rulesVersion,proto3" json:"rules_version,omitempty"`
-	SpoolDropped  uint64                 `protobuf:"varint,5,opt,name=spool_dropped,json=spoolDropped,proto3" json:"spool_dropped,omitempty"` // messages the agent's spool had to drop, ever
+	state        protoimpl.MessageState `protogen:"open.v1"`
+	HostId       string                 `protobuf:"bytes,1,opt,name=host_id,json=hostId,proto3" json:"host_id,omitempty"`
+	Host         *HostInfo              `protobuf:"bytes,2,opt,name=host,proto3" json:"host,omitempty"`
+	AgentVersion string                 `protobuf:"bytes,3,opt,name=agent_version,json=agentVersion,proto3" json:"agent_version,omitempty"`
+	RulesVersion string                 `protobuf:"bytes,4,opt,name=rules_version,json=rulesVersion,proto3" json:"rules_version,omitempty"`
+	SpoolDropped uint64                 `protobuf:"varint,5,opt,name=spool_dropped,json=spoolDropped,proto3" json:"spool_dropped,omitempty"` // messages the agent's spool had to drop, ever
+	// The expectations the agent's rules use (its config, or what the
+	// collector last pushed), so the collector judges the host the same way.
+	Org *OrgPolicy `protobuf:"bytes,6,opt,name=org,proto3" json:"org,omitempty"`
+	// Why the agent could not load the rule bundle it was last sent ("" when
+	// it could or nothing was sent).
+	RulesError    string `protobuf:"bytes,7,opt,name=rules_error,json=rulesError,proto3" json:"rules_error,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Hello) Reset() {
 	*x = Hello{}
-	mi := &file_farmwatch_v1_agent_proto_msgTypes[3]
+	mi := &file_farmwatch_v1_agent_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -313,7 +397,7 @@ func (x *Hello) String() string {
 func (*Hello) ProtoMessage() {}
 
 func (x *Hello) ProtoReflect() protoreflect.Message {
-	mi := &file_farmwatch_v1_agent_proto_msgTypes[3]
+	mi := &file_farmwatch_v1_agent_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -326,7 +410,7 @@ func (x *Hello) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Hello.ProtoReflect.Descriptor instead.
 func (*Hello) Descriptor() ([]byte, []int) {
-	return file_farmwatch_v1_agent_proto_rawDescGZIP(), []int{3}
+	return file_farmwatch_v1_agent_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *Hello) GetHostId() string {
@@ -364,6 +448,20 @@ func (x *Hello) GetSpoolDropped() uint64 {
 	return 0
 }
 
+func (x *Hello) GetOrg() *OrgPolicy {
+	if x != nil {
+		return x.Org
+	}
+	return nil
+}
+
+func (x *Hello) GetRulesError() string {
+	if x != nil {
+		return x.RulesError
+	}
+	return ""
+}
+
 // FullState replaces everything the collector holds for the host.
 type FullState struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -377,7 +475,7 @@ type FullState struct {
 
 func (x *FullState) Reset() {
 	*x = FullState{}
-	mi := &file_farmwatch_v1_agent_proto_msgTypes[4]
+	mi := &file_farmwatch_v1_agent_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -389,7 +487,7 @@ func (x *FullState) String() string {
 func (*FullState) ProtoMessage() {}
 
 func (x *FullState) ProtoReflect() protoreflect.Message {
-	mi := &file_farmwatch_v1_agent_proto_msgTypes[4]
+	mi := &file_farmwatch_v1_agent_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -402,7 +500,7 @@ func (x *FullState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FullState.ProtoReflect.Descriptor instead.
 func (*FullState) Descriptor() ([]byte, []int) {
-	return file_farmwatch_v1_agent_proto_rawDescGZIP(), []int{4}
+	return file_farmwatch_v1_agent_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *FullState) GetObservations() []*Observation {
@@ -450,7 +548,7 @@ type Delta struct {
 
 func (x *Delta) Reset() {
 	*x = Delta{}
-	mi := &file_farmwatch_v1_agent_proto_msgTypes[5]
+	mi := &file_farmwatch_v1_agent_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -462,7 +560,7 @@ func (x *Delta) String() string {
 func (*Delta) ProtoMessage() {}
 
 func (x *Delta) ProtoReflect() protoreflect.Message {
-	mi := &file_farmwatch_v1_agent_proto_msgTypes[5]
+	mi := &file_farmwatch_v1_agent_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -475,7 +573,7 @@ func (x *Delta) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Delta.ProtoReflect.Descriptor instead.
 func (*Delta) Descriptor() ([]byte, []int) {
-	return file_farmwatch_v1_agent_proto_rawDescGZIP(), []int{5}
+	return file_farmwatch_v1_agent_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *Delta) GetUpserted() []*Observation {
@@ -531,7 +629,7 @@ type ScanReply struct {
 
 func (x *ScanReply) Reset() {
 	*x = ScanReply{}
-	mi := &file_farmwatch_v1_agent_proto_msgTypes[6]
+	mi := &file_farmwatch_v1_agent_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -543,7 +641,7 @@ func (x *ScanReply) String() string {
 func (*ScanReply) ProtoMessage() {}
 
 func (x *ScanReply) ProtoReflect() protoreflect.Message {
-	mi := &file_farmwatch_v1_agent_proto_msgTypes[6]
+	mi := &file_farmwatch_v1_agent_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -556,7 +654,7 @@ func (x *ScanReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ScanReply.ProtoReflect.Descriptor instead.
 func (*ScanReply) Descriptor() ([]byte, []int) {
-	return file_farmwatch_v1_agent_proto_rawDescGZIP(), []int{6}
+	return file_farmwatch_v1_agent_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *ScanReply) GetRequestId() string {
@@ -590,7 +688,7 @@ type Heartbeat struct {
 
 func (x *Heartbeat) Reset() {
 	*x = Heartbeat{}
-	mi := &file_farmwatch_v1_agent_proto_msgTypes[7]
+	mi := &file_farmwatch_v1_agent_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -602,7 +700,7 @@ func (x *Heartbeat) String() string {
 func (*Heartbeat) ProtoMessage() {}
 
 func (x *Heartbeat) ProtoReflect() protoreflect.Message {
-	mi := &file_farmwatch_v1_agent_proto_msgTypes[7]
+	mi := &file_farmwatch_v1_agent_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -615,7 +713,7 @@ func (x *Heartbeat) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Heartbeat.ProtoReflect.Descriptor instead.
 func (*Heartbeat) Descriptor() ([]byte, []int) {
-	return file_farmwatch_v1_agent_proto_rawDescGZIP(), []int{7}
+	return file_farmwatch_v1_agent_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *Heartbeat) GetSpoolDropped() uint64 {
@@ -647,7 +745,7 @@ type CollectorMessage struct {
 
 func (x *CollectorMessage) Reset() {
 	*x = CollectorMessage{}
-	mi := &file_farmwatch_v1_agent_proto_msgTypes[8]
+	mi := &file_farmwatch_v1_agent_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -659,7 +757,7 @@ func (x *CollectorMessage) String() string {
 func (*CollectorMessage) ProtoMessage() {}
 
 func (x *CollectorMessage) ProtoReflect() protoreflect.Message {
-	mi := &file_farmwatch_v1_agent_proto_msgTypes[8]
+	mi := &file_farmwatch_v1_agent_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -672,7 +770,7 @@ func (x *CollectorMessage) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CollectorMessage.ProtoReflect.Descriptor instead.
 func (*CollectorMessage) Descriptor() ([]byte, []int) {
-	return file_farmwatch_v1_agent_proto_rawDescGZIP(), []int{8}
+	return file_farmwatch_v1_agent_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *CollectorMessage) GetBody() isCollectorMessage_Body {
@@ -756,7 +854,7 @@ type Ack struct {
 
 func (x *Ack) Reset() {
 	*x = Ack{}
-	mi := &file_farmwatch_v1_agent_proto_msgTypes[9]
+	mi := &file_farmwatch_v1_agent_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -768,7 +866,7 @@ func (x *Ack) String() string {
 func (*Ack) ProtoMessage() {}
 
 func (x *Ack) ProtoReflect() protoreflect.Message {
-	mi := &file_farmwatch_v1_agent_proto_msgTypes[9]
+	mi := &file_farmwatch_v1_agent_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -781,7 +879,7 @@ func (x *Ack) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Ack.ProtoReflect.Descriptor instead.
 func (*Ack) Descriptor() ([]byte, []int) {
-	return file_farmwatch_v1_agent_proto_rawDescGZIP(), []int{9}
+	return file_farmwatch_v1_agent_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *Ack) GetSeq() uint64 {
@@ -800,7 +898,7 @@ type ScanRequest struct {
 
 func (x *ScanRequest) Reset() {
 	*x = ScanRequest{}
-	mi := &file_farmwatch_v1_agent_proto_msgTypes[10]
+	mi := &file_farmwatch_v1_agent_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -812,7 +910,7 @@ func (x *ScanRequest) String() string {
 func (*ScanRequest) ProtoMessage() {}
 
 func (x *ScanRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_farmwatch_v1_agent_proto_msgTypes[10]
+	mi := &file_farmwatch_v1_agent_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -825,7 +923,7 @@ func (x *ScanRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ScanRequest.ProtoReflect.Descriptor instead.
 func (*ScanRequest) Descriptor() ([]byte, []int) {
-	return file_farmwatch_v1_agent_proto_rawDescGZIP(), []int{10}
+	return file_farmwatch_v1_agent_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *ScanRequest) GetRequestId() string {
@@ -835,17 +933,20 @@ func (x *ScanRequest) GetRequestId() string {
 	return ""
 }
 
+// ConfigUpdate is sent after every hello: what the fleet wants of the
+// agent. Unset fields leave the agent's own settings alone.
 type ConfigUpdate struct {
 	state           protoimpl.MessageState `protogen:"open.v1"`
-	IntervalSeconds int64                  `protobuf:"varint,1,opt,name=interval_seconds,json=intervalSeconds,proto3" json:"interval_seconds,omitempty"`
-	RulesVersion    string                 `protobuf:"bytes,2,opt,name=rules_version,json=rulesVersion,proto3" json:"rules_version,omitempty"`
+	IntervalSeconds int64                  `protobuf:"varint,1,opt,name=interval_seconds,json=intervalSeconds,proto3" json:"interval_seconds,omitempty"` // 0: keep the agent's interval
+	RulesVersion    string                 `protobuf:"bytes,2,opt,name=rules_version,json=rulesVersion,proto3" json:"rules_version,omitempty"`           // the bundle the agent should be using
+	Org             *OrgPolicy             `protobuf:"bytes,3,opt,name=org,proto3" json:"org,omitempty"`                                                 // the organisation's expectations; unset: the agent's config
 	unknownFields   protoimpl.UnknownFields
 	sizeCache       protoimpl.SizeCache
 }
 
 func (x *ConfigUpdate) Reset() {
 	*x = ConfigUpdate{}
-	mi := &file_farmwatch_v1_agent_proto_msgTypes[11]
+	mi := &file_farmwatch_v1_agent_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -857,7 +958,7 @@ func (x *ConfigUpdate) String() string {
 func (*ConfigUpdate) ProtoMessage() {}
 
 func (x *ConfigUpdate) ProtoReflect() protoreflect.Message {
-	mi := &file_farmwatch_v1_agent_proto_msgTypes[11]
+	mi := &file_farmwatch_v1_agent_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -870,7 +971,7 @@ func (x *ConfigUpdate) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ConfigUpdate.ProtoReflect.Descriptor instead.
 func (*ConfigUpdate) Descriptor() ([]byte, []int) {
-	return file_farmwatch_v1_agent_proto_rawDescGZIP(), []int{11}
+	return file_farmwatch_v1_agent_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *ConfigUpdate) GetIntervalSeconds() int64 {
@@ -887,10 +988,20 @@ func (x *ConfigUpdate) GetRulesVersion() string {
 	return ""
 }
 
-// RuleBundle is the organisation's rule files, pushed when they change.
+func (x *ConfigUpdate) GetOrg() *OrgPolicy {
+	if x != nil {
+		return x.Org
+	}
+	return nil
+}
+
+// RuleBundle is the organisation's rule and exception files, pushed when
+// the agent's version differs from the collector's and whenever they
+// change. An empty version with no files withdraws an earlier bundle. The
+// agent loads the files on top of its built-in rules.
 type RuleBundle struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
-	Version       string                 `protobuf:"bytes,1,opt,name=version,proto3" json:"version,omitempty"`
+	Version       string                 `protobuf:"bytes,1,opt,name=version,proto3" json:"version,omitempty"` // "sha256:" and the hex digest of the files; "" for none
 	Files         []*RuleFile            `protobuf:"bytes,2,rep,name=files,proto3" json:"files,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -898,7 +1009,7 @@ type RuleBundle struct {
 
 func (x *RuleBundle) Reset() {
 	*x = RuleBundle{}
-	mi := &file_farmwatch_v1_agent_proto_msgTypes[12]
+	mi := &file_farmwatch_v1_agent_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -910,7 +1021,7 @@ func (x *RuleBundle) String() string {
 func (*RuleBundle) ProtoMessage() {}
 
 func (x *RuleBundle) ProtoReflect() protoreflect.Message {
-	mi := &file_farmwatch_v1_agent_proto_msgTypes[12]
+	mi := &file_farmwatch_v1_agent_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -923,7 +1034,7 @@ func (x *RuleBundle) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RuleBundle.ProtoReflect.Descriptor instead.
 func (*RuleBundle) Descriptor() ([]byte, []int) {
-	return file_farmwatch_v1_agent_proto_rawDescGZIP(), []int{12}
+	return file_farmwatch_v1_agent_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *RuleBundle) GetVersion() string {
@@ -950,7 +1061,7 @@ type RuleFile struct {
 
 func (x *RuleFile) Reset() {
 	*x = RuleFile{}
-	mi := &file_farmwatch_v1_agent_proto_msgTypes[13]
+	mi := &file_farmwatch_v1_agent_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -962,7 +1073,7 @@ func (x *RuleFile) String() string {
 func (*RuleFile) ProtoMessage() {}
 
 func (x *RuleFile) ProtoReflect() protoreflect.Message {
-	mi := &file_farmwatch_v1_agent_proto_msgTypes[13]
+	mi := &file_farmwatch_v1_agent_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -975,7 +1086,7 @@ func (x *RuleFile) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RuleFile.ProtoReflect.Descriptor instead.
 func (*RuleFile) Descriptor() ([]byte, []int) {
-	return file_farmwatch_v1_agent_proto_rawDescGZIP(), []int{13}
+	return file_farmwatch_v1_agent_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *RuleFile) GetName() string {
@@ -1003,7 +1114,7 @@ const file_farmwatch_v1_agent_proto_rawDesc = "" +
 	"\ahost_id\x18\x03 \x01(\tR\x06hostId\"D\n" +
 	"\x0eEnrollResponse\x12\x17\n" +
 	"\ahost_id\x18\x01 \x01(\tR\x06hostId\x12\x19\n" +
-	"\bnode_key\x18\x02 \x01(\tR\anodeKey\"\xda\x02\n" +
+	"\bnode_key\x18\x02 \x01(\tR\anodeKey\"\x9d\x03\n" +
 	"\fAgentMessage\x12\x10\n" +
 	"\x03seq\x18\x01 \x01(\x04R\x03seq\x12.\n" +
 	"\x04sent\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\x04sent\x12+\n" +
@@ -1013,15 +1124,23 @@ const file_farmwatch_v1_agent_proto_rawDesc = "" +
 	"\x05delta\x18\f \x01(\v2\x13.farmwatch.v1.DeltaH\x00R\x05delta\x128\n" +
 	"\n" +
 	"scan_reply\x18\r \x01(\v2\x17.farmwatch.v1.ScanReplyH\x00R\tscanReply\x127\n" +
-	"\theartbeat\x18\x0e \x01(\v2\x17.farmwatch.v1.HeartbeatH\x00R\theartbeatB\x06\n" +
+	"\theartbeat\x18\x0e \x01(\v2\x17.farmwatch.v1.HeartbeatH\x00R\theartbeat\x12A\n" +
+	"\rbundle_status\x18\x0f \x01(\v2\x1a.farmwatch.v1.BundleStatusH\x00R\fbundleStatusB\x06\n" +
 	"\x04bodyJ\x04\b\x03\x10\n" +
-	"\"\xbb\x01\n" +
+	"\"g\n" +
+	"\fBundleStatus\x12\x18\n" +
+	"\aversion\x18\x01 \x01(\tR\aversion\x12'\n" +
+	"\x0frefused_version\x18\x02 \x01(\tR\x0erefusedVersion\x12\x14\n" +
+	"\x05error\x18\x03 \x01(\tR\x05error\"\x87\x02\n" +
 	"\x05Hello\x12\x17\n" +
 	"\ahost_id\x18\x01 \x01(\tR\x06hostId\x12*\n" +
 	"\x04host\x18\x02 \x01(\v2\x16.farmwatch.v1.HostInfoR\x04host\x12#\n" +
 	"\ragent_version\x18\x03 \x01(\tR\fagentVersion\x12#\n" +
 	"\rrules_version\x18\x04 \x01(\tR\frulesVersion\x12#\n" +
-	"\rspool_dropped\x18\x05 \x01(\x04R\fspoolDropped\"\xd8\x01\n" +
+	"\rspool_dropped\x18\x05 \x01(\x04R\fspoolDropped\x12)\n" +
+	"\x03org\x18\x06 \x01(\v2\x17.farmwatch.v1.OrgPolicyR\x03org\x12\x1f\n" +
+	"\vrules_error\x18\a \x01(\tR\n" +
+	"rulesError\"\xd8\x01\n" +
 	"\tFullState\x12=\n" +
 	"\fobservations\x18\x01 \x03(\v2\x19.farmwatch.v1.ObservationR\fobservations\x121\n" +
 	"\bfindings\x18\x02 \x03(\v2\x15.farmwatch.v1.FindingR\bfindings\x124\n" +
@@ -1054,10 +1173,11 @@ const file_farmwatch_v1_agent_proto_rawDesc = "" +
 	"\x03seq\x18\x01 \x01(\x04R\x03seq\",\n" +
 	"\vScanRequest\x12\x1d\n" +
 	"\n" +
-	"request_id\x18\x01 \x01(\tR\trequestId\"^\n" +
+	"request_id\x18\x01 \x01(\tR\trequestId\"\x89\x01\n" +
 	"\fConfigUpdate\x12)\n" +
 	"\x10interval_seconds\x18\x01 \x01(\x03R\x0fintervalSeconds\x12#\n" +
-	"\rrules_version\x18\x02 \x01(\tR\frulesVersion\"T\n" +
+	"\rrules_version\x18\x02 \x01(\tR\frulesVersion\x12)\n" +
+	"\x03org\x18\x03 \x01(\v2\x17.farmwatch.v1.OrgPolicyR\x03org\"T\n" +
 	"\n" +
 	"RuleBundle\x12\x18\n" +
 	"\aversion\x18\x01 \x01(\tR\aversion\x12,\n" +
@@ -1081,59 +1201,64 @@ func file_farmwatch_v1_agent_proto_rawDescGZIP() []byte {
 	return file_farmwatch_v1_agent_proto_rawDescData
 }
 
-var file_farmwatch_v1_agent_proto_msgTypes = make([]protoimpl.MessageInfo, 14)
+var file_farmwatch_v1_agent_proto_msgTypes = make([]protoimpl.MessageInfo, 15)
 var file_farmwatch_v1_agent_proto_goTypes = []any{
 	(*EnrollRequest)(nil),         // 0: farmwatch.v1.EnrollRequest
 	(*EnrollResponse)(nil),        // 1: farmwatch.v1.EnrollResponse
 	(*AgentMessage)(nil),          // 2: farmwatch.v1.AgentMessage
-	(*Hello)(nil),                 // 3: farmwatch.v1.Hello
-	(*FullState)(nil),             // 4: farmwatch.v1.FullState
-	(*Delta)(nil),                 // 5: farmwatch.v1.Delta
-	(*ScanReply)(nil),             // 6: farmwatch.v1.ScanReply
-	(*Heartbeat)(nil),             // 7: farmwatch.v1.Heartbeat
-	(*CollectorMessage)(nil),      // 8: farmwatch.v1.CollectorMessage
-	(*Ack)(nil),                   // 9: farmwatch.v1.Ack
-	(*ScanRequest)(nil),           // 10: farmwatch.v1.ScanRequest
-	(*ConfigUpdate)(nil),          // 11: farmwatch.v1.ConfigUpdate
-	(*RuleBundle)(nil),            // 12: farmwatch.v1.RuleBundle
-	(*RuleFile)(nil),              // 13: farmwatch.v1.RuleFile
-	(*HostInfo)(nil),              // 14: farmwatch.v1.HostInfo
-	(*timestamppb.Timestamp)(nil), // 15: google.protobuf.Timestamp
-	(*Observation)(nil),           // 16: farmwatch.v1.Observation
-	(*Finding)(nil),               // 17: farmwatch.v1.Finding
-	(*SensorStatus)(nil),          // 18: farmwatch.v1.SensorStatus
-	(*Report)(nil),                // 19: farmwatch.v1.Report
+	(*BundleStatus)(nil),          // 3: farmwatch.v1.BundleStatus
+	(*Hello)(nil),                 // 4: farmwatch.v1.Hello
+	(*FullState)(nil),             // 5: farmwatch.v1.FullState
+	(*Delta)(nil),                 // 6: farmwatch.v1.Delta
+	(*ScanReply)(nil),             // 7: farmwatch.v1.ScanReply
+	(*Heartbeat)(nil),             // 8: farmwatch.v1.Heartbeat
+	(*CollectorMessage)(nil),      // 9: farmwatch.v1.CollectorMessage
+	(*Ack)(nil),                   // 10: farmwatch.v1.Ack
+	(*ScanRequest)(nil),           // 11: farmwatch.v1.ScanRequest
+	(*ConfigUpdate)(nil),          // 12: farmwatch.v1.ConfigUpdate
+	(*RuleBundle)(nil),            // 13: farmwatch.v1.RuleBundle
+	(*RuleFile)(nil),              // 14: farmwatch.v1.RuleFile
+	(*HostInfo)(nil),              // 15: farmwatch.v1.HostInfo
+	(*timestamppb.Timestamp)(nil), // 16: google.protobuf.Timestamp
+	(*OrgPolicy)(nil),             // 17: farmwatch.v1.OrgPolicy
+	(*Observation)(nil),           // 18: farmwatch.v1.Observation
+	(*Finding)(nil),               // 19: farmwatch.v1.Finding
+	(*SensorStatus)(nil),          // 20: farmwatch.v1.SensorStatus
+	(*Report)(nil),                // 21: farmwatch.v1.Report
 }
 var file_farmwatch_v1_agent_proto_depIdxs = []int32{
-	14, // 0: farmwatch.v1.EnrollRequest.host:type_name -> farmwatch.v1.HostInfo
-	15, // 1: farmwatch.v1.AgentMessage.sent:type_name -> google.protobuf.Timestamp
-	3,  // 2: farmwatch.v1.AgentMessage.hello:type_name -> farmwatch.v1.Hello
-	4,  // 3: farmwatch.v1.AgentMessage.full:type_name -> farmwatch.v1.FullState
-	5,  // 4: farmwatch.v1.AgentMessage.delta:type_name -> farmwatch.v1.Delta
-	6,  // 5: farmwatch.v1.AgentMessage.scan_reply:type_name -> farmwatch.v1.ScanReply
-	7,  // 6: farmwatch.v1.AgentMessage.heartbeat:type_name -> farmwatch.v1.Heartbeat
-	14, // 7: farmwatch.v1.Hello.host:type_name -> farmwatch.v1.HostInfo
-	16, // 8: farmwatch.v1.FullState.observations:type_name -> farmwatch.v1.Observation
-	17, // 9: farmwatch.v1.FullState.findings:type_name -> farmwatch.v1.Finding
-	18, // 10: farmwatch.v1.FullState.sensors:type_name -> farmwatch.v1.SensorStatus
-	16, // 11: farmwatch.v1.Delta.upserted:type_name -> farmwatch.v1.Observation
-	17, // 12: farmwatch.v1.Delta.findings:type_name -> farmwatch.v1.Finding
-	18, // 13: farmwatch.v1.Delta.sensors:type_name -> farmwatch.v1.SensorStatus
-	19, // 14: farmwatch.v1.ScanReply.report:type_name -> farmwatch.v1.Report
-	9,  // 15: farmwatch.v1.CollectorMessage.ack:type_name -> farmwatch.v1.Ack
-	10, // 16: farmwatch.v1.CollectorMessage.scan:type_name -> farmwatch.v1.ScanRequest
-	11, // 17: farmwatch.v1.CollectorMessage.config:type_name -> farmwatch.v1.ConfigUpdate
-	12, // 18: farmwatch.v1.CollectorMessage.rules:type_name -> farmwatch.v1.RuleBundle
-	13, // 19: farmwatch.v1.RuleBundle.files:type_name -> farmwatch.v1.RuleFile
-	0,  // 20: farmwatch.v1.AgentService.Enroll:input_type -> farmwatch.v1.EnrollRequest
-	2,  // 21: farmwatch.v1.AgentService.Connect:input_type -> farmwatch.v1.AgentMessage
-	1,  // 22: farmwatch.v1.AgentService.Enroll:output_type -> farmwatch.v1.EnrollResponse
-	8,  // 23: farmwatch.v1.AgentService.Connect:output_type -> farmwatch.v1.CollectorMessage
-	22, // [22:24] is the sub-list for method output_type
-	20, // [20:22] is the sub-list for method input_type
-	20, // [20:20] is the sub-list for extension type_name
-	20, // [20:20] is the sub-list for extension extendee
-	0,  // [0:20] is the sub-list for field type_name
+	15, // 0: farmwatch.v1.EnrollRequest.host:type_name -> farmwatch.v1.HostInfo
+	16, // 1: farmwatch.v1.AgentMessage.sent:type_name -> google.protobuf.Timestamp
+	4,  // 2: farmwatch.v1.AgentMessage.hello:type_name -> farmwatch.v1.Hello
+	5,  // 3: farmwatch.v1.AgentMessage.full:type_name -> farmwatch.v1.FullState
+	6,  // 4: farmwatch.v1.AgentMessage.delta:type_name -> farmwatch.v1.Delta
+	7,  // 5: farmwatch.v1.AgentMessage.scan_reply:type_name -> farmwatch.v1.ScanReply
+	8,  // 6: farmwatch.v1.AgentMessage.heartbeat:type_name -> farmwatch.v1.Heartbeat
+	3,  // 7: farmwatch.v1.AgentMessage.bundle_status:type_name -> farmwatch.v1.BundleStatus
+	15, // 8: farmwatch.v1.Hello.host:type_name -> farmwatch.v1.HostInfo
+	17, // 9: farmwatch.v1.Hello.org:type_name -> farmwatch.v1.OrgPolicy
+	18, // 10: farmwatch.v1.FullState.observations:type_name -> farmwatch.v1.Observation
+	19, // 11: farmwatch.v1.FullState.findings:type_name -> farmwatch.v1.Finding
+	20, // 12: farmwatch.v1.FullState.sensors:type_name -> farmwatch.v1.SensorStatus
+	18, // 13: farmwatch.v1.Delta.upserted:type_name -> farmwatch.v1.Observation
+	19, // 14: farmwatch.v1.Delta.findings:type_name -> farmwatch.v1.Finding
+	20, // 15: farmwatch.v1.Delta.sensors:type_name -> farmwatch.v1.SensorStatus
+	21, // 16: farmwatch.v1.ScanReply.report:type_name -> farmwatch.v1.Report
+	10, // 17: farmwatch.v1.CollectorMessage.ack:type_name -> farmwatch.v1.Ack
+	11, // 18: farmwatch.v1.CollectorMessage.scan:type_name -> farmwatch.v1.ScanRequest
+	12, // 19: farmwatch.v1.CollectorMessage.config:type_name -> farmwatch.v1.ConfigUpdate
+	13, // 20: farmwatch.v1.CollectorMessage.rules:type_name -> farmwatch.v1.RuleBundle
+	17, // 21: farmwatch.v1.ConfigUpdate.org:type_name -> farmwatch.v1.OrgPolicy
+	14, // 22: farmwatch.v1.RuleBundle.files:type_name -> farmwatch.v1.RuleFile
+	0,  // 23: farmwatch.v1.AgentService.Enroll:input_type -> farmwatch.v1.EnrollRequest
+	2,  // 24: farmwatch.v1.AgentService.Connect:input_type -> farmwatch.v1.AgentMessage
+	1,  // 25: farmwatch.v1.AgentService.Enroll:output_type -> farmwatch.v1.EnrollResponse
+	9,  // 26: farmwatch.v1.AgentService.Connect:output_type -> farmwatch.v1.CollectorMessage
+	25, // [25:27] is the sub-list for method output_type
+	23, // [23:25] is the sub-list for method input_type
+	23, // [23:23] is the sub-list for extension type_name
+	23, // [23:23] is the sub-list for extension extendee
+	0,  // [0:23] is the sub-list for field type_name
 }
 
 func init() { file_farmwatch_v1_agent_proto_init() }
@@ -1148,8 +1273,9 @@ func file_farmwatch_v1_agent_proto_init() {
 		(*AgentMessage_Delta)(nil),
 		(*AgentMessage_ScanReply)(nil),
 		(*AgentMessage_Heartbeat)(nil),
+		(*AgentMessage_BundleStatus)(nil),
 	}
-	file_farmwatch_v1_agent_proto_msgTypes[8].OneofWrappers = []any{
+	file_farmwatch_v1_agent_proto_msgTypes[9].OneofWrappers = []any{
 		(*CollectorMessage_Ack)(nil),
 		(*CollectorMessage_Scan)(nil),
 		(*CollectorMessage_Config)(nil),
@@ -1161,7 +1287,7 @@ func file_farmwatch_v1_agent_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_farmwatch_v1_agent_proto_rawDesc), len(file_farmwatch_v1_agent_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   14,
+			NumMessages:   15,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -26,6 +26,58 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
+type ObservationChange_Op int32
+
+const (
+	ObservationChange_OP_UNSPECIFIED ObservationChange_Op = 0
+	ObservationChange_OP_ADDED       ObservationChange_Op = 1
+	ObservationChange_OP_CHANGED     ObservationChange_Op = 2
+	ObservationChange_OP_REMOVED     ObservationChange_Op = 3
+)
+
+// Enum value maps for ObservationChange_Op.
+var (
+	ObservationChange_Op_name = map[int32]string{
+		0: "OP_UNSPECIFIED",
+		1: "OP_ADDED",
+		2: "OP_CHANGED",
+		3: "OP_REMOVED",
+	}
+	ObservationChange_Op_value = map[string]int32{
+		"OP_UNSPECIFIED": 0,
+		"OP_ADDED":       1,
+		"OP_CHANGED":     2,
+		"OP_REMOVED":     3,
+	}
+)
+
+func (x ObservationChange_Op) Enum() *ObservationChange_Op {
+	p := new(ObservationChange_Op)
+	*p = x
+	return p
+}
+
+func (x ObservationChange_Op) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (ObservationChange_Op) Descriptor() protoreflect.EnumDescriptor {
+	return file_farmwatch_v1_fleet_proto_enumTypes[0].Descriptor()
+}
+
+func (ObservationChange_Op) Type() protoreflect.EnumType {
+	return &file_farmwatch_v1_fleet_proto_enumTypes[0]
+}
+
+func (x ObservationChange_Op) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use ObservationChange_Op.Descriptor instead.
+func (ObservationChange_Op) EnumDescriptor() ([]byte, []int) {
+	return file_farmwatch_v1_fleet_proto_rawDescGZIP(), []int{15, 0}
+}
+
 type CreateTokenRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Role          string                 `protobuf:"bytes,1,opt,name=role,proto3" json:"role,omitempty"` // helpdesk | admin
@@ -133,6 +185,9 @@ type HostSummary struct {
 	Worst         Severity               `protobuf:"varint,7,opt,name=worst,proto3,enum=farmwatch.v1.Severity" json:"worst,omitempty"`
 	EgressIp      string                 `protobuf:"bytes,8,opt,name=egress_ip,json=egressIp,proto3" json:"egress_ip,omitempty"`
 	SpoolDropped  uint64                 `protobuf:"varint,9,opt,name=spool_dropped,json=spoolDropped,proto3" json:"spool_dropped,omitempty"`
+	AgentVersion  string                 `protobuf:"bytes,10,opt,name=agent_version,json=agentVersion,proto3" json:"agent_version,omitempty"`
+	RulesVersion  string                 `protobuf:"bytes,11,opt,name=rules_version,json=rulesVersion,proto3" json:"rules_version,omitempty"` // the rule bundle the agent reported using
+	RulesError    string                 `protobuf:"bytes,12,opt,name=rules_error,json=rulesError,proto3" json:"rules_error,omitempty"`       // why it refused the last bundle, if it did
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -228,6 +283,27 @@ func (x *HostSummary) GetSpoolDropped() uint64 {
 		return x.SpoolDropped
 	}
 	return 0
+}
+
+func (x *HostSummary) GetAgentVersion() string {
+	if x != nil {
+		return x.AgentVersion
+	}
+	return ""
+}
+
+func (x *HostSummary) GetRulesVersion() string {
+	if x != nil {
+		return x.RulesVersion
+	}
+	return ""
+}
+
+func (x *HostSummary) GetRulesError() string {
+	if x != nil {
+		return x.RulesError
+	}
+	return ""
 }
 
 type ListHostsRequest struct {
@@ -735,6 +811,266 @@ func (x *WatchFindingsRequest) GetMinSeverity() Severity {
 	return Severity_SEVERITY_UNSPECIFIED
 }
 
+type ListChangesRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Hostname      string                 `protobuf:"bytes,1,opt,name=hostname,proto3" json:"hostname,omitempty"` // or a host id
+	Since         *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=since,proto3" json:"since,omitempty"`       // unset: from the start
+	Kind          string                 `protobuf:"bytes,3,opt,name=kind,proto3" json:"kind,omitempty"`         // only this observation kind ("process", "usb_device"); "" for all
+	Limit         int32                  `protobuf:"varint,4,opt,name=limit,proto3" json:"limit,omitempty"`      // the newest this many; 0 for the collector's default (1000)
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListChangesRequest) Reset() {
+	*x = ListChangesRequest{}
+	mi := &file_farmwatch_v1_fleet_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListChangesRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListChangesRequest) ProtoMessage() {}
+
+func (x *ListChangesRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_farmwatch_v1_fleet_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListChangesRequest.ProtoReflect.Descriptor instead.
+func (*ListChangesRequest) Descriptor() ([]byte, []int) {
+	return file_farmwatch_v1_fleet_proto_rawDescGZIP(), []int{13}
+}
+
+func (x *ListChangesRequest) GetHostname() string {
+	if x != nil {
+		return x.Hostname
+	}
+	return ""
+}
+
+func (x *ListChangesRequest) GetSince() *timestamppb.Timestamp {
+	if x != nil {
+		return x.Since
+	}
+	return nil
+}
+
+func (x *ListChangesRequest) GetKind() string {
+	if x != nil {
+		return x.Kind
+	}
+	return ""
+}
+
+func (x *ListChangesRequest) GetLimit() int32 {
+	if x != nil {
+		return x.Limit
+	}
+	return 0
+}
+
+type ListChangesResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	HostId        string                 `protobuf:"bytes,1,opt,name=host_id,json=hostId,proto3" json:"host_id,omitempty"`
+	Hostname      string                 `protobuf:"bytes,2,opt,name=hostname,proto3" json:"hostname,omitempty"`
+	Changes       []*ObservationChange   `protobuf:"bytes,3,rep,name=changes,proto3" json:"changes,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListChangesResponse) Reset() {
+	*x = ListChangesResponse{}
+	mi := &file_farmwatch_v1_fleet_proto_msgTypes[14]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListChangesResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListChangesResponse) ProtoMessage() {}
+
+func (x *ListChangesResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_farmwatch_v1_fleet_proto_msgTypes[14]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListChangesResponse.ProtoReflect.Descriptor instead.
+func (*ListChangesResponse) Descriptor() ([]byte, []int) {
+	return file_farmwatch_v1_fleet_proto_rawDescGZIP(), []int{14}
+}
+
+func (x *ListChangesResponse) GetHostId() string {
+	if x != nil {
+		return x.HostId
+	}
+	return ""
+}
+
+func (x *ListChangesResponse) GetHostname() string {
+	if x != nil {
+		return x.Hostname
+	}
+	return ""
+}
+
+func (x *ListChangesResponse) GetChanges() []*ObservationChange {
+	if x != nil {
+		return x.Changes
+	}
+	return nil
+}
+
+// ObservationChange is one observation added, changed or removed by one
+// agent message.
+type ObservationChange struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Seq   uint64                 `protobuf:"varint,1,opt,name=seq,proto3" json:"seq,omitempty"` // the agent message that made the change
+	At    *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=at,proto3" json:"at,omitempty"`    // when the collector applied it
+	Op    ObservationChange_Op   `protobuf:"varint,3,opt,name=op,proto3,enum=farmwatch.v1.ObservationChange_Op" json:"op,omitempty"`
+	Key   string                 `protobuf:"bytes,4,opt,name=key,proto3" json:"key,omitempty"`
+	Kind  string                 `protobuf:"bytes,5,opt,name=kind,proto3" json:"kind,omitempty"`
+	// The observation as added or changed; as it last was, when removed.
+	Observation   *Observation `protobuf:"bytes,6,opt,name=observation,proto3" json:"observation,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ObservationChange) Reset() {
+	*x = ObservationChange{}
+	mi := &file_farmwatch_v1_fleet_proto_msgTypes[15]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ObservationChange) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ObservationChange) ProtoMessage() {}
+
+func (x *ObservationChange) ProtoReflect() protoreflect.Message {
+	mi := &file_farmwatch_v1_fleet_proto_msgTypes[15]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ObservationChange.ProtoReflect.Descriptor instead.
+func (*ObservationChange) Descriptor() ([]byte, []int) {
+	return file_farmwatch_v1_fleet_proto_rawDescGZIP(), []int{15}
+}
+
+func (x *ObservationChange) GetSeq() uint64 {
+	if x != nil {
+		return x.Seq
+	}
+	return 0
+}
+
+func (x *ObservationChange) GetAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.At
+	}
+	return nil
+}
+
+func (x *ObservationChange) GetOp() ObservationChange_Op {
+	if x != nil {
+		return x.Op
+	}
+	return ObservationChange_OP_UNSPECIFIED
+}
+
+func (x *ObservationChange) GetKey() string {
+	if x != nil {
+		return x.Key
+	}
+	return ""
+}
+
+func (x *ObservationChange) GetKind() string {
+	if x != nil {
+		return x.Kind
+	}
+	return ""
+}
+
+func (x *ObservationChange) GetObservation() *Observation {
+	if x != nil {
+		return x.Observation
+	}
+	return nil
+}
+
+// ObservationChanges is how a store keeps one message's changes.
+type ObservationChanges struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Changes       []*ObservationChange   `protobuf:"bytes,1,rep,name=changes,proto3" json:"changes,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ObservationChanges) Reset() {
+	*x = ObservationChanges{}
+	mi := &file_farmwatch_v1_fleet_proto_msgTypes[16]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ObservationChanges) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ObservationChanges) ProtoMessage() {}
+
+func (x *ObservationChanges) ProtoReflect() protoreflect.Message {
+	mi := &file_farmwatch_v1_fleet_proto_msgTypes[16]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ObservationChanges.ProtoReflect.Descriptor instead.
+func (*ObservationChanges) Descriptor() ([]byte, []int) {
+	return file_farmwatch_v1_fleet_proto_rawDescGZIP(), []int{16}
+}
+
+func (x *ObservationChanges) GetChanges() []*ObservationChange {
+	if x != nil {
+		return x.Changes
+	}
+	return nil
+}
+
 var File_farmwatch_v1_fleet_proto protoreflect.FileDescriptor
 
 const file_farmwatch_v1_fleet_proto_rawDesc = "" +
@@ -744,7 +1080,7 @@ const file_farmwatch_v1_fleet_proto_rawDesc = "" +
 	"\x04role\x18\x01 \x01(\tR\x04role\"?\n" +
 	"\x13CreateTokenResponse\x12\x14\n" +
 	"\x05token\x18\x01 \x01(\tR\x05token\x12\x12\n" +
-	"\x04role\x18\x02 \x01(\tR\x04role\"\xaf\x02\n" +
+	"\x04role\x18\x02 \x01(\tR\x04role\"\x9a\x03\n" +
 	"\vHostSummary\x12\x17\n" +
 	"\ahost_id\x18\x01 \x01(\tR\x06hostId\x12\x1a\n" +
 	"\bhostname\x18\x02 \x01(\tR\bhostname\x12\x0e\n" +
@@ -754,7 +1090,12 @@ const file_farmwatch_v1_fleet_proto_rawDesc = "" +
 	"\bfindings\x18\x06 \x01(\x05R\bfindings\x12,\n" +
 	"\x05worst\x18\a \x01(\x0e2\x16.farmwatch.v1.SeverityR\x05worst\x12\x1b\n" +
 	"\tegress_ip\x18\b \x01(\tR\begressIp\x12#\n" +
-	"\rspool_dropped\x18\t \x01(\x04R\fspoolDropped\"\x12\n" +
+	"\rspool_dropped\x18\t \x01(\x04R\fspoolDropped\x12#\n" +
+	"\ragent_version\x18\n" +
+	" \x01(\tR\fagentVersion\x12#\n" +
+	"\rrules_version\x18\v \x01(\tR\frulesVersion\x12\x1f\n" +
+	"\vrules_error\x18\f \x01(\tR\n" +
+	"rulesError\"\x12\n" +
 	"\x10ListHostsRequest\"D\n" +
 	"\x11ListHostsResponse\x12/\n" +
 	"\x05hosts\x18\x01 \x03(\v2\x19.farmwatch.v1.HostSummaryR\x05hosts\",\n" +
@@ -784,13 +1125,39 @@ const file_farmwatch_v1_fleet_proto_rawDesc = "" +
 	"\x10ScanHostResponse\x12,\n" +
 	"\x06report\x18\x01 \x01(\v2\x14.farmwatch.v1.ReportR\x06report\"Q\n" +
 	"\x14WatchFindingsRequest\x129\n" +
-	"\fmin_severity\x18\x01 \x01(\x0e2\x16.farmwatch.v1.SeverityR\vminSeverity2\xed\x03\n" +
+	"\fmin_severity\x18\x01 \x01(\x0e2\x16.farmwatch.v1.SeverityR\vminSeverity\"\x8c\x01\n" +
+	"\x12ListChangesRequest\x12\x1a\n" +
+	"\bhostname\x18\x01 \x01(\tR\bhostname\x120\n" +
+	"\x05since\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\x05since\x12\x12\n" +
+	"\x04kind\x18\x03 \x01(\tR\x04kind\x12\x14\n" +
+	"\x05limit\x18\x04 \x01(\x05R\x05limit\"\x85\x01\n" +
+	"\x13ListChangesResponse\x12\x17\n" +
+	"\ahost_id\x18\x01 \x01(\tR\x06hostId\x12\x1a\n" +
+	"\bhostname\x18\x02 \x01(\tR\bhostname\x129\n" +
+	"\achanges\x18\x03 \x03(\v2\x1f.farmwatch.v1.ObservationChangeR\achanges\"\xb0\x02\n" +
+	"\x11ObservationChange\x12\x10\n" +
+	"\x03seq\x18\x01 \x01(\x04R\x03seq\x12*\n" +
+	"\x02at\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\x02at\x122\n" +
+	"\x02op\x18\x03 \x01(\x0e2\".farmwatch.v1.ObservationChange.OpR\x02op\x12\x10\n" +
+	"\x03key\x18\x04 \x01(\tR\x03key\x12\x12\n" +
+	"\x04kind\x18\x05 \x01(\tR\x04kind\x12;\n" +
+	"\vobservation\x18\x06 \x01(\v2\x19.farmwatch.v1.ObservationR\vobservation\"F\n" +
+	"\x02Op\x12\x12\n" +
+	"\x0eOP_UNSPECIFIED\x10\x00\x12\f\n" +
+	"\bOP_ADDED\x10\x01\x12\x0e\n" +
+	"\n" +
+	"OP_CHANGED\x10\x02\x12\x0e\n" +
+	"\n" +
+	"OP_REMOVED\x10\x03\"O\n" +
+	"\x12ObservationChanges\x129\n" +
+	"\achanges\x18\x01 \x03(\v2\x1f.farmwatch.v1.ObservationChangeR\achanges2\xc1\x04\n" +
 	"\fFleetService\x12L\n" +
 	"\tListHosts\x12\x1e.farmwatch.v1.ListHostsRequest\x1a\x1f.farmwatch.v1.ListHostsResponse\x12F\n" +
 	"\aGetHost\x12\x1c.farmwatch.v1.GetHostRequest\x1a\x1d.farmwatch.v1.GetHostResponse\x12U\n" +
 	"\fListFindings\x12!.farmwatch.v1.ListFindingsRequest\x1a\".farmwatch.v1.ListFindingsResponse\x12I\n" +
 	"\bScanHost\x12\x1d.farmwatch.v1.ScanHostRequest\x1a\x1e.farmwatch.v1.ScanHostResponse\x12Q\n" +
 	"\rWatchFindings\x12\".farmwatch.v1.WatchFindingsRequest\x1a\x1a.farmwatch.v1.FleetFinding0\x01\x12R\n" +
+	"\vListChanges\x12 .farmwatch.v1.ListChangesRequest\x1a!.farmwatch.v1.ListChangesResponse\x12R\n" +
 	"\vCreateToken\x12 .farmwatch.v1.CreateTokenRequest\x1a!.farmwatch.v1.CreateTokenResponseB?Z=github.com/farmwatch/farmwatch/proto/farmwatch/v1;farmwatchv1b\x06proto3"
 
 var (
@@ -805,56 +1172,71 @@ func file_farmwatch_v1_fleet_proto_rawDescGZIP() []byte {
 	return file_farmwatch_v1_fleet_proto_rawDescData
 }
 
-var file_farmwatch_v1_fleet_proto_msgTypes = make([]protoimpl.MessageInfo, 13)
+var file_farmwatch_v1_fleet_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
+var file_farmwatch_v1_fleet_proto_msgTypes = make([]protoimpl.MessageInfo, 17)
 var file_farmwatch_v1_fleet_proto_goTypes = []any{
-	(*CreateTokenRequest)(nil),    // 0: farmwatch.v1.CreateTokenRequest
-	(*CreateTokenResponse)(nil),   // 1: farmwatch.v1.CreateTokenResponse
-	(*HostSummary)(nil),           // 2: farmwatch.v1.HostSummary
-	(*ListHostsRequest)(nil),      // 3: farmwatch.v1.ListHostsRequest
-	(*ListHostsResponse)(nil),     // 4: farmwatch.v1.ListHostsResponse
-	(*GetHostRequest)(nil),        // 5: farmwatch.v1.GetHostRequest
-	(*GetHostResponse)(nil),       // 6: farmwatch.v1.GetHostResponse
-	(*ListFindingsRequest)(nil),   // 7: farmwatch.v1.ListFindingsRequest
-	(*FleetFinding)(nil),          // 8: farmwatch.v1.FleetFinding
-	(*ListFindingsResponse)(nil),  // 9: farmwatch.v1.ListFindingsResponse
-	(*ScanHostRequest)(nil),       // 10: farmwatch.v1.ScanHostRequest
-	(*ScanHostResponse)(nil),      // 11: farmwatch.v1.ScanHostResponse
-	(*WatchFindingsRequest)(nil),  // 12: farmwatch.v1.WatchFindingsRequest
-	(*timestamppb.Timestamp)(nil), // 13: google.protobuf.Timestamp
-	(Severity)(0),                 // 14: farmwatch.v1.Severity
-	(*Report)(nil),                // 15: farmwatch.v1.Report
-	(*Finding)(nil),               // 16: farmwatch.v1.Finding
+	(ObservationChange_Op)(0),     // 0: farmwatch.v1.ObservationChange.Op
+	(*CreateTokenRequest)(nil),    // 1: farmwatch.v1.CreateTokenRequest
+	(*CreateTokenResponse)(nil),   // 2: farmwatch.v1.CreateTokenResponse
+	(*HostSummary)(nil),           // 3: farmwatch.v1.HostSummary
+	(*ListHostsRequest)(nil),      // 4: farmwatch.v1.ListHostsRequest
+	(*ListHostsResponse)(nil),     // 5: farmwatch.v1.ListHostsResponse
+	(*GetHostRequest)(nil),        // 6: farmwatch.v1.GetHostRequest
+	(*GetHostResponse)(nil),       // 7: farmwatch.v1.GetHostResponse
+	(*ListFindingsRequest)(nil),   // 8: farmwatch.v1.ListFindingsRequest
+	(*FleetFinding)(nil),          // 9: farmwatch.v1.FleetFinding
+	(*ListFindingsResponse)(nil),  // 10: farmwatch.v1.ListFindingsResponse
+	(*ScanHostRequest)(nil),       // 11: farmwatch.v1.ScanHostRequest
+	(*ScanHostResponse)(nil),      // 12: farmwatch.v1.ScanHostResponse
+	(*WatchFindingsRequest)(nil),  // 13: farmwatch.v1.WatchFindingsRequest
+	(*ListChangesRequest)(nil),    // 14: farmwatch.v1.ListChangesRequest
+	(*ListChangesResponse)(nil),   // 15: farmwatch.v1.ListChangesResponse
+	(*ObservationChange)(nil),     // 16: farmwatch.v1.ObservationChange
+	(*ObservationChanges)(nil),    // 17: farmwatch.v1.ObservationChanges
+	(*timestamppb.Timestamp)(nil), // 18: google.protobuf.Timestamp
+	(Severity)(0),                 // 19: farmwatch.v1.Severity
+	(*Report)(nil),                // 20: farmwatch.v1.Report
+	(*Finding)(nil),               // 21: farmwatch.v1.Finding
+	(*Observation)(nil),           // 22: farmwatch.v1.Observation
 }
 var file_farmwatch_v1_fleet_proto_depIdxs = []int32{
-	13, // 0: farmwatch.v1.HostSummary.last_seen:type_name -> google.protobuf.Timestamp
-	14, // 1: farmwatch.v1.HostSummary.worst:type_name -> farmwatch.v1.Severity
-	2,  // 2: farmwatch.v1.ListHostsResponse.hosts:type_name -> farmwatch.v1.HostSummary
-	2,  // 3: farmwatch.v1.GetHostResponse.host:type_name -> farmwatch.v1.HostSummary
-	15, // 4: farmwatch.v1.GetHostResponse.state:type_name -> farmwatch.v1.Report
-	14, // 5: farmwatch.v1.ListFindingsRequest.min_severity:type_name -> farmwatch.v1.Severity
-	16, // 6: farmwatch.v1.FleetFinding.finding:type_name -> farmwatch.v1.Finding
-	13, // 7: farmwatch.v1.FleetFinding.first_seen:type_name -> google.protobuf.Timestamp
-	13, // 8: farmwatch.v1.FleetFinding.last_seen:type_name -> google.protobuf.Timestamp
-	8,  // 9: farmwatch.v1.ListFindingsResponse.findings:type_name -> farmwatch.v1.FleetFinding
-	15, // 10: farmwatch.v1.ScanHostResponse.report:type_name -> farmwatch.v1.Report
-	14, // 11: farmwatch.v1.WatchFindingsRequest.min_severity:type_name -> farmwatch.v1.Severity
-	3,  // 12: farmwatch.v1.FleetService.ListHosts:input_type -> farmwatch.v1.ListHostsRequest
-	5,  // 13: farmwatch.v1.FleetService.GetHost:input_type -> farmwatch.v1.GetHostRequest
-	7,  // 14: farmwatch.v1.FleetService.ListFindings:input_type -> farmwatch.v1.ListFindingsRequest
-	10, // 15: farmwatch.v1.FleetService.ScanHost:input_type -> farmwatch.v1.ScanHostRequest
-	12, // 16: farmwatch.v1.FleetService.WatchFindings:input_type -> farmwatch.v1.WatchFindingsRequest
-	0,  // 17: farmwatch.v1.FleetService.CreateToken:input_type -> farmwatch.v1.CreateTokenRequest
-	4,  // 18: farmwatch.v1.FleetService.ListHosts:output_type -> farmwatch.v1.ListHostsResponse
-	6,  // 19: farmwatch.v1.FleetService.GetHost:output_type -> farmwatch.v1.GetHostResponse
-	9,  // 20: farmwatch.v1.FleetService.ListFindings:output_type -> farmwatch.v1.ListFindingsResponse
-	11, // 21: farmwatch.v1.FleetService.ScanHost:output_type -> farmwatch.v1.ScanHostResponse
-	8,  // 22: farmwatch.v1.FleetService.WatchFindings:output_type -> farmwatch.v1.FleetFinding
-	1,  // 23: farmwatch.v1.FleetService.CreateToken:output_type -> farmwatch.v1.CreateTokenResponse
-	18, // [18:24] is the sub-list for method output_type
-	12, // [12:18] is the sub-list for method input_type
-	12, // [12:12] is the sub-list for extension type_name
-	12, // [12:12] is the sub-list for extension extendee
-	0,  // [0:12] is the sub-list for field type_name
+	18, // 0: farmwatch.v1.HostSummary.last_seen:type_name -> google.protobuf.Timestamp
+	19, // 1: farmwatch.v1.HostSummary.worst:type_name -> farmwatch.v1.Severity
+	3,  // 2: farmwatch.v1.ListHostsResponse.hosts:type_name -> farmwatch.v1.HostSummary
+	3,  // 3: farmwatch.v1.GetHostResponse.host:type_name -> farmwatch.v1.HostSummary
+	20, // 4: farmwatch.v1.GetHostResponse.state:type_name -> farmwatch.v1.Report
+	19, // 5: farmwatch.v1.ListFindingsRequest.min_severity:type_name -> farmwatch.v1.Severity
+	21, // 6: farmwatch.v1.FleetFinding.finding:type_name -> farmwatch.v1.Finding
+	18, // 7: farmwatch.v1.FleetFinding.first_seen:type_name -> google.protobuf.Timestamp
+	18, // 8: farmwatch.v1.FleetFinding.last_seen:type_name -> google.protobuf.Timestamp
+	9,  // 9: farmwatch.v1.ListFindingsResponse.findings:type_name -> farmwatch.v1.FleetFinding
+	20, // 10: farmwatch.v1.ScanHostResponse.report:type_name -> farmwatch.v1.Report
+	19, // 11: farmwatch.v1.WatchFindingsRequest.min_severity:type_name -> farmwatch.v1.Severity
+	18, // 12: farmwatch.v1.ListChangesRequest.since:type_name -> google.protobuf.Timestamp
+	16, // 13: farmwatch.v1.ListChangesResponse.changes:type_name -> farmwatch.v1.ObservationChange
+	18, // 14: farmwatch.v1.ObservationChange.at:type_name -> google.protobuf.Timestamp
+	0,  // 15: farmwatch.v1.ObservationChange.op:type_name -> farmwatch.v1.ObservationChange.Op
+	22, // 16: farmwatch.v1.ObservationChange.observation:type_name -> farmwatch.v1.Observation
+	16, // 17: farmwatch.v1.ObservationChanges.changes:type_name -> farmwatch.v1.ObservationChange
+	4,  // 18: farmwatch.v1.FleetService.ListHosts:input_type -> farmwatch.v1.ListHostsRequest
+	6,  // 19: farmwatch.v1.FleetService.GetHost:input_type -> farmwatch.v1.GetHostRequest
+	8,  // 20: farmwatch.v1.FleetService.ListFindings:input_type -> farmwatch.v1.ListFindingsRequest
+	11, // 21: farmwatch.v1.FleetService.ScanHost:input_type -> farmwatch.v1.ScanHostRequest
+	13, // 22: farmwatch.v1.FleetService.WatchFindings:input_type -> farmwatch.v1.WatchFindingsRequest
+	14, // 23: farmwatch.v1.FleetService.ListChanges:input_type -> farmwatch.v1.ListChangesRequest
+	1,  // 24: farmwatch.v1.FleetService.CreateToken:input_type -> farmwatch.v1.CreateTokenRequest
+	5,  // 25: farmwatch.v1.FleetService.ListHosts:output_type -> farmwatch.v1.ListHostsResponse
+	7,  // 26: farmwatch.v1.FleetService.GetHost:output_type -> farmwatch.v1.GetHostResponse
+	10, // 27: farmwatch.v1.FleetService.ListFindings:output_type -> farmwatch.v1.ListFindingsResponse
+	12, // 28: farmwatch.v1.FleetService.ScanHost:output_type -> farmwatch.v1.ScanHostResponse
+	9,  // 29: farmwatch.v1.FleetService.WatchFindings:output_type -> farmwatch.v1.FleetFinding
+	15, // 30: farmwatch.v1.FleetService.ListChanges:output_type -> farmwatch.v1.ListChangesResponse
+	2,  // 31: farmwatch.v1.FleetService.CreateToken:output_type -> farmwatch.v1.CreateTokenResponse
+	25, // [25:32] is the sub-list for method output_type
+	18, // [18:25] is the sub-list for method input_type
+	18, // [18:18] is the sub-list for extension type_name
+	18, // [18:18] is the sub-list for extension extendee
+	0,  // [0:18] is the sub-list for field type_name
 }
 
 func init() { file_farmwatch_v1_fleet_proto_init() }
@@ -868,13 +1250,14 @@ func file_farmwatch_v1_fleet_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_farmwatch_v1_fleet_proto_rawDesc), len(file_farmwatch_v1_fleet_proto_rawDesc)),
-			NumEnums:      0,
-			NumMessages:   13,
+			NumEnums:      1,
+			NumMessages:   17,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
 		GoTypes:           file_farmwatch_v1_fleet_proto_goTypes,
 		DependencyIndexes: file_farmwatch_v1_fleet_proto_depIdxs,
+		EnumInfos:         file_farmwatch_v1_fleet_proto_enumTypes,
 		MessageInfos:      file_farmwatch_v1_fleet_proto_msgTypes,
 	}.Build()
 	File_farmwatch_v1_fleet_proto = out.File

@@ -28,6 +28,7 @@ const (
 	FleetService_ListFindings_FullMethodName  = "/farmwatch.v1.FleetService/ListFindings"
 	FleetService_ScanHost_FullMethodName      = "/farmwatch.v1.FleetService/ScanHost"
 	FleetService_WatchFindings_FullMethodName = "/farmwatch.v1.FleetService/WatchFindings"
+	FleetService_ListChanges_FullMethodName   = "/farmwatch.v1.FleetService/ListChanges"
 	FleetService_CreateToken_FullMethodName   = "/farmwatch.v1.FleetService/CreateToken"
 )
 
@@ -42,6 +43,9 @@ type FleetServiceClient interface {
 	ScanHost(ctx context.Context, in *ScanHostRequest, opts ...grpc.CallOption) (*ScanHostResponse, error)
 	// WatchFindings streams findings as they open.
 	WatchFindings(ctx context.Context, in *WatchFindingsRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[FleetFinding], error)
+	// ListChanges is a host's history: every observation added, changed or
+	// removed, by message, newest last.
+	ListChanges(ctx context.Context, in *ListChangesRequest, opts ...grpc.CallOption) (*ListChangesResponse, error)
 	// CreateToken makes a fleet API token (admin only).
 	CreateToken(ctx context.Context, in *CreateTokenRequest, opts ...grpc.CallOption) (*CreateTokenResponse, error)
 }
@@ -113,6 +117,16 @@ func (c *fleetServiceClient) WatchFindings(ctx context.Context, in *WatchFinding
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type FleetService_WatchFindingsClient = grpc.ServerStreamingClient[FleetFinding]
 
+func (c *fleetServiceClient) ListChanges(ctx context.Context, in *ListChangesRequest, opts ...grpc.CallOption) (*ListChangesResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListChangesResponse)
+	err := c.cc.Invoke(ctx, FleetService_ListChanges_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 func (c *fleetServiceClient) CreateToken(ctx context.Context, in *CreateTokenRequest, opts ...grpc.CallOption) (*CreateTokenResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(CreateTokenResponse)
@@ -134,6 +148,9 @@ type FleetServiceServer interface {
 	ScanHost(context.Context, *ScanHostRequest) (*ScanHostResponse, error)
 	// WatchFindings streams findings as they open.
 	WatchFindings(*WatchFindingsRequest, grpc.ServerStreamingServer[FleetFinding]) error
+	// ListChanges is a host's history: every observation added, changed or
+	// removed, by message, newest last.
+	ListChanges(context.Context, *ListChangesRequest) (*ListChangesResponse, error)
 	// CreateToken makes a fleet API token (admin only).
 	CreateToken(context.Context, *CreateTokenRequest) (*CreateTokenResponse, error)
 	mustEmbedUnimplementedFleetServiceServer()
@@ -160,6 +177,9 @@ func (UnimplementedFleetServiceServer) ScanHost(context.Context, *ScanHostReques
 }
 func (UnimplementedFleetServiceServer) WatchFindings(*WatchFindingsRequest, grpc.ServerStreamingServer[FleetFinding]) error {
 	return status.Error(codes.Unimplemented, "method WatchFindings not implemented")
+}
+func (UnimplementedFleetServiceServer) ListChanges(context.Context, *ListChangesRequest) (*ListChangesResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListChanges not implemented")
 }
 func (UnimplementedFleetServiceServer) CreateToken(context.Context, *CreateTokenRequest) (*CreateTokenResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method CreateToken not implemented")
@@ -268,6 +288,24 @@ func _FleetService_WatchFindings_Handler(srv interface{}, stream grpc.ServerStre
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type FleetService_WatchFindingsServer = grpc.ServerStreamingServer[FleetFinding]
 
+func _FleetService_ListChanges_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListChangesRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(FleetServiceServer).ListChanges(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: FleetService_ListChanges_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(FleetServiceServer).ListChanges(ctx, req.(*ListChangesRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 func _FleetService_CreateToken_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(CreateTokenRequest)
 	if err := dec(in); err != nil {
@@ -308,6 +346,10 @@ var FleetService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "ScanHost",
 			Handler:    _FleetService_ScanHost_Handler,
+		},
+		{
+			MethodName: "ListChanges",
+			Handler:    _FleetService_ListChanges_Handler,
 		},
 		{
 			MethodName: "CreateToken",
