@@ -30,6 +30,7 @@ import (
 	"github.com/farmwatch/farmwatch/agent/sensor/network"
 	"github.com/farmwatch/farmwatch/agent/sensor/remoteaccess"
 	"github.com/farmwatch/farmwatch/agent/sensor/usb"
+	"github.com/farmwatch/farmwatch/agent/stream"
 	fwv1 "github.com/farmwatch/farmwatch/proto/farmwatch/v1"
 	"github.com/farmwatch/farmwatch/rules"
 	"github.com/mattn/go-isatty"
@@ -157,8 +158,46 @@ func parse(fs *flag.FlagSet, args []string) error {
 	return nil
 }
 
-// loadRules loads the built-in rules plus every --rules directory.
-func loadRules(dirs []string) (*rules.Set, error) {
+// loadRules loads the built-in rules plus every --rules directory, plus
+// extra sources (a collector's bundle).
+func loadRules(dirs []string, extra ...rules.Source) (*rules.Set, error) {
+	srcs, err := ruleSources(dirs)
+	if err != nil {
+		return nil, err
+	}
+	set, err := rules.Load(append(srcs, extra...), rules.Options{})
+	if err != nil {
+		return nil, fmt.Errorf("bad rule file: %w", err)
+	}
+	return set, nil
+}
+
+// withStoredBundle adds the rule bundle kept in an agent's state directory
+// to its rules; a bundle that cannot be read or loaded is logged and left
+// out.
+func withStoredBundle(set *rules.Set, dirs []string, state string, log zerolog.Logger) *rules.Set {
+	rb, err := stream.StoredBundle(state)
+	if err != nil {
+		log.Warn().Err(err).Msg("the collector's rules are left out")
+		return set
+	}
+	if rb == nil {
+		return set
+	}
+	srcs, err := rules.BundleSources(rb)
+	if err == nil {
+		var withBundle *rules.Set
+		if withBundle, err = loadRules(dirs, srcs...); err == nil {
+			log.Info().Str("version", rb.GetVersion()).Int("files", len(srcs)).Msg("with the collector's rules")
+			return withBundle
+		}
+	}
+	log.Warn().Err(err).Str("version", rb.GetVersion()).Msg("the collector's rules are left out")
+	return set
+}
+
+// ruleSources reads the built-in rules and every --rules directory.
+func ruleSources(dirs []string) ([]rules.Source, error) {
 	srcs := rules.Builtin()
 	for _, d := range dirs {
 		more, err := rules.ReadDir(d)
@@ -167,11 +206,7 @@ func loadRules(dirs []string) (*rules.Set, error) {
 		}
 		srcs = append(srcs, more...)
 	}
-	set, err := rules.Load(srcs, rules.Options{})
-	if err != nil {
-		return nil, fmt.Errorf("bad rule file: %w", err)
-	}
-	return set, nil
+	return srcs, nil
 }
 
 // openHost opens the host named by --root or --snapshot, or this machine.
@@ -225,6 +260,11 @@ func cmdScan(ctx context.Context, args []string, stdout, stderr io.Writer, log z
 	set, err := loadRules(ruleDirs)
 	if err != nil {
 		return exitError, err
+	}
+	if cfg.State != "" {
+		// An installed agent's config: judge by the collector's rules too,
+		// as the agent does, when it has been sent them.
+		set = withStoredBundle(set, ruleDirs, cfg.State, log)
 	}
 	var rule *rules.Rule
 	if *explain != "" {

@@ -11,6 +11,7 @@ import (
 	"github.com/farmwatch/farmwatch/agent/host"
 	"github.com/farmwatch/farmwatch/agent/scan"
 	"github.com/farmwatch/farmwatch/agent/stream"
+	"github.com/farmwatch/farmwatch/rules"
 	"github.com/kardianos/service"
 	"github.com/rs/zerolog"
 	gps "github.com/shirou/gopsutil/v4/process"
@@ -64,7 +65,8 @@ func cmdRun(ctx context.Context, args []string, stderr io.Writer, log zerolog.Lo
 	if *interval < time.Second {
 		return exitError, usageError{"run: --interval must be at least 1s"}
 	}
-	set, err := loadRules(append(cfg.Rules, ruleDirs...))
+	ruleDirs = append(cfg.Rules, ruleDirs...)
+	set, err := loadRules(ruleDirs)
 	if err != nil {
 		return exitError, err
 	}
@@ -105,7 +107,8 @@ func cmdRun(ctx context.Context, args []string, stderr io.Writer, log zerolog.Lo
 		Collector: *collector, TLS: tlsCfg, EnrollSecret: secret, StateDir: *state, Interval: *interval,
 		Version: version, Log: log, Open: open,
 		MaxHeapBytes: cfg.MaxHeapMB << 20, MaxCPUPercent: cfg.MaxCPUPercent, CPUTime: selfCPUTime,
-		Scanner: &scan.Scanner{Sensors: sensors(cfg), Rules: set, Timeout: cfg.SensorTimeout, Org: cfg.Org()},
+		Scanner:   &scan.Scanner{Sensors: sensors(cfg), Rules: set, Timeout: cfg.SensorTimeout, Org: cfg.Org()},
+		LoadRules: func(bundle []rules.Source) (*rules.Set, error) { return loadRules(ruleDirs, bundle...) },
 	})
 	if err != nil {
 		return exitError, err

@@ -18,6 +18,8 @@ import (
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 )
 
@@ -82,11 +84,14 @@ func cmdClient(ctx context.Context, cmd string, args []string, stdout io.Writer)
 	all := fs.Bool("all", false, "findings: resolved ones too")
 	role := fs.String("role", "", "token create: helpdesk or admin")
 	timeout := fs.Duration("timeout", 30*time.Second, "scan: how long to wait for the agent")
+	kind := fs.String("kind", "", "history: only this kind of observation (process, usb_device, display, ...)")
+	since := fs.Duration("since", 0, "history: only changes this recent (e.g. 24h)")
+	limit := fs.Int("limit", 200, "history: at most this many of the newest changes")
 	pos, err := parse(fs, args)
 	if err != nil {
 		return err
 	}
-	want := map[string]int{"token": 1, "hosts": 0, "host": 1, "findings": 0, "scan": 1}[cmd]
+	want := map[string]int{"token": 1, "hosts": 0, "host": 1, "findings": 0, "scan": 1, "history": 1}[cmd]
 	if len(pos) != want {
 		return usageError{fmt.Sprintf("%s: want %d argument(s), got %d", cmd, want, len(pos))}
 	}
@@ -134,6 +139,14 @@ func cmdClient(ctx context.Context, cmd string, args []string, stdout io.Writer)
 		if err := printHosts(stdout, "table", []*fwv1.HostSummary{r.Host}); err != nil {
 			return err
 		}
+		rv := r.Host.RulesVersion
+		if rv == "" {
+			rv = "built-in only"
+		}
+		fmt.Fprintf(stdout, "agent %s, rules %s\n", firstOf(r.Host.AgentVersion, "unknown"), rv)
+		if e := r.Host.RulesError; e != "" {
+			fmt.Fprintf(stdout, "the agent refused the collector's rules: %s\n", e)
+		}
 		fmt.Fprintln(stdout)
 		return scan.Table(stdout, rep, scan.TableOptions{})
 	case "findings":
@@ -142,6 +155,19 @@ func cmdClient(ctx context.Context, cmd string, args []string, stdout io.Writer)
 			return rpcError("findings", err)
 		}
 		return printFindings(stdout, cf.format, r.Findings)
+	case "history":
+		if *limit < 1 || *since < 0 {
+			return usageError{"history: --limit must be at least 1 and --since positive"}
+		}
+		req := &fwv1.ListChangesRequest{Hostname: pos[0], Kind: *kind, Limit: int32(*limit)}
+		if *since > 0 {
+			req.Since = timestamppb.New(time.Now().Add(-*since))
+		}
+		r, err := fleet.ListChanges(ctx, req)
+		if err != nil {
+			return rpcError("history "+pos[0], err)
+		}
+		return printChanges(stdout, cf.format, r)
 	case "scan":
 		r, err := fleet.ScanHost(ctx, &fwv1.ScanHostRequest{Hostname: pos[0], TimeoutMs: timeout.Milliseconds()})
 		if err != nil {
@@ -187,6 +213,7 @@ func printHosts(w io.Writer, format string, hs []*fwv1.HostSummary) error {
 			out = append(out, map[string]any{
 				"host_id": h.HostId, "hostname": h.Hostname, "os": h.Os, "last_seen": when(h.LastSeen),
 				"online": h.Online, "findings": h.Findings, "worst": worst, "egress_ip": h.EgressIp, "spool_dropped": h.SpoolDropped,
+				"agent_version": h.AgentVersion, "rules_version": h.RulesVersion, "rules_error": h.RulesError,
 			})
 		}
 		return writeJSON(w, out)
@@ -233,4 +260,49 @@ func printFindings(w io.Writer, format string, fs []*fwv1.FleetFinding) error {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", strings.ToUpper(rules.SeverityName(f.Finding.GetSeverity())), f.Hostname, f.Finding.GetRule(), what, f.State, when(f.FirstSeen))
 	}
 	return tw.Flush()
+}
+
+var opWords = map[fwv1.ObservationChange_Op]string{
+	fwv1.ObservationChange_OP_ADDED: "added", fwv1.ObservationChange_OP_CHANGED: "changed", fwv1.ObservationChange_OP_REMOVED: "removed",
+}
+
+func printChanges(w io.Writer, format string, r *fwv1.ListChangesResponse) error {
+	if format == "json" {
+		out := []map[string]any{}
+		for _, c := range r.Changes {
+			obs, err := protoJSON(c.Observation)
+			if err != nil {
+				return err
+			}
+			out = append(out, map[string]any{
+				"hostname": r.Hostname, "seq": c.Seq, "at": when(c.At), "op": opWords[c.Op], "kind": c.Kind, "key": c.Key,
+				"what": scan.Describe(c.Observation, c.Key), "observation": obs,
+			})
+		}
+		return writeJSON(w, out)
+	}
+	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "AT\tCHANGE\tKIND\tWHAT")
+	for _, c := range r.Changes {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", when(c.At), opWords[c.Op], c.Kind, scan.Describe(c.Observation, c.Key))
+	}
+	return tw.Flush()
+}
+
+// protoJSON is a message as JSON, for embedding in a JSON document.
+func protoJSON(m proto.Message) (json.RawMessage, error) {
+	b, err := protojson.MarshalOptions{UseProtoNames: true}.Marshal(m)
+	if err != nil {
+		return nil, err
+	}
+	return json.RawMessage(b), nil
+}
+
+func firstOf(ss ...string) string {
+	for _, s := range ss {
+		if s != "" {
+			return s
+		}
+	}
+	return ""
 }

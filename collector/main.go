@@ -33,12 +33,14 @@ func (e usageError) Error() string { return e.msg }
 
 const usage = `usage:
   farmwatch-collector init --data DIR [--name HOST]...
-  farmwatch-collector serve --data DIR [--listen ADDR] [--insecure] [--rules DIR]... [--metrics ADDR]
+  farmwatch-collector serve --data DIR [--listen ADDR] [--insecure] [--metrics ADDR]
+      [--rules DIR]... [--org FILE] [--agent-interval DURATION] [--reload DURATION] [--history-days N]
   farmwatch-collector token create --role helpdesk|admin
   farmwatch-collector hosts
   farmwatch-collector host NAME
   farmwatch-collector findings [--host NAME] [--all]
   farmwatch-collector scan NAME [--timeout DURATION]
+  farmwatch-collector history NAME [--kind KIND] [--since DURATION] [--limit N]
 client flags (or FARMWATCH_COLLECTOR, FARMWATCH_CA, FARMWATCH_TOKEN):
   --collector ADDR  --ca FILE  --token-file FILE  --format table|json
 `
@@ -61,7 +63,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		err = cmdInit(args[1:], stdout)
 	case "serve":
 		err = cmdServe(ctx, args[1:], stderr)
-	case "token", "hosts", "host", "findings", "scan":
+	case "token", "hosts", "host", "findings", "scan", "history":
 		err = cmdClient(ctx, args[0], args[1:], stdout)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)

@@ -14,7 +14,6 @@ import (
 	"github.com/farmwatch/farmwatch/collector/server"
 	"github.com/farmwatch/farmwatch/collector/store"
 	"github.com/farmwatch/farmwatch/collector/store/sqlite"
-	"github.com/farmwatch/farmwatch/rules"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -79,22 +78,24 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
 	listen := fs.String("listen", "127.0.0.1:7443", "address to serve agents and people on")
 	insecure := fs.Bool("insecure", false, "serve without TLS (never in production)")
 	metricsAddr := fs.String("metrics", "127.0.0.1:7444", "address for /healthz and Prometheus /metrics over plain HTTP (\"\" for none)")
-	var ruleDirs multi
-	fs.Var(&ruleDirs, "rules", "a directory of the organisation's rule and exception files (repeatable)")
+	var ps policySource
+	fs.Var((*multi)(&ps.ruleDirs), "rules", "a directory of the organisation's rule and exception files, pushed to every agent (repeatable)")
+	fs.StringVar(&ps.orgFile, "org", "", "a YAML file of the countries, locales and timezones the fleet works in, pushed to every agent")
+	fs.DurationVar(&ps.interval, "agent-interval", 0, "the scan interval pushed to agents (default: each agent's own)")
+	reload := fs.Duration("reload", 30*time.Second, "how often to re-read --rules and --org and push changes (0: never)")
+	historyDays := fs.Int("history-days", 90, "days of observation history to keep (0: forever)")
 	if _, err := parse(fs, args); err != nil {
 		return err
 	}
-	srcs := rules.Builtin()
-	for _, d := range ruleDirs {
-		more, err := rules.ReadDir(d)
-		if err != nil {
-			return err
-		}
-		srcs = append(srcs, more...)
+	if ps.interval != 0 && ps.interval < time.Second {
+		return usageError{"serve: --agent-interval must be at least 1s"}
 	}
-	set, err := rules.Load(srcs, rules.Options{})
+	if *reload < 0 || *historyDays < 0 {
+		return usageError{"serve: --reload and --history-days must not be negative"}
+	}
+	policy, err := ps.load()
 	if err != nil {
-		return fmt.Errorf("bad rule file: %w", err)
+		return err
 	}
 	if *data == "" {
 		return usageError{"serve: --data DIR is required"}
@@ -115,7 +116,7 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	srv, err := server.New(server.Config{Store: st, Log: log, EnrollSecret: secret, Rules: set, Metrics: metrics})
+	srv, err := server.New(server.Config{Store: st, Log: log, EnrollSecret: secret, Policy: policy, Metrics: metrics})
 	if err != nil {
 		return err
 	}
@@ -155,7 +156,16 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("serve: %w", err)
 	}
-	log.Info().Str("listen", ln.Addr().String()).Str("data", *data).Bool("tls", !*insecure).Msg("collector serving")
+	log.Info().Str("listen", ln.Addr().String()).Str("data", *data).Bool("tls", !*insecure).
+		Str("rules_version", policy.Bundle.GetVersion()).Int("rule_files", len(policy.Bundle.GetFiles())).Msg("collector serving")
+	bg, stopBG := context.WithCancel(ctx)
+	defer stopBG()
+	if *reload > 0 && (len(ps.ruleDirs) > 0 || ps.orgFile != "") {
+		go watchPolicy(bg, ps, policy, *reload, srv, log)
+	}
+	if *historyDays > 0 {
+		go pruneHistory(bg, st, time.Duration(*historyDays)*24*time.Hour, log)
+	}
 	errc := make(chan error, 1)
 	go func() { errc <- g.Serve(ln) }()
 	select {
@@ -173,5 +183,23 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
 		return nil
 	case err := <-errc:
 		return fmt.Errorf("serve: %w", err)
+	}
+}
+
+// pruneHistory forgets observation history older than keep, now and then
+// every hour.
+func pruneHistory(ctx context.Context, st store.Store, keep time.Duration, log zerolog.Logger) {
+	for {
+		n, err := st.PruneChanges(ctx, time.Now().Add(-keep))
+		if err != nil && ctx.Err() == nil {
+			log.Error().Err(err).Msg("history not pruned")
+		} else if n > 0 {
+			log.Info().Int64("messages", n).Dur("older_than", keep).Msg("history pruned")
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(time.Hour):
+		}
 	}
 }

@@ -35,6 +35,7 @@ import (
 	"github.com/farmwatch/farmwatch/agent/scan"
 	"github.com/farmwatch/farmwatch/agent/spool"
 	fwv1 "github.com/farmwatch/farmwatch/proto/farmwatch/v1"
+	"github.com/farmwatch/farmwatch/rules"
 	"github.com/google/uuid"
 	"github.com/rs/zerolog"
 	"google.golang.org/grpc"
@@ -53,7 +54,12 @@ type Config struct {
 	Interval     time.Duration
 	Version      string
 	Log          zerolog.Logger
-	Scanner      *scan.Scanner
+	// Scanner scans with the agent's own rules and expectations; the
+	// collector's rule bundle and settings change them while running.
+	Scanner *scan.Scanner
+	// LoadRules compiles the agent's rules with a bundle's files on top
+	// (none: the agent's own rules alone).
+	LoadRules func(bundle []rules.Source) (*rules.Set, error)
 	// Open returns the host to scan (live, or a snapshot replayed as a
 	// simulated host) and a function to release it.
 	Open func() (*host.Host, func(), error)
@@ -83,12 +89,42 @@ type Client struct {
 
 	lastWall time.Time // for the CPU limit; only the scan loop uses these
 	lastCPU  time.Duration
+
+	pmu       sync.Mutex   // guards the policy below
+	scanner   scan.Scanner // the rules and expectations in use
+	ownOrg    *fwv1.OrgPolicy
+	bundleVer string // the collector's bundle in use; "" for none
+	bundleErr string // why the last bundle was refused
+	interval  time.Duration
+	rescan    chan struct{} // scan soon: the rules changed
+}
+
+// bundleFile is where the agent keeps the collector's rule bundle, so a
+// restarted agent (and a helpdesk scan) uses it before it reconnects.
+const bundleFile = "rules.bundle"
+
+// StoredBundle returns the rule bundle kept in a state directory; nil when
+// there is none.
+func StoredBundle(stateDir string) (*fwv1.RuleBundle, error) {
+	p := filepath.Join(stateDir, bundleFile)
+	b, err := os.ReadFile(p)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("rule bundle %s: %w", p, err)
+	}
+	var rb fwv1.RuleBundle
+	if err := proto.Unmarshal(b, &rb); err != nil {
+		return nil, fmt.Errorf("rule bundle %s: %w", p, err)
+	}
+	return &rb, nil
 }
 
 // New makes a Client; its state directory is created 0700.
 func New(c Config) (*Client, error) {
-	if c.Collector == "" || c.TLS == nil || c.StateDir == "" || c.Scanner == nil || c.Open == nil {
-		return nil, errors.New("stream: collector, TLS, state directory, scanner and host are required")
+	if c.Collector == "" || c.TLS == nil || c.StateDir == "" || c.Scanner == nil || c.Open == nil || c.LoadRules == nil {
+		return nil, errors.New("stream: collector, TLS, state directory, scanner, rule loader and host are required")
 	}
 	if c.Interval <= 0 {
 		c.Interval = time.Minute
@@ -113,7 +149,95 @@ func New(c Config) (*Client, error) {
 	if r := sp.Recovered(); r.Records > 0 || r.StateLost {
 		c.Log.Error().Int("records", r.Records).Int64("bytes", r.Bytes).Bool("state_lost", r.StateLost).Msg("spool damaged: the damaged part was cut and counted as dropped")
 	}
-	return &Client{c: c, sp: sp, seq: seq, lastDropped: sp.Dropped(), wake: make(chan struct{}, 1)}, nil
+	cl := &Client{c: c, sp: sp, seq: seq, lastDropped: sp.Dropped(), wake: make(chan struct{}, 1),
+		scanner: *c.Scanner, ownOrg: c.Scanner.Org, interval: c.Interval, rescan: make(chan struct{}, 1)}
+	// The bundle kept from the last run: used until the collector says
+	// otherwise. One that no longer loads (an older agent binary) is
+	// reported in the hello, and the collector sends it again.
+	if rb, err := StoredBundle(c.StateDir); err != nil {
+		cl.bundleErr = err.Error()
+		c.Log.Error().Err(err).Msg("stored rule bundle unreadable: using the agent's own rules")
+	} else if rb != nil {
+		if err := cl.useBundle(rb); err != nil {
+			cl.bundleErr = err.Error()
+			c.Log.Error().Err(err).Str("version", rb.GetVersion()).Msg("stored rule bundle does not load: using the agent's own rules")
+		}
+	}
+	return cl, nil
+}
+
+// useBundle loads a rule bundle and, when it loads, makes it the one in use.
+func (cl *Client) useBundle(rb *fwv1.RuleBundle) error {
+	srcs, err := rules.BundleSources(rb)
+	if err != nil {
+		return err
+	}
+	set, err := cl.c.LoadRules(srcs)
+	if err != nil {
+		return err
+	}
+	cl.pmu.Lock()
+	cl.scanner.Rules, cl.bundleVer, cl.bundleErr = set, rb.GetVersion(), ""
+	cl.pmu.Unlock()
+	return nil
+}
+
+// applyBundle answers a bundle from the collector: it is loaded, kept on
+// disk and used, or refused (the rules in use stay) and the refusal
+// reported.
+func (cl *Client) applyBundle(rb *fwv1.RuleBundle) *fwv1.BundleStatus {
+	refuse := func(err error) *fwv1.BundleStatus {
+		cl.pmu.Lock()
+		cl.bundleErr = err.Error()
+		cur := cl.bundleVer
+		cl.pmu.Unlock()
+		cl.c.Log.Error().Err(err).Str("version", rb.GetVersion()).Str("keeping", cur).Msg("rule bundle refused")
+		return &fwv1.BundleStatus{Version: cur, RefusedVersion: rb.GetVersion(), Error: err.Error()}
+	}
+	if err := cl.useBundle(rb); err != nil {
+		return refuse(err)
+	}
+	p := filepath.Join(cl.c.StateDir, bundleFile)
+	if rb.GetVersion() == "" {
+		if err := os.Remove(p); err != nil && !errors.Is(err, os.ErrNotExist) {
+			cl.c.Log.Warn().Err(err).Msg("withdrawn rule bundle not removed from the state directory")
+		}
+	} else if b, err := proto.Marshal(rb); err != nil {
+		return refuse(err)
+	} else if err := writeFileSync(p, b, 0o600); err != nil {
+		cl.c.Log.Warn().Err(err).Msg("rule bundle in use but not kept: a restarted agent waits for it again")
+	}
+	cl.c.Log.Info().Str("version", rb.GetVersion()).Int("files", len(rb.GetFiles())).Msg("rule bundle in use")
+	select {
+	case cl.rescan <- struct{}{}:
+	default:
+	}
+	return &fwv1.BundleStatus{Version: rb.GetVersion()}
+}
+
+// applyConfig takes the collector's settings: its scan interval and
+// expectations, when it sets them.
+func (cl *Client) applyConfig(c *fwv1.ConfigUpdate) {
+	cl.pmu.Lock()
+	defer cl.pmu.Unlock()
+	if s := c.GetIntervalSeconds(); s > 0 {
+		cl.interval = time.Duration(s) * time.Second
+	} else {
+		cl.interval = cl.c.Interval
+	}
+	if c.GetOrg() != nil {
+		cl.scanner.Org = c.GetOrg()
+	} else {
+		cl.scanner.Org = cl.ownOrg
+	}
+}
+
+// Policy is what the agent now uses: its interval and the collector's
+// bundle version ("" for none).
+func (cl *Client) Policy() (time.Duration, string) {
+	cl.pmu.Lock()
+	defer cl.pmu.Unlock()
+	return cl.interval, cl.bundleVer
 }
 
 // Close releases the spool.
@@ -211,7 +335,10 @@ func (cl *Client) scanOnce(ctx context.Context) (*fwv1.Report, error) {
 		return nil, err
 	}
 	defer release()
-	return cl.c.Scanner.Scan(ctx, h), nil
+	cl.pmu.Lock()
+	sc := cl.scanner
+	cl.pmu.Unlock()
+	return sc.Scan(ctx, h), nil
 }
 
 // Run scans and streams until ctx ends. It returns only then, or when the
@@ -261,8 +388,11 @@ func (cl *Client) scanLoop(ctx context.Context) error {
 		case <-ctx.Done():
 			return nil
 		case <-tick.C:
+		case <-cl.rescan:
+			tick.Stop() // since Go 1.23 no stale tick is left to drain
 		}
-		tick.Reset(jitter(cl.c.Interval))
+		interval, _ := cl.Policy()
+		tick.Reset(jitter(interval))
 		if why := cl.overLimit(); why != "" {
 			cl.c.Log.Warn().Str("reason", why).Msg("scan skipped: over the agent's resource limit")
 			continue
@@ -408,9 +538,13 @@ func (cl *Client) session(ctx context.Context) error {
 	cl.mu.Lock()
 	dropped := cl.sp.Dropped()
 	cl.mu.Unlock()
+	cl.pmu.Lock()
+	hello := &fwv1.Hello{HostId: id, Host: rep.Host, AgentVersion: cl.c.Version, SpoolDropped: dropped,
+		RulesVersion: cl.bundleVer, RulesError: cl.bundleErr, Org: cl.ownOrg}
+	cl.pmu.Unlock()
 	// The hello is not sequenced: every sequenced message goes through the
 	// spool, in order.
-	if err := send(&fwv1.AgentMessage{Sent: timestamppb.Now(), Body: &fwv1.AgentMessage_Hello{Hello: &fwv1.Hello{HostId: id, Host: rep.Host, AgentVersion: cl.c.Version, SpoolDropped: dropped}}}); err != nil {
+	if err := send(&fwv1.AgentMessage{Sent: timestamppb.Now(), Body: &fwv1.AgentMessage_Hello{Hello: hello}}); err != nil {
 		return err
 	}
 	cl.c.Log.Info().Str("host_id", id).Msg("connected")
@@ -442,6 +576,14 @@ func (cl *Client) session(ctx context.Context) error {
 				default:
 					cl.c.Log.Warn().Msg("scan request dropped: too many pending")
 				}
+			case *fwv1.CollectorMessage_Rules:
+				st := cl.applyBundle(b.Rules)
+				if err := send(&fwv1.AgentMessage{Sent: timestamppb.Now(), Body: &fwv1.AgentMessage_BundleStatus{BundleStatus: st}}); err != nil {
+					recvErr <- err
+					return
+				}
+			case *fwv1.CollectorMessage_Config:
+				cl.applyConfig(b.Config)
 			}
 		}
 	}()

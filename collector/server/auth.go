@@ -21,6 +21,7 @@ var need = map[string]store.Role{
 	"/farmwatch.v1.FleetService/ListFindings":  store.RoleHelpdesk,
 	"/farmwatch.v1.FleetService/ScanHost":      store.RoleHelpdesk,
 	"/farmwatch.v1.FleetService/WatchFindings": store.RoleHelpdesk,
+	"/farmwatch.v1.FleetService/ListChanges":   store.RoleHelpdesk,
 	"/farmwatch.v1.FleetService/CreateToken":   store.RoleAdmin,
 }
 

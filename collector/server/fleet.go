@@ -20,6 +20,7 @@ func (s *Server) summary(ctx context.Context, h store.Host) (*fwv1.HostSummary, 
 	sum := &fwv1.HostSummary{
 		HostId: h.ID, Hostname: h.Hostname, Os: h.OS, LastSeen: ts(h.LastSeen), Online: s.online(h.ID),
 		Findings: int32(len(fs)), EgressIp: h.EgressIP, SpoolDropped: h.SpoolDropped,
+		AgentVersion: h.AgentVersion, RulesVersion: h.RulesVersion, RulesError: h.RulesError,
 	}
 	for _, f := range fs {
 		if f.Finding.GetSuppressedBy() == "" && f.Finding.GetSeverity() > sum.Worst {
@@ -174,4 +175,24 @@ func (s *Server) CreateToken(ctx context.Context, req *fwv1.CreateTokenRequest) 
 	}
 	s.log.Info().Str("role", string(role)).Msg("token created")
 	return &fwv1.CreateTokenResponse{Token: tok, Role: string(role)}, nil
+}
+
+// ListChanges implements FleetService.
+func (s *Server) ListChanges(ctx context.Context, req *fwv1.ListChangesRequest) (*fwv1.ListChangesResponse, error) {
+	h, err := s.host(ctx, req.GetHostname())
+	if err != nil {
+		return nil, err
+	}
+	if req.GetLimit() < 0 {
+		return nil, status.Errorf(codes.InvalidArgument, "changes: limit %d is negative", req.GetLimit())
+	}
+	f := store.ChangeFilter{Kind: req.GetKind(), Limit: int(req.GetLimit())}
+	if req.GetSince() != nil {
+		f.Since = req.GetSince().AsTime()
+	}
+	cs, err := s.store.Changes(ctx, h.ID, f)
+	if err != nil {
+		return nil, status.Error(codes.Internal, "changes: the store failed")
+	}
+	return &fwv1.ListChangesResponse{HostId: h.ID, Hostname: h.Hostname, Changes: cs}, nil
 }

@@ -15,6 +15,7 @@ type Metrics struct {
 	apply     prometheus.Histogram
 	refused   *prometheus.CounterVec
 	dropped   prometheus.Gauge
+	bundles   *prometheus.CounterVec
 
 	maxDropped atomic.Uint64
 }
@@ -30,8 +31,10 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 		refused: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "farmwatch_agent_messages_refused_total", Help: "Agent messages refused, by reason."},
 			[]string{"reason"}),
 		dropped: prometheus.NewGauge(prometheus.GaugeOpts{Name: "farmwatch_agent_spool_dropped_max", Help: "The largest count of spool drops an agent has reported."}),
+		bundles: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "farmwatch_rule_bundles_total", Help: "Rule bundles agents reported loading, by result (applied or refused)."},
+			[]string{"result"}),
 	}
-	for _, c := range []prometheus.Collector{m.connected, m.messages, m.apply, m.refused, m.dropped} {
+	for _, c := range []prometheus.Collector{m.connected, m.messages, m.apply, m.refused, m.dropped, m.bundles} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}
@@ -76,5 +79,11 @@ func (m *Metrics) spoolDropped(n uint64) {
 			m.dropped.Set(float64(n))
 			return
 		}
+	}
+}
+
+func (m *Metrics) bundle(result string) {
+	if m != nil {
+		m.bundles.WithLabelValues(result).Inc()
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"net"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/farmwatch/farmwatch/agent/scan"
@@ -34,15 +35,33 @@ type Config struct {
 	Log          zerolog.Logger
 	EnrollSecret string
 	Limits       Limits
-	// Rules, when set, are evaluated at the collector on each host's
-	// current state after every change, and their findings are the ones
-	// stored (the organisation's rules and exceptions apply even to agents
-	// that lack them). Without rules the agents' own findings are stored.
-	Rules *rules.Set
+	// Policy is what the collector asks of every agent; SetPolicy changes
+	// it while serving.
+	Policy Policy
 	// Metrics, when set, record the collector's Prometheus series.
 	Metrics *Metrics
 	// Now is the clock; time.Now when nil.
 	Now func() time.Time
+}
+
+// Policy is the fleet's rules and settings.
+type Policy struct {
+	// Rules, when set, are evaluated at the collector on each host's
+	// current state after every change, and their findings are the ones
+	// stored (the organisation's rules and exceptions apply even to agents
+	// that lack them or run an older bundle). Without rules the agents'
+	// own findings are stored.
+	Rules *rules.Set
+	// Bundle is the organisation's rule files, which Rules holds on top of
+	// the built-in ones, pushed to every agent whose version differs. Nil
+	// pushes nothing; a bundle with version "" withdraws an earlier one.
+	Bundle *fwv1.RuleBundle
+	// Org is the organisation's expectations, pushed to agents and used by
+	// the collector's rules. Nil leaves each agent's own (from its config,
+	// reported in its hello).
+	Org *fwv1.OrgPolicy
+	// Interval, when set, is the scan interval pushed to agents.
+	Interval time.Duration
 }
 
 // Server implements AgentService and FleetService.
@@ -54,7 +73,7 @@ type Server struct {
 	log        zerolog.Logger
 	enrollHash []byte
 	limits     Limits
-	rules      *rules.Set
+	policy     atomic.Pointer[Policy]
 	metrics    *Metrics
 	now        func() time.Time
 
@@ -68,6 +87,9 @@ type session struct {
 	send   chan *fwv1.CollectorMessage
 	done   chan struct{}
 	state  map[string]*fwv1.Observation // the host's current observations, for collector rules
+	// Set from the hello, read only by the stream's receiving goroutine.
+	org    *fwv1.OrgPolicy // the agent's own expectations
+	status store.AgentStatus
 }
 
 // New makes a Server.
@@ -81,10 +103,50 @@ func New(c Config) (*Server, error) {
 	if c.Limits == (Limits{}) {
 		c.Limits = DefaultLimits()
 	}
-	return &Server{
-		store: c.Store, log: c.Log, enrollHash: pki.Hash(c.EnrollSecret), limits: c.Limits, now: c.Now, rules: c.Rules, metrics: c.Metrics,
+	s := &Server{
+		store: c.Store, log: c.Log, enrollHash: pki.Hash(c.EnrollSecret), limits: c.Limits, now: c.Now, metrics: c.Metrics,
 		sessions: map[string]*session{}, scans: map[string]chan *fwv1.ScanReply{},
-	}, nil
+	}
+	p := c.Policy
+	s.policy.Store(&p)
+	return s, nil
+}
+
+// SetPolicy changes the fleet's policy while serving: the collector's rules
+// judge every message from now on, and every connected agent is sent the
+// new settings, and the new bundle when its version changed.
+func (s *Server) SetPolicy(p Policy) {
+	old := s.policy.Swap(&p)
+	bundleChanged := p.Bundle != nil && (old.Bundle == nil || old.Bundle.GetVersion() != p.Bundle.GetVersion())
+	s.mu.Lock()
+	sessions := make([]*session, 0, len(s.sessions))
+	for _, sess := range s.sessions {
+		sessions = append(sessions, sess)
+	}
+	s.mu.Unlock()
+	for _, sess := range sessions {
+		if bundleChanged {
+			s.push(sess, &fwv1.CollectorMessage{Body: &fwv1.CollectorMessage_Rules{Rules: p.Bundle}})
+		}
+		s.push(sess, s.configUpdate(&p))
+	}
+	s.log.Info().Str("rules_version", p.Bundle.GetVersion()).Int("agents", len(sessions)).Bool("bundle_changed", bundleChanged).Msg("policy changed")
+}
+
+// push queues m on a session without waiting on a stalled stream: a
+// session whose queue is full gets it at its next hello instead.
+func (s *Server) push(sess *session, m *fwv1.CollectorMessage) {
+	select {
+	case sess.send <- m:
+	case <-sess.done:
+	default:
+		s.log.Warn().Str("host_id", sess.hostID).Msg("agent's send queue is full: it gets the new policy when it reconnects")
+	}
+}
+
+func (s *Server) configUpdate(p *Policy) *fwv1.CollectorMessage {
+	return &fwv1.CollectorMessage{Body: &fwv1.CollectorMessage_Config{Config: &fwv1.ConfigUpdate{
+		IntervalSeconds: int64(p.Interval / time.Second), RulesVersion: p.Bundle.GetVersion(), Org: p.Org}}}
 }
 
 // Register adds both services to g.
@@ -258,6 +320,33 @@ func (s *Server) handle(ctx context.Context, h store.Host, egress string, m *fwv
 			return status.Errorf(codes.PermissionDenied, "connect: hello names host %s; this stream is host %s", id, h.ID)
 		}
 		a = &store.Apply{SpoolDropped: b.Hello.GetSpoolDropped()}
+		sess.org = b.Hello.GetOrg()
+		sess.status = store.AgentStatus{AgentVersion: b.Hello.GetAgentVersion(), RulesVersion: b.Hello.GetRulesVersion(), RulesError: b.Hello.GetRulesError()}
+		if err := s.store.SetAgentStatus(ctx, h.ID, sess.status); err != nil {
+			s.log.Error().Err(err).Str("host_id", h.ID).Msg("agent status not stored")
+		}
+		p := s.policy.Load()
+		if p.Bundle != nil && p.Bundle.GetVersion() != sess.status.RulesVersion {
+			if err := s.sendCtx(ctx, sess, &fwv1.CollectorMessage{Body: &fwv1.CollectorMessage_Rules{Rules: p.Bundle}}); err != nil {
+				return err
+			}
+		}
+		if err := s.sendCtx(ctx, sess, s.configUpdate(p)); err != nil {
+			return err
+		}
+	case *fwv1.AgentMessage_BundleStatus:
+		bs := b.BundleStatus
+		sess.status.RulesVersion, sess.status.RulesError = bs.GetVersion(), bs.GetError()
+		if err := s.store.SetAgentStatus(ctx, h.ID, sess.status); err != nil {
+			s.log.Error().Err(err).Str("host_id", h.ID).Msg("agent status not stored")
+		}
+		if bs.GetError() != "" {
+			s.log.Warn().Str("host_id", h.ID).Str("hostname", h.Hostname).Str("refused_version", bs.GetRefusedVersion()).
+				Str("using", bs.GetVersion()).Str("error", bs.GetError()).Msg("agent refused the rule bundle")
+			s.metrics.bundle("refused")
+		} else {
+			s.metrics.bundle("applied")
+		}
 	case *fwv1.AgentMessage_Full:
 		a = &store.Apply{Full: true, Upserted: b.Full.GetObservations(), Findings: b.Full.GetFindings(), FindingsSet: true, SpoolDropped: b.Full.GetSpoolDropped()}
 	case *fwv1.AgentMessage_Delta:
@@ -288,9 +377,9 @@ func (s *Server) handle(ctx context.Context, h store.Host, egress string, m *fwv
 	}
 	a.Seen, a.EgressIP = s.now(), egress
 	var next map[string]*fwv1.Observation
-	if s.rules != nil && a.FindingsSet {
+	if p := s.policy.Load(); p.Rules != nil && a.FindingsSet {
 		var err error
-		if next, err = s.evaluate(ctx, h, sess, a); err != nil {
+		if next, err = s.evaluate(ctx, p, h, sess, a); err != nil {
 			s.log.Error().Err(err).Str("host_id", h.ID).Uint64("seq", m.GetSeq()).Msg("host state not loaded")
 			return status.Errorf(codes.Unavailable, "connect: message #%d not stored; send it again", m.GetSeq())
 		}
@@ -306,18 +395,25 @@ func (s *Server) handle(ctx context.Context, h store.Host, egress string, m *fwv
 	s.metrics.applied(start)
 	s.metrics.spoolDropped(a.SpoolDropped)
 	// Committed (now or before): acknowledge.
+	return s.sendCtx(ctx, sess, &fwv1.CollectorMessage{Body: &fwv1.CollectorMessage_Ack{Ack: &fwv1.Ack{Seq: m.GetSeq()}}})
+}
+
+// sendCtx queues m on the session, waiting while the stream is alive.
+func (s *Server) sendCtx(ctx context.Context, sess *session, m *fwv1.CollectorMessage) error {
 	select {
-	case sess.send <- &fwv1.CollectorMessage{Body: &fwv1.CollectorMessage_Ack{Ack: &fwv1.Ack{Seq: m.GetSeq()}}}:
+	case sess.send <- m:
+		return nil
+	case <-sess.done:
+		return status.Error(codes.Aborted, "connect: a newer stream of this agent replaced this one")
 	case <-ctx.Done():
 		return ctx.Err()
 	}
-	return nil
 }
 
 // evaluate works out the host's state after a, runs the collector's rules
 // on it and puts their findings in a. It returns the new state, which the
 // session keeps once the store has committed a.
-func (s *Server) evaluate(ctx context.Context, h store.Host, sess *session, a *store.Apply) (map[string]*fwv1.Observation, error) {
+func (s *Server) evaluate(ctx context.Context, p *Policy, h store.Host, sess *session, a *store.Apply) (map[string]*fwv1.Observation, error) {
 	if sess.state == nil {
 		obs, err := s.store.Observations(ctx, h.ID)
 		if err != nil {
@@ -349,7 +445,7 @@ func (s *Server) evaluate(ctx context.Context, h store.Host, sess *session, a *s
 	if info == nil {
 		info = &fwv1.HostInfo{Hostname: h.Hostname, Os: h.OS}
 	}
-	res := s.rules.Evaluate(info, obs)
+	res := p.Rules.EvaluateOrg(info, p.orgFor(sess.org), obs)
 	for _, e := range res.Errors {
 		s.log.Warn().Str("host_id", h.ID).Str("error", e).Msg("rule error")
 	}
@@ -411,10 +507,16 @@ func (s *Server) Scan(ctx context.Context, hostID string, timeout time.Duration)
 			return nil, status.Errorf(codes.Internal, "scan: the agent failed: %s", r.GetError())
 		}
 		rep := r.GetReport()
-		if s.rules != nil && rep != nil {
+		if p := s.policy.Load(); p.Rules != nil && rep != nil {
 			// The collector's rules (with the organisation's) judge the
 			// fresh observations, as they judge everything agents send.
-			res := s.rules.Evaluate(rep.GetHost(), rep.GetObservations())
+			var agentOrg *fwv1.OrgPolicy
+			s.mu.Lock()
+			if cur := s.sessions[hostID]; cur != nil {
+				agentOrg = cur.org
+			}
+			s.mu.Unlock()
+			res := p.Rules.EvaluateOrg(rep.GetHost(), p.orgFor(agentOrg), rep.GetObservations())
 			rep.Findings, rep.RuleErrors = res.Findings, res.Errors
 			rep.Verdict = scan.Verdict(rep)
 		}
@@ -424,6 +526,15 @@ func (s *Server) Scan(ctx context.Context, hostID string, timeout time.Duration)
 	case <-ctx.Done():
 		return nil, status.Errorf(codes.DeadlineExceeded, "scan: host %s did not answer within %s", hostID, timeout)
 	}
+}
+
+// orgFor is the expectations a host is judged by: the fleet's when the
+// collector has them, the agent's own otherwise.
+func (p *Policy) orgFor(agent *fwv1.OrgPolicy) *fwv1.OrgPolicy {
+	if p.Org != nil {
+		return p.Org
+	}
+	return agent
 }
 
 func ts(t time.Time) *timestamppb.Timestamp {

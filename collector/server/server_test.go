@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"fmt"
 	"net"
 	"path/filepath"
 	"strings"
@@ -107,17 +108,152 @@ func proc(pid int32, name string) *fwv1.Observation {
 	return &fwv1.Observation{Key: "process/" + name, Kind: &fwv1.Observation_Process{Process: &fwv1.Process{Pid: pid, Name: name}}}
 }
 
+// recvAck reads up to the next ack, past the settings a hello brings.
 func recvAck(t *testing.T, st fwv1.AgentService_ConnectClient) uint64 {
 	t.Helper()
-	m, err := st.Recv()
+	for {
+		m, err := st.Recv()
+		if err != nil {
+			t.Fatal(err)
+		}
+		switch b := m.Body.(type) {
+		case *fwv1.CollectorMessage_Ack:
+			return b.Ack.Seq
+		case *fwv1.CollectorMessage_Config, *fwv1.CollectorMessage_Rules:
+			continue
+		}
+		t.Fatalf("got %v, want an ack", m)
+	}
+}
+
+// recvNext reads the next message that is not an ack.
+func recvNext(t *testing.T, st fwv1.AgentService_ConnectClient) *fwv1.CollectorMessage {
+	t.Helper()
+	for {
+		m, err := st.Recv()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, ok := m.Body.(*fwv1.CollectorMessage_Ack); !ok {
+			return m
+		}
+	}
+}
+
+// The collector pushes its rule bundle to an agent whose version differs,
+// its settings after every hello, and both again when they change; what the
+// agent reports of the bundle is kept on the host.
+func TestPolicyPush(t *testing.T) {
+	f := start(t)
+	org := &fwv1.OrgPolicy{ExpectedCountries: []string{"KR"}}
+	src := rules.Source{Name: "org/extra.yaml", Data: []byte("lists:\n  x: {description: d, match: exact, sources: [s], values: {a: A}}\n")}
+	b1, err := rules.NewBundle([]rules.Source{src})
 	if err != nil {
 		t.Fatal(err)
 	}
-	a, ok := m.Body.(*fwv1.CollectorMessage_Ack)
-	if !ok {
-		t.Fatalf("got %v, want an ack", m)
+	set, err := rules.Load(append(rules.Builtin(), src), rules.Options{})
+	if err != nil {
+		t.Fatal(err)
 	}
-	return a.Ack.Seq
+	f.srv.SetPolicy(Policy{Rules: set, Bundle: b1, Org: org, Interval: 90 * time.Second})
+	cc := f.dial(t)
+	r := enroll(t, cc, f.install.EnrollSecret, "laptop-p")
+	st := connect(t, cc, r.HostId, r.NodeKey)
+	st.Send(&fwv1.AgentMessage{Body: &fwv1.AgentMessage_Hello{Hello: &fwv1.Hello{HostId: r.HostId, AgentVersion: "v9", RulesVersion: ""}}})
+	m := recvNext(t, st)
+	if got := m.GetRules(); got.GetVersion() != b1.Version || len(got.GetFiles()) != 1 {
+		t.Fatalf("first after hello: %v, want the bundle", m)
+	}
+	m = recvNext(t, st)
+	if c := m.GetConfig(); c.GetIntervalSeconds() != 90 || c.GetRulesVersion() != b1.Version || c.GetOrg().GetExpectedCountries()[0] != "KR" {
+		t.Fatalf("then: %v, want the settings", m)
+	}
+	st.Send(&fwv1.AgentMessage{Body: &fwv1.AgentMessage_BundleStatus{BundleStatus: &fwv1.BundleStatus{Version: b1.Version}}})
+	waitHost := func(what string, ok func(store.Host) bool) {
+		t.Helper()
+		for i := 0; ; i++ {
+			h, err := f.store.Host(context.Background(), r.HostId)
+			if err == nil && ok(h) {
+				return
+			}
+			if i == 200 {
+				t.Fatalf("%s: host = %+v, %v", what, h, err)
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+	waitHost("applied", func(h store.Host) bool {
+		return h.RulesVersion == b1.Version && h.AgentVersion == "v9" && h.RulesError == ""
+	})
+
+	// The rules change while the agent is connected: it gets them at once.
+	src2 := rules.Source{Name: "org/extra.yaml", Data: []byte("lists:\n  x: {description: d, match: exact, sources: [s], values: {a: A, b: B}}\n")}
+	b2, _ := rules.NewBundle([]rules.Source{src2})
+	f.srv.SetPolicy(Policy{Rules: set, Bundle: b2, Org: org})
+	if m := recvNext(t, st); m.GetRules().GetVersion() != b2.Version {
+		t.Fatalf("after the change: %v, want the new bundle", m)
+	}
+	if m := recvNext(t, st); m.GetConfig().GetRulesVersion() != b2.Version || m.GetConfig().GetIntervalSeconds() != 0 {
+		t.Fatalf("after the change: %v, want the new settings", m)
+	}
+	st.Send(&fwv1.AgentMessage{Body: &fwv1.AgentMessage_BundleStatus{BundleStatus: &fwv1.BundleStatus{Version: b1.Version, RefusedVersion: b2.Version, Error: "org/extra.yaml:2:3: bad"}}})
+	waitHost("refused", func(h store.Host) bool {
+		return h.RulesVersion == b1.Version && h.RulesError == "org/extra.yaml:2:3: bad"
+	})
+	sum, err := fwv1.NewFleetServiceClient(cc).GetHost(withToken(context.Background(), f.install.AdminToken), &fwv1.GetHostRequest{Hostname: "laptop-p"})
+	if err != nil || sum.Host.RulesError == "" || sum.Host.AgentVersion != "v9" {
+		t.Fatalf("fleet view: %v, %v", sum, err)
+	}
+
+	// An agent that already has the bundle gets only the settings.
+	st.CloseSend()
+	st2 := connect(t, cc, r.HostId, r.NodeKey)
+	st2.Send(&fwv1.AgentMessage{Body: &fwv1.AgentMessage_Hello{Hello: &fwv1.Hello{HostId: r.HostId, RulesVersion: b2.Version}}})
+	if m := recvNext(t, st2); m.GetConfig() == nil {
+		t.Fatalf("up-to-date agent got %v, want only the settings", m)
+	}
+}
+
+// The collector judges a host by the fleet's expectations when it has them,
+// and by the agent's own (from its hello) when it has none.
+func TestCollectorOrg(t *testing.T) {
+	f := start(t)
+	set, err := rules.Load(rules.Builtin(), rules.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cc := f.dial(t)
+	tz := func(z string) *fwv1.Observation {
+		return &fwv1.Observation{Key: "locale/tz", Kind: &fwv1.Observation_Locale{Locale: &fwv1.Locale{Timezone: z}}}
+	}
+	findings := func(hostID string) []string {
+		rows, err := f.store.Findings(context.Background(), store.FindingFilter{HostID: hostID})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out []string
+		for _, r := range rows {
+			out = append(out, r.Finding.Rule)
+		}
+		return out
+	}
+	run := func(name string, agentOrg, fleetOrg *fwv1.OrgPolicy) []string {
+		f.srv.SetPolicy(Policy{Rules: set, Org: fleetOrg})
+		r := enroll(t, cc, f.install.EnrollSecret, name)
+		st := connect(t, cc, r.HostId, r.NodeKey)
+		st.Send(&fwv1.AgentMessage{Body: &fwv1.AgentMessage_Hello{Hello: &fwv1.Hello{HostId: r.HostId, Org: agentOrg}}})
+		st.Send(&fwv1.AgentMessage{Seq: 1, Body: &fwv1.AgentMessage_Full{Full: &fwv1.FullState{Observations: []*fwv1.Observation{tz("Asia/Seoul")}}}})
+		recvAck(t, st)
+		return findings(r.HostId)
+	}
+	us := &fwv1.OrgPolicy{ExpectedTimezones: []string{"America/New_York"}}
+	kr := &fwv1.OrgPolicy{ExpectedTimezones: []string{"Asia/Seoul"}}
+	agentUS := run("agent-us", us, nil)
+	agentKR := run("agent-kr", kr, nil)
+	fleetUS := run("fleet-us", kr, us)
+	if len(agentUS) == 0 || len(agentKR) != 0 || fmt.Sprint(fleetUS) != fmt.Sprint(agentUS) {
+		t.Fatalf("findings: agent US %v, agent KR %v, fleet US over agent KR %v", agentUS, agentKR, fleetUS)
+	}
 }
 
 func TestEnrollConnectApplyAck(t *testing.T) {
@@ -168,7 +304,7 @@ func TestCollectorRules(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f.srv.rules = set
+	f.srv.SetPolicy(Policy{Rules: set})
 	cc := f.dial(t)
 	r := enroll(t, cc, f.install.EnrollSecret, "laptop-r")
 	st := connect(t, cc, r.HostId, r.NodeKey)
