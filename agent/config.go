@@ -36,6 +36,10 @@ type Config struct {
 	// 200 MB, 10 %). Zero turns a limit off.
 	MaxHeapMB     uint64  `yaml:"max_heap_mb,omitempty"`
 	MaxCPUPercent float64 `yaml:"max_cpu_percent,omitempty"`
+	// SpoolMB bounds the on-disk spool of messages the collector has not
+	// acknowledged; when full, the oldest are dropped and counted (the
+	// collector shows the count, and the agent sends a full state next).
+	SpoolMB int64 `yaml:"spool_mb,omitempty"`
 	// FleetSalt keys the HMAC-SHA256 with which the netid sensor hashes the
 	// gateway MAC, the Wi-Fi SSID and BSSID before they leave the host. One
 	// value for the whole fleet, so the collector can compare hosts; empty
@@ -54,7 +58,7 @@ type Expect struct {
 }
 
 func defaultConfig() Config {
-	return Config{FailOn: "high", SensorTimeout: 10 * time.Second, MaxHeapMB: 200, MaxCPUPercent: 10}
+	return Config{FailOn: "high", SensorTimeout: 10 * time.Second, MaxHeapMB: 200, MaxCPUPercent: 10, SpoolMB: 64}
 }
 
 // loadConfig reads a config file over the defaults. Unknown keys are
@@ -75,6 +79,9 @@ func loadConfig(path string) (Config, error) {
 	}
 	if c.SensorTimeout <= 0 {
 		return c, fmt.Errorf("config %s: sensor_timeout must be positive", path)
+	}
+	if c.SpoolMB < 1 || c.SpoolMB > 16<<10 {
+		return c, fmt.Errorf("config %s: spool_mb %d: want 1 to 16384", path, c.SpoolMB)
 	}
 	return c, nil
 }

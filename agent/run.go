@@ -106,7 +106,7 @@ func cmdRun(ctx context.Context, args []string, stderr io.Writer, log zerolog.Lo
 	cl, err := stream.New(stream.Config{
 		Collector: *collector, TLS: tlsCfg, EnrollSecret: secret, StateDir: *state, Interval: *interval,
 		Version: version, Log: log, Open: open,
-		MaxHeapBytes: cfg.MaxHeapMB << 20, MaxCPUPercent: cfg.MaxCPUPercent, CPUTime: selfCPUTime,
+		MaxHeapBytes: cfg.MaxHeapMB << 20, MaxCPUPercent: cfg.MaxCPUPercent, CPUTime: selfCPUTime, SpoolBytes: cfg.SpoolMB << 20,
 		Scanner:   &scan.Scanner{Sensors: sensors(cfg), Rules: set, Timeout: cfg.SensorTimeout, Org: cfg.Org()},
 		LoadRules: func(bundle []rules.Source) (*rules.Set, error) { return loadRules(ruleDirs, bundle...) },
 	})

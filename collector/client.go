@@ -61,7 +61,9 @@ func (c *clientFlags) dial(ctx context.Context) (*grpc.ClientConn, context.Conte
 	if err != nil {
 		return nil, nil, err
 	}
-	cc, err := grpc.NewClient(c.collector, grpc.WithTransportCredentials(credentials.NewTLS(cfg)))
+	// A host's state or history can be larger than gRPC's default 4 MiB.
+	cc, err := grpc.NewClient(c.collector, grpc.WithTransportCredentials(credentials.NewTLS(cfg)),
+		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(256<<20)))
 	if err != nil {
 		return nil, nil, fmt.Errorf("collector %s: %w", c.collector, err)
 	}

@@ -2,6 +2,7 @@ package stream
 
 import (
 	"crypto/tls"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -13,6 +14,7 @@ import (
 	fwv1 "github.com/farmwatch/farmwatch/proto/farmwatch/v1"
 	"github.com/farmwatch/farmwatch/rules"
 	"github.com/rs/zerolog"
+	"google.golang.org/protobuf/proto"
 )
 
 // orgRule is a rule only an organisation's bundle has.
@@ -29,7 +31,9 @@ const orgRule = `rules:
 
 func newTestClient(t *testing.T, dir string) *Client {
 	t.Helper()
-	load := func(b []rules.Source) (*rules.Set, error) { return rules.Load(append(rules.Builtin(), b...), rules.Options{}) }
+	load := func(b []rules.Source) (*rules.Set, error) {
+		return rules.Load(append(rules.Builtin(), b...), rules.Options{})
+	}
 	base, err := load(nil)
 	if err != nil {
 		t.Fatal(err)
@@ -130,5 +134,58 @@ func TestConfigUpdate(t *testing.T) {
 	cl.applyConfig(&fwv1.ConfigUpdate{})
 	if iv, _ := cl.Policy(); iv != time.Minute || cl.scanner.Org.GetExpectedCountries()[0] != "US" {
 		t.Fatalf("own: %v %v", iv, cl.scanner.Org)
+	}
+}
+
+// A full spool drops its oldest messages and the next message is a full
+// state; the drops that full state itself causes do not call for another,
+// so an unchanged host queues nothing more while the collector is away.
+func TestFullSpoolQueuesOneFullState(t *testing.T) {
+	dir := t.TempDir()
+	cl := newTestClient(t, dir)
+	cl.Close()
+	cl.c.SpoolBytes = 256 << 10
+	cl2, err := New(cl.c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl2.Close()
+	report := func(v int) *fwv1.Report {
+		rep := &fwv1.Report{}
+		for i := 0; i < 20; i++ {
+			rep.Observations = append(rep.Observations, &fwv1.Observation{Key: fmt.Sprintf("p/%d/%d", v, i),
+				Kind: &fwv1.Observation_Process{Process: &fwv1.Process{Name: strings.Repeat("x", 4000)}}})
+		}
+		return rep
+	}
+	for v := 0; v < 8; v++ {
+		if err := cl2.enqueue(report(v)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if cl2.sp.Dropped() == 0 {
+		t.Fatal("nothing dropped: the test needs a full spool")
+	}
+	// The host is the same at the next scan: the drops call for a full
+	// state.
+	if err := cl2.enqueue(report(7)); err != nil {
+		t.Fatal(err)
+	}
+	last := cl2.seq
+	recs, err := cl2.sp.Pending()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m fwv1.AgentMessage
+	if err := proto.Unmarshal(recs[len(recs)-1].Payload, &m); err != nil || m.GetFull() == nil {
+		t.Fatalf("after drops the newest message is %T, want a full state (%v)", m.Body, err)
+	}
+	for i := 0; i < 3; i++ { // and then nothing more
+		if err := cl2.enqueue(report(7)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if cl2.seq != last {
+		t.Fatalf("an unchanged host queued %d more messages", cl2.seq-last)
 	}
 }

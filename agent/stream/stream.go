@@ -29,6 +29,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/farmwatch/farmwatch/agent/host"
@@ -39,8 +40,10 @@ import (
 	"github.com/google/uuid"
 	"github.com/rs/zerolog"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 )
@@ -356,7 +359,10 @@ func (cl *Client) Run(ctx context.Context) error {
 	defer wg.Wait()
 	backoff := time.Second
 	for {
-		err := cl.session(ctx)
+		connected, err := cl.session(ctx)
+		if connected {
+			backoff = time.Second // the collector was there: retry soon
+		}
 		select {
 		case err := <-scanErr:
 			return err
@@ -364,6 +370,14 @@ func (cl *Client) Run(ctx context.Context) error {
 		}
 		if ctx.Err() != nil {
 			return nil
+		}
+		if status.Code(err) == codes.Unauthenticated && !connected {
+			// The collector does not know this agent's node key (its store
+			// was replaced, or the host was removed): enrol again, as the
+			// same host id.
+			if rmErr := os.Remove(filepath.Join(cl.c.StateDir, "node.key")); rmErr == nil {
+				cl.c.Log.Warn().Err(err).Msg("the collector refused this agent's node key: enrolling again")
+			}
 		}
 		cl.c.Log.Warn().Err(err).Dur("retry_in", backoff).Msg("collector connection lost")
 		select {
@@ -468,6 +482,14 @@ func (cl *Client) enqueue(rep *fwv1.Report) error {
 	if err := cl.sp.Append(seq, b); err != nil {
 		return fmt.Errorf("spool: %w", err)
 	}
+	// Messages a full state's append dropped to make room came before it,
+	// and it supersedes them: only later drops call for the next full
+	// state (otherwise a full spool would queue a full state at every scan
+	// while the collector is away). A delta's drops may have taken its
+	// base, so they do call for one.
+	if m.GetFull() != nil {
+		cl.lastDropped = cl.sp.Dropped()
+	}
 	select {
 	case cl.wake <- struct{}{}:
 	default:
@@ -509,25 +531,27 @@ func (cl *Client) pendingAfter(seq uint64) ([]*fwv1.AgentMessage, error) {
 	return out, nil
 }
 
-func (cl *Client) session(ctx context.Context) error {
+// session is one connection to the collector; it says whether the
+// collector took the hello.
+func (cl *Client) session(ctx context.Context) (bool, error) {
 	rep, err := cl.scanOnce(ctx) // the host facts for enrollment and hello
 	if err != nil {
-		return err
+		return false, err
 	}
 	cc, err := cl.dial()
 	if err != nil {
-		return err
+		return false, err
 	}
 	defer cc.Close()
 	id, key, err := cl.identity(ctx, cc, rep.Host)
 	if err != nil {
-		return err
+		return false, err
 	}
 	sctx, cancel := context.WithCancel(metadata.AppendToOutgoingContext(ctx, "x-farmwatch-host", id, "authorization", "Node "+key))
 	defer cancel()
 	st, err := fwv1.NewAgentServiceClient(cc).Connect(sctx)
 	if err != nil {
-		return err
+		return false, err
 	}
 	var sendMu sync.Mutex
 	send := func(m *fwv1.AgentMessage) error {
@@ -545,10 +569,11 @@ func (cl *Client) session(ctx context.Context) error {
 	// The hello is not sequenced: every sequenced message goes through the
 	// spool, in order.
 	if err := send(&fwv1.AgentMessage{Sent: timestamppb.Now(), Body: &fwv1.AgentMessage_Hello{Hello: hello}}); err != nil {
-		return err
+		return false, err
 	}
 	cl.c.Log.Info().Str("host_id", id).Msg("connected")
 
+	var answered atomic.Bool // the collector sent something: it took the hello
 	recvErr := make(chan error, 1)
 	scans := make(chan string, 8)
 	var wg sync.WaitGroup
@@ -561,6 +586,7 @@ func (cl *Client) session(ctx context.Context) error {
 				recvErr <- err
 				return
 			}
+			answered.Store(true)
 			switch b := m.Body.(type) {
 			case *fwv1.CollectorMessage_Ack:
 				cl.mu.Lock()
@@ -603,17 +629,17 @@ func (cl *Client) session(ctx context.Context) error {
 		return nil
 	}
 	if err := flush(); err != nil {
-		return err
+		return answered.Load(), err
 	}
 	for {
 		select {
 		case <-ctx.Done():
-			return ctx.Err()
+			return answered.Load(), ctx.Err()
 		case err := <-recvErr:
-			return err
+			return answered.Load(), err
 		case <-cl.wake:
 			if err := flush(); err != nil {
-				return err
+				return answered.Load(), err
 			}
 		case id := <-scans:
 			rep, err := cl.scanOnce(ctx)
@@ -622,7 +648,7 @@ func (cl *Client) session(ctx context.Context) error {
 				reply = &fwv1.ScanReply{RequestId: id, Error: err.Error()}
 			}
 			if err := send(&fwv1.AgentMessage{Sent: timestamppb.Now(), Body: &fwv1.AgentMessage_ScanReply{ScanReply: reply}}); err != nil {
-				return err
+				return answered.Load(), err
 			}
 		}
 	}

@@ -177,14 +177,17 @@ func (s *Server) CreateToken(ctx context.Context, req *fwv1.CreateTokenRequest) 
 	return &fwv1.CreateTokenResponse{Token: tok, Role: string(role)}, nil
 }
 
+// maxChanges bounds one ListChanges answer.
+const maxChanges = 100_000
+
 // ListChanges implements FleetService.
 func (s *Server) ListChanges(ctx context.Context, req *fwv1.ListChangesRequest) (*fwv1.ListChangesResponse, error) {
 	h, err := s.host(ctx, req.GetHostname())
 	if err != nil {
 		return nil, err
 	}
-	if req.GetLimit() < 0 {
-		return nil, status.Errorf(codes.InvalidArgument, "changes: limit %d is negative", req.GetLimit())
+	if req.GetLimit() < 0 || req.GetLimit() > maxChanges {
+		return nil, status.Errorf(codes.InvalidArgument, "changes: limit %d: want 0 to %d", req.GetLimit(), maxChanges)
 	}
 	f := store.ChangeFilter{Kind: req.GetKind(), Limit: int(req.GetLimit())}
 	if req.GetSince() != nil {

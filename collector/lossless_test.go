@@ -1,0 +1,369 @@
+package main
+
+import (
+	"database/sql"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	_ "modernc.org/sqlite" // read the collector's store from the test
+)
+
+// churn writes simulated hosts whose processes change from one version to
+// the next: version v runs k processes of its own (pids 100000+v*1000+i), each
+// with a long command line, on top of a captured clean host. An agent run
+// with --snapshot reads the file again at every scan, so rewriting it
+// (atomically) changes what the agent sees.
+type churn struct {
+	file     string
+	base     string
+	hostname string
+	k        int
+}
+
+func newChurn(t *testing.T, dir, hostname string, k int) *churn {
+	t.Helper()
+	b, err := os.ReadFile("../testdata/hosts/linux-clean.txtar")
+	if err != nil {
+		t.Fatal(err)
+	}
+	base := strings.Replace(string(b), `"hostname": "vm"`, `"hostname": "`+hostname+`"`, 1)
+	if base == string(b) {
+		t.Fatal("linux-clean.txtar: hostname not found")
+	}
+	return &churn{file: filepath.Join(dir, hostname+".txtar"), base: base, hostname: hostname, k: k}
+}
+
+func (c *churn) pid(v, i int) int { return 100000 + v*1000 + i }
+
+func (c *churn) name(v, i int) string { return fmt.Sprintf("fw-v%d-%d", v, i) }
+
+// write makes version v the host's state.
+func (c *churn) write(t *testing.T, v int) {
+	t.Helper()
+	var sb strings.Builder
+	sb.WriteString(c.base)
+	arg := strings.Repeat("x", 1500)
+	for i := 0; i < c.k; i++ {
+		pid, name := c.pid(v, i), c.name(v, i)
+		fmt.Fprintf(&sb, "-- root/proc/%d/stat --\n%d (%s) S 1 %d 0 0 -1 4194560 0 0 0 0 0 0 0 0 20 0 1 0 %d 1000 10 18446744073709551615 0 0 0 0 0 0 0 0 0 0 0 0 17 0 0 0 0 0 0 0 0 0 0 0 0 0 0\n",
+			pid, pid, name, pid, 100+v)
+		fmt.Fprintf(&sb, "-- root/proc/%d/status --\nName:\t%s\nPid:\t%d\nPPid:\t1\nUid:\t1000\t1000\t1000\t1000\nGid:\t1000\t1000\t1000\t1000\n", pid, name, pid)
+		enc := base64.StdEncoding.EncodeToString([]byte("/opt/churn/" + name + "\x00--payload=" + arg + "\x00"))
+		sb.WriteString(fmt.Sprintf("-- root/proc/%d/cmdline (base64) --\n", pid))
+		for len(enc) > 76 {
+			sb.WriteString(enc[:76] + "\n")
+			enc = enc[76:]
+		}
+		sb.WriteString(enc + "\n")
+	}
+	tmp := c.file + ".tmp"
+	if err := os.WriteFile(tmp, []byte(sb.String()), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(tmp, c.file); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// fleet is a collector install and the real binaries, for the tests below.
+type fleet struct {
+	t                  *testing.T
+	dir, data, addr    string
+	collector, agent   string
+	srv                *proc
+	env                []string
+	collectorExtraArgs []string
+}
+
+func newFleet(t *testing.T) *fleet {
+	t.Helper()
+	dir := t.TempDir()
+	f := &fleet{t: t, dir: dir, data: filepath.Join(dir, "data")}
+	f.collector = build(t, dir, "./collector", "farmwatch-collector")
+	f.agent = build(t, dir, "./agent", "farmwatch-agent")
+	if out, err := exec.Command(f.collector, "init", "--data", f.data).CombinedOutput(); err != nil {
+		t.Fatalf("init: %v\n%s", err, out)
+	}
+	f.addr = freeAddr(t)
+	f.env = append(os.Environ(), "FARMWATCH_COLLECTOR="+f.addr, "FARMWATCH_CA="+filepath.Join(f.data, "ca.crt"))
+	return f
+}
+
+func (f *fleet) serve(extra ...string) {
+	f.srv = startProc(f.t, f.collector, append([]string{"serve", "--data", f.data, "--listen", f.addr}, extra...)...)
+}
+
+func (f *fleet) kill() {
+	f.srv.cmd.Process.Kill()
+	f.srv.cmd.Wait()
+}
+
+func (f *fleet) agentArgs(state string, extra ...string) []string {
+	return append([]string{"run", "--collector", f.addr, "--ca", filepath.Join(f.data, "ca.crt"),
+		"--enroll-secret-file", filepath.Join(f.data, "enroll-secret"), "--state", filepath.Join(f.dir, state), "--interval", "1s"}, extra...)
+}
+
+func (f *fleet) cli(args ...string) ([]byte, error) {
+	cmd := exec.Command(f.collector, append(args, "--token-file", filepath.Join(f.data, "admin.token"), "--format", "json")...)
+	cmd.Env = f.env
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		return out, fmt.Errorf("%v: %s", err, stderr.String())
+	}
+	return out, nil
+}
+
+// db opens the collector's store read-only, as a second process would.
+func (f *fleet) db() *sql.DB {
+	f.t.Helper()
+	db, err := sql.Open("sqlite", "file:"+filepath.Join(f.data, "farmwatch.db")+"?mode=ro&_pragma=busy_timeout(5000)")
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	f.t.Cleanup(func() { db.Close() })
+	return db
+}
+
+// lastSeq is the highest message of hostname the store has applied.
+func lastSeq(db *sql.DB, hostname string) uint64 {
+	var n uint64
+	db.QueryRow(`SELECT last_seq FROM hosts WHERE hostname = ?`, hostname).Scan(&n)
+	return n
+}
+
+// agentSeq is the last sequence number the agent used.
+func agentSeq(t *testing.T, state string) uint64 {
+	b, err := os.ReadFile(filepath.Join(state, "seq"))
+	if err != nil {
+		return 0
+	}
+	n, _ := strconv.ParseUint(strings.TrimSpace(string(b)), 10, 64)
+	return n
+}
+
+func waitUntil(t *testing.T, what string, d time.Duration, ok func() bool, logs ...*proc) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for !ok() {
+		if time.Now().After(deadline) {
+			var sb strings.Builder
+			for _, p := range logs {
+				sb.WriteString(p.log.String())
+				sb.WriteString("\n----\n")
+			}
+			t.Fatalf("%s never happened\n%s", what, sb.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+type change struct {
+	Seq  uint64 `json:"seq"`
+	Op   string `json:"op"`
+	Key  string `json:"key"`
+	Kind string `json:"kind"`
+	What string `json:"what"`
+}
+
+// TestExactlyOnce: an agent streams changing observations while the
+// collector is killed (-9) while down, killed again in the middle of
+// ingesting the agent's backlog, and the agent is killed (-9) too. Every
+// change the agent saw is in the store's history exactly once.
+func TestExactlyOnce(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the binaries")
+	}
+	f := newFleet(t)
+	f.serve("--metrics", "")
+	state := filepath.Join(f.dir, "agent")
+	ch := newChurn(t, f.dir, "churn-host", 150)
+	ch.write(t, 1)
+	// Unpacking this simulated host takes a tenth of a second of CPU,
+	// which at a 1 s interval would trip the agent's CPU self-limit.
+	cfg := filepath.Join(f.dir, "agent.yaml")
+	if err := os.WriteFile(cfg, []byte("max_cpu_percent: 0\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ag := startProc(t, f.agent, f.agentArgs("agent", "--snapshot", ch.file, "--config", cfg)...)
+	db := f.db()
+	hold := func(v int) { // each version lives through at least two scans
+		ch.write(t, v)
+		time.Sleep(2500 * time.Millisecond)
+	}
+	// Caught up: everything the agent queued is applied.
+	caughtUp := func() bool {
+		s := agentSeq(t, state)
+		return s > 0 && lastSeq(db, "churn-host") == s
+	}
+	waitUntil(t, "the first state", 30*time.Second, caughtUp, f.srv, ag)
+	hold(2)
+	hold(3)
+
+	// The collector is killed; the agent spools versions 4 to 9.
+	f.kill()
+	for v := 4; v <= 9; v++ {
+		hold(v)
+	}
+	backlogFrom, backlogTo := lastSeq(db, "churn-host"), agentSeq(t, state)
+	if backlogTo-backlogFrom < 5 {
+		t.Fatalf("backlog of %d messages (%d..%d); want one per version", backlogTo-backlogFrom, backlogFrom, backlogTo)
+	}
+	// Killed again as soon as it has applied part of the backlog, twice.
+	midway := 0
+	for round := 0; round < 2; round++ {
+		before := lastSeq(db, "churn-host")
+		f.serve("--metrics", "")
+		waitUntil(t, "ingest of the backlog", 30*time.Second, func() bool { return lastSeq(db, "churn-host") > before }, f.srv, ag)
+		f.kill()
+		if at := lastSeq(db, "churn-host"); at < backlogTo {
+			midway++
+			t.Logf("collector killed mid-ingest at #%d of %d..%d", at, backlogFrom, backlogTo)
+		}
+	}
+	if midway == 0 {
+		t.Logf("the kills came after the whole backlog was applied (no mid-ingest kill this run)")
+	}
+	f.serve("--metrics", "")
+	waitUntil(t, "the backlog applied", 30*time.Second, caughtUp, f.srv, ag)
+
+	// The agent is killed; it comes back with its sequence and spool.
+	ag.cmd.Process.Kill()
+	ag.cmd.Wait()
+	ag = startProc(t, f.agent, f.agentArgs("agent", "--snapshot", ch.file, "--config", cfg)...)
+	for v := 10; v <= 12; v++ {
+		hold(v)
+	}
+	waitUntil(t, "the last version", 30*time.Second, caughtUp, f.srv, ag)
+
+	out, err := f.cli("history", "churn-host", "--kind", "process", "--limit", "100000")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cs []change
+	if err := json.Unmarshal(out, &cs); err != nil {
+		t.Fatal(err)
+	}
+	count := map[string]int{}
+	for _, c := range cs {
+		count[c.Op+" "+c.Key]++
+	}
+	keys := map[string]string{} // process name -> its key
+	for _, c := range cs {
+		if name, _, ok := strings.Cut(strings.TrimPrefix(c.What, "process "), " (pid"); ok {
+			keys[name] = c.Key
+		}
+	}
+	keyOf := func(v, i int) string { return keys[ch.name(v, i)] }
+	for v := 1; v <= 12; v++ {
+		for i := 0; i < ch.k; i++ {
+			k := keyOf(v, i)
+			if k == "" {
+				t.Fatalf("version %d process %d never arrived", v, i)
+			}
+			if n := count["added "+k]; n != 1 {
+				t.Errorf("%s added %d times", k, n)
+			}
+			wantRemoved := 1
+			if v == 12 {
+				wantRemoved = 0
+			}
+			if n := count["removed "+k]; n != wantRemoved {
+				t.Errorf("%s removed %d times, want %d", k, n, wantRemoved)
+			}
+		}
+	}
+	for k, n := range count {
+		if n != 1 {
+			t.Errorf("%s: %d times", k, n)
+		}
+	}
+	if strings.Contains(ag.log.String(), "spool damaged") {
+		t.Errorf("a kill -9 damaged the spool:\n%s", ag.log)
+	}
+}
+
+// TestSpoolFull: with the collector away and a small spool, the agent drops
+// its oldest messages, counts them, and the collector shows the count once
+// it is back; the host's state is still the agent's latest.
+func TestSpoolFull(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the binaries")
+	}
+	f := newFleet(t)
+	ch := newChurn(t, f.dir, "spool-host", 150)
+	ch.write(t, 1)
+	cfg := filepath.Join(f.dir, "agent.yaml")
+	if err := os.WriteFile(cfg, []byte("spool_mb: 1\nmax_cpu_percent: 0\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	// The collector is not there yet: the agent cannot even enrol, and
+	// spools what it sees.
+	ag := startProc(t, f.agent, f.agentArgs("agent", "--snapshot", ch.file, "--config", cfg)...)
+	for v := 2; v <= 6; v++ {
+		time.Sleep(2500 * time.Millisecond)
+		ch.write(t, v)
+	}
+	time.Sleep(2500 * time.Millisecond)
+	maddr := freeAddr(t)
+	f.serve("--metrics", maddr)
+	type hostRow struct {
+		Hostname     string `json:"hostname"`
+		SpoolDropped uint64 `json:"spool_dropped"`
+	}
+	var row hostRow
+	waitUntil(t, "the dropped count at the collector", 30*time.Second, func() bool {
+		out, err := f.cli("hosts")
+		var hs []hostRow
+		if err != nil || json.Unmarshal(out, &hs) != nil || len(hs) != 1 {
+			return false
+		}
+		row = hs[0]
+		return row.SpoolDropped > 0
+	}, f.srv, ag)
+	// The state is the latest version, whatever was dropped.
+	waitUntil(t, "the latest state", 30*time.Second, func() bool {
+		out, err := f.cli("host", "spool-host")
+		return err == nil && strings.Contains(string(out), ch.name(6, 0)) && !strings.Contains(string(out), ch.name(5, 0))
+	}, f.srv, ag)
+	out, err := f.cli("hosts")
+	var hs []hostRow
+	if err != nil || json.Unmarshal(out, &hs) != nil || len(hs) != 1 {
+		t.Fatalf("hosts: %v %s", err, out)
+	}
+	row = hs[0]
+	t.Logf("agent reported %d messages dropped", row.SpoolDropped)
+	// Six versions of ~0.5 MB each through a 1 MB spool: some, not all.
+	if row.SpoolDropped < 2 || row.SpoolDropped > 8 {
+		t.Errorf("%d messages dropped; want a few of the six", row.SpoolDropped)
+	}
+	m := httpGet(t, "http://"+maddr+"/metrics")
+	if !strings.Contains(m, "farmwatch_agent_spool_dropped_max "+strconv.FormatUint(row.SpoolDropped, 10)) {
+		t.Fatalf("metrics do not show the drops:\n%s", m)
+	}
+}
+
+func httpGet(t *testing.T, url string) string {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != 200 {
+		t.Fatalf("%s: %s %s", url, resp.Status, b)
+	}
+	return string(b)
+}
