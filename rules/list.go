@@ -3,6 +3,7 @@ package rules
 import (
 	"fmt"
 	"reflect"
+	"slices"
 	"sort"
 	"strings"
 
@@ -44,13 +45,17 @@ type List struct {
 }
 
 // trieNode indexes globs by the bytes of their literal prefix: a lookup
-// walks the input once and tries only the globs whose prefix it passed.
+// walks the input once and tries only the globs whose prefix it passed. It
+// is path-compressed (a radix tree): a node's edge holds the bytes from its
+// parent, so a long prefix costs one node, not one per byte.
 type trieNode struct {
-	keys  []byte // sorted
+	edge  string // the bytes from the parent; empty at the root
+	keys  []byte // the first byte of each kid's edge, sorted
 	kids  []*trieNode
 	globs []glob // globs whose literal prefix ends here
 }
 
+// child returns the kid whose edge starts with c, or nil.
 func (t *trieNode) child(c byte) *trieNode {
 	for i, k := range t.keys {
 		if k == c {
@@ -65,22 +70,37 @@ func (t *trieNode) child(c byte) *trieNode {
 
 func (t *trieNode) insert(prefix string, g glob) {
 	n := t
-	for i := 0; i < len(prefix); i++ {
+	for i := 0; i < len(prefix); {
 		c := prefix[i]
-		next := n.child(c)
-		if next == nil {
-			next = &trieNode{}
-			j := sort.Search(len(n.keys), func(j int) bool { return n.keys[j] > c })
-			n.keys = append(n.keys, 0)
-			copy(n.keys[j+1:], n.keys[j:])
-			n.keys[j] = c
-			n.kids = append(n.kids, nil)
-			copy(n.kids[j+1:], n.kids[j:])
-			n.kids[j] = next
+		j := sort.Search(len(n.keys), func(j int) bool { return n.keys[j] >= c })
+		if j == len(n.keys) || n.keys[j] != c {
+			leaf := &trieNode{edge: prefix[i:], globs: []glob{g}}
+			n.keys = slices.Insert(n.keys, j, c)
+			n.kids = slices.Insert(n.kids, j, leaf)
+			return
 		}
-		n = next
+		k := n.kids[j]
+		m := commonPrefixLen(k.edge, prefix[i:])
+		if m < len(k.edge) { // split k's edge where the prefix leaves it
+			mid := &trieNode{edge: k.edge[:m], keys: []byte{k.edge[m]}, kids: []*trieNode{k}}
+			k.edge = k.edge[m:]
+			n.kids[j] = mid
+			k = mid
+		}
+		i += m
+		n = k
 	}
 	n.globs = append(n.globs, g)
+}
+
+func commonPrefixLen(a, b string) int {
+	n := min(len(a), len(b))
+	for i := 0; i < n; i++ {
+		if a[i] != b[i] {
+			return i
+		}
+	}
+	return n
 }
 
 type glob struct {
@@ -220,12 +240,16 @@ func (l *List) lookup(s string) (string, bool) {
 			}
 		}
 	}
-	for n, i := l.globPrefix, 0; n != nil; i++ {
+	for n, i := l.globPrefix, 0; n != nil; {
 		try(n.globs)
 		if i == len(s) {
 			break
 		}
 		n = n.child(s[i])
+		if n == nil || !strings.HasPrefix(s[i:], n.edge) {
+			break
+		}
+		i += len(n.edge)
 	}
 	for _, n := range l.globSuffixLen {
 		if n <= len(s) {

@@ -1,7 +1,9 @@
 package locale
 
 import (
+	"bytes"
 	"strings"
+	"unicode"
 )
 
 // iniSection is one [section] of an INI or keyfile, its keys in file order.
@@ -295,39 +297,65 @@ type dpkgPackage struct {
 // the stanzas whose Status is "install ok installed". Fields continued on
 // indented lines are skipped.
 func parseDpkgStatus(b []byte) []dpkgPackage {
+	// The file is a few MB on a desktop and read at every scan: it is
+	// walked in place, and only the kept names and versions are copied.
 	var (
-		out                   []dpkgPackage
-		name, version, status string
+		out           []dpkgPackage
+		name, version []byte
+		installed     bool
 	)
 	flush := func() {
-		if name != "" && status == "install ok installed" {
-			out = append(out, dpkgPackage{name: name, version: version})
+		if len(name) > 0 && installed {
+			out = append(out, dpkgPackage{name: string(name), version: string(version)})
 		}
-		name, version, status = "", "", ""
+		name, version, installed = nil, nil, false
 	}
-	for _, line := range strings.Split(string(b), "\n") {
-		line = strings.TrimSuffix(line, "\r")
-		if strings.TrimSpace(line) == "" {
+	for len(b) > 0 {
+		line := b
+		if i := bytes.IndexByte(b, '\n'); i >= 0 {
+			line, b = b[:i], b[i+1:]
+		} else {
+			b = nil
+		}
+		line = bytes.TrimSuffix(line, []byte("\r"))
+		if len(bytes.TrimSpace(line)) == 0 {
 			flush()
 			continue
 		}
 		if line[0] == ' ' || line[0] == '\t' {
 			continue
 		}
-		k, v, ok := strings.Cut(line, ":")
+		k, v, ok := bytes.Cut(line, []byte(":"))
 		if !ok {
 			continue
 		}
-		v = strings.TrimSpace(v)
-		switch k {
+		v = bytes.TrimSpace(v)
+		switch string(k) {
 		case "Package":
 			name = v
 		case "Version":
 			version = v
 		case "Status":
-			status = strings.Join(strings.Fields(v), " ")
+			installed = isInstalled(v)
 		}
 	}
 	flush()
 	return out
+}
+
+// isInstalled reports whether a Status value is "install ok installed",
+// however its words are spaced.
+func isInstalled(v []byte) bool {
+	for _, w := range []string{"install", "ok", "installed"} {
+		v = bytes.TrimLeftFunc(v, unicode.IsSpace)
+		i := bytes.IndexFunc(v, unicode.IsSpace)
+		if i < 0 {
+			i = len(v)
+		}
+		if string(v[:i]) != w {
+			return false
+		}
+		v = v[i:]
+	}
+	return len(bytes.TrimSpace(v)) == 0
 }
