@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/farmwatch/farmwatch/rules"
 	_ "modernc.org/sqlite" // read the collector's store from the test
 )
 
@@ -366,4 +367,80 @@ func httpGet(t *testing.T, url string) string {
 		t.Fatalf("%s: %s %s", url, resp.Status, b)
 	}
 	return string(b)
+}
+
+// TestRuleBundle: the organisation's rules reach a running agent, are kept
+// in its state directory (so a helpdesk scan with the agent's config uses
+// them), are pushed again when the files change, and a broken file is
+// refused at the collector without disturbing the agents.
+func TestRuleBundle(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the binaries")
+	}
+	f := newFleet(t)
+	ruleDir := filepath.Join(f.dir, "org-rules")
+	os.MkdirAll(ruleDir, 0o755)
+	rule := func(id string) string {
+		return fmt.Sprintf("  - id: %s\n    title: bash runs\n    severity: medium\n    scope: process\n    description: d\n    tags: []\n    sources: [test]\n    when: process.name == \"bash\"\n", id)
+	}
+	writeRules := func(body string) string {
+		t.Helper()
+		if err := os.WriteFile(filepath.Join(ruleDir, "org.yaml"), []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		b, err := rules.NewBundle([]rules.Source{{Name: "org-rules/org.yaml", Data: []byte(body)}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b.Version
+	}
+	v1 := writeRules("rules:\n" + rule("org-bash"))
+	maddr := freeAddr(t)
+	f.serve("--rules", ruleDir, "--reload", "500ms", "--metrics", maddr)
+	ch := newChurn(t, f.dir, "bundle-host", 0)
+	ch.write(t, 1)
+	state := filepath.Join(f.dir, "agent")
+	ag := startProc(t, f.agent, f.agentArgs("agent", "--snapshot", ch.file)...)
+	type hostRow struct {
+		RulesVersion string `json:"rules_version"`
+		RulesError   string `json:"rules_error"`
+	}
+	waitVersion := func(want string) {
+		t.Helper()
+		waitUntil(t, "rules "+want+" at the agent", 30*time.Second, func() bool {
+			out, err := f.cli("hosts")
+			var hs []hostRow
+			return err == nil && json.Unmarshal(out, &hs) == nil && len(hs) == 1 && hs[0].RulesVersion == want && hs[0].RulesError == ""
+		}, f.srv, ag)
+	}
+	waitVersion(v1)
+	waitUntil(t, "the org's finding", 30*time.Second, func() bool {
+		out, err := f.cli("findings", "--host", "bundle-host")
+		return err == nil && strings.Contains(string(out), `"rule": "org-bash"`)
+	}, f.srv, ag)
+	// A helpdesk scan with the agent's config judges by the same rules.
+	cfg := filepath.Join(f.dir, "agent.yaml")
+	os.WriteFile(cfg, []byte("state: "+state+"\n"), 0o600)
+	out, err := exec.Command(f.agent, "scan", "--snapshot", ch.file, "--config", cfg, "--format", "json").Output()
+	if err != nil || !strings.Contains(string(out), `"rule": "org-bash"`) {
+		t.Fatalf("helpdesk scan with the agent's config: %v\n%s", err, out)
+	}
+
+	// The files change: every agent gets the new bundle.
+	v2 := writeRules("rules:\n" + rule("org-bash") + rule("org-bash-again"))
+	waitVersion(v2)
+	waitUntil(t, "the new rule's finding", 30*time.Second, func() bool {
+		out, err := f.cli("findings", "--host", "bundle-host")
+		return err == nil && strings.Contains(string(out), `"rule": "org-bash-again"`)
+	}, f.srv, ag)
+
+	// A broken file is refused at the collector; the agents keep v2.
+	writeRules("rules:\n  - id: broken\n    when: process.nme == 1\n")
+	waitUntil(t, "the collector's refusal", 10*time.Second, func() bool {
+		return strings.Contains(f.srv.log.String(), "rules not reloaded")
+	}, f.srv, ag)
+	waitVersion(v2)
+	if m := httpGet(t, "http://"+maddr+"/metrics"); !strings.Contains(m, `farmwatch_rule_bundles_total{result="applied"} 2`) {
+		t.Fatalf("metrics:\n%s", m)
+	}
 }
