@@ -8,6 +8,7 @@ import (
 	"context"
 	"crypto/subtle"
 	"errors"
+	"io"
 	"net"
 	"sort"
 	"sync"
@@ -86,9 +87,9 @@ type session struct {
 	hostID string
 	send   chan *fwv1.CollectorMessage
 	done   chan struct{}
-	state  map[string]*fwv1.Observation // the host's current observations, for collector rules
-	// Set from the hello, read only by the stream's receiving goroutine.
-	org    *fwv1.OrgPolicy // the agent's own expectations
+	state  map[string]*fwv1.Observation   // the host's current observations, for collector rules
+	org    atomic.Pointer[fwv1.OrgPolicy] // the agent's own expectations, from its hello
+	// Set from the hello, used only by the stream's apply worker.
 	status store.AgentStatus
 }
 
@@ -286,27 +287,68 @@ func (s *Server) Connect(stream fwv1.AgentService_ConnectServer) error {
 		wg.Wait()
 	}()
 	egress := peerIP(ctx)
-	for {
-		m, err := stream.Recv()
-		if err != nil {
-			if status.Code(err) == codes.Canceled || errors.Is(err, context.Canceled) || err.Error() == "EOF" {
-				return nil
+	// A receiver reads the stream: scan replies are handed over at once,
+	// so a helpdesk scan does not wait for the agent's earlier messages to
+	// be committed; everything else goes, in order, through a short queue
+	// to this goroutine, which applies it and acknowledges it.
+	queue := make(chan *fwv1.AgentMessage, 16)
+	recvErr := make(chan error, 1)
+	// Not waited for: it ends when the stream does, which is after this
+	// handler returns.
+	go func() {
+		defer close(queue)
+		for {
+			m, err := stream.Recv()
+			if err != nil {
+				if status.Code(err) == codes.Canceled || errors.Is(err, context.Canceled) || errors.Is(err, io.EOF) {
+					err = nil
+				}
+				recvErr <- err
+				return
 			}
-			return err
+			if err := s.limits.checkAgentMessage(m); err != nil {
+				s.metrics.refuse("invalid")
+				recvErr <- status.Errorf(codes.InvalidArgument, "connect: message #%d refused: %v", m.GetSeq(), err)
+				return
+			}
+			if r := m.GetScanReply(); r != nil {
+				s.metrics.message("scan_reply")
+				s.deliverScan(r)
+				continue
+			}
+			select {
+			case queue <- m:
+			case <-stop:
+				return
+			}
 		}
+	}()
+	for {
 		select {
+		case m, ok := <-queue:
+			if !ok {
+				return <-recvErr
+			}
+			if err := s.handle(ctx, h, egress, m, sess); err != nil {
+				return err
+			}
 		case err := <-sendErr:
 			return err
 		case <-sess.done:
 			return status.Error(codes.Aborted, "connect: a newer stream of this agent replaced this one")
+		}
+	}
+}
+
+// deliverScan hands a scan reply to the Scan call waiting for it, if any.
+func (s *Server) deliverScan(r *fwv1.ScanReply) {
+	s.mu.Lock()
+	ch := s.scans[r.GetRequestId()]
+	s.mu.Unlock()
+	if ch != nil {
+		select {
+		case ch <- r:
 		default:
-		}
-		if err := s.limits.checkAgentMessage(m); err != nil {
-			s.metrics.refuse("invalid")
-			return status.Errorf(codes.InvalidArgument, "connect: message #%d refused: %v", m.GetSeq(), err)
-		}
-		if err := s.handle(ctx, h, egress, m, sess); err != nil {
-			return err
 		}
 	}
 }
@@ -320,7 +362,7 @@ func (s *Server) handle(ctx context.Context, h store.Host, egress string, m *fwv
 			return status.Errorf(codes.PermissionDenied, "connect: hello names host %s; this stream is host %s", id, h.ID)
 		}
 		a = &store.Apply{SpoolDropped: b.Hello.GetSpoolDropped()}
-		sess.org = b.Hello.GetOrg()
+		sess.org.Store(b.Hello.GetOrg())
 		sess.status = store.AgentStatus{AgentVersion: b.Hello.GetAgentVersion(), RulesVersion: b.Hello.GetRulesVersion(), RulesError: b.Hello.GetRulesError()}
 		if err := s.store.SetAgentStatus(ctx, h.ID, sess.status); err != nil {
 			s.log.Error().Err(err).Str("host_id", h.ID).Msg("agent status not stored")
@@ -352,15 +394,7 @@ func (s *Server) handle(ctx context.Context, h store.Host, egress string, m *fwv
 	case *fwv1.AgentMessage_Delta:
 		a = &store.Apply{Upserted: b.Delta.GetUpserted(), Removed: b.Delta.GetRemoved(), Findings: b.Delta.GetFindings(), FindingsSet: true, SpoolDropped: b.Delta.GetSpoolDropped()}
 	case *fwv1.AgentMessage_ScanReply:
-		s.mu.Lock()
-		ch := s.scans[b.ScanReply.GetRequestId()]
-		s.mu.Unlock()
-		if ch != nil {
-			select {
-			case ch <- b.ScanReply:
-			default:
-			}
-		}
+		s.deliverScan(b.ScanReply)
 	case *fwv1.AgentMessage_Heartbeat:
 		a = &store.Apply{SpoolDropped: b.Heartbeat.GetSpoolDropped()}
 	default:
@@ -445,7 +479,7 @@ func (s *Server) evaluate(ctx context.Context, p *Policy, h store.Host, sess *se
 	if info == nil {
 		info = &fwv1.HostInfo{Hostname: h.Hostname, Os: h.OS}
 	}
-	res := p.Rules.EvaluateOrg(info, p.orgFor(sess.org), obs)
+	res := p.Rules.EvaluateOrg(info, p.orgFor(sess.org.Load()), obs)
 	for _, e := range res.Errors {
 		s.log.Warn().Str("host_id", h.ID).Str("error", e).Msg("rule error")
 	}
@@ -513,7 +547,7 @@ func (s *Server) Scan(ctx context.Context, hostID string, timeout time.Duration)
 			var agentOrg *fwv1.OrgPolicy
 			s.mu.Lock()
 			if cur := s.sessions[hostID]; cur != nil {
-				agentOrg = cur.org
+				agentOrg = cur.org.Load()
 			}
 			s.mu.Unlock()
 			res := p.Rules.EvaluateOrg(rep.GetHost(), p.orgFor(agentOrg), rep.GetObservations())
