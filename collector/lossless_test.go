@@ -444,3 +444,48 @@ func TestRuleBundle(t *testing.T) {
 		t.Fatalf("metrics:\n%s", m)
 	}
 }
+
+// TestReenroll: when the collector no longer accepts an agent's node key
+// (its store was restored from a backup, say), the agent enrols again as
+// the same host and goes on streaming.
+func TestReenroll(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the binaries")
+	}
+	f := newFleet(t)
+	f.serve("--metrics", "")
+	ch := newChurn(t, f.dir, "reenroll-host", 0)
+	ch.write(t, 1)
+	ag := startProc(t, f.agent, f.agentArgs("agent", "--snapshot", ch.file)...)
+	type hostRow struct {
+		HostID string `json:"host_id"`
+		Online bool   `json:"online"`
+	}
+	hosts := func() []hostRow {
+		out, err := f.cli("hosts")
+		var hs []hostRow
+		if err != nil || json.Unmarshal(out, &hs) != nil {
+			return nil
+		}
+		return hs
+	}
+	online := func() bool { hs := hosts(); return len(hs) == 1 && hs[0].Online }
+	waitUntil(t, "the agent online", 30*time.Second, online, f.srv, ag)
+	id := hosts()[0].HostID
+	f.kill()
+	db, err := sql.Open("sqlite", "file:"+filepath.Join(f.data, "farmwatch.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Exec(`UPDATE hosts SET node_key_hash = x'00'`); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	f.serve("--metrics", "")
+	waitUntil(t, "the agent enrolled again", 30*time.Second, func() bool {
+		return strings.Contains(ag.log.String(), "enrolling again") && online()
+	}, f.srv, ag)
+	if hs := hosts(); len(hs) != 1 || hs[0].HostID != id {
+		t.Fatalf("after re-enrolling: %+v, want the one host %s", hs, id)
+	}
+}
