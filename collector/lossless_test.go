@@ -1,17 +1,21 @@
 package main
 
 import (
+	"bufio"
+	"bytes"
 	"database/sql"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -487,5 +491,114 @@ func TestReenroll(t *testing.T) {
 	}, f.srv, ag)
 	if hs := hosts(); len(hs) != 1 || hs[0].HostID != id {
 		t.Fatalf("after re-enrolling: %+v, want the one host %s", hs, id)
+	}
+}
+
+// connectProxy is an HTTP CONNECT proxy that records where it was asked
+// to go.
+type connectProxy struct {
+	addr    string
+	mu      sync.Mutex
+	targets []string
+}
+
+func startConnectProxy(t *testing.T) *connectProxy {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &connectProxy{addr: ln.Addr().String()}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go p.serve(c)
+		}
+	}()
+	return p
+}
+
+func (p *connectProxy) serve(c net.Conn) {
+	defer c.Close()
+	br := bufio.NewReader(c)
+	req, err := http.ReadRequest(br)
+	if err != nil || req.Method != http.MethodConnect {
+		io.WriteString(c, "HTTP/1.1 405 Method Not Allowed\r\n\r\n")
+		return
+	}
+	p.mu.Lock()
+	p.targets = append(p.targets, req.Host)
+	p.mu.Unlock()
+	up, err := net.Dial("tcp", req.Host)
+	if err != nil {
+		io.WriteString(c, "HTTP/1.1 502 Bad Gateway\r\n\r\n")
+		return
+	}
+	defer up.Close()
+	io.WriteString(c, "HTTP/1.1 200 Connection established\r\n\r\n")
+	go func() { io.Copy(up, br); up.(*net.TCPConn).CloseWrite() }()
+	io.Copy(c, up)
+}
+
+func (p *connectProxy) seen() []string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return append([]string(nil), p.targets...)
+}
+
+// TestHTTPSProxy: the agent reaches its collector through the proxy that
+// HTTPS_PROXY names, as IT sets it for the machine.
+func TestHTTPSProxy(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the binaries")
+	}
+	// Go's proxy rules never proxy loopback addresses, so the collector is
+	// reached on this machine's own non-loopback address.
+	var ip string
+	addrs, _ := net.InterfaceAddrs()
+	for _, a := range addrs {
+		if n, ok := a.(*net.IPNet); ok && n.IP.To4() != nil && !n.IP.IsLoopback() && !n.IP.IsLinkLocalUnicast() {
+			ip = n.IP.String()
+			break
+		}
+	}
+	if ip == "" {
+		t.Skip("no non-loopback IPv4 address on this machine")
+	}
+	dir := t.TempDir()
+	f := &fleet{t: t, dir: dir, data: filepath.Join(dir, "data")}
+	f.collector = build(t, dir, "./collector", "farmwatch-collector")
+	f.agent = build(t, dir, "./agent", "farmwatch-agent")
+	if out, err := exec.Command(f.collector, "init", "--data", f.data, "--name", ip).CombinedOutput(); err != nil {
+		t.Fatalf("init: %v\n%s", err, out)
+	}
+	ln, err := net.Listen("tcp", ip+":0")
+	if err != nil {
+		t.Skipf("cannot listen on %s: %v", ip, err)
+	}
+	f.addr = ln.Addr().String()
+	ln.Close()
+	f.env = append(os.Environ(), "FARMWATCH_COLLECTOR="+f.addr, "FARMWATCH_CA="+filepath.Join(f.data, "ca.crt"), "NO_PROXY=", "no_proxy=")
+	f.serve("--metrics", "")
+	proxy := startConnectProxy(t)
+	ch := newChurn(t, dir, "proxied-host", 0)
+	ch.write(t, 1)
+	ag := &proc{cmd: exec.Command(f.agent, f.agentArgs("agent", "--snapshot", ch.file)...), log: &bytes.Buffer{}}
+	ag.cmd.Env = append(os.Environ(), "HTTPS_PROXY=http://"+proxy.addr, "https_proxy=", "NO_PROXY=", "no_proxy=")
+	ag.cmd.Stdout, ag.cmd.Stderr = ag.log, ag.log
+	if err := ag.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ag.cmd.Process.Kill(); ag.cmd.Wait() })
+	waitUntil(t, "the proxied agent online", 30*time.Second, func() bool {
+		out, err := f.cli("hosts")
+		return err == nil && strings.Contains(string(out), `"online": true`)
+	}, f.srv, ag)
+	if seen := proxy.seen(); len(seen) == 0 || seen[0] != f.addr {
+		t.Fatalf("the proxy saw %v, want CONNECT %s", seen, f.addr)
 	}
 }
