@@ -19,7 +19,7 @@ import (
 
 // cmdRun runs the agent in the foreground, connected to a collector:
 //
-//	farmwatch-agent run --collector ADDR --ca FILE --enroll-secret-file FILE --state DIR [--snapshot FILE] [--interval DURATION]
+//	farmwatch-agent run --collector ADDR --ca FILE --enroll-secret-file FILE --state DIR [--snapshot FILE [--hostname NAME]] [--interval DURATION]
 //
 // With --snapshot the agent replays that host instead of this machine (a
 // simulated host, for demos and tests).
@@ -30,6 +30,7 @@ func cmdRun(ctx context.Context, args []string, stderr io.Writer, log zerolog.Lo
 	secretFile := fs.String("enroll-secret-file", "", "the fleet's enroll secret")
 	state := fs.String("state", "", "the agent's state directory (host id, node key, sequence)")
 	snap := fs.String("snapshot", "", "replay this snapshot instead of scanning this machine")
+	rename := fs.String("hostname", "", "with --snapshot: the name the replayed host goes by (default: the captured one)")
 	interval := fs.Duration("interval", 0, "time between scans (default 1m)")
 	configFile := fs.String("config", "", "a YAML config file (flags override it)")
 	var ruleDirs multiFlag
@@ -78,6 +79,9 @@ func cmdRun(ctx context.Context, args []string, stderr io.Writer, log zerolog.Lo
 	if err != nil {
 		return exitError, err
 	}
+	if *rename != "" && *snap == "" {
+		return exitError, usageError{"run: --hostname renames a replayed host: give --snapshot too"}
+	}
 	if *snap != "" { // fail now, not in the loop, on a bad snapshot
 		h, err := host.Open(*snap)
 		if err != nil {
@@ -91,7 +95,11 @@ func cmdRun(ctx context.Context, args []string, stderr io.Writer, log zerolog.Lo
 			err error
 		)
 		if *snap != "" {
-			h, err = host.Open(*snap)
+			if h, err = host.Open(*snap); err == nil && *rename != "" {
+				if err = h.Rename(*rename); err != nil {
+					h.Close()
+				}
+			}
 		} else {
 			h, err = host.Live()
 		}

@@ -252,14 +252,44 @@ func printFindings(w io.Writer, format string, fs []*fwv1.FleetFinding) error {
 		}
 		return writeJSON(w, out)
 	}
-	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "SEVERITY\tHOSTNAME\tRULE\tWHAT\tSTATE\tFIRST SEEN")
+	// One line per host, rule and label, with how many findings (one per
+	// process, service or device) it stands for; the evidence is in
+	// `host NAME` and --format json.
+	type line struct {
+		sev, host, rule, what, state, first string
+		n                                   int
+	}
+	var lines []*line
+	idx := map[string]*line{}
 	for _, f := range fs {
 		what := f.Finding.GetTitle()
 		if l := f.Finding.GetLabel(); l != "" {
 			what += ": " + l
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", strings.ToUpper(rules.SeverityName(f.Finding.GetSeverity())), f.Hostname, f.Finding.GetRule(), what, f.State, when(f.FirstSeen))
+		state := f.State
+		if sb := f.Finding.GetSuppressedBy(); sb != "" {
+			state += ", sanctioned by " + sb
+		}
+		l := &line{sev: strings.ToUpper(rules.SeverityName(f.Finding.GetSeverity())), host: f.Hostname, rule: f.Finding.GetRule(),
+			what: what, state: state, first: when(f.FirstSeen), n: 1}
+		k := strings.Join([]string{l.sev, f.HostId, l.rule, l.what, l.state}, "\x00")
+		if prev := idx[k]; prev != nil {
+			prev.n++
+			if l.first < prev.first {
+				prev.first = l.first
+			}
+			continue
+		}
+		idx[k] = l
+		lines = append(lines, l)
+	}
+	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "SEVERITY\tHOSTNAME\tRULE\tWHAT\tSTATE\tFIRST SEEN")
+	for _, l := range lines {
+		if l.n > 1 {
+			l.what += fmt.Sprintf(" (%d)", l.n)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", l.sev, l.host, l.rule, l.what, l.state, l.first)
 	}
 	return tw.Flush()
 }

@@ -26,27 +26,29 @@ for snap in testdata/hosts/linux-pikvm-v4plus.txtar testdata/hosts/windows-scree
   "$agent" scan --snapshot "$snap" | head -12
 done
 
-hr "3. A fleet: a collector and five agents"
+hr "3. A fleet: a collector and six agents; the organisation's exceptions (IT's TeamViewer) pushed to every agent"
 data=$tmp/collector
 "$collector" init --data "$data" | sed 's/^/  /'
 port=$((20000 + RANDOM % 20000))
 addr=127.0.0.1:$port
-"$collector" serve --data "$data" --listen "$addr" --metrics "127.0.0.1:$((port + 1))" > "$tmp/collector.log" 2>&1 & pids+=($!)
+org_rules=testdata/hosts/windows-sanctioned-teamviewer.rules
+"$collector" serve --data "$data" --listen "$addr" --metrics "127.0.0.1:$((port + 1))" \
+  --rules "$org_rules" > "$tmp/collector.log" 2>&1 & pids+=($!)
 sleep 0.5
-run_agent() { # run_agent NAME [--snapshot FILE]
+run_agent() { # run_agent NAME [--snapshot FILE --hostname NAME]
   local name=$1; shift
   "$agent" run --collector "$addr" --ca "$data/ca.crt" --enroll-secret-file "$data/enroll-secret" \
     --state "$tmp/agent-$name" --interval 5s "$@" > "$tmp/agent-$name.log" 2>&1 & pids+=($!)
 }
 run_agent this-machine
-for h in linux-anydesk-rustdesk linux-astrill macos-crd-teamviewer linux-pikvm-v4plus; do
-  run_agent "$h" --snapshot "testdata/hosts/$h.txtar"
+for h in linux-anydesk-rustdesk linux-astrill macos-crd-teamviewer linux-pikvm-v4plus windows-sanctioned-teamviewer; do
+  run_agent "$h" --snapshot "testdata/hosts/$h.txtar" --hostname "$h"
 done
 export FARMWATCH_COLLECTOR=$addr FARMWATCH_CA=$data/ca.crt FARMWATCH_TOKEN
 FARMWATCH_TOKEN=$(cat "$data/admin.token")
 for i in $(seq 1 50); do
   n=$("$collector" hosts --format json 2>/dev/null | grep -c '"online": true')
-  [ "$n" -ge 5 ] && break
+  [ "$n" -ge 6 ] && break
   sleep 0.2
 done
 echo
@@ -56,6 +58,13 @@ echo
 hr "4. Scan one host through the collector, now"
 "$collector" scan linux-pikvm-v4plus | head -8
 
+hr "5. The organisation's rules on a host: IT's TeamViewer is sanctioned there (findings kept, marked suppressed)"
+"$collector" host windows-sanctioned-teamviewer | sed -n '1,4p'
+"$collector" findings --host windows-sanctioned-teamviewer --format json | grep -E '"(rule|suppressed_by)"' | paste - - | head -4
+
+hr "6. What changed on a host, message by message"
+"$collector" history linux-pikvm-v4plus --kind usb_device | head -6
+
 cat <<MSG
 
 The collector runs at $addr (data in $data). Try, in another terminal:
@@ -63,6 +72,8 @@ The collector runs at $addr (data in $data). Try, in another terminal:
   $collector hosts
   $collector findings --all --format json
   $collector host linux-astrill
+  $collector history $(hostname) --since 10m
+  (edit a file in $org_rules: within 30 s every agent has the new rules; 'hosts --format json' shows rules_version)
   $collector scan $(hostname)
   curl -s http://127.0.0.1:$((port + 1))/metrics | grep farmwatch_
 MSG

@@ -133,6 +133,20 @@ func FromRoot(dir string) (*Host, error) {
 	return h, nil
 }
 
+// Rename gives a replayed host another name: several replays of captures
+// from one machine (a demo fleet, a test) are then told apart. The live
+// host cannot be renamed.
+func (h *Host) Rename(name string) error {
+	if h.live {
+		return fmt.Errorf("rename: the live host keeps its own name")
+	}
+	if name == "" {
+		return fmt.Errorf("rename: empty name")
+	}
+	h.hostname, h.meta.Hostname = name, name
+	return nil
+}
+
 func (h *Host) setMeta(m Meta) {
 	h.meta = m
 	h.os = m.OS

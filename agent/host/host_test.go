@@ -237,3 +237,24 @@ func TestFromRootErrors(t *testing.T) {
 		t.Fatalf("missing snapshot: %v", err)
 	}
 }
+
+func TestRename(t *testing.T) {
+	live, err := Live()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := live.Rename("other"); err == nil {
+		t.Fatal("the live host was renamed")
+	}
+	h, err := Open("../../testdata/hosts/linux-clean.txtar")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Close()
+	if err := h.Rename(""); err == nil {
+		t.Fatal("renamed to nothing")
+	}
+	if err := h.Rename("sim-7"); err != nil || h.Hostname() != "sim-7" || h.Meta().Hostname != "sim-7" {
+		t.Fatalf("rename: %v, %q %q", err, h.Hostname(), h.Meta().Hostname)
+	}
+}
