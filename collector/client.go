@@ -84,6 +84,7 @@ func cmdClient(ctx context.Context, cmd string, args []string, stdout io.Writer)
 	cf.register(fs)
 	host := fs.String("host", "", "findings: only this host")
 	all := fs.Bool("all", false, "findings: resolved ones too")
+	minSev := fs.String("severity", "", "findings: only this severity and above (info, low, medium, high, critical)")
 	role := fs.String("role", "", "token create: helpdesk or admin")
 	timeout := fs.Duration("timeout", 30*time.Second, "scan: how long to wait for the agent")
 	kind := fs.String("kind", "", "history: only this kind of observation (process, usb_device, display, ...)")
@@ -152,7 +153,15 @@ func cmdClient(ctx context.Context, cmd string, args []string, stdout io.Writer)
 		fmt.Fprintln(stdout)
 		return scan.Table(stdout, rep, scan.TableOptions{})
 	case "findings":
-		r, err := fleet.ListFindings(ctx, &fwv1.ListFindingsRequest{Hostname: *host, All: *all})
+		req := &fwv1.ListFindingsRequest{Hostname: *host, All: *all}
+		if *minSev != "" {
+			sev, err := rules.ParseSeverity(*minSev)
+			if err != nil {
+				return usageError{"findings: --severity: " + err.Error()}
+			}
+			req.MinSeverity = sev
+		}
+		r, err := fleet.ListFindings(ctx, req)
 		if err != nil {
 			return rpcError("findings", err)
 		}

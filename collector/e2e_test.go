@@ -118,6 +118,21 @@ func TestCollectorAndAgents(t *testing.T) {
 	if err != nil || !strings.Contains(string(out), `"rule": "ipkvm-usb-and-display"`) || !strings.Contains(string(out), `"state": "open"`) {
 		t.Fatalf("findings: %v\n%s", err, out)
 	}
+	out, err = cli("findings", "--severity", "critical")
+	var crit []map[string]any
+	if err != nil || json.Unmarshal(out, &crit) != nil || len(crit) == 0 {
+		t.Fatalf("findings --severity critical: %v\n%s", err, out)
+	}
+	for _, f := range crit {
+		if f["severity"] != "critical" {
+			t.Fatalf("findings --severity critical gave %v", f)
+		}
+	}
+	bad := exec.Command(collector, "findings", "--severity", "dire", "--token-file", filepath.Join(data, "admin.token"))
+	bad.Env = env
+	if b, err := bad.CombinedOutput(); err == nil || !strings.Contains(string(b), `findings: --severity: `) || !strings.Contains(string(b), "dire") {
+		t.Fatalf("a bad severity: %v %s", err, b)
+	}
 	start := time.Now()
 	out, err = cli("scan", "linux-pikvm-v4plus")
 	if err != nil || !strings.Contains(string(out), `"verdict": "REMOTE-CONTROLLED? likely`) {

@@ -38,7 +38,7 @@ const usage = `usage:
   farmwatch-collector token create --role helpdesk|admin
   farmwatch-collector hosts
   farmwatch-collector host NAME
-  farmwatch-collector findings [--host NAME] [--all]
+  farmwatch-collector findings [--host NAME] [--severity LEVEL] [--all]
   farmwatch-collector scan NAME [--timeout DURATION]
   farmwatch-collector history NAME [--kind KIND] [--since DURATION] [--limit N]
 client flags (or FARMWATCH_COLLECTOR, FARMWATCH_CA, FARMWATCH_TOKEN):
