@@ -3,9 +3,7 @@ package main
 import (
 	"bytes"
 	"encoding/json"
-	"io"
 	"net"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -139,19 +137,7 @@ func TestCollectorAndAgents(t *testing.T) {
 		t.Fatalf("scan: %v\n%s", err, out)
 	}
 	t.Logf("scan round trip through the CLI: %s", time.Since(start))
-	get := func(path string) string {
-		t.Helper()
-		resp, err := http.Get("http://" + maddr + path)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		if resp.StatusCode != 200 {
-			t.Fatalf("%s: %s %s", path, resp.Status, b)
-		}
-		return string(b)
-	}
+	get := func(path string) string { return httpGet(t, "http://"+maddr+path) }
 	if h := get("/healthz"); h != "ok\n" {
 		t.Fatalf("healthz %q", h)
 	}

@@ -35,7 +35,7 @@ type orgFile struct {
 	Timezones []string `yaml:"timezones"`
 }
 
-// load reads and compiles the policy. A bundle file is named after its
+// load reads the policy (compile loads its rules). A bundle file is named after its
 // directory and file ("org-rules/vpn.yaml"), which is how agents name it in
 // their errors.
 func (ps policySource) load() (server.Policy, error) {
@@ -54,17 +54,25 @@ func (ps policySource) load() (server.Policy, error) {
 	if err != nil {
 		return server.Policy{}, err
 	}
-	set, err := rules.Load(append(rules.Builtin(), srcs...), rules.Options{})
-	if err != nil {
-		return server.Policy{}, fmt.Errorf("bad rule file (in %s): %w", strings.Join(ps.ruleDirs, ", "), err)
-	}
-	p := server.Policy{Rules: set, Bundle: bundle, Interval: ps.interval}
+	p := server.Policy{Bundle: bundle, Interval: ps.interval}
 	if ps.orgFile != "" {
 		if p.Org, err = readOrg(ps.orgFile); err != nil {
 			return server.Policy{}, err
 		}
 	}
 	return p, nil
+}
+
+// compile loads the policy's rules: the built-in ones and the bundle's.
+func (ps policySource) compile(p *server.Policy) error {
+	srcs, err := rules.BundleSources(p.Bundle)
+	if err != nil {
+		return err
+	}
+	if p.Rules, err = rules.Load(append(rules.Builtin(), srcs...), rules.Options{}); err != nil {
+		return fmt.Errorf("bad rule file (in %s): %w", strings.Join(ps.ruleDirs, ", "), err)
+	}
+	return nil
 }
 
 func readOrg(path string) (*fwv1.OrgPolicy, error) {
@@ -95,7 +103,7 @@ func samePolicy(a, b server.Policy) bool {
 func watchPolicy(ctx context.Context, ps policySource, cur server.Policy, period time.Duration, srv *server.Server, log zerolog.Logger) {
 	tick := time.NewTicker(period)
 	defer tick.Stop()
-	var lastErr string
+	var lastErr, failed string // the last error logged; the bundle that did not compile
 	for {
 		select {
 		case <-ctx.Done():
@@ -103,6 +111,18 @@ func watchPolicy(ctx context.Context, ps policySource, cur server.Policy, period
 		case <-tick.C:
 		}
 		p, err := ps.load()
+		if err == nil && samePolicy(p, cur) {
+			lastErr, failed = "", ""
+			continue // unchanged: nothing to compile
+		}
+		if err == nil && p.Bundle.GetVersion() == failed {
+			continue // the files that did not compile, still
+		}
+		if err == nil {
+			if err = ps.compile(&p); err != nil {
+				failed = p.Bundle.GetVersion()
+			}
+		}
 		if err != nil {
 			if err.Error() != lastErr {
 				log.Error().Err(err).Str("keeping", cur.Bundle.GetVersion()).Msg("rules not reloaded: keeping the rules in use")
@@ -111,9 +131,6 @@ func watchPolicy(ctx context.Context, ps policySource, cur server.Policy, period
 			continue
 		}
 		lastErr = ""
-		if samePolicy(p, cur) {
-			continue
-		}
 		log.Info().Str("from", cur.Bundle.GetVersion()).Str("to", p.Bundle.GetVersion()).Msg("rules or settings changed: pushing them to the agents")
 		srv.SetPolicy(p)
 		cur = p

@@ -97,6 +97,9 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	if err := ps.compile(&policy); err != nil {
+		return err
+	}
 	if *data == "" {
 		return usageError{"serve: --data DIR is required"}
 	}

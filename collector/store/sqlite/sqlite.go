@@ -6,6 +6,7 @@ import (
 	"context"
 	"database/sql"
 	"embed"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -35,8 +36,9 @@ type DB struct {
 // The statements of the apply path, prepared once at Open: parsing them for
 // every agent message was a sixth of the ingest's CPU.
 var applyStmts = map[string]string{
-	"lastSeq": `SELECT last_seq FROM hosts WHERE id = ?`,
-	"keys":    `SELECT key FROM observations WHERE host_id = ?`,
+	"lastSeq":  `SELECT last_seq FROM hosts WHERE id = ?`,
+	"keys":     `SELECT key FROM observations WHERE host_id = ?`,
+	"existing": `SELECT key FROM observations WHERE host_id = ? AND key IN (SELECT value FROM json_each(?))`,
 	// An unchanged body is left alone: no row is affected.
 	"upsert":     "INSERT INTO observations (host_id, key, kind, body, first_seq) VALUES (?, ?, ?, ?, ?)\nON CONFLICT(host_id, key) DO UPDATE SET kind = excluded.kind, body = excluded.body WHERE observations.body <> excluded.body",
 	"remove":     `DELETE FROM observations WHERE host_id = ? AND key = ? RETURNING kind, body`,
@@ -520,35 +522,33 @@ func (s *DB) TokenRole(ctx context.Context, hash []byte) (store.Role, error) {
 	return store.Role(role), nil
 }
 
-// existingKeys adds to into the keys of obs that the host has.
+// existingKeys adds to into the keys of obs that the host has. The keys go
+// as one JSON array, so the statement is prepared once.
 func (s *DB) existingKeys(ctx context.Context, tx *sql.Tx, hostID string, obs []*fwv1.Observation, into map[string]bool) error {
-	const chunk = 500 // well under SQLite's limit on bound parameters
-	for i := 0; i < len(obs); i += chunk {
-		part := obs[i:min(i+chunk, len(obs))]
-		args := make([]any, 0, len(part)+1)
-		args = append(args, hostID)
-		for _, o := range part {
-			args = append(args, o.GetKey())
-		}
-		q := `SELECT key FROM observations WHERE host_id = ? AND key IN (?` + strings.Repeat(",?", len(part)-1) + `)`
-		rows, err := tx.QueryContext(ctx, q, args...)
-		if err != nil {
-			return err
-		}
-		for rows.Next() {
-			var k string
-			if err := rows.Scan(&k); err != nil {
-				rows.Close()
-				return err
-			}
-			into[k] = true
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
-			return err
-		}
+	if len(obs) == 0 {
+		return nil
 	}
-	return nil
+	keys := make([]string, len(obs))
+	for i, o := range obs {
+		keys[i] = o.GetKey()
+	}
+	arr, err := json.Marshal(keys)
+	if err != nil {
+		return err
+	}
+	rows, err := s.stmt(ctx, tx, "existing").QueryContext(ctx, hostID, string(arr))
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var k string
+		if err := rows.Scan(&k); err != nil {
+			return err
+		}
+		into[k] = true
+	}
+	return rows.Err()
 }
 
 // history is one message's changes, encoded as an
