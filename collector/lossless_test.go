@@ -602,3 +602,27 @@ func TestHTTPSProxy(t *testing.T) {
 		t.Fatalf("the proxy saw %v, want CONNECT %s", seen, f.addr)
 	}
 }
+
+// TestOrgPush: the organisation's expectations (--org) judge every host
+// and reach the agents; when they change, findings follow.
+func TestOrgPush(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the binaries")
+	}
+	f := newFleet(t)
+	org := filepath.Join(f.dir, "org.yaml")
+	os.WriteFile(org, []byte("countries: [US]\nlocales: [en_US]\ntimezones: [America/New_York]\n"), 0o644)
+	f.serve("--org", org, "--reload", "500ms", "--metrics", "")
+	ag := startProc(t, f.agent, f.agentArgs("agent", "--snapshot", "../testdata/hosts/linux-korean-fcitx5.txtar", "--hostname", "kr-host")...)
+	korean := func() (bool, error) {
+		out, err := f.cli("findings", "--host", "kr-host")
+		return strings.Contains(string(out), `"rule": "korean-input`), err
+	}
+	waitUntil(t, "Korean input reported for a US organisation", 30*time.Second, func() bool { k, err := korean(); return err == nil && k }, f.srv, ag)
+	// The organisation now works in Korea: the same host is unremarkable.
+	os.WriteFile(org, []byte("countries: [KR]\nlocales: [ko_KR]\n"), 0o644)
+	waitUntil(t, "Korean input silent for a Korean organisation", 30*time.Second, func() bool {
+		out, err := f.cli("findings", "--host", "kr-host")
+		return err == nil && !strings.Contains(string(out), `"rule": "korean-input`) && strings.HasPrefix(strings.TrimSpace(string(out)), "[")
+	}, f.srv, ag)
+}

@@ -103,7 +103,10 @@ func samePolicy(a, b server.Policy) bool {
 func watchPolicy(ctx context.Context, ps policySource, cur server.Policy, period time.Duration, srv *server.Server, log zerolog.Logger) {
 	tick := time.NewTicker(period)
 	defer tick.Stop()
-	var lastErr, failed string // the last error logged; the bundle that did not compile
+	var (
+		lastErr string         // the last error logged
+		failed  *server.Policy // the policy whose rules did not compile
+	)
 	for {
 		select {
 		case <-ctx.Done():
@@ -112,15 +115,15 @@ func watchPolicy(ctx context.Context, ps policySource, cur server.Policy, period
 		}
 		p, err := ps.load()
 		if err == nil && samePolicy(p, cur) {
-			lastErr, failed = "", ""
+			lastErr, failed = "", nil
 			continue // unchanged: nothing to compile
 		}
-		if err == nil && p.Bundle.GetVersion() == failed {
+		if err == nil && failed != nil && samePolicy(p, *failed) {
 			continue // the files that did not compile, still
 		}
 		if err == nil {
 			if err = ps.compile(&p); err != nil {
-				failed = p.Bundle.GetVersion()
+				failed = &p
 			}
 		}
 		if err != nil {
