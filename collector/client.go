@@ -230,7 +230,7 @@ func printHosts(w io.Writer, format string, hs []*fwv1.HostSummary) error {
 		return writeJSON(w, out)
 	}
 	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "HOSTNAME\tOS\tONLINE\tFINDINGS\tWORST\tEGRESS IP\tLAST SEEN")
+	fmt.Fprintln(tw, "HOSTNAME\tOS\tONLINE\tFINDINGS\tWORST\tEGRESS IP\tLAST SEEN\tRULES")
 	for _, h := range hs {
 		worst := "-"
 		if h.Worst > 0 {
@@ -240,7 +240,7 @@ func printHosts(w io.Writer, format string, hs []*fwv1.HostSummary) error {
 		if h.Online {
 			online = "yes"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\t%s\n", h.Hostname, h.Os, online, h.Findings, worst, h.EgressIp, when(h.LastSeen))
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\t%s\t%s\n", h.Hostname, h.Os, online, h.Findings, worst, h.EgressIp, when(h.LastSeen), rulesWord(h))
 	}
 	return tw.Flush()
 }
@@ -346,4 +346,21 @@ func firstOf(ss ...string) string {
 		}
 	}
 	return ""
+}
+
+// rulesWord says which rules a host's agent uses, short: the first digits
+// of its bundle, "built-in" without one, and "REFUSED" when it could not
+// load the last bundle it was sent (host NAME says why).
+func rulesWord(h *fwv1.HostSummary) string {
+	v := strings.TrimPrefix(h.RulesVersion, "sha256:")
+	if len(v) > 12 {
+		v = v[:12]
+	}
+	if v == "" {
+		v = "built-in"
+	}
+	if h.RulesError != "" {
+		v += " (REFUSED the newest)"
+	}
+	return v
 }
