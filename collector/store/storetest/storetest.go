@@ -296,7 +296,9 @@ func testHistory(t *testing.T, s store.Store) {
 
 	cs, err := s.Changes(ctx, "h1", store.ChangeFilter{})
 	must(t, err)
-	want := "[1+process/1@0=process/a 1+process/2@0=process/b 2~process/2@0=process/b2 2+process/3@0=process/c 4-process/1@0=process/a]"
+	// An addition shows the observation at its next change (b2), or as
+	// it is now (c).
+	want := "[1+process/1@0=process/a 1+process/2@0=process/b2 2~process/2@0=process/b2 2+process/3@0=process/c 4-process/1@0=process/a]"
 	if got := fmt.Sprint(changeList(cs)); got != want {
 		t.Fatalf("history:\n got %s\nwant %s", got, want)
 	}

@@ -948,7 +948,10 @@ type ObservationChange struct {
 	Op    ObservationChange_Op   `protobuf:"varint,3,opt,name=op,proto3,enum=farmwatch.v1.ObservationChange_Op" json:"op,omitempty"`
 	Key   string                 `protobuf:"bytes,4,opt,name=key,proto3" json:"key,omitempty"`
 	Kind  string                 `protobuf:"bytes,5,opt,name=kind,proto3" json:"kind,omitempty"`
-	// The observation as added or changed; as it last was, when removed.
+	// The observation as changed; as it last was, when removed. For an
+	// addition the collector keeps no second copy: it is the observation at
+	// its next change or removal, or as it is now (unset if that is no
+	// longer known).
 	Observation   *Observation `protobuf:"bytes,6,opt,name=observation,proto3" json:"observation,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
