@@ -13,6 +13,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/farmwatch/farmwatch/collector/store"
@@ -28,6 +29,13 @@ var migrations embed.FS
 
 // DB is a store.Store on SQLite.
 type DB struct {
+	// Applies go through one goroutine (writer), which commits them in
+	// groups; closed stops it.
+	applyq     chan *applyReq
+	closed     chan struct{}
+	writerDone chan struct{}
+	closeOnce  sync.Once
+
 	db    *sql.DB              // the one writer: SQLite has one at a time anyway
 	rd    *sql.DB              // readers: in WAL mode they read the last commit without waiting for the writer
 	stmts map[string]*sql.Stmt // the apply path's statements, prepared once
@@ -43,6 +51,9 @@ var applyStmts = map[string]string{
 	"upsert":     "INSERT INTO observations (host_id, key, kind, body, first_seq) VALUES (?, ?, ?, ?, ?)\nON CONFLICT(host_id, key) DO UPDATE SET kind = excluded.kind, body = excluded.body WHERE observations.body <> excluded.body",
 	"remove":     `DELETE FROM observations WHERE host_id = ? AND key = ? RETURNING kind, body`,
 	"changes":    `INSERT INTO changes (host_id, seq, at, n, body) VALUES (?, ?, ?, ?, ?)`,
+	"savepoint":  `SAVEPOINT msg`,
+	"rollbackTo": `ROLLBACK TO msg`,
+	"release":    `RELEASE msg`,
 	"host":       "UPDATE hosts SET last_seq = ?, last_seen = max(last_seen, ?),\n  egress_ip = CASE WHEN ? = '' THEN egress_ip ELSE ? END, spool_dropped = max(spool_dropped, ?) WHERE id = ?",
 	"finding":    "INSERT INTO findings (host_id, id, rule, severity, body, state, first_seen, last_seen) VALUES (?, ?, ?, ?, ?, 'open', ?, ?)\nON CONFLICT(host_id, id) DO UPDATE SET body = excluded.body, severity = excluded.severity, last_seen = excluded.last_seen,\n  first_seen = CASE WHEN findings.state = 'resolved' THEN excluded.first_seen ELSE findings.first_seen END,\n  state = 'open'",
 	"openIDs":    `SELECT id FROM findings WHERE host_id = ? AND state = 'open'`,
@@ -66,7 +77,9 @@ func Open(ctx context.Context, path string) (*DB, error) {
 	// One connection writes: SQLite has one writer anyway, and an
 	// in-memory database lives in its connection.
 	db.SetMaxOpenConns(1)
-	s := &DB{db: db, rd: db, stmts: map[string]*sql.Stmt{}}
+	s := &DB{db: db, rd: db, stmts: map[string]*sql.Stmt{},
+		applyq: make(chan *applyReq), closed: make(chan struct{}), writerDone: make(chan struct{})}
+	go s.writer() // Close stops it, on every path from here
 	if err := s.migrate(ctx); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("open %s: %w", path, err)
@@ -136,6 +149,8 @@ func (s *DB) migrate(ctx context.Context) error {
 
 // Close closes the database.
 func (s *DB) Close() error {
+	s.closeOnce.Do(func() { close(s.closed) })
+	<-s.writerDone
 	for _, st := range s.stmts {
 		st.Close()
 	}
@@ -260,12 +275,127 @@ func (s *DB) Hosts(ctx context.Context) ([]store.Host, error) {
 }
 
 // ApplyMessage implements store.Store.
+//
+// Messages that arrive while another transaction commits are applied
+// together in the next one (group commit): each in a savepoint of its own,
+// so one that fails is undone alone, and each call returns once the
+// transaction that holds its message has committed. With many agents
+// streaming, one fsync then serves many messages.
 func (s *DB) ApplyMessage(ctx context.Context, hostID string, seq uint64, a store.Apply) (bool, error) {
+	r := &applyReq{ctx: ctx, hostID: hostID, seq: seq, a: a, done: make(chan applyRes, 1)}
+	select {
+	case s.applyq <- r:
+	case <-ctx.Done():
+		return false, fmt.Errorf("apply %s #%d: %w", hostID, seq, ctx.Err())
+	case <-s.closed:
+		return false, fmt.Errorf("apply %s #%d: the store is closed", hostID, seq)
+	}
+	select {
+	case res := <-r.done:
+		return res.applied, res.err
+	case <-ctx.Done(): // not acknowledged: if it commits, its resend changes nothing
+		return false, fmt.Errorf("apply %s #%d: %w", hostID, seq, ctx.Err())
+	}
+}
+
+type applyReq struct {
+	ctx    context.Context
+	hostID string
+	seq    uint64
+	a      store.Apply
+	done   chan applyRes
+}
+
+type applyRes struct {
+	applied bool
+	err     error
+}
+
+// maxGroup bounds the messages of one group commit.
+const maxGroup = 256
+
+// writer applies queued messages until the store closes.
+func (s *DB) writer() {
+	defer close(s.writerDone)
+	for {
+		var group []*applyReq
+		select {
+		case r := <-s.applyq:
+			group = append(group, r)
+		case <-s.closed:
+			return
+		}
+	more:
+		for len(group) < maxGroup {
+			select {
+			case r := <-s.applyq:
+				group = append(group, r)
+			default:
+				break more
+			}
+		}
+		s.applyGroup(group)
+	}
+}
+
+// applyGroup applies a group of messages in one transaction.
+func (s *DB) applyGroup(group []*applyReq) {
+	res := make([]applyRes, len(group))
+	reply := func() {
+		for i, r := range group {
+			r.done <- res[i]
+		}
+	}
+	failAll := func(what string, err error) {
+		for i, r := range group {
+			if res[i].err == nil {
+				res[i] = applyRes{err: fmt.Errorf("apply %s #%d: %s: %w", r.hostID, r.seq, what, err)}
+			}
+		}
+		reply()
+	}
+	ctx := context.Background() // the group's; each message runs under its caller's
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
-		return false, fmt.Errorf("apply %s #%d: %w", hostID, seq, err)
+		failAll("begin", err)
+		return
 	}
 	defer tx.Rollback()
+	for i, r := range group {
+		if err := r.ctx.Err(); err != nil {
+			res[i] = applyRes{err: fmt.Errorf("apply %s #%d: %w", r.hostID, r.seq, err)}
+			continue
+		}
+		if _, err := s.stmt(ctx, tx, "savepoint").ExecContext(ctx); err != nil {
+			failAll("savepoint", err)
+			return
+		}
+		applied, err := s.applyTx(r.ctx, tx, r.hostID, r.seq, r.a)
+		if err != nil {
+			if _, rerr := s.stmt(ctx, tx, "rollbackTo").ExecContext(ctx); rerr != nil {
+				res[i] = applyRes{err: err}
+				failAll("rollback to savepoint", rerr)
+				return
+			}
+		}
+		if _, err := s.stmt(ctx, tx, "release").ExecContext(ctx); err != nil {
+			failAll("release savepoint", err)
+			return
+		}
+		res[i] = applyRes{applied: applied, err: err}
+	}
+	if err := tx.Commit(); err != nil {
+		for i := range res {
+			res[i].applied = false
+		}
+		failAll("commit", err)
+		return
+	}
+	reply()
+}
+
+// applyTx applies one message in tx.
+func (s *DB) applyTx(ctx context.Context, tx *sql.Tx, hostID string, seq uint64, a store.Apply) (bool, error) {
 	var last int64
 	if err := s.stmt(ctx, tx, "lastSeq").QueryRowContext(ctx, hostID).Scan(&last); err != nil {
 		if errors.Is(err, sql.ErrNoRows) {
@@ -366,9 +496,6 @@ func (s *DB) ApplyMessage(ctx context.Context, hostID string, seq uint64, a stor
 	if _, err := s.stmt(ctx, tx, "host").ExecContext(ctx,
 		int64(seq), ms(a.Seen), a.EgressIP, a.EgressIP, int64(a.SpoolDropped), hostID); err != nil {
 		return fail("host", err)
-	}
-	if err := tx.Commit(); err != nil {
-		return fail("commit", err)
 	}
 	return true, nil
 }

@@ -28,6 +28,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"Tokens", testTokens},
 		{"ConcurrentApply", testConcurrentApply},
 		{"History", testHistory},
+		{"ManyHostsAtOnce", testManyHostsAtOnce},
 		{"AgentStatus", testAgentStatus},
 	}
 	for _, tc := range tests {
@@ -348,5 +349,64 @@ func testAgentStatus(t *testing.T, s store.Store) {
 	}
 	if err := s.SetAgentStatus(ctx, "nope", st); !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("unknown host: %v", err)
+	}
+}
+
+// Many hosts' messages at once (a backend may commit them together): each
+// is applied once, and a message that fails (an unknown host, a cancelled
+// caller) fails alone.
+func testManyHostsAtOnce(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	const hosts = 40
+	for i := 0; i < hosts; i++ {
+		must(t, s.PutHost(ctx, host(fmt.Sprintf("h%d", i), fmt.Sprintf("host-%d", i))))
+	}
+	cancelled, cancel := context.WithCancel(ctx)
+	cancel()
+	var wg sync.WaitGroup
+	errs := make([]error, hosts+2)
+	for i := 0; i < hosts+2; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			id, c := fmt.Sprintf("h%d", i), ctx
+			switch i {
+			case hosts:
+				id = "nope"
+			case hosts + 1:
+				id, c = "h0", cancelled
+			}
+			for seq := uint64(1); seq <= 5; seq++ {
+				seq := seq
+				if i == hosts+1 {
+					seq += 100
+				}
+				_, err := s.ApplyMessage(c, id, seq, store.Apply{Upserted: []*fwv1.Observation{proc(int32(seq), id)}, FindingsSet: true,
+					Findings: []*fwv1.Finding{finding("r", fmt.Sprint(seq), fwv1.Severity_SEVERITY_LOW)}, Seen: t0})
+				if err != nil {
+					errs[i] = err
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	for i := 0; i < hosts; i++ {
+		if errs[i] != nil {
+			t.Fatalf("host %d: %v", i, errs[i])
+		}
+		h, err := s.Host(ctx, fmt.Sprintf("h%d", i))
+		must(t, err)
+		obs, _ := s.Observations(ctx, h.ID)
+		fs, _ := s.Findings(ctx, store.FindingFilter{HostID: h.ID})
+		if h.LastSeq != 5 || len(obs) != 5 || len(fs) != 1 {
+			t.Fatalf("host %d: last seq %d, %d observations, %d open findings", i, h.LastSeq, len(obs), len(fs))
+		}
+	}
+	if !errors.Is(errs[hosts], store.ErrNotFound) {
+		t.Fatalf("unknown host: %v", errs[hosts])
+	}
+	if !errors.Is(errs[hosts+1], context.Canceled) {
+		t.Fatalf("cancelled caller: %v", errs[hosts+1])
 	}
 }
