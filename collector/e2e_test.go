@@ -170,41 +170,18 @@ func TestLossless(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs the binaries")
 	}
-	dir := t.TempDir()
-	collector := build(t, dir, "./collector", "farmwatch-collector")
-	agent := build(t, dir, "./agent", "farmwatch-agent")
-	data := filepath.Join(dir, "data")
-	if out, err := exec.Command(collector, "init", "--data", data).CombinedOutput(); err != nil {
-		t.Fatalf("init: %v\n%s", err, out)
-	}
-	addr := freeAddr(t)
-	serve := func() *proc {
-		return startProc(t, collector, "serve", "--data", data, "--listen", addr, "--metrics", "")
-	}
-	srv := serve()
-	args := []string{"run", "--collector", addr, "--ca", filepath.Join(data, "ca.crt"),
-		"--enroll-secret-file", filepath.Join(data, "enroll-secret"), "--state", filepath.Join(dir, "agent"), "--interval", "1s"}
-	ag := startProc(t, agent, args...)
-	env := append(os.Environ(), "FARMWATCH_COLLECTOR="+addr, "FARMWATCH_CA="+filepath.Join(data, "ca.crt"))
-	hostJSON := func() string {
-		host, _ := os.Hostname()
-		cmd := exec.Command(collector, "host", host, "--token-file", filepath.Join(data, "admin.token"), "--format", "json")
-		cmd.Env = env
-		out, _ := cmd.Output()
-		return string(out)
-	}
+	f := newFleet(t)
+	dir := f.dir
+	f.serve("--metrics", "")
+	args := f.agentArgs("agent")
+	ag := startProc(t, f.agent, args...)
+	hostname, _ := os.Hostname()
 	waitFor := func(what string, ok func(string) bool) {
 		t.Helper()
-		deadline := time.Now().Add(30 * time.Second)
-		for {
-			if j := hostJSON(); ok(j) {
-				return
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("%s never happened\ncollector:\n%s\nagent:\n%s", what, srv.log, ag.log)
-			}
-			time.Sleep(250 * time.Millisecond)
-		}
+		waitUntil(t, what, 30*time.Second, func() bool {
+			out, _ := f.cli("host", hostname)
+			return ok(string(out))
+		}, f.srv, ag)
 	}
 	standin := func(name string) *exec.Cmd {
 		p := filepath.Join(dir, name)
@@ -223,11 +200,10 @@ func TestLossless(t *testing.T) {
 	waitFor("the first state", func(j string) bool { return strings.Contains(j, `"kind": "process"`) })
 
 	// kill -9 the collector; a remote-access tool starts while it is down.
-	srv.cmd.Process.Kill()
-	srv.cmd.Wait()
+	f.kill()
 	standin("anydesk")
 	time.Sleep(3 * time.Second) // several scans land in the spool only
-	srv = serve()
+	f.serve("--metrics", "")
 	waitFor("the change made while the collector was down", func(j string) bool {
 		return strings.Contains(j, `"name": "anydesk"`) && strings.Contains(j, `"rule": "remote-access-tool"`)
 	})
@@ -236,7 +212,7 @@ func TestLossless(t *testing.T) {
 	ag.cmd.Process.Kill()
 	ag.cmd.Wait()
 	standin("rustdesk")
-	ag = startProc(t, agent, args...)
+	ag = startProc(t, f.agent, args...)
 	waitFor("the change made while the agent was down", func(j string) bool { return strings.Contains(j, `"name": "rustdesk"`) })
 	if strings.Contains(ag.log.String(), "spool damaged") {
 		t.Errorf("a kill -9 between fsyncs damaged the spool:\n%s", ag.log)

@@ -653,6 +653,14 @@ func (s *DB) TokenRole(ctx context.Context, hash []byte) (store.Role, error) {
 	return store.Role(role), nil
 }
 
+// keyArray is keys as one JSON array, for "IN (SELECT value FROM
+// json_each(?))": one statement whatever their number. Encoding strings
+// cannot fail.
+func keyArray(keys []string) string {
+	b, _ := json.Marshal(keys)
+	return string(b)
+}
+
 // existingKeys adds to into the keys of obs that the host has. The keys go
 // as one JSON array, so the statement is prepared once.
 func (s *DB) existingKeys(ctx context.Context, tx *sql.Tx, hostID string, obs []*fwv1.Observation, into map[string]bool) error {
@@ -663,11 +671,7 @@ func (s *DB) existingKeys(ctx context.Context, tx *sql.Tx, hostID string, obs []
 	for i, o := range obs {
 		keys[i] = o.GetKey()
 	}
-	arr, err := json.Marshal(keys)
-	if err != nil {
-		return err
-	}
-	rows, err := s.stmt(ctx, tx, "existing").QueryContext(ctx, hostID, string(arr))
+	rows, err := s.stmt(ctx, tx, "existing").QueryContext(ctx, hostID, keyArray(keys))
 	if err != nil {
 		return err
 	}
@@ -788,11 +792,7 @@ func (s *DB) currentBodies(ctx context.Context, hostID string, cs []*fwv1.Observ
 	for i, c := range cs {
 		keys[i] = c.Key
 	}
-	arr, err := json.Marshal(keys)
-	if err != nil {
-		return err
-	}
-	rows, err := s.rd.QueryContext(ctx, `SELECT key, body FROM observations WHERE host_id = ? AND key IN (SELECT value FROM json_each(?))`, hostID, string(arr))
+	rows, err := s.rd.QueryContext(ctx, `SELECT key, body FROM observations WHERE host_id = ? AND key IN (SELECT value FROM json_each(?))`, hostID, keyArray(keys))
 	if err != nil {
 		return err
 	}
