@@ -12,6 +12,7 @@ import (
 	"cel.dev/cel-go/common/types"
 	"cel.dev/cel-go/common/types/ref"
 	"cel.dev/cel-go/ext"
+	"github.com/farmwatch/farmwatch/observation"
 	fwv1 "github.com/farmwatch/farmwatch/proto/farmwatch/v1"
 	"google.golang.org/protobuf/proto"
 )
@@ -28,23 +29,18 @@ type scope struct {
 	msg    proto.Message
 }
 
-// scopes are the observation kinds, in the order of the Observation oneof.
-var scopes = []scope{
-	{"process", "processes", &fwv1.Process{}},
-	{"service", "services", &fwv1.Service{}},
-	{"session", "sessions", &fwv1.Session{}},
-	{"usb_device", "usb_devices", &fwv1.UsbDevice{}},
-	{"display", "displays", &fwv1.Display{}},
-	{"net_interface", "net_interfaces", &fwv1.NetInterface{}},
-	{"route", "routes", &fwv1.Route{}},
-	{"proxy_setting", "proxy_settings", &fwv1.ProxySetting{}},
-	{"keyboard_layout", "keyboard_layouts", &fwv1.KeyboardLayout{}},
-	{"locale", "locales", &fwv1.Locale{}},
-	{"driver", "drivers", &fwv1.Driver{}},
-	{"neighbor", "neighbors", &fwv1.Neighbor{}},
-	{"wifi_network", "wifi_networks", &fwv1.WifiNetwork{}},
-	{"dns_resolver", "dns_resolvers", &fwv1.DnsResolver{}},
-}
+// kinds are the observation kinds, derived from the proto.
+var kinds = observation.Kinds()
+
+// scopes are the observation kinds as rule scopes, in the order of the
+// Observation oneof.
+var scopes = func() []scope {
+	var out []scope
+	for _, k := range kinds.All() {
+		out = append(out, scope{name: k.Name, plural: k.Plural, msg: k.New()})
+	}
+	return out
+}()
 
 func scopeByName(n string) (scope, bool) {
 	for _, s := range scopes {
@@ -57,39 +53,14 @@ func scopeByName(n string) (scope, bool) {
 
 func typeName(m proto.Message) string { return string(m.ProtoReflect().Descriptor().FullName()) }
 
-// KindOf returns the scope name of an observation ("process"), or "".
+// KindOf returns the scope name of an observation ("process") and the
+// message it holds, or "" and nil.
 func KindOf(o *fwv1.Observation) (string, proto.Message) {
-	switch k := o.GetKind().(type) {
-	case *fwv1.Observation_Process:
-		return "process", k.Process
-	case *fwv1.Observation_Service:
-		return "service", k.Service
-	case *fwv1.Observation_Session:
-		return "session", k.Session
-	case *fwv1.Observation_UsbDevice:
-		return "usb_device", k.UsbDevice
-	case *fwv1.Observation_Display:
-		return "display", k.Display
-	case *fwv1.Observation_NetInterface:
-		return "net_interface", k.NetInterface
-	case *fwv1.Observation_Route:
-		return "route", k.Route
-	case *fwv1.Observation_ProxySetting:
-		return "proxy_setting", k.ProxySetting
-	case *fwv1.Observation_KeyboardLayout:
-		return "keyboard_layout", k.KeyboardLayout
-	case *fwv1.Observation_Locale:
-		return "locale", k.Locale
-	case *fwv1.Observation_Driver:
-		return "driver", k.Driver
-	case *fwv1.Observation_Neighbor:
-		return "neighbor", k.Neighbor
-	case *fwv1.Observation_WifiNetwork:
-		return "wifi_network", k.WifiNetwork
-	case *fwv1.Observation_DnsResolver:
-		return "dns_resolver", k.DnsResolver
+	k, m, ok := kinds.Of(o)
+	if !ok {
+		return "", nil
 	}
-	return "", nil
+	return k.Name, m
 }
 
 // envs holds one CEL environment per scope, all sharing the lists.

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/farmwatch/farmwatch/collector/store"
+	"github.com/farmwatch/farmwatch/observation"
 	fwv1 "github.com/farmwatch/farmwatch/proto/farmwatch/v1"
 	"google.golang.org/protobuf/types/known/timestamppb"
 )
@@ -68,7 +69,7 @@ func benchRows(b *testing.B, host, round int) []benchRow {
 		if err != nil {
 			b.Fatal(err)
 		}
-		rows[j] = benchRow{key: o.GetKey(), kind: kindOf(o), body: body}
+		rows[j] = benchRow{key: o.GetKey(), kind: observation.KindOf(o), body: body}
 	}
 	return rows
 }
@@ -110,7 +111,7 @@ func benchSetup(b *testing.B) string {
 			if err != nil {
 				b.Fatal(err)
 			}
-			if _, err := tx.ExecContext(ctx, `INSERT INTO observations (host_id, key, kind, body) VALUES (?, ?, ?, ?)`, benchHostID(h), o.GetKey(), kindOf(o), body); err != nil {
+			if _, err := tx.ExecContext(ctx, `INSERT INTO observations (host_id, key, kind, body) VALUES (?, ?, ?, ?)`, benchHostID(h), o.GetKey(), observation.KindOf(o), body); err != nil {
 				b.Fatal(err)
 			}
 		}

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/farmwatch/farmwatch/collector/store"
+	"github.com/farmwatch/farmwatch/observation"
 	fwv1 "github.com/farmwatch/farmwatch/proto/farmwatch/v1"
 	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
@@ -452,7 +453,7 @@ func (s *DB) applyTx(ctx context.Context, tx *sql.Tx, hostID string, seq uint64,
 			if err != nil {
 				return fail("encode "+o.GetKey(), err)
 			}
-			kind := kindOf(o)
+			kind := observation.KindOf(o)
 			r, err := st.ExecContext(ctx, hostID, o.GetKey(), kind, b, int64(seq))
 			if err != nil {
 				return fail("upsert "+o.GetKey(), err)
@@ -548,16 +549,6 @@ func (s *DB) applyFindings(ctx context.Context, tx *sql.Tx, hostID string, a sto
 		}
 	}
 	return nil
-}
-
-// kindOf is the name of the observation's oneof field: "process", "usb_device".
-func kindOf(o *fwv1.Observation) string {
-	m := o.ProtoReflect()
-	fd := m.WhichOneof(m.Descriptor().Oneofs().ByName("kind"))
-	if fd == nil {
-		return ""
-	}
-	return string(fd.Name())
 }
 
 // Observations implements store.Store.
