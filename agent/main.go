@@ -23,6 +23,7 @@ import (
 	"time"
 
 	"github.com/farmwatch/farmwatch/agent/host"
+	"github.com/farmwatch/farmwatch/agent/resident"
 	"github.com/farmwatch/farmwatch/agent/scan"
 	"github.com/farmwatch/farmwatch/agent/sensor"
 	"github.com/farmwatch/farmwatch/agent/sensor/display"
@@ -31,8 +32,8 @@ import (
 	"github.com/farmwatch/farmwatch/agent/sensor/network"
 	"github.com/farmwatch/farmwatch/agent/sensor/remoteaccess"
 	"github.com/farmwatch/farmwatch/agent/sensor/usb"
-	"github.com/farmwatch/farmwatch/agent/stream"
 	fwv1 "github.com/farmwatch/farmwatch/proto/farmwatch/v1"
+	"github.com/farmwatch/farmwatch/report"
 	"github.com/farmwatch/farmwatch/rules"
 	"github.com/mattn/go-isatty"
 	"github.com/rs/zerolog"
@@ -169,7 +170,8 @@ func loadRules(dirs []string, extra ...rules.Source) (*rules.Set, error) {
 	// Compiling makes ten times the garbage it keeps. With the collector
 	// running often, the set is packed into few spans instead of being
 	// spread among its garbage, which an idle agent would keep resident
-	// (issue #5's idle RSS). A few more GC cycles, once per load.
+	// (the idle RSS that make bench measures). A few more GC cycles, once
+	// per load.
 	defer debug.SetGCPercent(debug.SetGCPercent(10))
 	set, err := rules.Load(append(srcs, extra...), rules.Options{})
 	if err != nil {
@@ -182,7 +184,7 @@ func loadRules(dirs []string, extra ...rules.Source) (*rules.Set, error) {
 // to its rules; a bundle that cannot be read or loaded is logged and left
 // out.
 func withStoredBundle(set *rules.Set, dirs []string, state string, log zerolog.Logger) *rules.Set {
-	rb, err := stream.StoredBundle(state)
+	rb, err := resident.StoredBundle(state)
 	if err != nil {
 		log.Warn().Err(err).Msg("the collector's rules are left out")
 		return set
@@ -256,7 +258,7 @@ func cmdScan(ctx context.Context, args []string, stdout, stderr io.Writer, log z
 	if *format != "table" && *format != "json" {
 		return exitError, usageError{fmt.Sprintf("--format %q: want table or json", *format)}
 	}
-	threshold, err := rules.ParseSeverity(*failOn)
+	threshold, err := report.ParseSeverity(*failOn)
 	if err != nil {
 		return exitError, usageError{"--fail-on: " + err.Error()}
 	}
@@ -295,14 +297,14 @@ func cmdScan(ctx context.Context, args []string, stdout, stderr io.Writer, log z
 			return exitError, err
 		}
 	} else if *format == "json" {
-		b, err := scan.JSON(rep)
+		b, err := report.JSON(rep)
 		if err != nil {
 			return exitError, err
 		}
 		if _, err := stdout.Write(b); err != nil {
 			return exitError, err
 		}
-	} else if err := scan.Table(stdout, rep, scan.TableOptions{Color: isTerminal(stdout)}); err != nil {
+	} else if err := report.Table(stdout, rep, report.TableOptions{Color: isTerminal(stdout)}); err != nil {
 		return exitError, err
 	}
 	if worstAtLeast(rep, threshold) {
@@ -312,12 +314,12 @@ func cmdScan(ctx context.Context, args []string, stdout, stderr io.Writer, log z
 }
 
 func worstAtLeast(rep *fwv1.Report, t fwv1.Severity) bool {
-	return scan.Worst(rep) >= t
+	return report.Worst(rep) >= t
 }
 
 func explainRule(w io.Writer, set *rules.Set, r *rules.Rule, rep *fwv1.Report, color bool) error {
 	var b strings.Builder
-	fmt.Fprintf(&b, "rule %s (%s, scope %s) from %s:%d\n", r.ID, rules.SeverityName(r.Severity), r.Scope, r.File, r.Line)
+	fmt.Fprintf(&b, "rule %s (%s, scope %s) from %s:%d\n", r.ID, report.SeverityName(r.Severity), r.Scope, r.File, r.Line)
 	fmt.Fprintf(&b, "  %s\n\n", r.Title)
 	if d := strings.TrimSpace(r.Description); d != "" {
 		fmt.Fprintf(&b, "%s\n\n", wrap(d, 78, ""))
@@ -357,7 +359,7 @@ func explainRule(w io.Writer, set *rules.Set, r *rules.Rule, rep *fwv1.Report, c
 	if n == 0 {
 		return nil
 	}
-	return scan.Table(w, rep, scan.TableOptions{Color: color, Rule: r.ID})
+	return report.Table(w, rep, report.TableOptions{Color: color, Rule: r.ID})
 }
 
 func indent(s, pre string) string {
@@ -469,7 +471,7 @@ func cmdRules(args []string, stdout, stderr io.Writer) (int, error) {
 	switch args[0] {
 	case "list":
 		for _, r := range set.Rules {
-			fmt.Fprintf(stdout, "%-36s %-8s %-10s %s\n", r.ID, rules.SeverityName(r.Severity), r.Scope, r.Title)
+			fmt.Fprintf(stdout, "%-36s %-8s %-10s %s\n", r.ID, report.SeverityName(r.Severity), r.Scope, r.Title)
 		}
 		fmt.Fprintf(stdout, "%d rules, %d lists, %d exceptions\n", len(set.Rules), len(set.Lists), len(set.Exceptions))
 		return exitOK, nil

@@ -9,12 +9,16 @@ import (
 	"time"
 
 	"github.com/farmwatch/farmwatch/agent/host"
+	"github.com/farmwatch/farmwatch/agent/outbox"
+	"github.com/farmwatch/farmwatch/agent/resident"
 	"github.com/farmwatch/farmwatch/agent/scan"
 	"github.com/farmwatch/farmwatch/agent/stream"
+	"github.com/farmwatch/farmwatch/credential"
 	"github.com/farmwatch/farmwatch/rules"
 	"github.com/kardianos/service"
 	"github.com/rs/zerolog"
 	gps "github.com/shirou/gopsutil/v4/process"
+	"golang.org/x/sync/errgroup"
 )
 
 // cmdRun runs the agent in the foreground, connected to a collector:
@@ -71,11 +75,11 @@ func cmdRun(ctx context.Context, args []string, stderr io.Writer, log zerolog.Lo
 	if err != nil {
 		return exitError, err
 	}
-	tlsCfg, err := stream.ClientTLS(*ca)
+	tlsCfg, err := credential.ClientTLS(*ca)
 	if err != nil {
 		return exitError, err
 	}
-	secret, err := stream.ReadSecret(*secretFile)
+	secret, err := credential.ReadSecret(*secretFile)
 	if err != nil {
 		return exitError, err
 	}
@@ -111,20 +115,42 @@ func cmdRun(ctx context.Context, args []string, stderr io.Writer, log zerolog.Lo
 	log = log.Level(zerolog.InfoLevel)
 	// A resident agent trades a little CPU at each scan for a smaller heap.
 	debug.SetGCPercent(50)
-	cl, err := stream.New(stream.Config{
-		Collector: *collector, TLS: tlsCfg, EnrollSecret: secret, StateDir: *state, Interval: *interval,
-		Version: version, Log: log, Open: open,
-		MaxHeapBytes: cfg.MaxHeapMB << 20, MaxCPUPercent: cfg.MaxCPUPercent, CPUTime: selfCPUTime, SpoolBytes: cfg.SpoolMB << 20,
-		Scanner:   &scan.Scanner{Sensors: sensors(cfg), Rules: set, Timeout: cfg.SensorTimeout, Org: cfg.Org()},
+	if err := os.MkdirAll(*state, 0o700); err != nil {
+		return exitError, fmt.Errorf("run: state %s: %w", *state, err)
+	}
+	ob, rec, err := outbox.Open(*state, cfg.SpoolMB<<20)
+	if err != nil {
+		return exitError, err
+	}
+	defer ob.Close()
+	if rec.Records > 0 || rec.StateLost {
+		log.Error().Int("records", rec.Records).Int64("bytes", rec.Bytes).Bool("state_lost", rec.StateLost).Msg("spool damaged: the damaged part was cut and counted as dropped")
+	}
+	agent, err := resident.New(resident.Config{
+		Scanner:   scan.Scanner{Sensors: sensors(cfg), Rules: set, Timeout: cfg.SensorTimeout, Org: cfg.Org()},
 		LoadRules: func(bundle []rules.Source) (*rules.Set, error) { return loadRules(ruleDirs, bundle...) },
+		Open:      open, Outbox: ob, StateDir: *state, Interval: *interval, Version: version, Log: log,
+		MaxHeapBytes: cfg.MaxHeapMB << 20, MaxCPUPercent: cfg.MaxCPUPercent, CPUTime: selfCPUTime,
 	})
 	if err != nil {
 		return exitError, err
 	}
-	defer cl.Close()
+	st, err := stream.New(stream.Config{Dial: stream.TLS(*collector, tlsCfg), EnrollSecret: secret, StateDir: *state,
+		Agent: agent, Queue: ob, Log: log})
+	if err != nil {
+		return exitError, err
+	}
+	// The agent scans and the stream delivers; either failing (the spool
+	// can no longer keep what it is given) stops both.
+	runBoth := func(ctx context.Context) error {
+		g, ctx := errgroup.WithContext(ctx)
+		g.Go(func() error { return agent.Run(ctx) })
+		g.Go(func() error { return st.Run(ctx) })
+		return g.Wait()
+	}
 	if !service.Interactive() {
 		// Started by the service manager: it sends start and stop.
-		s, err := service.New(&program{run: cl.Run}, serviceConfig(*configFile))
+		s, err := service.New(&program{run: runBoth}, serviceConfig(*configFile))
 		if err != nil {
 			return exitError, fmt.Errorf("run: %w", err)
 		}
@@ -135,7 +161,7 @@ func cmdRun(ctx context.Context, args []string, stderr io.Writer, log zerolog.Lo
 		return exitOK, nil
 	}
 	log.Info().Str("collector", *collector).Str("state", *state).Msg("agent running")
-	if err := cl.Run(ctx); err != nil {
+	if err := runBoth(ctx); err != nil {
 		return exitError, fmt.Errorf("run: %w", err)
 	}
 	log.Info().Msg("agent stopped")

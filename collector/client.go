@@ -10,10 +10,9 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/farmwatch/farmwatch/agent/scan"
-	"github.com/farmwatch/farmwatch/collector/pki"
+	"github.com/farmwatch/farmwatch/credential"
 	fwv1 "github.com/farmwatch/farmwatch/proto/farmwatch/v1"
-	"github.com/farmwatch/farmwatch/rules"
+	"github.com/farmwatch/farmwatch/report"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/metadata"
@@ -45,7 +44,7 @@ func (c *clientFlags) dial(ctx context.Context) (*grpc.ClientConn, context.Conte
 	}
 	tok := os.Getenv("FARMWATCH_TOKEN")
 	if c.tokenFile != "" {
-		t, err := pki.ReadSecret(c.tokenFile)
+		t, err := credential.ReadSecret(c.tokenFile)
 		if err != nil {
 			return nil, nil, err
 		}
@@ -57,7 +56,7 @@ func (c *clientFlags) dial(ctx context.Context) (*grpc.ClientConn, context.Conte
 	if c.format != "table" && c.format != "json" {
 		return nil, nil, usageError{fmt.Sprintf("--format %q: want table or json", c.format)}
 	}
-	cfg, err := pki.ClientTLS(c.ca)
+	cfg, err := credential.ClientTLS(c.ca)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -67,7 +66,7 @@ func (c *clientFlags) dial(ctx context.Context) (*grpc.ClientConn, context.Conte
 	if err != nil {
 		return nil, nil, fmt.Errorf("collector %s: %w", c.collector, err)
 	}
-	return cc, metadata.AppendToOutgoingContext(ctx, "authorization", "Bearer "+tok), nil
+	return cc, metadata.AppendToOutgoingContext(ctx, credential.MDAuthorization, credential.Bearer(tok)), nil
 }
 
 // rpcError words a refused call for people.
@@ -130,9 +129,9 @@ func cmdClient(ctx context.Context, cmd string, args []string, stdout io.Writer)
 			return rpcError("host "+pos[0], err)
 		}
 		rep := r.State
-		rep.Verdict = scan.Verdict(rep)
+		rep.Verdict = report.Verdict(rep)
 		if cf.format == "json" {
-			b, err := scan.JSON(rep)
+			b, err := report.JSON(rep)
 			if err != nil {
 				return err
 			}
@@ -151,11 +150,11 @@ func cmdClient(ctx context.Context, cmd string, args []string, stdout io.Writer)
 			fmt.Fprintf(stdout, "the agent refused the collector's rules: %s\n", e)
 		}
 		fmt.Fprintln(stdout)
-		return scan.Table(stdout, rep, scan.TableOptions{})
+		return report.Table(stdout, rep, report.TableOptions{})
 	case "findings":
 		req := &fwv1.ListFindingsRequest{Hostname: *host, All: *all}
 		if *minSev != "" {
-			sev, err := rules.ParseSeverity(*minSev)
+			sev, err := report.ParseSeverity(*minSev)
 			if err != nil {
 				return usageError{"findings: --severity: " + err.Error()}
 			}
@@ -185,14 +184,14 @@ func cmdClient(ctx context.Context, cmd string, args []string, stdout io.Writer)
 			return rpcError("scan "+pos[0], err)
 		}
 		if cf.format == "json" {
-			b, err := scan.JSON(r.Report)
+			b, err := report.JSON(r.Report)
 			if err != nil {
 				return err
 			}
 			_, err = stdout.Write(b)
 			return err
 		}
-		return scan.Table(stdout, r.Report, scan.TableOptions{})
+		return report.Table(stdout, r.Report, report.TableOptions{})
 	}
 	return nil
 }
@@ -219,7 +218,7 @@ func printHosts(w io.Writer, format string, hs []*fwv1.HostSummary) error {
 		for _, h := range hs {
 			worst := "none"
 			if h.Worst > 0 {
-				worst = rules.SeverityName(h.Worst)
+				worst = report.SeverityName(h.Worst)
 			}
 			out = append(out, map[string]any{
 				"host_id": h.HostId, "hostname": h.Hostname, "os": h.Os, "last_seen": when(h.LastSeen),
@@ -234,7 +233,7 @@ func printHosts(w io.Writer, format string, hs []*fwv1.HostSummary) error {
 	for _, h := range hs {
 		worst := "-"
 		if h.Worst > 0 {
-			worst = rules.SeverityName(h.Worst)
+			worst = report.SeverityName(h.Worst)
 		}
 		online := "no"
 		if h.Online {
@@ -254,7 +253,7 @@ func printFindings(w io.Writer, format string, fs []*fwv1.FleetFinding) error {
 				ev = []string{}
 			}
 			out = append(out, map[string]any{
-				"hostname": f.Hostname, "host_id": f.HostId, "rule": f.Finding.GetRule(), "severity": rules.SeverityName(f.Finding.GetSeverity()),
+				"hostname": f.Hostname, "host_id": f.HostId, "rule": f.Finding.GetRule(), "severity": report.SeverityName(f.Finding.GetSeverity()),
 				"title": f.Finding.GetTitle(), "label": f.Finding.GetLabel(), "state": f.State,
 				"first_seen": when(f.FirstSeen), "last_seen": when(f.LastSeen), "evidence": ev, "suppressed_by": f.Finding.GetSuppressedBy(),
 			})
@@ -279,7 +278,7 @@ func printFindings(w io.Writer, format string, fs []*fwv1.FleetFinding) error {
 		if sb := f.Finding.GetSuppressedBy(); sb != "" {
 			state += ", sanctioned by " + sb
 		}
-		l := &line{sev: strings.ToUpper(rules.SeverityName(f.Finding.GetSeverity())), host: f.Hostname, rule: f.Finding.GetRule(),
+		l := &line{sev: strings.ToUpper(report.SeverityName(f.Finding.GetSeverity())), host: f.Hostname, rule: f.Finding.GetRule(),
 			what: what, state: state, first: when(f.FirstSeen), n: 1}
 		k := strings.Join([]string{l.sev, f.HostId, l.rule, l.what, l.state}, "\x00")
 		if prev := idx[k]; prev != nil {
@@ -317,7 +316,7 @@ func printChanges(w io.Writer, format string, r *fwv1.ListChangesResponse) error
 			}
 			out = append(out, map[string]any{
 				"hostname": r.Hostname, "seq": c.Seq, "at": when(c.At), "op": opWords[c.Op], "kind": c.Kind, "key": c.Key,
-				"what": scan.Describe(c.Observation, c.Key), "observation": obs,
+				"what": report.Describe(c.Observation, c.Key), "observation": obs,
 			})
 		}
 		return writeJSON(w, out)
@@ -325,7 +324,7 @@ func printChanges(w io.Writer, format string, r *fwv1.ListChangesResponse) error
 	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "AT\tCHANGE\tKIND\tWHAT")
 	for _, c := range r.Changes {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", when(c.At), opWords[c.Op], c.Kind, scan.Describe(c.Observation, c.Key))
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", when(c.At), opWords[c.Op], c.Kind, report.Describe(c.Observation, c.Key))
 	}
 	return tw.Flush()
 }

@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -93,7 +94,9 @@ func TestCollectorAndAgents(t *testing.T) {
 		for {
 			out, err := cli("hosts")
 			var hs []hostRow
-			if err == nil && json.Unmarshal(out, &hs) == nil && len(hs) == 2 && hs[0].Online && hs[1].Online {
+			// Both online, and each has sent its first state (the
+			// replayed PiKVM host has findings from it).
+			if err == nil && json.Unmarshal(out, &hs) == nil && len(hs) == 2 && hs[0].Online && hs[1].Online && slices.ContainsFunc(hs, func(h hostRow) bool { return h.Hostname == "linux-pikvm-v4plus" && h.Findings > 0 }) {
 				return hs
 			}
 			if time.Now().After(deadline) {

@@ -203,9 +203,11 @@ func TestExactlyOnce(t *testing.T) {
 	}
 	ag := startProc(t, f.agent, f.agentArgs("agent", "--snapshot", ch.file, "--config", cfg)...)
 	db := f.db()
-	hold := func(v int) { // each version lives through at least two scans
+	hold := func(v int) { // each version lives until the agent has queued it
+		before := agentSeq(t, state)
 		ch.write(t, v)
-		time.Sleep(2500 * time.Millisecond)
+		waitUntil(t, fmt.Sprintf("version %d queued", v), 30*time.Second, func() bool { return agentSeq(t, state) > before }, ag)
+		time.Sleep(time.Second) // and through about one more scan
 	}
 	// Caught up: everything the agent queued is applied.
 	caughtUp := func() bool {
@@ -246,7 +248,9 @@ func TestExactlyOnce(t *testing.T) {
 	// The agent is killed; it comes back with its sequence and spool.
 	ag.cmd.Process.Kill()
 	ag.cmd.Wait()
+	killedAt := agentSeq(t, state)
 	ag = startProc(t, f.agent, f.agentArgs("agent", "--snapshot", ch.file, "--config", cfg)...)
+	waitUntil(t, "the restarted agent's first scan", 30*time.Second, func() bool { return agentSeq(t, state) > killedAt }, ag)
 	for v := 10; v <= 12; v++ {
 		hold(v)
 	}

@@ -14,6 +14,7 @@ import (
 	"github.com/farmwatch/farmwatch/collector/server"
 	"github.com/farmwatch/farmwatch/collector/store"
 	"github.com/farmwatch/farmwatch/collector/store/sqlite"
+	"github.com/farmwatch/farmwatch/credential"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -104,7 +105,7 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
 		return usageError{"serve: --data DIR is required"}
 	}
 	log := zerolog.New(zerolog.ConsoleWriter{Out: stderr, NoColor: true, TimeFormat: time.TimeOnly}).With().Timestamp().Logger()
-	secret, err := pki.ReadSecret(filepath.Join(*data, pki.EnrollSecretFile))
+	secret, err := credential.ReadSecret(filepath.Join(*data, pki.EnrollSecretFile))
 	if err != nil {
 		return err
 	}

@@ -42,6 +42,16 @@ var scopes = func() []scope {
 	return out
 }()
 
+// Scopes are the names of the observation scopes rules can have; "host"
+// is the one other scope.
+func Scopes() []string {
+	out := make([]string, len(scopes))
+	for i, s := range scopes {
+		out[i] = s.name
+	}
+	return out
+}
+
 func scopeByName(n string) (scope, bool) {
 	for _, s := range scopes {
 		if s.name == n {

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"cel.dev/cel-go/cel"
+	"github.com/farmwatch/farmwatch/report"
 	"go.yaml.in/yaml/v3"
 )
 
@@ -328,7 +329,7 @@ func (s *Set) loadRule(f *parsedFile, n *yaml.Node) (*Rule, error) {
 		case "severity":
 			var sv string
 			if sv, err = scalar(f, v, r.ID, k); err == nil {
-				if r.Severity, err = ParseSeverity(sv); err != nil {
+				if r.Severity, err = report.ParseSeverity(sv); err != nil {
 					return f.errAt(v, r.ID, "%v", err)
 				}
 			}

@@ -141,28 +141,3 @@ func (s *Set) ListNames() []string {
 	sort.Strings(out)
 	return out
 }
-
-// Severities by name, as rule files and --fail-on spell them.
-var severityNames = map[string]fwv1.Severity{
-	"info": fwv1.Severity_SEVERITY_INFO, "low": fwv1.Severity_SEVERITY_LOW,
-	"medium": fwv1.Severity_SEVERITY_MEDIUM, "high": fwv1.Severity_SEVERITY_HIGH,
-	"critical": fwv1.Severity_SEVERITY_CRITICAL,
-}
-
-// ParseSeverity parses "info" ... "critical".
-func ParseSeverity(s string) (fwv1.Severity, error) {
-	if v, ok := severityNames[s]; ok {
-		return v, nil
-	}
-	return 0, fmt.Errorf("severity %q: want info, low, medium, high or critical", s)
-}
-
-// SeverityName is the lowercase name of a severity ("high").
-func SeverityName(s fwv1.Severity) string {
-	for n, v := range severityNames {
-		if v == s {
-			return n
-		}
-	}
-	return "unspecified"
-}

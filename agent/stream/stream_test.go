@@ -1,77 +1,355 @@
 package stream
 
 import (
-	"sort"
+	"context"
+	"errors"
+	"net"
+	"os"
+	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/farmwatch/farmwatch/agent/outbox"
+	"github.com/farmwatch/farmwatch/credential"
 	fwv1 "github.com/farmwatch/farmwatch/proto/farmwatch/v1"
+	"github.com/rs/zerolog"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/status"
+	"google.golang.org/grpc/test/bufconn"
 )
 
-func obs(key, name string) *fwv1.Observation {
-	return &fwv1.Observation{Key: key, Kind: &fwv1.Observation_Process{Process: &fwv1.Process{Name: name}}}
+// collector is an in-memory collector: it enrols, authenticates streams by
+// host id and node key, records what it receives, and sends what a test
+// puts on toAgent.
+type collector struct {
+	fwv1.UnimplementedAgentServiceServer
+	t *testing.T
+
+	mu      sync.Mutex
+	keys    map[string]string // host id -> node key
+	enrols  []*fwv1.EnrollRequest
+	connect int
+	// refuse, when set, refuses the next Connect with this code.
+	refuse codes.Code
+
+	got     chan *fwv1.AgentMessage   // every message received
+	toAgent chan *fwv1.CollectorMessage // sent on the current stream
+	hangup  chan struct{}               // ends the current stream
 }
 
-func TestDelta(t *testing.T) {
-	cl := &Client{}
-	cl.rememberLocked([]*fwv1.Observation{obs("a", "1"), obs("b", "2"), obs("c", "3")})
-	d := cl.deltaLocked(&fwv1.Report{Observations: []*fwv1.Observation{obs("a", "1"), obs("b", "changed"), obs("d", "4")}})
-	var up []string
-	for _, o := range d.Upserted {
-		up = append(up, o.Key)
+func (c *collector) Enroll(_ context.Context, r *fwv1.EnrollRequest) (*fwv1.EnrollResponse, error) {
+	if r.EnrollSecret != "secret" {
+		return nil, status.Error(codes.Unauthenticated, "wrong secret")
 	}
-	sort.Strings(d.Removed)
-	if strings.Join(up, ",") != "b,d" || strings.Join(d.Removed, ",") != "c" {
-		t.Fatalf("upserted %v removed %v", up, d.Removed)
-	}
-	// The next delta is against what was just sent.
-	d = cl.deltaLocked(&fwv1.Report{Observations: []*fwv1.Observation{obs("a", "1"), obs("b", "changed"), obs("d", "4")}})
-	if len(d.Upserted)+len(d.Removed) != 0 {
-		t.Fatalf("no change, yet delta %v", d)
-	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.enrols = append(c.enrols, r)
+	key := "fwn_" + strings.Repeat("k", len(c.enrols))
+	c.keys[r.HostId] = key
+	return &fwv1.EnrollResponse{HostId: r.HostId, NodeKey: key}, nil
 }
 
-func TestSeqPersists(t *testing.T) {
-	dir := t.TempDir()
-	c := Config{Collector: "x", StateDir: dir}
-	cl := &Client{c: c}
-	for i := 1; i <= 3; i++ {
-		if s, err := cl.nextSeq(); err != nil || s != uint64(i) {
-			t.Fatalf("seq %d, %v", s, err)
+func (c *collector) Connect(st fwv1.AgentService_ConnectServer) error {
+	md, _ := metadata.FromIncomingContext(st.Context())
+	c.mu.Lock()
+	c.connect++
+	refuse := c.refuse
+	c.refuse = codes.OK
+	want, known := c.keys[first(md.Get(credential.MDHost))]
+	c.mu.Unlock()
+	if refuse != codes.OK {
+		return status.Error(refuse, "refused by the test")
+	}
+	if key, ok := credential.ParseNode(first(md.Get(credential.MDAuthorization))); !known || !ok || key != want {
+		return status.Error(codes.Unauthenticated, "wrong node key")
+	}
+	errc := make(chan error, 1)
+	go func() {
+		for {
+			m, err := st.Recv()
+			if err != nil {
+				errc <- err
+				return
+			}
+			c.got <- m
+		}
+	}()
+	for {
+		select {
+		case m := <-c.toAgent:
+			if err := st.Send(m); err != nil {
+				return err
+			}
+		case <-c.hangup:
+			return status.Error(codes.Unavailable, "the test hung up")
+		case err := <-errc:
+			return err
 		}
 	}
-	// A restarted agent continues after the last number it used.
-	last, err := readSeq(dir)
-	if err != nil || last != 3 {
-		t.Fatalf("persisted seq %d, %v", last, err)
+}
+
+func first(v []string) string {
+	if len(v) == 0 {
+		return ""
 	}
-	cl2 := &Client{c: c, seq: last}
-	if s, _ := cl2.nextSeq(); s != 4 {
-		t.Fatalf("after restart seq %d, want 4", s)
+	return v[0]
+}
+
+// agent is a stand-in for the resident agent.
+type agent struct {
+	mu      sync.Mutex
+	scans   int
+	bundles []*fwv1.RuleBundle
+	configs []*fwv1.ConfigUpdate
+}
+
+func (a *agent) Hello(context.Context) (*fwv1.Hello, error) {
+	return &fwv1.Hello{Host: &fwv1.HostInfo{Os: "linux", Hostname: "box"}, AgentVersion: "test"}, nil
+}
+
+func (a *agent) Scan(context.Context) (*fwv1.Report, error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.scans++
+	return &fwv1.Report{Host: &fwv1.HostInfo{Hostname: "box"}, Verdict: "scanned"}, nil
+}
+
+func (a *agent) ApplyBundle(rb *fwv1.RuleBundle) *fwv1.BundleStatus {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.bundles = append(a.bundles, rb)
+	return &fwv1.BundleStatus{Version: rb.Version}
+}
+
+func (a *agent) ApplyConfig(c *fwv1.ConfigUpdate) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.configs = append(a.configs, c)
+}
+
+type fixture struct {
+	col   *collector
+	agent *agent
+	queue *outbox.Outbox
+	dir   string
+	done  chan error
+	stop  context.CancelFunc
+}
+
+// start runs a Stream against an in-memory collector.
+func start(t *testing.T) *fixture {
+	t.Helper()
+	f := startWith(t, nil)
+	t.Cleanup(func() {
+		f.stop()
+		if err := <-f.done; err != nil {
+			t.Errorf("Run: %v", err)
+		}
+	})
+	return f
+}
+
+// startWith runs a Stream on queue (a fresh outbox when nil); the caller
+// stops it and reads its result.
+func startWith(t *testing.T, queue Queue) *fixture {
+	t.Helper()
+	lis := bufconn.Listen(1 << 20)
+	col := &collector{t: t, keys: map[string]string{}, got: make(chan *fwv1.AgentMessage, 100),
+		toAgent: make(chan *fwv1.CollectorMessage, 10), hangup: make(chan struct{}, 1)}
+	g := grpc.NewServer()
+	fwv1.RegisterAgentServiceServer(g, col)
+	go g.Serve(lis)
+	t.Cleanup(g.Stop)
+	dir := t.TempDir()
+	q, _, err := outbox.Open(dir, 1<<20)
+	if err != nil {
+		t.Fatal(err)
 	}
-	if _, err := New(Config{Collector: "x", StateDir: dir}); err == nil {
-		t.Fatal("New accepted a config without TLS, scanner or host")
+	t.Cleanup(func() { q.Close() })
+	f := &fixture{col: col, agent: &agent{}, queue: q, dir: dir, done: make(chan error, 1)}
+	if queue == nil {
+		queue = q
+	}
+	s, err := New(Config{
+		Dial: func() (*grpc.ClientConn, error) {
+			return grpc.NewClient("passthrough:///bufnet", grpc.WithTransportCredentials(insecure.NewCredentials()),
+				grpc.WithContextDialer(func(ctx context.Context, _ string) (net.Conn, error) { return lis.DialContext(ctx) }))
+		},
+		EnrollSecret: "secret", StateDir: dir, Agent: f.agent, Queue: queue, Log: zerolog.Nop(),
+		MinBackoff: 10 * time.Millisecond, MaxBackoff: 50 * time.Millisecond,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	f.stop = cancel
+	go func() { f.done <- s.Run(ctx) }()
+	return f
+}
+
+// next returns the next message the collector received.
+func (f *fixture) next(t *testing.T) *fwv1.AgentMessage {
+	t.Helper()
+	select {
+	case m := <-f.col.got:
+		return m
+	case <-time.After(10 * time.Second):
+		t.Fatal("the collector received nothing")
+		return nil
 	}
 }
 
-func TestOverLimit(t *testing.T) {
-	cpu := time.Duration(0)
-	cl := &Client{c: Config{MaxCPUPercent: 10, CPUTime: func() time.Duration { return cpu }}}
-	if why := cl.overLimit(); why != "" {
-		t.Fatalf("first check: %q", why)
+func (f *fixture) put(t *testing.T, names ...string) {
+	t.Helper()
+	rep := &fwv1.Report{}
+	for _, n := range names {
+		rep.Observations = append(rep.Observations, &fwv1.Observation{Key: "p/" + n, Kind: &fwv1.Observation_Process{Process: &fwv1.Process{Name: n}}})
 	}
-	cl.lastWall = cl.lastWall.Add(-time.Second) // one second ago
-	cpu = 500 * time.Millisecond                // half a core
-	if why := cl.overLimit(); !strings.Contains(why, "over the limit of 10.0%") {
-		t.Fatalf("busy agent: %q", why)
+	if err := f.queue.Put(rep); err != nil {
+		t.Fatal(err)
 	}
-	cl = &Client{c: Config{MaxHeapBytes: 1}}
-	if why := cl.overLimit(); !strings.Contains(why, "heap") {
-		t.Fatalf("heap over 1 byte: %q", why)
+}
+
+func eventually(t *testing.T, what string, ok func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
+		if ok() {
+			return
+		}
 	}
-	cl = &Client{c: Config{MaxHeapBytes: 1 << 40}}
-	if why := cl.overLimit(); why != "" {
-		t.Fatalf("under the limits: %q", why)
+	t.Fatalf("never: %s", what)
+}
+
+// The session: enrolment, a hello with the host id, the queued messages in
+// order (a full state, then a delta), an ack that empties the queue, and a
+// message queued later sent at once.
+func TestHelloFullDeltaAck(t *testing.T) {
+	f := start(t)
+	f.put(t, "a", "b")
+	f.put(t, "a", "c")
+	h := f.next(t).GetHello()
+	if h == nil || h.HostId == "" || h.Host.GetHostname() != "box" || h.AgentVersion != "test" {
+		t.Fatalf("first message is not the hello: %v", h)
+	}
+	if len(f.col.enrols) != 1 || f.col.enrols[0].HostId != h.HostId {
+		t.Fatalf("enrolments %v", f.col.enrols)
+	}
+	id, _ := os.ReadFile(filepath.Join(f.dir, hostIDFile))
+	if strings.TrimSpace(string(id)) != h.HostId {
+		t.Fatalf("host-id file %q, hello %q", id, h.HostId)
+	}
+	if m := f.next(t); m.Seq != 1 || m.GetFull() == nil {
+		t.Fatalf("#1: %v", m)
+	}
+	if m := f.next(t); m.Seq != 2 || m.GetDelta() == nil || len(m.GetDelta().Removed) != 1 {
+		t.Fatalf("#2: %v", m)
+	}
+	f.col.toAgent <- &fwv1.CollectorMessage{Body: &fwv1.CollectorMessage_Ack{Ack: &fwv1.Ack{Seq: 2}}}
+	eventually(t, "the ack empties the queue", func() bool { ms, _ := f.queue.After(0); return len(ms) == 0 })
+	f.put(t, "d")
+	if m := f.next(t); m.Seq != 3 || m.GetDelta() == nil {
+		t.Fatalf("#3: %v", m)
+	}
+}
+
+// A scan request is answered with the agent's scan, carrying its id.
+func TestScanRequest(t *testing.T) {
+	f := start(t)
+	f.next(t) // hello
+	f.col.toAgent <- &fwv1.CollectorMessage{Body: &fwv1.CollectorMessage_Scan{Scan: &fwv1.ScanRequest{RequestId: "req-1"}}}
+	r := f.next(t).GetScanReply()
+	if r == nil || r.RequestId != "req-1" || r.Report.GetVerdict() != "scanned" || r.Error != "" {
+		t.Fatalf("reply %v", r)
+	}
+}
+
+// A bundle goes to the agent and its status back to the collector;
+// settings go to the agent.
+func TestBundleAndConfig(t *testing.T) {
+	f := start(t)
+	f.next(t) // hello
+	f.col.toAgent <- &fwv1.CollectorMessage{Body: &fwv1.CollectorMessage_Rules{Rules: &fwv1.RuleBundle{Version: "sha256:abc"}}}
+	if st := f.next(t).GetBundleStatus(); st == nil || st.Version != "sha256:abc" {
+		t.Fatalf("bundle status %v", st)
+	}
+	f.col.toAgent <- &fwv1.CollectorMessage{Body: &fwv1.CollectorMessage_Config{Config: &fwv1.ConfigUpdate{IntervalSeconds: 300}}}
+	eventually(t, "the settings reach the agent", func() bool {
+		f.agent.mu.Lock()
+		defer f.agent.mu.Unlock()
+		return len(f.agent.configs) == 1 && f.agent.configs[0].IntervalSeconds == 300
+	})
+}
+
+// A broken stream is reconnected, and what was not acknowledged is sent
+// again, in order, after a new hello.
+func TestReconnectResends(t *testing.T) {
+	f := start(t)
+	f.put(t, "a")
+	f.next(t) // hello
+	if m := f.next(t); m.Seq != 1 {
+		t.Fatalf("#1: %v", m)
+	}
+	f.col.hangup <- struct{}{}
+	if h := f.next(t).GetHello(); h == nil {
+		t.Fatal("no hello after the reconnect")
+	}
+	if m := f.next(t); m.Seq != 1 || m.GetFull() == nil {
+		t.Fatalf("after the reconnect: %v, want #1 again", m)
+	}
+	if len(f.col.enrols) != 1 {
+		t.Fatalf("enrolled %d times; the node key should have been kept", len(f.col.enrols))
+	}
+}
+
+// A collector that no longer knows the node key makes the agent enrol
+// again, as the same host.
+func TestReenrolAfterRefusedKey(t *testing.T) {
+	f := start(t)
+	h := f.next(t).GetHello()
+	f.col.mu.Lock()
+	f.col.keys[h.HostId] = "fwn_forgotten"
+	f.col.mu.Unlock()
+	f.col.hangup <- struct{}{}
+	h2 := f.next(t).GetHello()
+	if h2 == nil || h2.HostId != h.HostId {
+		t.Fatalf("after re-enrolment: %v, want host %s", h2, h.HostId)
+	}
+	f.col.mu.Lock()
+	defer f.col.mu.Unlock()
+	if len(f.col.enrols) != 2 || f.col.enrols[1].HostId != h.HostId {
+		t.Fatalf("enrolments %v", f.col.enrols)
+	}
+}
+
+// A broken queue stops Run with its error: the agent cannot keep what it
+// is given, and reconnecting would not help.
+func TestQueueFailureStopsRun(t *testing.T) {
+	f := startWith(t, brokenQueue{})
+	defer f.stop()
+	select {
+	case err := <-f.done:
+		if err == nil || !strings.Contains(err.Error(), "disk gone") {
+			t.Fatalf("Run returned %v, want the queue's error", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Run goes on with a broken queue")
+	}
+}
+
+type brokenQueue struct{}
+
+func (brokenQueue) After(uint64) ([]*fwv1.AgentMessage, error) { return nil, errors.New("disk gone") }
+func (brokenQueue) Ack(uint64) error                         { return errors.New("disk gone") }
+func (brokenQueue) Dropped() uint64                          { return 0 }
+func (brokenQueue) Queued() <-chan struct{}                  { return nil }
+
+func TestNewRefusesAnIncompleteConfig(t *testing.T) {
+	if _, err := New(Config{StateDir: t.TempDir()}); err == nil {
+		t.Fatal("New accepted a config without a dialer, an agent or a queue")
 	}
 }

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/farmwatch/farmwatch/credential"
 )
 
 func TestInitServesTLS(t *testing.T) {
@@ -46,7 +48,7 @@ func TestInitServesTLS(t *testing.T) {
 			c.Close()
 		}
 	}()
-	cli, err := ClientTLS(filepath.Join(dir, CAFile))
+	cli, err := credential.ClientTLS(filepath.Join(dir, CAFile))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -60,17 +62,5 @@ func TestInitServesTLS(t *testing.T) {
 	if c, err := tls.Dial("tcp", ln.Addr().String(), &tls.Config{ServerName: "localhost"}); err == nil {
 		c.Close()
 		t.Fatal("a client without the CA connected")
-	}
-}
-
-func TestReadSecret(t *testing.T) {
-	p := filepath.Join(t.TempDir(), "s")
-	os.WriteFile(p, []byte("abc\r\n"), 0o600)
-	if s, err := ReadSecret(p); err != nil || s != "abc" {
-		t.Fatalf("= %q, %v", s, err)
-	}
-	os.WriteFile(p, []byte("\n"), 0o600)
-	if _, err := ReadSecret(p); err == nil {
-		t.Fatal("empty secret accepted")
 	}
 }

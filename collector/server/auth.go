@@ -7,6 +7,7 @@ import (
 
 	"github.com/farmwatch/farmwatch/collector/pki"
 	"github.com/farmwatch/farmwatch/collector/store"
+	"github.com/farmwatch/farmwatch/credential"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/metadata"
@@ -40,12 +41,12 @@ func (s *Server) authorize(ctx context.Context, method string) (context.Context,
 		return nil, status.Errorf(codes.PermissionDenied, "%s: no role may call it", method)
 	}
 	md, _ := metadata.FromIncomingContext(ctx)
-	auth := md.Get(mdAuth)
+	auth := md.Get(credential.MDAuthorization)
 	if len(auth) != 1 {
 		return nil, status.Error(codes.Unauthenticated, "a bearer token is required (authorization: Bearer <token>)")
 	}
-	tok, ok := cutPrefix(auth[0], "Bearer ")
-	if !ok || tok == "" {
+	tok, ok := credential.ParseBearer(auth[0])
+	if !ok {
 		return nil, status.Error(codes.Unauthenticated, "authorization must be \"Bearer <token>\"")
 	}
 	role, err := s.store.TokenRole(ctx, pki.Hash(tok))

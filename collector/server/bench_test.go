@@ -17,6 +17,7 @@ import (
 	"github.com/farmwatch/farmwatch/collector/pki"
 	"github.com/farmwatch/farmwatch/collector/store"
 	"github.com/farmwatch/farmwatch/collector/store/sqlite"
+	"github.com/farmwatch/farmwatch/credential"
 	fwv1 "github.com/farmwatch/farmwatch/proto/farmwatch/v1"
 	"github.com/rs/zerolog"
 	"google.golang.org/grpc"
@@ -238,7 +239,7 @@ func startBenchFleet(b *testing.B) *benchFleet {
 	})
 
 	dial := func() *grpc.ClientConn {
-		cfg, err := pki.ClientTLS(filepath.Join(dir, pki.CAFile))
+		cfg, err := credential.ClientTLS(filepath.Join(dir, pki.CAFile))
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -263,7 +264,7 @@ func startBenchFleet(b *testing.B) *benchFleet {
 		if err != nil {
 			return fmt.Errorf("enroll %d: %w", i, err)
 		}
-		sctx := metadata.AppendToOutgoingContext(streamCtx, mdHost, r.HostId, mdAuth, "Node "+r.NodeKey)
+		sctx := metadata.AppendToOutgoingContext(streamCtx, credential.MDHost, r.HostId, credential.MDAuthorization, credential.Node(r.NodeKey))
 		stream, err := fwv1.NewAgentServiceClient(cc).Connect(sctx)
 		if err != nil {
 			return fmt.Errorf("connect %d: %w", i, err)

@@ -8,6 +8,7 @@ import (
 	"github.com/farmwatch/farmwatch/collector/pki"
 	"github.com/farmwatch/farmwatch/collector/store"
 	fwv1 "github.com/farmwatch/farmwatch/proto/farmwatch/v1"
+	"github.com/farmwatch/farmwatch/report"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 )
@@ -22,11 +23,11 @@ func (s *Server) summary(ctx context.Context, h store.Host) (*fwv1.HostSummary, 
 		Findings: int32(len(fs)), EgressIp: h.EgressIP, SpoolDropped: h.SpoolDropped,
 		AgentVersion: h.AgentVersion, RulesVersion: h.RulesVersion, RulesError: h.RulesError,
 	}
-	for _, f := range fs {
-		if f.Finding.GetSuppressedBy() == "" && f.Finding.GetSeverity() > sum.Worst {
-			sum.Worst = f.Finding.GetSeverity()
-		}
+	found := make([]*fwv1.Finding, len(fs))
+	for i, f := range fs {
+		found[i] = f.Finding
 	}
+	sum.Worst = report.WorstOf(found)
 	return sum, nil
 }
 

@@ -15,10 +15,11 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/farmwatch/farmwatch/agent/scan"
 	"github.com/farmwatch/farmwatch/collector/pki"
 	"github.com/farmwatch/farmwatch/collector/store"
+	"github.com/farmwatch/farmwatch/credential"
 	fwv1 "github.com/farmwatch/farmwatch/proto/farmwatch/v1"
+	"github.com/farmwatch/farmwatch/report"
 	"github.com/farmwatch/farmwatch/rules"
 	"github.com/google/uuid"
 	"github.com/rs/zerolog"
@@ -195,20 +196,14 @@ func (s *Server) Enroll(ctx context.Context, req *fwv1.EnrollRequest) (*fwv1.Enr
 	return &fwv1.EnrollResponse{HostId: id, NodeKey: key}, nil
 }
 
-// Metadata keys of an agent's stream.
-const (
-	mdHost = "x-farmwatch-host"
-	mdAuth = "authorization"
-)
-
 // authAgent checks the node key of a stream and returns its host.
 func (s *Server) authAgent(ctx context.Context) (store.Host, error) {
 	md, _ := metadata.FromIncomingContext(ctx)
-	ids, auths := md.Get(mdHost), md.Get(mdAuth)
+	ids, auths := md.Get(credential.MDHost), md.Get(credential.MDAuthorization)
 	if len(ids) != 1 || len(auths) != 1 {
 		return store.Host{}, status.Error(codes.Unauthenticated, "connect: missing host id or node key")
 	}
-	key, ok := cutPrefix(auths[0], "Node ")
+	key, ok := credential.ParseNode(auths[0])
 	if !ok {
 		return store.Host{}, status.Error(codes.Unauthenticated, "connect: authorization must be \"Node <key>\"")
 	}
@@ -224,13 +219,6 @@ func (s *Server) authAgent(ctx context.Context) (store.Host, error) {
 		return h, status.Error(codes.Unauthenticated, "connect: wrong node key")
 	}
 	return h, nil
-}
-
-func cutPrefix(s, p string) (string, bool) {
-	if len(s) >= len(p) && s[:len(p)] == p {
-		return s[len(p):], true
-	}
-	return "", false
 }
 
 // Connect implements AgentService: it applies each sequenced message and
@@ -552,7 +540,7 @@ func (s *Server) Scan(ctx context.Context, hostID string, timeout time.Duration)
 			s.mu.Unlock()
 			res := p.Rules.EvaluateOrg(rep.GetHost(), p.orgFor(agentOrg), rep.GetObservations())
 			rep.Findings, rep.RuleErrors = res.Findings, res.Errors
-			rep.Verdict = scan.Verdict(rep)
+			rep.Verdict = report.Verdict(rep)
 		}
 		return rep, nil
 	case <-sess.done:

@@ -12,6 +12,7 @@ import (
 	"github.com/farmwatch/farmwatch/collector/pki"
 	"github.com/farmwatch/farmwatch/collector/store"
 	"github.com/farmwatch/farmwatch/collector/store/sqlite"
+	"github.com/farmwatch/farmwatch/credential"
 	fwv1 "github.com/farmwatch/farmwatch/proto/farmwatch/v1"
 	"github.com/farmwatch/farmwatch/rules"
 	"github.com/rs/zerolog"
@@ -68,7 +69,7 @@ func start(t *testing.T) *fixture {
 
 func (f *fixture) dial(t *testing.T) *grpc.ClientConn {
 	t.Helper()
-	cfg, err := pki.ClientTLS(filepath.Join(f.dir, pki.CAFile))
+	cfg, err := credential.ClientTLS(filepath.Join(f.dir, pki.CAFile))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -82,7 +83,7 @@ func (f *fixture) dial(t *testing.T) *grpc.ClientConn {
 }
 
 func withToken(ctx context.Context, tok string) context.Context {
-	return metadata.AppendToOutgoingContext(ctx, "authorization", "Bearer "+tok)
+	return metadata.AppendToOutgoingContext(ctx, credential.MDAuthorization, credential.Bearer(tok))
 }
 
 func enroll(t *testing.T, cc *grpc.ClientConn, secret, name string) *fwv1.EnrollResponse {
@@ -96,7 +97,7 @@ func enroll(t *testing.T, cc *grpc.ClientConn, secret, name string) *fwv1.Enroll
 
 func connect(t *testing.T, cc *grpc.ClientConn, hostID, key string) fwv1.AgentService_ConnectClient {
 	t.Helper()
-	ctx := metadata.AppendToOutgoingContext(context.Background(), "x-farmwatch-host", hostID, "authorization", "Node "+key)
+	ctx := metadata.AppendToOutgoingContext(context.Background(), credential.MDHost, hostID, credential.MDAuthorization, credential.Node(key))
 	st, err := fwv1.NewAgentServiceClient(cc).Connect(ctx)
 	if err != nil {
 		t.Fatal(err)

@@ -11,6 +11,7 @@ import (
 
 	"github.com/farmwatch/farmwatch/agent/edid"
 	fwv1 "github.com/farmwatch/farmwatch/proto/farmwatch/v1"
+	"github.com/farmwatch/farmwatch/report"
 	"github.com/farmwatch/farmwatch/rules"
 )
 
@@ -110,7 +111,7 @@ func TestCorpus(t *testing.T) {
 		}
 		var hits []string
 		for _, f := range res.Findings {
-			hits = append(hits, f.Rule+"("+rules.SeverityName(f.Severity)+")")
+			hits = append(hits, f.Rule+"("+report.SeverityName(f.Severity)+")")
 			if byRule[c.category] == nil {
 				byRule[c.category] = map[string]int{}
 			}

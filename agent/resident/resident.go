@@ -1,0 +1,280 @@
+// Package resident is the agent as a service: it scans on a schedule (with
+// jitter) within its self-limits, puts every scan into the outbox for the
+// collector, and takes the collector's rule bundle and settings: it is the
+// Agent that agent/stream carries. The collector's bundle is kept in the
+// state directory ("rules.bundle"), so a restarted agent, and a helpdesk
+// scan with the agent's config, use it before the collector is reached
+// again.
+package resident
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"runtime"
+	"runtime/debug"
+	"sync"
+	"time"
+
+	"github.com/farmwatch/farmwatch/agent/host"
+	"github.com/farmwatch/farmwatch/agent/scan"
+	"github.com/farmwatch/farmwatch/agent/statefile"
+	fwv1 "github.com/farmwatch/farmwatch/proto/farmwatch/v1"
+	"github.com/farmwatch/farmwatch/rules"
+	"github.com/rs/zerolog"
+	"google.golang.org/protobuf/proto"
+)
+
+// Config is what an Agent needs.
+type Config struct {
+	// Scanner scans with the agent's own rules and expectations; the
+	// collector's rule bundle and settings change them while running.
+	Scanner scan.Scanner
+	// LoadRules compiles the agent's rules with a bundle's files on top
+	// (none: the agent's own rules alone).
+	LoadRules func(bundle []rules.Source) (*rules.Set, error)
+	// Open returns the host to scan (live, or a snapshot replayed as a
+	// simulated host) and a function to release it.
+	Open func() (*host.Host, func(), error)
+	// Outbox takes every periodic scan (agent/outbox).
+	Outbox interface{ Put(*fwv1.Report) error }
+	// StateDir keeps the collector's rule bundle.
+	StateDir string
+	Interval time.Duration // between scans; 1 min when zero
+	Version  string
+	Log      zerolog.Logger
+	// MaxHeapBytes and MaxCPUPercent are the agent's self-limits: a
+	// periodic scan is skipped, and logged, while the Go heap is above the
+	// first or the agent used more than the second share of one core since
+	// the last scan. Zero means no limit.
+	MaxHeapBytes  uint64
+	MaxCPUPercent float64
+	// CPUTime returns the process's CPU time so far (for MaxCPUPercent).
+	CPUTime func() time.Duration
+}
+
+// Agent is the resident agent.
+type Agent struct {
+	c Config
+
+	lastWall time.Time // for the CPU limit; only the scan loop uses these
+	lastCPU  time.Duration
+
+	mu        sync.Mutex   // guards the policy below
+	scanner   scan.Scanner // the rules and expectations in use
+	bundleVer string       // the collector's bundle in use; "" for none
+	bundleErr string       // why the last bundle was refused
+	interval  time.Duration
+	rescan    chan struct{} // scan soon: the rules changed
+}
+
+// bundleFile is where the agent keeps the collector's rule bundle.
+const bundleFile = "rules.bundle"
+
+// StoredBundle returns the rule bundle kept in a state directory; nil when
+// there is none.
+func StoredBundle(stateDir string) (*fwv1.RuleBundle, error) {
+	p := filepath.Join(stateDir, bundleFile)
+	b, err := os.ReadFile(p)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("rule bundle %s: %w", p, err)
+	}
+	var rb fwv1.RuleBundle
+	if err := proto.Unmarshal(b, &rb); err != nil {
+		return nil, fmt.Errorf("rule bundle %s: %w", p, err)
+	}
+	return &rb, nil
+}
+
+// New makes an Agent, with the bundle kept from the last run when it still
+// loads.
+func New(c Config) (*Agent, error) {
+	if c.StateDir == "" || c.Open == nil || c.LoadRules == nil || c.Outbox == nil || c.Scanner.Rules == nil {
+		return nil, errors.New("resident: a state directory, a host, rules, a rule loader and an outbox are required")
+	}
+	if c.Interval <= 0 {
+		c.Interval = time.Minute
+	}
+	a := &Agent{c: c, scanner: c.Scanner, interval: c.Interval, rescan: make(chan struct{}, 1)}
+	// The bundle kept from the last run: used until the collector says
+	// otherwise. One that no longer loads (an older agent binary) is
+	// reported in the hello, and the collector sends it again.
+	if rb, err := StoredBundle(c.StateDir); err != nil {
+		a.bundleErr = err.Error()
+		c.Log.Error().Err(err).Msg("stored rule bundle unreadable: using the agent's own rules")
+	} else if rb != nil {
+		if err := a.useBundle(rb); err != nil {
+			a.bundleErr = err.Error()
+			c.Log.Error().Err(err).Str("version", rb.GetVersion()).Msg("stored rule bundle does not load: using the agent's own rules")
+		}
+	}
+	return a, nil
+}
+
+// Policy is what the agent now uses: its interval and the collector's
+// bundle version ("" for none).
+func (a *Agent) Policy() (time.Duration, string) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.interval, a.bundleVer
+}
+
+// Scan scans the host now with the rules and expectations in use.
+func (a *Agent) Scan(ctx context.Context) (*fwv1.Report, error) {
+	h, release, err := a.c.Open()
+	if err != nil {
+		return nil, err
+	}
+	defer release()
+	a.mu.Lock()
+	sc := a.scanner
+	a.mu.Unlock()
+	return sc.Scan(ctx, h), nil
+}
+
+// Hello says what the agent is and runs.
+func (a *Agent) Hello(ctx context.Context) (*fwv1.Hello, error) {
+	h, release, err := a.c.Open()
+	if err != nil {
+		return nil, err
+	}
+	defer release()
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return &fwv1.Hello{Host: scan.HostInfo(h), AgentVersion: a.c.Version,
+		RulesVersion: a.bundleVer, RulesError: a.bundleErr, Org: a.c.Scanner.Org}, nil
+}
+
+// Run scans every interval (with jitter, and soon after the rules change)
+// and puts each scan into the outbox, until ctx ends. It returns the
+// outbox's failure, or nil when ctx ends.
+func (a *Agent) Run(ctx context.Context) error {
+	tick := time.NewTimer(0)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-tick.C:
+		case <-a.rescan:
+			tick.Stop() // since Go 1.23 no stale tick is left to drain
+		}
+		interval, _ := a.Policy()
+		tick.Reset(jitter(interval))
+		if why := a.overLimit(); why != "" {
+			a.c.Log.Warn().Str("reason", why).Msg("scan skipped: over the agent's resource limit")
+			continue
+		}
+		rep, err := a.Scan(ctx)
+		if err != nil {
+			a.c.Log.Warn().Err(err).Msg("scan failed")
+			continue
+		}
+		if err := a.c.Outbox.Put(rep); err != nil {
+			return err
+		}
+		// A scan's garbage is most of the agent's memory; between scans an
+		// idle agent gives it back (idle RSS is measured by make bench).
+		debug.FreeOSMemory()
+	}
+}
+
+// jitter spreads periodic scans over ±10% of the interval.
+func jitter(d time.Duration) time.Duration {
+	return d - d/10 + time.Duration(rand.Int64N(int64(d/5)+1))
+}
+
+// overLimit says why the agent should not scan now, or "".
+func (a *Agent) overLimit() string {
+	if a.c.MaxHeapBytes > 0 {
+		var ms runtime.MemStats
+		runtime.ReadMemStats(&ms)
+		if ms.HeapAlloc > a.c.MaxHeapBytes {
+			return fmt.Sprintf("heap %d MiB over the limit of %d MiB", ms.HeapAlloc>>20, a.c.MaxHeapBytes>>20)
+		}
+	}
+	if a.c.MaxCPUPercent > 0 && a.c.CPUTime != nil {
+		now, cpu := time.Now(), a.c.CPUTime()
+		defer func() { a.lastWall, a.lastCPU = now, cpu }()
+		if !a.lastWall.IsZero() {
+			if wall := now.Sub(a.lastWall); wall > 0 {
+				if pct := 100 * float64(cpu-a.lastCPU) / float64(wall); pct > a.c.MaxCPUPercent {
+					return fmt.Sprintf("%.1f%% of a core since the last scan, over the limit of %.1f%%", pct, a.c.MaxCPUPercent)
+				}
+			}
+		}
+	}
+	return ""
+}
+
+// useBundle loads a rule bundle and, when it loads, makes it the one in use.
+func (a *Agent) useBundle(rb *fwv1.RuleBundle) error {
+	srcs, err := rules.BundleSources(rb)
+	if err != nil {
+		return err
+	}
+	set, err := a.c.LoadRules(srcs)
+	if err != nil {
+		return err
+	}
+	a.mu.Lock()
+	a.scanner.Rules, a.bundleVer, a.bundleErr = set, rb.GetVersion(), ""
+	a.mu.Unlock()
+	return nil
+}
+
+// ApplyBundle answers a bundle from the collector: it is loaded, kept on
+// disk and used, or refused (the rules in use stay) and the refusal
+// reported.
+func (a *Agent) ApplyBundle(rb *fwv1.RuleBundle) *fwv1.BundleStatus {
+	refuse := func(err error) *fwv1.BundleStatus {
+		a.mu.Lock()
+		a.bundleErr = err.Error()
+		cur := a.bundleVer
+		a.mu.Unlock()
+		a.c.Log.Error().Err(err).Str("version", rb.GetVersion()).Str("keeping", cur).Msg("rule bundle refused")
+		return &fwv1.BundleStatus{Version: cur, RefusedVersion: rb.GetVersion(), Error: err.Error()}
+	}
+	if err := a.useBundle(rb); err != nil {
+		return refuse(err)
+	}
+	p := filepath.Join(a.c.StateDir, bundleFile)
+	if rb.GetVersion() == "" {
+		if err := os.Remove(p); err != nil && !errors.Is(err, os.ErrNotExist) {
+			a.c.Log.Warn().Err(err).Msg("withdrawn rule bundle not removed from the state directory")
+		}
+	} else if b, err := proto.Marshal(rb); err != nil {
+		return refuse(err)
+	} else if err := statefile.Write(p, b); err != nil {
+		a.c.Log.Warn().Err(err).Msg("rule bundle in use but not kept: a restarted agent waits for it again")
+	}
+	a.c.Log.Info().Str("version", rb.GetVersion()).Int("files", len(rb.GetFiles())).Msg("rule bundle in use")
+	select {
+	case a.rescan <- struct{}{}:
+	default:
+	}
+	return &fwv1.BundleStatus{Version: rb.GetVersion()}
+}
+
+// ApplyConfig takes the collector's settings: its scan interval and
+// expectations, when it sets them; unset, the agent's own come back.
+func (a *Agent) ApplyConfig(c *fwv1.ConfigUpdate) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if s := c.GetIntervalSeconds(); s > 0 {
+		a.interval = time.Duration(s) * time.Second
+	} else {
+		a.interval = a.c.Interval
+	}
+	if c.GetOrg() != nil {
+		a.scanner.Org = c.GetOrg()
+	} else {
+		a.scanner.Org = a.c.Scanner.Org
+	}
+}

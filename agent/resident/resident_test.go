@@ -1,0 +1,165 @@
+package resident
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/farmwatch/farmwatch/agent/host"
+	"github.com/farmwatch/farmwatch/agent/scan"
+	fwv1 "github.com/farmwatch/farmwatch/proto/farmwatch/v1"
+	"github.com/farmwatch/farmwatch/rules"
+	"github.com/rs/zerolog"
+)
+
+// orgRule is a rule only an organisation's bundle has.
+const orgRule = `rules:
+  - id: org-no-sleep
+    title: sleep runs
+    severity: low
+    scope: process
+    description: d
+    tags: []
+    sources: [test]
+    when: process.name == "sleep"
+`
+
+// nowhere is an outbox that must not be used.
+type nowhere struct{}
+
+func (nowhere) Put(*fwv1.Report) error { return fmt.Errorf("nothing may be queued here") }
+
+func newTestAgent(t *testing.T, dir string) *Agent {
+	t.Helper()
+	load := func(b []rules.Source) (*rules.Set, error) {
+		return rules.Load(append(rules.Builtin(), b...), rules.Options{})
+	}
+	base, err := load(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	own := &fwv1.OrgPolicy{ExpectedCountries: []string{"US"}}
+	a, err := New(Config{
+		StateDir: dir, Interval: time.Minute, Log: zerolog.Nop(), Outbox: nowhere{},
+		Scanner: scan.Scanner{Rules: base, Org: own}, LoadRules: load,
+		Open: func() (*host.Host, func(), error) { return nil, nil, os.ErrNotExist },
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return a
+}
+
+func bundle(t *testing.T, data string) *fwv1.RuleBundle {
+	t.Helper()
+	b, err := rules.NewBundle([]rules.Source{{Name: "org/org.yaml", Data: []byte(data)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// A bundle from the collector is used, kept for the next start, refused
+// whole when it does not load, and withdrawn by the empty bundle.
+func TestBundle(t *testing.T) {
+	dir := t.TempDir()
+	a := newTestAgent(t, dir)
+	good := bundle(t, orgRule)
+	if st := a.ApplyBundle(good); st.Error != "" || st.Version != good.Version {
+		t.Fatalf("good bundle: %v", st)
+	}
+	if _, v := a.Policy(); v != good.Version || a.scanner.Rules.Rule("org-no-sleep") == nil {
+		t.Fatalf("in use: %q, rule %v", v, a.scanner.Rules.Rule("org-no-sleep"))
+	}
+	select {
+	case <-a.rescan:
+	default:
+		t.Fatal("no rescan after new rules")
+	}
+
+	// Bad rules, and a bundle whose files are not what its version says:
+	// refused, the good bundle stays.
+	bad := bundle(t, strings.Replace(orgRule, `process.name == "sleep"`, `process.nme == "sleep"`, 1))
+	forged := &fwv1.RuleBundle{Version: good.Version, Files: []*fwv1.RuleFile{{Name: "org/org.yaml", Data: []byte("rules: []\n")}}}
+	for name, rb := range map[string]*fwv1.RuleBundle{"bad": bad, "forged": forged} {
+		st := a.ApplyBundle(rb)
+		if st.Error == "" || st.Version != good.Version || st.RefusedVersion != rb.Version {
+			t.Fatalf("%s bundle: %v", name, st)
+		}
+		if _, v := a.Policy(); v != good.Version {
+			t.Fatalf("%s bundle replaced the good one: %q", name, v)
+		}
+	}
+	if !strings.Contains(a.bundleErr, "org/org.yaml") && !strings.Contains(a.bundleErr, "digest") {
+		t.Fatalf("refusal does not name the file: %s", a.bundleErr)
+	}
+
+	// A restarted agent starts with the kept bundle.
+	a2 := newTestAgent(t, dir)
+	if _, v := a2.Policy(); v != good.Version || a2.scanner.Rules.Rule("org-no-sleep") == nil {
+		t.Fatalf("after restart: %q", v)
+	}
+	// Withdrawn.
+	if st := a2.ApplyBundle(&fwv1.RuleBundle{}); st.Error != "" || st.Version != "" {
+		t.Fatalf("withdraw: %v", st)
+	}
+	if _, err := os.Stat(filepath.Join(dir, bundleFile)); !os.IsNotExist(err) {
+		t.Fatalf("withdrawn bundle still kept: %v", err)
+	}
+	if a2.scanner.Rules.Rule("org-no-sleep") != nil {
+		t.Fatal("withdrawn rule still in use")
+	}
+
+	// A kept bundle that is damaged is reported, and the agent's own rules
+	// are used.
+	os.WriteFile(filepath.Join(dir, bundleFile), []byte("\xff\xff not a bundle"), 0o600)
+	a3 := newTestAgent(t, dir)
+	if _, v := a3.Policy(); v != "" || a3.bundleErr == "" {
+		t.Fatalf("damaged bundle: version %q error %q", v, a3.bundleErr)
+	}
+}
+
+// The collector's interval and expectations override the agent's own while
+// it sends them; unset, the agent's own come back.
+func TestConfigUpdate(t *testing.T) {
+	a := newTestAgent(t, t.TempDir())
+	kr := &fwv1.OrgPolicy{ExpectedCountries: []string{"KR"}}
+	a.ApplyConfig(&fwv1.ConfigUpdate{IntervalSeconds: 300, Org: kr})
+	if iv, _ := a.Policy(); iv != 5*time.Minute || a.scanner.Org != kr {
+		t.Fatalf("pushed: %v %v", iv, a.scanner.Org)
+	}
+	a.ApplyConfig(&fwv1.ConfigUpdate{})
+	if iv, _ := a.Policy(); iv != time.Minute || a.scanner.Org.GetExpectedCountries()[0] != "US" {
+		t.Fatalf("own: %v %v", iv, a.scanner.Org)
+	}
+}
+
+func TestOverLimit(t *testing.T) {
+	cpu := time.Duration(0)
+	a := &Agent{c: Config{MaxCPUPercent: 10, CPUTime: func() time.Duration { return cpu }}}
+	if why := a.overLimit(); why != "" {
+		t.Fatalf("first check: %q", why)
+	}
+	a.lastWall = a.lastWall.Add(-time.Second) // one second ago
+	cpu = 500 * time.Millisecond              // half a core
+	if why := a.overLimit(); !strings.Contains(why, "over the limit of 10.0%") {
+		t.Fatalf("busy agent: %q", why)
+	}
+	a = &Agent{c: Config{MaxHeapBytes: 1}}
+	if why := a.overLimit(); !strings.Contains(why, "heap") {
+		t.Fatalf("heap over 1 byte: %q", why)
+	}
+	a = &Agent{c: Config{MaxHeapBytes: 1 << 40}}
+	if why := a.overLimit(); why != "" {
+		t.Fatalf("under the limits: %q", why)
+	}
+}
+
+func TestNewRefusesAnIncompleteConfig(t *testing.T) {
+	if _, err := New(Config{StateDir: t.TempDir()}); err == nil {
+		t.Fatal("New accepted a config without rules, a host or an outbox")
+	}
+}

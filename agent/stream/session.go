@@ -1,0 +1,130 @@
+package stream
+
+import (
+	"context"
+	"sync"
+	"sync/atomic"
+
+	"github.com/farmwatch/farmwatch/credential"
+	fwv1 "github.com/farmwatch/farmwatch/proto/farmwatch/v1"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/protobuf/types/known/timestamppb"
+)
+
+// session is one connection to the collector; it says whether the
+// collector answered (it took the hello).
+func (s *Stream) session(ctx context.Context) (bool, error) {
+	hello, err := s.c.Agent.Hello(ctx)
+	if err != nil {
+		return false, err
+	}
+	cc, err := s.c.Dial()
+	if err != nil {
+		return false, err
+	}
+	defer cc.Close()
+	id, key, err := s.identity(ctx, cc, hello.GetHost())
+	if err != nil {
+		return false, err
+	}
+	sctx, cancel := context.WithCancel(metadata.AppendToOutgoingContext(ctx, credential.MDHost, id, credential.MDAuthorization, credential.Node(key)))
+	defer cancel()
+	st, err := fwv1.NewAgentServiceClient(cc).Connect(sctx)
+	if err != nil {
+		return false, err
+	}
+	var sendMu sync.Mutex // the receiver answers bundles while this goroutine sends
+	send := func(m *fwv1.AgentMessage) error {
+		sendMu.Lock()
+		defer sendMu.Unlock()
+		return st.Send(m)
+	}
+	hello.HostId, hello.SpoolDropped = id, s.c.Queue.Dropped()
+	// The hello is not sequenced: every sequenced message comes from the
+	// queue, in order.
+	if err := send(&fwv1.AgentMessage{Sent: timestamppb.Now(), Body: &fwv1.AgentMessage_Hello{Hello: hello}}); err != nil {
+		return false, err
+	}
+	s.c.Log.Info().Str("host_id", id).Msg("connected")
+
+	var answered atomic.Bool // the collector sent something: it took the hello
+	recvErr := make(chan error, 1)
+	scans := make(chan string, 8)
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() { // the only receiver; the deferred cancel and Wait end it
+		defer wg.Done()
+		recvErr <- s.receive(st, send, scans, &answered)
+	}()
+	defer func() { cancel(); wg.Wait() }()
+	var sentSeq uint64
+	flush := func() error {
+		ms, err := s.c.Queue.After(sentSeq)
+		if err != nil {
+			return errQueue{err}
+		}
+		for _, m := range ms {
+			if err := send(m); err != nil {
+				return err
+			}
+			sentSeq = m.Seq
+		}
+		return nil
+	}
+	if err := flush(); err != nil {
+		return answered.Load(), err
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			return answered.Load(), ctx.Err()
+		case err := <-recvErr:
+			return answered.Load(), err
+		case <-s.c.Queue.Queued():
+			if err := flush(); err != nil {
+				return answered.Load(), err
+			}
+		case id := <-scans:
+			rep, err := s.c.Agent.Scan(ctx)
+			reply := &fwv1.ScanReply{RequestId: id, Report: rep}
+			if err != nil {
+				reply = &fwv1.ScanReply{RequestId: id, Error: err.Error()}
+			}
+			if err := send(&fwv1.AgentMessage{Sent: timestamppb.Now(), Body: &fwv1.AgentMessage_ScanReply{ScanReply: reply}}); err != nil {
+				return answered.Load(), err
+			}
+		}
+	}
+}
+
+// receive reads the collector's messages until the stream ends: acks
+// remove messages from the queue, scan requests go to the session's loop,
+// bundles and settings go to the agent.
+func (s *Stream) receive(st fwv1.AgentService_ConnectClient, send func(*fwv1.AgentMessage) error, scans chan<- string, answered *atomic.Bool) error {
+	for {
+		m, err := st.Recv()
+		if err != nil {
+			return err
+		}
+		answered.Store(true)
+		switch b := m.Body.(type) {
+		case *fwv1.CollectorMessage_Ack:
+			if err := s.c.Queue.Ack(b.Ack.Seq); err != nil {
+				return errQueue{err}
+			}
+		case *fwv1.CollectorMessage_Scan:
+			select {
+			case scans <- b.Scan.RequestId:
+			default:
+				s.c.Log.Warn().Msg("scan request dropped: too many pending")
+			}
+		case *fwv1.CollectorMessage_Rules:
+			bs := s.c.Agent.ApplyBundle(b.Rules)
+			if err := send(&fwv1.AgentMessage{Sent: timestamppb.Now(), Body: &fwv1.AgentMessage_BundleStatus{BundleStatus: bs}}); err != nil {
+				return err
+			}
+		case *fwv1.CollectorMessage_Config:
+			s.c.Agent.ApplyConfig(b.Config)
+		}
+	}
+}
