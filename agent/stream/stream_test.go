@@ -37,7 +37,7 @@ type collector struct {
 	// refuse, when set, refuses the next Connect with this code.
 	refuse codes.Code
 
-	got     chan *fwv1.AgentMessage   // every message received
+	got     chan *fwv1.AgentMessage     // every message received
 	toAgent chan *fwv1.CollectorMessage // sent on the current stream
 	hangup  chan struct{}               // ends the current stream
 }
@@ -344,9 +344,9 @@ func TestQueueFailureStopsRun(t *testing.T) {
 type brokenQueue struct{}
 
 func (brokenQueue) After(uint64) ([]*fwv1.AgentMessage, error) { return nil, errors.New("disk gone") }
-func (brokenQueue) Ack(uint64) error                         { return errors.New("disk gone") }
-func (brokenQueue) Dropped() uint64                          { return 0 }
-func (brokenQueue) Queued() <-chan struct{}                  { return nil }
+func (brokenQueue) Ack(uint64) error                           { return errors.New("disk gone") }
+func (brokenQueue) Dropped() uint64                            { return 0 }
+func (brokenQueue) Queued() <-chan struct{}                    { return nil }
 
 func TestNewRefusesAnIncompleteConfig(t *testing.T) {
 	if _, err := New(Config{StateDir: t.TempDir()}); err == nil {
