@@ -38,7 +38,7 @@ func (s *DB) ApplyMessage(ctx context.Context, hostID string, seq uint64, a stor
 // applyTx applies one message in tx.
 func (s *DB) applyTx(ctx context.Context, tx *sql.Tx, hostID string, seq uint64, a store.Apply) (bool, error) {
 	var last int64
-	if err := s.stmt(ctx, tx, "lastSeq").QueryRowContext(ctx, hostID).Scan(&last); err != nil {
+	if err := tx.StmtContext(ctx, s.st.lastSeq).QueryRowContext(ctx, hostID).Scan(&last); err != nil {
 		if errors.Is(err, sql.ErrNoRows) {
 			return false, fmt.Errorf("apply %s #%d: %w", hostID, seq, store.ErrNotFound)
 		}
@@ -62,7 +62,7 @@ func (s *DB) applyTx(ctx context.Context, tx *sql.Tx, hostID string, seq uint64,
 		for _, o := range a.Upserted {
 			keep[o.GetKey()] = true
 		}
-		rows, err := s.stmt(ctx, tx, "keys").QueryContext(ctx, hostID)
+		rows, err := tx.StmtContext(ctx, s.st.keys).QueryContext(ctx, hostID)
 		if err != nil {
 			return fail("keys", err)
 		}
@@ -87,7 +87,7 @@ func (s *DB) applyTx(ctx context.Context, tx *sql.Tx, hostID string, seq uint64,
 		return fail("keys", err)
 	}
 	if len(a.Upserted) > 0 {
-		st := s.stmt(ctx, tx, "upsert")
+		st := tx.StmtContext(ctx, s.st.upsert)
 		for _, o := range a.Upserted {
 			b, err := marshal.Marshal(o)
 			if err != nil {
@@ -116,7 +116,7 @@ func (s *DB) applyTx(ctx context.Context, tx *sql.Tx, hostID string, seq uint64,
 			kind string
 			body []byte
 		)
-		switch err := s.stmt(ctx, tx, "remove").QueryRowContext(ctx, hostID, k).Scan(&kind, &body); {
+		switch err := tx.StmtContext(ctx, s.st.remove).QueryRowContext(ctx, hostID, k).Scan(&kind, &body); {
 		case errors.Is(err, sql.ErrNoRows): // not there: no change
 		case err != nil:
 			return fail("remove "+k, err)
@@ -125,7 +125,7 @@ func (s *DB) applyTx(ctx context.Context, tx *sql.Tx, hostID string, seq uint64,
 		}
 	}
 	if hist.n > 0 {
-		if _, err := s.stmt(ctx, tx, "changes").ExecContext(ctx, hostID, int64(seq), ms(a.Seen), hist.n, hist.b); err != nil {
+		if _, err := tx.StmtContext(ctx, s.st.changes).ExecContext(ctx, hostID, int64(seq), ms(a.Seen), hist.n, hist.b); err != nil {
 			return fail("history", err)
 		}
 	}
@@ -134,7 +134,7 @@ func (s *DB) applyTx(ctx context.Context, tx *sql.Tx, hostID string, seq uint64,
 			return fail("findings", err)
 		}
 	}
-	if _, err := s.stmt(ctx, tx, "host").ExecContext(ctx,
+	if _, err := tx.StmtContext(ctx, s.st.host).ExecContext(ctx,
 		int64(seq), ms(a.Seen), a.EgressIP, a.EgressIP, int64(a.SpoolDropped), hostID); err != nil {
 		return fail("host", err)
 	}
@@ -151,7 +151,7 @@ func (s *DB) existingKeys(ctx context.Context, tx *sql.Tx, hostID string, obs []
 	for i, o := range obs {
 		keys[i] = o.GetKey()
 	}
-	rows, err := s.stmt(ctx, tx, "existing").QueryContext(ctx, hostID, keyArray(keys))
+	rows, err := tx.StmtContext(ctx, s.st.existing).QueryContext(ctx, hostID, keyArray(keys))
 	if err != nil {
 		return err
 	}

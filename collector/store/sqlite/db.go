@@ -30,29 +30,13 @@ type DB struct {
 	writerDone chan struct{}
 	closeOnce  sync.Once
 
-	db    *sql.DB              // the one writer: SQLite has one at a time anyway
-	rd    *sql.DB              // readers: in WAL mode they read the last commit without waiting for the writer
-	stmts map[string]*sql.Stmt // the apply path's statements, prepared once
-}
+	db *sql.DB // the one writer: SQLite has one at a time anyway
+	rd *sql.DB // readers: in WAL mode they read the last commit without waiting for the writer
 
-// The statements of the apply path, prepared once at Open: parsing them for
-// every agent message was a sixth of the ingest's CPU.
-var applyStmts = map[string]string{
-	"lastSeq":  `SELECT last_seq FROM hosts WHERE id = ?`,
-	"keys":     `SELECT key FROM observations WHERE host_id = ?`,
-	"existing": `SELECT key FROM observations WHERE host_id = ? AND key IN (SELECT value FROM json_each(?))`,
-	// An unchanged body is left alone: no row is affected.
-	"upsert":     "INSERT INTO observations (host_id, key, kind, body, first_seq) VALUES (?, ?, ?, ?, ?)\nON CONFLICT(host_id, key) DO UPDATE SET kind = excluded.kind, body = excluded.body WHERE observations.body <> excluded.body",
-	"remove":     `DELETE FROM observations WHERE host_id = ? AND key = ? RETURNING kind, body`,
-	"changes":    `INSERT INTO changes (host_id, seq, at, n, body) VALUES (?, ?, ?, ?, ?)`,
-	"savepoint":  `SAVEPOINT msg`,
-	"rollbackTo": `ROLLBACK TO msg`,
-	"release":    `RELEASE msg`,
-	"host":       "UPDATE hosts SET last_seq = ?, last_seen = max(last_seen, ?),\n  egress_ip = CASE WHEN ? = '' THEN egress_ip ELSE ? END, spool_dropped = max(spool_dropped, ?) WHERE id = ?",
-	"finding":    "INSERT INTO findings (host_id, id, rule, severity, body, state, first_seen, last_seen) VALUES (?, ?, ?, ?, ?, 'open', ?, ?)\nON CONFLICT(host_id, id) DO UPDATE SET body = excluded.body, severity = excluded.severity, last_seen = excluded.last_seen,\n  first_seen = CASE WHEN findings.state = 'resolved' THEN excluded.first_seen ELSE findings.first_seen END,\n  state = 'open'",
-	"openIDs":    `SELECT id FROM findings WHERE host_id = ? AND state = 'open'`,
-	"resolve":    `UPDATE findings SET state = 'resolved', last_seen = ? WHERE host_id = ? AND id = ?`,
-	"resolveAll": `UPDATE findings SET state = 'resolved', last_seen = ? WHERE host_id = ? AND state = 'open'`,
+	// The statements of fixed SQL, prepared once at Open.
+	st    applyStmts  // on db
+	rs    readStmts   // on rd
+	stmts []*sql.Stmt // all of them, for Close
 }
 
 var _ store.Store = (*DB)(nil)
@@ -71,7 +55,7 @@ func Open(ctx context.Context, path string) (*DB, error) {
 	// One connection writes: SQLite has one writer anyway, and an
 	// in-memory database lives in its connection.
 	db.SetMaxOpenConns(1)
-	s := &DB{db: db, rd: db, stmts: map[string]*sql.Stmt{},
+	s := &DB{db: db, rd: db,
 		applyq: make(chan *applyReq), closed: make(chan struct{}), writerDone: make(chan struct{})}
 	go s.writer() // Close stops it, on every path from here
 	if err := s.migrate(ctx); err != nil {
@@ -90,13 +74,13 @@ func Open(ctx context.Context, path string) (*DB, error) {
 		rd.SetMaxIdleConns(4)
 		s.rd = rd
 	}
-	for name, q := range applyStmts {
-		st, err := db.PrepareContext(ctx, q)
-		if err != nil {
-			s.Close()
-			return nil, fmt.Errorf("open %s: prepare %s: %w", path, name, err)
-		}
-		s.stmts[name] = st
+	p := &preparer{ctx: ctx}
+	s.st = newApplyStmts(p.on(s.db))
+	s.rs = newReadStmts(p.on(s.rd))
+	s.stmts = p.stmts
+	if p.err != nil {
+		s.Close()
+		return nil, fmt.Errorf("open %s: %w", path, p.err)
 	}
 	return s, nil
 }
@@ -152,11 +136,6 @@ func (s *DB) Close() error {
 		s.rd.Close()
 	}
 	return s.db.Close()
-}
-
-// stmt is a prepared apply statement bound to tx.
-func (s *DB) stmt(ctx context.Context, tx *sql.Tx, name string) *sql.Stmt {
-	return tx.StmtContext(ctx, s.stmts[name])
 }
 
 func ms(t time.Time) int64 {
@@ -251,19 +230,19 @@ func (s *DB) applyGroup(group []*applyReq) {
 			res[i] = applyRes{err: fmt.Errorf("apply %s #%d: %w", r.hostID, r.seq, err)}
 			continue
 		}
-		if _, err := s.stmt(ctx, tx, "savepoint").ExecContext(ctx); err != nil {
+		if _, err := tx.StmtContext(ctx, s.st.savepoint).ExecContext(ctx); err != nil {
 			failAll("savepoint", err)
 			return
 		}
 		applied, err := s.applyTx(r.ctx, tx, r.hostID, r.seq, r.a)
 		if err != nil {
-			if _, rerr := s.stmt(ctx, tx, "rollbackTo").ExecContext(ctx); rerr != nil {
+			if _, rerr := tx.StmtContext(ctx, s.st.rollbackTo).ExecContext(ctx); rerr != nil {
 				res[i] = applyRes{err: err}
 				failAll("rollback to savepoint", rerr)
 				return
 			}
 		}
-		if _, err := s.stmt(ctx, tx, "release").ExecContext(ctx); err != nil {
+		if _, err := tx.StmtContext(ctx, s.st.release).ExecContext(ctx); err != nil {
 			failAll("release savepoint", err)
 			return
 		}

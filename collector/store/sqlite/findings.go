@@ -26,15 +26,15 @@ func (s *DB) applyFindings(ctx context.Context, tx *sql.Tx, hostID string, a sto
 		if err != nil {
 			return err
 		}
-		if _, err := s.stmt(ctx, tx, "finding").ExecContext(ctx, hostID, id, f.GetRule(), int32(f.GetSeverity()), b, now, now); err != nil {
+		if _, err := tx.StmtContext(ctx, s.st.finding).ExecContext(ctx, hostID, id, f.GetRule(), int32(f.GetSeverity()), b, now, now); err != nil {
 			return err
 		}
 	}
 	if len(current) == 0 { // the common case: nothing found, nothing to compare
-		_, err := s.stmt(ctx, tx, "resolveAll").ExecContext(ctx, now, hostID)
+		_, err := tx.StmtContext(ctx, s.st.resolveAll).ExecContext(ctx, now, hostID)
 		return err
 	}
-	rows, err := s.stmt(ctx, tx, "openIDs").QueryContext(ctx, hostID)
+	rows, err := tx.StmtContext(ctx, s.st.openIDs).QueryContext(ctx, hostID)
 	if err != nil {
 		return err
 	}
@@ -54,7 +54,7 @@ func (s *DB) applyFindings(ctx context.Context, tx *sql.Tx, hostID string, a sto
 		return err
 	}
 	for _, id := range gone {
-		if _, err := s.stmt(ctx, tx, "resolve").ExecContext(ctx, now, hostID, id); err != nil {
+		if _, err := tx.StmtContext(ctx, s.st.resolve).ExecContext(ctx, now, hostID, id); err != nil {
 			return err
 		}
 	}

@@ -45,7 +45,7 @@ func (s *DB) Changes(ctx context.Context, hostID string, f store.ChangeFilter) (
 	if limit <= 0 {
 		limit = 1000
 	}
-	rows, err := s.rd.QueryContext(ctx, `SELECT seq, at, body FROM changes WHERE host_id = ? AND at >= ? ORDER BY seq DESC`, hostID, ms(f.Since))
+	rows, err := s.rs.changesSince.QueryContext(ctx, hostID, ms(f.Since))
 	if err != nil {
 		return nil, fmt.Errorf("changes %s: %w", hostID, err)
 	}
@@ -106,7 +106,7 @@ func (s *DB) currentBodies(ctx context.Context, hostID string, cs []*fwv1.Observ
 	for i, c := range cs {
 		keys[i] = c.Key
 	}
-	rows, err := s.rd.QueryContext(ctx, `SELECT key, body FROM observations WHERE host_id = ? AND key IN (SELECT value FROM json_each(?))`, hostID, keyArray(keys))
+	rows, err := s.rs.bodies.QueryContext(ctx, hostID, keyArray(keys))
 	if err != nil {
 		return err
 	}

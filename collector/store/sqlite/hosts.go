@@ -59,8 +59,9 @@ func scanHost(r scanner) (store.Host, error) {
 	return h, nil
 }
 
-func (s *DB) hostWhere(ctx context.Context, where string, arg any) (store.Host, error) {
-	h, err := scanHost(s.rd.QueryRowContext(ctx, `SELECT `+hostCols+` FROM hosts WHERE `+where, arg))
+// hostRow is the host that st, a query of hostCols, returns for arg.
+func hostRow(ctx context.Context, st *sql.Stmt, arg any) (store.Host, error) {
+	h, err := scanHost(st.QueryRowContext(ctx, arg))
 	if errors.Is(err, sql.ErrNoRows) {
 		return h, store.ErrNotFound
 	}
@@ -69,7 +70,7 @@ func (s *DB) hostWhere(ctx context.Context, where string, arg any) (store.Host, 
 
 // Host implements store.Store.
 func (s *DB) Host(ctx context.Context, id string) (store.Host, error) {
-	h, err := s.hostWhere(ctx, `id = ?`, id)
+	h, err := hostRow(ctx, s.rs.host, id)
 	if err != nil {
 		return h, fmt.Errorf("host %s: %w", id, err)
 	}
@@ -79,7 +80,7 @@ func (s *DB) Host(ctx context.Context, id string) (store.Host, error) {
 // HostByName implements store.Store. The most recently seen host of that
 // name wins when several share it.
 func (s *DB) HostByName(ctx context.Context, name string) (store.Host, error) {
-	h, err := s.hostWhere(ctx, `hostname = ? ORDER BY last_seen DESC LIMIT 1`, name)
+	h, err := hostRow(ctx, s.rs.hostByName, name)
 	if err != nil {
 		return h, fmt.Errorf("host %s: %w", name, err)
 	}
@@ -88,7 +89,7 @@ func (s *DB) HostByName(ctx context.Context, name string) (store.Host, error) {
 
 // Hosts implements store.Store.
 func (s *DB) Hosts(ctx context.Context) ([]store.Host, error) {
-	rows, err := s.rd.QueryContext(ctx, `SELECT `+hostCols+` FROM hosts ORDER BY hostname, id`)
+	rows, err := s.rs.hosts.QueryContext(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("hosts: %w", err)
 	}

@@ -10,7 +10,7 @@ import (
 
 // Observations implements store.Store.
 func (s *DB) Observations(ctx context.Context, hostID string) ([]*fwv1.Observation, error) {
-	rows, err := s.rd.QueryContext(ctx, `SELECT key, body FROM observations WHERE host_id = ? ORDER BY key`, hostID)
+	rows, err := s.rs.observations.QueryContext(ctx, hostID)
 	if err != nil {
 		return nil, fmt.Errorf("observations %s: %w", hostID, err)
 	}

@@ -3,6 +3,7 @@ package sqlite
 import (
 	"context"
 	"path/filepath"
+	"reflect"
 	"testing"
 
 	"github.com/farmwatch/farmwatch/collector/store"
@@ -48,5 +49,26 @@ func TestReopen(t *testing.T) {
 	defer s.Close()
 	if h, err := s.Host(ctx, "h1"); err != nil || h.Hostname != "a" {
 		t.Fatalf("after reopen: %+v, %v", h, err)
+	}
+}
+
+// Every statement field is prepared at Open: a field added without its SQL
+// would be nil, and fail only when its path first runs.
+func TestStmtsPrepared(t *testing.T) {
+	s, err := Open(context.Background(), ":memory:")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	for _, set := range []any{s.st, s.rs} {
+		v := reflect.ValueOf(set)
+		for i := range v.NumField() {
+			if v.Field(i).IsNil() {
+				t.Errorf("%s.%s is not prepared", v.Type().Name(), v.Type().Field(i).Name)
+			}
+		}
+	}
+	if want := reflect.TypeFor[applyStmts]().NumField() + reflect.TypeFor[readStmts]().NumField(); len(s.stmts) != want {
+		t.Errorf("%d statements kept for Close, want %d", len(s.stmts), want)
 	}
 }

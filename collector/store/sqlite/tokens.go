@@ -21,7 +21,7 @@ func (s *DB) PutToken(ctx context.Context, hash []byte, role store.Role, created
 // TokenRole implements store.Store.
 func (s *DB) TokenRole(ctx context.Context, hash []byte) (store.Role, error) {
 	var role string
-	err := s.rd.QueryRowContext(ctx, `SELECT role FROM tokens WHERE hash = ?`, hash).Scan(&role)
+	err := s.rs.tokenRole.QueryRowContext(ctx, hash).Scan(&role)
 	if errors.Is(err, sql.ErrNoRows) {
 		return "", store.ErrNotFound
 	}
