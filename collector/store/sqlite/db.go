@@ -44,31 +44,44 @@ var _ store.Store = (*DB)(nil)
 // Open opens (creating and migrating) the database at path; ":memory:" is a
 // private in-memory database.
 func Open(ctx context.Context, path string) (*DB, error) {
+	s, err := open(ctx, path)
+	if err != nil {
+		return nil, fmt.Errorf("open %s: %w", path, err)
+	}
+	go s.writer() // Close stops it and waits for it
+	return s, nil
+}
+
+// open opens, migrates and prepares. The writer is started only once all of
+// that succeeded, so that a failure has nothing to stop but connections.
+func open(ctx context.Context, path string) (_ *DB, err error) {
 	dsn := "file:" + path + "?_pragma=busy_timeout(10000)&_pragma=foreign_keys(1)&_pragma=journal_mode(WAL)&_pragma=synchronous(FULL)"
 	if path == ":memory:" {
 		dsn = "file::memory:?_pragma=foreign_keys(1)"
 	}
 	db, err := sql.Open("sqlite", dsn)
 	if err != nil {
-		return nil, fmt.Errorf("open %s: %w", path, err)
+		return nil, err
 	}
 	// One connection writes: SQLite has one writer anyway, and an
 	// in-memory database lives in its connection.
 	db.SetMaxOpenConns(1)
 	s := &DB{db: db, rd: db,
 		applyq: make(chan *applyReq), closed: make(chan struct{}), writerDone: make(chan struct{})}
-	go s.writer() // Close stops it, on every path from here
+	defer func() {
+		if err != nil {
+			s.closeDB()
+		}
+	}()
 	if err := s.migrate(ctx); err != nil {
-		db.Close()
-		return nil, fmt.Errorf("open %s: %w", path, err)
+		return nil, err
 	}
 	if path != ":memory:" {
 		// Fleet queries and the agents' authentication read on their own
 		// connections, so they do not queue behind a burst of ingest.
 		rd, err := sql.Open("sqlite", "file:"+path+"?_pragma=busy_timeout(10000)&_pragma=foreign_keys(1)&_pragma=query_only(1)")
 		if err != nil {
-			db.Close()
-			return nil, fmt.Errorf("open %s: %w", path, err)
+			return nil, err
 		}
 		rd.SetMaxOpenConns(4)
 		rd.SetMaxIdleConns(4)
@@ -79,8 +92,7 @@ func Open(ctx context.Context, path string) (*DB, error) {
 	s.rs = newReadStmts(p.on(s.rd))
 	s.stmts = p.stmts
 	if p.err != nil {
-		s.Close()
-		return nil, fmt.Errorf("open %s: %w", path, p.err)
+		return nil, p.err
 	}
 	return s, nil
 }
@@ -129,6 +141,11 @@ func (s *DB) migrate(ctx context.Context) error {
 func (s *DB) Close() error {
 	s.closeOnce.Do(func() { close(s.closed) })
 	<-s.writerDone
+	return s.closeDB()
+}
+
+// closeDB closes the statements and the connections.
+func (s *DB) closeDB() error {
 	for _, st := range s.stmts {
 		st.Close()
 	}

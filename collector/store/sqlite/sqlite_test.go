@@ -4,7 +4,9 @@ import (
 	"context"
 	"path/filepath"
 	"reflect"
+	"runtime"
 	"testing"
+	"time"
 
 	"github.com/farmwatch/farmwatch/collector/store"
 	"github.com/farmwatch/farmwatch/collector/store/storetest"
@@ -70,5 +72,24 @@ func TestStmtsPrepared(t *testing.T) {
 	}
 	if want := reflect.TypeFor[applyStmts]().NumField() + reflect.TypeFor[readStmts]().NumField(); len(s.stmts) != want {
 		t.Errorf("%d statements kept for Close, want %d", len(s.stmts), want)
+	}
+}
+
+// An Open that fails leaves no goroutine behind: the writer starts only once
+// the database is open, migrated and prepared.
+func TestOpenFailsClean(t *testing.T) {
+	before := runtime.NumGoroutine()
+	for range 20 {
+		if s, err := Open(context.Background(), t.TempDir()); err == nil { // a directory is no database
+			s.Close()
+			t.Fatal("Open of a directory succeeded")
+		}
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for runtime.NumGoroutine() > before+5 {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d goroutines after 20 failed Opens, %d before", runtime.NumGoroutine(), before)
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }
