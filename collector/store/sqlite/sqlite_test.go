@@ -3,7 +3,10 @@ package sqlite
 import (
 	"context"
 	"path/filepath"
+	"reflect"
+	"runtime"
 	"testing"
+	"time"
 
 	"github.com/farmwatch/farmwatch/collector/store"
 	"github.com/farmwatch/farmwatch/collector/store/storetest"
@@ -48,5 +51,45 @@ func TestReopen(t *testing.T) {
 	defer s.Close()
 	if h, err := s.Host(ctx, "h1"); err != nil || h.Hostname != "a" {
 		t.Fatalf("after reopen: %+v, %v", h, err)
+	}
+}
+
+// Every statement field is prepared at Open: a field added without its SQL
+// would be nil, and fail only when its path first runs.
+func TestStmtsPrepared(t *testing.T) {
+	s, err := Open(context.Background(), ":memory:")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	for _, set := range []any{s.st, s.rs} {
+		v := reflect.ValueOf(set)
+		for i := range v.NumField() {
+			if v.Field(i).IsNil() {
+				t.Errorf("%s.%s is not prepared", v.Type().Name(), v.Type().Field(i).Name)
+			}
+		}
+	}
+	if want := reflect.TypeFor[applyStmts]().NumField() + reflect.TypeFor[readStmts]().NumField(); len(s.stmts) != want {
+		t.Errorf("%d statements kept for Close, want %d", len(s.stmts), want)
+	}
+}
+
+// An Open that fails leaves no goroutine behind: the writer starts only once
+// the database is open, migrated and prepared.
+func TestOpenFailsClean(t *testing.T) {
+	before := runtime.NumGoroutine()
+	for range 20 {
+		if s, err := Open(context.Background(), t.TempDir()); err == nil { // a directory is no database
+			s.Close()
+			t.Fatal("Open of a directory succeeded")
+		}
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for runtime.NumGoroutine() > before+5 {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d goroutines after 20 failed Opens, %d before", runtime.NumGoroutine(), before)
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }
