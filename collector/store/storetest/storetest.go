@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/farmwatch/farmwatch/collector/store"
+	"github.com/farmwatch/farmwatch/observation"
 	fwv1 "github.com/farmwatch/farmwatch/proto/farmwatch/v1"
 	"google.golang.org/protobuf/proto"
 )
@@ -30,6 +31,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"History", testHistory},
 		{"ManyHostsAtOnce", testManyHostsAtOnce},
 		{"AgentStatus", testAgentStatus},
+		{"EveryKind", testEveryKind},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -408,5 +410,47 @@ func testManyHostsAtOnce(t *testing.T, s store.Store) {
 	}
 	if !errors.Is(errs[hosts+1], context.Canceled) {
 		t.Fatalf("cancelled caller: %v", errs[hosts+1])
+	}
+}
+
+// testEveryKind stores one observation of every kind of the proto: each
+// comes back whole, and the history names its kind, so a kind added to the
+// proto is never stored without one.
+func testEveryKind(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	must(t, s.PutHost(ctx, host("h1", "alpha")))
+	var obs []*fwv1.Observation
+	for _, k := range observation.Kinds().All() {
+		obs = append(obs, k.Wrap(k.Name+"/1", k.New()))
+	}
+	if ok, err := s.ApplyMessage(ctx, "h1", 1, store.Apply{Full: true, Upserted: obs, Seen: t0}); !ok || err != nil {
+		t.Fatalf("apply = %v, %v", ok, err)
+	}
+	got, err := s.Observations(ctx, "h1")
+	must(t, err)
+	if len(got) != len(obs) {
+		t.Fatalf("%d observations back, want %d", len(got), len(obs))
+	}
+	// A removal keeps the body, so the kind of each can be checked.
+	var keys []string
+	for _, o := range obs {
+		keys = append(keys, o.Key)
+	}
+	if ok, err := s.ApplyMessage(ctx, "h1", 2, store.Apply{Removed: keys, Seen: t0}); !ok || err != nil {
+		t.Fatalf("remove = %v, %v", ok, err)
+	}
+	cs, err := s.Changes(ctx, "h1", store.ChangeFilter{})
+	must(t, err)
+	kinds := map[string]string{}
+	for _, c := range cs {
+		kinds[c.Key] = c.Kind
+		if c.Observation != nil && observation.KindOf(c.Observation) != c.Kind {
+			t.Errorf("%s: stored kind %q, observation of kind %q", c.Key, c.Kind, observation.KindOf(c.Observation))
+		}
+	}
+	for _, k := range observation.Kinds().All() {
+		if kinds[k.Name+"/1"] != k.Name {
+			t.Errorf("kind %s stored as %q", k.Name, kinds[k.Name+"/1"])
+		}
 	}
 }
