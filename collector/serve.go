@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -19,6 +20,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/rs/zerolog"
+	"golang.org/x/sync/errgroup"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
 )
@@ -124,26 +126,6 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	if *metricsAddr != "" {
-		mux := http.NewServeMux()
-		mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
-		mux.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) {
-			if _, err := st.Hosts(r.Context()); err != nil {
-				http.Error(w, "store: "+err.Error(), http.StatusServiceUnavailable)
-				return
-			}
-			io.WriteString(w, "ok\n")
-		})
-		mln, err := net.Listen("tcp", *metricsAddr)
-		if err != nil {
-			return fmt.Errorf("serve: metrics: %w", err)
-		}
-		hs := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
-		hdone := make(chan struct{})
-		go func() { defer close(hdone); hs.Serve(mln) }()
-		defer func() { hs.Close(); <-hdone }()
-		log.Info().Str("listen", mln.Addr().String()).Msg("metrics and health serving")
-	}
 	opts := srv.GRPCOptions()
 	if *insecure {
 		log.Warn().Str("listen", *listen).Msg("serving WITHOUT TLS: node keys and tokens cross the network in clear text")
@@ -160,21 +142,59 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("serve: %w", err)
 	}
+	var hs *http.Server
+	var mln net.Listener
+	if *metricsAddr != "" {
+		mux := http.NewServeMux()
+		mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+		mux.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) {
+			if _, err := st.Hosts(r.Context()); err != nil {
+				http.Error(w, "store: "+err.Error(), http.StatusServiceUnavailable)
+				return
+			}
+			io.WriteString(w, "ok\n")
+		})
+		if mln, err = net.Listen("tcp", *metricsAddr); err != nil {
+			ln.Close()
+			return fmt.Errorf("serve: metrics: %w", err)
+		}
+		hs = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+		log.Info().Str("listen", mln.Addr().String()).Msg("metrics and health serving")
+	}
 	log.Info().Str("listen", ln.Addr().String()).Str("data", *data).Bool("tls", !*insecure).
 		Str("rules_version", policy.Bundle.GetVersion()).Int("rule_files", len(policy.Bundle.GetFiles())).Msg("collector serving")
-	bg, stopBG := context.WithCancel(ctx)
-	defer stopBG()
+
+	// Every goroutine of the collector is in this group, and serve returns
+	// only once all have ended.
+	grp, gctx := errgroup.WithContext(ctx)
+	grp.Go(func() error {
+		if err := g.Serve(ln); err != nil {
+			return fmt.Errorf("serve: %w", err)
+		}
+		return nil
+	})
+	if hs != nil {
+		grp.Go(func() error {
+			if err := hs.Serve(mln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				return fmt.Errorf("serve: metrics: %w", err)
+			}
+			return nil
+		})
+	}
 	if *reload > 0 && (len(ps.ruleDirs) > 0 || ps.orgFile != "") {
-		go watchPolicy(bg, ps, policy, *reload, srv, log)
+		grp.Go(func() error { watchPolicy(gctx, ps, policy, *reload, srv, log); return nil })
 	}
 	if *historyDays > 0 {
-		go pruneHistory(bg, st, time.Duration(*historyDays)*24*time.Hour, log)
+		grp.Go(func() error { pruneHistory(gctx, st, time.Duration(*historyDays)*24*time.Hour, log); return nil })
 	}
-	errc := make(chan error, 1)
-	go func() { errc <- g.Serve(ln) }()
-	select {
-	case <-ctx.Done():
-		log.Info().Msg("collector stopping")
+	grp.Go(func() error { // stops the servers when asked to, or when one fails
+		<-gctx.Done()
+		if ctx.Err() != nil {
+			log.Info().Msg("collector stopping")
+		}
+		if hs != nil {
+			hs.Close()
+		}
 		done := make(chan struct{})
 		go func() { g.GracefulStop(); close(done) }()
 		select {
@@ -183,11 +203,10 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
 			g.Stop()
 			<-done
 		}
-		<-errc
+		srv.Wait()
 		return nil
-	case err := <-errc:
-		return fmt.Errorf("serve: %w", err)
-	}
+	})
+	return grp.Wait()
 }
 
 // pruneHistory forgets observation history older than keep, now and then

@@ -9,9 +9,7 @@ import (
 	"github.com/farmwatch/farmwatch/collector/store"
 	"github.com/farmwatch/farmwatch/credential"
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/metadata"
-	"google.golang.org/grpc/status"
 )
 
 // need says which role each FleetService method needs. A method not named
@@ -30,57 +28,49 @@ func allows(have, want store.Role) bool {
 	return have == store.RoleAdmin || have == want
 }
 
-type roleKey struct{}
-
 func (s *Server) authorize(ctx context.Context, method string) (context.Context, error) {
 	if strings.HasPrefix(method, "/farmwatch.v1.AgentService/") {
 		return ctx, nil // agents authenticate with their node key (Connect) or the enroll secret (Enroll)
 	}
 	want, ok := need[method]
 	if !ok {
-		return nil, status.Errorf(codes.PermissionDenied, "%s: no role may call it", method)
+		return nil, denied("%s: no role may call it", method)
 	}
 	md, _ := metadata.FromIncomingContext(ctx)
 	auth := md.Get(credential.MDAuthorization)
 	if len(auth) != 1 {
-		return nil, status.Error(codes.Unauthenticated, "a bearer token is required (authorization: Bearer <token>)")
+		return nil, unauthenticated("a bearer token is required (authorization: Bearer <token>)")
 	}
 	tok, ok := credential.ParseBearer(auth[0])
 	if !ok {
-		return nil, status.Error(codes.Unauthenticated, "authorization must be \"Bearer <token>\"")
+		return nil, unauthenticated("authorization must be \"Bearer <token>\"")
 	}
 	role, err := s.store.TokenRole(ctx, pki.Hash(tok))
 	if errors.Is(err, store.ErrNotFound) {
-		return nil, status.Error(codes.Unauthenticated, "unknown token")
+		return nil, unauthenticated("unknown token")
 	}
 	if err != nil {
-		return nil, status.Error(codes.Internal, "token lookup failed")
+		return nil, internal("token lookup", err)
 	}
 	if !allows(role, want) {
-		return nil, status.Errorf(codes.PermissionDenied, "%s needs the %s role; this token is %s", method[strings.LastIndex(method, "/")+1:], want, role)
+		return nil, denied("%s needs the %s role; this token is %s", method[strings.LastIndex(method, "/")+1:], want, role)
 	}
-	return context.WithValue(ctx, roleKey{}, role), nil
+	return ctx, nil
 }
 
-func (s *Server) unaryAuth(ctx context.Context, req any, info *grpc.UnaryServerInfo, h grpc.UnaryHandler) (any, error) {
-	ctx, err := s.authorize(ctx, info.FullMethod)
-	if err != nil {
-		return nil, err
+// unary checks the caller's role and maps the handler's error.
+func (s *Server) unary(ctx context.Context, req any, info *grpc.UnaryServerInfo, h grpc.UnaryHandler) (any, error) {
+	if _, err := s.authorize(ctx, info.FullMethod); err != nil {
+		return nil, toStatus(s.log, info.FullMethod, err)
 	}
-	return h(ctx, req)
+	resp, err := h(ctx, req)
+	return resp, toStatus(s.log, info.FullMethod, err)
 }
 
-type wrappedStream struct {
-	grpc.ServerStream
-	ctx context.Context
-}
-
-func (w wrappedStream) Context() context.Context { return w.ctx }
-
-func (s *Server) streamAuth(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, h grpc.StreamHandler) error {
-	ctx, err := s.authorize(ss.Context(), info.FullMethod)
-	if err != nil {
-		return err
+// stream checks the caller's role and maps the handler's error.
+func (s *Server) stream(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, h grpc.StreamHandler) error {
+	if _, err := s.authorize(ss.Context(), info.FullMethod); err != nil {
+		return toStatus(s.log, info.FullMethod, err)
 	}
-	return h(srv, wrappedStream{ss, ctx})
+	return toStatus(s.log, info.FullMethod, h(srv, ss))
 }

@@ -9,8 +9,6 @@ import (
 	"github.com/farmwatch/farmwatch/collector/store"
 	fwv1 "github.com/farmwatch/farmwatch/proto/farmwatch/v1"
 	"github.com/farmwatch/farmwatch/report"
-	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/status"
 )
 
 func (s *Server) summary(ctx context.Context, h store.Host) (*fwv1.HostSummary, error) {
@@ -35,13 +33,13 @@ func (s *Server) summary(ctx context.Context, h store.Host) (*fwv1.HostSummary, 
 func (s *Server) ListHosts(ctx context.Context, _ *fwv1.ListHostsRequest) (*fwv1.ListHostsResponse, error) {
 	hs, err := s.store.Hosts(ctx)
 	if err != nil {
-		return nil, status.Error(codes.Internal, "hosts: the store failed")
+		return nil, internal("hosts", err)
 	}
 	out := &fwv1.ListHostsResponse{}
 	for _, h := range hs {
 		sum, err := s.summary(ctx, h)
 		if err != nil {
-			return nil, status.Error(codes.Internal, "hosts: the store failed")
+			return nil, internal("hosts", err)
 		}
 		out.Hosts = append(out.Hosts, sum)
 	}
@@ -51,17 +49,17 @@ func (s *Server) ListHosts(ctx context.Context, _ *fwv1.ListHostsRequest) (*fwv1
 // host finds a host by id or name.
 func (s *Server) host(ctx context.Context, name string) (store.Host, error) {
 	if name == "" {
-		return store.Host{}, status.Error(codes.InvalidArgument, "a host name is required")
+		return store.Host{}, invalid("a host name is required")
 	}
 	h, err := s.store.Host(ctx, name)
 	if errors.Is(err, store.ErrNotFound) {
 		h, err = s.store.HostByName(ctx, name)
 	}
 	if errors.Is(err, store.ErrNotFound) {
-		return h, status.Errorf(codes.NotFound, "no host %q", name)
+		return h, notFound("no host %q", name)
 	}
 	if err != nil {
-		return h, status.Error(codes.Internal, "host lookup failed")
+		return h, internal("host lookup", err)
 	}
 	return h, nil
 }
@@ -74,15 +72,15 @@ func (s *Server) GetHost(ctx context.Context, req *fwv1.GetHostRequest) (*fwv1.G
 	}
 	sum, err := s.summary(ctx, h)
 	if err != nil {
-		return nil, status.Error(codes.Internal, "host: the store failed")
+		return nil, internal("host", err)
 	}
 	obs, err := s.store.Observations(ctx, h.ID)
 	if err != nil {
-		return nil, status.Error(codes.Internal, "host: the store failed")
+		return nil, internal("host", err)
 	}
 	fs, err := s.store.Findings(ctx, store.FindingFilter{HostID: h.ID})
 	if err != nil {
-		return nil, status.Error(codes.Internal, "host: the store failed")
+		return nil, internal("host", err)
 	}
 	rep := &fwv1.Report{Host: h.Info, Observations: obs}
 	for _, f := range fs {
@@ -107,7 +105,7 @@ func (s *Server) ListFindings(ctx context.Context, req *fwv1.ListFindingsRequest
 	}
 	rows, err := s.store.Findings(ctx, f)
 	if err != nil {
-		return nil, status.Error(codes.Internal, "findings: the store failed")
+		return nil, internal("findings", err)
 	}
 	out := &fwv1.ListFindingsResponse{}
 	for _, r := range rows {
@@ -149,7 +147,7 @@ func (s *Server) WatchFindings(req *fwv1.WatchFindingsRequest, stream fwv1.Fleet
 		}
 		rows, err := s.store.Findings(ctx, store.FindingFilter{MinSeverity: req.GetMinSeverity()})
 		if err != nil {
-			return status.Error(codes.Internal, "watch: the store failed")
+			return internal("watch", err)
 		}
 		for _, r := range rows {
 			k := r.HostID + "|" + r.ID + "|" + r.FirstSeen.String()
@@ -168,11 +166,11 @@ func (s *Server) WatchFindings(req *fwv1.WatchFindingsRequest, stream fwv1.Fleet
 func (s *Server) CreateToken(ctx context.Context, req *fwv1.CreateTokenRequest) (*fwv1.CreateTokenResponse, error) {
 	role := store.Role(req.GetRole())
 	if role != store.RoleHelpdesk && role != store.RoleAdmin {
-		return nil, status.Errorf(codes.InvalidArgument, "role %q: want helpdesk or admin", req.GetRole())
+		return nil, invalid("role %q: want helpdesk or admin", req.GetRole())
 	}
 	tok := pki.Secret("fwt_")
 	if err := s.store.PutToken(ctx, pki.Hash(tok), role, s.now()); err != nil {
-		return nil, status.Error(codes.Internal, "token: the store failed")
+		return nil, internal("token", err)
 	}
 	s.log.Info().Str("role", string(role)).Msg("token created")
 	return &fwv1.CreateTokenResponse{Token: tok, Role: string(role)}, nil
@@ -188,7 +186,7 @@ func (s *Server) ListChanges(ctx context.Context, req *fwv1.ListChangesRequest) 
 		return nil, err
 	}
 	if req.GetLimit() < 0 || req.GetLimit() > maxChanges {
-		return nil, status.Errorf(codes.InvalidArgument, "changes: limit %d: want 0 to %d", req.GetLimit(), maxChanges)
+		return nil, invalid("changes: limit %d: want 0 to %d", req.GetLimit(), maxChanges)
 	}
 	f := store.ChangeFilter{Kind: req.GetKind(), Limit: int(req.GetLimit())}
 	if req.GetSince() != nil {
@@ -196,7 +194,7 @@ func (s *Server) ListChanges(ctx context.Context, req *fwv1.ListChangesRequest) 
 	}
 	cs, err := s.store.Changes(ctx, h.ID, f)
 	if err != nil {
-		return nil, status.Error(codes.Internal, "changes: the store failed")
+		return nil, internal("changes", err)
 	}
 	return &fwv1.ListChangesResponse{HostId: h.ID, Hostname: h.Hostname, Changes: cs}, nil
 }
