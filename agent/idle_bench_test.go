@@ -112,7 +112,7 @@ func BenchmarkAgentIdle(b *testing.B) {
 	b.ReportMetric(pct, "%core@60s")
 	b.ReportMetric(float64(scans)/float64(b.N), "scans/window")
 	b.ReportMetric(0, "ns/op")
-	b.Logf("goals (issue #5): idle RSS %.1f MB (goal <= 20; anon %.1f, file %.1f; blocking Go program %.1f), CPU %.3f%% of a core at a 60 s interval (goal <= 0.1: %.1f ms a scan, %.3f ms/s between scans, %d scans)",
+	b.Logf("goals: idle RSS %.1f MB (goal <= 20; anon %.1f, file %.1f; blocking Go program %.1f), CPU %.3f%% of a core at a 60 s interval (goal <= 0.1: %.1f ms a scan, %.3f ms/s between scans, %d scans)",
 		rss, anon, file, brss, pct, float64(perScan)/1e6, idleRate*1e3, scans)
 }
 

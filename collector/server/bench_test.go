@@ -27,7 +27,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 )
 
-// The fleet of the benchmarks (issue 5, "Speed"): benchAgents simulated
+// The fleet of the benchmarks (the collector benchmarks of make bench): benchAgents simulated
 // agents, each its own Connect stream, multiplexed over benchConns shared
 // TLS connections (so 1000 agents need a handful of file descriptors, not
 // 1000). Every agent enrolls, says Hello and sends a FullState of
