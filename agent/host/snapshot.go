@@ -7,9 +7,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"path"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -151,10 +153,6 @@ func ParseSnapshot(data []byte) (*Snapshot, error) {
 	seen := map[string]bool{}
 	for _, f := range a.Files[1:] {
 		name, data := f.Name, f.Data
-		if seen[name] {
-			return nil, fmt.Errorf("entry %q: duplicate", name)
-		}
-		seen[name] = true
 		if n, ok := strings.CutSuffix(name, base64Suffix); ok {
 			b, err := base64.StdEncoding.DecodeString(strings.Join(strings.Fields(string(data)), ""))
 			if err != nil {
@@ -162,6 +160,11 @@ func ParseSnapshot(data []byte) (*Snapshot, error) {
 			}
 			name, data = n, b
 		}
+		// An entry and its base64 form are the same entry.
+		if seen[name] {
+			return nil, fmt.Errorf("entry %q: duplicate", f.Name)
+		}
+		seen[name] = true
 		kind, rest, _ := strings.Cut(name, "/")
 		switch kind {
 		case "root", "link":
@@ -198,14 +201,20 @@ func ParseSnapshot(data []byte) (*Snapshot, error) {
 			return nil, fmt.Errorf("entry %q: unknown kind %q (want root/, link/, cmd/ or api/)", name, kind)
 		}
 	}
-	// A path cannot be both a file and a directory holding other entries.
-	for p := range s.Files {
-		for q := path.Dir(p); q != "/"; q = path.Dir(q) {
-			if _, ok := s.Files[q]; ok {
-				return nil, fmt.Errorf("entry %q: %s is recorded as a file", "root"+p, q)
-			}
-			if _, ok := s.Links[q]; ok {
-				return nil, fmt.Errorf("entry %q: %s is recorded as a link", "root"+p, q)
+	// A path cannot be both a file or link and a directory holding other
+	// entries.
+	for _, e := range []struct {
+		kind  string
+		paths []string
+	}{{"root", slices.Sorted(maps.Keys(s.Files))}, {"link", slices.Sorted(maps.Keys(s.Links))}} {
+		for _, p := range e.paths {
+			for q := path.Dir(p); q != "/"; q = path.Dir(q) {
+				if _, ok := s.Files[q]; ok {
+					return nil, fmt.Errorf("entry %q: %s is recorded as a file", e.kind+p, q)
+				}
+				if _, ok := s.Links[q]; ok {
+					return nil, fmt.Errorf("entry %q: %s is recorded as a link", e.kind+p, q)
+				}
 			}
 		}
 	}
