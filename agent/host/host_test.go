@@ -11,6 +11,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/google/go-cmp/cmp"
 )
 
 func TestSnapshotRoundTrip(t *testing.T) {
@@ -74,6 +76,29 @@ func TestSnapshotRoundTrip(t *testing.T) {
 	}
 	if _, err := r.Run(context.Background(), Command{Name: "launchctl", Args: []string{"list"}}); err == nil {
 		t.Fatal("a linux snapshot ran launchctl")
+	}
+}
+
+// Names that txtar cannot hold as they are (trailing white space, which it
+// trims, or the base64 suffix itself) survive Format and ParseSnapshot.
+func TestFormatAwkwardNames(t *testing.T) {
+	s := &Snapshot{
+		Meta:  Meta{OS: "linux", Hostname: "h", Captured: time.Unix(0, 0).UTC()},
+		Files: map[string][]byte{"/a ": []byte("x\n"), "/b (base64)": []byte("y\n"), "/c\t": {}},
+		Links: map[string]string{"/d ": "/a "},
+		Cmds:  map[string][]byte{"/bin/x ": []byte("out\n")},
+		APIs:  map[string][]byte{},
+	}
+	out, err := s.Format()
+	if err != nil {
+		t.Fatal(err)
+	}
+	back, err := ParseSnapshot(out)
+	if err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	if diff := cmp.Diff(s, back); diff != "" {
+		t.Errorf("round trip (-want +got):\n%s\n%s", diff, out)
 	}
 }
 

@@ -15,6 +15,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode"
 	"unicode/utf8"
 
 	"golang.org/x/tools/txtar"
@@ -30,7 +31,9 @@ import (
 //
 // Contents that are not plain text lines (NUL bytes, invalid UTF-8, no final
 // newline, a line that looks like a txtar marker) are stored base64-encoded,
-// and the entry's name then ends in base64Suffix.
+// and the entry's name then ends in base64Suffix. So are the contents of an
+// entry whose name ends in white space (which txtar trims from a name) or
+// in base64Suffix itself.
 const base64Suffix = " (base64)"
 
 // MaxSnapshotSize bounds a snapshot file that is read.
@@ -100,7 +103,7 @@ func (h *Host) WriteSnapshot(w io.Writer) error {
 }
 
 func encodeEntry(name string, b []byte) txtar.File {
-	if plainText(b) {
+	if plainText(b) && strings.TrimRightFunc(name, unicode.IsSpace) == name && !strings.HasSuffix(name, base64Suffix) {
 		return txtar.File{Name: name, Data: b}
 	}
 	enc := base64.StdEncoding.EncodeToString(b)
