@@ -160,35 +160,6 @@ func TestParseSnapshotErrors(t *testing.T) {
 	}
 }
 
-func FuzzParseSnapshot(f *testing.F) {
-	f.Add([]byte("-- snapshot.json --\n{\"os\":\"linux\",\"hostname\":\"h\"}\n-- root/proc/1/comm --\ninit\n-- link/proc/1/exe --\n/sbin/init\n-- cmd//bin/x y --\nout\n-- api/processes.json --\n[]\n"))
-	f.Add([]byte("-- snapshot.json --\n{\"os\":\"windows\",\"hostname\":\"w\"}\n-- root/a (base64) --\nAAEC\n"))
-	f.Add([]byte("-- snapshot.json --\n{}\n"))
-	f.Fuzz(func(t *testing.T, data []byte) {
-		s, err := ParseSnapshot(data)
-		if err != nil {
-			return
-		}
-		// Whatever parses must format and parse back to the same thing.
-		out, err := s.Format()
-		if err != nil {
-			t.Fatal(err)
-		}
-		back, err := ParseSnapshot(out)
-		if err != nil {
-			t.Fatalf("formatted snapshot does not parse: %v\n%s", err, out)
-		}
-		if len(back.Files) != len(s.Files) || len(back.Links) != len(s.Links) || len(back.Cmds) != len(s.Cmds) || len(back.APIs) != len(s.APIs) {
-			t.Fatalf("round trip changed the entries")
-		}
-		for p, b := range s.Files {
-			if !bytes.Equal(back.Files[p], b) {
-				t.Fatalf("round trip changed %s: %q -> %q", p, b, back.Files[p])
-			}
-		}
-	})
-}
-
 func TestCommandAllowList(t *testing.T) {
 	var ran []string
 	h := &Host{os: runtime.GOOS, live: true, run: func(_ context.Context, p string, args []string) ([]byte, error) {
