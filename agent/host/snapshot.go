@@ -7,12 +7,15 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"path"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"time"
+	"unicode"
 	"unicode/utf8"
 
 	"golang.org/x/tools/txtar"
@@ -28,7 +31,9 @@ import (
 //
 // Contents that are not plain text lines (NUL bytes, invalid UTF-8, no final
 // newline, a line that looks like a txtar marker) are stored base64-encoded,
-// and the entry's name then ends in base64Suffix.
+// and the entry's name then ends in base64Suffix. So are the contents of an
+// entry whose name ends in white space (which txtar trims from a name) or
+// in base64Suffix itself.
 const base64Suffix = " (base64)"
 
 // MaxSnapshotSize bounds a snapshot file that is read.
@@ -98,7 +103,7 @@ func (h *Host) WriteSnapshot(w io.Writer) error {
 }
 
 func encodeEntry(name string, b []byte) txtar.File {
-	if plainText(b) {
+	if plainText(b) && strings.TrimRightFunc(name, unicode.IsSpace) == name && !strings.HasSuffix(name, base64Suffix) {
 		return txtar.File{Name: name, Data: b}
 	}
 	enc := base64.StdEncoding.EncodeToString(b)
@@ -151,10 +156,6 @@ func ParseSnapshot(data []byte) (*Snapshot, error) {
 	seen := map[string]bool{}
 	for _, f := range a.Files[1:] {
 		name, data := f.Name, f.Data
-		if seen[name] {
-			return nil, fmt.Errorf("entry %q: duplicate", name)
-		}
-		seen[name] = true
 		if n, ok := strings.CutSuffix(name, base64Suffix); ok {
 			b, err := base64.StdEncoding.DecodeString(strings.Join(strings.Fields(string(data)), ""))
 			if err != nil {
@@ -162,6 +163,11 @@ func ParseSnapshot(data []byte) (*Snapshot, error) {
 			}
 			name, data = n, b
 		}
+		// An entry and its base64 form are the same entry.
+		if seen[name] {
+			return nil, fmt.Errorf("entry %q: duplicate", f.Name)
+		}
+		seen[name] = true
 		kind, rest, _ := strings.Cut(name, "/")
 		switch kind {
 		case "root", "link":
@@ -198,14 +204,20 @@ func ParseSnapshot(data []byte) (*Snapshot, error) {
 			return nil, fmt.Errorf("entry %q: unknown kind %q (want root/, link/, cmd/ or api/)", name, kind)
 		}
 	}
-	// A path cannot be both a file and a directory holding other entries.
-	for p := range s.Files {
-		for q := path.Dir(p); q != "/"; q = path.Dir(q) {
-			if _, ok := s.Files[q]; ok {
-				return nil, fmt.Errorf("entry %q: %s is recorded as a file", "root"+p, q)
-			}
-			if _, ok := s.Links[q]; ok {
-				return nil, fmt.Errorf("entry %q: %s is recorded as a link", "root"+p, q)
+	// A path cannot be both a file or link and a directory holding other
+	// entries.
+	for _, e := range []struct {
+		kind  string
+		paths []string
+	}{{"root", slices.Sorted(maps.Keys(s.Files))}, {"link", slices.Sorted(maps.Keys(s.Links))}} {
+		for _, p := range e.paths {
+			for q := path.Dir(p); q != "/"; q = path.Dir(q) {
+				if _, ok := s.Files[q]; ok {
+					return nil, fmt.Errorf("entry %q: %s is recorded as a file", e.kind+p, q)
+				}
+				if _, ok := s.Links[q]; ok {
+					return nil, fmt.Errorf("entry %q: %s is recorded as a link", e.kind+p, q)
+				}
 			}
 		}
 	}

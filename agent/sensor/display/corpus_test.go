@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
@@ -24,23 +25,94 @@ type corpusCase struct {
 	raw      []byte
 }
 
-// expectation of a category: a finding required, none allowed, or reported only.
-type expectation int
+// categoryWant is what the built-in display rules must say of every EDID of
+// a corpus category, each given as the display of a connected HDMI
+// connector. Every category of the corpus has one (corpusWant); a category
+// without one fails the test.
+type categoryWant struct {
+	// flaggedBy: each EDID gives a finding of one of these rules; none:
+	// the category need not be flagged.
+	flaggedBy []string
+	// labelPrefix: the label of that finding starts with it.
+	labelPrefix string
+	// alsoAllowed: rules that may fire besides flaggedBy; no other may.
+	alsoAllowed []string
+	// atMost: no finding above this severity.
+	atMost fwv1.Severity
+}
 
-const (
-	mustFlag expectation = iota
-	mustNotFlag
-	reportOnly
-)
+// ruleless: a real display; no finding at all.
+var ruleless = categoryWant{}
 
-func expect(category string) expectation {
-	switch {
-	case strings.HasPrefix(category, "fp_trap_"), category == "monitor", category == "laptop_panel", category == "analog":
-		return mustNotFlag
-	case category == "kvm_switch_console", category == "av_infrastructure_ambiguous":
-		return reportOnly
+// kvmProject is an EDID that an IP-KVM project ships: edid-kvm-identity
+// names the product; edid-capture-bridge may add the TC358743 bridge its
+// EDID comes from, and edid-malformed a hand-edited EDID (its description
+// names BliKVM's).
+func kvmProject(product string) categoryWant {
+	return categoryWant{flaggedBy: []string{"edid-kvm-identity"}, labelPrefix: product,
+		alsoAllowed: []string{"edid-capture-bridge", "edid-malformed"}, atMost: fwv1.Severity_SEVERITY_HIGH}
+}
+
+// notAMonitor: a capture dongle, dummy plug, kernel-generated or virtual
+// machine EDID, each named in edid-capture-bridge's description; only that
+// rule, at its medium severity.
+var notAMonitor = categoryWant{flaggedBy: []string{"edid-capture-bridge"}, atMost: fwv1.Severity_SEVERITY_MEDIUM}
+
+// avPath: a KVM switch, splitter, matrix or extender. They are ambiguous
+// (testdata/edid/PROVENANCE.md): offices use them too. edid-av-path is the
+// rule for them ("context for the other findings, not a verdict alone",
+// low; its list's sources are these linuxhw EDIDs): each is flagged by it,
+// by no other rule, and never above low.
+var avPath = categoryWant{flaggedBy: []string{"edid-av-path"}, atMost: fwv1.Severity_SEVERITY_LOW}
+
+// corpusWant holds every category of testdata/edid: the manifests'
+// category column, and edid_kvm/<project> for the KVM projects' files.
+var corpusWant = map[string]categoryWant{
+	"monitor":                     ruleless,
+	"laptop_panel":                ruleless,
+	"analog":                      ruleless,
+	"fp_trap_gpu_default_panel":   ruleless,
+	"fp_trap_tc358743_lookalike":  ruleless,
+	"kvm_switch_console":          avPath,
+	"av_infrastructure_ambiguous": avPath,
+	"capture_dongle":              notAMonitor,
+	"dummy_headless_emulator":     notAMonitor,
+	"linux_kernel_generated":      notAMonitor,
+	"virtual_vm":                  notAMonitor,
+	// linuxhw EDIDs of IP-KVMs: PiKVM's LNX/TSB 0x8888 and ADV-KVM-IP.
+	"ip_kvm":             {flaggedBy: []string{"edid-kvm-identity"}, alsoAllowed: []string{"edid-capture-bridge"}, atMost: fwv1.Severity_SEVERITY_HIGH},
+	"edid_kvm/pikvm":     kvmProject("PiKVM"),
+	"edid_kvm/glkvm":     kvmProject("PiKVM"), // GL.iNet ships PiKVM's EDIDs
+	"edid_kvm/tinypilot": kvmProject("TinyPilot"),
+	"edid_kvm/jetkvm":    kvmProject("JetKVM"),
+	"edid_kvm/nanokvm":   kvmProject("NanoKVM"),
+	"edid_kvm/blikvm":    kvmProject("BliKVM"),
+}
+
+// check returns what is wrong with the findings of one EDID.
+func (w categoryWant) check(fs []*fwv1.Finding) []string {
+	var bad []string
+	flagged := false
+	for _, f := range fs {
+		switch {
+		case slices.Contains(w.flaggedBy, f.Rule):
+			if strings.HasPrefix(f.Label, w.labelPrefix) {
+				flagged = true
+			} else {
+				bad = append(bad, fmt.Sprintf("%s labelled %q, want %s", f.Rule, f.Label, w.labelPrefix))
+			}
+		case slices.Contains(w.alsoAllowed, f.Rule):
+		default:
+			bad = append(bad, fmt.Sprintf("%s fired, want only %v", f.Rule, append(slices.Clone(w.flaggedBy), w.alsoAllowed...)))
+		}
+		if f.Severity > w.atMost {
+			bad = append(bad, fmt.Sprintf("%s at %s, want at most %s", f.Rule, report.SeverityName(f.Severity), report.SeverityName(w.atMost)))
+		}
 	}
-	return mustFlag // ip_kvm, capture_dongle, dummy_headless_emulator, linux_kernel_generated, virtual_vm, edid_kvm/*
+	if len(w.flaggedBy) > 0 && !flagged {
+		bad = append(bad, fmt.Sprintf("not flagged by %v", w.flaggedBy))
+	}
+	return bad
 }
 
 func loadCorpus(t *testing.T) []corpusCase {
@@ -89,15 +161,21 @@ func loadCorpus(t *testing.T) []corpusCase {
 }
 
 // TestCorpus runs every EDID of testdata/edid through the parser and the
-// built-in rules, as the display of an HDMI connector, and prints a
-// confusion matrix per category. It fails when a real monitor or panel, or
-// a false-positive trap, gives a finding, or when a KVM, capture, dummy,
-// kernel-generated or virtual-machine EDID gives none. The ambiguous
-// categories are printed only.
+// built-in rules, as the display of an HDMI connector, checks each against
+// its category's corpusWant, and prints a confusion matrix per category.
+// A category of the corpus without an expectation fails, and so does an
+// expectation without EDIDs or naming a rule that rules/display.yaml lacks.
 func TestCorpus(t *testing.T) {
 	set, err := rules.Load(rules.Builtin(), rules.Options{})
 	if err != nil {
 		t.Fatal(err)
+	}
+	for cat, w := range corpusWant {
+		for _, id := range append(slices.Clone(w.flaggedBy), w.alsoAllowed...) {
+			if r := set.Rule(id); r == nil || r.File != "builtin:display.yaml" {
+				t.Errorf("category %s: %s is not a rule of rules/display.yaml", cat, id)
+			}
+		}
 	}
 	type row struct{ flagged, clean int }
 	matrix := map[string]*row{}
@@ -109,9 +187,7 @@ func TestCorpus(t *testing.T) {
 		if len(res.Errors) > 0 {
 			t.Errorf("%s: rule errors: %v", c.name, res.Errors)
 		}
-		var hits []string
 		for _, f := range res.Findings {
-			hits = append(hits, f.Rule+"("+report.SeverityName(f.Severity)+")")
 			if byRule[c.category] == nil {
 				byRule[c.category] = map[string]int{}
 			}
@@ -122,20 +198,23 @@ func TestCorpus(t *testing.T) {
 			r = &row{}
 			matrix[c.category] = r
 		}
-		if len(hits) > 0 {
+		if len(res.Findings) > 0 {
 			r.flagged++
 		} else {
 			r.clean++
 		}
-		switch expect(c.category) {
-		case mustFlag:
-			if len(hits) == 0 {
-				t.Errorf("%s (%s, %s %q): no finding, want one", c.name, c.category, d.Edid.Manufacturer, d.Edid.MonitorName)
-			}
-		case mustNotFlag:
-			if len(hits) > 0 {
-				t.Errorf("%s (%s, %s %q): findings %v, want none", c.name, c.category, d.Edid.Manufacturer, d.Edid.MonitorName, hits)
-			}
+		w, ok := corpusWant[c.category]
+		if !ok {
+			t.Errorf("%s: category %q has no expectation in corpusWant", c.name, c.category)
+			continue
+		}
+		for _, b := range w.check(res.Findings) {
+			t.Errorf("%s (%s, %s %q): %s", c.name, c.category, d.Edid.Manufacturer, d.Edid.MonitorName, b)
+		}
+	}
+	for cat := range corpusWant {
+		if matrix[cat] == nil {
+			t.Errorf("category %s has an expectation but no EDID in the corpus", cat)
 		}
 	}
 	cats := make([]string, 0, len(matrix))
@@ -144,15 +223,49 @@ func TestCorpus(t *testing.T) {
 	}
 	sort.Strings(cats)
 	var sb strings.Builder
-	fmt.Fprintf(&sb, "\n%-30s %-9s %7s %7s  %s\n", "category", "expected", "flagged", "clean", "rules")
+	fmt.Fprintf(&sb, "\n%-30s %-22s %7s %7s  %s\n", "category", "expected", "flagged", "clean", "rules")
 	for _, c := range cats {
-		want := map[expectation]string{mustFlag: "finding", mustNotFlag: "none", reportOnly: "report"}[expect(c)]
+		want := "none"
+		if w := corpusWant[c]; len(w.flaggedBy) > 0 {
+			want = strings.Join(w.flaggedBy, ",")
+		}
 		var rs []string
 		for r, n := range byRule[c] {
 			rs = append(rs, fmt.Sprintf("%s:%d", r, n))
 		}
 		sort.Strings(rs)
-		fmt.Fprintf(&sb, "%-30s %-9s %7d %7d  %s\n", c, want, matrix[c].flagged, matrix[c].clean, strings.Join(rs, " "))
+		fmt.Fprintf(&sb, "%-30s %-22s %7d %7d  %s\n", c, want, matrix[c].flagged, matrix[c].clean, strings.Join(rs, " "))
 	}
 	t.Log(sb.String())
+}
+
+// TestCorpusWantCatchesFaults shows that each part of a category's
+// expectation fails when the findings break it.
+func TestCorpusWantCatchesFaults(t *testing.T) {
+	f := func(rule string, sev fwv1.Severity, label string) *fwv1.Finding {
+		return &fwv1.Finding{Rule: rule, Severity: sev, Label: label}
+	}
+	high, medium, low := fwv1.Severity_SEVERITY_HIGH, fwv1.Severity_SEVERITY_MEDIUM, fwv1.Severity_SEVERITY_LOW
+	for _, c := range []struct {
+		name string
+		want categoryWant
+		fs   []*fwv1.Finding
+		ok   bool
+	}{
+		{"pikvm as pikvm", corpusWant["edid_kvm/pikvm"], []*fwv1.Finding{f("edid-kvm-identity", high, "PiKVM"), f("edid-capture-bridge", medium, "x")}, true},
+		{"kvm not flagged", corpusWant["edid_kvm/pikvm"], nil, false},
+		{"kvm flagged only by an allowed rule", corpusWant["edid_kvm/pikvm"], []*fwv1.Finding{f("edid-capture-bridge", medium, "")}, false},
+		{"kvm named as another product", corpusWant["edid_kvm/pikvm"], []*fwv1.Finding{f("edid-kvm-identity", high, "TinyPilot")}, false},
+		{"kvm flagged by a rule not meant for it", corpusWant["ip_kvm"], []*fwv1.Finding{f("edid-kvm-identity", high, "IP-KVM"), f("clamshell", low, "")}, false},
+		{"monitor flagged", corpusWant["monitor"], []*fwv1.Finding{f("edid-malformed", low, "")}, false},
+		{"switch as context", corpusWant["kvm_switch_console"], []*fwv1.Finding{f("edid-av-path", low, "KVM switch")}, true},
+		{"switch unflagged", corpusWant["kvm_switch_console"], nil, false},
+		{"switch above low", corpusWant["kvm_switch_console"], []*fwv1.Finding{f("edid-av-path", medium, "KVM switch")}, false},
+		{"switch as an ip-kvm", corpusWant["av_infrastructure_ambiguous"], []*fwv1.Finding{f("edid-av-path", low, "HDMI matrix"), f("edid-kvm-identity", high, "IP-KVM")}, false},
+		{"dongle above medium", corpusWant["capture_dongle"], []*fwv1.Finding{f("edid-capture-bridge", high, "")}, false},
+	} {
+		if bad := c.want.check(c.fs); (len(bad) == 0) != c.ok {
+			t.Errorf("%s: check says %v, want ok %v", c.name, bad, c.ok)
+		}
+	}
 }
