@@ -46,7 +46,10 @@ type result struct {
 	conflicts []conflict
 	tools     []*toolCov
 	rows      int // catalogue rows used
-	extras    int
+	// rowSources is the upstream source of each catalogue row used, by
+	// row number, for the lists' sources.
+	rowSources map[int]string
+	extras     int
 }
 
 type builder struct {
@@ -105,7 +108,7 @@ func (b *builder) drop(kind string, d []dropped, label, origin string) {
 
 // build turns the three inputs into the lists.
 func build(tools []tool, rows []row, extra []extraEntry) (*result, error) {
-	b := &builder{res: &result{}}
+	b := &builder{res: &result{rowSources: map[int]string{}}}
 	for _, t := range tools {
 		b.addTool(t)
 	}
@@ -255,6 +258,7 @@ func (b *builder) addRow(r row) error {
 		return fmt.Errorf("indicator catalogue row %d: platform %q", r.N, r.Platform)
 	}
 	b.res.rows++
+	b.res.rowSources[r.N] = r.Source
 	use := func(kind string, items []item, drops []dropped) {
 		for _, it := range items {
 			b.add(it, label, origin, "")
