@@ -395,6 +395,8 @@ func (s *Set) loadRule(f *parsedFile, n *yaml.Node) (*Rule, error) {
 		if r.Tests, err = parseTests(f, r, t); err != nil {
 			return nil, err
 		}
+	} else if f.src.builtin {
+		return nil, f.errAt(n, r.ID, "missing tests: a built-in rule needs a case with expect: true and one with expect: false")
 	}
 	return r, nil
 }

@@ -28,6 +28,8 @@ var builtin embed.FS
 type Source struct {
 	Name string // file name for messages
 	Data []byte
+
+	builtin bool // embedded in the binary: every rule must carry tests
 }
 
 // Builtin returns the built-in rule files, sorted by name.
@@ -42,7 +44,7 @@ func Builtin() []Source {
 		if err != nil {
 			continue
 		}
-		out = append(out, Source{Name: "builtin:" + e.Name(), Data: b})
+		out = append(out, Source{Name: "builtin:" + e.Name(), Data: b, builtin: true})
 	}
 	return out
 }

@@ -25,6 +25,9 @@ type Test struct {
 	findings []*fwv1.Finding            // host scope
 }
 
+// parseTests parses a rule's test cases. A rule that has tests has at least
+// one positive case (expect: true) and one negative case (expect: false):
+// a rule tested only where it fires may fire everywhere.
 func parseTests(f *parsedFile, r *Rule, n *yaml.Node) ([]Test, error) {
 	if n.Kind != yaml.SequenceNode {
 		return nil, f.errAt(n, r.ID, "tests: want a list of test cases")
@@ -105,6 +108,15 @@ func parseTests(f *parsedFile, r *Rule, n *yaml.Node) ([]Test, error) {
 			return nil, f.errAt(c, r.ID, "test %s: missing %s:", t.Name, r.Scope)
 		}
 		out = append(out, t)
+	}
+	pos := 0
+	for _, t := range out {
+		if t.Expect {
+			pos++
+		}
+	}
+	if pos == 0 || pos == len(out) {
+		return nil, f.errAt(n, r.ID, "tests: want at least one case with expect: true and one with expect: false (%d of %d expect true)", pos, len(out))
 	}
 	return out, nil
 }
