@@ -268,12 +268,12 @@ func wildMatch(pat, s string) bool {
 	star, mark := -1, 0
 	for i < len(s) {
 		switch {
+		case p < len(pat) && pat[p] == '*': // a wildcard, even where s has a '*'
+			star, mark = p, i
+			p++
 		case p < len(pat) && (pat[p] == '?' || pat[p] == s[i]):
 			p++
 			i++
-		case p < len(pat) && pat[p] == '*':
-			star, mark = p, i
-			p++
 		case star >= 0:
 			p = star + 1
 			mark++

@@ -221,6 +221,7 @@ func TestListMatch(t *testing.T) {
 		{mk(MatchGlob, "*desk*"), "anydesk.exe", "*desk*"},
 		{mk(MatchGlob, "a?c"), "abc", "a?c"},
 		{mk(MatchGlob, "a?c"), "ac", ""},
+		{mk(MatchGlob, "x*"), "x*y", "x*"}, // the '*' of the pattern is a wildcard where the string has one
 		{mk(MatchGlob, "/users/*/library/*", "/users/*/library/anydesk/*"), "/Users/x/Library/AnyDesk/a", "/users/*/library/anydesk/*"},
 	}
 	for _, c := range cases {
