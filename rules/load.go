@@ -6,8 +6,10 @@ import (
 	"fmt"
 	"io"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"cel.dev/cel-go/cel"
 	"go.yaml.in/yaml/v3"
@@ -107,13 +109,8 @@ func parseFile(src Source) (*parsedFile, error) {
 	if err := dec.Decode(&doc); err == io.EOF {
 		return nil, &LoadError{File: src.Name, Line: 1, Reason: "file is empty: want lists:, rules: or exceptions:"}
 	} else if err != nil {
-		line := 0
-		msg := err.Error()
-		var te *yaml.TypeError
-		if !errors.As(err, &te) {
-			fmt.Sscanf(strings.TrimPrefix(msg, "yaml: "), "line %d:", &line)
-		}
-		return nil, &LoadError{File: src.Name, Line: line, Reason: "bad YAML: " + strings.TrimPrefix(msg, "yaml: ")}
+		msg := strings.TrimPrefix(err.Error(), "yaml: ")
+		return nil, &LoadError{File: src.Name, Line: yamlErrLine(src.Data, err), Reason: "bad YAML: " + msg}
 	}
 	if len(doc.Content) == 0 || doc.Content[0].Kind != yaml.MappingNode {
 		return nil, &LoadError{File: src.Name, Line: 1, Reason: "want a mapping with lists:, rules: or exceptions:"}
@@ -137,6 +134,46 @@ func parseFile(src Source) (*parsedFile, error) {
 		return nil, &LoadError{File: src.Name, Line: 1, Reason: "no lists:, rules: or exceptions:"}
 	}
 	return f, nil
+}
+
+// yamlErrLine is the line of a YAML error: the one its message names; for
+// a refused byte (a control character, invalid UTF-8), which the message does
+// not place, the line of the first such byte; else line 1: the YAML parser
+// names no line when the construct it failed in starts on the first.
+func yamlErrLine(data []byte, err error) int {
+	msg := err.Error()
+	var te *yaml.TypeError
+	if errors.As(err, &te) && len(te.Errors) > 0 {
+		msg = te.Errors[0]
+	}
+	line := 0
+	if _, serr := fmt.Sscanf(strings.TrimPrefix(msg, "yaml: "), "line %d:", &line); serr == nil && line > 0 {
+		return line
+	}
+	if strings.Contains(msg, "UTF-8") || strings.Contains(msg, "control characters") || strings.Contains(msg, "Unicode character") {
+		for i := 0; i < len(data); {
+			r, n := utf8.DecodeRune(data[i:])
+			if (r == utf8.RuneError && n == 1) || !yamlPrintable(r) {
+				return 1 + bytes.Count(data[:i], []byte("\n"))
+			}
+			i += n
+		}
+	}
+	return 1
+}
+
+// yamlPrintable reports whether YAML accepts r in a stream (YAML 1.2
+// c-printable, plus the byte order mark).
+func yamlPrintable(r rune) bool {
+	switch {
+	case r == '\t' || r == '\n' || r == '\r' || r == 0x85 || r == 0xFEFF:
+		return true
+	case r < 0x20 || r == 0x7F || (r >= 0x80 && r < 0xA0):
+		return false
+	case r >= 0xD800 && r <= 0xDFFF, r == 0xFFFE, r == 0xFFFF:
+		return false
+	}
+	return true
 }
 
 func (f *parsedFile) errAt(n *yaml.Node, id, format string, args ...any) error {
@@ -351,8 +388,11 @@ func (s *Set) loadRule(f *parsedFile, n *yaml.Node) (*Rule, error) {
 			return nil, f.errAt(n, r.ID, "missing %s", k)
 		}
 	}
-	if len(r.Sources) == 0 {
-		return nil, f.errAt(nodes["sources"], r.ID, "sources: name at least one reference")
+	if strings.TrimSpace(r.Title) == "" {
+		return nil, f.errAt(nodes["title"], r.ID, "title is empty")
+	}
+	if len(r.Sources) == 0 || slices.ContainsFunc(r.Sources, func(s string) bool { return strings.TrimSpace(s) == "" }) {
+		return nil, f.errAt(nodes["sources"], r.ID, "sources: name at least one reference, and no blank one")
 	}
 	if _, ok := scopeByName(r.Scope); !ok && r.Scope != "host" {
 		return nil, f.errAt(nodes["scope"], r.ID, "scope %q: want host or one of %s", r.Scope, scopeNames())
