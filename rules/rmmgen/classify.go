@@ -3,6 +3,7 @@ package main
 import (
 	"regexp"
 	"strings"
+	"unicode"
 )
 
 // listID names one generated list.
@@ -195,7 +196,7 @@ func classifyOriginal(orig, filename string) ([]item, []dropped) {
 // indicator-catalogue path), which may be a Windows path, a POSIX path, or a
 // bare image name. supported is the tool's SupportedOS.
 func classifyInstallPath(raw string, supported osSet) ([]item, []dropped) {
-	s := strings.Trim(strings.TrimSpace(raw), `"'`)
+	s := strings.TrimFunc(raw, spaceOrQuote)
 	switch {
 	case s == "":
 		return nil, nil
@@ -205,10 +206,18 @@ func classifyInstallPath(raw string, supported osSet) ([]item, []dropped) {
 		return classifyWindowsPath(s)
 	case strings.Contains(s, "/"):
 		// A relative POSIX path (helpwire-operator/bin/helpwire-operator).
-		return classifyName(s[strings.LastIndex(s, "/")+1:], posixOf(supported))
+		last := s[strings.LastIndex(s, "/")+1:]
+		if strings.Trim(strings.TrimSpace(last), `"'`) == "" {
+			return nil, []dropped{{lowerASCII(s), "a relative folder, not an install path"}}
+		}
+		return classifyName(last, posixOf(supported))
 	}
 	return classifyName(s, posixOf(supported))
 }
+
+// spaceOrQuote reports the characters trimmed from both ends of a value:
+// white space and the quotes LOLRMM sometimes leaves around a path.
+func spaceOrQuote(r rune) bool { return unicode.IsSpace(r) || r == '"' || r == '\'' }
 
 // posixOf returns the POSIX systems of a tool's SupportedOS (both if none).
 func posixOf(supported osSet) osSet {
@@ -357,6 +366,7 @@ func classifyPosixPath(raw string, supported osSet) ([]item, []dropped) {
 	var items []item
 	var drops []dropped
 	seen := map[item]bool{}
+	judged := false
 	for _, os := range []osSet{osDarwin, osLinux} {
 		s := strings.TrimSpace(raw)
 		if strings.HasPrefix(s, "~/") {
@@ -370,6 +380,7 @@ func classifyPosixPath(raw string, supported osSet) ([]item, []dropped) {
 		if !posixFor(s, supported)[os] {
 			continue
 		}
+		judged = true
 		it, dr := classifyPosixOne(s, os)
 		for _, i := range it {
 			if !seen[i] {
@@ -378,6 +389,9 @@ func classifyPosixPath(raw string, supported osSet) ([]item, []dropped) {
 			}
 		}
 		drops = append(drops, dr...)
+	}
+	if !judged {
+		return nil, []dropped{{lowerASCII(strings.TrimSpace(raw)), "a path of a system the tool does not support (" + supported.String() + ")"}}
 	}
 	return items, dedupDrops(drops)
 }
