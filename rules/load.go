@@ -2,6 +2,7 @@ package rules
 
 import (
 	"bytes"
+	"cmp"
 	"errors"
 	"fmt"
 	"io"
@@ -35,11 +36,7 @@ func (e *LoadError) Error() string {
 		}
 	}
 	if e.RuleID != "" {
-		what := e.What
-		if what == "" {
-			what = "rule"
-		}
-		fmt.Fprintf(&b, ": %s %s", what, e.RuleID)
+		fmt.Fprintf(&b, ": %s %s", cmp.Or(e.What, "rule"), e.RuleID)
 	}
 	b.WriteString(": ")
 	b.WriteString(e.Reason)

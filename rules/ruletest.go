@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 
+	"cel.dev/cel-go/common/types"
 	fwv1 "github.com/farmwatch/farmwatch/proto/farmwatch/v1"
 	"go.yaml.in/yaml/v3"
 	"google.golang.org/protobuf/encoding/protojson"
@@ -182,9 +183,9 @@ func (s *Set) runTest(r *Rule, t Test) string {
 	if r.Scope == "host" {
 		hv := map[string]any{}
 		for _, sc := range scopes {
-			hv[sc.plural] = typesList(s, t.lists[sc.name])
+			hv[sc.plural] = types.NewDynamicList(s.envs.adapter, t.lists[sc.name])
 		}
-		hv["findings"] = typesFindings(s, t.findings)
+		hv["findings"] = types.NewDynamicList(s.envs.adapter, t.findings)
 		act = &activation{lists: s.Lists, host: s.envs.adapter.NativeToValue(newCached(t.host)), org: s.envs.adapter.NativeToValue(t.org), hostVars: hv}
 	} else {
 		act = &activation{lists: s.Lists, host: s.envs.adapter.NativeToValue(newCached(t.host)), org: s.envs.adapter.NativeToValue(t.org), name: r.Scope, val: s.envs.adapter.NativeToValue(newCached(t.obs))}

@@ -4,8 +4,8 @@ import (
 	"bytes"
 	"fmt"
 	"io"
+	"maps"
 	"slices"
-	"sort"
 	"strings"
 
 	"go.yaml.in/yaml/v3"
@@ -31,12 +31,7 @@ func render(res *result, sources []string) ([]byte, error) {
 	lists := &yaml.Node{Kind: yaml.MappingNode}
 	for l := listID(0); l < nLists; l++ {
 		vals := &yaml.Node{Kind: yaml.MappingNode}
-		keys := make([]string, 0, len(res.lists[l]))
-		for k := range res.lists[l] {
-			keys = append(keys, k)
-		}
-		sort.Strings(keys)
-		for _, k := range keys {
+		for _, k := range slices.Sorted(maps.Keys(res.lists[l])) {
 			e := res.lists[l][k]
 			vals.Content = append(vals.Content,
 				str(k),
@@ -148,7 +143,7 @@ func writeCoverage(w io.Writer, res *result) {
 		}
 	}
 	fmt.Fprintf(w, "coverage: %d LOLRMM tools, %d with usable values, %d covered by their own values, %d with their label in some list; %d labels in all; %d catalogue rows, %d extra entries used\n",
-		len(res.tools), usable, covered, byLabel, len(labels), res.rows, res.extras)
+		len(res.tools), usable, covered, byLabel, len(labels), len(res.rowSources), res.extras)
 	for l := listID(0); l < nLists; l++ {
 		fmt.Fprintf(w, "coverage: %-24s %5d values, %3d LOLRMM tools\n", l, len(res.lists[l]), perList[l])
 	}
