@@ -5,7 +5,8 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"fmt"
-	"sort"
+	"slices"
+	"strings"
 
 	fwv1 "github.com/farmwatch/farmwatch/proto/farmwatch/v1"
 )
@@ -23,8 +24,7 @@ func NewBundle(srcs []Source) (*fwv1.RuleBundle, error) {
 	if len(srcs) == 0 {
 		return b, nil
 	}
-	sorted := append([]Source(nil), srcs...)
-	sort.Slice(sorted, func(i, j int) bool { return sorted[i].Name < sorted[j].Name })
+	sorted := slices.SortedFunc(slices.Values(srcs), func(a, b Source) int { return strings.Compare(a.Name, b.Name) })
 	h := sha256.New()
 	var total int
 	for i, s := range sorted {

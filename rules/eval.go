@@ -1,8 +1,10 @@
 package rules
 
 import (
+	"cmp"
 	"fmt"
-	"sort"
+	"reflect"
+	"slices"
 	"strings"
 
 	"cel.dev/cel-go/cel"
@@ -44,8 +46,9 @@ func (a *activation) ResolveName(n string) (any, bool) {
 		return a.host, true
 	case n == "org":
 		return a.org, a.org != nil
-	case strings.HasPrefix(n, "lists."):
-		l, ok := a.lists[n[len("lists."):]]
+	}
+	if name, ok := strings.CutPrefix(n, "lists."); ok {
+		l, ok := a.lists[name]
 		return l, ok
 	}
 	if a.hostVars != nil {
@@ -232,19 +235,19 @@ var _ ref.Val = (*List)(nil)
 // SortFindings orders findings worst first, standing before suppressed,
 // then by rule and evidence, so output is stable.
 func SortFindings(fs []*fwv1.Finding) {
-	sort.SliceStable(fs, func(i, j int) bool {
-		a, b := fs[i], fs[j]
-		if (a.SuppressedBy == "") != (b.SuppressedBy == "") {
-			return a.SuppressedBy == ""
+	suppressed := func(f *fwv1.Finding) int {
+		if f.SuppressedBy != "" {
+			return 1
 		}
-		if a.Severity != b.Severity {
-			return a.Severity > b.Severity
-		}
-		if a.Rule != b.Rule {
-			return a.Rule < b.Rule
-		}
-		return strings.Join(a.Evidence, ",") < strings.Join(b.Evidence, ",")
+		return 0
+	}
+	slices.SortStableFunc(fs, func(a, b *fwv1.Finding) int {
+		return cmp.Or(
+			cmp.Compare(suppressed(a), suppressed(b)),
+			cmp.Compare(b.Severity, a.Severity),
+			strings.Compare(a.Rule, b.Rule),
+			strings.Compare(strings.Join(a.Evidence, ","), strings.Join(b.Evidence, ",")))
 	})
 }
 
-var reflectStrings = reflectTypeOf[[]string]()
+var reflectStrings = reflect.TypeFor[[]string]()

@@ -1,10 +1,11 @@
 package rules
 
 import (
+	"cmp"
 	"fmt"
+	"maps"
 	"reflect"
 	"slices"
-	"sort"
 	"strings"
 
 	"cel.dev/cel-go/common/types"
@@ -72,8 +73,8 @@ func (t *trieNode) insert(prefix string, g glob) {
 	n := t
 	for i := 0; i < len(prefix); {
 		c := prefix[i]
-		j := sort.Search(len(n.keys), func(j int) bool { return n.keys[j] >= c })
-		if j == len(n.keys) || n.keys[j] != c {
+		j, found := slices.BinarySearch(n.keys, c)
+		if !found {
 			leaf := &trieNode{edge: prefix[i:], globs: []glob{g}}
 			n.keys = slices.Insert(n.keys, j, c)
 			n.kids = slices.Insert(n.kids, j, leaf)
@@ -117,12 +118,9 @@ func newList(name string, m Match, values [][2]string) (*List, error) {
 	lens := map[int]bool{}
 	gs := map[int]bool{}
 	for _, vl := range values {
-		v, label := lower(vl[0]), vl[1]
+		v, label := lower(vl[0]), cmp.Or(vl[1], vl[0])
 		if v == "" {
 			return nil, fmt.Errorf("list %s: empty value", name)
-		}
-		if label == "" {
-			label = vl[0]
 		}
 		l.labels[label] = true
 		l.n++
@@ -162,11 +160,8 @@ func newList(name string, m Match, values [][2]string) (*List, error) {
 }
 
 func sortedDesc(m map[int]bool) []int {
-	out := make([]int, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Sort(sort.Reverse(sort.IntSlice(out)))
+	out := slices.Sorted(maps.Keys(m))
+	slices.Reverse(out)
 	return out
 }
 
@@ -268,12 +263,12 @@ func wildMatch(pat, s string) bool {
 	star, mark := -1, 0
 	for i < len(s) {
 		switch {
+		case p < len(pat) && pat[p] == '*': // a wildcard, even where s has a '*'
+			star, mark = p, i
+			p++
 		case p < len(pat) && (pat[p] == '?' || pat[p] == s[i]):
 			p++
 			i++
-		case p < len(pat) && pat[p] == '*':
-			star, mark = p, i
-			p++
 		case star >= 0:
 			p = star + 1
 			mark++

@@ -3,6 +3,7 @@ package rules
 import (
 	"fmt"
 	"math/rand/v2"
+	"strings"
 	"testing"
 )
 
@@ -41,7 +42,7 @@ func TestGlobTrieMatchesScan(t *testing.T) {
 			if !wildMatch(g, lower(s)) {
 				continue
 			}
-			lit := len(g) - countWild(g)
+			lit := len(g) - strings.Count(g, "*") - strings.Count(g, "?")
 			if lit > best {
 				best, labels = lit, map[string]bool{}
 			}
@@ -54,14 +55,4 @@ func TestGlobTrieMatchesScan(t *testing.T) {
 			t.Fatalf("lookup(%q) = %q, %v; want one of %v", s, got, ok, labels)
 		}
 	}
-}
-
-func countWild(s string) int {
-	n := 0
-	for i := 0; i < len(s); i++ {
-		if s[i] == '*' || s[i] == '?' {
-			n++
-		}
-	}
-	return n
 }

@@ -2,12 +2,15 @@ package rules
 
 import (
 	"bytes"
+	"cmp"
 	"errors"
 	"fmt"
 	"io"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"cel.dev/cel-go/cel"
 	"github.com/farmwatch/farmwatch/report"
@@ -34,11 +37,7 @@ func (e *LoadError) Error() string {
 		}
 	}
 	if e.RuleID != "" {
-		what := e.What
-		if what == "" {
-			what = "rule"
-		}
-		fmt.Fprintf(&b, ": %s %s", what, e.RuleID)
+		fmt.Fprintf(&b, ": %s %s", cmp.Or(e.What, "rule"), e.RuleID)
 	}
 	b.WriteString(": ")
 	b.WriteString(e.Reason)
@@ -108,13 +107,8 @@ func parseFile(src Source) (*parsedFile, error) {
 	if err := dec.Decode(&doc); err == io.EOF {
 		return nil, &LoadError{File: src.Name, Line: 1, Reason: "file is empty: want lists:, rules: or exceptions:"}
 	} else if err != nil {
-		line := 0
-		msg := err.Error()
-		var te *yaml.TypeError
-		if !errors.As(err, &te) {
-			fmt.Sscanf(strings.TrimPrefix(msg, "yaml: "), "line %d:", &line)
-		}
-		return nil, &LoadError{File: src.Name, Line: line, Reason: "bad YAML: " + strings.TrimPrefix(msg, "yaml: ")}
+		msg := strings.TrimPrefix(err.Error(), "yaml: ")
+		return nil, &LoadError{File: src.Name, Line: yamlErrLine(src.Data, err), Reason: "bad YAML: " + msg}
 	}
 	if len(doc.Content) == 0 || doc.Content[0].Kind != yaml.MappingNode {
 		return nil, &LoadError{File: src.Name, Line: 1, Reason: "want a mapping with lists:, rules: or exceptions:"}
@@ -140,18 +134,52 @@ func parseFile(src Source) (*parsedFile, error) {
 	return f, nil
 }
 
+// yamlErrLine is the line of a YAML error: the one its message names; for
+// a refused byte (a control character, invalid UTF-8), which the message does
+// not place, the line of the first such byte; else line 1: the YAML parser
+// names no line when the construct it failed in starts on the first.
+func yamlErrLine(data []byte, err error) int {
+	msg := err.Error()
+	var te *yaml.TypeError
+	if errors.As(err, &te) && len(te.Errors) > 0 {
+		msg = te.Errors[0]
+	}
+	line := 0
+	if _, serr := fmt.Sscanf(strings.TrimPrefix(msg, "yaml: "), "line %d:", &line); serr == nil && line > 0 {
+		return line
+	}
+	if strings.Contains(msg, "UTF-8") || strings.Contains(msg, "control characters") || strings.Contains(msg, "Unicode character") {
+		for i := 0; i < len(data); {
+			r, n := utf8.DecodeRune(data[i:])
+			if (r == utf8.RuneError && n == 1) || !yamlPrintable(r) {
+				return 1 + bytes.Count(data[:i], []byte("\n"))
+			}
+			i += n
+		}
+	}
+	return 1
+}
+
+// yamlPrintable reports whether YAML accepts r in a stream (YAML 1.2
+// c-printable, plus the byte order mark).
+func yamlPrintable(r rune) bool {
+	switch {
+	case r == '\t' || r == '\n' || r == '\r' || r == 0x85 || r == 0xFEFF:
+		return true
+	case r < 0x20 || r == 0x7F || (r >= 0x80 && r < 0xA0):
+		return false
+	case r >= 0xD800 && r <= 0xDFFF, r == 0xFFFE, r == 0xFFFF:
+		return false
+	}
+	return true
+}
+
 func (f *parsedFile) errAt(n *yaml.Node, id, format string, args ...any) error {
 	line, col := 0, 0
 	if n != nil {
 		line, col = n.Line, n.Column
 	}
 	return &LoadError{File: f.src.Name, Line: line, Col: col, RuleID: id, Reason: fmt.Sprintf(format, args...)}
-}
-
-func (f *parsedFile) errAtX(n *yaml.Node, id, format string, args ...any) error {
-	e := f.errAt(n, id, format, args...).(*LoadError)
-	e.What = "exception"
-	return e
 }
 
 // eachKey walks a mapping node, refusing keys outside allowed (a misspelt
@@ -352,8 +380,11 @@ func (s *Set) loadRule(f *parsedFile, n *yaml.Node) (*Rule, error) {
 			return nil, f.errAt(n, r.ID, "missing %s", k)
 		}
 	}
-	if len(r.Sources) == 0 {
-		return nil, f.errAt(nodes["sources"], r.ID, "sources: name at least one reference")
+	if strings.TrimSpace(r.Title) == "" {
+		return nil, f.errAt(nodes["title"], r.ID, "title is empty")
+	}
+	if len(r.Sources) == 0 || slices.ContainsFunc(r.Sources, func(s string) bool { return strings.TrimSpace(s) == "" }) {
+		return nil, f.errAt(nodes["sources"], r.ID, "sources: name at least one reference, and no blank one")
 	}
 	if _, ok := scopeByName(r.Scope); !ok && r.Scope != "host" {
 		return nil, f.errAt(nodes["scope"], r.ID, "scope %q: want host or one of %s", r.Scope, scopeNames())
@@ -396,6 +427,8 @@ func (s *Set) loadRule(f *parsedFile, n *yaml.Node) (*Rule, error) {
 		if r.Tests, err = parseTests(f, r, t); err != nil {
 			return nil, err
 		}
+	} else if f.src.builtin {
+		return nil, f.errAt(n, r.ID, "missing tests: a built-in rule needs a case with expect: true and one with expect: false")
 	}
 	return r, nil
 }
@@ -428,103 +461,6 @@ func exprPos(f *parsedFile, n *yaml.Node, e *exprError) (int, int) {
 		return n.Line + e.line - 1, n.Column + e.col
 	}
 	return n.Line + e.line - 1, n.Column + e.col - 1
-}
-
-var exceptionKeys = map[string]bool{"id": true, "rules": true, "reason": true, "when": true, "expires": true}
-
-func (s *Set) loadExceptions(f *parsedFile) error {
-	if f.exceptions == nil {
-		return nil
-	}
-	if f.exceptions.Kind != yaml.SequenceNode {
-		return f.errAtX(f.exceptions, "", "exceptions: want a list")
-	}
-	seen := map[string]*Exception{}
-	for _, e := range s.Exceptions {
-		seen[e.ID] = e
-	}
-	for _, n := range f.exceptions.Content {
-		if n.Kind != yaml.MappingNode {
-			return f.errAtX(n, "", "want an exception (a mapping)")
-		}
-		x := &Exception{File: f.src.Name, Line: n.Line}
-		nodes := map[string]*yaml.Node{}
-		err := eachKey(f, n, "", exceptionKeys, func(k string, v *yaml.Node) error {
-			nodes[k] = v
-			var err error
-			switch k {
-			case "id":
-				x.ID, err = scalar(f, v, "", k)
-			case "rules":
-				x.Rules, err = strings_(f, v, "", k)
-			case "reason":
-				x.Reason, err = scalar(f, v, "", k)
-			case "when":
-				x.When, err = scalar(f, v, "", k)
-			case "expires":
-				var d string
-				if d, err = scalar(f, v, "", k); err == nil {
-					t, perr := time.Parse("2006-01-02", d)
-					if perr != nil {
-						return f.errAtX(v, x.ID, "expires %q: want a date, YYYY-MM-DD", d)
-					}
-					x.Expires = t.Add(24 * time.Hour) // through the end of that day
-				}
-			}
-			return err
-		})
-		if err != nil {
-			return err
-		}
-		if x.ID == "" || !idPattern.MatchString(x.ID) {
-			return f.errAtX(n, x.ID, "exception needs an id of lowercase letters, digits, - and _")
-		}
-		if old := seen[x.ID]; old != nil {
-			return f.errAtX(n, x.ID, "exception %s is already defined at %s:%d", x.ID, old.File, old.Line)
-		}
-		for _, k := range []string{"rules", "reason", "when"} {
-			if nodes[k] == nil {
-				return f.errAtX(n, x.ID, "missing %s", k)
-			}
-		}
-		if strings.TrimSpace(x.Reason) == "" {
-			return f.errAtX(nodes["reason"], x.ID, "reason is empty; say why it is sanctioned")
-		}
-		if len(x.Rules) == 0 {
-			return f.errAtX(nodes["rules"], x.ID, "rules is empty")
-		}
-		var rs []*Rule
-		for _, id := range x.Rules {
-			r := s.byID[id]
-			if r == nil {
-				return f.errAtX(nodes["rules"], x.ID, "no rule %q", id)
-			}
-			if x.scope == "" {
-				x.scope = r.Scope
-			} else if r.Scope != x.scope {
-				return f.errAtX(nodes["rules"], x.ID, "rules %s (%s) and %s (%s) have different scopes", x.Rules[0], x.scope, id, r.Scope)
-			}
-			rs = append(rs, r)
-		}
-		if x.scope == "host" {
-			return f.errAtX(nodes["rules"], x.ID, "host rules take no exceptions; write the exception for the observation rules they build on")
-		}
-		prg, ee := compile(s.envs.byScope[x.scope], x.When, cel.BoolType)
-		if le := s.unknownList(x.When); le != nil {
-			ee = le
-		}
-		if ee != nil {
-			line, col := exprPos(f, nodes["when"], ee)
-			return &LoadError{File: f.src.Name, Line: line, Col: col, RuleID: x.ID, What: "exception", Reason: "when: " + ee.msg}
-		}
-		x.when = prg
-		for _, r := range rs {
-			r.exceptions = append(r.exceptions, x)
-		}
-		s.Exceptions = append(s.Exceptions, x)
-		seen[x.ID] = x
-	}
-	return nil
 }
 
 var listRef = regexp.MustCompile(`\blists\.([A-Za-z0-9_]+)`)

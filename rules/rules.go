@@ -11,10 +11,10 @@ import (
 	"embed"
 	"fmt"
 	"io/fs"
+	"maps"
 	"os"
 	"path/filepath"
-	"sort"
-	"strings"
+	"slices"
 	"time"
 
 	"cel.dev/cel-go/cel"
@@ -28,6 +28,8 @@ var builtin embed.FS
 type Source struct {
 	Name string // file name for messages
 	Data []byte
+
+	builtin bool // embedded in the binary: every rule must carry tests
 }
 
 // Builtin returns the built-in rule files, sorted by name.
@@ -42,7 +44,7 @@ func Builtin() []Source {
 		if err != nil {
 			continue
 		}
-		out = append(out, Source{Name: "builtin:" + e.Name(), Data: b})
+		out = append(out, Source{Name: "builtin:" + e.Name(), Data: b, builtin: true})
 	}
 	return out
 }
@@ -56,7 +58,7 @@ func ReadDir(dir string) ([]Source, error) {
 	var out []Source
 	for _, e := range ents {
 		n := e.Name()
-		if e.IsDir() || !(strings.HasSuffix(n, ".yaml") || strings.HasSuffix(n, ".yml")) {
+		if e.IsDir() || !slices.Contains([]string{".yaml", ".yml"}, filepath.Ext(n)) {
 			continue
 		}
 		p := filepath.Join(dir, n)
@@ -124,20 +126,5 @@ type Set struct {
 // Rule returns the rule with the id, or nil.
 func (s *Set) Rule(id string) *Rule { return s.byID[id] }
 
-// ScopeRules returns the rules of one scope, in load order.
-func (s *Set) ScopeRules(scope string) []*Rule {
-	if scope == "host" {
-		return s.host
-	}
-	return s.byScope[scope]
-}
-
 // ListNames returns the names of the lists, sorted.
-func (s *Set) ListNames() []string {
-	out := make([]string, 0, len(s.Lists))
-	for n := range s.Lists {
-		out = append(out, n)
-	}
-	sort.Strings(out)
-	return out
-}
+func (s *Set) ListNames() []string { return slices.Sorted(maps.Keys(s.Lists)) }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 
+	"cel.dev/cel-go/common/types"
 	fwv1 "github.com/farmwatch/farmwatch/proto/farmwatch/v1"
 	"go.yaml.in/yaml/v3"
 	"google.golang.org/protobuf/encoding/protojson"
@@ -25,6 +26,9 @@ type Test struct {
 	findings []*fwv1.Finding            // host scope
 }
 
+// parseTests parses a rule's test cases. A rule that has tests has at least
+// one positive case (expect: true) and one negative case (expect: false):
+// a rule tested only where it fires may fire everywhere.
 func parseTests(f *parsedFile, r *Rule, n *yaml.Node) ([]Test, error) {
 	if n.Kind != yaml.SequenceNode {
 		return nil, f.errAt(n, r.ID, "tests: want a list of test cases")
@@ -106,6 +110,15 @@ func parseTests(f *parsedFile, r *Rule, n *yaml.Node) ([]Test, error) {
 		}
 		out = append(out, t)
 	}
+	pos := 0
+	for _, t := range out {
+		if t.Expect {
+			pos++
+		}
+	}
+	if pos == 0 || pos == len(out) {
+		return nil, f.errAt(n, r.ID, "tests: want at least one case with expect: true and one with expect: false (%d of %d expect true)", pos, len(out))
+	}
 	return out, nil
 }
 
@@ -170,9 +183,9 @@ func (s *Set) runTest(r *Rule, t Test) string {
 	if r.Scope == "host" {
 		hv := map[string]any{}
 		for _, sc := range scopes {
-			hv[sc.plural] = typesList(s, t.lists[sc.name])
+			hv[sc.plural] = types.NewDynamicList(s.envs.adapter, t.lists[sc.name])
 		}
-		hv["findings"] = typesFindings(s, t.findings)
+		hv["findings"] = types.NewDynamicList(s.envs.adapter, t.findings)
 		act = &activation{lists: s.Lists, host: s.envs.adapter.NativeToValue(newCached(t.host)), org: s.envs.adapter.NativeToValue(t.org), hostVars: hv}
 	} else {
 		act = &activation{lists: s.Lists, host: s.envs.adapter.NativeToValue(newCached(t.host)), org: s.envs.adapter.NativeToValue(t.org), name: r.Scope, val: s.envs.adapter.NativeToValue(newCached(t.obs))}

@@ -1,9 +1,11 @@
 package main
 
 import (
+	"cmp"
 	"fmt"
+	"maps"
 	"regexp"
-	"sort"
+	"slices"
 	"strings"
 )
 
@@ -45,8 +47,10 @@ type result struct {
 	drops     []drop
 	conflicts []conflict
 	tools     []*toolCov
-	rows      int // catalogue rows used
-	extras    int
+	// rowSources is the upstream source of each catalogue row used, by
+	// row number, for the lists' sources and the coverage summary.
+	rowSources map[int]string
+	extras     int
 }
 
 type builder struct {
@@ -105,7 +109,7 @@ func (b *builder) drop(kind string, d []dropped, label, origin string) {
 
 // build turns the three inputs into the lists.
 func build(tools []tool, rows []row, extra []extraEntry) (*result, error) {
-	b := &builder{res: &result{}}
+	b := &builder{res: &result{rowSources: map[int]string{}}}
 	for _, t := range tools {
 		b.addTool(t)
 	}
@@ -121,17 +125,10 @@ func build(tools []tool, rows []row, extra []extraEntry) (*result, error) {
 		return nil, fmt.Errorf("values claimed by two labels (add an alias or a conflictWinner):\n  %s", strings.Join(b.unresolved, "\n  "))
 	}
 	b.coverage()
-	sort.SliceStable(b.res.drops, func(i, j int) bool {
-		x, y := b.res.drops[i], b.res.drops[j]
-		if x.kind != y.kind {
-			return x.kind < y.kind
-		}
-		if x.value != y.value {
-			return x.value < y.value
-		}
-		return x.origin < y.origin
+	slices.SortStableFunc(b.res.drops, func(x, y drop) int {
+		return cmp.Or(cmp.Compare(x.kind, y.kind), cmp.Compare(x.value, y.value), cmp.Compare(x.origin, y.origin))
 	})
-	b.res.drops = dedupDrop(b.res.drops)
+	b.res.drops = slices.Compact(b.res.drops)
 	var missing []string
 	for _, t := range b.res.tools {
 		if t.usable && len(t.lists) == 0 {
@@ -254,7 +251,7 @@ func (b *builder) addRow(r row) error {
 	if os == 0 {
 		return fmt.Errorf("indicator catalogue row %d: platform %q", r.N, r.Platform)
 	}
-	b.res.rows++
+	b.res.rowSources[r.N] = r.Source
 	use := func(kind string, items []item, drops []dropped) {
 		for _, it := range items {
 			b.add(it, label, origin, "")
@@ -381,22 +378,4 @@ func (b *builder) coverage() {
 	}
 }
 
-func dedupDrop(d []drop) []drop {
-	var out []drop
-	for i, x := range d {
-		if i > 0 && x == d[i-1] {
-			continue
-		}
-		out = append(out, x)
-	}
-	return out
-}
-
-func sortedKeys(m map[string]bool) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
-}
+func sortedKeys(m map[string]bool) []string { return slices.Sorted(maps.Keys(m)) }

@@ -4,7 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"sort"
+	"slices"
 	"strings"
 
 	"go.yaml.in/yaml/v3"
@@ -61,7 +61,7 @@ func loadLOLRMM(dir string) ([]tool, error) {
 	var tools []tool
 	for _, e := range ents {
 		n := e.Name()
-		if e.IsDir() || !(strings.HasSuffix(n, ".yaml") || strings.HasSuffix(n, ".yml")) {
+		if e.IsDir() || !slices.Contains([]string{".yaml", ".yml"}, filepath.Ext(n)) {
 			continue
 		}
 		p := filepath.Join(dir, n)
@@ -78,7 +78,7 @@ func loadLOLRMM(dir string) ([]tool, error) {
 	if len(tools) == 0 {
 		return nil, fmt.Errorf("lolrmm catalogue %s: no .yaml or .yml files", dir)
 	}
-	sort.Slice(tools, func(i, j int) bool { return tools[i].File < tools[j].File })
+	slices.SortFunc(tools, func(a, b tool) int { return strings.Compare(a.File, b.File) })
 	return tools, nil
 }
 

@@ -6,13 +6,15 @@
 // It reads three inputs and nothing else:
 //
 //   - the LOLRMM catalogue (magicsword-io/LOLRMM, folder yaml/, Apache-2.0),
-//   - the indicator catalogue (shared/indicators/indicators.yaml, rows of
-//     family remote_access),
+//   - the indicator catalogue (a research file kept beside the repository,
+//     passed with -indicators; rows of family remote_access, each naming its
+//     upstream source, which the lists cite),
 //   - the curated supplement rules/rmmgen/extra.yaml (non-Windows names,
 //     systemd units, launchd labels and bundle identifiers that LOLRMM lacks;
 //     every entry names its source).
 //
-// Run it from the repository root:
+// Run it from the repository root, with the two catalogues beside the
+// repository where the flags expect them (-lolrmm, -indicators):
 //
 //	go run ./rules/rmmgen
 //	go run ./rules/rmmgen -check   # fail if rules/rmm_lists.yaml is not current
@@ -47,7 +49,7 @@ func main() {
 	var c config
 	flag.StringVar(&c.lolrmmDir, "lolrmm", "../shared/corpus/lolrmm/yaml", "folder of the LOLRMM catalogue (yaml/ of magicsword-io/LOLRMM)")
 	flag.StringVar(&c.lolrmmRev, "lolrmm-commit", "3c75cf091b10bf7e8ecd576055c44d172b35ff21", "LOLRMM commit the catalogue was taken from (named in the lists' sources)")
-	flag.StringVar(&c.indicators, "indicators", "../shared/indicators/indicators.yaml", "indicator catalogue")
+	flag.StringVar(&c.indicators, "indicators", "../shared/indicators/indicators.yaml", "indicator catalogue (a research file kept beside the repository)")
 	flag.StringVar(&c.extra, "extra", "rules/rmmgen/extra.yaml", "curated supplement")
 	flag.StringVar(&c.out, "o", "rules/rmm_lists.yaml", "output file")
 	flag.BoolVar(&c.check, "check", false, "do not write; exit 1 if the output file differs from what would be generated")
@@ -105,11 +107,11 @@ func run(c config, log io.Writer) error {
 	return nil
 }
 
-// sourcesFor names the inputs in the lists' sources.
+// sourcesFor names the inputs every list cites; render adds the upstream
+// sources of the indicator-catalogue rows behind each list's values.
 func sourcesFor(c config) []string {
 	return []string{
 		"magicsword-io/LOLRMM@" + c.lolrmmRev + " yaml/ (Apache-2.0): Details.PEMetadata, Details.InstallationPaths, Artifacts.EventLog/Registry/Other service names",
-		"farmwatch indicator catalogue shared/indicators/indicators.yaml, family remote_access (each row names its source)",
 		"rules/rmmgen/extra.yaml, curated (each entry names its source: vendor packaging, Homebrew casks, Chromium, nixpkgs)",
 	}
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -164,6 +165,8 @@ func TestClassifyPosixPath(t *testing.T) {
 		{"~/Library/Application Support/AnyDesk/Logs/", osDarwin, nil, "log folder"},
 		{"/Library/LaunchDaemons/remotely-agent.plist", osDarwin, nil, "launchd plist"},
 		{"/etc/shellhub-agent/*", osLinux, nil, "not an install path"},
+		{"/home/*/.local/bin/agentx", osDarwin, nil, "does not support"},
+		{"helpwire-operator/bin/", osLinux, nil, "relative folder"},
 		{"/opt/nezha/agent", osLinux, []item{
 			{lPathsLinux, "/opt/nezha/agent/*", osLinux},
 			{lPathsLinux, "/opt/nezha/agent", osLinux},
@@ -373,8 +376,8 @@ func TestRenderIsStableAndParses(t *testing.T) {
 }
 
 // TestGeneratedFileIsCurrent regenerates rules/rmm_lists.yaml from the
-// inputs beside the repository and compares; it is skipped where the shared
-// corpus is not there.
+// catalogues beside the repository (where the flags point by default) and
+// compares; it is skipped where they are not there.
 func TestGeneratedFileIsCurrent(t *testing.T) {
 	root := filepath.Join("..", "..")
 	lolrmm := filepath.Join(root, "..", "shared", "corpus", "lolrmm", "yaml")
@@ -395,36 +398,76 @@ func TestGeneratedFileIsCurrent(t *testing.T) {
 	}
 }
 
+func TestSplitRefs(t *testing.T) {
+	tests := []struct {
+		in   string
+		want []string
+	}{
+		{"repo magicsword-io/LOLRMM: yaml/anydesk.yaml", []string{"repo magicsword-io/LOLRMM: yaml/anydesk.yaml"}},
+		{"repo magicsword-io/LOLRMM: yaml/rustdesk.yaml; repo elastic/detection-rules: rules/x.toml",
+			[]string{"repo magicsword-io/LOLRMM: yaml/rustdesk.yaml", "repo elastic/detection-rules: rules/x.toml"}},
+		{"repo TigerVNC/tigervnc: unix/a.service.in; unix/x0vncserver; unix/b.c",
+			[]string{"repo TigerVNC/tigervnc: unix/a.service.in; unix/x0vncserver; unix/b.c"}},
+		{"repo magicsword-io/LOLRMM: yaml/apple_remote_desktop.yaml; public scripts (a/OSX: enable_ard.sh; b/mac-scripts); CIS check 'x'",
+			[]string{"repo magicsword-io/LOLRMM: yaml/apple_remote_desktop.yaml", "public scripts (a/OSX: enable_ard.sh; b/mac-scripts)", "CIS check 'x'"}},
+		{"repo magicsword-io/LOLRMM: yaml/crd.yaml; DPRK honeypot threat brief (secondary)",
+			[]string{"repo magicsword-io/LOLRMM: yaml/crd.yaml", "DPRK honeypot threat brief (secondary)"}},
+		{" ; ", nil},
+	}
+	for _, tt := range tests {
+		if diff := cmp.Diff(tt.want, splitRefs(tt.in)); diff != "" {
+			t.Errorf("splitRefs(%q) (-want +got):\n%s", tt.in, diff)
+		}
+	}
+}
+
+// TestListsCiteCatalogueRowSources: a list cites the upstream source of each
+// catalogue row behind its values, once, without the LOLRMM references it
+// already cites; a row whose values went elsewhere is not cited.
+func TestListsCiteCatalogueRowSources(t *testing.T) {
+	rows := []row{
+		{N: 7, Platform: "windows", Kind: "process", Match: "AnyDesk.exe", Tool: "AnyDesk", Confidence: "high",
+			Source: "repo magicsword-io/LOLRMM: yaml/anydesk.yaml; repo elastic/detection-rules: rules/rmm.toml"},
+		{N: 8, Platform: "linux", Kind: "process", Match: "anydesk", Tool: "AnyDesk", Confidence: "high",
+			Source: "repo elastic/detection-rules: rules/rmm.toml"},
+		{N: 9, Platform: "linux", Kind: "service", Match: "rustdesk.service", Tool: "RustDesk", Confidence: "high",
+			Source: "repo rustdesk/rustdesk: res/rustdesk.service"},
+		{N: 10, Platform: "linux", Kind: "process", Match: "guess", Tool: "RustDesk", Confidence: "low",
+			Source: "not cited: a low-confidence row is not used"},
+	}
+	res, err := build(nil, rows, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff([]string{"repo elastic/detection-rules: rules/rmm.toml"}, catalogueRefs(res, lProcNames)); diff != "" {
+		t.Errorf("process names (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff([]string{"repo rustdesk/rustdesk: res/rustdesk.service"}, catalogueRefs(res, lSvcNames)); diff != "" {
+		t.Errorf("service names (-want +got):\n%s", diff)
+	}
+	if got := catalogueRefs(res, lPathsWindows); len(got) != 0 {
+		t.Errorf("paths: %q, want none", got)
+	}
+	out, err := render(res, []string{"common"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(string(out), "not cited") || strings.Count(string(out), "rules/rmm.toml") != 1 {
+		t.Errorf("rendered sources:\n%s", out)
+	}
+	for i := range 2 * maxCatalogueRefs {
+		res.rowSources[100+i] = fmt.Sprintf("repo r/r%02d: x", i)
+		res.lists[lProcNames]["anydesk.exe"].origins[fmt.Sprintf("indicators#%d", 100+i)] = true
+	}
+	got := catalogueRefs(res, lProcNames)
+	if len(got) != maxCatalogueRefs+1 || !strings.Contains(got[maxCatalogueRefs], "and 13 more") {
+		t.Errorf("bounded refs = %q", got)
+	}
+}
+
 func write(t *testing.T, p, s string) {
 	t.Helper()
 	if err := os.WriteFile(p, []byte(s), 0o644); err != nil {
 		t.Fatal(err)
 	}
-}
-
-// FuzzParseLOLRMM: a catalogue file never panics the parser.
-func FuzzParseLOLRMM(f *testing.F) {
-	f.Add([]byte(anydeskYAML))
-	f.Add([]byte("Name: x\nDetails:\n    PEMetadata: ''\n"))
-	f.Add([]byte("Name: x\nDetails:\n    PEMetadata: [1, 2]\n"))
-	f.Fuzz(func(t *testing.T, b []byte) {
-		_, _ = parseLOLRMM("f.yaml", b)
-	})
-}
-
-// FuzzClassifyInstallPath: any value classifies without panicking, into
-// lower-case, non-empty values of a known list.
-func FuzzClassifyInstallPath(f *testing.F) {
-	for _, s := range []string{`C:\Program Files (x86)\AnyDesk\*`, `%APPDATA%\x\`, `*\*\a.exe`, "/Applications/A.app",
-		"~/x/", "/etc/systemd/system/a@.service", "a*.exe", "prose with spaces", `c:\*\`, "*", ""} {
-		f.Add(s, uint8(osWindows|osLinux))
-	}
-	f.Fuzz(func(t *testing.T, s string, sup uint8) {
-		items, _ := classifyInstallPath(s, osSet(sup)&(osWindows|osPosix))
-		for _, it := range items {
-			if it.value == "" || it.list < 0 || it.list >= nLists || it.value != lowerASCII(it.value) {
-				t.Fatalf("classifyInstallPath(%q) = %+v", s, it)
-			}
-		}
-	})
 }
