@@ -3,7 +3,8 @@
 // the collector's CA and nothing else, secret files (enroll secret, node
 // key, fleet API tokens), and the gRPC metadata that carries them.
 //
-// An agent's stream carries its host id in MDHost and "Node <key>" in
+// An enrolment carries "Enroll <secret>" in MDAuthorization; an agent's
+// stream carries its host id in MDHost and "Node <key>" in
 // MDAuthorization; a fleet API call carries "Bearer <token>".
 package credential
 
@@ -23,9 +24,21 @@ const (
 )
 
 const (
+	enrollScheme = "Enroll "
 	nodeScheme   = "Node "
 	bearerScheme = "Bearer "
 )
+
+// Enroll is the authorization value of an enrolment: the fleet's enroll
+// secret.
+func Enroll(secret string) string { return enrollScheme + secret }
+
+// ParseEnroll returns the enroll secret of an authorization value, and
+// whether it is one.
+func ParseEnroll(v string) (string, bool) {
+	s, ok := strings.CutPrefix(v, enrollScheme)
+	return s, ok && s != ""
+}
 
 // Node is the authorization value of an agent's node key.
 func Node(key string) string { return nodeScheme + key }

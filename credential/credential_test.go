@@ -43,6 +43,12 @@ func TestAuthorizationValues(t *testing.T) {
 	if k, ok := ParseNode(Node("fwn_x")); !ok || k != "fwn_x" {
 		t.Errorf("node round trip: %q %v", k, ok)
 	}
+	if sec, ok := ParseEnroll(Enroll("s3")); !ok || sec != "s3" {
+		t.Errorf("enroll round trip: %q %v", sec, ok)
+	}
+	if _, ok := ParseEnroll(Node("s3")); ok {
+		t.Error("a node key taken for an enroll secret")
+	}
 	if tok, ok := ParseBearer(Bearer("fwt_y")); !ok || tok != "fwt_y" {
 		t.Errorf("bearer round trip: %q %v", tok, ok)
 	}

@@ -8,9 +8,11 @@ import (
 	"strings"
 
 	"github.com/farmwatch/farmwatch/agent/statefile"
+	"github.com/farmwatch/farmwatch/credential"
 	fwv1 "github.com/farmwatch/farmwatch/proto/farmwatch/v1"
 	"github.com/google/uuid"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/metadata"
 )
 
 // The identity files of the state directory.
@@ -35,7 +37,8 @@ func (s *Stream) identity(ctx context.Context, cc *grpc.ClientConn, hi *fwv1.Hos
 			return "", "", err
 		}
 	}
-	r, err := fwv1.NewAgentServiceClient(cc).Enroll(ctx, &fwv1.EnrollRequest{EnrollSecret: s.c.EnrollSecret, Host: hi, HostId: hostID})
+	ectx := metadata.AppendToOutgoingContext(ctx, credential.MDAuthorization, credential.Enroll(s.c.EnrollSecret))
+	r, err := fwv1.NewAgentServiceClient(cc).Enroll(ectx, &fwv1.EnrollRequest{Host: hi, HostId: hostID})
 	if err != nil {
 		return "", "", fmt.Errorf("enroll: %w", err)
 	}

@@ -42,8 +42,9 @@ type collector struct {
 	hangup  chan struct{}               // ends the current stream
 }
 
-func (c *collector) Enroll(_ context.Context, r *fwv1.EnrollRequest) (*fwv1.EnrollResponse, error) {
-	if r.EnrollSecret != "secret" {
+func (c *collector) Enroll(ctx context.Context, r *fwv1.EnrollRequest) (*fwv1.EnrollResponse, error) {
+	md, _ := metadata.FromIncomingContext(ctx)
+	if secret, ok := credential.ParseEnroll(first(md.Get(credential.MDAuthorization))); !ok || secret != "secret" {
 		return nil, status.Error(codes.Unauthenticated, "wrong secret")
 	}
 	c.mu.Lock()

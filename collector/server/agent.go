@@ -22,7 +22,10 @@ import (
 
 // Enroll implements AgentService.
 func (s *Server) Enroll(ctx context.Context, req *fwv1.EnrollRequest) (*fwv1.EnrollResponse, error) {
-	if subtle.ConstantTimeCompare(pki.Hash(req.GetEnrollSecret()), s.enrollHash) != 1 {
+	md, _ := metadata.FromIncomingContext(ctx)
+	auth := md.Get(credential.MDAuthorization)
+	secret, _ := credential.ParseEnroll(first(auth))
+	if len(auth) != 1 || subtle.ConstantTimeCompare(pki.Hash(secret), s.enrollHash) != 1 {
 		s.log.Warn().Str("peer", peerAddr(ctx)).Msg("enrollment refused: wrong secret")
 		return nil, unauthenticated("enroll: wrong enroll secret")
 	}
@@ -46,6 +49,13 @@ func (s *Server) Enroll(ctx context.Context, req *fwv1.EnrollRequest) (*fwv1.Enr
 	}
 	s.log.Info().Str("host_id", id).Str("hostname", h.Hostname).Str("peer", peerAddr(ctx)).Msg("host enrolled")
 	return &fwv1.EnrollResponse{HostId: id, NodeKey: key}, nil
+}
+
+func first(v []string) string {
+	if len(v) == 0 {
+		return ""
+	}
+	return v[0]
 }
 
 // authAgent checks the node key of a stream and returns its host.

@@ -260,7 +260,7 @@ func startBenchFleet(b *testing.B) *benchFleet {
 	err = benchParallel(benchAgents, 32, func(i int) error {
 		cc := f.conns[i%benchConns]
 		name := fmt.Sprintf("bench-%04d", i)
-		r, err := fwv1.NewAgentServiceClient(cc).Enroll(ctx, &fwv1.EnrollRequest{EnrollSecret: in.EnrollSecret, Host: &fwv1.HostInfo{Os: "linux", Hostname: name}})
+		r, err := fwv1.NewAgentServiceClient(cc).Enroll(enrollCtx(ctx, in.EnrollSecret), &fwv1.EnrollRequest{Host: &fwv1.HostInfo{Os: "linux", Hostname: name}})
 		if err != nil {
 			return fmt.Errorf("enroll %d: %w", i, err)
 		}

@@ -88,7 +88,7 @@ func withToken(ctx context.Context, tok string) context.Context {
 
 func enroll(t *testing.T, cc *grpc.ClientConn, secret, name string) *fwv1.EnrollResponse {
 	t.Helper()
-	r, err := fwv1.NewAgentServiceClient(cc).Enroll(context.Background(), &fwv1.EnrollRequest{EnrollSecret: secret, Host: &fwv1.HostInfo{Os: "linux", Hostname: name}})
+	r, err := fwv1.NewAgentServiceClient(cc).Enroll(enrollCtx(context.Background(), secret), &fwv1.EnrollRequest{Host: &fwv1.HostInfo{Os: "linux", Hostname: name}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -370,10 +370,10 @@ func TestRefusals(t *testing.T) {
 	agent := fwv1.NewAgentServiceClient(cc)
 	code := func(err error) codes.Code { return status.Code(err) }
 
-	if _, err := agent.Enroll(ctx, &fwv1.EnrollRequest{EnrollSecret: "wrong", Host: &fwv1.HostInfo{Os: "linux", Hostname: "x"}}); code(err) != codes.Unauthenticated {
+	if _, err := agent.Enroll(enrollCtx(ctx, "wrong"), &fwv1.EnrollRequest{Host: &fwv1.HostInfo{Os: "linux", Hostname: "x"}}); code(err) != codes.Unauthenticated {
 		t.Errorf("wrong enroll secret: %v", err)
 	}
-	if _, err := agent.Enroll(ctx, &fwv1.EnrollRequest{EnrollSecret: f.install.EnrollSecret, Host: &fwv1.HostInfo{Os: "beos", Hostname: "x"}}); code(err) != codes.InvalidArgument {
+	if _, err := agent.Enroll(enrollCtx(ctx, f.install.EnrollSecret), &fwv1.EnrollRequest{Host: &fwv1.HostInfo{Os: "beos", Hostname: "x"}}); code(err) != codes.InvalidArgument {
 		t.Errorf("bad host facts: %v", err)
 	}
 	if _, err := fleet.ListHosts(ctx, &fwv1.ListHostsRequest{}); code(err) != codes.Unauthenticated {
@@ -452,7 +452,7 @@ func TestRefusals(t *testing.T) {
 	defer pc.Close()
 	cctx, cancel := context.WithTimeout(ctx, 3*time.Second)
 	defer cancel()
-	if _, err := fwv1.NewAgentServiceClient(pc).Enroll(cctx, &fwv1.EnrollRequest{EnrollSecret: f.install.EnrollSecret}); code(err) != codes.Unavailable {
+	if _, err := fwv1.NewAgentServiceClient(pc).Enroll(enrollCtx(cctx, f.install.EnrollSecret), &fwv1.EnrollRequest{}); code(err) != codes.Unavailable {
 		t.Errorf("plaintext client: %v", err)
 	}
 }
@@ -470,4 +470,9 @@ func FuzzCheckAgentMessage(f *testing.F) {
 		}
 		l.checkAgentMessage(m)
 	})
+}
+
+// enrollCtx carries an enroll secret as agents send it.
+func enrollCtx(ctx context.Context, secret string) context.Context {
+	return metadata.AppendToOutgoingContext(ctx, credential.MDAuthorization, credential.Enroll(secret))
 }

@@ -28,12 +28,17 @@ const (
 )
 
 type EnrollRequest struct {
-	state        protoimpl.MessageState `protogen:"open.v1"`
-	EnrollSecret string                 `protobuf:"bytes,1,opt,name=enroll_secret,json=enrollSecret,proto3" json:"enroll_secret,omitempty"`
-	Host         *HostInfo              `protobuf:"bytes,2,opt,name=host,proto3" json:"host,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Host  *HostInfo              `protobuf:"bytes,2,opt,name=host,proto3" json:"host,omitempty"`
 	// A stable id the agent made for itself at first start (its state
 	// directory keeps it), so a re-enrolling agent is the same host.
-	HostId        string `protobuf:"bytes,3,opt,name=host_id,json=hostId,proto3" json:"host_id,omitempty"`
+	HostId string `protobuf:"bytes,3,opt,name=host_id,json=hostId,proto3" json:"host_id,omitempty"`
+	// The node key the agent holds, when it enrols again under its id: the
+	// proof that it is that host.
+	NodeKey string `protobuf:"bytes,4,opt,name=node_key,json=nodeKey,proto3" json:"node_key,omitempty"`
+	// A random value the agent keeps while it waits for an admin's
+	// approval, so the approval is for this request and no other.
+	RequestId     string `protobuf:"bytes,5,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -68,13 +73,6 @@ func (*EnrollRequest) Descriptor() ([]byte, []int) {
 	return file_farmwatch_v1_agent_proto_rawDescGZIP(), []int{0}
 }
 
-func (x *EnrollRequest) GetEnrollSecret() string {
-	if x != nil {
-		return x.EnrollSecret
-	}
-	return ""
-}
-
 func (x *EnrollRequest) GetHost() *HostInfo {
 	if x != nil {
 		return x.Host
@@ -85,6 +83,20 @@ func (x *EnrollRequest) GetHost() *HostInfo {
 func (x *EnrollRequest) GetHostId() string {
 	if x != nil {
 		return x.HostId
+	}
+	return ""
+}
+
+func (x *EnrollRequest) GetNodeKey() string {
+	if x != nil {
+		return x.NodeKey
+	}
+	return ""
+}
+
+func (x *EnrollRequest) GetRequestId() string {
+	if x != nil {
+		return x.RequestId
 	}
 	return ""
 }
@@ -153,6 +165,7 @@ type AgentMessage struct {
 	//	*AgentMessage_ScanReply
 	//	*AgentMessage_Heartbeat
 	//	*AgentMessage_BundleStatus
+	//	*AgentMessage_Chunk
 	Body          isAgentMessage_Body `protobuf_oneof:"body"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -263,6 +276,15 @@ func (x *AgentMessage) GetBundleStatus() *BundleStatus {
 	return nil
 }
 
+func (x *AgentMessage) GetChunk() *Chunk {
+	if x != nil {
+		if x, ok := x.Body.(*AgentMessage_Chunk); ok {
+			return x.Chunk
+		}
+	}
+	return nil
+}
+
 type isAgentMessage_Body interface {
 	isAgentMessage_Body()
 }
@@ -291,6 +313,10 @@ type AgentMessage_BundleStatus struct {
 	BundleStatus *BundleStatus `protobuf:"bytes,15,opt,name=bundle_status,json=bundleStatus,proto3,oneof"`
 }
 
+type AgentMessage_Chunk struct {
+	Chunk *Chunk `protobuf:"bytes,16,opt,name=chunk,proto3,oneof"`
+}
+
 func (*AgentMessage_Hello) isAgentMessage_Body() {}
 
 func (*AgentMessage_Full) isAgentMessage_Body() {}
@@ -302,6 +328,66 @@ func (*AgentMessage_ScanReply) isAgentMessage_Body() {}
 func (*AgentMessage_Heartbeat) isAgentMessage_Body() {}
 
 func (*AgentMessage_BundleStatus) isAgentMessage_Body() {}
+
+func (*AgentMessage_Chunk) isAgentMessage_Body() {}
+
+// Chunk carries a part of an encoded AgentMessage that is larger than one
+// gRPC message may be: the parts of one message are sent in order, all
+// with its seq, the last marked. The collector joins them (up to its
+// message limit) and handles the message as if it had come whole. Every
+// gRPC message stays small, so no caller can make the collector hold a
+// large one before it is known to be an enrolled agent's.
+type Chunk struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Data          []byte                 `protobuf:"bytes,1,opt,name=data,proto3" json:"data,omitempty"`
+	Last          bool                   `protobuf:"varint,2,opt,name=last,proto3" json:"last,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Chunk) Reset() {
+	*x = Chunk{}
+	mi := &file_farmwatch_v1_agent_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Chunk) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Chunk) ProtoMessage() {}
+
+func (x *Chunk) ProtoReflect() protoreflect.Message {
+	mi := &file_farmwatch_v1_agent_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Chunk.ProtoReflect.Descriptor instead.
+func (*Chunk) Descriptor() ([]byte, []int) {
+	return file_farmwatch_v1_agent_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *Chunk) GetData() []byte {
+	if x != nil {
+		return x.Data
+	}
+	return nil
+}
+
+func (x *Chunk) GetLast() bool {
+	if x != nil {
+		return x.Last
+	}
+	return false
+}
 
 // BundleStatus answers a RuleBundle: the version now in use, or why the
 // bundle was refused (the agent then keeps the rules it had).
@@ -316,7 +402,7 @@ type BundleStatus struct {
 
 func (x *BundleStatus) Reset() {
 	*x = BundleStatus{}
-	mi := &file_farmwatch_v1_agent_proto_msgTypes[3]
+	mi := &file_farmwatch_v1_agent_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -328,7 +414,7 @@ func (x *BundleStatus) String() string {
 func (*BundleStatus) ProtoMessage() {}
 
 func (x *BundleStatus) ProtoReflect() protoreflect.Message {
-	mi := &file_farmwatch_v1_agent_proto_msgTypes[3]
+	mi := &file_farmwatch_v1_agent_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -341,7 +427,7 @@ func (x *BundleStatus) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BundleStatus.ProtoReflect.Descriptor instead.
 func (*BundleStatus) Descriptor() ([]byte, []int) {
-	return file_farmwatch_v1_agent_proto_rawDescGZIP(), []int{3}
+	return file_farmwatch_v1_agent_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *BundleStatus) GetVersion() string {
@@ -378,14 +464,18 @@ type Hello struct {
 	Org *OrgPolicy `protobuf:"bytes,6,opt,name=org,proto3" json:"org,omitempty"`
 	// Why the agent could not load the rule bundle it was last sent ("" when
 	// it could or nothing was sent).
-	RulesError    string `protobuf:"bytes,7,opt,name=rules_error,json=rulesError,proto3" json:"rules_error,omitempty"`
+	RulesError string `protobuf:"bytes,7,opt,name=rules_error,json=rulesError,proto3" json:"rules_error,omitempty"`
+	// The last sequence number the agent used. Lower than the last one the
+	// collector applied means the agent's count went back (a state
+	// directory restored or damaged): the collector asks it to resync.
+	LastSeq       uint64 `protobuf:"varint,8,opt,name=last_seq,json=lastSeq,proto3" json:"last_seq,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Hello) Reset() {
 	*x = Hello{}
-	mi := &file_farmwatch_v1_agent_proto_msgTypes[4]
+	mi := &file_farmwatch_v1_agent_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -397,7 +487,7 @@ func (x *Hello) String() string {
 func (*Hello) ProtoMessage() {}
 
 func (x *Hello) ProtoReflect() protoreflect.Message {
-	mi := &file_farmwatch_v1_agent_proto_msgTypes[4]
+	mi := &file_farmwatch_v1_agent_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -410,7 +500,7 @@ func (x *Hello) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Hello.ProtoReflect.Descriptor instead.
 func (*Hello) Descriptor() ([]byte, []int) {
-	return file_farmwatch_v1_agent_proto_rawDescGZIP(), []int{4}
+	return file_farmwatch_v1_agent_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *Hello) GetHostId() string {
@@ -462,6 +552,13 @@ func (x *Hello) GetRulesError() string {
 	return ""
 }
 
+func (x *Hello) GetLastSeq() uint64 {
+	if x != nil {
+		return x.LastSeq
+	}
+	return 0
+}
+
 // FullState replaces everything the collector holds for the host.
 type FullState struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -475,7 +572,7 @@ type FullState struct {
 
 func (x *FullState) Reset() {
 	*x = FullState{}
-	mi := &file_farmwatch_v1_agent_proto_msgTypes[5]
+	mi := &file_farmwatch_v1_agent_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -487,7 +584,7 @@ func (x *FullState) String() string {
 func (*FullState) ProtoMessage() {}
 
 func (x *FullState) ProtoReflect() protoreflect.Message {
-	mi := &file_farmwatch_v1_agent_proto_msgTypes[5]
+	mi := &file_farmwatch_v1_agent_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -500,7 +597,7 @@ func (x *FullState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FullState.ProtoReflect.Descriptor instead.
 func (*FullState) Descriptor() ([]byte, []int) {
-	return file_farmwatch_v1_agent_proto_rawDescGZIP(), []int{5}
+	return file_farmwatch_v1_agent_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *FullState) GetObservations() []*Observation {
@@ -548,7 +645,7 @@ type Delta struct {
 
 func (x *Delta) Reset() {
 	*x = Delta{}
-	mi := &file_farmwatch_v1_agent_proto_msgTypes[6]
+	mi := &file_farmwatch_v1_agent_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -560,7 +657,7 @@ func (x *Delta) String() string {
 func (*Delta) ProtoMessage() {}
 
 func (x *Delta) ProtoReflect() protoreflect.Message {
-	mi := &file_farmwatch_v1_agent_proto_msgTypes[6]
+	mi := &file_farmwatch_v1_agent_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -573,7 +670,7 @@ func (x *Delta) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Delta.ProtoReflect.Descriptor instead.
 func (*Delta) Descriptor() ([]byte, []int) {
-	return file_farmwatch_v1_agent_proto_rawDescGZIP(), []int{6}
+	return file_farmwatch_v1_agent_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *Delta) GetUpserted() []*Observation {
@@ -629,7 +726,7 @@ type ScanReply struct {
 
 func (x *ScanReply) Reset() {
 	*x = ScanReply{}
-	mi := &file_farmwatch_v1_agent_proto_msgTypes[7]
+	mi := &file_farmwatch_v1_agent_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -641,7 +738,7 @@ func (x *ScanReply) String() string {
 func (*ScanReply) ProtoMessage() {}
 
 func (x *ScanReply) ProtoReflect() protoreflect.Message {
-	mi := &file_farmwatch_v1_agent_proto_msgTypes[7]
+	mi := &file_farmwatch_v1_agent_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -654,7 +751,7 @@ func (x *ScanReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ScanReply.ProtoReflect.Descriptor instead.
 func (*ScanReply) Descriptor() ([]byte, []int) {
-	return file_farmwatch_v1_agent_proto_rawDescGZIP(), []int{7}
+	return file_farmwatch_v1_agent_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *ScanReply) GetRequestId() string {
@@ -688,7 +785,7 @@ type Heartbeat struct {
 
 func (x *Heartbeat) Reset() {
 	*x = Heartbeat{}
-	mi := &file_farmwatch_v1_agent_proto_msgTypes[8]
+	mi := &file_farmwatch_v1_agent_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -700,7 +797,7 @@ func (x *Heartbeat) String() string {
 func (*Heartbeat) ProtoMessage() {}
 
 func (x *Heartbeat) ProtoReflect() protoreflect.Message {
-	mi := &file_farmwatch_v1_agent_proto_msgTypes[8]
+	mi := &file_farmwatch_v1_agent_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -713,7 +810,7 @@ func (x *Heartbeat) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Heartbeat.ProtoReflect.Descriptor instead.
 func (*Heartbeat) Descriptor() ([]byte, []int) {
-	return file_farmwatch_v1_agent_proto_rawDescGZIP(), []int{8}
+	return file_farmwatch_v1_agent_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *Heartbeat) GetSpoolDropped() uint64 {
@@ -738,6 +835,7 @@ type CollectorMessage struct {
 	//	*CollectorMessage_Scan
 	//	*CollectorMessage_Config
 	//	*CollectorMessage_Rules
+	//	*CollectorMessage_Resync
 	Body          isCollectorMessage_Body `protobuf_oneof:"body"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -745,7 +843,7 @@ type CollectorMessage struct {
 
 func (x *CollectorMessage) Reset() {
 	*x = CollectorMessage{}
-	mi := &file_farmwatch_v1_agent_proto_msgTypes[9]
+	mi := &file_farmwatch_v1_agent_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -757,7 +855,7 @@ func (x *CollectorMessage) String() string {
 func (*CollectorMessage) ProtoMessage() {}
 
 func (x *CollectorMessage) ProtoReflect() protoreflect.Message {
-	mi := &file_farmwatch_v1_agent_proto_msgTypes[9]
+	mi := &file_farmwatch_v1_agent_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -770,7 +868,7 @@ func (x *CollectorMessage) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CollectorMessage.ProtoReflect.Descriptor instead.
 func (*CollectorMessage) Descriptor() ([]byte, []int) {
-	return file_farmwatch_v1_agent_proto_rawDescGZIP(), []int{9}
+	return file_farmwatch_v1_agent_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *CollectorMessage) GetBody() isCollectorMessage_Body {
@@ -816,6 +914,15 @@ func (x *CollectorMessage) GetRules() *RuleBundle {
 	return nil
 }
 
+func (x *CollectorMessage) GetResync() *Resync {
+	if x != nil {
+		if x, ok := x.Body.(*CollectorMessage_Resync); ok {
+			return x.Resync
+		}
+	}
+	return nil
+}
+
 type isCollectorMessage_Body interface {
 	isCollectorMessage_Body()
 }
@@ -836,6 +943,10 @@ type CollectorMessage_Rules struct {
 	Rules *RuleBundle `protobuf:"bytes,13,opt,name=rules,proto3,oneof"`
 }
 
+type CollectorMessage_Resync struct {
+	Resync *Resync `protobuf:"bytes,14,opt,name=resync,proto3,oneof"`
+}
+
 func (*CollectorMessage_Ack) isCollectorMessage_Body() {}
 
 func (*CollectorMessage_Scan) isCollectorMessage_Body() {}
@@ -843,6 +954,74 @@ func (*CollectorMessage_Scan) isCollectorMessage_Body() {}
 func (*CollectorMessage_Config) isCollectorMessage_Body() {}
 
 func (*CollectorMessage_Rules) isCollectorMessage_Body() {}
+
+func (*CollectorMessage_Resync) isCollectorMessage_Body() {}
+
+// Resync says the collector did not apply message refused_seq, and will
+// apply nothing more from this agent until a full state numbered next_seq:
+// the agent drops what it has queued (counting it as dropped), continues
+// its numbering at next_seq, and sends a full state. Reasons: a sequence
+// number that is not the next one (a delta after a gap, a number that went
+// back or leapt past the window), or a message over the collector's limits.
+type Resync struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	RefusedSeq    uint64                 `protobuf:"varint,1,opt,name=refused_seq,json=refusedSeq,proto3" json:"refused_seq,omitempty"` // 0 when the hello showed the count went back
+	NextSeq       uint64                 `protobuf:"varint,2,opt,name=next_seq,json=nextSeq,proto3" json:"next_seq,omitempty"`
+	Reason        string                 `protobuf:"bytes,3,opt,name=reason,proto3" json:"reason,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Resync) Reset() {
+	*x = Resync{}
+	mi := &file_farmwatch_v1_agent_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Resync) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Resync) ProtoMessage() {}
+
+func (x *Resync) ProtoReflect() protoreflect.Message {
+	mi := &file_farmwatch_v1_agent_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Resync.ProtoReflect.Descriptor instead.
+func (*Resync) Descriptor() ([]byte, []int) {
+	return file_farmwatch_v1_agent_proto_rawDescGZIP(), []int{11}
+}
+
+func (x *Resync) GetRefusedSeq() uint64 {
+	if x != nil {
+		return x.RefusedSeq
+	}
+	return 0
+}
+
+func (x *Resync) GetNextSeq() uint64 {
+	if x != nil {
+		return x.NextSeq
+	}
+	return 0
+}
+
+func (x *Resync) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
 
 // Ack says every message up to and including seq is committed.
 type Ack struct {
@@ -854,7 +1033,7 @@ type Ack struct {
 
 func (x *Ack) Reset() {
 	*x = Ack{}
-	mi := &file_farmwatch_v1_agent_proto_msgTypes[10]
+	mi := &file_farmwatch_v1_agent_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -866,7 +1045,7 @@ func (x *Ack) String() string {
 func (*Ack) ProtoMessage() {}
 
 func (x *Ack) ProtoReflect() protoreflect.Message {
-	mi := &file_farmwatch_v1_agent_proto_msgTypes[10]
+	mi := &file_farmwatch_v1_agent_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -879,7 +1058,7 @@ func (x *Ack) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Ack.ProtoReflect.Descriptor instead.
 func (*Ack) Descriptor() ([]byte, []int) {
-	return file_farmwatch_v1_agent_proto_rawDescGZIP(), []int{10}
+	return file_farmwatch_v1_agent_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *Ack) GetSeq() uint64 {
@@ -898,7 +1077,7 @@ type ScanRequest struct {
 
 func (x *ScanRequest) Reset() {
 	*x = ScanRequest{}
-	mi := &file_farmwatch_v1_agent_proto_msgTypes[11]
+	mi := &file_farmwatch_v1_agent_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -910,7 +1089,7 @@ func (x *ScanRequest) String() string {
 func (*ScanRequest) ProtoMessage() {}
 
 func (x *ScanRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_farmwatch_v1_agent_proto_msgTypes[11]
+	mi := &file_farmwatch_v1_agent_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -923,7 +1102,7 @@ func (x *ScanRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ScanRequest.ProtoReflect.Descriptor instead.
 func (*ScanRequest) Descriptor() ([]byte, []int) {
-	return file_farmwatch_v1_agent_proto_rawDescGZIP(), []int{11}
+	return file_farmwatch_v1_agent_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *ScanRequest) GetRequestId() string {
@@ -946,7 +1125,7 @@ type ConfigUpdate struct {
 
 func (x *ConfigUpdate) Reset() {
 	*x = ConfigUpdate{}
-	mi := &file_farmwatch_v1_agent_proto_msgTypes[12]
+	mi := &file_farmwatch_v1_agent_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -958,7 +1137,7 @@ func (x *ConfigUpdate) String() string {
 func (*ConfigUpdate) ProtoMessage() {}
 
 func (x *ConfigUpdate) ProtoReflect() protoreflect.Message {
-	mi := &file_farmwatch_v1_agent_proto_msgTypes[12]
+	mi := &file_farmwatch_v1_agent_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -971,7 +1150,7 @@ func (x *ConfigUpdate) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ConfigUpdate.ProtoReflect.Descriptor instead.
 func (*ConfigUpdate) Descriptor() ([]byte, []int) {
-	return file_farmwatch_v1_agent_proto_rawDescGZIP(), []int{12}
+	return file_farmwatch_v1_agent_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *ConfigUpdate) GetIntervalSeconds() int64 {
@@ -1009,7 +1188,7 @@ type RuleBundle struct {
 
 func (x *RuleBundle) Reset() {
 	*x = RuleBundle{}
-	mi := &file_farmwatch_v1_agent_proto_msgTypes[13]
+	mi := &file_farmwatch_v1_agent_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1021,7 +1200,7 @@ func (x *RuleBundle) String() string {
 func (*RuleBundle) ProtoMessage() {}
 
 func (x *RuleBundle) ProtoReflect() protoreflect.Message {
-	mi := &file_farmwatch_v1_agent_proto_msgTypes[13]
+	mi := &file_farmwatch_v1_agent_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1034,7 +1213,7 @@ func (x *RuleBundle) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RuleBundle.ProtoReflect.Descriptor instead.
 func (*RuleBundle) Descriptor() ([]byte, []int) {
-	return file_farmwatch_v1_agent_proto_rawDescGZIP(), []int{13}
+	return file_farmwatch_v1_agent_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *RuleBundle) GetVersion() string {
@@ -1061,7 +1240,7 @@ type RuleFile struct {
 
 func (x *RuleFile) Reset() {
 	*x = RuleFile{}
-	mi := &file_farmwatch_v1_agent_proto_msgTypes[14]
+	mi := &file_farmwatch_v1_agent_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1073,7 +1252,7 @@ func (x *RuleFile) String() string {
 func (*RuleFile) ProtoMessage() {}
 
 func (x *RuleFile) ProtoReflect() protoreflect.Message {
-	mi := &file_farmwatch_v1_agent_proto_msgTypes[14]
+	mi := &file_farmwatch_v1_agent_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1086,7 +1265,7 @@ func (x *RuleFile) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RuleFile.ProtoReflect.Descriptor instead.
 func (*RuleFile) Descriptor() ([]byte, []int) {
-	return file_farmwatch_v1_agent_proto_rawDescGZIP(), []int{14}
+	return file_farmwatch_v1_agent_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *RuleFile) GetName() string {
@@ -1107,14 +1286,16 @@ var File_farmwatch_v1_agent_proto protoreflect.FileDescriptor
 
 const file_farmwatch_v1_agent_proto_rawDesc = "" +
 	"\n" +
-	"\x18farmwatch/v1/agent.proto\x12\ffarmwatch.v1\x1a\x1efarmwatch/v1/observation.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"y\n" +
-	"\rEnrollRequest\x12#\n" +
-	"\renroll_secret\x18\x01 \x01(\tR\fenrollSecret\x12*\n" +
+	"\x18farmwatch/v1/agent.proto\x12\ffarmwatch.v1\x1a\x1efarmwatch/v1/observation.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xa3\x01\n" +
+	"\rEnrollRequest\x12*\n" +
 	"\x04host\x18\x02 \x01(\v2\x16.farmwatch.v1.HostInfoR\x04host\x12\x17\n" +
-	"\ahost_id\x18\x03 \x01(\tR\x06hostId\"D\n" +
+	"\ahost_id\x18\x03 \x01(\tR\x06hostId\x12\x19\n" +
+	"\bnode_key\x18\x04 \x01(\tR\anodeKey\x12\x1d\n" +
+	"\n" +
+	"request_id\x18\x05 \x01(\tR\trequestIdJ\x04\b\x01\x10\x02R\renroll_secret\"D\n" +
 	"\x0eEnrollResponse\x12\x17\n" +
 	"\ahost_id\x18\x01 \x01(\tR\x06hostId\x12\x19\n" +
-	"\bnode_key\x18\x02 \x01(\tR\anodeKey\"\x9d\x03\n" +
+	"\bnode_key\x18\x02 \x01(\tR\anodeKey\"\xca\x03\n" +
 	"\fAgentMessage\x12\x10\n" +
 	"\x03seq\x18\x01 \x01(\x04R\x03seq\x12.\n" +
 	"\x04sent\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\x04sent\x12+\n" +
@@ -1125,13 +1306,17 @@ const file_farmwatch_v1_agent_proto_rawDesc = "" +
 	"\n" +
 	"scan_reply\x18\r \x01(\v2\x17.farmwatch.v1.ScanReplyH\x00R\tscanReply\x127\n" +
 	"\theartbeat\x18\x0e \x01(\v2\x17.farmwatch.v1.HeartbeatH\x00R\theartbeat\x12A\n" +
-	"\rbundle_status\x18\x0f \x01(\v2\x1a.farmwatch.v1.BundleStatusH\x00R\fbundleStatusB\x06\n" +
+	"\rbundle_status\x18\x0f \x01(\v2\x1a.farmwatch.v1.BundleStatusH\x00R\fbundleStatus\x12+\n" +
+	"\x05chunk\x18\x10 \x01(\v2\x13.farmwatch.v1.ChunkH\x00R\x05chunkB\x06\n" +
 	"\x04bodyJ\x04\b\x03\x10\n" +
-	"\"g\n" +
+	"\"/\n" +
+	"\x05Chunk\x12\x12\n" +
+	"\x04data\x18\x01 \x01(\fR\x04data\x12\x12\n" +
+	"\x04last\x18\x02 \x01(\bR\x04last\"g\n" +
 	"\fBundleStatus\x12\x18\n" +
 	"\aversion\x18\x01 \x01(\tR\aversion\x12'\n" +
 	"\x0frefused_version\x18\x02 \x01(\tR\x0erefusedVersion\x12\x14\n" +
-	"\x05error\x18\x03 \x01(\tR\x05error\"\x87\x02\n" +
+	"\x05error\x18\x03 \x01(\tR\x05error\"\xa2\x02\n" +
 	"\x05Hello\x12\x17\n" +
 	"\ahost_id\x18\x01 \x01(\tR\x06hostId\x12*\n" +
 	"\x04host\x18\x02 \x01(\v2\x16.farmwatch.v1.HostInfoR\x04host\x12#\n" +
@@ -1140,7 +1325,8 @@ const file_farmwatch_v1_agent_proto_rawDesc = "" +
 	"\rspool_dropped\x18\x05 \x01(\x04R\fspoolDropped\x12)\n" +
 	"\x03org\x18\x06 \x01(\v2\x17.farmwatch.v1.OrgPolicyR\x03org\x12\x1f\n" +
 	"\vrules_error\x18\a \x01(\tR\n" +
-	"rulesError\"\xd8\x01\n" +
+	"rulesError\x12\x19\n" +
+	"\blast_seq\x18\b \x01(\x04R\alastSeq\"\xd8\x01\n" +
 	"\tFullState\x12=\n" +
 	"\fobservations\x18\x01 \x03(\v2\x19.farmwatch.v1.ObservationR\fobservations\x121\n" +
 	"\bfindings\x18\x02 \x03(\v2\x15.farmwatch.v1.FindingR\bfindings\x124\n" +
@@ -1160,15 +1346,21 @@ const file_farmwatch_v1_agent_proto_rawDesc = "" +
 	"\x05error\x18\x03 \x01(\tR\x05error\"U\n" +
 	"\tHeartbeat\x12#\n" +
 	"\rspool_dropped\x18\x01 \x01(\x04R\fspoolDropped\x12#\n" +
-	"\rspool_pending\x18\x02 \x01(\x04R\fspoolPending\"\xe0\x01\n" +
+	"\rspool_pending\x18\x02 \x01(\x04R\fspoolPending\"\x90\x02\n" +
 	"\x10CollectorMessage\x12%\n" +
 	"\x03ack\x18\n" +
 	" \x01(\v2\x11.farmwatch.v1.AckH\x00R\x03ack\x12/\n" +
 	"\x04scan\x18\v \x01(\v2\x19.farmwatch.v1.ScanRequestH\x00R\x04scan\x124\n" +
 	"\x06config\x18\f \x01(\v2\x1a.farmwatch.v1.ConfigUpdateH\x00R\x06config\x120\n" +
-	"\x05rules\x18\r \x01(\v2\x18.farmwatch.v1.RuleBundleH\x00R\x05rulesB\x06\n" +
+	"\x05rules\x18\r \x01(\v2\x18.farmwatch.v1.RuleBundleH\x00R\x05rules\x12.\n" +
+	"\x06resync\x18\x0e \x01(\v2\x14.farmwatch.v1.ResyncH\x00R\x06resyncB\x06\n" +
 	"\x04bodyJ\x04\b\x01\x10\n" +
-	"\"\x17\n" +
+	"\"\\\n" +
+	"\x06Resync\x12\x1f\n" +
+	"\vrefused_seq\x18\x01 \x01(\x04R\n" +
+	"refusedSeq\x12\x19\n" +
+	"\bnext_seq\x18\x02 \x01(\x04R\anextSeq\x12\x16\n" +
+	"\x06reason\x18\x03 \x01(\tR\x06reason\"\x17\n" +
 	"\x03Ack\x12\x10\n" +
 	"\x03seq\x18\x01 \x01(\x04R\x03seq\",\n" +
 	"\vScanRequest\x12\x1d\n" +
@@ -1201,64 +1393,68 @@ func file_farmwatch_v1_agent_proto_rawDescGZIP() []byte {
 	return file_farmwatch_v1_agent_proto_rawDescData
 }
 
-var file_farmwatch_v1_agent_proto_msgTypes = make([]protoimpl.MessageInfo, 15)
+var file_farmwatch_v1_agent_proto_msgTypes = make([]protoimpl.MessageInfo, 17)
 var file_farmwatch_v1_agent_proto_goTypes = []any{
 	(*EnrollRequest)(nil),         // 0: farmwatch.v1.EnrollRequest
 	(*EnrollResponse)(nil),        // 1: farmwatch.v1.EnrollResponse
 	(*AgentMessage)(nil),          // 2: farmwatch.v1.AgentMessage
-	(*BundleStatus)(nil),          // 3: farmwatch.v1.BundleStatus
-	(*Hello)(nil),                 // 4: farmwatch.v1.Hello
-	(*FullState)(nil),             // 5: farmwatch.v1.FullState
-	(*Delta)(nil),                 // 6: farmwatch.v1.Delta
-	(*ScanReply)(nil),             // 7: farmwatch.v1.ScanReply
-	(*Heartbeat)(nil),             // 8: farmwatch.v1.Heartbeat
-	(*CollectorMessage)(nil),      // 9: farmwatch.v1.CollectorMessage
-	(*Ack)(nil),                   // 10: farmwatch.v1.Ack
-	(*ScanRequest)(nil),           // 11: farmwatch.v1.ScanRequest
-	(*ConfigUpdate)(nil),          // 12: farmwatch.v1.ConfigUpdate
-	(*RuleBundle)(nil),            // 13: farmwatch.v1.RuleBundle
-	(*RuleFile)(nil),              // 14: farmwatch.v1.RuleFile
-	(*HostInfo)(nil),              // 15: farmwatch.v1.HostInfo
-	(*timestamppb.Timestamp)(nil), // 16: google.protobuf.Timestamp
-	(*OrgPolicy)(nil),             // 17: farmwatch.v1.OrgPolicy
-	(*Observation)(nil),           // 18: farmwatch.v1.Observation
-	(*Finding)(nil),               // 19: farmwatch.v1.Finding
-	(*SensorStatus)(nil),          // 20: farmwatch.v1.SensorStatus
-	(*Report)(nil),                // 21: farmwatch.v1.Report
+	(*Chunk)(nil),                 // 3: farmwatch.v1.Chunk
+	(*BundleStatus)(nil),          // 4: farmwatch.v1.BundleStatus
+	(*Hello)(nil),                 // 5: farmwatch.v1.Hello
+	(*FullState)(nil),             // 6: farmwatch.v1.FullState
+	(*Delta)(nil),                 // 7: farmwatch.v1.Delta
+	(*ScanReply)(nil),             // 8: farmwatch.v1.ScanReply
+	(*Heartbeat)(nil),             // 9: farmwatch.v1.Heartbeat
+	(*CollectorMessage)(nil),      // 10: farmwatch.v1.CollectorMessage
+	(*Resync)(nil),                // 11: farmwatch.v1.Resync
+	(*Ack)(nil),                   // 12: farmwatch.v1.Ack
+	(*ScanRequest)(nil),           // 13: farmwatch.v1.ScanRequest
+	(*ConfigUpdate)(nil),          // 14: farmwatch.v1.ConfigUpdate
+	(*RuleBundle)(nil),            // 15: farmwatch.v1.RuleBundle
+	(*RuleFile)(nil),              // 16: farmwatch.v1.RuleFile
+	(*HostInfo)(nil),              // 17: farmwatch.v1.HostInfo
+	(*timestamppb.Timestamp)(nil), // 18: google.protobuf.Timestamp
+	(*OrgPolicy)(nil),             // 19: farmwatch.v1.OrgPolicy
+	(*Observation)(nil),           // 20: farmwatch.v1.Observation
+	(*Finding)(nil),               // 21: farmwatch.v1.Finding
+	(*SensorStatus)(nil),          // 22: farmwatch.v1.SensorStatus
+	(*Report)(nil),                // 23: farmwatch.v1.Report
 }
 var file_farmwatch_v1_agent_proto_depIdxs = []int32{
-	15, // 0: farmwatch.v1.EnrollRequest.host:type_name -> farmwatch.v1.HostInfo
-	16, // 1: farmwatch.v1.AgentMessage.sent:type_name -> google.protobuf.Timestamp
-	4,  // 2: farmwatch.v1.AgentMessage.hello:type_name -> farmwatch.v1.Hello
-	5,  // 3: farmwatch.v1.AgentMessage.full:type_name -> farmwatch.v1.FullState
-	6,  // 4: farmwatch.v1.AgentMessage.delta:type_name -> farmwatch.v1.Delta
-	7,  // 5: farmwatch.v1.AgentMessage.scan_reply:type_name -> farmwatch.v1.ScanReply
-	8,  // 6: farmwatch.v1.AgentMessage.heartbeat:type_name -> farmwatch.v1.Heartbeat
-	3,  // 7: farmwatch.v1.AgentMessage.bundle_status:type_name -> farmwatch.v1.BundleStatus
-	15, // 8: farmwatch.v1.Hello.host:type_name -> farmwatch.v1.HostInfo
-	17, // 9: farmwatch.v1.Hello.org:type_name -> farmwatch.v1.OrgPolicy
-	18, // 10: farmwatch.v1.FullState.observations:type_name -> farmwatch.v1.Observation
-	19, // 11: farmwatch.v1.FullState.findings:type_name -> farmwatch.v1.Finding
-	20, // 12: farmwatch.v1.FullState.sensors:type_name -> farmwatch.v1.SensorStatus
-	18, // 13: farmwatch.v1.Delta.upserted:type_name -> farmwatch.v1.Observation
-	19, // 14: farmwatch.v1.Delta.findings:type_name -> farmwatch.v1.Finding
-	20, // 15: farmwatch.v1.Delta.sensors:type_name -> farmwatch.v1.SensorStatus
-	21, // 16: farmwatch.v1.ScanReply.report:type_name -> farmwatch.v1.Report
-	10, // 17: farmwatch.v1.CollectorMessage.ack:type_name -> farmwatch.v1.Ack
-	11, // 18: farmwatch.v1.CollectorMessage.scan:type_name -> farmwatch.v1.ScanRequest
-	12, // 19: farmwatch.v1.CollectorMessage.config:type_name -> farmwatch.v1.ConfigUpdate
-	13, // 20: farmwatch.v1.CollectorMessage.rules:type_name -> farmwatch.v1.RuleBundle
-	17, // 21: farmwatch.v1.ConfigUpdate.org:type_name -> farmwatch.v1.OrgPolicy
-	14, // 22: farmwatch.v1.RuleBundle.files:type_name -> farmwatch.v1.RuleFile
-	0,  // 23: farmwatch.v1.AgentService.Enroll:input_type -> farmwatch.v1.EnrollRequest
-	2,  // 24: farmwatch.v1.AgentService.Connect:input_type -> farmwatch.v1.AgentMessage
-	1,  // 25: farmwatch.v1.AgentService.Enroll:output_type -> farmwatch.v1.EnrollResponse
-	9,  // 26: farmwatch.v1.AgentService.Connect:output_type -> farmwatch.v1.CollectorMessage
-	25, // [25:27] is the sub-list for method output_type
-	23, // [23:25] is the sub-list for method input_type
-	23, // [23:23] is the sub-list for extension type_name
-	23, // [23:23] is the sub-list for extension extendee
-	0,  // [0:23] is the sub-list for field type_name
+	17, // 0: farmwatch.v1.EnrollRequest.host:type_name -> farmwatch.v1.HostInfo
+	18, // 1: farmwatch.v1.AgentMessage.sent:type_name -> google.protobuf.Timestamp
+	5,  // 2: farmwatch.v1.AgentMessage.hello:type_name -> farmwatch.v1.Hello
+	6,  // 3: farmwatch.v1.AgentMessage.full:type_name -> farmwatch.v1.FullState
+	7,  // 4: farmwatch.v1.AgentMessage.delta:type_name -> farmwatch.v1.Delta
+	8,  // 5: farmwatch.v1.AgentMessage.scan_reply:type_name -> farmwatch.v1.ScanReply
+	9,  // 6: farmwatch.v1.AgentMessage.heartbeat:type_name -> farmwatch.v1.Heartbeat
+	4,  // 7: farmwatch.v1.AgentMessage.bundle_status:type_name -> farmwatch.v1.BundleStatus
+	3,  // 8: farmwatch.v1.AgentMessage.chunk:type_name -> farmwatch.v1.Chunk
+	17, // 9: farmwatch.v1.Hello.host:type_name -> farmwatch.v1.HostInfo
+	19, // 10: farmwatch.v1.Hello.org:type_name -> farmwatch.v1.OrgPolicy
+	20, // 11: farmwatch.v1.FullState.observations:type_name -> farmwatch.v1.Observation
+	21, // 12: farmwatch.v1.FullState.findings:type_name -> farmwatch.v1.Finding
+	22, // 13: farmwatch.v1.FullState.sensors:type_name -> farmwatch.v1.SensorStatus
+	20, // 14: farmwatch.v1.Delta.upserted:type_name -> farmwatch.v1.Observation
+	21, // 15: farmwatch.v1.Delta.findings:type_name -> farmwatch.v1.Finding
+	22, // 16: farmwatch.v1.Delta.sensors:type_name -> farmwatch.v1.SensorStatus
+	23, // 17: farmwatch.v1.ScanReply.report:type_name -> farmwatch.v1.Report
+	12, // 18: farmwatch.v1.CollectorMessage.ack:type_name -> farmwatch.v1.Ack
+	13, // 19: farmwatch.v1.CollectorMessage.scan:type_name -> farmwatch.v1.ScanRequest
+	14, // 20: farmwatch.v1.CollectorMessage.config:type_name -> farmwatch.v1.ConfigUpdate
+	15, // 21: farmwatch.v1.CollectorMessage.rules:type_name -> farmwatch.v1.RuleBundle
+	11, // 22: farmwatch.v1.CollectorMessage.resync:type_name -> farmwatch.v1.Resync
+	19, // 23: farmwatch.v1.ConfigUpdate.org:type_name -> farmwatch.v1.OrgPolicy
+	16, // 24: farmwatch.v1.RuleBundle.files:type_name -> farmwatch.v1.RuleFile
+	0,  // 25: farmwatch.v1.AgentService.Enroll:input_type -> farmwatch.v1.EnrollRequest
+	2,  // 26: farmwatch.v1.AgentService.Connect:input_type -> farmwatch.v1.AgentMessage
+	1,  // 27: farmwatch.v1.AgentService.Enroll:output_type -> farmwatch.v1.EnrollResponse
+	10, // 28: farmwatch.v1.AgentService.Connect:output_type -> farmwatch.v1.CollectorMessage
+	27, // [27:29] is the sub-list for method output_type
+	25, // [25:27] is the sub-list for method input_type
+	25, // [25:25] is the sub-list for extension type_name
+	25, // [25:25] is the sub-list for extension extendee
+	0,  // [0:25] is the sub-list for field type_name
 }
 
 func init() { file_farmwatch_v1_agent_proto_init() }
@@ -1274,12 +1470,14 @@ func file_farmwatch_v1_agent_proto_init() {
 		(*AgentMessage_ScanReply)(nil),
 		(*AgentMessage_Heartbeat)(nil),
 		(*AgentMessage_BundleStatus)(nil),
+		(*AgentMessage_Chunk)(nil),
 	}
-	file_farmwatch_v1_agent_proto_msgTypes[9].OneofWrappers = []any{
+	file_farmwatch_v1_agent_proto_msgTypes[10].OneofWrappers = []any{
 		(*CollectorMessage_Ack)(nil),
 		(*CollectorMessage_Scan)(nil),
 		(*CollectorMessage_Config)(nil),
 		(*CollectorMessage_Rules)(nil),
+		(*CollectorMessage_Resync)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
@@ -1287,7 +1485,7 @@ func file_farmwatch_v1_agent_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_farmwatch_v1_agent_proto_rawDesc), len(file_farmwatch_v1_agent_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   15,
+			NumMessages:   17,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

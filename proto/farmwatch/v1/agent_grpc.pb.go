@@ -32,13 +32,20 @@ const (
 //
 // For semantics around ctx use and closing/ending streaming RPCs, please refer to https://pkg.go.dev/google.golang.org/grpc/?tab=doc#ClientConn.NewStream.
 //
-// AgentService is what agents call.
+// AgentService is what agents call. Both calls carry their credential in
+// the metadata, so the collector refuses a caller without one before it
+// reads a message: "authorization: Enroll <enroll secret>" for Enroll,
+// "authorization: Node <node key>" and "x-farmwatch-host: <host id>" for
+// Connect.
 type AgentServiceClient interface {
 	// Enroll trades the fleet's enroll secret for a per-agent node key. The
-	// collector keeps only a hash of the key.
+	// collector keeps only a hash of the key. A host id that is enrolled
+	// already is given a new key only when the request carries its current
+	// one, or after an admin approved this request (host approve) or reset
+	// the host (host reset); otherwise the call fails with
+	// FAILED_PRECONDITION and the request waits for approval.
 	Enroll(ctx context.Context, in *EnrollRequest, opts ...grpc.CallOption) (*EnrollResponse, error)
-	// Connect is the agent's stream. The node key travels in the metadata
-	// ("authorization: Node <key>"), never in a message.
+	// Connect is the agent's stream.
 	Connect(ctx context.Context, opts ...grpc.CallOption) (grpc.BidiStreamingClient[AgentMessage, CollectorMessage], error)
 }
 
@@ -77,13 +84,20 @@ type AgentService_ConnectClient = grpc.BidiStreamingClient[AgentMessage, Collect
 // All implementations must embed UnimplementedAgentServiceServer
 // for forward compatibility.
 //
-// AgentService is what agents call.
+// AgentService is what agents call. Both calls carry their credential in
+// the metadata, so the collector refuses a caller without one before it
+// reads a message: "authorization: Enroll <enroll secret>" for Enroll,
+// "authorization: Node <node key>" and "x-farmwatch-host: <host id>" for
+// Connect.
 type AgentServiceServer interface {
 	// Enroll trades the fleet's enroll secret for a per-agent node key. The
-	// collector keeps only a hash of the key.
+	// collector keeps only a hash of the key. A host id that is enrolled
+	// already is given a new key only when the request carries its current
+	// one, or after an admin approved this request (host approve) or reset
+	// the host (host reset); otherwise the call fails with
+	// FAILED_PRECONDITION and the request waits for approval.
 	Enroll(context.Context, *EnrollRequest) (*EnrollResponse, error)
-	// Connect is the agent's stream. The node key travels in the metadata
-	// ("authorization: Node <key>"), never in a message.
+	// Connect is the agent's stream.
 	Connect(grpc.BidiStreamingServer[AgentMessage, CollectorMessage]) error
 	mustEmbedUnimplementedAgentServiceServer()
 }

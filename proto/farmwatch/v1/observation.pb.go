@@ -2210,6 +2210,9 @@ type Observation struct {
 	state  protoimpl.MessageState `protogen:"open.v1"`
 	Key    string                 `protobuf:"bytes,1,opt,name=key,proto3" json:"key,omitempty"`
 	Sensor string                 `protobuf:"bytes,2,opt,name=sensor,proto3" json:"sensor,omitempty"`
+	// Some string or list of the observation was cut to the wire's limits
+	// (a 70 KB command line): what is there is true, but not all of it.
+	Truncated bool `protobuf:"varint,3,opt,name=truncated,proto3" json:"truncated,omitempty"`
 	// Types that are valid to be assigned to Kind:
 	//
 	//	*Observation_Process
@@ -2273,6 +2276,13 @@ func (x *Observation) GetSensor() string {
 		return x.Sensor
 	}
 	return ""
+}
+
+func (x *Observation) GetTruncated() bool {
+	if x != nil {
+		return x.Truncated
+	}
+	return false
 }
 
 func (x *Observation) GetKind() isObservation_Kind {
@@ -3002,10 +3012,11 @@ const file_farmwatch_v1_observation_proto_rawDesc = "" +
 	"\vDnsResolver\x12\x16\n" +
 	"\x06server\x18\x01 \x01(\tR\x06server\x12\x1c\n" +
 	"\tinterface\x18\x02 \x01(\tR\tinterface\x12\x16\n" +
-	"\x06source\x18\x03 \x01(\tR\x06source\"\xdd\x06\n" +
+	"\x06source\x18\x03 \x01(\tR\x06source\"\xfb\x06\n" +
 	"\vObservation\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x16\n" +
-	"\x06sensor\x18\x02 \x01(\tR\x06sensor\x121\n" +
+	"\x06sensor\x18\x02 \x01(\tR\x06sensor\x12\x1c\n" +
+	"\ttruncated\x18\x03 \x01(\bR\ttruncated\x121\n" +
 	"\aprocess\x18\n" +
 	" \x01(\v2\x15.farmwatch.v1.ProcessH\x00R\aprocess\x121\n" +
 	"\aservice\x18\v \x01(\v2\x15.farmwatch.v1.ServiceH\x00R\aservice\x121\n" +
@@ -3022,7 +3033,7 @@ const file_farmwatch_v1_observation_proto_rawDesc = "" +
 	"\bneighbor\x18\x15 \x01(\v2\x16.farmwatch.v1.NeighborH\x00R\bneighbor\x12>\n" +
 	"\fwifi_network\x18\x16 \x01(\v2\x19.farmwatch.v1.WifiNetworkH\x00R\vwifiNetwork\x12>\n" +
 	"\fdns_resolver\x18\x17 \x01(\v2\x19.farmwatch.v1.DnsResolverH\x00R\vdnsResolverB\x06\n" +
-	"\x04kindJ\x04\b\x03\x10\n" +
+	"\x04kindJ\x04\b\x04\x10\n" +
 	"\"\xa0\x02\n" +
 	"\aFinding\x12\x12\n" +
 	"\x04rule\x18\x01 \x01(\tR\x04rule\x122\n" +
