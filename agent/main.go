@@ -86,7 +86,7 @@ const usage = `usage:
 `
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	log := zerolog.New(zerolog.ConsoleWriter{Out: stderr, NoColor: !isTerminal(stderr), TimeFormat: time.TimeOnly}).
+	log := zerolog.New(report.LogWriter(stderr, isTerminal(stderr))).
 		Level(zerolog.WarnLevel).With().Timestamp().Logger()
 	if len(args) == 0 {
 		fmt.Fprint(stderr, usage)
@@ -117,7 +117,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		err = usageError{fmt.Sprintf("unknown command %q", args[0])}
 	}
 	if err != nil {
-		fmt.Fprintf(stderr, "farmwatch-agent: %v\n", err)
+		fmt.Fprintf(stderr, "farmwatch-agent: %s\n", report.CleanLines(err.Error()))
 		var ue usageError
 		if errors.As(err, &ue) {
 			fmt.Fprint(stderr, usage)
@@ -353,7 +353,7 @@ func explainRule(w io.Writer, set *rules.Set, r *rules.Rule, rep *fwv1.Report, c
 		}
 	}
 	fmt.Fprintf(&b, "On this host it matched %d time(s):\n", n)
-	if _, err := io.WriteString(w, b.String()); err != nil {
+	if _, err := io.WriteString(w, report.CleanLines(b.String())); err != nil {
 		return err
 	}
 	if n == 0 {
@@ -439,7 +439,7 @@ func cmdSnapshot(ctx context.Context, args []string, stdout, stderr io.Writer, l
 	if err := f.Close(); err != nil {
 		return exitError, fmt.Errorf("snapshot %s: %w", *out, err)
 	}
-	fmt.Fprintf(stderr, "farmwatch-agent: wrote %s (%s, %s)\n", *out, h.Hostname(), h.OS())
+	fmt.Fprintf(stderr, "farmwatch-agent: wrote %s (%s, %s)\n", report.Clean(*out), report.Clean(h.Hostname()), h.OS())
 	return exitOK, nil
 }
 
@@ -471,14 +471,14 @@ func cmdRules(args []string, stdout, stderr io.Writer) (int, error) {
 	switch args[0] {
 	case "list":
 		for _, r := range set.Rules {
-			fmt.Fprintf(stdout, "%-36s %-8s %-10s %s\n", r.ID, report.SeverityName(r.Severity), r.Scope, r.Title)
+			fmt.Fprintf(stdout, "%-36s %-8s %-10s %s\n", r.ID, report.SeverityName(r.Severity), r.Scope, report.Clean(r.Title))
 		}
 		fmt.Fprintf(stdout, "%d rules, %d lists, %d exceptions\n", len(set.Rules), len(set.Lists), len(set.Exceptions))
 		return exitOK, nil
 	case "test":
 		passed, failed := set.RunTests()
 		for _, f := range failed {
-			fmt.Fprintln(stdout, "FAIL", f.Error())
+			fmt.Fprintln(stdout, "FAIL", report.CleanLines(f.Error()))
 		}
 		fmt.Fprintf(stdout, "%d passed, %d failed\n", passed, len(failed))
 		if len(failed) > 0 {

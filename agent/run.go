@@ -123,14 +123,17 @@ func cmdRun(ctx context.Context, args []string, stderr io.Writer, log zerolog.Lo
 		return exitError, err
 	}
 	defer ob.Close()
-	if rec.Records > 0 || rec.StateLost {
-		log.Error().Int("records", rec.Records).Int64("bytes", rec.Bytes).Bool("state_lost", rec.StateLost).Msg("spool damaged: the damaged part was cut and counted as dropped")
+	if r := rec.Spool; r.Records > 0 || r.StateLost {
+		log.Error().Int("records", r.Records).Int64("bytes", r.Bytes).Bool("state_lost", r.StateLost).Msg("spool damaged: the damaged part was cut and counted as dropped")
+	}
+	if rec.Seq != nil {
+		log.Error().Err(rec.Seq).Msg("sequence file damaged: numbering goes on from the spool, and the collector resyncs")
 	}
 	agent, err := resident.New(resident.Config{
 		Scanner:   scan.Scanner{Sensors: sensors(cfg), Rules: set, Timeout: cfg.SensorTimeout, Org: cfg.Org()},
 		LoadRules: func(bundle []rules.Source) (*rules.Set, error) { return loadRules(ruleDirs, bundle...) },
 		Open:      open, Outbox: ob, StateDir: *state, Interval: *interval, Version: version, Log: log,
-		MaxHeapBytes: cfg.MaxHeapMB << 20, MaxCPUPercent: cfg.MaxCPUPercent, CPUTime: selfCPUTime,
+		MaxHeapBytes: cfg.MaxHeapMB << 20, MaxCPUPercent: cfg.MaxCPUPercent, CPUTime: selfCPUTime, Rescan: ob.NeedFull(),
 	})
 	if err != nil {
 		return exitError, err

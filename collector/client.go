@@ -72,7 +72,13 @@ func (c *clientFlags) dial(ctx context.Context) (*grpc.ClientConn, context.Conte
 // rpcError words a refused call for people.
 func rpcError(what string, err error) error {
 	if st, ok := status.FromError(err); ok {
-		return fmt.Errorf("%s: %s (%s)", what, st.Message(), strings.ToLower(st.Code().String()))
+		// The collector's message may quote what agents sent: line by line,
+		// nothing reaches the terminal raw.
+		lines := strings.Split(st.Message(), "\n")
+		for i, l := range lines {
+			lines[i] = report.Clean(l)
+		}
+		return fmt.Errorf("%s: %s (%s)", report.Clean(what), strings.Join(lines, "\n"), strings.ToLower(st.Code().String()))
 	}
 	return fmt.Errorf("%s: %w", what, err)
 }
@@ -89,11 +95,15 @@ func cmdClient(ctx context.Context, cmd string, args []string, stdout io.Writer)
 	kind := fs.String("kind", "", "history: only this kind of observation (process, usb_device, display, ...)")
 	since := fs.Duration("since", 0, "history: only changes this recent (e.g. 24h)")
 	limit := fs.Int("limit", 200, "history: at most this many of the newest changes")
+	request := fs.String("request", "", "host approve: which waiting enrolment, when there are several")
 	pos, err := parse(fs, args)
 	if err != nil {
 		return err
 	}
 	want := map[string]int{"token": 1, "hosts": 0, "host": 1, "findings": 0, "scan": 1, "history": 1}[cmd]
+	if cmd == "host" && len(pos) > 0 && (pos[0] == "approve" || pos[0] == "reset") {
+		want = 2
+	}
 	if len(pos) != want {
 		return usageError{fmt.Sprintf("%s: want %d argument(s), got %d", cmd, want, len(pos))}
 	}
@@ -124,6 +134,9 @@ func cmdClient(ctx context.Context, cmd string, args []string, stdout io.Writer)
 		}
 		return printHosts(stdout, cf.format, r.Hosts)
 	case "host":
+		if len(pos) == 2 {
+			return hostAdmin(ctx, fleet, stdout, cf.format, pos[0], pos[1], *request)
+		}
 		r, err := fleet.GetHost(ctx, &fwv1.GetHostRequest{Hostname: pos[0]})
 		if err != nil {
 			return rpcError("host "+pos[0], err)
@@ -145,9 +158,16 @@ func cmdClient(ctx context.Context, cmd string, args []string, stdout io.Writer)
 		if rv == "" {
 			rv = "built-in only"
 		}
-		fmt.Fprintf(stdout, "agent %s, rules %s\n", firstOf(r.Host.AgentVersion, "unknown"), rv)
+		fmt.Fprintf(stdout, "host id %s, agent %s, rules %s\n", report.Clean(r.Host.HostId), report.Clean(firstOf(r.Host.AgentVersion, "unknown")), report.Clean(rv))
 		if e := r.Host.RulesError; e != "" {
-			fmt.Fprintf(stdout, "the agent refused the collector's rules: %s\n", e)
+			fmt.Fprintf(stdout, "the agent refused the collector's rules: %s\n", report.Clean(e))
+		}
+		if n := r.Host.Refused; n > 0 {
+			fmt.Fprintf(stdout, "messages refused by the collector: %d (the agent dropped them and sent a full state)\n", n)
+		}
+		for _, p := range r.Host.Pending {
+			fmt.Fprintf(stdout, "enrolment waiting for approval: request %s as %q from %s at %s\n",
+				report.Clean(p.RequestId), report.Clean(p.Hostname), report.Clean(p.Peer), when(p.Requested))
 		}
 		fmt.Fprintln(stdout)
 		return report.Table(stdout, rep, report.TableOptions{})
@@ -224,6 +244,7 @@ func printHosts(w io.Writer, format string, hs []*fwv1.HostSummary) error {
 				"host_id": h.HostId, "hostname": h.Hostname, "os": h.Os, "last_seen": when(h.LastSeen),
 				"online": h.Online, "findings": h.Findings, "worst": worst, "egress_ip": h.EgressIp, "spool_dropped": h.SpoolDropped,
 				"agent_version": h.AgentVersion, "rules_version": h.RulesVersion, "rules_error": h.RulesError,
+				"refused": h.Refused,
 			})
 		}
 		return writeJSON(w, out)
@@ -239,7 +260,7 @@ func printHosts(w io.Writer, format string, hs []*fwv1.HostSummary) error {
 		if h.Online {
 			online = "yes"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\t%s\t%s\n", h.Hostname, h.Os, online, h.Findings, worst, h.EgressIp, when(h.LastSeen), rulesWord(h))
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\t%s\t%s\n", report.Clean(h.Hostname), report.Clean(h.Os), online, h.Findings, worst, report.Clean(h.EgressIp), when(h.LastSeen), report.Clean(rulesWord(h)))
 	}
 	return tw.Flush()
 }
@@ -297,7 +318,7 @@ func printFindings(w io.Writer, format string, fs []*fwv1.FleetFinding) error {
 		if l.n > 1 {
 			l.what += fmt.Sprintf(" (%d)", l.n)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", l.sev, l.host, l.rule, l.what, l.state, l.first)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", l.sev, report.Clean(l.host), report.Clean(l.rule), report.Clean(l.what), report.Clean(l.state), l.first)
 	}
 	return tw.Flush()
 }
@@ -324,7 +345,7 @@ func printChanges(w io.Writer, format string, r *fwv1.ListChangesResponse) error
 	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "AT\tCHANGE\tKIND\tWHAT")
 	for _, c := range r.Changes {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", when(c.At), opWords[c.Op], c.Kind, report.Describe(c.Observation, c.Key))
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", when(c.At), opWords[c.Op], report.Clean(c.Kind), report.Clean(report.Describe(c.Observation, c.Key)))
 	}
 	return tw.Flush()
 }
@@ -362,4 +383,30 @@ func rulesWord(h *fwv1.HostSummary) string {
 		v += " (REFUSED the newest)"
 	}
 	return v
+}
+
+// hostAdmin is host approve NAME and host reset NAME.
+func hostAdmin(ctx context.Context, fleet fwv1.FleetServiceClient, stdout io.Writer, format, op, name, request string) error {
+	switch op {
+	case "approve":
+		r, err := fleet.ApproveHost(ctx, &fwv1.ApproveHostRequest{Hostname: name, RequestId: request})
+		if err != nil {
+			return rpcError("host approve "+name, err)
+		}
+		if format == "json" {
+			return writeJSON(stdout, map[string]any{"host_id": r.HostId, "request_id": r.Approved.GetRequestId(), "peer": r.Approved.GetPeer()})
+		}
+		fmt.Fprintf(stdout, "approved: host %s may enrol again with request %s (from %s); its agent does at its next try\n",
+			report.Clean(r.HostId), report.Clean(r.Approved.GetRequestId()), report.Clean(r.Approved.GetPeer()))
+	case "reset":
+		r, err := fleet.ResetHost(ctx, &fwv1.ResetHostRequest{Hostname: name})
+		if err != nil {
+			return rpcError("host reset "+name, err)
+		}
+		if format == "json" {
+			return writeJSON(stdout, map[string]any{"host_id": r.HostId})
+		}
+		fmt.Fprintf(stdout, "reset: host %s has no node key now; the next enrolment under its id is taken as the host's\n", report.Clean(r.HostId))
+	}
+	return nil
 }

@@ -38,6 +38,8 @@ const usage = `usage:
   farmwatch-collector token create --role helpdesk|admin
   farmwatch-collector hosts
   farmwatch-collector host NAME
+  farmwatch-collector host approve NAME [--request ID]     an enrolled host's agent enrols again (admin)
+  farmwatch-collector host reset NAME                      forget a host's node key (admin)
   farmwatch-collector findings [--host NAME] [--severity LEVEL] [--all]
   farmwatch-collector scan NAME [--timeout DURATION]
   farmwatch-collector history NAME [--kind KIND] [--since DURATION] [--limit N]

@@ -16,6 +16,7 @@ import (
 	"github.com/farmwatch/farmwatch/collector/store"
 	"github.com/farmwatch/farmwatch/collector/store/sqlite"
 	"github.com/farmwatch/farmwatch/credential"
+	"github.com/farmwatch/farmwatch/report"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -106,7 +107,7 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
 	if *data == "" {
 		return usageError{"serve: --data DIR is required"}
 	}
-	log := zerolog.New(zerolog.ConsoleWriter{Out: stderr, NoColor: true, TimeFormat: time.TimeOnly}).With().Timestamp().Logger()
+	log := zerolog.New(report.LogWriter(stderr, false)).With().Timestamp().Logger()
 	secret, err := credential.ReadSecret(filepath.Join(*data, pki.EnrollSecretFile))
 	if err != nil {
 		return err

@@ -42,13 +42,15 @@ func Table(w io.Writer, rep *fwv1.Report, o TableOptions) error {
 	case w == fwv1.Severity_SEVERITY_MEDIUM:
 		vc = yellow
 	}
-	b.WriteString(c(bold+vc, rep.Verdict) + "\n")
+	for _, line := range strings.Split(rep.Verdict, "\n") {
+		b.WriteString(c(bold+vc, Clean(line)) + "\n")
+	}
 	h := rep.Host
 	when := ""
 	if h.GetCaptured() != nil {
 		when = h.Captured.AsTime().UTC().Format("2006-01-02 15:04 UTC")
 	}
-	fmt.Fprintf(&b, "%s\n", c(dim, fmt.Sprintf("host %s (%s), %s, %s; %d observations", h.GetHostname(), h.GetOs(), sourceWords(h.GetSource()), when, len(rep.Observations))))
+	fmt.Fprintf(&b, "%s\n", c(dim, Clean(fmt.Sprintf("host %s (%s), %s, %s; %d observations", h.GetHostname(), h.GetOs(), sourceWords(h.GetSource()), when, len(rep.Observations)))))
 	byKey := map[string]*fwv1.Observation{}
 	for _, ob := range rep.Observations {
 		byKey[ob.Key] = ob
@@ -81,20 +83,20 @@ func Table(w io.Writer, rep *fwv1.Report, o TableOptions) error {
 		if f.Label != "" {
 			title += ": " + f.Label
 		}
-		fmt.Fprintf(&b, "  %s %s\n", c(bold+sc, fmt.Sprintf("%-8s", sev)), title)
+		fmt.Fprintf(&b, "  %s %s\n", c(bold+sc, fmt.Sprintf("%-8s", sev)), Clean(title))
 		for _, f := range g {
 			if f.Message != "" {
-				fmt.Fprintf(&b, "           %s\n", f.Message)
+				fmt.Fprintf(&b, "           %s\n", Clean(f.Message))
 			}
 			for _, k := range f.Evidence {
-				fmt.Fprintf(&b, "           %s\n", Describe(byKey[k], k))
+				fmt.Fprintf(&b, "           %s\n", Clean(Describe(byKey[k], k)))
 			}
 		}
 		meta := "rule " + f.Rule
 		if len(f.Tags) > 0 {
 			meta += " · " + strings.Join(f.Tags, ", ")
 		}
-		fmt.Fprintf(&b, "           %s\n", c(dim, meta))
+		fmt.Fprintf(&b, "           %s\n", c(dim, Clean(meta)))
 	}
 	if len(suppressed) > 0 {
 		b.WriteString("\nSanctioned (suppressed by an exception):\n")
@@ -103,9 +105,9 @@ func Table(w io.Writer, rep *fwv1.Report, o TableOptions) error {
 			if f.Label != "" {
 				title += ": " + f.Label
 			}
-			fmt.Fprintf(&b, "  %-8s %s [%s]\n", strings.ToLower(SeverityName(f.Severity)), title, f.SuppressedBy)
+			fmt.Fprintf(&b, "  %-8s %s [%s]\n", strings.ToLower(SeverityName(f.Severity)), Clean(title), Clean(f.SuppressedBy))
 			for _, k := range f.Evidence {
-				fmt.Fprintf(&b, "           %s\n", Describe(byKey[k], k))
+				fmt.Fprintf(&b, "           %s\n", Clean(Describe(byKey[k], k)))
 			}
 		}
 	}
@@ -118,13 +120,13 @@ func Table(w io.Writer, rep *fwv1.Report, o TableOptions) error {
 	if len(failed) > 0 {
 		b.WriteString("\n" + c(yellow, "Sensors that failed (the scan is incomplete):") + "\n")
 		for _, f := range failed {
-			fmt.Fprintf(&b, "  %s\n", f)
+			fmt.Fprintf(&b, "  %s\n", Clean(f))
 		}
 	}
 	if len(rep.RuleErrors) > 0 {
 		b.WriteString("\n" + c(yellow, "Rule errors:") + "\n")
 		for _, e := range rep.RuleErrors {
-			fmt.Fprintf(&b, "  %s\n", e)
+			fmt.Fprintf(&b, "  %s\n", Clean(e))
 		}
 	}
 	_, err := io.WriteString(w, b.String())

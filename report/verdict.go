@@ -89,14 +89,14 @@ func weigh(st []*fwv1.Finding, none string) string {
 		}
 		it := byLabel[f.Label]
 		if it == nil {
-			it = &item{label: f.Label}
+			it = &item{label: Clean(f.Label)}
 			byLabel[f.Label] = it
 			items = append(items, it)
 		}
 		if f.Scope == "process" {
 			it.running = true
 		}
-		if q := f.Qualifier; q != "" && !slices.Contains(it.quals, q) {
+		if q := Clean(f.Qualifier); q != "" && !slices.Contains(it.quals, q) {
 			it.quals = append(it.quals, q)
 		}
 	}
@@ -114,7 +114,7 @@ func weigh(st []*fwv1.Finding, none string) string {
 		names = append(names, n)
 	}
 	if len(names) == 0 {
-		return level + ": " + ordered[0].Title
+		return level + ": " + Clean(ordered[0].Title)
 	}
 	return level + ": " + joinAnd(names) + verb
 }

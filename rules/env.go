@@ -12,6 +12,7 @@ import (
 	"cel.dev/cel-go/common/types"
 	"cel.dev/cel-go/common/types/ref"
 	"cel.dev/cel-go/ext"
+	"github.com/farmwatch/farmwatch/limits"
 	"github.com/farmwatch/farmwatch/observation"
 	fwv1 "github.com/farmwatch/farmwatch/proto/farmwatch/v1"
 	"google.golang.org/protobuf/proto"
@@ -210,10 +211,20 @@ func (g gatedProgram) Eval(input any) (ref.Val, *cel.EvalDetails, error) {
 // Bounds of observation inputs, for the static cost estimate. The sensors
 // and the wire keep strings and lists within these.
 const (
-	MaxStringLen = 1 << 16
-	MaxListLen   = 1 << 12
-	MaxLabelLen  = 1 << 10 // a list label: a vendor name
+	MaxStringLen   = limits.StringBytes
+	MaxListLen     = limits.ListItems
+	MaxHostListLen = limits.HostObservations // the observations of one kind a host rule sees
+	MaxLabelLen    = 1 << 10                 // a list label: a vendor name
 )
+
+// hostVariables are the list variables of host-scope rules.
+var hostVariables = func() map[string]bool {
+	m := map[string]bool{"findings": true}
+	for _, s := range scopes {
+		m[s.plural] = true
+	}
+	return m
+}()
 
 // sizeEstimator bounds the size of every input for cel's static cost
 // estimate; list lookups cost about one hash per character.
@@ -227,6 +238,11 @@ func (sizeEstimator) EstimateSize(n cost.AstNode) *cost.SizeEstimate {
 	case types.StringKind, types.BytesKind:
 		return &cost.SizeEstimate{Min: 0, Max: MaxStringLen}
 	case types.ListKind, types.MapKind:
+		// A host rule's variables (processes, findings) are the host's
+		// observations of a kind; every other list is a field of one.
+		if len(n.Path()) == 1 && hostVariables[n.Path()[0]] {
+			return &cost.SizeEstimate{Min: 0, Max: MaxHostListLen}
+		}
 		return &cost.SizeEstimate{Min: 0, Max: MaxListLen}
 	}
 	return nil

@@ -6,6 +6,7 @@ import (
 	"reflect"
 	"slices"
 	"strings"
+	"time"
 
 	"cel.dev/cel-go/cel"
 	"cel.dev/cel-go/common/types"
@@ -69,107 +70,144 @@ func (s *Set) Evaluate(hi *fwv1.HostInfo, obs []*fwv1.Observation) *Result {
 // EvaluateOrg runs every rule over the observations of one host, with the
 // organisation's expectations visible to rules as org.
 func (s *Set) EvaluateOrg(hi *fwv1.HostInfo, org *fwv1.OrgPolicy, obs []*fwv1.Observation) *Result {
-	if hi == nil {
-		hi = &fwv1.HostInfo{}
-	}
-	if org == nil {
-		org = &fwv1.OrgPolicy{}
-	}
-	orgVal := s.envs.adapter.NativeToValue(org)
+	e := s.newEvaluation(hi, org)
 	res := &Result{}
-	now := s.now()
-	hostVal := s.envs.adapter.NativeToValue(newCached(hi))
-	act := &activation{lists: s.Lists, host: hostVal, org: orgVal}
 	byKind := map[string][]proto.Message{}
-	type cachedVal struct {
-		msg *cachedMsg
-		val ref.Val
-	}
-	cached := map[string]cachedVal{} // one reusable CEL object per kind
 	for _, o := range obs {
 		kind, msg := KindOf(o)
 		if kind == "" {
 			continue
 		}
 		byKind[kind] = append(byKind[kind], msg)
-		rs := s.byScope[kind]
-		if len(rs) == 0 {
-			continue
-		}
-		cv := cached[kind]
-		if cv.msg == nil {
-			cv.msg = newCached(msg)
-			cv.val = s.envs.adapter.NativeToValue(cv.msg)
-			cached[kind] = cv
-		} else {
-			cv.msg.reset(msg)
-		}
-		act.name, act.val = kind, cv.val
-		for _, r := range rs {
-			res.Checks++
-			ok, err := evalBool(r.when, act)
-			if err != nil {
-				res.Errors = append(res.Errors, fmt.Sprintf("rule %s on %s: %v", r.ID, o.Key, err))
-				continue
-			}
-			if !ok {
-				continue
-			}
-			f := r.finding(act, []string{o.Key}, res)
-			for _, x := range r.exceptions {
-				if !x.Expires.IsZero() && !now.Before(x.Expires) {
-					continue
-				}
-				hit, err := evalBool(x.when, act)
-				if err != nil {
-					res.Errors = append(res.Errors, fmt.Sprintf("exception %s on %s: %v", x.ID, o.Key, err))
-					continue
-				}
-				if hit {
-					f.SuppressedBy = x.ID
-					break
-				}
-			}
-			res.Findings = append(res.Findings, f)
-		}
+		res.Findings = e.observation(o, kind, msg, res.Findings, res)
 	}
-	if len(s.host) > 0 {
-		hv := map[string]any{}
-		for _, sc := range scopes {
-			hv[sc.plural] = types.NewDynamicList(s.envs.adapter, byKind[sc.name])
-		}
-		var standing []*fwv1.Finding
-		for _, f := range res.Findings {
-			if f.SuppressedBy == "" {
-				standing = append(standing, f)
-			}
-		}
-		hv["findings"] = types.NewDynamicList(s.envs.adapter, standing)
-		hact := &activation{lists: s.Lists, host: hostVal, org: orgVal, hostVars: hv}
-		for _, r := range s.host {
-			res.Checks++
-			ok, err := evalBool(r.when, hact)
-			if err != nil {
-				res.Errors = append(res.Errors, fmt.Sprintf("rule %s: %v", r.ID, err))
-				continue
-			}
-			if !ok {
-				continue
-			}
-			var ev []string
-			if r.evidence != nil {
-				v, _, err := r.evidence.Eval(hact)
-				if err != nil {
-					res.Errors = append(res.Errors, fmt.Sprintf("rule %s evidence: %v", r.ID, err))
-				} else if l, err := v.ConvertToNative(reflectStrings); err == nil {
-					ev = dedupe(l.([]string))
-				}
-			}
-			res.Findings = append(res.Findings, r.finding(hact, ev, res))
-		}
-	}
+	res.Findings = e.hostRules(byKind, res.Findings, res)
 	SortFindings(res.Findings)
 	return res
+}
+
+// evaluation is the state of one evaluation over one host.
+type evaluation struct {
+	s       *Set
+	now     time.Time
+	hostVal ref.Val
+	orgVal  ref.Val
+	act     *activation
+	cached  map[string]cachedVal // one reusable CEL object per kind
+}
+
+type cachedVal struct {
+	msg *cachedMsg
+	val ref.Val
+}
+
+func (s *Set) newEvaluation(hi *fwv1.HostInfo, org *fwv1.OrgPolicy) *evaluation {
+	if hi == nil {
+		hi = &fwv1.HostInfo{}
+	}
+	if org == nil {
+		org = &fwv1.OrgPolicy{}
+	}
+	e := &evaluation{s: s, now: s.now(), orgVal: s.envs.adapter.NativeToValue(org),
+		hostVal: s.envs.adapter.NativeToValue(newCached(hi)), cached: map[string]cachedVal{}}
+	e.act = &activation{lists: s.Lists, host: e.hostVal, org: e.orgVal}
+	return e
+}
+
+// observation runs the rules of one observation's scope on it and
+// appends their findings to out; errors go to res.
+func (e *evaluation) observation(o *fwv1.Observation, kind string, msg proto.Message, out []*fwv1.Finding, res *Result) []*fwv1.Finding {
+	rs := e.s.byScope[kind]
+	if len(rs) == 0 {
+		return out
+	}
+	cv := e.cached[kind]
+	if cv.msg == nil {
+		cv.msg = newCached(msg)
+		cv.val = e.s.envs.adapter.NativeToValue(cv.msg)
+		e.cached[kind] = cv
+	} else {
+		cv.msg.reset(msg)
+	}
+	act := e.act
+	act.name, act.val = kind, cv.val
+	for _, r := range rs {
+		res.Checks++
+		ok, err := evalBool(r.when, act)
+		if err != nil {
+			res.Errors = append(res.Errors, fmt.Sprintf("rule %s on %s: %v", r.ID, o.Key, err))
+			continue
+		}
+		if !ok {
+			continue
+		}
+		f := r.finding(act, []string{o.Key}, res)
+		for _, x := range r.exceptions {
+			if !x.Expires.IsZero() && !e.now.Before(x.Expires) {
+				continue
+			}
+			hit, err := evalBool(x.when, act)
+			if err != nil {
+				res.Errors = append(res.Errors, fmt.Sprintf("exception %s on %s: %v", x.ID, o.Key, err))
+				continue
+			}
+			if hit {
+				f.SuppressedBy = x.ID
+				break
+			}
+		}
+		out = append(out, f)
+	}
+	return out
+}
+
+// hostRules runs the host-scope rules over the host's observations by
+// kind and the standing findings among found, and appends their findings
+// to found. A kind with more observations than the cost estimate assumes
+// (limits.HostObservations) leaves the host rules unevaluated, with an
+// error: their cost would no longer be bounded.
+func (e *evaluation) hostRules(byKind map[string][]proto.Message, found []*fwv1.Finding, res *Result) []*fwv1.Finding {
+	if len(e.s.host) == 0 {
+		return found
+	}
+	hv := map[string]any{}
+	for _, sc := range scopes {
+		if n := len(byKind[sc.name]); n > MaxHostListLen {
+			res.Errors = append(res.Errors, fmt.Sprintf("host rules not evaluated: %d %s, over the bound of %d", n, sc.plural, MaxHostListLen))
+			return found
+		}
+		hv[sc.plural] = types.NewDynamicList(e.s.envs.adapter, byKind[sc.name])
+	}
+	var standing []*fwv1.Finding
+	for _, f := range found {
+		if f.SuppressedBy == "" {
+			standing = append(standing, f)
+		}
+	}
+	hv["findings"] = types.NewDynamicList(e.s.envs.adapter, standing)
+	hact := &activation{lists: e.s.Lists, host: e.hostVal, org: e.orgVal, hostVars: hv}
+	for _, r := range e.s.host {
+		res.Checks++
+		ok, err := evalBool(r.when, hact)
+		if err != nil {
+			res.Errors = append(res.Errors, fmt.Sprintf("rule %s: %v", r.ID, err))
+			continue
+		}
+		if !ok {
+			continue
+		}
+		var ev []string
+		if r.evidence != nil {
+			v, _, err := r.evidence.Eval(hact)
+			if err != nil {
+				res.Errors = append(res.Errors, fmt.Sprintf("rule %s evidence: %v", r.ID, err))
+			} else if l, err := v.ConvertToNative(reflectStrings); err == nil {
+				ev = dedupe(l.([]string))
+			}
+		}
+		found = append(found, r.finding(hact, ev, res))
+	}
+	return found
 }
 
 func dedupe(in []string) []string {

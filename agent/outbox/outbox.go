@@ -13,7 +13,6 @@ package outbox
 import (
 	"errors"
 	"fmt"
-	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -21,6 +20,7 @@ import (
 
 	"github.com/farmwatch/farmwatch/agent/spool"
 	"github.com/farmwatch/farmwatch/agent/statefile"
+	"github.com/farmwatch/farmwatch/limits"
 	fwv1 "github.com/farmwatch/farmwatch/proto/farmwatch/v1"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
@@ -38,28 +38,41 @@ type Outbox struct {
 	lastDropped  uint64
 	lastFindings []*fwv1.Finding
 	queued       chan struct{} // a message was queued
+	needFull     chan struct{} // the collector asked for a full state
 }
 
-// Recovery is what Open found damaged and cut from the spool: those
-// messages count as dropped.
-type Recovery = spool.Recovery
+// ErrImpossibleAck is an acknowledgement of a message the agent never
+// queued: a broken or hostile collector. It changes nothing.
+var ErrImpossibleAck = errors.New("acknowledgement of a message never sent")
+
+// Recovery is what Open found damaged: the part of the spool it cut
+// (those messages count as dropped), and a sequence file it set aside.
+type Recovery struct {
+	Spool spool.Recovery
+	Seq   error // the damaged sequence file, set aside; nil when it was sound
+}
 
 // Open opens the outbox of a state directory, with a spool of at most
-// maxBytes.
+// maxBytes. A damaged sequence file is set aside and reported in the
+// Recovery, never fatal: numbering goes on from the spool's last number,
+// and if that is below what the collector applied, the collector asks for
+// a resync.
 func Open(dir string, maxBytes int64) (*Outbox, Recovery, error) {
+	var rec Recovery
 	seq, err := readSeq(dir)
 	if err != nil {
-		return nil, Recovery{}, err
+		rec.Seq = err
 	}
 	sp, err := spool.Open(filepath.Join(dir, "spool"), maxBytes)
 	if err != nil {
-		return nil, Recovery{}, err
+		return nil, rec, err
 	}
+	rec.Spool = sp.Recovered()
 	if last := sp.LastSeq(); last > seq {
 		seq = last // never reuse a number the spool holds
 	}
-	o := &Outbox{dir: dir, sp: sp, seq: seq, lastDropped: sp.Dropped(), queued: make(chan struct{}, 1)}
-	return o, sp.Recovered(), nil
+	o := &Outbox{dir: dir, sp: sp, seq: seq, lastDropped: sp.Dropped(), queued: make(chan struct{}, 1), needFull: make(chan struct{}, 1)}
+	return o, rec, nil
 }
 
 // Close releases the spool.
@@ -69,21 +82,22 @@ func (o *Outbox) Close() error {
 	return o.sp.Close()
 }
 
-// readSeq reads the last sequence number used; 0 when there is none yet.
+// readSeq reads the last sequence number used; 0 when there is none yet,
+// or when the file is damaged (then set aside, and the error says so).
 func readSeq(dir string) (uint64, error) {
-	p := filepath.Join(dir, "seq")
-	b, err := os.ReadFile(p)
-	if errors.Is(err, os.ErrNotExist) {
-		return 0, nil
-	}
-	if err != nil {
-		return 0, fmt.Errorf("state %s: %w", p, err)
-	}
-	n, err := strconv.ParseUint(strings.TrimSpace(string(b)), 10, 64)
-	if err != nil {
-		return 0, fmt.Errorf("state %s: %w", p, err)
-	}
-	return n, nil
+	var n uint64
+	_, _, err := statefile.Read(filepath.Join(dir, "seq"), func(b []byte) error {
+		v, err := strconv.ParseUint(strings.TrimSpace(string(b)), 10, 64)
+		if err != nil {
+			return err
+		}
+		if v > limits.MaxSeq {
+			return fmt.Errorf("%d is above the largest message number", v)
+		}
+		n = v
+		return nil
+	})
+	return n, err
 }
 
 func (o *Outbox) nextSeqLocked() (uint64, error) {
@@ -171,15 +185,49 @@ func (o *Outbox) After(seq uint64) ([]*fwv1.AgentMessage, error) {
 }
 
 // Ack removes every message up to and including seq: the collector has
-// committed them.
+// committed them. An ack of a number the agent has not used is refused
+// with ErrImpossibleAck and changes nothing (the spool would otherwise
+// refuse every later number, for good).
 func (o *Outbox) Ack(seq uint64) error {
 	o.mu.Lock()
 	defer o.mu.Unlock()
+	if seq > o.seq {
+		return fmt.Errorf("ack #%d, the last message queued is #%d: %w", seq, o.seq, ErrImpossibleAck)
+	}
 	if err := o.sp.Ack(seq); err != nil {
 		return fmt.Errorf("spool: %w", err)
 	}
 	return nil
 }
+
+// Resync does what the collector asks when it can apply nothing of what
+// is queued: every queued message is dropped (and counted as dropped), the
+// numbering goes on at next, and the next Put is a full state; NeedFull is
+// signalled so the agent scans soon. next must be at least 1.
+func (o *Outbox) Resync(next uint64) error {
+	if next == 0 {
+		return fmt.Errorf("resync to message #0")
+	}
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if err := o.sp.Reset(next - 1); err != nil {
+		return fmt.Errorf("spool: %w", err)
+	}
+	o.seq = next - 1
+	if err := statefile.Write(filepath.Join(o.dir, "seq"), []byte(strconv.FormatUint(o.seq, 10)+"\n")); err != nil {
+		return err
+	}
+	o.sent = nil // the next message is a full state
+	o.lastFindings = nil
+	select {
+	case o.needFull <- struct{}{}:
+	default:
+	}
+	return nil
+}
+
+// NeedFull is signalled when the collector asked for a full state.
+func (o *Outbox) NeedFull() <-chan struct{} { return o.needFull }
 
 // Dropped is how many messages the spool ever had to drop.
 func (o *Outbox) Dropped() uint64 {

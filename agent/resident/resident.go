@@ -54,7 +54,17 @@ type Config struct {
 	MaxCPUPercent float64
 	// CPUTime returns the process's CPU time so far (for MaxCPUPercent).
 	CPUTime func() time.Duration
+	// Rescan, when signalled, makes the agent scan soon (the collector
+	// asked for a full state).
+	Rescan <-chan struct{}
 }
+
+// The bounds of a scan interval the collector may set: a broken or
+// hostile collector can neither make the agent spin nor go quiet.
+const (
+	MinInterval = 5 * time.Second
+	MaxInterval = 24 * time.Hour
+)
 
 // Agent is the resident agent.
 type Agent struct {
@@ -164,6 +174,8 @@ func (a *Agent) Run(ctx context.Context) error {
 		case <-tick.C:
 		case <-a.rescan:
 			tick.Stop() // since Go 1.23 no stale tick is left to drain
+		case <-a.c.Rescan:
+			tick.Stop()
 		}
 		interval, _ := a.Policy()
 		tick.Reset(jitter(interval))
@@ -262,15 +274,23 @@ func (a *Agent) ApplyBundle(rb *fwv1.RuleBundle) *fwv1.BundleStatus {
 	return &fwv1.BundleStatus{Version: rb.GetVersion()}
 }
 
-// ApplyConfig takes the collector's settings: its scan interval and
-// expectations, when it sets them; unset, the agent's own come back.
+// ApplyConfig takes the collector's settings: its scan interval (clamped
+// to MinInterval..MaxInterval) and expectations, when it sets them; unset,
+// the agent's own come back.
 func (a *Agent) ApplyConfig(c *fwv1.ConfigUpdate) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	if s := c.GetIntervalSeconds(); s > 0 {
-		a.interval = time.Duration(s) * time.Second
-	} else {
+	switch s := c.GetIntervalSeconds(); {
+	case s <= 0:
 		a.interval = a.c.Interval
+	case s < int64(MinInterval/time.Second):
+		a.c.Log.Warn().Int64("interval_seconds", s).Dur("using", MinInterval).Msg("the collector's scan interval is too short")
+		a.interval = MinInterval
+	case s > int64(MaxInterval/time.Second):
+		a.c.Log.Warn().Int64("interval_seconds", s).Dur("using", MaxInterval).Msg("the collector's scan interval is too long")
+		a.interval = MaxInterval
+	default:
+		a.interval = time.Duration(s) * time.Second
 	}
 	if c.GetOrg() != nil {
 		a.scanner.Org = c.GetOrg()

@@ -163,3 +163,19 @@ func TestNewRefusesAnIncompleteConfig(t *testing.T) {
 		t.Fatal("New accepted a config without rules, a host or an outbox")
 	}
 }
+
+// TestConfigClamped: a collector's interval of 1e10 seconds (once a
+// panic), of one second, or negative never leaves the agent out of bounds.
+func TestConfigClamped(t *testing.T) {
+	a := newTestAgent(t, t.TempDir())
+	for _, c := range []struct {
+		secs int64
+		want time.Duration
+	}{{1e10, MaxInterval}, {1 << 62, MaxInterval}, {1, MinInterval}, {-5, time.Minute}, {300, 5 * time.Minute}} {
+		a.ApplyConfig(&fwv1.ConfigUpdate{IntervalSeconds: c.secs})
+		if iv, _ := a.Policy(); iv != c.want {
+			t.Errorf("interval_seconds %d: interval %v, want %v", c.secs, iv, c.want)
+		}
+		_ = jitter(a.interval) // must not panic
+	}
+}

@@ -5,10 +5,12 @@ package scan
 
 import (
 	"context"
+	"fmt"
 	"time"
 
 	"github.com/farmwatch/farmwatch/agent/host"
 	"github.com/farmwatch/farmwatch/agent/sensor"
+	"github.com/farmwatch/farmwatch/limits"
 	fwv1 "github.com/farmwatch/farmwatch/proto/farmwatch/v1"
 	"github.com/farmwatch/farmwatch/report"
 	"github.com/farmwatch/farmwatch/rules"
@@ -43,9 +45,23 @@ func (s *Scanner) Scan(ctx context.Context, h *host.Host) *fwv1.Report {
 	for _, r := range results {
 		rep.Sensors = append(rep.Sensors, r.Status())
 	}
+	// What the rules judge is what the collector gets: within the wire's
+	// limits, every cut marked.
+	limits.Clamp(rep.Host)
+	for _, o := range rep.Observations {
+		limits.ClampObservation(o)
+	}
+	if n := len(rep.Observations); n > limits.HostObservations {
+		rep.Observations = rep.Observations[:limits.HostObservations]
+		rep.Sensors = append(rep.Sensors, &fwv1.SensorStatus{Name: "limits",
+			Error: fmt.Sprintf("%d observations, over the limit of %d: the rest were left out", n, limits.HostObservations)})
+	}
 	res := s.Rules.EvaluateOrg(rep.Host, s.Org, rep.Observations)
+	for _, f := range res.Findings {
+		limits.Clamp(f)
+	}
 	rep.Findings = res.Findings
-	rep.RuleErrors = res.Errors
+	rep.RuleErrors = limits.Strings(res.Errors)
 	rep.Verdict = report.Verdict(rep)
 	return rep
 }

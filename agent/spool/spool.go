@@ -332,3 +332,37 @@ func (s *Spool) Close() error {
 	}
 	return nil
 }
+
+// Reset drops every record, counting the unacknowledged ones as dropped,
+// and starts the numbering again: the next Append must be above after
+// (which may be below numbers used before). The collector asks for this
+// when it can apply nothing of what is queued.
+func (s *Spool) Reset(after uint64) error {
+	if s.closed {
+		return fmt.Errorf("reset spool %s: closed", s.dir)
+	}
+	for _, seg := range s.segs {
+		n, err := s.unacked(seg)
+		if err != nil {
+			return fmt.Errorf("reset spool %s: %w", s.dir, err)
+		}
+		s.dropped += uint64(n)
+	}
+	// Count first: a crash before the segments go over-counts, never
+	// hides a loss.
+	s.acked, s.last = after, after
+	if err := s.writeState(); err != nil {
+		return fmt.Errorf("reset spool %s: %w", s.dir, err)
+	}
+	if s.f != nil {
+		s.f.Close()
+		s.f = nil
+	}
+	for _, seg := range s.segs {
+		if err := s.removeSegment(seg); err != nil {
+			return fmt.Errorf("reset spool %s: %w", s.dir, err)
+		}
+	}
+	s.segs, s.total = nil, 0
+	return nil
+}

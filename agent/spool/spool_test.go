@@ -487,3 +487,40 @@ func BenchmarkAppend(b *testing.B) {
 		})
 	}
 }
+
+// Reset drops and counts what was pending, and numbering starts again
+// below what was used, across a reopen.
+func TestReset(t *testing.T) {
+	dir := t.TempDir()
+	s, err := Open(dir, MinBytes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for seq := uint64(1); seq <= 5; seq++ {
+		if err := s.Append(seq, []byte("payload")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.Ack(2); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Reset(1); err != nil {
+		t.Fatal(err)
+	}
+	if s.Dropped() != 3 || s.Size() != 0 {
+		t.Fatalf("after reset: dropped %d, size %d; want 3 and 0", s.Dropped(), s.Size())
+	}
+	if err := s.Append(2, []byte("again")); err != nil {
+		t.Fatalf("append after reset: %v", err)
+	}
+	s.Close()
+	s, err = Open(dir, MinBytes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	recs, err := s.Pending()
+	if err != nil || len(recs) != 1 || recs[0].Seq != 2 || string(recs[0].Payload) != "again" || s.Dropped() != 3 {
+		t.Fatalf("reopened: %v %v dropped %d", recs, err, s.Dropped())
+	}
+}

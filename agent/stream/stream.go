@@ -19,7 +19,6 @@ import (
 	"errors"
 	"math/rand/v2"
 	"os"
-	"path/filepath"
 	"time"
 
 	fwv1 "github.com/farmwatch/farmwatch/proto/farmwatch/v1"
@@ -50,10 +49,17 @@ type Agent interface {
 type Queue interface {
 	// After returns the queued messages with a sequence above seq.
 	After(seq uint64) ([]*fwv1.AgentMessage, error)
-	// Ack removes every message up to and including seq.
+	// Ack removes every message up to and including seq. An ack it
+	// refuses (of a number never used) is an error wrapping
+	// outbox.ErrImpossibleAck; any other error is the queue's failure.
 	Ack(seq uint64) error
+	// Resync drops everything queued (counted as dropped) and goes on
+	// numbering at next, with a full state.
+	Resync(next uint64) error
 	// Dropped is how many messages the queue ever had to drop.
 	Dropped() uint64
+	// LastSeq is the last sequence number used.
+	LastSeq() uint64
 	// Queued is signalled when a message was queued.
 	Queued() <-chan struct{}
 }
@@ -84,6 +90,9 @@ type Config struct {
 // Stream is one agent's link to its collector.
 type Stream struct {
 	c Config
+	// Used only by Run's goroutine.
+	reenrol       bool // the collector refused the node key: enrol again
+	pendingLogged bool // the wait for an admin's approval was logged
 }
 
 // New makes a Stream; its state directory is created 0700.
@@ -124,15 +133,16 @@ func (s *Stream) Run(ctx context.Context) error {
 		if connected {
 			backoff = s.c.MinBackoff // the collector was there: retry soon
 		}
-		if status.Code(err) == codes.Unauthenticated && !connected {
+		if status.Code(err) == codes.Unauthenticated && !connected && !s.reenrol {
 			// The collector does not know this agent's node key (its store
-			// was replaced, or the host was removed): enrol again, as the
-			// same host id.
-			if rmErr := os.Remove(filepath.Join(s.c.StateDir, nodeKeyFile)); rmErr == nil {
-				s.c.Log.Warn().Err(err).Msg("the collector refused this agent's node key: enrolling again")
-			}
+			// was replaced, or the host was reset): enrol again, as the same
+			// host id, presenting the key.
+			s.reenrol = true
+			s.c.Log.Warn().Err(err).Msg("the collector refused this agent's node key: enrolling again")
 		}
-		s.c.Log.Warn().Err(err).Dur("retry_in", backoff).Msg("collector connection lost")
+		if !errors.Is(err, errPending) {
+			s.c.Log.Warn().Err(err).Dur("retry_in", backoff).Msg("collector connection lost")
+		}
 		t := time.NewTimer(backoff + time.Duration(rand.Int64N(int64(backoff/2+1))))
 		select {
 		case <-ctx.Done():

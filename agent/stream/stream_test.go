@@ -347,6 +347,8 @@ type brokenQueue struct{}
 func (brokenQueue) After(uint64) ([]*fwv1.AgentMessage, error) { return nil, errors.New("disk gone") }
 func (brokenQueue) Ack(uint64) error                           { return errors.New("disk gone") }
 func (brokenQueue) Dropped() uint64                            { return 0 }
+func (brokenQueue) LastSeq() uint64                            { return 0 }
+func (brokenQueue) Resync(uint64) error                        { return errors.New("disk gone") }
 func (brokenQueue) Queued() <-chan struct{}                    { return nil }
 
 func TestNewRefusesAnIncompleteConfig(t *testing.T) {

@@ -4,8 +4,7 @@ import (
 	"context"
 	"crypto/subtle"
 	"errors"
-	"io"
-	"sort"
+	"fmt"
 	"sync/atomic"
 	"time"
 
@@ -13,14 +12,19 @@ import (
 	"github.com/farmwatch/farmwatch/collector/store"
 	"github.com/farmwatch/farmwatch/credential"
 	fwv1 "github.com/farmwatch/farmwatch/proto/farmwatch/v1"
+	"github.com/farmwatch/farmwatch/rules"
 	"github.com/google/uuid"
 	"golang.org/x/sync/errgroup"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/metadata"
-	"google.golang.org/grpc/status"
 )
 
-// Enroll implements AgentService.
+// Enroll implements AgentService. A new host id is enrolled; a host id that
+// is enrolled already is given a new key only when the request presents
+// the host's current one, the host was reset, or an admin approved this
+// very request. Anything else is kept as pending, refused, and logged once
+// with the peer: the enroll secret is on every laptop, so it must not be
+// enough to speak for another host.
 func (s *Server) Enroll(ctx context.Context, req *fwv1.EnrollRequest) (*fwv1.EnrollResponse, error) {
 	md, _ := metadata.FromIncomingContext(ctx)
 	auth := md.Get(credential.MDAuthorization)
@@ -29,8 +33,11 @@ func (s *Server) Enroll(ctx context.Context, req *fwv1.EnrollRequest) (*fwv1.Enr
 		s.log.Warn().Str("peer", peerAddr(ctx)).Msg("enrollment refused: wrong secret")
 		return nil, unauthenticated("enroll: wrong enroll secret")
 	}
-	if err := s.limits.checkHost(req.GetHost()); err != nil {
+	if err := s.limits.CheckHost(req.GetHost()); err != nil {
 		return nil, invalid("enroll: %v", err)
+	}
+	if len(req.GetRequestId()) > 64 || len(req.GetNodeKey()) > 256 {
+		return nil, invalid("enroll: request id or node key too long")
 	}
 	id := req.GetHostId()
 	if id == "" {
@@ -40,15 +47,53 @@ func (s *Server) Enroll(ctx context.Context, req *fwv1.EnrollRequest) (*fwv1.Enr
 	}
 	key := pki.Secret("fwn_")
 	now := s.now()
-	h := store.Host{
-		ID: id, Hostname: req.GetHost().GetHostname(), OS: req.GetHost().GetOs(), Info: req.GetHost(),
-		NodeKeyHash: pki.Hash(key), EnrolledAt: now, LastSeen: now, EgressIP: peerIP(ctx),
+	e := store.Enrollment{
+		Host: store.Host{ID: id, Hostname: req.GetHost().GetHostname(), OS: req.GetHost().GetOs(), Info: req.GetHost(),
+			NodeKeyHash: pki.Hash(key), EnrolledAt: now, LastSeen: now, EgressIP: peerIP(ctx)},
+		RequestID: req.GetRequestId(), Peer: peerAddr(ctx),
 	}
-	if err := s.store.PutHost(ctx, h); err != nil {
+	if req.GetNodeKey() != "" {
+		e.PresentedKeyHash = pki.Hash(req.GetNodeKey())
+	}
+	outcome, err := s.store.Enroll(ctx, e)
+	if err != nil {
 		return nil, internal("enroll: storing the host", err)
 	}
-	s.log.Info().Str("host_id", id).Str("hostname", h.Hostname).Str("peer", peerAddr(ctx)).Msg("host enrolled")
+	ev := s.log.Info().Str("host_id", id).Str("hostname", e.Host.Hostname).Str("peer", e.Peer)
+	switch outcome {
+	case store.Enrolled:
+		ev.Msg("host enrolled")
+	case store.Rekeyed:
+		ev.Msg("host enrolled again with its node key")
+	case store.ResetTaken:
+		ev.Msg("host enrolled again after a reset")
+	case store.Approved:
+		ev.Str("request_id", e.RequestID).Msg("host enrolled again: the request was approved")
+	default:
+		s.pendingLog(id, e)
+		return nil, refuse(codes.FailedPrecondition, "enroll: this host id is enrolled and the request did not carry its node key; "+
+			"it waits for an admin: farmwatch-collector host approve %s", id)
+	}
 	return &fwv1.EnrollResponse{HostId: id, NodeKey: key}, nil
+}
+
+// pendingLog logs a refused re-enrolment once per host and request, so an
+// agent that retries while it waits, or a flood, does not fill the log.
+func (s *Server) pendingLog(id string, e store.Enrollment) {
+	s.mu.Lock()
+	k := id + "/" + e.RequestID
+	seen := s.pendingSeen[k]
+	if !seen {
+		if len(s.pendingSeen) > 10_000 {
+			clear(s.pendingSeen)
+		}
+		s.pendingSeen[k] = true
+	}
+	s.mu.Unlock()
+	if !seen {
+		s.log.Warn().Str("host_id", id).Str("hostname", e.Host.Hostname).Str("peer", e.Peer).Str("request_id", e.RequestID).
+			Msg("enrollment refused: an enrolled host id without its node key; waiting for an admin's approval")
+	}
 }
 
 func first(v []string) string {
@@ -69,16 +114,18 @@ func (s *Server) authAgent(ctx context.Context) (store.Host, error) {
 	if !ok {
 		return store.Host{}, unauthenticated("connect: authorization must be \"Node <key>\"")
 	}
+	// One answer for an unknown host and a wrong key: the refusal says
+	// nothing of which hosts exist.
 	h, err := s.store.Host(ctx, ids[0])
 	if errors.Is(err, store.ErrNotFound) {
-		return h, unauthenticated("connect: unknown host; enroll first")
+		return h, unauthenticated("connect: unknown host or wrong node key; enroll again")
 	}
 	if err != nil {
 		return h, internal("connect: host lookup", err)
 	}
-	if subtle.ConstantTimeCompare(pki.Hash(key), h.NodeKeyHash) != 1 {
+	if len(h.NodeKeyHash) == 0 || subtle.ConstantTimeCompare(pki.Hash(key), h.NodeKeyHash) != 1 {
 		s.log.Warn().Str("host_id", h.ID).Str("peer", peerAddr(ctx)).Msg("stream refused: wrong node key")
-		return h, unauthenticated("connect: wrong node key")
+		return h, unauthenticated("connect: unknown host or wrong node key; enroll again")
 	}
 	return h, nil
 }
@@ -88,10 +135,14 @@ type session struct {
 	hostID string
 	send   chan *fwv1.CollectorMessage
 	done   chan struct{}                  // closed when a newer stream replaces this one, or it ends
-	state  map[string]*fwv1.Observation   // the host's current observations, for collector rules; the apply worker's
+	rules  *rules.HostState               // the host's observations and findings, for collector rules; the apply worker's
 	org    atomic.Pointer[fwv1.OrgPolicy] // the agent's own expectations, from its hello
 	// Set from the hello, used only by the apply worker.
 	status store.AgentStatus
+	// awaitFull, when set, is the number of the full state a resync asked
+	// for: until it comes, the apply worker applies no sequenced message
+	// (those in flight were numbered before the agent dropped them).
+	awaitFull uint64
 }
 
 // attach makes sess the host's stream; a stream of the same host that was
@@ -141,7 +192,7 @@ func (s *Server) Connect(stream fwv1.AgentService_ConnectServer) error {
 	defer cancel()
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return s.sendLoop(gctx, stream, sess) })
-	queue := make(chan *fwv1.AgentMessage, 16)
+	queue := make(chan inbound, 16)
 	recvErr := make(chan error, 1)
 	s.wg.Add(1)
 	go func() {
@@ -173,44 +224,25 @@ func (s *Server) sendLoop(ctx context.Context, stream fwv1.AgentService_ConnectS
 	}
 }
 
-// receive reads the stream until it ends; it closes queue when it does.
-func (s *Server) receive(ctx context.Context, stream fwv1.AgentService_ConnectServer, queue chan<- *fwv1.AgentMessage) error {
-	defer close(queue)
-	for {
-		m, err := stream.Recv()
-		if err != nil {
-			if status.Code(err) == codes.Canceled || errors.Is(err, context.Canceled) || errors.Is(err, io.EOF) {
-				return nil
-			}
-			return err
-		}
-		if err := s.limits.checkAgentMessage(m); err != nil {
-			s.metrics.refuse("invalid")
-			return invalid("connect: message #%d refused: %v", m.GetSeq(), err)
-		}
-		if r := m.GetScanReply(); r != nil {
-			s.metrics.message("scan_reply")
-			s.deliverScan(r)
-			continue
-		}
-		select {
-		case queue <- m:
-		case <-ctx.Done():
-			return nil
-		}
-	}
-}
-
 // applyLoop applies the received messages in order until the stream ends,
 // a newer stream of the agent replaces this one, or a message fails.
-func (s *Server) applyLoop(ctx context.Context, h store.Host, egress string, sess *session, queue <-chan *fwv1.AgentMessage, recvErr <-chan error) error {
+func (s *Server) applyLoop(ctx context.Context, h store.Host, egress string, sess *session, queue <-chan inbound, recvErr <-chan error) error {
 	for {
 		select {
-		case m, ok := <-queue:
+		case in, ok := <-queue:
 			if !ok {
 				return <-recvErr
 			}
-			if err := s.handle(ctx, h, egress, m, sess); err != nil {
+			if in.refused != nil {
+				if in.seq == 0 {
+					return in.refused
+				}
+				if err := s.resync(ctx, h, sess, in.seq, in.refused.Error()); err != nil {
+					return err
+				}
+				continue
+			}
+			if err := s.handle(ctx, h, egress, in.m, sess); err != nil {
 				return err
 			}
 		case <-sess.done:
@@ -221,7 +253,7 @@ func (s *Server) applyLoop(ctx context.Context, h store.Host, egress string, ses
 	}
 }
 
-func (s *Server) handle(ctx context.Context, h store.Host, egress string, m *fwv1.AgentMessage, sess *session) error {
+func (s *Server) handle(ctx context.Context, h store.Host, egress string, m *fwv1.AgentMessage, sess *session) (err error) {
 	start := time.Now()
 	var a *store.Apply
 	switch b := m.Body.(type) {
@@ -231,6 +263,11 @@ func (s *Server) handle(ctx context.Context, h store.Host, egress string, m *fwv
 		}
 		a = &store.Apply{SpoolDropped: b.Hello.GetSpoolDropped()}
 		sess.org.Store(b.Hello.GetOrg())
+		defer func() {
+			if err == nil {
+				err = s.checkNumbering(ctx, h, sess, b.Hello.GetLastSeq())
+			}
+		}()
 		sess.status = store.AgentStatus{AgentVersion: b.Hello.GetAgentVersion(), RulesVersion: b.Hello.GetRulesVersion(), RulesError: b.Hello.GetRulesError()}
 		if err := s.store.SetAgentStatus(ctx, h.ID, sess.status); err != nil {
 			s.log.Error().Err(err).Str("host_id", h.ID).Msg("agent status not stored")
@@ -274,25 +311,39 @@ func (s *Server) handle(ctx context.Context, h store.Host, egress string, m *fwv
 	if m.GetSeq() == 0 {
 		return nil // not sequenced: nothing to apply or acknowledge
 	}
+	if sess.awaitFull != 0 {
+		if m.GetFull() == nil || m.GetSeq() != sess.awaitFull {
+			return nil // sent before the agent took the resync
+		}
+		sess.awaitFull = 0
+	}
 	if a == nil {
 		a = &store.Apply{}
 	}
 	a.Seen, a.EgressIP = s.now(), egress
-	var next map[string]*fwv1.Observation
+	var next *rules.HostState
 	if p := s.policy.Load(); p.Rules != nil && a.FindingsSet {
 		var err error
-		if next, err = s.evaluate(ctx, p, h, sess, a); err != nil {
+		next, err = s.evaluate(ctx, p, h, sess, a)
+		if full := (errHostFull{}); errors.As(err, &full) {
+			s.metrics.refuse("host_full")
+			return s.resync(ctx, h, sess, m.GetSeq(), err.Error())
+		}
+		if err != nil {
 			s.log.Error().Err(err).Str("host_id", h.ID).Uint64("seq", m.GetSeq()).Msg("host state not loaded")
 			return unavailable("connect: message #%d not stored; send it again", m.GetSeq())
 		}
 	}
 	applied, err := s.store.ApplyMessage(ctx, h.ID, m.GetSeq(), *a)
+	if se := (*store.SequenceError)(nil); errors.As(err, &se) {
+		return s.resync(ctx, h, sess, m.GetSeq(), se.Error())
+	}
 	if err != nil {
 		s.log.Error().Err(err).Str("host_id", h.ID).Uint64("seq", m.GetSeq()).Msg("message not applied")
 		return unavailable("connect: message #%d not stored; send it again", m.GetSeq())
 	}
-	if applied && next != nil {
-		sess.state = next
+	if applied {
+		sess.rules = next
 	}
 	s.metrics.applied(start)
 	s.metrics.spoolDropped(a.SpoolDropped)
@@ -312,45 +363,81 @@ func (s *Server) sendCtx(ctx context.Context, sess *session, m *fwv1.CollectorMe
 	}
 }
 
-// evaluate works out the host's state after a, runs the collector's rules
-// on it and puts their findings in a. It returns the new state, which the
-// session keeps once the store has committed a.
-func (s *Server) evaluate(ctx context.Context, p *Policy, h store.Host, sess *session, a *store.Apply) (map[string]*fwv1.Observation, error) {
-	if sess.state == nil {
-		obs, err := s.store.Observations(ctx, h.ID)
-		if err != nil {
-			return nil, err
-		}
-		sess.state = make(map[string]*fwv1.Observation, len(obs))
-		for _, o := range obs {
-			sess.state[o.Key] = o
-		}
-	}
-	next := make(map[string]*fwv1.Observation, len(sess.state)+len(a.Upserted))
-	if !a.Full {
-		for k, o := range sess.state {
-			next[k] = o
-		}
-	}
-	for _, o := range a.Upserted {
-		next[o.Key] = o
-	}
-	for _, k := range a.Removed {
-		delete(next, k)
-	}
-	obs := make([]*fwv1.Observation, 0, len(next))
-	for _, o := range next {
-		obs = append(obs, o)
-	}
-	sort.Slice(obs, func(i, j int) bool { return obs[i].Key < obs[j].Key })
+// errHostFull is a message that would take a host past its observation
+// limit.
+type errHostFull struct{ n, limit int }
+
+func (e errHostFull) Error() string {
+	return fmt.Sprintf("the host would have %d observations, the limit is %d", e.n, e.limit)
+}
+
+// evaluate runs the collector's rules on the host's state after a and
+// puts their findings in a, changing the session's kept state in place
+// (incrementally: only the observations a changes are judged again, then
+// the host rules). The caller keeps the returned state only when the store
+// committed a. A message that would take the host past its observation
+// limit is refused with errHostFull and changes nothing.
+func (s *Server) evaluate(ctx context.Context, p *Policy, h store.Host, sess *session, a *store.Apply) (*rules.HostState, error) {
 	info := h.Info
 	if info == nil {
 		info = &fwv1.HostInfo{Hostname: h.Hostname, Os: h.OS}
 	}
-	res := p.Rules.EvaluateOrg(info, p.orgFor(sess.org.Load()), obs)
+	org := p.orgFor(sess.org.Load())
+	st := sess.rules
+	sess.rules = nil // until the store commits: a failure leaves nothing half-changed behind
+	if st == nil || !st.Matches(p.Rules, info, org) {
+		obs, err := s.store.Observations(ctx, h.ID)
+		if err != nil {
+			return nil, err
+		}
+		st = p.Rules.NewHostState(info, org)
+		st.Apply(true, obs, nil)
+	}
+	if n := st.After(a.Full, a.Upserted, a.Removed); n > s.limits.HostObservations {
+		sess.rules = st // unchanged
+		return nil, errHostFull{n, s.limits.HostObservations}
+	}
+	res := st.Apply(a.Full, a.Upserted, a.Removed)
 	for _, e := range res.Errors {
 		s.log.Warn().Str("host_id", h.ID).Str("error", e).Msg("rule error")
 	}
 	a.Findings = res.Findings
-	return next, nil
+	return st, nil
+}
+
+// checkNumbering asks for a resync when the hello shows that the agent's
+// numbering went back below what was applied (its state directory was
+// restored or damaged: its messages would all be taken for ones applied
+// before and ignored) or leapt past the window.
+func (s *Server) checkNumbering(ctx context.Context, h store.Host, sess *session, agentLast uint64) error {
+	cur, err := s.store.Host(ctx, h.ID)
+	if err != nil {
+		return internal("connect: host lookup", err)
+	}
+	switch {
+	case agentLast < cur.LastSeq:
+		return s.resync(ctx, h, sess, 0, fmt.Sprintf("the agent's numbering went back: its last message is #%d, the collector applied #%d", agentLast, cur.LastSeq))
+	case agentLast > cur.LastSeq+store.SeqWindow:
+		return s.resync(ctx, h, sess, 0, fmt.Sprintf("the agent's numbering leapt: its last message is #%d, the collector applied #%d", agentLast, cur.LastSeq))
+	}
+	return nil
+}
+
+// resync tells the agent that message refused (0: none in particular) was
+// not applied and that nothing more will be until a full state numbered
+// after the last message applied; it counts the refusal on the host.
+func (s *Server) resync(ctx context.Context, h store.Host, sess *session, refused uint64, reason string) error {
+	cur, err := s.store.Host(ctx, h.ID)
+	if err != nil {
+		return internal("connect: host lookup", err)
+	}
+	next := cur.LastSeq + 1
+	sess.awaitFull, sess.rules = next, nil
+	if err := s.store.AddRefused(ctx, h.ID, 1); err != nil {
+		s.log.Error().Err(err).Str("host_id", h.ID).Msg("refusal not counted")
+	}
+	s.log.Warn().Str("host_id", h.ID).Str("hostname", h.Hostname).Uint64("refused_seq", refused).Uint64("next_seq", next).
+		Str("reason", reason).Msg("agent message refused: the agent resyncs with a full state")
+	return s.sendCtx(ctx, sess, &fwv1.CollectorMessage{Body: &fwv1.CollectorMessage_Resync{Resync: &fwv1.Resync{
+		RefusedSeq: refused, NextSeq: next, Reason: reason}}})
 }

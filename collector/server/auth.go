@@ -22,6 +22,8 @@ var need = map[string]store.Role{
 	"/farmwatch.v1.FleetService/WatchFindings": store.RoleHelpdesk,
 	"/farmwatch.v1.FleetService/ListChanges":   store.RoleHelpdesk,
 	"/farmwatch.v1.FleetService/CreateToken":   store.RoleAdmin,
+	"/farmwatch.v1.FleetService/ApproveHost":   store.RoleAdmin,
+	"/farmwatch.v1.FleetService/ResetHost":     store.RoleAdmin,
 }
 
 func allows(have, want store.Role) bool {

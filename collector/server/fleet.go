@@ -3,12 +3,15 @@ package server
 import (
 	"context"
 	"errors"
+	"fmt"
+	"strings"
 	"time"
 
 	"github.com/farmwatch/farmwatch/collector/pki"
 	"github.com/farmwatch/farmwatch/collector/store"
 	fwv1 "github.com/farmwatch/farmwatch/proto/farmwatch/v1"
 	"github.com/farmwatch/farmwatch/report"
+	"google.golang.org/grpc/codes"
 )
 
 func (s *Server) summary(ctx context.Context, h store.Host) (*fwv1.HostSummary, error) {
@@ -19,7 +22,7 @@ func (s *Server) summary(ctx context.Context, h store.Host) (*fwv1.HostSummary, 
 	sum := &fwv1.HostSummary{
 		HostId: h.ID, Hostname: h.Hostname, Os: h.OS, LastSeen: ts(h.LastSeen), Online: s.online(h.ID),
 		Findings: int32(len(fs)), EgressIp: h.EgressIP, SpoolDropped: h.SpoolDropped,
-		AgentVersion: h.AgentVersion, RulesVersion: h.RulesVersion, RulesError: h.RulesError,
+		AgentVersion: h.AgentVersion, RulesVersion: h.RulesVersion, RulesError: h.RulesError, Refused: h.Refused,
 	}
 	found := make([]*fwv1.Finding, len(fs))
 	for i, f := range fs {
@@ -46,22 +49,37 @@ func (s *Server) ListHosts(ctx context.Context, _ *fwv1.ListHostsRequest) (*fwv1
 	return out, nil
 }
 
-// host finds a host by id or name.
+// host finds a host by id or name. A name that several hosts carry is an
+// ambiguity the caller resolves with a host id: the newest never silently
+// wins (a new host could take a victim's name).
 func (s *Server) host(ctx context.Context, name string) (store.Host, error) {
 	if name == "" {
 		return store.Host{}, invalid("a host name is required")
 	}
 	h, err := s.store.Host(ctx, name)
-	if errors.Is(err, store.ErrNotFound) {
-		h, err = s.store.HostByName(ctx, name)
+	if err == nil {
+		return h, nil
 	}
-	if errors.Is(err, store.ErrNotFound) {
-		return h, notFound("no host %q", name)
-	}
-	if err != nil {
+	if !errors.Is(err, store.ErrNotFound) {
 		return h, internal("host lookup", err)
 	}
-	return h, nil
+	hs, err := s.store.HostsByName(ctx, name)
+	if err != nil {
+		return store.Host{}, internal("host lookup", err)
+	}
+	switch len(hs) {
+	case 0:
+		return store.Host{}, notFound("no host %q", name)
+	case 1:
+		return hs[0], nil
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "%d hosts are named %q; give a host id:", len(hs), name)
+	for _, h := range hs {
+		fmt.Fprintf(&b, "\n  %s  %s, enrolled %s, last seen %s, from %s", h.ID, h.OS,
+			h.EnrolledAt.UTC().Format(time.RFC3339), h.LastSeen.UTC().Format(time.RFC3339), h.EgressIP)
+	}
+	return store.Host{}, refuse(codes.FailedPrecondition, "%s", b.String())
 }
 
 // GetHost implements FleetService.
@@ -81,6 +99,14 @@ func (s *Server) GetHost(ctx context.Context, req *fwv1.GetHostRequest) (*fwv1.G
 	fs, err := s.store.Findings(ctx, store.FindingFilter{HostID: h.ID})
 	if err != nil {
 		return nil, internal("host", err)
+	}
+	sum.Observations = int32(len(obs))
+	pend, err := s.store.PendingEnrollments(ctx, h.ID)
+	if err != nil {
+		return nil, internal("host", err)
+	}
+	for _, p := range pend {
+		sum.Pending = append(sum.Pending, pendingInfo(p))
 	}
 	rep := &fwv1.Report{Host: h.Info, Observations: obs}
 	for _, f := range fs {
@@ -197,4 +223,68 @@ func (s *Server) ListChanges(ctx context.Context, req *fwv1.ListChangesRequest) 
 		return nil, internal("changes", err)
 	}
 	return &fwv1.ListChangesResponse{HostId: h.ID, Hostname: h.Hostname, Changes: cs}, nil
+}
+
+func pendingInfo(p store.PendingEnrollment) *fwv1.PendingEnrollment {
+	return &fwv1.PendingEnrollment{RequestId: p.RequestID, Hostname: p.Hostname, Peer: p.Peer, Requested: ts(p.Requested), Approved: ts(p.Approved)}
+}
+
+// ApproveHost implements FleetService (admin only): it approves the waiting
+// enrolment of a host, named by its request id when there are several.
+func (s *Server) ApproveHost(ctx context.Context, req *fwv1.ApproveHostRequest) (*fwv1.ApproveHostResponse, error) {
+	h, err := s.host(ctx, req.GetHostname())
+	if err != nil {
+		return nil, err
+	}
+	pend, err := s.store.PendingEnrollments(ctx, h.ID)
+	if err != nil {
+		return nil, internal("approve", err)
+	}
+	var pick *store.PendingEnrollment
+	for i, p := range pend {
+		if p.RequestID == req.GetRequestId() || (req.GetRequestId() == "" && len(pend) == 1) {
+			pick = &pend[i]
+		}
+	}
+	switch {
+	case len(pend) == 0:
+		return nil, refuse(codes.FailedPrecondition, "host %s (%s) has no enrolment waiting for approval", h.Hostname, h.ID)
+	case pick == nil && req.GetRequestId() != "":
+		return nil, notFound("host %s has no waiting enrolment %q", h.ID, req.GetRequestId())
+	case pick == nil:
+		var b strings.Builder
+		fmt.Fprintf(&b, "host %s has %d waiting enrolments; give --request ID:", h.ID, len(pend))
+		for _, p := range pend {
+			fmt.Fprintf(&b, "\n  %s  as %q from %s at %s", p.RequestID, p.Hostname, p.Peer, p.Requested.UTC().Format(time.RFC3339))
+		}
+		return nil, refuse(codes.FailedPrecondition, "%s", b.String())
+	}
+	now := s.now()
+	if err := s.store.ApproveEnrollment(ctx, h.ID, pick.RequestID, now); err != nil {
+		return nil, internal("approve", err)
+	}
+	pick.Approved = now
+	s.log.Info().Str("host_id", h.ID).Str("request_id", pick.RequestID).Str("peer", pick.Peer).Msg("enrolment approved")
+	return &fwv1.ApproveHostResponse{HostId: h.ID, Approved: pendingInfo(*pick)}, nil
+}
+
+// ResetHost implements FleetService (admin only): the host's key is
+// forgotten, its agent's stream is refused from now, and the next
+// enrolment under its id is taken as the host's.
+func (s *Server) ResetHost(ctx context.Context, req *fwv1.ResetHostRequest) (*fwv1.ResetHostResponse, error) {
+	h, err := s.host(ctx, req.GetHostname())
+	if err != nil {
+		return nil, err
+	}
+	if err := s.store.ResetHost(ctx, h.ID); err != nil {
+		return nil, internal("reset", err)
+	}
+	s.mu.Lock()
+	if sess := s.sessions[h.ID]; sess != nil {
+		delete(s.sessions, h.ID)
+		close(sess.done) // its stream ends now
+	}
+	s.mu.Unlock()
+	s.log.Info().Str("host_id", h.ID).Str("hostname", h.Hostname).Msg("host reset: its next enrolment is taken as the host's")
+	return &fwv1.ResetHostResponse{HostId: h.ID}, nil
 }

@@ -6,6 +6,7 @@
 package server
 
 import (
+	"cmp"
 	"errors"
 	"sync"
 	"sync/atomic"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/farmwatch/farmwatch/collector/pki"
 	"github.com/farmwatch/farmwatch/collector/store"
+	"github.com/farmwatch/farmwatch/limits"
 	fwv1 "github.com/farmwatch/farmwatch/proto/farmwatch/v1"
 	"github.com/farmwatch/farmwatch/rules"
 	"github.com/rs/zerolog"
@@ -24,7 +26,7 @@ type Config struct {
 	Store        store.Store
 	Log          zerolog.Logger
 	EnrollSecret string
-	Limits       Limits
+	Limits       limits.Limits
 	// Policy is what the collector asks of every agent; SetPolicy changes
 	// it while serving.
 	Policy Policy
@@ -62,14 +64,15 @@ type Server struct {
 	store      store.Store
 	log        zerolog.Logger
 	enrollHash []byte
-	limits     Limits
+	limits     limits.Limits
 	policy     atomic.Pointer[Policy]
 	metrics    *Metrics
 	now        func() time.Time
 
-	mu       sync.Mutex
-	sessions map[string]*session             // host id -> its stream
-	scans    map[string]chan *fwv1.ScanReply // request id -> waiter
+	mu          sync.Mutex
+	sessions    map[string]*session             // host id -> its stream
+	scans       map[string]chan *fwv1.ScanReply // request id -> waiter
+	pendingSeen map[string]bool                 // refused re-enrolments logged
 
 	wg sync.WaitGroup // the streams' receivers, which outlive their handlers
 }
@@ -87,12 +90,18 @@ func New(c Config) (*Server, error) {
 	if c.Now == nil {
 		c.Now = time.Now
 	}
-	if c.Limits == (Limits{}) {
-		c.Limits = DefaultLimits()
-	}
+	// A limit left zero is the default one.
+	def := limits.Default()
+	l := &c.Limits
+	l.MaxMessageBytes = cmp.Or(l.MaxMessageBytes, def.MaxMessageBytes)
+	l.MaxObservations = cmp.Or(l.MaxObservations, def.MaxObservations)
+	l.MaxFindings = cmp.Or(l.MaxFindings, def.MaxFindings)
+	l.MaxStringBytes = cmp.Or(l.MaxStringBytes, def.MaxStringBytes)
+	l.MaxListItems = cmp.Or(l.MaxListItems, def.MaxListItems)
+	l.HostObservations = cmp.Or(l.HostObservations, def.HostObservations)
 	s := &Server{
 		store: c.Store, log: c.Log, enrollHash: pki.Hash(c.EnrollSecret), limits: c.Limits, now: c.Now, metrics: c.Metrics,
-		sessions: map[string]*session{}, scans: map[string]chan *fwv1.ScanReply{},
+		sessions: map[string]*session{}, scans: map[string]chan *fwv1.ScanReply{}, pendingSeen: map[string]bool{},
 	}
 	p := c.Policy
 	s.policy.Store(&p)
@@ -147,7 +156,10 @@ func (s *Server) Register(g *grpc.Server) {
 // statuses.
 func (s *Server) GRPCOptions() []grpc.ServerOption {
 	return []grpc.ServerOption{
-		grpc.MaxRecvMsgSize(s.limits.MaxMessageBytes),
+		// Agents send large messages in chunks (fwv1.Chunk): no single gRPC
+		// message of any method is larger than this, so no caller can make
+		// the collector hold a large one before it is known.
+		grpc.MaxRecvMsgSize(limits.GRPCMessageBytes),
 		grpc.UnaryInterceptor(s.unary),
 		grpc.StreamInterceptor(s.stream),
 	}

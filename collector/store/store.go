@@ -7,15 +7,62 @@ package store
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sort"
 	"strings"
 	"time"
 
+	"github.com/farmwatch/farmwatch/limits"
 	fwv1 "github.com/farmwatch/farmwatch/proto/farmwatch/v1"
 )
 
 // ErrNotFound is returned when a host or token does not exist.
 var ErrNotFound = errors.New("not found")
+
+// Sequence numbers: a host's messages are applied in the order of their
+// numbers. The next one is the last applied plus one; a full state may be
+// numbered further on (the agent's spool dropped the messages between) but
+// within SeqWindow; no number is above MaxSeq (they are kept as signed
+// 64-bit integers).
+const (
+	SeqWindow = 1 << 20
+	MaxSeq    = limits.MaxSeq
+)
+
+// SequenceError is a message that is not the host's next one: nothing of
+// it was applied, and the agent must send a full state numbered Next.
+type SequenceError struct {
+	Seq, Last uint64
+	Reason    string
+}
+
+func (e *SequenceError) Error() string {
+	return fmt.Sprintf("message #%d is not the next after #%d: %s", e.Seq, e.Last, e.Reason)
+}
+
+// Next is the number the agent's full state must carry.
+func (e *SequenceError) Next() uint64 { return e.Last + 1 }
+
+// CheckSeq says whether message seq of a host whose last applied message
+// is last can be applied: (true, nil) when it is the next one, or a full
+// state within the window; (false, nil) when it was applied before; a
+// SequenceError otherwise. Every store calls it inside the transaction
+// that applies the message.
+func CheckSeq(seq, last uint64, full bool) (bool, error) {
+	switch {
+	case seq == 0:
+		return false, &SequenceError{Seq: seq, Last: last, Reason: "message number 0 is never applied"}
+	case seq <= last:
+		return false, nil // applied before: nothing changes
+	case seq > MaxSeq:
+		return false, &SequenceError{Seq: seq, Last: last, Reason: fmt.Sprintf("above the largest number, %d", uint64(MaxSeq))}
+	case seq-last > SeqWindow:
+		return false, &SequenceError{Seq: seq, Last: last, Reason: fmt.Sprintf("more than %d past it", SeqWindow)}
+	case seq != last+1 && !full:
+		return false, &SequenceError{Seq: seq, Last: last, Reason: "a delta after a gap: its base may be missing"}
+	}
+	return true, nil
+}
 
 // Host is one enrolled host.
 type Host struct {
@@ -33,6 +80,43 @@ type Host struct {
 	AgentVersion string
 	RulesVersion string // the rule bundle it uses
 	RulesError   string // why it refused the last bundle sent, if it did
+	Refused      uint64 // messages refused (over the limits, out of sequence)
+}
+
+// Enrollment is an agent's request for a node key.
+type Enrollment struct {
+	Host Host // the host as the request describes it, with the new key's hash
+	// PresentedKeyHash is the hash of the node key the agent holds, when
+	// it enrols again under its id; nil for none.
+	PresentedKeyHash []byte
+	RequestID        string // the agent's id of this request, for approval
+	Peer             string
+}
+
+// EnrollOutcome is what became of an enrolment.
+type EnrollOutcome int
+
+// The outcomes of an enrolment.
+const (
+	Enrolled   EnrollOutcome = iota + 1 // a new host
+	Rekeyed                             // an enrolled host that proved itself with its key
+	ResetTaken                          // an enrolled host an admin reset
+	Approved                            // an enrolled host whose request an admin approved
+	Pending                             // refused: waits for an admin's approval
+)
+
+// MaxPending bounds the enrolments waiting for approval of one host; a
+// new one past it pushes out the oldest.
+const MaxPending = 16
+
+// PendingEnrollment is a refused enrolment under an enrolled host id.
+type PendingEnrollment struct {
+	HostID    string
+	RequestID string
+	Hostname  string
+	Peer      string
+	Requested time.Time
+	Approved  time.Time // zero: not yet
 }
 
 // AgentStatus is what an agent's hello says of itself.
@@ -104,15 +188,34 @@ const (
 
 // Store is the collector's state. Every method is safe for concurrent use.
 type Store interface {
-	// PutHost creates or replaces an enrolled host (re-enrollment keeps
-	// its observations, findings and sequence).
+	// PutHost creates or replaces a host, key included; for first
+	// installs and tests. Agents enrol through Enroll.
 	PutHost(ctx context.Context, h Host) error
+	// Enroll gives a host a new node key, atomically: a new host id is
+	// enrolled; an enrolled one is re-keyed only when the request
+	// presents its current key, the host was reset, or an admin approved
+	// this request (by its id); otherwise the request is kept as pending
+	// and the outcome is Pending. Re-enrolment keeps the host's
+	// observations, findings and sequence.
+	Enroll(ctx context.Context, e Enrollment) (EnrollOutcome, error)
+	// PendingEnrollments lists a host's enrolments waiting for approval.
+	PendingEnrollments(ctx context.Context, hostID string) ([]PendingEnrollment, error)
+	// ApproveEnrollment approves a pending enrolment: the agent that made
+	// it is re-keyed at its next try.
+	ApproveEnrollment(ctx context.Context, hostID, requestID string, at time.Time) error
+	// ResetHost forgets a host's node key: its agent's stream is refused,
+	// and the next enrolment under its id is taken as the host's.
+	ResetHost(ctx context.Context, hostID string) error
 	Host(ctx context.Context, id string) (Host, error)
-	HostByName(ctx context.Context, hostname string) (Host, error)
+	// HostsByName returns every host of that name, newest seen first.
+	HostsByName(ctx context.Context, hostname string) ([]Host, error)
 	Hosts(ctx context.Context) ([]Host, error)
+	// AddRefused counts messages of a host the collector refused.
+	AddRefused(ctx context.Context, hostID string, n int) error
 	// ApplyMessage applies one agent message, atomically and at most once:
 	// a seq at or below the host's LastSeq changes nothing and reports
-	// false. It returns only after the change is committed.
+	// false; a seq that CheckSeq refuses changes nothing and returns its
+	// SequenceError. It returns only after the change is committed.
 	ApplyMessage(ctx context.Context, hostID string, seq uint64, a Apply) (applied bool, err error)
 	// SetAgentStatus records what a connecting agent says of itself.
 	SetAgentStatus(ctx context.Context, hostID string, st AgentStatus) error

@@ -44,8 +44,8 @@ func (s *DB) applyTx(ctx context.Context, tx *sql.Tx, hostID string, seq uint64,
 		}
 		return false, fmt.Errorf("apply %s #%d: %w", hostID, seq, err)
 	}
-	if seq <= uint64(last) {
-		return false, nil // applied before: nothing changes
+	if ok, err := store.CheckSeq(seq, uint64(last), a.Full); !ok {
+		return false, err
 	}
 	fail := func(what string, err error) (bool, error) {
 		return false, fmt.Errorf("apply %s #%d: %s: %w", hostID, seq, what, err)

@@ -11,17 +11,24 @@ import (
 	"google.golang.org/protobuf/proto"
 )
 
+func marshalInfo(h store.Host) ([]byte, error) {
+	if h.Info == nil {
+		return nil, nil
+	}
+	b, err := marshal.Marshal(h.Info)
+	if err != nil {
+		return nil, fmt.Errorf("host %s: encode its facts: %w", h.ID, err)
+	}
+	return b, nil
+}
+
 // PutHost implements store.Store.
 func (s *DB) PutHost(ctx context.Context, h store.Host) error {
-	var info []byte
-	if h.Info != nil {
-		b, err := marshal.Marshal(h.Info)
-		if err != nil {
-			return fmt.Errorf("put host %s: %w", h.ID, err)
-		}
-		info = b
+	info, err := marshalInfo(h)
+	if err != nil {
+		return err
 	}
-	_, err := s.db.ExecContext(ctx, `
+	_, err = s.db.ExecContext(ctx, `
 INSERT INTO hosts (id, hostname, os, info, node_key_hash, enrolled_at, last_seen, egress_ip)
 VALUES (?, ?, ?, ?, ?, ?, ?, ?)
 ON CONFLICT(id) DO UPDATE SET hostname = excluded.hostname, os = excluded.os, info = excluded.info,
@@ -34,7 +41,7 @@ ON CONFLICT(id) DO UPDATE SET hostname = excluded.hostname, os = excluded.os, in
 	return nil
 }
 
-const hostCols = `id, hostname, os, info, node_key_hash, enrolled_at, last_seen, egress_ip, last_seq, spool_dropped, agent_version, rules_version, rules_error`
+const hostCols = `id, hostname, os, info, node_key_hash, enrolled_at, last_seen, egress_ip, last_seq, spool_dropped, agent_version, rules_version, rules_error, refused`
 
 type scanner interface{ Scan(...any) error }
 
@@ -44,8 +51,9 @@ func scanHost(r scanner) (store.Host, error) {
 		info           []byte
 		enrolled, seen int64
 		seq, dropped   int64
+		refused        int64
 	)
-	if err := r.Scan(&h.ID, &h.Hostname, &h.OS, &info, &h.NodeKeyHash, &enrolled, &seen, &h.EgressIP, &seq, &dropped, &h.AgentVersion, &h.RulesVersion, &h.RulesError); err != nil {
+	if err := r.Scan(&h.ID, &h.Hostname, &h.OS, &info, &h.NodeKeyHash, &enrolled, &seen, &h.EgressIP, &seq, &dropped, &h.AgentVersion, &h.RulesVersion, &h.RulesError, &refused); err != nil {
 		return h, err
 	}
 	if len(info) > 0 {
@@ -55,7 +63,7 @@ func scanHost(r scanner) (store.Host, error) {
 		}
 	}
 	h.EnrolledAt, h.LastSeen = fromMS(enrolled), fromMS(seen)
-	h.LastSeq, h.SpoolDropped = uint64(seq), uint64(dropped)
+	h.LastSeq, h.SpoolDropped, h.Refused = uint64(seq), uint64(dropped), uint64(refused)
 	return h, nil
 }
 
@@ -77,32 +85,50 @@ func (s *DB) Host(ctx context.Context, id string) (store.Host, error) {
 	return h, nil
 }
 
-// HostByName implements store.Store. The most recently seen host of that
-// name wins when several share it.
-func (s *DB) HostByName(ctx context.Context, name string) (store.Host, error) {
-	h, err := hostRow(ctx, s.rs.hostByName, name)
+// HostsByName implements store.Store.
+func (s *DB) HostsByName(ctx context.Context, name string) ([]store.Host, error) {
+	hs, err := hostRows(s.rs.hostsByName.QueryContext(ctx, name))
 	if err != nil {
-		return h, fmt.Errorf("host %s: %w", name, err)
+		return nil, fmt.Errorf("hosts named %q: %w", name, err)
 	}
-	return h, nil
+	return hs, nil
 }
 
 // Hosts implements store.Store.
 func (s *DB) Hosts(ctx context.Context) ([]store.Host, error) {
-	rows, err := s.rs.hosts.QueryContext(ctx)
+	hs, err := hostRows(s.rs.hosts.QueryContext(ctx))
 	if err != nil {
 		return nil, fmt.Errorf("hosts: %w", err)
+	}
+	return hs, nil
+}
+
+func hostRows(rows *sql.Rows, err error) ([]store.Host, error) {
+	if err != nil {
+		return nil, err
 	}
 	defer rows.Close()
 	var out []store.Host
 	for rows.Next() {
 		h, err := scanHost(rows)
 		if err != nil {
-			return nil, fmt.Errorf("hosts: %w", err)
+			return nil, err
 		}
 		out = append(out, h)
 	}
 	return out, rows.Err()
+}
+
+// AddRefused implements store.Store.
+func (s *DB) AddRefused(ctx context.Context, hostID string, n int) error {
+	r, err := s.db.ExecContext(ctx, `UPDATE hosts SET refused = refused + ? WHERE id = ?`, n, hostID)
+	if err != nil {
+		return fmt.Errorf("count refusal of %s: %w", hostID, err)
+	}
+	if k, _ := r.RowsAffected(); k == 0 {
+		return fmt.Errorf("count refusal of %s: %w", hostID, store.ErrNotFound)
+	}
+	return nil
 }
 
 // SetAgentStatus implements store.Store.

@@ -62,17 +62,17 @@ ON CONFLICT(host_id, id) DO UPDATE SET body = excluded.body, severity = excluded
 // readers' pool (each connection prepares one the first time it runs it).
 // Findings builds its query from its filter and is not among them.
 type readStmts struct {
-	host, hostByName, hosts *sql.Stmt // hostCols
-	observations            *sql.Stmt // hostID -> key, body of each
-	bodies                  *sql.Stmt // hostID, keyArray -> key, body of those it has
-	changesSince            *sql.Stmt // hostID, since -> seq, at, body, newest first
-	tokenRole               *sql.Stmt // hash -> role
+	host, hostsByName, hosts *sql.Stmt // hostCols
+	observations             *sql.Stmt // hostID -> key, body of each
+	bodies                   *sql.Stmt // hostID, keyArray -> key, body of those it has
+	changesSince             *sql.Stmt // hostID, since -> seq, at, body, newest first
+	tokenRole                *sql.Stmt // hash -> role
 }
 
 func newReadStmts(prepare func(name, q string) *sql.Stmt) readStmts {
 	return readStmts{
 		host:         prepare("host", `SELECT `+hostCols+` FROM hosts WHERE id = ?`),
-		hostByName:   prepare("hostByName", `SELECT `+hostCols+` FROM hosts WHERE hostname = ? ORDER BY last_seen DESC LIMIT 1`),
+		hostsByName:  prepare("hostsByName", `SELECT `+hostCols+` FROM hosts WHERE hostname = ? ORDER BY last_seen DESC, id`),
 		hosts:        prepare("hosts", `SELECT `+hostCols+` FROM hosts ORDER BY hostname, id`),
 		observations: prepare("observations", `SELECT key, body FROM observations WHERE host_id = ? ORDER BY key`),
 		bodies:       prepare("bodies", `SELECT key, body FROM observations WHERE host_id = ? AND key IN (SELECT value FROM json_each(?))`),
