@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"cmp"
 	"database/sql"
 	"encoding/base64"
 	"encoding/json"
@@ -33,6 +34,7 @@ type churn struct {
 	base     string
 	hostname string
 	k        int
+	argLen   int // of each process's argument; 1500 when zero
 }
 
 func newChurn(t *testing.T, dir, hostname string, k int) *churn {
@@ -57,7 +59,7 @@ func (c *churn) write(t *testing.T, v int) {
 	t.Helper()
 	var sb strings.Builder
 	sb.WriteString(c.base)
-	arg := strings.Repeat("x", 1500)
+	arg := strings.Repeat("x", cmp.Or(c.argLen, 1500))
 	for i := 0; i < c.k; i++ {
 		pid, name := c.pid(v, i), c.name(v, i)
 		fmt.Fprintf(&sb, "-- root/proc/%d/stat --\n%d (%s) S 1 %d 0 0 -1 4194560 0 0 0 0 0 0 0 0 20 0 1 0 %d 1000 10 18446744073709551615 0 0 0 0 0 0 0 0 0 0 0 0 17 0 0 0 0 0 0 0 0 0 0 0 0 0 0\n",

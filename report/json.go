@@ -85,7 +85,11 @@ func JSON(rep *fwv1.Report) ([]byte, error) {
 		if err != nil {
 			return nil, fmt.Errorf("encode %s: %w", o.Key, err)
 		}
-		head, _ := json.Marshal(map[string]string{"kind": kind, "key": o.Key, "sensor": o.Sensor})
+		hm := map[string]any{"kind": kind, "key": o.Key, "sensor": o.Sensor}
+		if o.Truncated {
+			hm["truncated"] = true // cut to the wire's limits
+		}
+		head, _ := json.Marshal(hm)
 		// Splice: {"kind":..,"key":..,"sensor":..} + the typed fields.
 		obj := append(head[:len(head)-1:len(head)-1], ',')
 		if len(b) > 2 {

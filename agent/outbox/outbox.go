@@ -110,7 +110,9 @@ func (o *Outbox) nextSeqLocked() (uint64, error) {
 
 // Put queues a scan: a full state when nothing was queued yet or the spool
 // dropped messages since, a delta otherwise, nothing when nothing changed.
-// It returns once the message is on disk; an error means the agent can no
+// It returns once the message is on disk. An error wrapping
+// spool.ErrTooLarge is a scan too large for the spool, which was not
+// queued (the agent goes on); any other error means the agent can no
 // longer keep its promise not to lose data.
 func (o *Outbox) Put(rep *fwv1.Report) error {
 	o.mu.Lock()
@@ -141,6 +143,11 @@ func (o *Outbox) Put(rep *fwv1.Report) error {
 		return fmt.Errorf("spool: encode #%d: %w", seq, err)
 	}
 	if err := o.sp.Append(seq, b); err != nil {
+		if errors.Is(err, spool.ErrTooLarge) {
+			// Not queued: the next message is a full state again, and its
+			// number follows this one's gap.
+			o.sent, o.lastFindings = nil, nil
+		}
 		return fmt.Errorf("spool: %w", err)
 	}
 	// Messages a full state's append dropped to make room came before it,

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/farmwatch/farmwatch/limits"
 	fwv1 "github.com/farmwatch/farmwatch/proto/farmwatch/v1"
 )
 
@@ -161,4 +162,39 @@ func TestFullSpoolQueuesOneFullState(t *testing.T) {
 	if o.LastSeq() != seq {
 		t.Fatalf("an unchanged host queued %d more messages", o.LastSeq()-seq)
 	}
+}
+
+// FuzzSeqFile: whatever the sequence file holds, the outbox opens, sets a
+// damaged file aside (never stops for it), and the next message is queued
+// with a number above every number the spool holds.
+func FuzzSeqFile(f *testing.F) {
+	for _, s := range []string{"3\n", "", "\xff\xfe", "18446744073709551615\n", "-1", "4611686018427387905\n", "00012\n"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, content string) {
+		dir := t.TempDir()
+		pre := open(t, dir, 1<<20)
+		if err := pre.Put(&fwv1.Report{Observations: []*fwv1.Observation{obs("a", "1")}}); err != nil {
+			t.Fatal(err)
+		}
+		pre.Close()
+		if err := os.WriteFile(filepath.Join(dir, "seq"), []byte(content), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		o, rec, err := Open(dir, 1<<20)
+		if err != nil {
+			t.Fatalf("open with seq %q: %v", content, err)
+		}
+		defer o.Close()
+		_, badErr := os.Stat(filepath.Join(dir, "seq.bad"))
+		if (rec.Seq != nil) != (badErr == nil) {
+			t.Fatalf("seq %q: reported %v, set aside %v", content, rec.Seq, badErr == nil)
+		}
+		if err := o.Put(&fwv1.Report{Observations: []*fwv1.Observation{obs("b", "2")}}); err != nil {
+			t.Fatalf("put after seq %q: %v", content, err)
+		}
+		if o.LastSeq() < 2 || o.LastSeq() > limits.MaxSeq+1 {
+			t.Fatalf("seq %q: the next message is #%d", content, o.LastSeq())
+		}
+	})
 }

@@ -21,6 +21,7 @@ import (
 
 	"github.com/farmwatch/farmwatch/agent/host"
 	"github.com/farmwatch/farmwatch/agent/scan"
+	"github.com/farmwatch/farmwatch/agent/spool"
 	"github.com/farmwatch/farmwatch/agent/statefile"
 	fwv1 "github.com/farmwatch/farmwatch/proto/farmwatch/v1"
 	"github.com/farmwatch/farmwatch/rules"
@@ -188,7 +189,9 @@ func (a *Agent) Run(ctx context.Context) error {
 			a.c.Log.Warn().Err(err).Msg("scan failed")
 			continue
 		}
-		if err := a.c.Outbox.Put(rep); err != nil {
+		if err := a.c.Outbox.Put(rep); errors.Is(err, spool.ErrTooLarge) {
+			a.c.Log.Error().Err(err).Msg("scan not queued: the host's state is larger than the spool (raise spool_mb)")
+		} else if err != nil {
 			return err
 		}
 		// A scan's garbage is most of the agent's memory; between scans an

@@ -60,6 +60,7 @@
 package spool
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"iter"
@@ -74,6 +75,10 @@ const (
 
 	minSegment = 64 << 10
 )
+
+// ErrTooLarge is a record that can never be appended: it is larger than
+// the whole spool or than a payload may be. Nothing changed.
+var ErrTooLarge = errors.New("record too large for the spool")
 
 // Record is one spooled message.
 type Record struct {
@@ -133,11 +138,11 @@ func (s *Spool) Append(seq uint64, payload []byte) error {
 		return fmt.Errorf("append %d to spool %s: closed", seq, s.dir)
 	}
 	if len(payload) > MaxPayload {
-		return fmt.Errorf("append %d to spool %s: payload of %d bytes is over the limit of %d", seq, s.dir, len(payload), MaxPayload)
+		return fmt.Errorf("append %d to spool %s: payload of %d bytes is over the limit of %d: %w", seq, s.dir, len(payload), MaxPayload, ErrTooLarge)
 	}
 	size := int64(headerSize + len(payload))
 	if size > s.max {
-		return fmt.Errorf("append %d to spool %s: record of %d bytes is larger than the whole spool (%d bytes)", seq, s.dir, size, s.max)
+		return fmt.Errorf("append %d to spool %s: record of %d bytes is larger than the whole spool (%d bytes): %w", seq, s.dir, size, s.max, ErrTooLarge)
 	}
 	if seq <= s.last {
 		return fmt.Errorf("append %d to spool %s: seq must be greater than %d", seq, s.dir, s.last)

@@ -68,6 +68,7 @@ func (s *Stream) identity(ctx context.Context, cc *grpc.ClientConn, hi *fwv1.Hos
 	if hostID != "" && key != "" && !s.reenrol {
 		return hostID, key, nil
 	}
+	again := hostID != "" // this host id may be enrolled already
 	if hostID == "" {
 		hostID = uuid.NewString()
 		if err := statefile.Write(filepath.Join(s.c.StateDir, hostIDFile), []byte(hostID+"\n")); err != nil {
@@ -76,7 +77,7 @@ func (s *Stream) identity(ctx context.Context, cc *grpc.ClientConn, hi *fwv1.Hos
 		key = "" // a key of another host id proves nothing
 	}
 	req := &fwv1.EnrollRequest{Host: hi, HostId: hostID, NodeKey: key}
-	if key != "" || s.reenrol {
+	if again {
 		// Enrolling again: name the request, so that an admin can approve
 		// this one and no other; the id is kept until it succeeds.
 		req.RequestId = s.readLine(requestFile, isUUID)

@@ -3,6 +3,7 @@ package stream
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"os"
 	"path/filepath"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/farmwatch/farmwatch/agent/outbox"
 	"github.com/farmwatch/farmwatch/credential"
+	"github.com/farmwatch/farmwatch/limits"
 	fwv1 "github.com/farmwatch/farmwatch/proto/farmwatch/v1"
 	"github.com/rs/zerolog"
 	"google.golang.org/grpc"
@@ -21,6 +23,7 @@ import (
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 	"google.golang.org/grpc/test/bufconn"
+	"google.golang.org/protobuf/proto"
 )
 
 // collector is an in-memory collector: it enrols, authenticates streams by
@@ -354,5 +357,81 @@ func (brokenQueue) Queued() <-chan struct{}                    { return nil }
 func TestNewRefusesAnIncompleteConfig(t *testing.T) {
 	if _, err := New(Config{StateDir: t.TempDir()}); err == nil {
 		t.Fatal("New accepted a config without a dialer, an agent or a queue")
+	}
+}
+
+// TestMaliciousCollector: an ack of a number never sent (2^64-1 once
+// stopped the agent's delivery for good, across restarts) and resyncs to
+// impossible numbers are refused and logged; the agent keeps delivering.
+func TestMaliciousCollector(t *testing.T) {
+	f := start(t)
+	f.put(t, "a")
+	f.next(t) // hello
+	if m := f.next(t); m.Seq != 1 {
+		t.Fatalf("#1: %v", m)
+	}
+	f.col.toAgent <- &fwv1.CollectorMessage{Body: &fwv1.CollectorMessage_Ack{Ack: &fwv1.Ack{Seq: ^uint64(0)}}}
+	f.col.toAgent <- &fwv1.CollectorMessage{Body: &fwv1.CollectorMessage_Resync{Resync: &fwv1.Resync{NextSeq: 0}}}
+	f.col.toAgent <- &fwv1.CollectorMessage{Body: &fwv1.CollectorMessage_Resync{Resync: &fwv1.Resync{NextSeq: 1 << 63}}}
+	f.put(t, "b")
+	if m := f.next(t); m.Seq != 2 || m.GetDelta() == nil {
+		t.Fatalf("after the hostile messages: %v, want delta #2", m)
+	}
+	if ms, _ := f.queue.After(0); len(ms) != 2 {
+		t.Fatalf("the impossible ack removed queued messages: %d left", len(ms))
+	}
+	f.col.toAgent <- &fwv1.CollectorMessage{Body: &fwv1.CollectorMessage_Ack{Ack: &fwv1.Ack{Seq: 2}}}
+	eventually(t, "a real ack still works", func() bool { ms, _ := f.queue.After(0); return len(ms) == 0 })
+	f.put(t, "c")
+	if m := f.next(t); m.Seq != 3 {
+		t.Fatalf("after a real ack: %v, want #3", m)
+	}
+}
+
+// TestResync: the collector refuses a message; the agent drops its queue
+// (counted), numbers on where the collector asks, and its next message is
+// a full state at that number.
+func TestResync(t *testing.T) {
+	f := start(t)
+	f.put(t, "a")
+	f.put(t, "b")
+	f.next(t) // hello
+	f.next(t) // #1
+	f.next(t) // #2
+	f.col.toAgent <- &fwv1.CollectorMessage{Body: &fwv1.CollectorMessage_Resync{Resync: &fwv1.Resync{RefusedSeq: 2, NextSeq: 2, Reason: "over the limits"}}}
+	eventually(t, "the queue dropped its messages", func() bool { return f.queue.Dropped() == 2 && f.queue.LastSeq() == 1 })
+	f.put(t, "b")
+	if m := f.next(t); m.Seq != 2 || m.GetFull() == nil {
+		t.Fatalf("after the resync: %v, want full state #2", m)
+	}
+}
+
+// TestChunks: a message larger than one gRPC message travels in chunks
+// that join into it.
+func TestChunks(t *testing.T) {
+	f := start(t)
+	var names []string
+	for i := range 150 {
+		names = append(names, fmt.Sprintf("%04d-%s", i, strings.Repeat("x", 2000)))
+	}
+	f.put(t, names...)
+	f.next(t) // hello
+	var data []byte
+	n := 0
+	for {
+		m := f.next(t)
+		c := m.GetChunk()
+		if c == nil || m.Seq != 1 || proto.Size(m) > limits.GRPCMessageBytes {
+			t.Fatalf("chunk %d: %v (%d bytes)", n, m.Body, proto.Size(m))
+		}
+		n++
+		data = append(data, c.Data...)
+		if c.Last {
+			break
+		}
+	}
+	var whole fwv1.AgentMessage
+	if err := proto.Unmarshal(data, &whole); err != nil || whole.Seq != 1 || len(whole.GetFull().GetObservations()) != 150 || n < 2 {
+		t.Fatalf("joined %d chunks: %v, %d observations", n, err, len(whole.GetFull().GetObservations()))
 	}
 }

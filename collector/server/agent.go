@@ -322,7 +322,7 @@ func (s *Server) handle(ctx context.Context, h store.Host, egress string, m *fwv
 	}
 	a.Seen, a.EgressIP = s.now(), egress
 	var next *rules.HostState
-	if p := s.policy.Load(); p.Rules != nil && a.FindingsSet {
+	if p := s.policy.Load(); a.FindingsSet {
 		var err error
 		next, err = s.evaluate(ctx, p, h, sess, a)
 		if full := (errHostFull{}); errors.As(err, &full) {
@@ -378,6 +378,10 @@ func (e errHostFull) Error() string {
 // committed a. A message that would take the host past its observation
 // limit is refused with errHostFull and changes nothing.
 func (s *Server) evaluate(ctx context.Context, p *Policy, h store.Host, sess *session, a *store.Apply) (*rules.HostState, error) {
+	set := p.Rules
+	if set == nil { // no collector rules: the state still bounds the host, and the agent's findings stand
+		set = s.noRules
+	}
 	info := h.Info
 	if info == nil {
 		info = &fwv1.HostInfo{Hostname: h.Hostname, Os: h.OS}
@@ -385,12 +389,12 @@ func (s *Server) evaluate(ctx context.Context, p *Policy, h store.Host, sess *se
 	org := p.orgFor(sess.org.Load())
 	st := sess.rules
 	sess.rules = nil // until the store commits: a failure leaves nothing half-changed behind
-	if st == nil || !st.Matches(p.Rules, info, org) {
+	if st == nil || !st.Matches(set, info, org) {
 		obs, err := s.store.Observations(ctx, h.ID)
 		if err != nil {
 			return nil, err
 		}
-		st = p.Rules.NewHostState(info, org)
+		st = set.NewHostState(info, org)
 		st.Apply(true, obs, nil)
 	}
 	if n := st.After(a.Full, a.Upserted, a.Removed); n > s.limits.HostObservations {
@@ -401,7 +405,9 @@ func (s *Server) evaluate(ctx context.Context, p *Policy, h store.Host, sess *se
 	for _, e := range res.Errors {
 		s.log.Warn().Str("host_id", h.ID).Str("error", e).Msg("rule error")
 	}
-	a.Findings = res.Findings
+	if p.Rules != nil {
+		a.Findings = res.Findings
+	}
 	return st, nil
 }
 

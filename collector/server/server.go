@@ -8,6 +8,7 @@ package server
 import (
 	"cmp"
 	"errors"
+	"fmt"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -74,7 +75,8 @@ type Server struct {
 	scans       map[string]chan *fwv1.ScanReply // request id -> waiter
 	pendingSeen map[string]bool                 // refused re-enrolments logged
 
-	wg sync.WaitGroup // the streams' receivers, which outlive their handlers
+	wg      sync.WaitGroup // the streams' receivers, which outlive their handlers
+	noRules *rules.Set     // no rules, for a host's state when the policy has none
 }
 
 // Wait waits for the goroutines the Server started that outlive a call:
@@ -102,6 +104,10 @@ func New(c Config) (*Server, error) {
 	s := &Server{
 		store: c.Store, log: c.Log, enrollHash: pki.Hash(c.EnrollSecret), limits: c.Limits, now: c.Now, metrics: c.Metrics,
 		sessions: map[string]*session{}, scans: map[string]chan *fwv1.ScanReply{}, pendingSeen: map[string]bool{},
+	}
+	var err error
+	if s.noRules, err = rules.Load(nil, rules.Options{}); err != nil {
+		return nil, fmt.Errorf("server: %w", err)
 	}
 	p := c.Policy
 	s.policy.Store(&p)

@@ -36,6 +36,12 @@ type fixture struct {
 // start serves a real collector on a loopback TLS socket.
 func start(t *testing.T) *fixture {
 	t.Helper()
+	return startWith(t, limits.Limits{MaxMessageBytes: 1 << 20, MaxObservations: 100, MaxFindings: 100, MaxStringBytes: 1024, MaxListItems: 64})
+}
+
+// startWith serves a collector with these limits.
+func startWith(t *testing.T, l limits.Limits) *fixture {
+	t.Helper()
 	dir := t.TempDir()
 	in, err := pki.Init(dir, []string{"localhost", "127.0.0.1"}, time.Now())
 	if err != nil {
@@ -48,7 +54,7 @@ func start(t *testing.T) *fixture {
 	if err := st.PutToken(context.Background(), pki.Hash(in.AdminToken), store.RoleAdmin, time.Now()); err != nil {
 		t.Fatal(err)
 	}
-	srv, err := New(Config{Store: st, Log: zerolog.Nop(), EnrollSecret: in.EnrollSecret, Limits: limits.Limits{MaxMessageBytes: 1 << 20, MaxObservations: 100, MaxFindings: 100, MaxStringBytes: 1024, MaxListItems: 64}})
+	srv, err := New(Config{Store: st, Log: zerolog.Nop(), EnrollSecret: in.EnrollSecret, Limits: l})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -337,7 +343,8 @@ func TestScanRoundTrip(t *testing.T) {
 	cc := f.dial(t)
 	r := enroll(t, cc, f.install.EnrollSecret, "laptop-2")
 	st := connect(t, cc, r.HostId, r.NodeKey)
-	st.Send(&fwv1.AgentMessage{Seq: 1, Body: &fwv1.AgentMessage_Hello{Hello: &fwv1.Hello{HostId: r.HostId}}})
+	st.Send(&fwv1.AgentMessage{Body: &fwv1.AgentMessage_Hello{Hello: &fwv1.Hello{HostId: r.HostId}}})
+	st.Send(full(1, proc(1, "init")))
 	recvAck(t, st)
 	go func() { // the agent: answer one scan request
 		m, err := st.Recv()
@@ -371,7 +378,6 @@ func TestRefusals(t *testing.T) {
 	ctx := context.Background()
 	fleet := fwv1.NewFleetServiceClient(cc)
 	agent := fwv1.NewAgentServiceClient(cc)
-	code := func(err error) codes.Code { return status.Code(err) }
 
 	if _, err := agent.Enroll(enrollCtx(ctx, "wrong"), &fwv1.EnrollRequest{Host: &fwv1.HostInfo{Os: "linux", Hostname: "x"}}); code(err) != codes.Unauthenticated {
 		t.Errorf("wrong enroll secret: %v", err)
