@@ -492,11 +492,36 @@ func TestReenroll(t *testing.T) {
 	}
 	db.Close()
 	f.serve("--metrics", "")
-	waitUntil(t, "the agent enrolled again", 30*time.Second, func() bool {
-		return strings.Contains(ag.log.String(), "enrolling again") && online()
+	// Its key no longer matches: the enroll secret alone must not give it
+	// a new one, so it waits for an admin, once logged, without looping.
+	waitUntil(t, "the agent waiting for approval", 30*time.Second, func() bool {
+		return strings.Contains(ag.log.String(), "enrolling again") && strings.Contains(ag.log.String(), "waiting for an admin")
 	}, f.srv, ag)
+	if online() {
+		t.Fatal("the agent got in without its key or an approval")
+	}
+	out, err := f.cli("host", "approve", id)
+	if err != nil {
+		t.Fatalf("host approve: %v %s", err, out)
+	}
+	waitUntil(t, "the agent enrolled again", 60*time.Second, online, f.srv, ag)
 	if hs := hosts(); len(hs) != 1 || hs[0].HostID != id {
 		t.Fatalf("after re-enrolling: %+v, want the one host %s", hs, id)
+	}
+	if n := strings.Count(ag.log.String(), "waiting for an admin"); n != 1 {
+		t.Errorf("the wait was logged %d times", n)
+	}
+	// Reset: the agent's key is refused at once, and it enrols again as
+	// the same host without an approval.
+	if out, err := f.cli("host", "reset", id); err != nil {
+		t.Fatalf("host reset: %v %s", err, out)
+	}
+	enrolled := strings.Count(ag.log.String(), "INF enrolled")
+	waitUntil(t, "the agent enrolled after the reset", 60*time.Second, func() bool {
+		return strings.Count(ag.log.String(), "INF enrolled") > enrolled && online()
+	}, f.srv, ag)
+	if hs := hosts(); len(hs) != 1 || hs[0].HostID != id {
+		t.Fatalf("after the reset: %+v, want the one host %s", hs, id)
 	}
 }
 
