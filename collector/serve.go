@@ -57,7 +57,7 @@ func cmdInit(args []string, stdout io.Writer) error {
 		return err
 	}
 	defer st.Close()
-	if err := st.PutToken(ctx, pki.Hash(in.AdminToken), store.RoleAdmin, time.Now()); err != nil {
+	if err := st.PutToken(ctx, store.Token{Hash: pki.Hash(in.AdminToken), Name: "init", Role: store.RoleAdmin, Created: time.Now()}); err != nil {
 		return err
 	}
 	fmt.Fprintf(stdout, "initialised %s:\n", *data)

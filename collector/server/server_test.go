@@ -44,7 +44,7 @@ func start(t *testing.T) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := st.PutToken(context.Background(), pki.Hash(in.AdminToken), store.RoleAdmin, time.Now()); err != nil {
+	if err := st.PutToken(context.Background(), store.Token{Hash: pki.Hash(in.AdminToken), Name: "init", Role: store.RoleAdmin, Created: time.Now()}); err != nil {
 		t.Fatal(err)
 	}
 	srv, err := New(Config{Store: st, Log: zerolog.Nop(), EnrollSecret: in.EnrollSecret, Limits: Limits{MaxMessageBytes: 1 << 20, MaxObservations: 100, MaxFindings: 100, MaxStringBytes: 1024, MaxListItems: 64}})
