@@ -3,7 +3,7 @@
 //
 //	farmwatch-collector init --data DIR
 //	farmwatch-collector serve --data DIR [--listen ADDR] [--insecure]
-//	farmwatch-collector token create --role helpdesk|admin
+//	farmwatch-collector token create --role viewer|helpdesk|admin [--ttl D] [--name N] | token list [--all] | token revoke ID
 //	farmwatch-collector hosts | host NAME | findings [--host NAME] [--all] | scan NAME
 //
 // The client commands take --collector ADDR, --ca FILE and --token-file FILE,
@@ -35,7 +35,9 @@ const usage = `usage:
   farmwatch-collector init --data DIR [--name HOST]...
   farmwatch-collector serve --data DIR [--listen ADDR] [--insecure] [--metrics ADDR]
       [--rules DIR]... [--org FILE] [--agent-interval DURATION] [--reload DURATION] [--history-days N]
-  farmwatch-collector token create --role helpdesk|admin
+  farmwatch-collector token create --role viewer|helpdesk|admin [--ttl DURATION] [--name NAME]
+  farmwatch-collector token list [--all]
+  farmwatch-collector token revoke ID
   farmwatch-collector hosts
   farmwatch-collector host NAME
   farmwatch-collector findings [--host NAME] [--severity LEVEL] [--all]
@@ -63,7 +65,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		err = cmdInit(args[1:], stdout)
 	case "serve":
 		err = cmdServe(ctx, args[1:], stderr)
-	case "token", "hosts", "host", "findings", "scan", "history":
+	case "token":
+		err = cmdToken(ctx, args[1:], stdout, stderr)
+	case "hosts", "host", "findings", "scan", "history":
 		err = cmdClient(ctx, args[0], args[1:], stdout)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
