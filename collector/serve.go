@@ -111,11 +111,16 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	st, err := sqlite.Open(ctx, filepath.Join(*data, dbFile))
+	// Only init makes a store: serve refuses one that is missing, empty,
+	// not a farmwatch store or damaged (quick_check), rather than start
+	// an empty fleet in its place.
+	opened := time.Now()
+	st, err := sqlite.OpenExisting(ctx, filepath.Join(*data, dbFile))
 	if err != nil {
-		return err
+		return fmt.Errorf("serve: %w", err)
 	}
 	defer st.Close()
+	log.Info().Str("store", filepath.Join(*data, dbFile)).Dur("took", time.Since(opened)).Msg("store opened and checked")
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	metrics, err := server.NewMetrics(reg)

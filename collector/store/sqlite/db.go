@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io/fs"
+	"os"
 	"slices"
 	"sync"
 	"time"
@@ -41,10 +42,27 @@ type DB struct {
 
 var _ store.Store = (*DB)(nil)
 
-// Open opens (creating and migrating) the database at path; ":memory:" is a
-// private in-memory database.
+// Open opens the database at path, migrating it, or creates it (0600)
+// when there is no file at path; ":memory:" is a private in-memory
+// database. A file that is there must be a farmwatch store: Open refuses
+// an empty file, one that is not SQLite, and an SQLite database without
+// the store's schema_migrations table, rather than start an empty store
+// in its place.
 func Open(ctx context.Context, path string) (*DB, error) {
-	s, err := open(ctx, path)
+	return openAndStart(ctx, path, false)
+}
+
+// OpenExisting opens the store at path as Open does, but never creates
+// one, and refuses a store that fails SQLite's quick_check (every page of
+// every table and index is read: it takes about a second for each few
+// hundred megabytes). serve and the offline commands open stores this
+// way; only init creates one.
+func OpenExisting(ctx context.Context, path string) (*DB, error) {
+	return openAndStart(ctx, path, true)
+}
+
+func openAndStart(ctx context.Context, path string, existing bool) (*DB, error) {
+	s, err := open(ctx, path, existing)
 	if err != nil {
 		return nil, fmt.Errorf("open %s: %w", path, err)
 	}
@@ -52,9 +70,23 @@ func Open(ctx context.Context, path string) (*DB, error) {
 	return s, nil
 }
 
-// open opens, migrates and prepares. The writer is started only once all of
-// that succeeded, so that a failure has nothing to stop but connections.
-func open(ctx context.Context, path string) (_ *DB, err error) {
+// open checks, opens, migrates and prepares. The writer is started only
+// once all of that succeeded, so that a failure has nothing to stop but
+// connections.
+func open(ctx context.Context, path string, existing bool) (_ *DB, err error) {
+	created := false
+	if path != ":memory:" {
+		if created, err = checkFile(path, existing); err != nil {
+			return nil, err
+		}
+		defer func() {
+			if err != nil && created {
+				for _, f := range []string{path, path + "-wal", path + "-shm"} {
+					os.Remove(f) // this Open made it: leave no half-made store
+				}
+			}
+		}()
+	}
 	dsn := "file:" + path + "?_pragma=busy_timeout(10000)&_pragma=foreign_keys(1)&_pragma=journal_mode(WAL)&_pragma=synchronous(FULL)"
 	if path == ":memory:" {
 		dsn = "file::memory:?_pragma=foreign_keys(1)"
@@ -73,6 +105,11 @@ func open(ctx context.Context, path string) (_ *DB, err error) {
 			s.closeDB()
 		}
 	}()
+	if path != ":memory:" && !created {
+		if err := s.checkSchema(ctx, existing); err != nil {
+			return nil, err
+		}
+	}
 	if err := s.migrate(ctx); err != nil {
 		return nil, err
 	}
