@@ -152,8 +152,11 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
 	if *metricsAddr != "" {
 		mux := http.NewServeMux()
 		mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+		// /healthz fails (503, and why) when the store has found its file
+		// damaged, when its last write failed and none has succeeded
+		// since, or when a cheap read fails (sqlite.DB.Health).
 		mux.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) {
-			if _, err := st.Hosts(r.Context()); err != nil {
+			if err := st.Health(r.Context()); err != nil {
 				http.Error(w, "store: "+err.Error(), http.StatusServiceUnavailable)
 				return
 			}

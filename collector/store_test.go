@@ -3,12 +3,16 @@ package main
 import (
 	"bytes"
 	"context"
+	"database/sql"
 	"errors"
+	"io"
 	"io/fs"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 // initData makes an install with init and returns its data directory.
@@ -79,4 +83,107 @@ func TestServeRefusesDamagedStore(t *testing.T) {
 	if msg := serveOnce(t, data); !strings.Contains(msg, db) || !strings.Contains(msg, "damaged") {
 		t.Fatalf("serve on a damaged store said:\n%s", msg)
 	}
+}
+
+// healthz is the status and body of /healthz.
+func healthz(t *testing.T, maddr string) (int, string) {
+	t.Helper()
+	resp, err := http.Get("http://" + maddr + "/healthz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+// Pages overwritten in the middle of the store while serving used to
+// leave /healthz "ok" (it listed the hosts, whose pages were whole) while
+// every apply failed. Now the applies that meet the damage turn /healthz
+// to 503, saying why.
+func TestDamagedPagesFailHealthz(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the binaries")
+	}
+	f := newFleet(t)
+	maddr := freeAddr(t)
+	f.serve("--metrics", maddr)
+	// This machine's agent: its processes come and go, so it sends
+	// changes every second, and each is applied against the host's
+	// observations.
+	startProc(t, f.agent, f.agentArgs("a1")...)
+	db := f.db()
+	waitUntil(t, "the agent's first state", 20*time.Second, func() bool {
+		var n int
+		db.QueryRow(`SELECT count(*) FROM observations`).Scan(&n)
+		return n > 0
+	}, f.srv)
+	if code, body := healthz(t, maddr); code != http.StatusOK {
+		t.Fatalf("healthz of a good store: %d %s", code, body)
+	}
+	damageObservations(t, filepath.Join(f.data, dbFile))
+	if _, err := f.cli("hosts"); err != nil {
+		t.Fatalf("hosts (what /healthz read) after the damage: %v", err)
+	}
+	var body string
+	waitUntil(t, "healthz failing", 30*time.Second, func() bool {
+		var code int
+		code, body = healthz(t, maddr)
+		return code == http.StatusServiceUnavailable
+	}, f.srv)
+	if !strings.Contains(body, "damaged") {
+		t.Fatalf("healthz said %q; want the damage", body)
+	}
+	t.Logf("healthz: %s", body)
+}
+
+// damageObservations overwrites every page of the observations table and
+// its index in the store at path, as a failing disk or a stray write
+// would while it is served, and makes the collector's connections read
+// the file afresh: the WAL is checkpointed into the file before and after,
+// so that the pages are neither in the WAL nor in the collector's caches.
+func damageObservations(t *testing.T, path string) {
+	t.Helper()
+	other, err := sql.Open("sqlite", "file:"+path+"?_pragma=busy_timeout(10000)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	checkpoint := func() {
+		t.Helper()
+		if _, err := other.Exec(`PRAGMA wal_checkpoint(TRUNCATE)`); err != nil {
+			t.Fatal(err)
+		}
+	}
+	checkpoint()
+	var pageSize int64
+	if err := other.QueryRow(`PRAGMA page_size`).Scan(&pageSize); err != nil {
+		t.Fatal(err)
+	}
+	rows, err := other.Query(`SELECT pageno FROM dbstat WHERE name IN ('observations', 'sqlite_autoindex_observations_1')`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var pages []int64
+	for rows.Next() {
+		var n int64
+		if err := rows.Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		pages = append(pages, n)
+	}
+	rows.Close()
+	fw, err := os.OpenFile(path, os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	junk := bytes.Repeat([]byte("\xde\xad\xbe\xef"), int(pageSize)/4)
+	for _, n := range pages {
+		if _, err := fw.WriteAt(junk, (n-1)*pageSize); err != nil {
+			t.Fatal(err)
+		}
+	}
+	fw.Close()
+	checkpoint()
+	t.Logf("%d pages of observations overwritten", len(pages))
 }

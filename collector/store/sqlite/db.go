@@ -34,6 +34,8 @@ type DB struct {
 	db *sql.DB // the one writer: SQLite has one at a time anyway
 	rd *sql.DB // readers: in WAL mode they read the last commit without waiting for the writer
 
+	health health // what the writes met, for Health
+
 	// The statements of fixed SQL, prepared once at Open.
 	st    applyStmts  // on db
 	rs    readStmts   // on rd
@@ -265,6 +267,7 @@ func (s *DB) applyGroup(group []*applyReq) {
 		}
 	}
 	failAll := func(what string, err error) {
+		s.health.wrote(fmt.Errorf("group commit (%d messages): %s: %w", len(group), what, err))
 		for i, r := range group {
 			if res[i].err == nil {
 				res[i] = applyRes{err: fmt.Errorf("apply %s #%d: %s: %w", r.hostID, r.seq, what, err)}
@@ -308,6 +311,9 @@ func (s *DB) applyGroup(group []*applyReq) {
 		}
 		failAll("commit", err)
 		return
+	}
+	for _, r := range res {
+		s.health.wrote(r.err)
 	}
 	reply()
 }

@@ -34,6 +34,7 @@ func (s *DB) PutToken(ctx context.Context, t store.Token) error {
 	t.ID = store.TokenID(t.Hash)
 	_, err := s.db.ExecContext(ctx, `INSERT INTO tokens (`+tokenCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
 		t.ID, t.Hash, t.Name, string(t.Role), ms(t.Created), ms(t.Expires), ms(t.Revoked), ms(t.LastUsed))
+	s.health.wrote(err)
 	if err != nil {
 		return fmt.Errorf("put token %s: %w", t.ID, err)
 	}
@@ -43,6 +44,7 @@ func (s *DB) PutToken(ctx context.Context, t store.Token) error {
 // TokenByHash implements store.Store.
 func (s *DB) TokenByHash(ctx context.Context, hash []byte) (store.Token, error) {
 	t, err := scanToken(s.rs.tokenByHash.QueryRowContext(ctx, hash))
+	s.health.read(err)
 	if errors.Is(err, sql.ErrNoRows) {
 		return t, store.ErrNotFound
 	}
@@ -56,6 +58,7 @@ func (s *DB) TokenByHash(ctx context.Context, hash []byte) (store.Token, error) 
 func (s *DB) Tokens(ctx context.Context, all bool, now time.Time) ([]store.Token, error) {
 	rows, err := s.rs.tokens.QueryContext(ctx, all, ms(now))
 	if err != nil {
+		s.health.read(err)
 		return nil, fmt.Errorf("tokens: %w", err)
 	}
 	defer rows.Close()
@@ -68,6 +71,7 @@ func (s *DB) Tokens(ctx context.Context, all bool, now time.Time) ([]store.Token
 		out = append(out, t)
 	}
 	if err := rows.Err(); err != nil {
+		s.health.read(err)
 		return nil, fmt.Errorf("tokens: %w", err)
 	}
 	return out, nil
@@ -87,6 +91,9 @@ func (s *DB) RevokeToken(ctx context.Context, id string, at time.Time) (store.To
 		return store.Token{}, fmt.Errorf("revoke token %s: no time given", id)
 	}
 	t, err := scanToken(s.db.QueryRowContext(ctx, revokeToken, ms(at), id))
+	if !errors.Is(err, sql.ErrNoRows) {
+		s.health.wrote(err)
+	}
 	if err == nil {
 		return t, nil
 	}
@@ -109,7 +116,9 @@ func (s *DB) RevokeToken(ctx context.Context, id string, at time.Time) (store.To
 // TouchToken implements store.Store. An unknown id changes nothing; the
 // update writes nothing when the time kept is as late.
 func (s *DB) TouchToken(ctx context.Context, id string, at time.Time) error {
-	if _, err := s.db.ExecContext(ctx, `UPDATE tokens SET last_used = ?1 WHERE id = ?2 AND last_used < ?1`, ms(at), id); err != nil {
+	_, err := s.db.ExecContext(ctx, `UPDATE tokens SET last_used = ?1 WHERE id = ?2 AND last_used < ?1`, ms(at), id)
+	s.health.wrote(err)
+	if err != nil {
 		return fmt.Errorf("touch token %s: %w", id, err)
 	}
 	return nil
