@@ -9,7 +9,9 @@ import (
 	"io/fs"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -186,4 +188,47 @@ func damageObservations(t *testing.T, path string) {
 	fw.Close()
 	checkpoint()
 	t.Logf("%d pages of observations overwritten", len(pages))
+}
+
+// backup while agents write: the copy opens, passes integrity_check, has
+// the hosts and is 0600; it never overwrites.
+func TestBackupWhileServing(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the binaries")
+	}
+	f := newFleet(t)
+	f.serve("--metrics", "")
+	startProc(t, f.agent, f.agentArgs("a1")...)
+	startProc(t, f.agent, f.agentArgs("a2", "--snapshot", "../testdata/hosts/linux-pikvm-v4plus.txtar")...)
+	db := f.db()
+	waitUntil(t, "both agents' states", 30*time.Second, func() bool {
+		var n int
+		db.QueryRow(`SELECT count(DISTINCT host_id) FROM observations`).Scan(&n)
+		return n == 2
+	}, f.srv)
+	out := filepath.Join(f.dir, "backup.db")
+	if b, err := exec.Command(f.collector, "backup", "--data", f.data, out).CombinedOutput(); err != nil {
+		t.Fatalf("backup: %v\n%s", err, b)
+	}
+	if fi, err := os.Stat(out); err != nil || (runtime.GOOS != "windows" && fi.Mode().Perm() != 0o600) {
+		t.Fatalf("backup is %v, %v; want 0600", fi.Mode(), err)
+	}
+	copyDB, err := sql.Open("sqlite", "file:"+out+"?mode=ro")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer copyDB.Close()
+	var check string
+	if err := copyDB.QueryRow(`PRAGMA integrity_check`).Scan(&check); err != nil || check != "ok" {
+		t.Fatalf("integrity_check of the backup: %q, %v", check, err)
+	}
+	var hosts, tokens int
+	copyDB.QueryRow(`SELECT count(*) FROM hosts`).Scan(&hosts)
+	copyDB.QueryRow(`SELECT count(*) FROM tokens WHERE name = 'init'`).Scan(&tokens)
+	if hosts != 2 || tokens != 1 {
+		t.Fatalf("the backup has %d hosts and %d init tokens; want 2 and 1", hosts, tokens)
+	}
+	if b, err := exec.Command(f.collector, "backup", "--data", f.data, out).CombinedOutput(); err == nil || !strings.Contains(string(b), "exists") {
+		t.Fatalf("a second backup onto the first: %v\n%s", err, b)
+	}
 }
