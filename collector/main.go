@@ -40,7 +40,7 @@ const usage = `usage:
   farmwatch-collector serve --data DIR [--listen ADDR] [--insecure] [--metrics ADDR]
       [--rules DIR]... [--org FILE] [--agent-interval DURATION] [--reload DURATION] [--history-days N]
   farmwatch-collector backup --data DIR OUT
-  farmwatch-collector token create --role viewer|helpdesk|admin [--ttl DURATION] [--name NAME]
+  farmwatch-collector token create --role viewer|helpdesk|admin [--ttl DURATION] [--name NAME] [--data DIR]
   farmwatch-collector token list [--all]
   farmwatch-collector token revoke ID
   farmwatch-collector hosts

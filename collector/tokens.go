@@ -4,17 +4,20 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
 	"unicode"
 
+	"github.com/farmwatch/farmwatch/collector/server"
+	"github.com/farmwatch/farmwatch/collector/store/sqlite"
 	fwv1 "github.com/farmwatch/farmwatch/proto/farmwatch/v1"
 )
 
 // cmdToken is `token create|list|revoke`, over the FleetService (admin
-// only).
+// only), or `token create --data DIR`, offline.
 func cmdToken(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
 		return usageError{"token: want create, list or revoke"}
@@ -27,6 +30,7 @@ func cmdToken(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	ttl := fs.String("ttl", "", "create: how long the token is valid (e.g. 720h or 90d; default: no expiry)")
 	name := fs.String("name", "", "create: whose token it is, or what for")
 	all := fs.Bool("all", false, "list: expired and revoked tokens too")
+	data := fs.String("data", "", "create: make the token in this install's store directly, without a collector (for whoever can read the data directory)")
 	pos, err := parse(fs, args[1:])
 	if err != nil {
 		return err
@@ -47,6 +51,14 @@ func cmdToken(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		if life, err = parseTTL(*ttl); err != nil {
 			return usageError{"token create: " + err.Error()}
 		}
+		if *data != "" {
+			if cf.format != "table" && cf.format != "json" {
+				return usageError{fmt.Sprintf("--format %q: want table or json", cf.format)}
+			}
+			return createOffline(ctx, *data, *role, *name, life, cf.format, stdout, stderr)
+		}
+	} else if *data != "" {
+		return usageError{fmt.Sprintf("token %s: --data is for token create only", sub)}
 	}
 	cc, ctx, err := cf.dial(ctx)
 	if err != nil {
@@ -78,6 +90,27 @@ func cmdToken(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		fmt.Fprintf(stdout, "revoked %s (%s%s)\n", r.Token.Id, r.Token.Role, nameWord(r.Token.Name))
 		return nil
 	}
+}
+
+// createOffline makes a token in the store of the install in data: the
+// way back in when every admin token is lost. It needs no collector (one
+// that is serving goes on: SQLite in WAL mode takes this one more writer,
+// which waits its turn), only the right to read and write the data
+// directory, which is the collector's own.
+func createOffline(ctx context.Context, data, role, name string, ttl time.Duration, format string, stdout, stderr io.Writer) error {
+	secret, t, err := server.NewToken(role, name, ttl, time.Now())
+	if err != nil {
+		return fmt.Errorf("token create: %w", err)
+	}
+	st, err := sqlite.OpenExisting(ctx, filepath.Join(data, dbFile))
+	if err != nil {
+		return fmt.Errorf("token create: %w", err)
+	}
+	defer st.Close()
+	if err := st.PutToken(ctx, t); err != nil {
+		return fmt.Errorf("token create: %w", err)
+	}
+	return printNewToken(stdout, stderr, format, secret, server.TokenInfo(t))
 }
 
 // parseTTL reads a token's lifetime: a Go duration (720h) or whole days

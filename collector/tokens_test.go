@@ -181,3 +181,45 @@ func TestTokenCommands(t *testing.T) {
 		}
 	}
 }
+
+// When every admin token is lost, whoever can read the data directory
+// makes a new one offline, while the collector serves, and it works at
+// once; nothing is made where there is no store.
+func TestOfflineTokenCreate(t *testing.T) {
+	c := serveInProcess(t)
+	if err := os.Remove(filepath.Join(c.data, "admin.token")); err != nil {
+		t.Fatal(err)
+	}
+	var out, errOut bytes.Buffer
+	args := []string{"token", "create", "--data", c.data, "--role", "admin", "--name", "recovery", "--ttl", "1h", "--format", "json"}
+	if code := run(context.Background(), args, &out, &errOut); code != exitOK {
+		t.Fatalf("offline token create: %s", errOut.String())
+	}
+	var made map[string]string
+	if err := json.Unmarshal(out.Bytes(), &made); err != nil || made["role"] != "admin" || made["name"] != "recovery" || made["expires"] == "" {
+		t.Fatalf("offline token create printed %s (%v)", out.String(), err)
+	}
+	tokFile := filepath.Join(t.TempDir(), "recovery.token")
+	if err := os.WriteFile(tokFile, []byte(made["token"]+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	list, _, err := c.cli(tokFile, "token", "list", "--format", "json")
+	if err != nil || !strings.Contains(list, `"recovery"`) || !strings.Contains(list, `"init"`) {
+		t.Fatalf("the recovered admin listing tokens: %v\n%s", err, list)
+	}
+
+	empty := filepath.Join(t.TempDir(), "nothing")
+	out.Reset()
+	errOut.Reset()
+	if code := run(context.Background(), []string{"token", "create", "--data", empty, "--role", "admin"}, &out, &errOut); code == exitOK || !strings.Contains(errOut.String(), "only init creates one") {
+		t.Fatalf("offline token create without a store: %d %s", code, errOut.String())
+	}
+	if _, err := os.Stat(filepath.Join(empty, dbFile)); err == nil {
+		t.Fatal("offline token create made a store")
+	}
+	out.Reset()
+	errOut.Reset()
+	if code := run(context.Background(), []string{"token", "list", "--data", c.data}, &out, &errOut); code == exitOK || !strings.Contains(errOut.String(), "for token create only") {
+		t.Fatalf("token list --data: %d %s", code, errOut.String())
+	}
+}
