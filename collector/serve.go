@@ -107,6 +107,17 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
 		return usageError{"serve: --data DIR is required"}
 	}
 	log := zerolog.New(zerolog.ConsoleWriter{Out: stderr, NoColor: true, TimeFormat: time.TimeOnly}).With().Timestamp().Logger()
+	// The data directory and its secrets are the collector's alone. One
+	// left open to others (an older install, a restore, a umask) is made
+	// private, with a warning; serve refuses to start when it cannot be.
+	changed, err := pki.SecureDir(*data, append(pki.SecretFiles(), dbFile, dbFile+"-wal", dbFile+"-shm"))
+	for _, c := range changed {
+		log.Warn().Str("path", c.Path).Str("was", fmt.Sprintf("%#o", c.Was)).Str("now", fmt.Sprintf("%#o", c.Now)).
+			Msg("data directory was open to other users: mode fixed")
+	}
+	if err != nil {
+		return fmt.Errorf("serve: %w", err)
+	}
 	secret, err := credential.ReadSecret(filepath.Join(*data, pki.EnrollSecretFile))
 	if err != nil {
 		return err

@@ -232,3 +232,38 @@ func TestBackupWhileServing(t *testing.T) {
 		t.Fatalf("a second backup onto the first: %v\n%s", err, b)
 	}
 }
+
+// A data directory left open to others (an older install, a restore, a
+// umask) is made private by serve, which says so; the store's -wal and
+// -shm files are private as well while it serves.
+func TestServeMakesDataPrivate(t *testing.T) {
+	if runtime.GOOS == "windows" {
+		t.Skip("modes do not govern access on Windows")
+	}
+	data := initData(t)
+	open := map[string]os.FileMode{"": 0o755, dbFile: 0o644, "admin.token": 0o644, "enroll-secret": 0o640}
+	for name, mode := range open {
+		if err := os.Chmod(filepath.Join(data, name), mode); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	log := &syncBuffer{}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		run(ctx, []string{"serve", "--data", data, "--listen", freeAddr(t), "--metrics", ""}, log, log)
+	}()
+	defer func() { cancel(); <-done }()
+	waitUntil(t, "serve running", 10*time.Second, func() bool { return strings.Contains(log.String(), "collector serving") })
+	want := map[string]os.FileMode{"": 0o700, dbFile: 0o600, dbFile + "-wal": 0o600, dbFile + "-shm": 0o600,
+		"admin.token": 0o600, "enroll-secret": 0o600, "ca.key": 0o600, "server.key": 0o600}
+	for name, mode := range want {
+		if fi, err := os.Stat(filepath.Join(data, name)); err != nil || fi.Mode().Perm() != mode {
+			t.Errorf("%q: %v, %v; want %v", name, fi.Mode().Perm(), err, mode)
+		}
+	}
+	if n := strings.Count(log.String(), "mode fixed"); n != len(open) {
+		t.Errorf("%d warnings, want %d:\n%s", n, len(open), log)
+	}
+}
