@@ -90,7 +90,6 @@ func cmdClient(ctx context.Context, cmd string, args []string, stdout io.Writer)
 	host := fs.String("host", "", "findings: only this host")
 	all := fs.Bool("all", false, "findings: resolved ones too")
 	minSev := fs.String("severity", "", "findings: only this severity and above (info, low, medium, high, critical)")
-	role := fs.String("role", "", "token create: helpdesk or admin")
 	timeout := fs.Duration("timeout", 30*time.Second, "scan: how long to wait for the agent")
 	kind := fs.String("kind", "", "history: only this kind of observation (process, usb_device, display, ...)")
 	since := fs.Duration("since", 0, "history: only changes this recent (e.g. 24h)")
@@ -100,7 +99,7 @@ func cmdClient(ctx context.Context, cmd string, args []string, stdout io.Writer)
 	if err != nil {
 		return err
 	}
-	want := map[string]int{"token": 1, "hosts": 0, "host": 1, "findings": 0, "scan": 1, "history": 1}[cmd]
+	want := map[string]int{"hosts": 0, "host": 1, "findings": 0, "scan": 1, "history": 1}[cmd]
 	if cmd == "host" && len(pos) > 0 && (pos[0] == "approve" || pos[0] == "reset") {
 		want = 2
 	}
@@ -114,19 +113,6 @@ func cmdClient(ctx context.Context, cmd string, args []string, stdout io.Writer)
 	defer cc.Close()
 	fleet := fwv1.NewFleetServiceClient(cc)
 	switch cmd {
-	case "token":
-		if pos[0] != "create" {
-			return usageError{fmt.Sprintf("token: unknown subcommand %q: want create", pos[0])}
-		}
-		r, err := fleet.CreateToken(ctx, &fwv1.CreateTokenRequest{Role: *role})
-		if err != nil {
-			return rpcError("token create", err)
-		}
-		if cf.format == "json" {
-			return writeJSON(stdout, map[string]string{"token": r.Token, "role": r.Role})
-		}
-		fmt.Fprintln(stdout, r.Token)
-		return nil
 	case "hosts":
 		r, err := fleet.ListHosts(ctx, &fwv1.ListHostsRequest{})
 		if err != nil {

@@ -3,7 +3,8 @@
 //
 //	farmwatch-collector init --data DIR
 //	farmwatch-collector serve --data DIR [--listen ADDR] [--insecure]
-//	farmwatch-collector token create --role helpdesk|admin
+//	farmwatch-collector backup --data DIR OUT
+//	farmwatch-collector token create --role viewer|helpdesk|admin [--ttl D] [--name N] | token list [--all] | token revoke ID
 //	farmwatch-collector hosts | host NAME | findings [--host NAME] [--all] | scan NAME
 //
 // The client commands take --collector ADDR, --ca FILE and --token-file FILE,
@@ -18,7 +19,10 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"syscall"
+
+	"github.com/farmwatch/farmwatch/collector/store/sqlite"
 )
 
 // Exit statuses.
@@ -35,7 +39,10 @@ const usage = `usage:
   farmwatch-collector init --data DIR [--name HOST]...
   farmwatch-collector serve --data DIR [--listen ADDR] [--insecure] [--metrics ADDR]
       [--rules DIR]... [--org FILE] [--agent-interval DURATION] [--reload DURATION] [--history-days N]
-  farmwatch-collector token create --role helpdesk|admin
+  farmwatch-collector backup --data DIR OUT
+  farmwatch-collector token create --role viewer|helpdesk|admin [--ttl DURATION] [--name NAME] [--data DIR]
+  farmwatch-collector token list [--all]
+  farmwatch-collector token revoke ID
   farmwatch-collector hosts
   farmwatch-collector host NAME
   farmwatch-collector host approve NAME [--request ID]     an enrolled host's agent enrols again (admin)
@@ -65,7 +72,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		err = cmdInit(args[1:], stdout)
 	case "serve":
 		err = cmdServe(ctx, args[1:], stderr)
-	case "token", "hosts", "host", "findings", "scan", "history":
+	case "backup":
+		err = cmdBackup(ctx, args[1:], stdout)
+	case "token":
+		err = cmdToken(ctx, args[1:], stdout, stderr)
+	case "hosts", "host", "findings", "scan", "history":
 		err = cmdClient(ctx, args[0], args[1:], stdout)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
@@ -104,4 +115,23 @@ func parse(fs *flag.FlagSet, args []string) ([]string, error) {
 		pos = append(pos, fs.Arg(0))
 		args = fs.Args()[1:]
 	}
+}
+
+// cmdBackup copies the store of an install to OUT, while it is served or
+// not (sqlite.Backup).
+func cmdBackup(ctx context.Context, args []string, stdout io.Writer) error {
+	fs := newFlags("backup")
+	data := fs.String("data", "", "the install's data directory")
+	pos, err := parse(fs, args)
+	if err != nil {
+		return err
+	}
+	if *data == "" || len(pos) != 1 {
+		return usageError{"backup: --data DIR and one OUT file are required"}
+	}
+	if err := sqlite.Backup(ctx, filepath.Join(*data, dbFile), pos[0]); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "backed up %s to %s (integrity_check ok)\n", filepath.Join(*data, dbFile), pos[0])
+	return nil
 }

@@ -58,7 +58,7 @@ func cmdInit(args []string, stdout io.Writer) error {
 		return err
 	}
 	defer st.Close()
-	if err := st.PutToken(ctx, pki.Hash(in.AdminToken), store.RoleAdmin, time.Now()); err != nil {
+	if err := st.PutToken(ctx, store.Token{Hash: pki.Hash(in.AdminToken), Name: "init", Role: store.RoleAdmin, Created: time.Now()}); err != nil {
 		return err
 	}
 	fmt.Fprintf(stdout, "initialised %s:\n", *data)
@@ -108,15 +108,31 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
 		return usageError{"serve: --data DIR is required"}
 	}
 	log := zerolog.New(report.LogWriter(stderr, false)).With().Timestamp().Logger()
+	// The data directory and its secrets are the collector's alone. One
+	// left open to others (an older install, a restore, a umask) is made
+	// private, with a warning; serve refuses to start when it cannot be.
+	changed, err := pki.SecureDir(*data, append(pki.SecretFiles(), dbFile, dbFile+"-wal", dbFile+"-shm"))
+	for _, c := range changed {
+		log.Warn().Str("path", c.Path).Str("was", fmt.Sprintf("%#o", c.Was)).Str("now", fmt.Sprintf("%#o", c.Now)).
+			Msg("data directory was open to other users: mode fixed")
+	}
+	if err != nil {
+		return fmt.Errorf("serve: %w", err)
+	}
 	secret, err := credential.ReadSecret(filepath.Join(*data, pki.EnrollSecretFile))
 	if err != nil {
 		return err
 	}
-	st, err := sqlite.Open(ctx, filepath.Join(*data, dbFile))
+	// Only init makes a store: serve refuses one that is missing, empty,
+	// not a farmwatch store or damaged (quick_check), rather than start
+	// an empty fleet in its place.
+	opened := time.Now()
+	st, err := sqlite.OpenExisting(ctx, filepath.Join(*data, dbFile))
 	if err != nil {
-		return err
+		return fmt.Errorf("serve: %w", err)
 	}
 	defer st.Close()
+	log.Info().Str("store", filepath.Join(*data, dbFile)).Dur("took", time.Since(opened)).Msg("store opened and checked")
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	metrics, err := server.NewMetrics(reg)
@@ -148,8 +164,11 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
 	if *metricsAddr != "" {
 		mux := http.NewServeMux()
 		mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+		// /healthz fails (503, and why) when the store has found its file
+		// damaged, when its last write failed and none has succeeded
+		// since, or when a cheap read fails (sqlite.DB.Health).
 		mux.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) {
-			if _, err := st.Hosts(r.Context()); err != nil {
+			if err := st.Health(r.Context()); err != nil {
 				http.Error(w, "store: "+err.Error(), http.StatusServiceUnavailable)
 				return
 			}

@@ -46,6 +46,10 @@ func Init(dir string, hosts []string, now time.Time) (*Install, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("init %s: %w", dir, err)
 	}
+	// A directory that was there keeps its mode through MkdirAll.
+	if _, err := SecureDir(dir, nil); err != nil {
+		return nil, fmt.Errorf("init %s: %w", dir, err)
+	}
 	for _, f := range []string{CAFile, CAKeyFile, ServerCertFile, ServerKeyFile, EnrollSecretFile, AdminTokenFile} {
 		if _, err := os.Lstat(filepath.Join(dir, f)); err == nil {
 			return nil, fmt.Errorf("init %s: %s exists: refusing to overwrite an install", dir, f)

@@ -4,6 +4,7 @@ import (
 	"crypto/tls"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -62,5 +63,67 @@ func TestInitServesTLS(t *testing.T) {
 	if c, err := tls.Dial("tcp", ln.Addr().String(), &tls.Config{ServerName: "localhost"}); err == nil {
 		c.Close()
 		t.Fatal("a client without the CA connected")
+	}
+}
+
+// init on a directory that was there (0755) makes it 0700.
+func TestInitExistingDirPrivate(t *testing.T) {
+	if runtime.GOOS == "windows" {
+		t.Skip("modes do not govern access on Windows")
+	}
+	dir := filepath.Join(t.TempDir(), "data")
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(dir, 0o755); err != nil { // whatever the umask
+		t.Fatal(err)
+	}
+	if _, err := Init(dir, []string{"localhost"}, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if fi, err := os.Stat(dir); err != nil || fi.Mode().Perm() != 0o700 {
+		t.Fatalf("data directory %v, %v; want 0700", fi.Mode(), err)
+	}
+}
+
+// A data directory and secrets open to others are made private; a
+// stricter mode, a missing file and the public certificates are left.
+func TestSecureDir(t *testing.T) {
+	if runtime.GOOS == "windows" {
+		t.Skip("modes do not govern access on Windows")
+	}
+	dir := t.TempDir()
+	write := func(name string, mode os.FileMode) {
+		t.Helper()
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte("x"), mode); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chmod(p, mode); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write(AdminTokenFile, 0o644)
+	write(ServerKeyFile, 0o400)
+	write(CAFile, 0o644)
+	write("farmwatch.db", 0o664)
+	if err := os.Chmod(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	changed, err := SecureDir(dir, append(SecretFiles(), "farmwatch.db", "farmwatch.db-wal"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]os.FileMode{"": 0o700, AdminTokenFile: 0o600, ServerKeyFile: 0o400, CAFile: 0o644, "farmwatch.db": 0o600}
+	for name, mode := range want {
+		if fi, err := os.Stat(filepath.Join(dir, name)); err != nil || fi.Mode().Perm() != mode {
+			t.Errorf("%q: %v, %v; want %v", name, fi.Mode().Perm(), err, mode)
+		}
+	}
+	if len(changed) != 3 {
+		t.Errorf("changed %+v; want the directory, %s and the store", changed, AdminTokenFile)
+	}
+	if again, err := SecureDir(dir, SecretFiles()); err != nil || len(again) != 0 {
+		t.Errorf("second time: %+v, %v; want nothing to change", again, err)
 	}
 }

@@ -197,7 +197,7 @@ func startBenchFleet(b *testing.B) *benchFleet {
 	if err != nil {
 		b.Fatal(err)
 	}
-	if err := st.PutToken(ctx, pki.Hash(in.AdminToken), store.RoleAdmin, time.Now()); err != nil {
+	if err := st.PutToken(ctx, store.Token{Hash: pki.Hash(in.AdminToken), Name: "init", Role: store.RoleAdmin, Created: time.Now()}); err != nil {
 		b.Fatal(err)
 	}
 	srv, err := New(Config{Store: st, Log: zerolog.Nop(), EnrollSecret: in.EnrollSecret})

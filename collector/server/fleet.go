@@ -7,7 +7,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/farmwatch/farmwatch/collector/pki"
 	"github.com/farmwatch/farmwatch/collector/store"
 	fwv1 "github.com/farmwatch/farmwatch/proto/farmwatch/v1"
 	"github.com/farmwatch/farmwatch/report"
@@ -186,20 +185,6 @@ func (s *Server) WatchFindings(req *fwv1.WatchFindingsRequest, stream fwv1.Fleet
 			}
 		}
 	}
-}
-
-// CreateToken implements FleetService (admin only, see auth.go).
-func (s *Server) CreateToken(ctx context.Context, req *fwv1.CreateTokenRequest) (*fwv1.CreateTokenResponse, error) {
-	role := store.Role(req.GetRole())
-	if role != store.RoleHelpdesk && role != store.RoleAdmin {
-		return nil, invalid("role %q: want helpdesk or admin", req.GetRole())
-	}
-	tok := pki.Secret("fwt_")
-	if err := s.store.PutToken(ctx, pki.Hash(tok), role, s.now()); err != nil {
-		return nil, internal("token", err)
-	}
-	s.log.Info().Str("role", string(role)).Msg("token created")
-	return &fwv1.CreateTokenResponse{Token: tok, Role: string(role)}, nil
 }
 
 // maxChanges bounds one ListChanges answer.

@@ -51,7 +51,7 @@ func startWith(t *testing.T, l limits.Limits) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := st.PutToken(context.Background(), pki.Hash(in.AdminToken), store.RoleAdmin, time.Now()); err != nil {
+	if err := st.PutToken(context.Background(), store.Token{Hash: pki.Hash(in.AdminToken), Name: "init", Role: store.RoleAdmin, Created: time.Now()}); err != nil {
 		t.Fatal(err)
 	}
 	srv, err := New(Config{Store: st, Log: zerolog.Nop(), EnrollSecret: in.EnrollSecret, Limits: l})

@@ -6,6 +6,7 @@ package store
 
 import (
 	"context"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"sort"
@@ -177,14 +178,57 @@ type FindingFilter struct {
 	MinSeverity fwv1.Severity
 }
 
-// Role is what a fleet API token may do.
+// Role is what a fleet API token may do; what each may call is the
+// server's table (collector/server/auth.go).
 type Role string
 
 // The roles.
 const (
+	RoleViewer   Role = "viewer"   // view
 	RoleHelpdesk Role = "helpdesk" // view and scan
 	RoleAdmin    Role = "admin"    // everything
 )
+
+// ParseRole returns the role named s.
+func ParseRole(s string) (Role, error) {
+	switch r := Role(s); r {
+	case RoleViewer, RoleHelpdesk, RoleAdmin:
+		return r, nil
+	}
+	return "", fmt.Errorf("role %q: want viewer, helpdesk or admin", s)
+}
+
+// ErrLastAdmin is returned when revoking a token would leave no valid
+// admin token.
+var ErrLastAdmin = errors.New("the last valid admin token")
+
+// Token is a fleet API token. The store keeps the hash of its secret,
+// never the secret.
+type Token struct {
+	ID       string // TokenID(Hash): short and public
+	Hash     []byte
+	Name     string // for people: whose, or what for
+	Role     Role
+	Created  time.Time
+	Expires  time.Time // zero: never
+	Revoked  time.Time // zero: not revoked
+	LastUsed time.Time // zero: never used; updated at most once a minute
+}
+
+// TokenID is the public name of the token whose secret hashes to hash: the
+// first 6 bytes of the hash in hex. It says nothing of the secret that the
+// hash does not, and the secret cannot be found from it.
+func TokenID(hash []byte) string {
+	return hex.EncodeToString(hash[:min(len(hash), 6)])
+}
+
+// Expired says whether t has expired at now.
+func (t Token) Expired(now time.Time) bool {
+	return !t.Expires.IsZero() && !now.Before(t.Expires)
+}
+
+// Valid says whether t may be used at now: neither revoked nor expired.
+func (t Token) Valid(now time.Time) bool { return t.Revoked.IsZero() && !t.Expired(now) }
 
 // Store is the collector's state. Every method is safe for concurrent use.
 type Store interface {
@@ -228,8 +272,22 @@ type Store interface {
 	// messages' worth it removed.
 	PruneChanges(ctx context.Context, before time.Time) (int64, error)
 	Findings(ctx context.Context, f FindingFilter) ([]FindingRow, error)
-	PutToken(ctx context.Context, hash []byte, role Role, created time.Time) error
-	TokenRole(ctx context.Context, hash []byte) (Role, error)
+	// PutToken stores a new token; its ID is TokenID(t.Hash), whatever
+	// t.ID says. A hash or ID stored before is refused.
+	PutToken(ctx context.Context, t Token) error
+	// TokenByHash returns the token whose secret hashes to hash, revoked
+	// or expired ones too.
+	TokenByHash(ctx context.Context, hash []byte) (Token, error)
+	// Tokens lists the tokens, oldest first: every one when all, else
+	// those valid at now.
+	Tokens(ctx context.Context, all bool, now time.Time) ([]Token, error)
+	// RevokeToken revokes token id at at and returns it; revoking a
+	// revoked token changes nothing. It refuses (ErrLastAdmin), as one
+	// atomic step, to revoke the only admin token valid at at.
+	RevokeToken(ctx context.Context, id string, at time.Time) (Token, error)
+	// TouchToken records that token id was used at at (it keeps the
+	// latest time).
+	TouchToken(ctx context.Context, id string, at time.Time) error
 	Close() error
 }
 

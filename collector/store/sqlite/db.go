@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io/fs"
+	"os"
 	"slices"
 	"sync"
 	"time"
@@ -33,6 +34,8 @@ type DB struct {
 	db *sql.DB // the one writer: SQLite has one at a time anyway
 	rd *sql.DB // readers: in WAL mode they read the last commit without waiting for the writer
 
+	health health // what the writes met, for Health
+
 	// The statements of fixed SQL, prepared once at Open.
 	st    applyStmts  // on db
 	rs    readStmts   // on rd
@@ -41,10 +44,27 @@ type DB struct {
 
 var _ store.Store = (*DB)(nil)
 
-// Open opens (creating and migrating) the database at path; ":memory:" is a
-// private in-memory database.
+// Open opens the database at path, migrating it, or creates it (0600)
+// when there is no file at path; ":memory:" is a private in-memory
+// database. A file that is there must be a farmwatch store: Open refuses
+// an empty file, one that is not SQLite, and an SQLite database without
+// the store's schema_migrations table, rather than start an empty store
+// in its place.
 func Open(ctx context.Context, path string) (*DB, error) {
-	s, err := open(ctx, path)
+	return openAndStart(ctx, path, false)
+}
+
+// OpenExisting opens the store at path as Open does, but never creates
+// one, and refuses a store that fails SQLite's quick_check (every page of
+// every table and index is read: it takes about a second for each few
+// hundred megabytes). serve and the offline commands open stores this
+// way; only init creates one.
+func OpenExisting(ctx context.Context, path string) (*DB, error) {
+	return openAndStart(ctx, path, true)
+}
+
+func openAndStart(ctx context.Context, path string, existing bool) (*DB, error) {
+	s, err := open(ctx, path, existing)
 	if err != nil {
 		return nil, fmt.Errorf("open %s: %w", path, err)
 	}
@@ -52,9 +72,23 @@ func Open(ctx context.Context, path string) (*DB, error) {
 	return s, nil
 }
 
-// open opens, migrates and prepares. The writer is started only once all of
-// that succeeded, so that a failure has nothing to stop but connections.
-func open(ctx context.Context, path string) (_ *DB, err error) {
+// open checks, opens, migrates and prepares. The writer is started only
+// once all of that succeeded, so that a failure has nothing to stop but
+// connections.
+func open(ctx context.Context, path string, existing bool) (_ *DB, err error) {
+	created := false
+	if path != ":memory:" {
+		if created, err = checkFile(path, existing); err != nil {
+			return nil, err
+		}
+		defer func() {
+			if err != nil && created {
+				for _, f := range []string{path, path + "-wal", path + "-shm"} {
+					os.Remove(f) // this Open made it: leave no half-made store
+				}
+			}
+		}()
+	}
 	dsn := "file:" + path + "?_pragma=busy_timeout(10000)&_pragma=foreign_keys(1)&_pragma=journal_mode(WAL)&_pragma=synchronous(FULL)"
 	if path == ":memory:" {
 		dsn = "file::memory:?_pragma=foreign_keys(1)"
@@ -73,6 +107,11 @@ func open(ctx context.Context, path string) (_ *DB, err error) {
 			s.closeDB()
 		}
 	}()
+	if path != ":memory:" && !created {
+		if err := s.checkSchema(ctx, existing); err != nil {
+			return nil, err
+		}
+	}
 	if err := s.migrate(ctx); err != nil {
 		return nil, err
 	}
@@ -228,6 +267,7 @@ func (s *DB) applyGroup(group []*applyReq) {
 		}
 	}
 	failAll := func(what string, err error) {
+		s.health.wrote(fmt.Errorf("group commit (%d messages): %s: %w", len(group), what, err))
 		for i, r := range group {
 			if res[i].err == nil {
 				res[i] = applyRes{err: fmt.Errorf("apply %s #%d: %s: %w", r.hostID, r.seq, what, err)}
@@ -271,6 +311,9 @@ func (s *DB) applyGroup(group []*applyReq) {
 		}
 		failAll("commit", err)
 		return
+	}
+	for _, r := range res {
+		s.health.wrote(r.err)
 	}
 	reply()
 }

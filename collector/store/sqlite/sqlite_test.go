@@ -2,6 +2,8 @@ package sqlite
 
 import (
 	"context"
+	"crypto/sha256"
+	"database/sql"
 	"path/filepath"
 	"reflect"
 	"runtime"
@@ -91,5 +93,49 @@ func TestOpenFailsClean(t *testing.T) {
 			t.Fatalf("%d goroutines after 20 failed Opens, %d before", runtime.NumGoroutine(), before)
 		}
 		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// A store made before tokens had ids keeps its tokens: each gets the id
+// of its hash, no name, no expiry.
+func TestMigrateTokens(t *testing.T) {
+	ctx := context.Background()
+	p := filepath.Join(t.TempDir(), "farmwatch.db")
+	db, err := sql.Open("sqlite", "file:"+p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Exec(`CREATE TABLE schema_migrations (name TEXT PRIMARY KEY)`); err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range []string{"migrations/001_init.sql", "migrations/002_history.sql"} {
+		body, err := migrations.ReadFile(n)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := db.Exec(string(body)); err != nil {
+			t.Fatalf("%s: %v", n, err)
+		}
+		if _, err := db.Exec(`INSERT INTO schema_migrations VALUES (?)`, n); err != nil {
+			t.Fatal(err)
+		}
+	}
+	hash := sha256.Sum256([]byte("fwt_old"))
+	if _, err := db.Exec(`INSERT INTO tokens (hash, role, created) VALUES (?, 'admin', 1000)`, hash[:]); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	s, err := Open(ctx, p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	tk, err := s.TokenByHash(ctx, hash[:])
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := store.Token{ID: store.TokenID(hash[:]), Hash: hash[:], Role: store.RoleAdmin, Created: time.UnixMilli(1000).UTC()}
+	if !reflect.DeepEqual(tk, want) {
+		t.Fatalf("migrated token = %+v, want %+v", tk, want)
 	}
 }

@@ -66,7 +66,8 @@ type readStmts struct {
 	observations             *sql.Stmt // hostID -> key, body of each
 	bodies                   *sql.Stmt // hostID, keyArray -> key, body of those it has
 	changesSince             *sql.Stmt // hostID, since -> seq, at, body, newest first
-	tokenRole                *sql.Stmt // hash -> role
+	tokenByHash              *sql.Stmt // hash -> tokenCols
+	tokens                   *sql.Stmt // all, now -> tokenCols of each (all, or those valid at now), oldest first
 }
 
 func newReadStmts(prepare func(name, q string) *sql.Stmt) readStmts {
@@ -77,7 +78,9 @@ func newReadStmts(prepare func(name, q string) *sql.Stmt) readStmts {
 		observations: prepare("observations", `SELECT key, body FROM observations WHERE host_id = ? ORDER BY key`),
 		bodies:       prepare("bodies", `SELECT key, body FROM observations WHERE host_id = ? AND key IN (SELECT value FROM json_each(?))`),
 		changesSince: prepare("changesSince", `SELECT seq, at, body FROM changes WHERE host_id = ? AND at >= ? ORDER BY seq DESC`),
-		tokenRole:    prepare("tokenRole", `SELECT role FROM tokens WHERE hash = ?`),
+		tokenByHash:  prepare("tokenByHash", `SELECT `+tokenCols+` FROM tokens WHERE hash = ?`),
+		tokens: prepare("tokens", `SELECT `+tokenCols+` FROM tokens
+WHERE ?1 OR (revoked = 0 AND (expires = 0 OR expires > ?2)) ORDER BY created, id`),
 	}
 }
 

@@ -10,23 +10,116 @@ import (
 	"github.com/farmwatch/farmwatch/collector/store"
 )
 
+const tokenCols = `id, hash, name, role, created, expires, revoked, last_used`
+
+func scanToken(r scanner) (store.Token, error) {
+	var (
+		t                                 store.Token
+		role                              string
+		created, expires, revoked, lastAt int64
+	)
+	if err := r.Scan(&t.ID, &t.Hash, &t.Name, &role, &created, &expires, &revoked, &lastAt); err != nil {
+		return t, err
+	}
+	t.Role = store.Role(role)
+	t.Created, t.Expires, t.Revoked, t.LastUsed = fromMS(created), fromMS(expires), fromMS(revoked), fromMS(lastAt)
+	return t, nil
+}
+
 // PutToken implements store.Store.
-func (s *DB) PutToken(ctx context.Context, hash []byte, role store.Role, created time.Time) error {
-	if _, err := s.db.ExecContext(ctx, `INSERT INTO tokens (hash, role, created) VALUES (?, ?, ?)`, hash, string(role), ms(created)); err != nil {
-		return fmt.Errorf("put token: %w", err)
+func (s *DB) PutToken(ctx context.Context, t store.Token) error {
+	if len(t.Hash) < 16 {
+		return fmt.Errorf("put token: a hash of %d bytes is too short", len(t.Hash))
+	}
+	t.ID = store.TokenID(t.Hash)
+	_, err := s.db.ExecContext(ctx, `INSERT INTO tokens (`+tokenCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+		t.ID, t.Hash, t.Name, string(t.Role), ms(t.Created), ms(t.Expires), ms(t.Revoked), ms(t.LastUsed))
+	s.health.wrote(err)
+	if err != nil {
+		return fmt.Errorf("put token %s: %w", t.ID, err)
 	}
 	return nil
 }
 
-// TokenRole implements store.Store.
-func (s *DB) TokenRole(ctx context.Context, hash []byte) (store.Role, error) {
-	var role string
-	err := s.rs.tokenRole.QueryRowContext(ctx, hash).Scan(&role)
+// TokenByHash implements store.Store.
+func (s *DB) TokenByHash(ctx context.Context, hash []byte) (store.Token, error) {
+	t, err := scanToken(s.rs.tokenByHash.QueryRowContext(ctx, hash))
+	s.health.read(err)
 	if errors.Is(err, sql.ErrNoRows) {
-		return "", store.ErrNotFound
+		return t, store.ErrNotFound
 	}
 	if err != nil {
-		return "", fmt.Errorf("token: %w", err)
+		return t, fmt.Errorf("token: %w", err)
 	}
-	return store.Role(role), nil
+	return t, nil
+}
+
+// Tokens implements store.Store.
+func (s *DB) Tokens(ctx context.Context, all bool, now time.Time) ([]store.Token, error) {
+	rows, err := s.rs.tokens.QueryContext(ctx, all, ms(now))
+	if err != nil {
+		s.health.read(err)
+		return nil, fmt.Errorf("tokens: %w", err)
+	}
+	defer rows.Close()
+	var out []store.Token
+	for rows.Next() {
+		t, err := scanToken(rows)
+		if err != nil {
+			return nil, fmt.Errorf("tokens: %w", err)
+		}
+		out = append(out, t)
+	}
+	if err := rows.Err(); err != nil {
+		s.health.read(err)
+		return nil, fmt.Errorf("tokens: %w", err)
+	}
+	return out, nil
+}
+
+// revokeToken revokes a token unless it is an admin token valid at the
+// time and no other is: one statement, so that two revocations at once
+// cannot each leave the other as the last admin, even from two processes.
+const revokeToken = `UPDATE tokens SET revoked = ?1 WHERE id = ?2 AND revoked = 0 AND (
+  role <> 'admin' OR (expires <> 0 AND expires <= ?1) OR EXISTS (
+    SELECT 1 FROM tokens o WHERE o.id <> ?2 AND o.role = 'admin' AND o.revoked = 0 AND (o.expires = 0 OR o.expires > ?1)))
+RETURNING ` + tokenCols
+
+// RevokeToken implements store.Store.
+func (s *DB) RevokeToken(ctx context.Context, id string, at time.Time) (store.Token, error) {
+	if at.IsZero() {
+		return store.Token{}, fmt.Errorf("revoke token %s: no time given", id)
+	}
+	t, err := scanToken(s.db.QueryRowContext(ctx, revokeToken, ms(at), id))
+	if !errors.Is(err, sql.ErrNoRows) {
+		s.health.wrote(err)
+	}
+	if err == nil {
+		return t, nil
+	}
+	if !errors.Is(err, sql.ErrNoRows) {
+		return t, fmt.Errorf("revoke token %s: %w", id, err)
+	}
+	// Nothing changed: no such token, revoked before, or the last admin.
+	t, err = scanToken(s.db.QueryRowContext(ctx, `SELECT `+tokenCols+` FROM tokens WHERE id = ?`, id))
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return t, fmt.Errorf("revoke token %s: %w", id, store.ErrNotFound)
+	case err != nil:
+		return t, fmt.Errorf("revoke token %s: %w", id, err)
+	case !t.Revoked.IsZero():
+		return t, nil
+	}
+	return t, fmt.Errorf("revoke token %s: %w", id, store.ErrLastAdmin)
+}
+
+// TouchToken implements store.Store. An unknown id changes nothing; the
+// update writes nothing when the time kept is as late.
+func (s *DB) TouchToken(ctx context.Context, id string, at time.Time) error {
+	_, err := s.db.ExecContext(ctx, `UPDATE tokens SET last_used = ?1 WHERE id = ?2 AND last_used < ?1`, ms(at), id)
+	s.health.wrote(err)
+	if err != nil {
+		return fmt.Errorf("touch token %s: %w", id, err)
+	}
+	return nil
 }
