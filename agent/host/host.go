@@ -14,7 +14,6 @@
 package host
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -27,8 +26,6 @@ import (
 	"strings"
 	"sync"
 	"time"
-
-	"github.com/shirou/gopsutil/v4/common"
 )
 
 // MaxFileSize bounds one file read, so that a sensor pointed at a huge or
@@ -450,24 +447,4 @@ func (h *Host) Glob(pattern string) ([]string, error) {
 	}
 	sort.Strings(out)
 	return out, nil
-}
-
-// PsutilContext returns ctx carrying gopsutil's environment map pointed at
-// the host root, so gopsutil reads the host's /proc, /sys and /etc and the
-// process environment cannot redirect it.
-func (h *Host) PsutilContext(ctx context.Context) context.Context {
-	root := h.root
-	if root == "" {
-		return ctx
-	}
-	j := func(p string) string { return filepath.Join(root, p) }
-	return context.WithValue(ctx, common.EnvKey, common.EnvMap{
-		common.HostProcEnvKey: j("proc"),
-		common.HostSysEnvKey:  j("sys"),
-		common.HostEtcEnvKey:  j("etc"),
-		common.HostVarEnvKey:  j("var"),
-		common.HostRunEnvKey:  j("run"),
-		common.HostDevEnvKey:  j("dev"),
-		common.HostRootEnvKey: root,
-	})
 }
