@@ -83,7 +83,7 @@ func (h *Host) ReadFile(p string) ([]byte, error) {
 		}
 	} else {
 		var f *os.File
-		if !h.live {
+		if h.dir != nil {
 			f, err = h.rootOpen(clean)
 		} else {
 			f, err = os.Open(h.livePath(clean))
@@ -142,7 +142,7 @@ func (h *Host) Readlink(p string) (string, error) {
 			return "", &fs.PathError{Op: "readlink", Path: p, Err: syscall.EINVAL}
 		}
 		t = n.target
-	case !h.live:
+	case h.dir != nil:
 		if t, err = h.rootReadlink(clean); err != nil {
 			return "", err
 		}
@@ -184,7 +184,7 @@ func (h *Host) ReadDir(p string) ([]Entry, error) {
 		return out, nil
 	}
 	var des []fs.DirEntry
-	if !h.live {
+	if h.dir != nil {
 		des, err = h.rootReadDir(clean)
 	} else {
 		des, err = os.ReadDir(h.livePath(clean))

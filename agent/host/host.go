@@ -46,9 +46,10 @@ type Host struct {
 	hostname string
 	captured time.Time
 	meta     Meta
-	root     string // filesystem root, OS-native path: "/", "" (live Windows) or a --root directory
-	tree     *tree  // a snapshot's files and links
-	live     bool   // commands and OS APIs reach the running machine
+	root     string   // filesystem root, OS-native path: "/", "" (live Windows) or a --root directory
+	dir      *os.Root // a --root directory, opened
+	tree     *tree    // a snapshot's files and links
+	live     bool     // commands and OS APIs reach the running machine
 	source   string
 
 	cmds map[string][]byte // replay: "cmd/..." entries by command line
@@ -111,14 +112,21 @@ func FromRoot(dir string) (*Host, error) {
 	if err != nil {
 		return nil, fmt.Errorf("root %s: %w", dir, err)
 	}
-	h := &Host{os: runtime.GOOS, root: abs, source: "root:" + dir}
-	if b, err := os.ReadFile(filepath.Join(abs, "snapshot.json")); err == nil {
+	r, err := os.OpenRoot(abs)
+	if err != nil {
+		return nil, fmt.Errorf("root %s: %w", dir, err)
+	}
+	h := &Host{os: runtime.GOOS, root: abs, dir: r, cleanup: r.Close, source: "root:" + dir}
+	// Read as a file of the tree: a link named snapshot.json leads inside it.
+	if b, err := h.ReadFile("/snapshot.json"); err == nil {
 		m, err := parseMeta(b)
 		if err != nil {
+			r.Close()
 			return nil, fmt.Errorf("root %s: snapshot.json: %w", dir, err)
 		}
 		h.setMeta(m)
 	} else if !errors.Is(err, fs.ErrNotExist) {
+		r.Close()
 		return nil, fmt.Errorf("root %s: %w", dir, err)
 	} else {
 		h.hostname = firstLine(h, "/etc/hostname", "/proc/sys/kernel/hostname")
@@ -181,7 +189,7 @@ func (h *Host) Source() string { return h.source }
 // Live reports whether the host is the running machine.
 func (h *Host) Live() bool { return h.live }
 
-// Close releases what the host holds.
+// Close releases what the host holds (a --root directory's handle).
 func (h *Host) Close() error {
 	if h.cleanup == nil {
 		return nil

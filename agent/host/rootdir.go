@@ -1,31 +1,51 @@
 package host
 
 import (
-	"errors"
 	"fmt"
 	"io/fs"
 	"os"
 	"path"
 	"path/filepath"
+	"slices"
 	"strings"
+	"syscall"
 )
 
-// A --root directory's links are resolved here inside it, so that a link
-// ("/etc/localtime" -> "/usr/share/zoneinfo/...") never leads out to the
-// machine the agent runs on.
+// A --root directory is read through an os.Root, after its links are
+// resolved here inside it: an absolute target starts at the directory, and
+// ".." stops there, so a link ("/etc/localtime" -> "/usr/share/zoneinfo/...")
+// never leads out to the machine the agent runs on. The os.Root refuses
+// what would still lead out, should the tree change under the scan.
+//
+// As Linux does, one lookup follows at most MaxLinkHops links in all, so
+// that links whose targets name other links many times over cannot make it
+// take longer than that.
 
-// disk maps a resolved host path into the --root directory.
-func (h *Host) disk(r string) string { return filepath.Join(h.root, filepath.FromSlash(r)) }
+// rel is a resolved host path as a name inside the os.Root.
+func rel(p string) string {
+	if p == "/" {
+		return "."
+	}
+	return filepath.FromSlash(strings.TrimPrefix(p, "/"))
+}
 
 // rootResolve resolves a clean host path inside the --root directory: its
 // directories, then its last element too when follow is set.
 func (h *Host) rootResolve(clean string, follow bool) (string, error) {
-	var r string
-	var err error
-	if follow {
-		r, err = h.resolveLast(clean, 0)
-	} else {
-		r, err = h.resolve(clean)
+	if len(clean) > MaxPathLen {
+		return "", &fs.PathError{Op: "resolve", Path: clean, Err: syscall.ENAMETOOLONG}
+	}
+	hops := 0
+	r, err := h.rootParent(clean, &hops)
+	for err == nil && follow {
+		st, lerr := h.dir.Lstat(rel(r))
+		if lerr != nil || st.Mode()&fs.ModeSymlink == 0 {
+			break // not there (the open reports it) or not a link
+		}
+		var t string
+		if t, err = h.rootFollow(r, &hops); err == nil {
+			r, err = h.rootParent(t, &hops)
+		}
 	}
 	if err != nil {
 		return "", fmt.Errorf("%s: %w", clean, err)
@@ -33,10 +53,9 @@ func (h *Host) rootResolve(clean string, follow bool) (string, error) {
 	return r, nil
 }
 
-// resolve follows the symbolic links in the directories of a clean host
-// path inside the root. The last element is left alone: Readlink needs the
-// link itself, and opening it is resolved by resolveLast.
-func (h *Host) resolve(clean string) (string, error) {
+// rootParent resolves the directories of a clean host path, and keeps
+// its last element as it is: Readlink needs the link itself.
+func (h *Host) rootParent(clean string, hops *int) (string, error) {
 	dir, last := path.Split(clean)
 	dir = path.Clean(dir)
 	h.cacheMu.Lock()
@@ -44,7 +63,7 @@ func (h *Host) resolve(clean string) (string, error) {
 	h.cacheMu.Unlock()
 	if !ok {
 		var err error
-		if d, err = h.walk(dir, 0); err != nil {
+		if d, err = h.rootWalk(dir, hops); err != nil {
 			return "", err
 		}
 		// A scan is one pass: a resolved directory stays resolved.
@@ -58,63 +77,48 @@ func (h *Host) resolve(clean string) (string, error) {
 	return path.Join(d, last), nil
 }
 
-func (h *Host) walk(p string, hops int) (string, error) {
-	if p == "/" {
-		return "/", nil
+// rootFollow reads the link at the resolved path r and returns its target
+// as a clean host path, counting one hop.
+func (h *Host) rootFollow(r string, hops *int) (string, error) {
+	if *hops++; *hops > MaxLinkHops {
+		return "", errLinkLoop
 	}
-	parts := strings.Split(strings.TrimPrefix(p, "/"), "/")
-	cur := "/"
-	for i := 0; i < len(parts); i++ {
-		next := path.Join(cur, parts[i])
-		fp := h.disk(next)
-		st, err := os.Lstat(fp)
-		if err != nil || st.Mode()&fs.ModeSymlink == 0 {
-			cur = next
-			continue
-		}
-		if hops++; hops > MaxLinkHops {
-			return "", errors.New("too many levels of symbolic links")
-		}
-		t, err := os.Readlink(fp)
-		if err != nil {
-			return "", err
-		}
-		if !path.IsAbs(t) {
-			t = path.Join(cur, t)
-		}
-		t, err = h.walk(path.Clean(t), hops)
-		if err != nil {
-			return "", err
-		}
-		cur = t
-	}
-	return cur, nil
-}
-
-// resolveLast resolves a clean host path completely inside the root: its
-// directories through the cache of resolve, then its last element when that
-// is a link.
-func (h *Host) resolveLast(clean string, hops int) (string, error) {
-	r, err := h.resolve(clean)
+	t, err := h.dir.Readlink(rel(r))
 	if err != nil {
 		return "", err
 	}
-	fp := h.disk(r)
-	st, err := os.Lstat(fp)
-	if err != nil || st.Mode()&fs.ModeSymlink == 0 {
-		return r, nil // not there (the open reports it) or not a link
-	}
-	if hops++; hops > MaxLinkHops {
-		return "", errors.New("too many levels of symbolic links")
-	}
-	t, err := os.Readlink(fp)
-	if err != nil {
-		return "", err
+	if len(t) > MaxPathLen {
+		return "", syscall.ENAMETOOLONG
 	}
 	if !path.IsAbs(t) {
 		t = path.Join(path.Dir(r), t)
 	}
-	return h.resolveLast(path.Clean(t), hops)
+	return path.Clean(t), nil
+}
+
+// rootWalk resolves every element of a clean host path. An element that is
+// not there is kept as it is: opening the path reports it.
+func (h *Host) rootWalk(p string, hops *int) (string, error) {
+	if p == "/" {
+		return "/", nil
+	}
+	cur := "/"
+	for part := range strings.SplitSeq(p[1:], "/") {
+		next := path.Join(cur, part)
+		st, err := h.dir.Lstat(rel(next))
+		if err != nil || st.Mode()&fs.ModeSymlink == 0 {
+			cur = next
+			continue
+		}
+		t, err := h.rootFollow(next, hops)
+		if err != nil {
+			return "", err
+		}
+		if cur, err = h.rootWalk(t, hops); err != nil {
+			return "", err
+		}
+	}
+	return cur, nil
 }
 
 func (h *Host) rootOpen(clean string) (*os.File, error) {
@@ -122,7 +126,7 @@ func (h *Host) rootOpen(clean string) (*os.File, error) {
 	if err != nil {
 		return nil, err
 	}
-	return os.Open(h.disk(r))
+	return h.dir.Open(rel(r))
 }
 
 func (h *Host) rootLstat(clean string) (fs.FileInfo, error) {
@@ -130,7 +134,7 @@ func (h *Host) rootLstat(clean string) (fs.FileInfo, error) {
 	if err != nil {
 		return nil, err
 	}
-	return os.Lstat(h.disk(r))
+	return h.dir.Lstat(rel(r))
 }
 
 func (h *Host) rootReadlink(clean string) (string, error) {
@@ -138,13 +142,16 @@ func (h *Host) rootReadlink(clean string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	return os.Readlink(h.disk(r))
+	return h.dir.Readlink(rel(r))
 }
 
 func (h *Host) rootReadDir(clean string) ([]fs.DirEntry, error) {
-	r, err := h.rootResolve(clean, true)
+	f, err := h.rootOpen(clean)
 	if err != nil {
 		return nil, err
 	}
-	return os.ReadDir(h.disk(r))
+	defer f.Close()
+	des, err := f.ReadDir(-1)
+	slices.SortFunc(des, func(a, b fs.DirEntry) int { return strings.Compare(a.Name(), b.Name()) })
+	return des, err
 }
