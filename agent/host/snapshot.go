@@ -237,23 +237,39 @@ func parseMeta(b []byte) (Meta, error) {
 
 // Open replays the snapshot file: its files and links are held in memory,
 // never written to disk, and its commands and API results are served from
-// memory.
+// memory. The file must be a regular file of at most MaxSnapshotSize bytes.
 func Open(file string) (*Host, error) {
+	fail := func(err error) (*Host, error) { return nil, fmt.Errorf("snapshot %s: %w", file, err) }
+	// Stat before opening: opening a FIFO would block, and a device could
+	// be read without end.
+	st, err := os.Stat(file)
+	if err != nil {
+		return fail(err)
+	}
+	if !st.Mode().IsRegular() {
+		return fail(fmt.Errorf("not a regular file (%s)", st.Mode().Type()))
+	}
+	if st.Size() > MaxSnapshotSize {
+		return fail(fmt.Errorf("larger than %d bytes", MaxSnapshotSize))
+	}
 	f, err := os.Open(file)
 	if err != nil {
-		return nil, fmt.Errorf("snapshot %s: %w", file, err)
+		return fail(err)
+	}
+	defer f.Close()
+	if st, err := f.Stat(); err != nil || !st.Mode().IsRegular() { // replaced since the Stat
+		return fail(errors.New("not a regular file"))
 	}
 	data, err := io.ReadAll(io.LimitReader(f, MaxSnapshotSize+1))
-	f.Close()
 	if err != nil {
-		return nil, fmt.Errorf("snapshot %s: %w", file, err)
+		return fail(err)
 	}
 	if len(data) > MaxSnapshotSize {
-		return nil, fmt.Errorf("snapshot %s: larger than %d bytes", file, MaxSnapshotSize)
+		return fail(fmt.Errorf("larger than %d bytes", MaxSnapshotSize))
 	}
 	s, t, err := parseSnapshot(data)
 	if err != nil {
-		return nil, fmt.Errorf("snapshot %s: %w", file, err)
+		return fail(err)
 	}
 	h := s.replay(t)
 	h.source = "snapshot:" + file

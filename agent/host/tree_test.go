@@ -6,6 +6,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"syscall"
 	"testing"
@@ -289,6 +290,26 @@ func TestHostileSnapshots(t *testing.T) {
 	for p, want := range map[string]string{"/a\\..\\..\\b": "bs\n", "/C:/w": "w\n", "/t\tab": "t\n"} {
 		if b, err := h.ReadFile(p); err != nil || string(b) != want {
 			t.Errorf("ReadFile(%q) = %q, %v", p, b, err)
+		}
+	}
+
+	// The file itself: too large (sparse, so nothing is written), a
+	// directory, a device. None is read.
+	big := filepath.Join(t.TempDir(), "big.txtar")
+	if err := os.WriteFile(big, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Truncate(big, MaxSnapshotSize+1); err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	files := map[string]string{big: "larger than 536870912 bytes", dir: "not a regular file"}
+	if runtime.GOOS != "windows" {
+		files["/dev/zero"] = "not a regular file"
+	}
+	for f, want := range files {
+		if _, err := Open(f); err == nil || !strings.HasPrefix(err.Error(), "snapshot "+f+": ") || !strings.Contains(err.Error(), want) {
+			t.Errorf("Open(%s): %v, want %q", f, err, want)
 		}
 	}
 }
