@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path"
 	"strings"
@@ -247,7 +248,7 @@ func Open(file string) (*Host, error) {
 		return fail(err)
 	}
 	if !st.Mode().IsRegular() {
-		return fail(fmt.Errorf("not a regular file (%s)", st.Mode().Type()))
+		return fail(fmt.Errorf("not a regular file: %s", fileKind(st.Mode())))
 	}
 	if st.Size() > MaxSnapshotSize {
 		return fail(fmt.Errorf("larger than %d bytes", MaxSnapshotSize))
@@ -274,6 +275,21 @@ func Open(file string) (*Host, error) {
 	h := s.replay(t)
 	h.source = "snapshot:" + file
 	return h, nil
+}
+
+// fileKind names what a file that is not a regular file is.
+func fileKind(m fs.FileMode) string {
+	switch {
+	case m.IsDir():
+		return "a directory"
+	case m&fs.ModeDevice != 0:
+		return "a device"
+	case m&fs.ModeNamedPipe != 0:
+		return "a named pipe"
+	case m&fs.ModeSocket != 0:
+		return "a socket"
+	}
+	return fmt.Sprintf("mode %s", m.Type())
 }
 
 // Host returns a replaying host over the snapshot, after checking its files

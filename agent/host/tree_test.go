@@ -303,9 +303,9 @@ func TestHostileSnapshots(t *testing.T) {
 		t.Fatal(err)
 	}
 	dir := t.TempDir()
-	files := map[string]string{big: "larger than 536870912 bytes", dir: "not a regular file"}
+	files := map[string]string{big: "larger than 536870912 bytes", dir: "not a regular file: a directory"}
 	if runtime.GOOS != "windows" {
-		files["/dev/zero"] = "not a regular file"
+		files["/dev/zero"] = "not a regular file: a device"
 	}
 	for f, want := range files {
 		if _, err := Open(f); err == nil || !strings.HasPrefix(err.Error(), "snapshot "+f+": ") || !strings.Contains(err.Error(), want) {
