@@ -7,11 +7,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"maps"
+	"io/fs"
 	"os"
 	"path"
-	"path/filepath"
-	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -144,42 +142,49 @@ type Snapshot struct {
 
 // ParseSnapshot parses a snapshot. Every error names the entry at fault.
 func ParseSnapshot(data []byte) (*Snapshot, error) {
+	s, _, err := parseSnapshot(data)
+	return s, err
+}
+
+// parseSnapshot parses a snapshot and builds the tree of its files and
+// links, in one pass over the entries (tree explains why it is linear).
+// The tree is returned with an error too, once started, for its count of
+// steps.
+func parseSnapshot(data []byte) (*Snapshot, *tree, error) {
 	a := txtar.Parse(data)
 	if len(a.Files) == 0 || a.Files[0].Name != "snapshot.json" {
-		return nil, errors.New("not a farmwatch snapshot: the first entry must be snapshot.json")
+		return nil, nil, errors.New("not a farmwatch snapshot: the first entry must be snapshot.json")
 	}
 	m, err := parseMeta(a.Files[0].Data)
 	if err != nil {
-		return nil, fmt.Errorf("entry snapshot.json: %w", err)
+		return nil, nil, fmt.Errorf("entry snapshot.json: %w", err)
 	}
 	s := &Snapshot{Meta: m, Files: map[string][]byte{}, Links: map[string]string{}, Cmds: map[string][]byte{}, APIs: map[string][]byte{}}
+	t := newTree()
 	seen := map[string]bool{}
 	for _, f := range a.Files[1:] {
 		name, data := f.Name, f.Data
+		if err := checkName(name); err != nil {
+			return nil, t, entryErrorf(name, "%w", err)
+		}
 		if n, ok := strings.CutSuffix(name, base64Suffix); ok {
 			b, err := base64.StdEncoding.DecodeString(strings.Join(strings.Fields(string(data)), ""))
 			if err != nil {
-				return nil, fmt.Errorf("entry %q: bad base64: %w", name, err)
+				return nil, t, entryErrorf(name, "bad base64: %w", err)
 			}
 			name, data = n, b
 		}
 		// An entry and its base64 form are the same entry.
 		if seen[name] {
-			return nil, fmt.Errorf("entry %q: duplicate", f.Name)
+			return nil, t, entryErrorf(f.Name, "duplicate")
 		}
 		seen[name] = true
 		kind, rest, _ := strings.Cut(name, "/")
 		switch kind {
 		case "root", "link":
 			p := "/" + rest
-			if rest == "" || cleanAbs(p) != p || strings.Contains(rest, "\x00") {
-				return nil, fmt.Errorf("entry %q: path must be absolute and clean", name)
-			}
-			if _, dup := s.Files[p]; dup {
-				return nil, fmt.Errorf("entry %q: path recorded twice", name)
-			}
-			if _, dup := s.Links[p]; dup {
-				return nil, fmt.Errorf("entry %q: path recorded twice", name)
+			if err := t.add(name, p, kind == "link", data); err != nil {
+				return nil, t, err
 			}
 			if kind == "root" {
 				s.Files[p] = data
@@ -188,40 +193,26 @@ func ParseSnapshot(data []byte) (*Snapshot, error) {
 			}
 		case "cmd":
 			if rest == "" {
-				return nil, fmt.Errorf("entry %q: empty command line", name)
+				return nil, t, entryErrorf(name, "empty command line")
 			}
 			s.Cmds[rest] = data
 		case "api":
 			n, ok := strings.CutSuffix(rest, ".json")
 			if !ok || !apiName.MatchString(n) {
-				return nil, fmt.Errorf("entry %q: api entries are api/<name>.json", name)
+				return nil, t, entryErrorf(name, "api entries are api/<name>.json")
 			}
 			if !json.Valid(data) {
-				return nil, fmt.Errorf("entry %q: not valid JSON", name)
+				return nil, t, entryErrorf(name, "not valid JSON")
 			}
 			s.APIs[n] = data
 		default:
-			return nil, fmt.Errorf("entry %q: unknown kind %q (want root/, link/, cmd/ or api/)", name, kind)
+			return nil, t, entryErrorf(name, "unknown kind %q (want root/, link/, cmd/ or api/)", shorten(kind))
 		}
 	}
-	// A path cannot be both a file or link and a directory holding other
-	// entries.
-	for _, e := range []struct {
-		kind  string
-		paths []string
-	}{{"root", slices.Sorted(maps.Keys(s.Files))}, {"link", slices.Sorted(maps.Keys(s.Links))}} {
-		for _, p := range e.paths {
-			for q := path.Dir(p); q != "/"; q = path.Dir(q) {
-				if _, ok := s.Files[q]; ok {
-					return nil, fmt.Errorf("entry %q: %s is recorded as a file", e.kind+p, q)
-				}
-				if _, ok := s.Links[q]; ok {
-					return nil, fmt.Errorf("entry %q: %s is recorded as a link", e.kind+p, q)
-				}
-			}
-		}
+	if err := t.resolveLinks(); err != nil {
+		return nil, t, err
 	}
-	return s, nil
+	return s, t, nil
 }
 
 func parseMeta(b []byte) (Meta, error) {
@@ -245,61 +236,73 @@ func parseMeta(b []byte) (Meta, error) {
 	return m, nil
 }
 
-// Open replays the snapshot file: its files are unpacked into a private
-// temporary tree that Close removes, and its commands and API results are
-// served from memory.
+// Open replays the snapshot file: its files and links are held in memory,
+// never written to disk, and its commands and API results are served from
+// memory. The file must be a regular file of at most MaxSnapshotSize bytes.
 func Open(file string) (*Host, error) {
+	fail := func(err error) (*Host, error) { return nil, fmt.Errorf("snapshot %s: %w", file, err) }
+	// Stat before opening: opening a FIFO would block, and a device could
+	// be read without end.
+	st, err := os.Stat(file)
+	if err != nil {
+		return fail(err)
+	}
+	if !st.Mode().IsRegular() {
+		return fail(fmt.Errorf("not a regular file: %s", fileKind(st.Mode())))
+	}
+	if st.Size() > MaxSnapshotSize {
+		return fail(fmt.Errorf("larger than %d bytes", MaxSnapshotSize))
+	}
 	f, err := os.Open(file)
 	if err != nil {
-		return nil, fmt.Errorf("snapshot %s: %w", file, err)
+		return fail(err)
+	}
+	defer f.Close()
+	if st, err := f.Stat(); err != nil || !st.Mode().IsRegular() { // replaced since the Stat
+		return fail(errors.New("not a regular file"))
 	}
 	data, err := io.ReadAll(io.LimitReader(f, MaxSnapshotSize+1))
-	f.Close()
 	if err != nil {
-		return nil, fmt.Errorf("snapshot %s: %w", file, err)
+		return fail(err)
 	}
 	if len(data) > MaxSnapshotSize {
-		return nil, fmt.Errorf("snapshot %s: larger than %d bytes", file, MaxSnapshotSize)
+		return fail(fmt.Errorf("larger than %d bytes", MaxSnapshotSize))
 	}
-	s, err := ParseSnapshot(data)
+	s, t, err := parseSnapshot(data)
 	if err != nil {
-		return nil, fmt.Errorf("snapshot %s: %w", file, err)
+		return fail(err)
 	}
-	h, err := s.Host()
-	if err != nil {
-		return nil, fmt.Errorf("snapshot %s: %w", file, err)
-	}
+	h := s.replay(t)
 	h.source = "snapshot:" + file
 	return h, nil
 }
 
-// Host unpacks the snapshot into a temporary tree and returns a replaying
-// host over it. Close the host to remove the tree.
+// fileKind names what a file that is not a regular file is.
+func fileKind(m fs.FileMode) string {
+	switch {
+	case m.IsDir():
+		return "a directory"
+	case m&fs.ModeDevice != 0:
+		return "a device"
+	case m&fs.ModeNamedPipe != 0:
+		return "a named pipe"
+	case m&fs.ModeSocket != 0:
+		return "a socket"
+	}
+	return fmt.Sprintf("mode %s", m.Type())
+}
+
+// Host returns a replaying host over the snapshot, after checking its files
+// and links as ParseSnapshot does. The snapshot is not written to disk.
 func (s *Snapshot) Host() (*Host, error) {
-	dir, err := os.MkdirTemp("", "farmwatch-snapshot-")
+	t, err := buildTree(s.Files, s.Links)
 	if err != nil {
-		return nil, fmt.Errorf("unpack: %w", err)
+		return nil, err
 	}
-	cleanup := func() error { return os.RemoveAll(dir) }
-	fail := func(err error) (*Host, error) { cleanup(); return nil, err }
-	for p, b := range s.Files {
-		fp := filepath.Join(dir, filepath.FromSlash(p))
-		if err := os.MkdirAll(filepath.Dir(fp), 0o700); err != nil {
-			return fail(fmt.Errorf("unpack %s: %w", p, err))
-		}
-		if err := os.WriteFile(fp, b, 0o600); err != nil {
-			return fail(fmt.Errorf("unpack %s: %w", p, err))
-		}
-	}
-	for p, t := range s.Links {
-		fp := filepath.Join(dir, filepath.FromSlash(p))
-		if err := os.MkdirAll(filepath.Dir(fp), 0o700); err != nil {
-			return fail(fmt.Errorf("unpack %s: %w", p, err))
-		}
-		if err := os.Symlink(t, fp); err != nil {
-			return fail(fmt.Errorf("unpack %s: %w", p, err))
-		}
-	}
+	return s.replay(t), nil
+}
+
+func (s *Snapshot) replay(t *tree) *Host {
 	cmds, apis := s.Cmds, s.APIs
 	if cmds == nil {
 		cmds = map[string][]byte{}
@@ -307,7 +310,7 @@ func (s *Snapshot) Host() (*Host, error) {
 	if apis == nil {
 		apis = map[string][]byte{}
 	}
-	h := &Host{root: dir, cmds: cmds, apis: apis, cleanup: cleanup, source: "snapshot"}
+	h := &Host{tree: t, cmds: cmds, apis: apis, source: "snapshot"}
 	h.setMeta(s.Meta)
-	return h, nil
+	return h
 }
