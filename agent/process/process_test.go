@@ -151,7 +151,7 @@ func TestAppBundle(t *testing.T) {
 	}
 }
 
-// listLinux on a --root tree: users, start time, parent names, kernel
+// readLinux on a --root tree: users, start time, parent names, kernel
 // threads skipped, a process that vanished mid-read skipped.
 func TestListLinuxRoot(t *testing.T) {
 	dir := t.TempDir()

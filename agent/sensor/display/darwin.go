@@ -25,7 +25,8 @@ var (
 // ("unkn" in ASCII).
 const spVirtualVendor = "756e6b6e"
 
-func senseDarwin(ctx context.Context, h *host.Host) ([]*fwv1.Display, []*fwv1.Driver, error) {
+// readDarwin reads what the package doc lists for darwin.
+func readDarwin(ctx context.Context, h *host.Host) (found, error) {
 	var (
 		errs, ioErrs []error
 		io           []ioregDisplay
@@ -63,7 +64,7 @@ func senseDarwin(ctx context.Context, h *host.Host) ([]*fwv1.Display, []*fwv1.Dr
 	case !unknown(err):
 		errs = append(errs, err)
 	}
-	return joinDarwin(sp, io), nil, errors.Join(errs...)
+	return found{displays: joinDarwin(sp, io)}, errors.Join(errs...)
 }
 
 // ioregDisplay is one display that ioreg shows: an AppleDisplay (Intel)

@@ -41,7 +41,8 @@ var linuxModules = map[string]string{
 // builtinConnectors are the DRM connector types of a built-in panel.
 var builtinConnectors = []string{"eDP", "LVDS", "DSI"}
 
-func senseLinux(ctx context.Context, h *host.Host) ([]*fwv1.Display, []*fwv1.Driver, error) {
+// readLinux reads what the package doc lists for linux.
+func readLinux(ctx context.Context, h *host.Host) (found, error) {
 	var errs []error
 	conns, err := h.Glob("/sys/class/drm/card*-*")
 	if err != nil {
@@ -54,7 +55,7 @@ func senseLinux(ctx context.Context, h *host.Host) ([]*fwv1.Display, []*fwv1.Dri
 	)
 	for _, p := range conns {
 		if ctx.Err() != nil {
-			return ds, drv, ctx.Err()
+			return found{ds, drv}, ctx.Err()
 		}
 		card, conn, ok := splitConnector(path.Base(p))
 		if !ok || strings.HasPrefix(conn, "Writeback") {
@@ -104,7 +105,7 @@ func senseLinux(ctx context.Context, h *host.Host) ([]*fwv1.Display, []*fwv1.Dri
 	}
 	drv = append(drv, xorgDrivers(h)...)
 	drv = append(drv, xServers(h)...)
-	return ds, drv, errors.Join(errs...)
+	return found{ds, drv}, errors.Join(errs...)
 }
 
 func cardHas(m map[string]string, name string) bool {

@@ -47,16 +47,17 @@ const (
 	displayClassKey = `HKLM\SYSTEM\CurrentControlSet\Control\Class\` + displayClass
 )
 
-func senseWindows(ctx context.Context, h *host.Host) ([]*fwv1.Display, []*fwv1.Driver, error) {
+// readWindows reads api/displays.json (live: the registry).
+func readWindows(ctx context.Context, h *host.Host) (found, error) {
 	var rec winDisplays
 	if err := h.API(ctx, "displays", &rec, liveDisplays); err != nil {
 		if unknown(err) {
-			return nil, nil, nil
+			return found{}, nil
 		}
-		return nil, nil, err
+		return found{}, err
 	}
 	ds, drv := winObservations(rec)
-	return ds, drv, nil
+	return found{ds, drv}, nil
 }
 
 // winObservations converts api/displays.json: each monitor instance is a

@@ -116,8 +116,8 @@ func darwinLayoutLanguage(name string) string {
 	return ""
 }
 
-// senseDarwin reads what the package doc lists for macOS.
-func senseDarwin(ctx context.Context, h *host.Host) (found, error) {
+// readDarwin reads what the package doc lists for macOS.
+func readDarwin(ctx context.Context, h *host.Host) (found, error) {
 	var (
 		f    found
 		errs []error

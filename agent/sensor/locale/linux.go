@@ -15,9 +15,9 @@ import (
 // maxUsers bounds how many home directories are read.
 const maxUsers = 256
 
-// senseLinux reads what the package doc lists for Linux. A file that does
+// readLinux reads what the package doc lists for Linux. A file that does
 // not exist is no error; one that exists and cannot be read is.
-func senseLinux(ctx context.Context, h *host.Host) (found, error) {
+func readLinux(ctx context.Context, h *host.Host) (found, error) {
 	var (
 		f    found
 		errs []error

@@ -55,11 +55,10 @@ package locale
 
 import (
 	"context"
-	"errors"
-	"fmt"
 	"sort"
 
 	"github.com/farmwatch/farmwatch/agent/host"
+	"github.com/farmwatch/farmwatch/agent/sensor"
 	fwv1 "github.com/farmwatch/farmwatch/proto/farmwatch/v1"
 )
 
@@ -79,20 +78,7 @@ type found struct {
 // the host. What could be read is returned beside an error naming what
 // could not.
 func (Sensor) Sense(ctx context.Context, h *host.Host) ([]*fwv1.Observation, error) {
-	var (
-		f   found
-		err error
-	)
-	switch h.OS() {
-	case "linux":
-		f, err = senseLinux(ctx, h)
-	case "darwin":
-		f, err = senseDarwin(ctx, h)
-	case "windows":
-		f, err = senseWindows(ctx, h)
-	default:
-		return nil, fmt.Errorf("%s: %w", h.OS(), errors.ErrUnsupported)
-	}
+	f, err := sensor.ByOS[found]{Linux: readLinux, Darwin: readDarwin, Windows: readWindows}.Read(ctx, h)
 	return observations(f), err
 }
 

@@ -1,6 +1,7 @@
 package netid
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -15,7 +16,7 @@ import (
 )
 
 // readLinux reads the Linux files named in the package doc.
-func readLinux(h *host.Host) (State, error) {
+func readLinux(_ context.Context, h *host.Host) (State, error) {
 	var st State
 	var errs []error
 	var routes []*fwv1.Route

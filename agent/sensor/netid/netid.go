@@ -53,12 +53,12 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
-	"fmt"
 	"net/netip"
 	"sort"
 	"strings"
 
 	"github.com/farmwatch/farmwatch/agent/host"
+	"github.com/farmwatch/farmwatch/agent/sensor"
 	"github.com/farmwatch/farmwatch/agent/sensor/network"
 	fwv1 "github.com/farmwatch/farmwatch/proto/farmwatch/v1"
 )
@@ -99,18 +99,7 @@ type State struct {
 
 // Sense reads the identity; each part failing leaves the others.
 func (s *Sensor) Sense(ctx context.Context, h *host.Host) ([]*fwv1.Observation, error) {
-	var st State
-	var err error
-	switch h.OS() {
-	case "linux":
-		st, err = readLinux(h)
-	case "darwin":
-		st, err = readDarwin(ctx, h)
-	case "windows":
-		st, err = readWindows(ctx, h)
-	default:
-		return nil, fmt.Errorf("%s: %w", h.OS(), errors.ErrUnsupported)
-	}
+	st, err := sensor.ByOS[State]{Linux: readLinux, Darwin: readDarwin, Windows: readWindows}.Read(ctx, h)
 	if s.opt.MDNS {
 		var recs []MDNSRecord
 		if merr := h.API(ctx, "mdns", &recs, liveMDNS); merr == nil {

@@ -2,6 +2,7 @@ package network
 
 import (
 	"bufio"
+	"context"
 	"encoding/binary"
 	"encoding/hex"
 	"errors"
@@ -22,7 +23,7 @@ import (
 const maxLines = 4096
 
 // readLinux reads the Linux files named in the package doc.
-func readLinux(h *host.Host) (State, error) {
+func readLinux(_ context.Context, h *host.Host) (State, error) {
 	var st State
 	var errs []error
 	ifs, err := linuxInterfaces(h)

@@ -40,12 +40,12 @@ package network
 import (
 	"context"
 	"errors"
-	"fmt"
 	"net/netip"
 	"sort"
 	"strings"
 
 	"github.com/farmwatch/farmwatch/agent/host"
+	"github.com/farmwatch/farmwatch/agent/sensor"
 	fwv1 "github.com/farmwatch/farmwatch/proto/farmwatch/v1"
 )
 
@@ -62,18 +62,7 @@ const maxRoutes = 256
 // Sense reads the host's network paths. Each part (interfaces, routes, DNS,
 // proxies) is read on its own; a part that fails leaves the others.
 func (Sensor) Sense(ctx context.Context, h *host.Host) ([]*fwv1.Observation, error) {
-	var st State
-	var err error
-	switch h.OS() {
-	case "linux":
-		st, err = readLinux(h)
-	case "darwin":
-		st, err = readDarwin(ctx, h)
-	case "windows":
-		st, err = readWindows(ctx, h)
-	default:
-		return nil, fmt.Errorf("%s: %w", h.OS(), errors.ErrUnsupported)
-	}
+	st, err := sensor.ByOS[State]{Linux: readLinux, Darwin: readDarwin, Windows: readWindows}.Read(ctx, h)
 	return st.Observations(), err
 }
 

@@ -42,9 +42,9 @@ var (
 	launchctlListCmd = host.Command{Name: "launchctl", Args: []string{"list"}}
 )
 
-// listLaunchd reads launchd's jobs and the Screen Sharing and Remote
+// readDarwin reads launchd's jobs and the Screen Sharing and Remote
 // Management settings; listServices says exactly what.
-func listLaunchd(ctx context.Context, h *host.Host) ([]*fwv1.Service, error) {
+func readDarwin(ctx context.Context, h *host.Host) ([]*fwv1.Service, error) {
 	var errs []error
 	// Each command is optional: without it the plists still say most.
 	var overrides map[string]bool

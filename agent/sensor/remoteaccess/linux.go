@@ -114,8 +114,8 @@ func reported(name string) bool {
 	return t == ".service" || t == ".socket"
 }
 
-// listSystemd reads systemd's units; listServices says exactly what.
-func listSystemd(ctx context.Context, h *host.Host) ([]*fwv1.Service, error) {
+// readLinux reads systemd's units; listServices says exactly what.
+func readLinux(ctx context.Context, h *host.Host) ([]*fwv1.Service, error) {
 	r := &systemdReader{h: h, listings: map[string][]host.Entry{}}
 	sysDirs, userDirs := systemUnitDirs, globalUserUnitDirs
 	// On a merged-/usr system /lib is usr/lib: list it once.

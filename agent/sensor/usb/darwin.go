@@ -18,9 +18,9 @@ var (
 	profilerCmd = host.Command{Name: "system_profiler", Args: []string{"-json", "SPUSBDataType"}}
 )
 
-// listDarwin reads the USB devices of a Mac from ioreg, or from
+// readDarwin reads the USB devices of a Mac from ioreg, or from
 // system_profiler when ioreg is not available; the package doc says what.
-func listDarwin(ctx context.Context, h *host.Host) ([]*fwv1.UsbDevice, error) {
+func readDarwin(ctx context.Context, h *host.Host) ([]*fwv1.UsbDevice, error) {
 	out, err := h.Run(ctx, ioregCmd)
 	if err == nil {
 		return parseIoreg(out)

@@ -16,10 +16,10 @@ import (
 // sysUSB is where the kernel lists every USB device and interface.
 const sysUSB = "/sys/bus/usb/devices"
 
-// listLinux reads the USB devices from sysfs; the package doc says what.
+// readLinux reads the USB devices from sysfs; the package doc says what.
 // A device whose directory cannot be read is skipped with an error; the
 // others are returned.
-func listLinux(ctx context.Context, h *host.Host) ([]*fwv1.UsbDevice, error) {
+func readLinux(ctx context.Context, h *host.Host) ([]*fwv1.UsbDevice, error) {
 	ents, err := h.ReadDir(sysUSB)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil // no USB (a VM or container without it)

@@ -61,8 +61,8 @@ func valuesHID(r *pnpRecord) *fwv1.HidInfo {
 	return hidInfo(h, true)
 }
 
-// listWindows converts api/usb.json into devices; the package doc says what.
-func listWindows(ctx context.Context, h *host.Host) ([]*fwv1.UsbDevice, error) {
+// readWindows converts api/usb.json into devices; the package doc says what.
+func readWindows(ctx context.Context, h *host.Host) ([]*fwv1.UsbDevice, error) {
 	var recs []pnpRecord
 	if err := h.API(ctx, "usb", &recs, liveUSB); err != nil {
 		if unknown(err) {
