@@ -5,7 +5,7 @@ import (
 	"strings"
 
 	"github.com/farmwatch/farmwatch/agent/host"
-	"github.com/farmwatch/farmwatch/agent/sensor/network"
+	"github.com/farmwatch/farmwatch/agent/netstate"
 	fwv1 "github.com/farmwatch/farmwatch/proto/farmwatch/v1"
 )
 
@@ -13,11 +13,11 @@ import (
 func readDarwin(ctx context.Context, h *host.Host) (State, error) {
 	var st State
 	var errs []error
-	if out, err := h.Run(ctx, host.Command{Name: "netstat", Args: []string{"-rn"}}); err == nil {
-		st.Gateways = gatewaysOf(network.ParseNetstat(string(out)))
-	} else {
+	routes, err := netstate.Routes(ctx, h)
+	if err != nil {
 		errs = append(errs, err)
 	}
+	st.Gateways = gatewaysOf(routes)
 	if out, err := h.Run(ctx, host.Command{Name: "arp", Args: []string{"-an"}}); err == nil {
 		st.Neighbors = ParseArpAn(string(out))
 	} else {

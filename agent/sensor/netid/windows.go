@@ -6,7 +6,7 @@ import (
 	"strings"
 
 	"github.com/farmwatch/farmwatch/agent/host"
-	"github.com/farmwatch/farmwatch/agent/sensor/network"
+	"github.com/farmwatch/farmwatch/agent/netstate"
 	fwv1 "github.com/farmwatch/farmwatch/proto/farmwatch/v1"
 )
 
@@ -14,25 +14,19 @@ import (
 func readWindows(ctx context.Context, h *host.Host) (State, error) {
 	var st State
 	var errs []error
-	var ifs []network.IfaceRecord
-	if err := h.API(ctx, "interfaces", &ifs, network.LiveInterfaces); err != nil {
+	ns, err := netstate.Read(ctx, h)
+	if err != nil {
 		errs = append(errs, err)
 	}
-	names := map[int]string{}
 	byAddr := map[string]string{}
-	for _, i := range ifs {
-		names[i.Index] = i.Name
+	for _, i := range ns.Interfaces {
 		for _, a := range i.Addresses {
 			if p, err := netip.ParsePrefix(a); err == nil {
 				byAddr[p.Addr().String()] = i.Name
 			}
 		}
 	}
-	var routes []network.RouteRecord
-	if err := h.API(ctx, "routes", &routes, network.LiveRoutes); err != nil {
-		errs = append(errs, err)
-	}
-	st.Gateways = gatewaysOf(network.WindowsRoutes(routes, names))
+	st.Gateways = gatewaysOf(ns.Routes)
 	if out, err := h.Run(ctx, host.Command{Name: "arp", Args: []string{"-a"}}); err == nil {
 		st.Neighbors = ParseArpA(string(out), byAddr)
 	} else {

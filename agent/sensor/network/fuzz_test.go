@@ -10,26 +10,6 @@ import (
 // inputs. The parsers must not panic, and a proxy address must never keep
 // credentials.
 
-func FuzzParseRoute(f *testing.F) {
-	f.Add(procRoute)
-	f.Fuzz(func(t *testing.T, s string) { MarkRoutes(ParseRoute(s), nil) })
-}
-
-func FuzzParseIPv6Route(f *testing.F) {
-	f.Add(ipv6Route)
-	f.Fuzz(func(t *testing.T, s string) { MarkRoutes(ParseIPv6Route(s), nil) })
-}
-
-func FuzzParseFibTrie(f *testing.F) {
-	f.Add(fibTrie)
-	f.Fuzz(func(t *testing.T, s string) {
-		for _, a := range ParseFibTrieLocal(s) {
-			InterfaceFor(a, ParseRoute(procRoute))
-		}
-		ParseIfInet6(s)
-	})
-}
-
 func FuzzParseResolvConf(f *testing.F) {
 	f.Add("nameserver 10.0.0.1\nnameserver fd00::53\n")
 	f.Fuzz(func(t *testing.T, s string) { ParseResolvConf(s) })
@@ -83,32 +63,11 @@ func FuzzParseScutil(f *testing.F) {
 	})
 }
 
-func FuzzParseNetstat(f *testing.F) {
-	f.Add(netstatRN)
-	f.Fuzz(func(t *testing.T, s string) { MarkRoutes(ParseNetstat(s), nil) })
-}
-
-// FuzzAPIJSON decodes api/interfaces.json, api/routes.json and
-// api/proxy.json as a snapshot would hold them.
+// FuzzAPIJSON decodes api/proxy.json as a snapshot would hold it.
 func FuzzAPIJSON(f *testing.F) {
-	f.Add(`[{"name":"OpenVPN Wintun","index":19,"description":"Wintun Userspace Tunnel","up":true,"addresses":["10.20.30.14/24"],"if_type":53,"dns_servers":["10.20.0.53"]}]`,
-		`[{"destination":"0.0.0.0/1","next_hop":"10.20.30.1","if_index":19}]`,
-		`{"wininet":[{"user":"S-1","proxy_enable":1,"proxy_server":"203.0.113.7:3128","auto_config_url":"http://x/p.pac"}]}`)
-	f.Fuzz(func(t *testing.T, ifs, routes, proxy string) {
-		var ir []IfaceRecord
-		var rr []RouteRecord
+	f.Add(`{"wininet":[{"user":"S-1","proxy_enable":1,"proxy_server":"203.0.113.7:3128","auto_config_url":"http://x/p.pac"}]}`)
+	f.Fuzz(func(t *testing.T, proxy string) {
 		var pr ProxyRecord
-		names := map[int]string{}
-		if json.Unmarshal([]byte(ifs), &ir) == nil {
-			for _, r := range ir {
-				r.Interface()
-				WindowsKind(r)
-				names[r.Index] = r.Name
-			}
-		}
-		if json.Unmarshal([]byte(routes), &rr) == nil {
-			MarkRoutes(WindowsRoutes(rr, names), nil)
-		}
 		if json.Unmarshal([]byte(proxy), &pr) == nil {
 			WinINETProxies(pr)
 		}
