@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io/fs"
 	"path"
 	"strings"
 
@@ -15,79 +14,119 @@ import (
 // maxUsers bounds how many home directories are read.
 const maxUsers = 256
 
-// readLinux reads what the package doc lists for Linux. A file that does
-// not exist is no error; one that exists and cannot be read is.
+// The system files read on Linux.
+const (
+	defaultKeyboard = "/etc/default/keyboard"
+	vconsoleConf    = "/etc/vconsole.conf"
+	dpkgStatusFile  = "/var/lib/dpkg/status"
+	accountsUsers   = "/var/lib/AccountsService/users"
+)
+
+// readLinux reads what the package doc lists for Linux, one source after
+// the other: each get function reads its files through r and hands the
+// bytes to a pure parser. A file that does not exist is no error; one that
+// exists and cannot be read is.
 func readLinux(ctx context.Context, h *host.Host) (found, error) {
-	var (
-		f    found
-		errs []error
-	)
-	read := func(p string) []byte {
-		b, err := h.ReadFile(p)
-		if err != nil {
-			if !missing(err) {
-				errs = append(errs, fmt.Errorf("read %s: %w", p, err))
-			}
-			return nil
+	r := &fileReader{h: h}
+	var f found
+	f.keyboards = append(f.keyboards, parseDefaultKeyboard(r.read(defaultKeyboard))...)
+	f.keyboards = append(f.keyboards, parseVconsole(r.read(vconsoleConf))...)
+	f.keyboards = append(f.keyboards, getXorgKeyboards(r)...)
+	f.keyboards = append(f.keyboards, getDconfEngines(r)...)
+	f.keyboards = append(f.keyboards, parseDpkgKeyboards(r.read(dpkgStatusFile))...)
+	zone, zpath := getLinuxZone(r)
+	f.locales = append(f.locales, getLinuxSystemLocale(r, zone, zpath))
+	for _, u := range getLinuxUsers(r) {
+		if ctx.Err() != nil {
+			return f, errors.Join(append(r.errs, ctx.Err())...)
 		}
-		return b
+		kb, l := getLinuxUser(r, u, zone)
+		f.keyboards = append(f.keyboards, kb...)
+		if l != nil {
+			f.locales = append(f.locales, l)
+		}
 	}
+	return f, errors.Join(r.errs...)
+}
 
-	// System keyboard.
-	if b := read("/etc/default/keyboard"); b != nil {
-		m := parseShellVars(b)
-		f.keyboards = append(f.keyboards, xkbLayouts("", "xkb", "/etc/default/keyboard", m["XKBLAYOUT"], m["XKBVARIANT"])...)
-	}
-	if b := read("/etc/vconsole.conf"); b != nil {
-		m := parseShellVars(b)
-		if km := m["KEYMAP"]; km != "" {
-			f.keyboards = append(f.keyboards, &fwv1.KeyboardLayout{Source: "vconsole", Path: "/etc/vconsole.conf", Layout: km, Language: keymapLanguage(km), Active: true})
-		}
-		f.keyboards = append(f.keyboards, xkbLayouts("", "vconsole-xkb", "/etc/vconsole.conf", m["XKBLAYOUT"], m["XKBVARIANT"])...)
-	}
-	xorg, err := h.Glob("/etc/X11/xorg.conf.d/*.conf")
-	if err != nil {
-		errs = append(errs, err)
-	}
-	for _, p := range xorg {
-		if b := read(p); b != nil {
-			for _, lv := range parseXorgKeyboard(b) {
-				f.keyboards = append(f.keyboards, xkbLayouts("", "xorg", p, lv[0], lv[1])...)
-			}
-		}
-	}
+// parseDefaultKeyboard reads /etc/default/keyboard: XKBLAYOUT and
+// XKBVARIANT, comma lists.
+func parseDefaultKeyboard(b []byte) []*fwv1.KeyboardLayout {
+	m := parseShellVars(b)
+	return xkbLayouts("", "xkb", defaultKeyboard, m["XKBLAYOUT"], m["XKBVARIANT"])
+}
 
-	// System ibus engines set by a dconf keyfile.
-	dconf, err := h.Glob("/etc/dconf/db/*.d/*")
-	if err != nil {
-		errs = append(errs, err)
+// parseVconsole reads /etc/vconsole.conf: the console KEYMAP, and the
+// XKBLAYOUT and XKBVARIANT that systemd-localed keeps beside it.
+func parseVconsole(b []byte) []*fwv1.KeyboardLayout {
+	m := parseShellVars(b)
+	var out []*fwv1.KeyboardLayout
+	if km := m["KEYMAP"]; km != "" {
+		out = append(out, &fwv1.KeyboardLayout{Source: "vconsole", Path: vconsoleConf, Layout: km, Language: keymapLanguage(km), Active: true})
 	}
-	for _, p := range dconf {
+	return append(out, xkbLayouts("", "vconsole-xkb", vconsoleConf, m["XKBLAYOUT"], m["XKBVARIANT"])...)
+}
+
+// getXorgKeyboards reads the XKB options of /etc/X11/xorg.conf.d/*.conf.
+func getXorgKeyboards(r *fileReader) []*fwv1.KeyboardLayout {
+	var out []*fwv1.KeyboardLayout
+	for _, p := range r.glob("/etc/X11/xorg.conf.d/*.conf") {
+		for _, lv := range parseXorgKeyboard(r.read(p)) {
+			out = append(out, xkbLayouts("", "xorg", p, lv[0], lv[1])...)
+		}
+	}
+	return out
+}
+
+// getDconfEngines reads the system ibus engines set by the dconf keyfiles
+// /etc/dconf/db/*.d/*.
+func getDconfEngines(r *fileReader) []*fwv1.KeyboardLayout {
+	var out []*fwv1.KeyboardLayout
+	for _, p := range r.glob("/etc/dconf/db/*.d/*") {
 		if path.Base(p) == "locks" { // the lock lists' directory
 			continue
 		}
-		b := read(p)
-		for i, e := range parseDconfEngines(b) {
+		for i, e := range parseDconfEngines(r.read(p)) {
 			if k := ibusEngine("", p, e, i == 0); k != nil {
-				f.keyboards = append(f.keyboards, k)
+				out = append(out, k)
 			}
 		}
 	}
+	return out
+}
 
-	// Installed input-method packages.
-	if b := read("/var/lib/dpkg/status"); b != nil {
-		for _, p := range parseDpkgStatus(b) {
-			if lang, ok := packageLanguage(p.name); ok {
-				f.keyboards = append(f.keyboards, &fwv1.KeyboardLayout{Source: "dpkg", Path: "/var/lib/dpkg/status", InputMethod: p.name, Variant: p.version, Language: lang, Installed: true})
-			}
+// parseDpkgKeyboards returns the installed input-method packages of
+// /var/lib/dpkg/status.
+func parseDpkgKeyboards(b []byte) []*fwv1.KeyboardLayout {
+	var out []*fwv1.KeyboardLayout
+	for _, p := range parseDpkgStatus(b) {
+		if lang, ok := packageLanguage(p.name); ok {
+			out = append(out, &fwv1.KeyboardLayout{Source: "dpkg", Path: dpkgStatusFile, InputMethod: p.name, Variant: p.version, Language: lang, Installed: true})
 		}
 	}
+	return out
+}
 
-	// System locale and time zone.
-	zone, zpath := linuxZone(h, read)
+// getLinuxZone is the time zone from the /etc/localtime link, else from
+// /etc/timezone, with the path it came from.
+func getLinuxZone(r *fileReader) (string, string) {
+	if t, err := r.h.Readlink("/etc/localtime"); err == nil {
+		if z := zoneFromLink(t); z != "" {
+			return z, "/etc/localtime"
+		}
+	}
+	if z := zoneFromFile(r.read("/etc/timezone")); z != "" {
+		return z, "/etc/timezone"
+	}
+	return "", ""
+}
+
+// getLinuxSystemLocale reads /etc/default/locale and /etc/locale.conf: the
+// first that sets a language wins.
+func getLinuxSystemLocale(r *fileReader, zone, zpath string) *fwv1.Locale {
 	sys := &fwv1.Locale{Source: "system", Timezone: zone}
 	for _, p := range []string{"/etc/default/locale", "/etc/locale.conf"} {
-		if b := read(p); b != nil && sys.Lang == "" {
+		if b := r.read(p); b != nil && sys.Lang == "" {
 			v := localeFromVars(parseShellVars(b))
 			sys.Lang, sys.Languages, sys.Lc, sys.Path = v.lang, v.languages, v.lc, p
 		}
@@ -95,91 +134,93 @@ func readLinux(ctx context.Context, h *host.Host) (found, error) {
 	if sys.Path == "" {
 		sys.Path = zpath
 	}
-	finishLocale(h, sys)
-	f.locales = append(f.locales, sys)
+	finishLocale(r.h, sys)
+	return sys
+}
 
-	// Users: the home directories, and the users AccountsService knows.
+// getLinuxUsers lists the users: the directories in /home and the users
+// AccountsService knows.
+func getLinuxUsers(r *fileReader) []string {
+	return linuxUsers(r.list("/home"), r.list(accountsUsers))
+}
+
+// linuxUsers names the users, sorted, from the entries of /home (its
+// directories and links to them) and of /var/lib/AccountsService/users
+// (its files): at most maxUsers, each a name that is safe in a path.
+func linuxUsers(homes, accounts []host.Entry) []string {
 	users := map[string]bool{}
-	homes, err := h.ReadDir("/home")
-	if err != nil && !missing(err) {
-		errs = append(errs, fmt.Errorf("list /home: %w", err))
-	}
-	acct, err := h.ReadDir("/var/lib/AccountsService/users")
-	if err != nil && !missing(err) {
-		errs = append(errs, fmt.Errorf("list /var/lib/AccountsService/users: %w", err))
-	}
 	for _, e := range homes {
 		if (e.IsDir || e.Symlink) && validUser(e.Name) && len(users) < maxUsers {
 			users[e.Name] = true
 		}
 	}
-	for _, e := range acct {
+	for _, e := range accounts {
 		if !e.IsDir && validUser(e.Name) && len(users) < maxUsers {
 			users[e.Name] = true
 		}
 	}
-	for _, u := range sortedKeys(users) {
-		if ctx.Err() != nil {
-			return f, errors.Join(append(errs, ctx.Err())...)
+	return sortedKeys(users)
+}
+
+// getLinuxUser reads one user's input methods and locale: the fcitx5 and
+// fcitx profiles, the dconf database, the AccountsService file and
+// ~/.config/locale.conf. The locale is nil when none of them sets a
+// language.
+func getLinuxUser(r *fileReader, u, zone string) ([]*fwv1.KeyboardLayout, *fwv1.Locale) {
+	home := "/home/" + u
+	var kb []*fwv1.KeyboardLayout
+	p5 := home + "/.config/fcitx5/profile"
+	for _, im := range parseFcitx5Profile(r.read(p5)) {
+		kb = append(kb, fcitxKeyboard(u, "fcitx5", p5, im))
+	}
+	p4 := home + "/.config/fcitx/profile"
+	for _, im := range parseFcitx4Profile(r.read(p4)) {
+		kb = append(kb, fcitxKeyboard(u, "fcitx", p4, im))
+	}
+	pd := home + "/.config/dconf/user"
+	if b := r.read(pd); b != nil {
+		db, err := parseGVDB(b)
+		if err != nil {
+			r.fail(fmt.Errorf("%s: %w", pd, err))
 		}
-		home := "/home/" + u
-		p5 := home + "/.config/fcitx5/profile"
-		for _, im := range parseFcitx5Profile(read(p5)) {
-			f.keyboards = append(f.keyboards, fcitxKeyboard(u, "fcitx5", p5, im))
-		}
-		p4 := home + "/.config/fcitx/profile"
-		for _, im := range parseFcitx4Profile(read(p4)) {
-			f.keyboards = append(f.keyboards, fcitxKeyboard(u, "fcitx", p4, im))
-		}
-		pd := home + "/.config/dconf/user"
-		if b := read(pd); b != nil {
-			db, err := parseGVDB(b)
-			if err != nil {
-				errs = append(errs, fmt.Errorf("%s: %w", pd, err))
-			}
-			f.keyboards = append(f.keyboards, dconfKeyboards(u, pd, db)...)
-		}
-		ul := &fwv1.Locale{Username: u, Source: "user", Timezone: zone}
-		pa := "/var/lib/AccountsService/users/" + u
-		for _, s := range parseINI(read(pa)) {
-			if s.name == "User" && s.vals["Language"] != "" {
-				ul.Lang, ul.Path = s.vals["Language"], pa
-				if fl := s.vals["FormatsLocale"]; fl != "" && fl != ul.Lang {
-					ul.Lc = append(ul.Lc, "FormatsLocale="+fl)
-				}
-			}
-		}
-		pl := home + "/.config/locale.conf"
-		if b := read(pl); b != nil {
-			if v := localeFromVars(parseShellVars(b)); v.lang != "" {
-				ul.Lang, ul.Languages, ul.Lc, ul.Path = v.lang, v.languages, v.lc, pl
-			}
-		}
-		if ul.Lang != "" {
-			finishLocale(h, ul)
-			f.locales = append(f.locales, ul)
+		kb = append(kb, dconfKeyboards(u, pd, db)...)
+	}
+	ul := &fwv1.Locale{Username: u, Source: "user", Timezone: zone}
+	pa := accountsUsers + "/" + u
+	if lang, lc := parseAccountsService(r.read(pa)); lang != "" {
+		ul.Lang, ul.Lc, ul.Path = lang, lc, pa
+	}
+	pl := home + "/.config/locale.conf"
+	if b := r.read(pl); b != nil {
+		if v := localeFromVars(parseShellVars(b)); v.lang != "" {
+			ul.Lang, ul.Languages, ul.Lc, ul.Path = v.lang, v.languages, v.lc, pl
 		}
 	}
-	return f, errors.Join(errs...)
+	if ul.Lang == "" {
+		return kb, nil
+	}
+	finishLocale(r.h, ul)
+	return kb, ul
+}
+
+// parseAccountsService reads an AccountsService user file
+// (/var/lib/AccountsService/users/NAME): the Language of its [User]
+// section, and its FormatsLocale as "FormatsLocale=..." when it differs.
+func parseAccountsService(b []byte) (lang string, lc []string) {
+	for _, s := range parseINI(b) {
+		if s.name == "User" && s.vals["Language"] != "" {
+			lang = s.vals["Language"]
+			if fl := s.vals["FormatsLocale"]; fl != "" && fl != lang {
+				lc = append(lc, "FormatsLocale="+fl)
+			}
+		}
+	}
+	return lang, lc
 }
 
 // validUser is a name that is safe in a path: no separators, no dot files.
 func validUser(u string) bool {
 	return u != "" && u[0] != '.' && !strings.ContainsAny(u, `/\`) && len(u) <= 64 && u != "lost+found"
-}
-
-// linuxZone is the time zone from the /etc/localtime link, else from
-// /etc/timezone, with the path it came from.
-func linuxZone(h *host.Host, read func(string) []byte) (string, string) {
-	if t, err := h.Readlink("/etc/localtime"); err == nil {
-		if z := zoneFromLink(t); z != "" {
-			return z, "/etc/localtime"
-		}
-	}
-	if z := zoneFromFile(read("/etc/timezone")); z != "" {
-		return z, "/etc/timezone"
-	}
-	return "", ""
 }
 
 // finishLocale fills in what follows from the others: the country of the
@@ -220,14 +261,4 @@ func ibusEngine(user, p, engine string, first bool) *fwv1.KeyboardLayout {
 	}
 	k.InputMethod = engine
 	return k
-}
-
-// missing reports an error that means the thing is not there.
-func missing(err error) bool {
-	return errors.Is(err, fs.ErrNotExist) || errors.Is(err, host.ErrNotRecorded) || errors.Is(err, host.ErrNotLive) || isNotDir(err)
-}
-
-func isNotDir(err error) bool {
-	var pe *fs.PathError
-	return errors.As(err, &pe) && strings.Contains(pe.Err.Error(), "not a directory")
 }

@@ -55,7 +55,11 @@ package locale
 
 import (
 	"context"
+	"errors"
+	"fmt"
+	"io/fs"
 	"sort"
+	"strings"
 
 	"github.com/farmwatch/farmwatch/agent/host"
 	"github.com/farmwatch/farmwatch/agent/sensor"
@@ -130,4 +134,54 @@ func userOrSystem(u string) string {
 		return "system"
 	}
 	return u
+}
+
+// fileReader reads a host's files for one OS reader and keeps the errors
+// of those that exist but cannot be read: a file that is not there is
+// nothing to read, not a failure.
+type fileReader struct {
+	h    *host.Host
+	errs []error
+}
+
+func (r *fileReader) fail(err error) { r.errs = append(r.errs, err) }
+
+// read reads a file; nil when it is missing or cannot be read.
+func (r *fileReader) read(p string) []byte {
+	b, err := r.h.ReadFile(p)
+	if err != nil {
+		if !missing(err) {
+			r.fail(fmt.Errorf("read %s: %w", p, err))
+		}
+		return nil
+	}
+	return b
+}
+
+// glob returns the files that match a pattern.
+func (r *fileReader) glob(pattern string) []string {
+	ps, err := r.h.Glob(pattern)
+	if err != nil {
+		r.fail(err)
+	}
+	return ps
+}
+
+// list lists a directory; nil when it is missing.
+func (r *fileReader) list(dir string) []host.Entry {
+	ents, err := r.h.ReadDir(dir)
+	if err != nil && !missing(err) {
+		r.fail(fmt.Errorf("list %s: %w", dir, err))
+	}
+	return ents
+}
+
+// missing reports an error that means the thing is not there.
+func missing(err error) bool {
+	return errors.Is(err, fs.ErrNotExist) || errors.Is(err, host.ErrNotRecorded) || errors.Is(err, host.ErrNotLive) || isNotDir(err)
+}
+
+func isNotDir(err error) bool {
+	var pe *fs.PathError
+	return errors.As(err, &pe) && strings.Contains(pe.Err.Error(), "not a directory")
 }
