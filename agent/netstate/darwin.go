@@ -108,7 +108,7 @@ func ParseNetstat(s string) []*fwv1.Route {
 			if i := strings.IndexByte(gw, '%'); i >= 0 {
 				gw = gw[:i]
 			}
-			if a, err := netip.ParseAddr(gw); err == nil {
+			if a, err := netip.ParseAddr(gw); err == nil && !a.IsUnspecified() { // unspecified: on-link, as elsewhere
 				r.Gateway = a.String()
 			}
 		}
@@ -132,7 +132,7 @@ func darwinDest(d, fam string) (netip.Prefix, bool) {
 	}
 	if fam == "ipv6" {
 		a, err := netip.ParseAddr(addr)
-		if err != nil {
+		if err != nil || !a.Is6() {
 			return netip.Prefix{}, false
 		}
 		n := 128
