@@ -2,6 +2,7 @@ package usb
 
 import (
 	"encoding/json"
+	"strings"
 	"testing"
 
 	fwv1 "github.com/farmwatch/farmwatch/proto/farmwatch/v1"
@@ -114,7 +115,16 @@ func FuzzPnpDevices(f *testing.F) {
 		if json.Unmarshal(b, &recs) != nil {
 			return
 		}
-		_ = pnpDevices(recs)
+		ds := pnpDevices(recs)
+		if len(ds) > len(recs) {
+			t.Fatalf("%d devices from %d nodes", len(ds), len(recs))
+		}
+		for _, d := range ds {
+			if !strings.HasPrefix(strings.ToUpper(d.BusPath), `USB\`) || len(d.Interfaces) == 0 {
+				t.Fatalf("device %v: not a USB node, or no interface", d)
+			}
+		}
+		checkDevices(t, ds)
 	})
 }
 
