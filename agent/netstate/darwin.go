@@ -47,13 +47,11 @@ func routesDarwin(ctx context.Context, h *host.Host) ([]*fwv1.Route, error) {
 }
 
 // darwinKind classifies a macOS interface that KindByName does not.
+// Every other interface (awdl, llw, gif, stf, anpi, ap, bridge members...)
+// is virtual.
 func darwinKind(n string) string {
-	switch {
-	case strings.HasPrefix(n, "en"):
+	if strings.HasPrefix(n, "en") {
 		return "physical" // Ethernet or Wi-Fi: the name does not say which
-	case strings.HasPrefix(n, "awdl"), strings.HasPrefix(n, "llw"), strings.HasPrefix(n, "gif"),
-		strings.HasPrefix(n, "stf"), strings.HasPrefix(n, "anpi"), strings.HasPrefix(n, "ap"):
-		return "virtual"
 	}
 	return "virtual"
 }

@@ -35,6 +35,7 @@ import (
 	"context"
 	"errors"
 	"net/netip"
+	"slices"
 	"strings"
 
 	"github.com/farmwatch/farmwatch/agent/host"
@@ -164,12 +165,7 @@ func half(p netip.Prefix) string {
 func KindByName(name string) string {
 	n := strings.ToLower(name)
 	has := func(p ...string) bool {
-		for _, x := range p {
-			if strings.HasPrefix(n, x) {
-				return true
-			}
-		}
-		return false
+		return slices.ContainsFunc(p, func(x string) bool { return strings.HasPrefix(n, x) })
 	}
 	switch {
 	case n == "lo" || n == "lo0":

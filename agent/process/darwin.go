@@ -1,6 +1,7 @@
 package process
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"path"
@@ -81,9 +82,7 @@ func ParseInfoPlist(b []byte) (*bundleInfo, error) {
 	if _, err := plist.Unmarshal(b, &v); err != nil {
 		return nil, fmt.Errorf("info.plist: %w", err)
 	}
-	if v.Name == "" {
-		v.Name = v.DisplayName
-	}
+	v.Name = cmp.Or(v.Name, v.DisplayName)
 	if v.ID == "" && v.Name == "" {
 		return nil, fmt.Errorf("info.plist: no CFBundleIdentifier or CFBundleName")
 	}

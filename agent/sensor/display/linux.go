@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io/fs"
 	"path"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -144,15 +145,7 @@ func connectorType(conn string) string {
 	return conn
 }
 
-func isBuiltin(conn string) bool {
-	t := connectorType(conn)
-	for _, b := range builtinConnectors {
-		if t == b {
-			return true
-		}
-	}
-	return false
-}
+func isBuiltin(conn string) bool { return slices.Contains(builtinConnectors, connectorType(conn)) }
 
 // parseStatus reads a connector's status file: connected, disconnected or
 // unknown (anything else is unknown).

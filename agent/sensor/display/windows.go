@@ -1,6 +1,7 @@
 package display
 
 import (
+	"cmp"
 	"context"
 	"strings"
 
@@ -90,10 +91,7 @@ func winObservations(rec winDisplays) ([]*fwv1.Display, []*fwv1.Driver) {
 	}
 	var drv []*fwv1.Driver
 	for _, a := range rec.Adapters {
-		name := a.DriverDesc
-		if name == "" {
-			name = a.MatchingDeviceID
-		}
+		name := cmp.Or(a.DriverDesc, a.MatchingDeviceID)
 		if name == "" {
 			continue
 		}

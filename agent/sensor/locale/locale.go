@@ -54,6 +54,7 @@
 package locale
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -121,19 +122,12 @@ func KeyboardKey(k *fwv1.KeyboardLayout) string {
 			what += "(" + v + ")"
 		}
 	}
-	return "keyboard/" + userOrSystem(k.GetUsername()) + "/" + k.GetSource() + "/" + what
+	return "keyboard/" + cmp.Or(k.GetUsername(), "system") + "/" + k.GetSource() + "/" + what
 }
 
 // LocaleKey is the stable key of a locale: locale/<user or system>.
 func LocaleKey(l *fwv1.Locale) string {
-	return "locale/" + userOrSystem(l.GetUsername())
-}
-
-func userOrSystem(u string) string {
-	if u == "" {
-		return "system"
-	}
-	return u
+	return "locale/" + cmp.Or(l.GetUsername(), "system")
 }
 
 // fileReader reads a host's files for one OS reader and keeps the errors

@@ -57,6 +57,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"net/netip"
+	"slices"
 	"sort"
 	"strings"
 
@@ -164,13 +165,7 @@ func (st State) Observations(salt string) []*fwv1.Observation {
 		ns = append(ns, n)
 	}
 	for _, g := range st.Gateways {
-		found := false
-		for _, n := range ns {
-			if n.Ip == g.IP {
-				found = true
-			}
-		}
-		if !found {
+		if !slices.ContainsFunc(ns, func(n *fwv1.Neighbor) bool { return n.Ip == g.IP }) {
 			n := &fwv1.Neighbor{Ip: g.IP, Interface: g.Interface}
 			byIP[n.Ip+"@"+n.Interface] = n
 			ns = append(ns, n)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -194,7 +195,7 @@ func usagesHID(us []string) *fwv1.HidInfo {
 		case "000c:0001":
 			h.ConsumerControl = true
 		}
-		if !contains(h.Usages, u) {
+		if !slices.Contains(h.Usages, u) {
 			h.Usages = append(h.Usages, u)
 		}
 	}

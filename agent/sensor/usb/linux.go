@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io/fs"
 	"path"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -228,20 +229,11 @@ func mergeHID(a, b *fwv1.HidInfo) *fwv1.HidInfo {
 	a.ConsumerControl = a.ConsumerControl || b.ConsumerControl
 	a.DescriptorRead = a.DescriptorRead || b.DescriptorRead
 	for _, u := range b.Usages {
-		if !contains(a.Usages, u) {
+		if !slices.Contains(a.Usages, u) {
 			a.Usages = append(a.Usages, u)
 		}
 	}
 	return a
-}
-
-func contains(ss []string, s string) bool {
-	for _, x := range ss {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
 
 // readAttr reads a sysfs attribute as one trimmed line, "" when it is
