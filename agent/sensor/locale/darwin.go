@@ -80,7 +80,7 @@ func darwinKeyboards(user, p string, t hiToolbox) []*fwv1.KeyboardLayout {
 		}
 		k := &fwv1.KeyboardLayout{Username: user, Source: "hitoolbox", Path: p, Active: selected[s.id()]}
 		switch {
-		case s.BundleID != "":
+		case s.BundleID != "" || s.InputMode != "": // an input mode without its bundle is still an input method
 			k.InputMethod = s.BundleID
 			if s.InputMode != "" {
 				k.InputMethod, k.Variant = s.InputMode, s.BundleID

@@ -2,6 +2,7 @@ package locale
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/json"
 	"slices"
 	"strings"
@@ -150,9 +151,21 @@ func FuzzParseHIToolbox(f *testing.F) {
 	f.Add([]byte("<plist><dict><key>AppleEnabledInputSources</key><string>x</string></dict></plist>"))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		if tb, err := parseHIToolbox(b); err == nil {
-			for _, k := range darwinKeyboards("u", "/p", tb) {
+			selected := map[string]bool{}
+			for _, src := range tb.Selected {
+				selected[src.id()] = true
+			}
+			ks := darwinKeyboards("u", "/p", tb)
+			if len(ks) > len(tb.Enabled) {
+				t.Fatalf("%d input sources from %d enabled", len(ks), len(tb.Enabled))
+			}
+			for _, k := range ks {
 				if k.InputMethod == "" && k.Layout == "" {
 					t.Fatalf("empty input source %v", k)
+				}
+				id := cmp.Or(k.InputMethod, k.Layout)
+				if k.Active != selected[id] || k.Username != "u" || k.Source != "hitoolbox" {
+					t.Fatalf("input source %v: active %v, selected %v", k, k.Active, selected[id])
 				}
 			}
 		}
