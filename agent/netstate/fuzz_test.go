@@ -97,9 +97,9 @@ func FuzzParseNetstat(f *testing.F) {
 	f.Fuzz(func(t *testing.T, s string) { checkRoutes(t, ParseNetstat(s), strings.Count(s, "\n")+1, false) })
 }
 
-// FuzzAPIJSON decodes api/interfaces.json and api/routes.json as a
+// FuzzInterfaceRecords decodes api/interfaces.json and api/routes.json as a
 // snapshot would hold them.
-func FuzzAPIJSON(f *testing.F) {
+func FuzzInterfaceRecords(f *testing.F) {
 	f.Add(`[{"name":"OpenVPN Wintun","index":19,"description":"Wintun Userspace Tunnel","mac":"00-FF-AA-BB-CC-DD","up":true,"addresses":["10.20.30.14/24","fe80::1"],"if_type":53,"dns_servers":["10.20.0.53"]}]`,
 		`[{"destination":"0.0.0.0/1","next_hop":"10.20.30.1","if_index":19},{"destination":"127.0.0.0/8","if_index":19},{"destination":"ff00::/8","if_index":19},{"destination":"fe80::/64","next_hop":"::","if_index":19}]`)
 	f.Fuzz(func(t *testing.T, ifs, routes string) {
