@@ -46,9 +46,8 @@ func routesDarwin(ctx context.Context, h *host.Host) ([]*fwv1.Route, error) {
 	return ParseNetstat(string(out)), nil
 }
 
-// darwinKind classifies a macOS interface that KindByName does not.
-// Every other interface (awdl, llw, gif, stf, anpi, ap, bridge members...)
-// is virtual.
+// darwinKind classifies a macOS interface that KindByName does not: en* is
+// physical, every other one (awdl, llw, gif, stf, anpi, ap...) virtual.
 func darwinKind(n string) string {
 	if strings.HasPrefix(n, "en") {
 		return "physical" // Ethernet or Wi-Fi: the name does not say which
