@@ -225,10 +225,6 @@ func ctaTiming(x []byte) Timing {
 // ChecksumValid reports whether every block present passes its checksum.
 func (e *EDID) ChecksumValid() bool { return e.Blocks > 0 && e.BadBlocks == 0 }
 
-// Truncated reports whether fewer blocks are present than the base block
-// declares.
-func (e *EDID) Truncated() bool { return e.Blocks < 1+e.Extensions }
-
 // Manufacturer is the three-letter PNP id ("DEL", "LNX").
 func (e *EDID) Manufacturer() string { return string(e.Mfg[:]) }
 

@@ -1,10 +1,13 @@
 package edid
 
 import (
+	"bytes"
 	"encoding/csv"
+	"encoding/hex"
 	"fmt"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -245,6 +248,11 @@ func FuzzParse(f *testing.F) {
 		f.Add(readCorpusFile(f, filepath.Join(corpus, p)))
 	}
 	f.Add(make([]byte, 128))
+	// A parse into a used EDID must leave nothing of the one before.
+	var prev EDID
+	if err := ParseInto(readCorpusFile(f, filepath.Join(corpus, "edid_kvm/pikvm/v4plus.hex")), &prev); err != nil {
+		f.Fatal(err)
+	}
 	f.Fuzz(func(t *testing.T, b []byte) {
 		e, err := Parse(b)
 		if err != nil {
@@ -252,6 +260,10 @@ func FuzzParse(f *testing.F) {
 				t.Fatalf("error on %d bytes: %v", len(b), err)
 			}
 			return
+		}
+		again := prev
+		if err := ParseInto(b, &again); err != nil || !reflect.DeepEqual(e, again) {
+			t.Fatalf("parsing the same bytes twice differs:\n%+v\n%+v", e, again)
 		}
 		if e.Blocks < 1 || e.Blocks > 1+e.Extensions || e.BadBlocks > e.Blocks {
 			t.Fatalf("blocks %d bad %d ext %d", e.Blocks, e.BadBlocks, e.Extensions)
@@ -266,10 +278,45 @@ func FuzzParse(f *testing.F) {
 				bad++
 			}
 		}
-		if bad != e.BadBlocks {
-			t.Fatalf("bad blocks %d, a plain sum says %d", e.BadBlocks, bad)
+		if bad != e.BadBlocks || e.ChecksumValid() != (bad == 0) {
+			t.Fatalf("bad blocks %d (checksum valid %v), a plain sum says %d", e.BadBlocks, e.ChecksumValid(), bad)
+		}
+		// Each field within the range of what stores it.
+		switch {
+		case e.HeaderValid != bytes.Equal(b[:8], header[:]):
+			t.Fatalf("header valid %v for % x", e.HeaderValid, b[:8])
+		case e.Product != uint16(b[10])|uint16(b[11])<<8:
+			t.Fatalf("product %#x", e.Product)
+		case e.Week < 0 || e.Week > 254 || e.ModelYear && e.Week != 0:
+			t.Fatalf("week %d, model year %v", e.Week, e.ModelYear)
+		case e.Year < 1990 || e.Year > 1990+255:
+			t.Fatalf("year %d", e.Year)
+		case e.Version < 0 || e.Version > 255 || e.Revision < 0 || e.Revision > 255:
+			t.Fatalf("version %d.%d", e.Version, e.Revision)
+		case e.WidthCM < 0 || e.WidthCM > 255 || e.HeightCM < 0 || e.HeightCM > 255 || (e.WidthCM == 0) != (e.HeightCM == 0):
+			t.Fatalf("size %dx%d cm", e.WidthCM, e.HeightCM)
+		case e.Extensions < 0 || e.Extensions > 255 || e.Extensions != int(b[126]):
+			t.Fatalf("extensions %d", e.Extensions)
+		case e.Preferred.Width < 0 || e.Preferred.Width > 4095 || e.Preferred.Height < 0 || e.Preferred.Height > 2*4095:
+			t.Fatalf("preferred %dx%d", e.Preferred.Width, e.Preferred.Height)
+		case e.Preferred.PixelClockKHz < 0 || e.Preferred.PixelClockKHz > 655350 || e.Preferred.RefreshMilliHz < 0:
+			t.Fatalf("preferred timing %+v", e.Preferred)
+		}
+		for _, c := range e.Mfg {
+			if c < '@' || c > '_' {
+				t.Fatalf("manufacturer %q", e.Mfg)
+			}
+		}
+		if n := len(e.Name()) + len(e.Serial()); n > 4*13 {
+			t.Fatalf("%d bytes of text from four descriptors", n)
+		}
+		if as := e.ASCII(); len(as) > 4 {
+			t.Fatalf("%d text descriptors", len(as))
 		}
 		for _, s := range append(e.ASCII(), e.Name(), e.Serial(), e.Manufacturer()) {
+			if len(s) > 4*13 {
+				t.Fatalf("text %q longer than its descriptors", s)
+			}
 			for i := 0; i < len(s); i++ {
 				if s[i] < 0x20 || s[i] > 0x7e {
 					t.Fatalf("unprintable byte in %q", s)
@@ -284,6 +331,19 @@ func FuzzDecodeHex(f *testing.F) {
 	f.Fuzz(func(t *testing.T, s string) {
 		if b, err := DecodeHex(s); err == nil && len(b) > len(s)/2 {
 			t.Fatalf("%d bytes from %d characters", len(b), len(s))
+		}
+		// Any bytes, written as tools write them, come back.
+		b := []byte(s)
+		var spaced, prefixed []string
+		for _, c := range b {
+			spaced = append(spaced, fmt.Sprintf("%02X", c))
+			prefixed = append(prefixed, fmt.Sprintf("0x%02x", c))
+		}
+		for _, form := range []string{hex.EncodeToString(b), strings.Join(spaced, " "), strings.Join(prefixed, ",\r\n")} {
+			got, err := DecodeHex(form)
+			if err != nil || !bytes.Equal(got, b) {
+				t.Fatalf("DecodeHex(%q) = %x, %v; want %x", form, got, err, b)
+			}
 		}
 	})
 }

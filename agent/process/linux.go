@@ -20,7 +20,8 @@ import (
 // on every Linux architecture the agent is built for.
 const clockTicks = 100
 
-func listLinux(ctx context.Context, h *host.Host) ([]*fwv1.Process, error) {
+// readLinux reads the process table from /proc; the package doc says what.
+func readLinux(ctx context.Context, h *host.Host) ([]*fwv1.Process, error) {
 	ents, err := h.ReadDir("/proc")
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) && !h.Live() {
@@ -39,18 +40,18 @@ func listLinux(ctx context.Context, h *host.Host) ([]*fwv1.Process, error) {
 	out := make([]*fwv1.Process, 0, len(ents))
 	for i, e := range ents {
 		if i%64 == 0 && ctx.Err() != nil {
-			return out, ctx.Err()
+			return nil, ctx.Err()
 		}
 		pid, err := strconv.Atoi(e.Name)
 		if err != nil || pid <= 0 {
 			continue
 		}
-		p, err := readLinux(h, pid, btime, users)
+		p, err := readProcess(h, pid, btime, users)
 		if err != nil {
 			if errors.Is(err, fs.ErrNotExist) {
 				continue // it exited while we looked
 			}
-			return out, err
+			return nil, err
 		}
 		if p != nil {
 			out = append(out, p)
@@ -59,7 +60,8 @@ func listLinux(ctx context.Context, h *host.Host) ([]*fwv1.Process, error) {
 	return out, nil
 }
 
-func readLinux(h *host.Host, pid int, btime int64, users map[uint32]string) (*fwv1.Process, error) {
+// readProcess reads /proc/<pid>; nil for a kernel thread.
+func readProcess(h *host.Host, pid int, btime int64, users map[uint32]string) (*fwv1.Process, error) {
 	dir := "/proc/" + strconv.Itoa(pid)
 	statb, err := h.ReadFile(dir + "/stat")
 	if err != nil {

@@ -8,9 +8,10 @@ import (
 	gps "github.com/shirou/gopsutil/v4/process"
 )
 
-// liveProcesses reads the process table through gopsutil. A process that
+// psutilProcesses reads the process table through gopsutil, for the
+// liveProcesses of darwin and windows. A process that
 // exits or denies access half-way keeps the fields that could be read.
-func liveProcesses(ctx context.Context) (any, error) {
+func psutilProcesses(ctx context.Context) (any, error) {
 	procs, err := gps.ProcessesWithContext(ctx)
 	if err != nil {
 		return nil, err

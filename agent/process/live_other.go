@@ -7,5 +7,8 @@ import (
 	"errors"
 )
 
-// liveProcesses is only used on darwin and windows; linux reads /proc.
+// liveProcesses is darwin and windows only; linux reads /proc.
 func liveProcesses(context.Context) (any, error) { return nil, errors.ErrUnsupported }
+
+// liveExeInfo reads executable version resources; only windows has them.
+func liveExeInfo(context.Context, map[string]bool) (any, error) { return nil, errors.ErrUnsupported }

@@ -1,9 +1,11 @@
 package process
 
 import (
+	"bytes"
 	"context"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -151,7 +153,7 @@ func TestAppBundle(t *testing.T) {
 	}
 }
 
-// listLinux on a --root tree: users, start time, parent names, kernel
+// readLinux on a --root tree: users, start time, parent names, kernel
 // threads skipped, a process that vanished mid-read skipped.
 func TestListLinuxRoot(t *testing.T) {
 	dir := t.TempDir()
@@ -204,8 +206,14 @@ func FuzzParseStat(f *testing.F) {
 	f.Add([]byte(")("))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		s, err := ParseStat(b)
-		if err == nil && len(s.Comm) > len(b) {
-			t.Fatal("comm longer than input")
+		if err == nil && !bytes.Contains(b, []byte("("+s.Comm+")")) {
+			t.Fatalf("comm %q is not in parentheses in the input", s.Comm)
+		}
+		// Whatever a process names itself, its stat line gives the name back.
+		line := []byte("4242 (" + string(b) + ") R 17 4242 4242 0 -1 4194560 1 0 0 0 0 0 0 0 20 0 3 0 987654 1000 100")
+		s, err = ParseStat(line)
+		if err != nil || s != (Stat{Comm: string(b), State: 'R', PPid: 17, StartTicks: 987654}) {
+			t.Fatalf("ParseStat(%q) = %+v, %v", line, s, err)
 		}
 	})
 }
@@ -213,12 +221,50 @@ func FuzzParseStat(f *testing.F) {
 func FuzzParseStatus(f *testing.F) {
 	f.Add([]byte("Name:\tbash\nUid:\t1000\t1000\t1000\t1000\n"))
 	f.Add([]byte("Uid:"))
-	f.Fuzz(func(t *testing.T, b []byte) { ParseStatusUID(b); ParsePasswd(b); ParseBootTime(b); ParseCmdline(b) })
+	f.Add([]byte("root:x:0:0:root:/root:/bin/bash\n:x:5:5::/:/bin/sh\n#x:y:6:\nbtime 1795860000\n"))
+	f.Add([]byte("/usr/bin/anydesk\x00--service\x00\x00"))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		if uid, ok := ParseStatusUID(b); ok && !bytes.Contains(b, []byte(strconv.FormatUint(uint64(uid), 10))) {
+			t.Fatalf("uid %d is not in the input", uid)
+		}
+		status := append([]byte("Name:\t"+strings.ReplaceAll(string(b), "\n", " ")+"\nUid:\t1001\t1001\t1001\t1001\n"), b...)
+		if uid, ok := ParseStatusUID(status); !ok || uid != 1001 {
+			t.Fatalf("ParseStatusUID(%q) = %d, %v; want the first Uid line's 1001", status, uid, ok)
+		}
+		for uid, name := range ParsePasswd(b) {
+			if name == "" || strings.ContainsAny(name, ":\n") || !bytes.Contains(b, []byte(name+":")) {
+				t.Fatalf("uid %d: name %q", uid, name)
+			}
+		}
+		if bt := ParseBootTime(b); bt != 0 && !bytes.Contains(b, []byte("btime ")) {
+			t.Fatalf("boot time %d without a btime line", bt)
+		}
+		args := ParseCmdline(b)
+		for _, a := range args {
+			if strings.IndexByte(a, 0) >= 0 {
+				t.Fatalf("argument %q holds a NUL", a)
+			}
+		}
+		if got, want := strings.Join(args, "\x00"), string(bytes.TrimRight(b, "\x00")); got != want {
+			t.Fatalf("ParseCmdline(%q) = %q: joined %q, want %q", b, args, got, want)
+		}
+	})
 }
 
 func FuzzParseInfoPlist(f *testing.F) {
 	f.Add([]byte(`<plist version="1.0"><dict><key>CFBundleIdentifier</key><string>x</string></dict></plist>`))
 	f.Add([]byte("bplist00"))
 	f.Add([]byte(`{CFBundleIdentifier = "com.x";}`))
-	f.Fuzz(func(t *testing.T, b []byte) { ParseInfoPlist(b) })
+	f.Fuzz(func(t *testing.T, b []byte) {
+		bi, err := ParseInfoPlist(b)
+		if err != nil {
+			return
+		}
+		if bi.ID == "" && bi.Name == "" {
+			t.Fatalf("ParseInfoPlist(%q): neither an identifier nor a name, and no error", b)
+		}
+		if again, err := ParseInfoPlist(b); err != nil || *again != *bi {
+			t.Fatalf("parsing twice: %+v, then %+v, %v", bi, again, err)
+		}
+	})
 }

@@ -1,7 +1,8 @@
 // Package sensor defines what a sensor is and runs a set of them against a
 // host: each with its own timeout, concurrently, so that one slow or failing
 // sensor never stops the others. Its failure is reported beside the others'
-// observations. There is no OS code here.
+// observations. ByOS picks the reader of a host's OS for a sensor. There is
+// no OS code here.
 package sensor
 
 import (

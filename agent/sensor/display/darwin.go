@@ -1,6 +1,7 @@
 package display
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -25,7 +26,8 @@ var (
 // ("unkn" in ASCII).
 const spVirtualVendor = "756e6b6e"
 
-func senseDarwin(ctx context.Context, h *host.Host) ([]*fwv1.Display, []*fwv1.Driver, error) {
+// readDarwin reads what the package doc lists for darwin.
+func readDarwin(ctx context.Context, h *host.Host) (found, error) {
 	var (
 		errs, ioErrs []error
 		io           []ioregDisplay
@@ -63,7 +65,7 @@ func senseDarwin(ctx context.Context, h *host.Host) ([]*fwv1.Display, []*fwv1.Dr
 	case !unknown(err):
 		errs = append(errs, err)
 	}
-	return joinDarwin(sp, io), nil, errors.Join(errs...)
+	return found{displays: joinDarwin(sp, io)}, errors.Join(errs...)
 }
 
 // ioregDisplay is one display that ioreg shows: an AppleDisplay (Intel)
@@ -190,10 +192,7 @@ func joinDarwin(sp []spDisplay, io []ioregDisplay) []*fwv1.Display {
 	var out []*fwv1.Display
 	for _, s := range sp {
 		p := s.Prop
-		d := &fwv1.Display{Connector: str(p["_name"]), Adapter: s.GPU, Status: "connected", Enabled: true, Path: "system_profiler SPDisplaysDataType"}
-		if d.Connector == "" {
-			d.Connector = "display"
-		}
+		d := &fwv1.Display{Connector: cmp.Or(str(p["_name"]), "display"), Adapter: s.GPU, Status: "connected", Enabled: true, Path: "system_profiler SPDisplaysDataType"}
 		conn := strings.TrimPrefix(str(p["spdisplays_connection_type"]), "spdisplays_")
 		typ := str(p["spdisplays_display_type"])
 		d.Connection = conn
@@ -246,10 +245,7 @@ func joinDarwin(sp []spDisplay, io []ioregDisplay) []*fwv1.Display {
 		if used[i] {
 			continue
 		}
-		d := &fwv1.Display{Connector: x.Name, Status: "connected", Path: "ioreg " + x.Class, Edid: ioregEdid(x)}
-		if d.Connector == "" {
-			d.Connector = x.Class
-		}
+		d := &fwv1.Display{Connector: cmp.Or(x.Name, x.Class), Status: "connected", Path: "ioreg " + x.Class, Edid: ioregEdid(x)}
 		if x.Vendor != 0 || x.Product != 0 {
 			d.HardwareId = fmt.Sprintf("%x:%x", x.Vendor, x.Product)
 		}

@@ -123,10 +123,25 @@ func FuzzParseIoreg(f *testing.F) {
 	f.Add(readTestdata(f, "ioreg-intel.xml"))
 	f.Add(readTestdata(f, "ioreg-silicon.xml"))
 	f.Fuzz(func(t *testing.T, b []byte) {
-		ds, err := parseIoreg(b)
-		if err == nil {
-			joinDarwin(nil, ds)
+		io, err := parseIoreg(b)
+		if err != nil {
+			return
 		}
+		for _, x := range io {
+			if x.EDID == nil && x.Attrs == nil {
+				t.Fatalf("entry %+v holds neither an EDID nor display attributes", x)
+			}
+		}
+		ds := joinDarwin(nil, io)
+		if len(ds) != len(io) {
+			t.Fatalf("%d displays from %d ioreg entries", len(ds), len(io))
+		}
+		for i, d := range ds {
+			if d.Status != "connected" || d.Path != "ioreg "+io[i].Class || d.Edid == nil {
+				t.Fatalf("display %v of %+v", d, io[i])
+			}
+		}
+		checkFound(t, ds, nil)
 	})
 }
 
@@ -134,8 +149,18 @@ func FuzzParseSystemProfiler(f *testing.F) {
 	f.Add(readTestdata(f, "system_profiler.json"))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		sp, err := parseSystemProfiler(b)
-		if err == nil {
-			joinDarwin(sp, nil)
+		if err != nil {
+			return
 		}
+		ds := joinDarwin(sp, nil)
+		if len(ds) != len(sp) {
+			t.Fatalf("%d displays from %d system_profiler entries", len(ds), len(sp))
+		}
+		for _, d := range ds {
+			if d.Connector == "" || d.Path != "system_profiler SPDisplaysDataType" || d.Status != "connected" || d.Connection == "internal" && !d.Builtin {
+				t.Fatalf("display %v", d)
+			}
+		}
+		checkFound(t, ds, nil)
 	})
 }

@@ -68,6 +68,7 @@ import (
 
 	"github.com/farmwatch/farmwatch/agent/edid"
 	"github.com/farmwatch/farmwatch/agent/host"
+	"github.com/farmwatch/farmwatch/agent/sensor"
 	fwv1 "github.com/farmwatch/farmwatch/proto/farmwatch/v1"
 )
 
@@ -79,22 +80,14 @@ func (Sensor) Name() string { return "display" }
 
 // Sense lists the host's displays and display drivers.
 func (Sensor) Sense(ctx context.Context, h *host.Host) ([]*fwv1.Observation, error) {
-	var (
-		ds  []*fwv1.Display
-		drv []*fwv1.Driver
-		err error
-	)
-	switch h.OS() {
-	case "linux":
-		ds, drv, err = senseLinux(ctx, h)
-	case "darwin":
-		ds, drv, err = senseDarwin(ctx, h)
-	case "windows":
-		ds, drv, err = senseWindows(ctx, h)
-	default:
-		return nil, fmt.Errorf("displays on %s: %w", h.OS(), errors.ErrUnsupported)
-	}
-	return observations(ds, drv), err
+	f, err := sensor.ByOS[found]{Linux: readLinux, Darwin: readDarwin, Windows: readWindows}.Read(ctx, h)
+	return observations(f.displays, f.drivers), err
+}
+
+// found is what one OS reader found.
+type found struct {
+	displays []*fwv1.Display
+	drivers  []*fwv1.Driver
 }
 
 // observations wraps displays and drivers, one per key, sorted by key.

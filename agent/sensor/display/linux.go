@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io/fs"
 	"path"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -41,7 +42,8 @@ var linuxModules = map[string]string{
 // builtinConnectors are the DRM connector types of a built-in panel.
 var builtinConnectors = []string{"eDP", "LVDS", "DSI"}
 
-func senseLinux(ctx context.Context, h *host.Host) ([]*fwv1.Display, []*fwv1.Driver, error) {
+// readLinux reads what the package doc lists for linux.
+func readLinux(ctx context.Context, h *host.Host) (found, error) {
 	var errs []error
 	conns, err := h.Glob("/sys/class/drm/card*-*")
 	if err != nil {
@@ -54,7 +56,7 @@ func senseLinux(ctx context.Context, h *host.Host) ([]*fwv1.Display, []*fwv1.Dri
 	)
 	for _, p := range conns {
 		if ctx.Err() != nil {
-			return ds, drv, ctx.Err()
+			return found{ds, drv}, ctx.Err()
 		}
 		card, conn, ok := splitConnector(path.Base(p))
 		if !ok || strings.HasPrefix(conn, "Writeback") {
@@ -104,7 +106,7 @@ func senseLinux(ctx context.Context, h *host.Host) ([]*fwv1.Display, []*fwv1.Dri
 	}
 	drv = append(drv, xorgDrivers(h)...)
 	drv = append(drv, xServers(h)...)
-	return ds, drv, errors.Join(errs...)
+	return found{ds, drv}, errors.Join(errs...)
 }
 
 func cardHas(m map[string]string, name string) bool {
@@ -143,15 +145,7 @@ func connectorType(conn string) string {
 	return conn
 }
 
-func isBuiltin(conn string) bool {
-	t := connectorType(conn)
-	for _, b := range builtinConnectors {
-		if t == b {
-			return true
-		}
-	}
-	return false
-}
+func isBuiltin(conn string) bool { return slices.Contains(builtinConnectors, connectorType(conn)) }
 
 // parseStatus reads a connector's status file: connected, disconnected or
 // unknown (anything else is unknown).

@@ -1,15 +1,20 @@
 package display
 
 import (
+	"bytes"
 	"context"
+	"encoding/hex"
 	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/farmwatch/farmwatch/agent/edid"
 	"github.com/farmwatch/farmwatch/agent/host"
 	fwv1 "github.com/farmwatch/farmwatch/proto/farmwatch/v1"
 	"github.com/google/go-cmp/cmp"
+	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/testing/protocmp"
 )
 
@@ -199,15 +204,54 @@ func FuzzLinuxValues(f *testing.F) {
 	f.Add([]byte("i915 4218880 42 - Live 0x0\nvkms 1 0 - Live 0x0\n"))
 	f.Add([]byte("Section \"Device\"\n Driver \"dummy\"\nEndSection\n"))
 	f.Add([]byte("card0-HDMI-A-1"))
+	f.Add(readKVM(f, "pikvm/v4plus.hex"))
 	f.Fuzz(func(t *testing.T, b []byte) {
-		parseStatus(b)
+		lines := bytes.Count(b, []byte("\n")) + 1
+		if s := parseStatus(b); s != "connected" && s != "disconnected" && s != "unknown" {
+			t.Fatalf("status %q", s)
+		}
 		parseEnabled(b)
-		parseModules(b)
-		parseXorgDevices(b)
-		parseXLock(b)
-		splitConnector(string(b))
-		connectorType(string(b))
-		Edid(b)
+		ms := parseModules(b)
+		if len(ms) > lines {
+			t.Fatalf("%d modules from %d lines", len(ms), lines)
+		}
+		for _, m := range ms {
+			if _, ok := linuxModules[m.Name]; !ok {
+				t.Fatalf("module %q is not one reported", m.Name)
+			}
+		}
+		xs := parseXorgDevices(b)
+		if len(xs) > lines {
+			t.Fatalf("%d drivers from %d lines", len(xs), lines)
+		}
+		for _, x := range xs {
+			if x == "" || strings.ContainsAny(x, "\"\n#") {
+				t.Fatalf("xorg driver %q", x)
+			}
+		}
+		if pid, ok := parseXLock(b); ok && (pid <= 0 || !bytes.Contains(b, []byte(strconv.Itoa(pid)))) {
+			t.Fatalf("X lock pid %d", pid)
+		}
+		s := string(b)
+		if card, conn, ok := splitConnector(s); ok && (card+"-"+conn != s || !strings.HasPrefix(card, "card") || conn == "") {
+			t.Fatalf("splitConnector(%q) = %q, %q", s, card, conn)
+		}
+		if ct := connectorType(s); !strings.HasPrefix(s, ct) {
+			t.Fatalf("connectorType(%q) = %q", s, ct)
+		}
+		e := Edid(b)
+		if (e == nil) != (len(b) == 0) {
+			t.Fatalf("Edid of %d bytes: %v", len(b), e)
+		}
+		if e != nil {
+			if n := min(len(b), edid.MaxBlocks*edid.BlockSize); e.RawHex != hex.EncodeToString(b[:n]) {
+				t.Fatalf("raw hex of %d bytes is %d characters", len(b), len(e.RawHex))
+			}
+			if _, err := proto.Marshal(e); err != nil {
+				t.Fatalf("edid %v: %v", e, err)
+			}
+			checkEdid(t, e)
+		}
 	})
 }
 

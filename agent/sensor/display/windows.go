@@ -1,6 +1,7 @@
 package display
 
 import (
+	"cmp"
 	"context"
 	"strings"
 
@@ -47,16 +48,17 @@ const (
 	displayClassKey = `HKLM\SYSTEM\CurrentControlSet\Control\Class\` + displayClass
 )
 
-func senseWindows(ctx context.Context, h *host.Host) ([]*fwv1.Display, []*fwv1.Driver, error) {
+// readWindows reads api/displays.json (live: the registry).
+func readWindows(ctx context.Context, h *host.Host) (found, error) {
 	var rec winDisplays
 	if err := h.API(ctx, "displays", &rec, liveDisplays); err != nil {
 		if unknown(err) {
-			return nil, nil, nil
+			return found{}, nil
 		}
-		return nil, nil, err
+		return found{}, err
 	}
 	ds, drv := winObservations(rec)
-	return ds, drv, nil
+	return found{ds, drv}, nil
 }
 
 // winObservations converts api/displays.json: each monitor instance is a
@@ -89,10 +91,7 @@ func winObservations(rec winDisplays) ([]*fwv1.Display, []*fwv1.Driver) {
 	}
 	var drv []*fwv1.Driver
 	for _, a := range rec.Adapters {
-		name := a.DriverDesc
-		if name == "" {
-			name = a.MatchingDeviceID
-		}
+		name := cmp.Or(a.DriverDesc, a.MatchingDeviceID)
 		if name == "" {
 			continue
 		}

@@ -74,8 +74,24 @@ func FuzzWindowsRecord(f *testing.F) {
 	f.Add(readTestdata(f, "displays.json"))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		var rec winDisplays
-		if json.Unmarshal(b, &rec) == nil {
-			winObservations(rec)
+		if json.Unmarshal(b, &rec) != nil {
+			return
 		}
+		ds, drv := winObservations(rec)
+		if len(ds) > len(rec.Monitors) || len(drv) > len(rec.Adapters) {
+			t.Fatalf("%d displays from %d monitors, %d drivers from %d adapters", len(ds), len(rec.Monitors), len(drv), len(rec.Adapters))
+		}
+		for _, d := range ds {
+			if d.HardwareId == "" || !strings.HasPrefix(d.Connector, d.HardwareId+"/") || d.Path != enumDisplayKey+`\`+d.Connector[:len(d.HardwareId)]+`\`+d.Connector[len(d.HardwareId)+1:] ||
+				d.Enabled != (d.Status == "connected") || d.Status != "connected" && d.Status != "disconnected" {
+				t.Fatalf("display %v", d)
+			}
+		}
+		for _, d := range drv {
+			if d.Name == "" || d.Type != "display_adapter" || !strings.HasPrefix(d.Path, displayClassKey+`\`) {
+				t.Fatalf("driver %v", d)
+			}
+		}
+		checkFound(t, ds, drv)
 	})
 }

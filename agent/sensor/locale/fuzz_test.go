@@ -1,12 +1,16 @@
 package locale
 
 import (
+	"bytes"
+	"cmp"
 	"encoding/json"
+	"slices"
 	"strings"
 	"testing"
 	"unicode/utf8"
 
 	"github.com/farmwatch/farmwatch/agent/host"
+	"google.golang.org/protobuf/proto"
 	"howett.net/plist"
 )
 
@@ -21,12 +25,28 @@ func FuzzParseShellVars(f *testing.F) {
 				t.Fatalf("bad name %q", k)
 			}
 		}
-		v := localeFromVars(m)
-		_ = country(v.lang)
-		for _, k := range xkbLayouts("", "xkb", "/p", m["XKBLAYOUT"], m["XKBVARIANT"]) {
-			if k.Layout == "" {
-				t.Fatal("empty layout")
+		for k, v := range m {
+			if strings.Contains(v, "\n") || !bytes.Contains(b, []byte(k)) {
+				t.Fatalf("%s=%q: not a one-line assignment of the input", k, v)
 			}
+		}
+		v := localeFromVars(m)
+		if c := country(v.lang); c != "" && (len(c) != 2 || c != strings.ToUpper(c) || !isAlpha(c)) {
+			t.Fatalf("country(%q) = %q", v.lang, c)
+		}
+		ks := xkbLayouts("", "xkb", "/p", m["XKBLAYOUT"], m["XKBVARIANT"])
+		if len(ks) > strings.Count(m["XKBLAYOUT"], ",")+1 {
+			t.Fatalf("%d layouts from %q", len(ks), m["XKBLAYOUT"])
+		}
+		for i, k := range ks {
+			if k.Layout == "" || k.Active && (i > 0 || splitList(m["XKBLAYOUT"])[0] != k.Layout) {
+				t.Fatalf("layout %v: empty, or active and not the first", k)
+			}
+		}
+		// Any value, quoted, reads back as it is; the last assignment wins.
+		val := strings.NewReplacer("'", "", "\n", "", "\r", "").Replace(string(b))
+		if got := parseShellVars([]byte(string(b) + "\nexport XKBLAYOUT='" + val + "'\n")); got["XKBLAYOUT"] != val {
+			t.Fatalf("XKBLAYOUT='%s' read as %q", val, got["XKBLAYOUT"])
 		}
 	})
 }
@@ -43,6 +63,9 @@ func FuzzParseFcitxProfile(f *testing.F) {
 			k := fcitxKeyboard("u", "fcitx5", "/p", im)
 			if k.InputMethod == "" && k.Layout == "" && !strings.HasPrefix(strings.TrimPrefix(im.name, "fcitx-"), "keyboard-") {
 				t.Fatalf("%q: neither layout nor input method", im.name)
+			}
+			if k.InputMethod != "" && k.InputMethod != im.name || k.Username != "u" || k.Path != "/p" {
+				t.Fatalf("%q gives %v", im.name, k)
 			}
 		}
 	})
@@ -61,6 +84,19 @@ func FuzzParseDconfEngines(f *testing.F) {
 				t.Fatalf("engine %q: empty", e)
 			}
 		}
+		// Any two engine names, in either quotes, read back in order.
+		clean := strings.NewReplacer("\n", "", "\r", "").Replace(string(b))
+		a, d := strings.ReplaceAll(clean, "'", ""), strings.ReplaceAll(clean, `"`, "")
+		file := "[desktop/ibus/general]\npreload-engines=@as ['" + a + "', \"" + d + "\"]\n"
+		var want []string
+		for _, e := range []string{a, d} {
+			if e != "" {
+				want = append(want, e)
+			}
+		}
+		if got := parseDconfEngines([]byte(file)); !slices.Equal(got, want) {
+			t.Fatalf("parseDconfEngines(%q) = %q, want %q", file, got, want)
+		}
 	})
 }
 
@@ -69,9 +105,13 @@ func FuzzParseXorgKeyboard(f *testing.F) {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, b []byte) {
-		for _, lv := range parseXorgKeyboard(b) {
-			if lv[0] == "" {
-				t.Fatal("empty layout")
+		lvs := parseXorgKeyboard(b)
+		if n := bytes.Count(b, []byte("\n")) + 1; len(lvs) > n {
+			t.Fatalf("%d layouts from %d lines", len(lvs), n)
+		}
+		for _, lv := range lvs {
+			if lv[0] == "" || strings.ContainsAny(lv[0]+lv[1], "\"\n") {
+				t.Fatalf("layout %q", lv)
 			}
 		}
 	})
@@ -81,11 +121,24 @@ func FuzzParseDpkgStatus(f *testing.F) {
 	f.Add([]byte(dpkgStatus))
 	f.Add([]byte("Package: x\nStatus:  install  ok  installed \n"))
 	f.Fuzz(func(t *testing.T, b []byte) {
-		for _, p := range parseDpkgStatus(b) {
-			if p.name == "" {
-				t.Fatal("empty package")
+		ps := parseDpkgStatus(b)
+		if n := bytes.Count(b, []byte("Package:")); len(ps) > n {
+			t.Fatalf("%d packages from %d Package fields", len(ps), n)
+		}
+		for _, p := range ps {
+			if p.name == "" || strings.ContainsAny(p.name+p.version, "\n") {
+				t.Fatalf("package %+v", p)
 			}
 			_, _ = packageLanguage(p.name)
+		}
+		// An installed package after anything is read as it was written.
+		name := strings.TrimSpace(strings.NewReplacer("\n", "", "\r", "").Replace(string(b)))
+		if name == "" {
+			return
+		}
+		ps = parseDpkgStatus([]byte(string(b) + "\n\nPackage: " + name + "\nStatus: install ok installed\nVersion: 1:2.3-4\n"))
+		if len(ps) == 0 || ps[len(ps)-1] != (dpkgPackage{name: name, version: "1:2.3-4"}) {
+			t.Fatalf("package %q not read last: %+v", name, ps)
 		}
 	})
 }
@@ -98,9 +151,21 @@ func FuzzParseHIToolbox(f *testing.F) {
 	f.Add([]byte("<plist><dict><key>AppleEnabledInputSources</key><string>x</string></dict></plist>"))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		if tb, err := parseHIToolbox(b); err == nil {
-			for _, k := range darwinKeyboards("u", "/p", tb) {
+			selected := map[string]bool{}
+			for _, src := range tb.Selected {
+				selected[src.id()] = true
+			}
+			ks := darwinKeyboards("u", "/p", tb)
+			if len(ks) > len(tb.Enabled) {
+				t.Fatalf("%d input sources from %d enabled", len(ks), len(tb.Enabled))
+			}
+			for _, k := range ks {
 				if k.InputMethod == "" && k.Layout == "" {
 					t.Fatalf("empty input source %v", k)
+				}
+				id := cmp.Or(k.InputMethod, k.Layout)
+				if k.Active != selected[id] || k.Username != "u" || k.Source != "hitoolbox" {
+					t.Fatalf("input source %v: active %v, selected %v", k, k.Active, selected[id])
 				}
 			}
 		}
@@ -131,10 +196,13 @@ func FuzzKeyboardRecord(f *testing.F) {
 		obs := observations(fd)
 		seen := map[string]bool{}
 		for _, o := range obs {
-			if seen[o.Key] {
-				t.Fatalf("duplicate key %s", o.Key)
+			if o.Key == "" || o.Kind == nil || seen[o.Key] {
+				t.Fatalf("observation %v: no key, no kind, or a key twice", o)
 			}
 			seen[o.Key] = true
+		}
+		if !seen["locale/system"] || len(fd.locales) != len(rec.Users)+1 {
+			t.Fatalf("%d locales for %d users, system's %v", len(fd.locales), len(rec.Users), seen["locale/system"])
 		}
 	})
 }
@@ -148,6 +216,13 @@ func FuzzParseTip(f *testing.F) {
 		if k != nil && k.InputMethod == "" && k.Layout == "" {
 			t.Fatalf("parseTip(%q): empty", s)
 		}
+		if k != nil && (k.InputMethod != strings.ToUpper(k.InputMethod) || k.Layout != strings.ToLower(k.Layout) || k.Source != "tip") {
+			t.Fatalf("parseTip(%q) = %v: not in its case", s, k)
+		}
+		// Windows writes hex in either case: the case says nothing.
+		if lo, up := parseTip(asciiCase(s, 'a'-'A')), parseTip(asciiCase(s, 0)); !proto.Equal(lo, up) {
+			t.Fatalf("parseTip of %q: %v lower case, %v upper case", s, lo, up)
+		}
 	})
 }
 
@@ -157,9 +232,26 @@ func FuzzZoneLookup(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, s string) {
 		for _, z := range []string{windowsZone(s), zoneFromLink(s), zoneFromFile([]byte(s))} {
-			if z != "" && (strings.Contains(z, "..") || strings.HasPrefix(z, "/") || !utf8.ValidString(z)) {
+			if z != "" && (strings.Contains(z, "..") || strings.HasPrefix(z, "/") || !utf8.ValidString(z) || !zoneName.MatchString(z)) {
 				t.Fatalf("%q gives zone %q", s, z)
+			}
+			// A zone the link names, the file names too, and the reverse.
+			if z != "" && !strings.Contains(z, "zoneinfo/") && !strings.HasPrefix(z, "posix/") && !strings.HasPrefix(z, "right/") &&
+				(zoneFromLink("/usr/share/zoneinfo/posix/"+z) != z || zoneFromFile([]byte(z+"\n")) != z) {
+				t.Fatalf("zone %q is not read back from a link and a file", z)
 			}
 		}
 	})
+}
+
+// asciiCase writes the ASCII letters of s in lower case (shift 'a'-'A')
+// or upper case (shift 0), and leaves every other byte.
+func asciiCase(s string, shift byte) string {
+	b := []byte(s)
+	for i, c := range b {
+		if c|0x20 >= 'a' && c|0x20 <= 'z' {
+			b[i] = c&^0x20 + shift
+		}
+	}
+	return string(b)
 }

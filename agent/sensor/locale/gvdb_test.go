@@ -2,6 +2,8 @@ package locale
 
 import (
 	"os"
+	"reflect"
+	"strings"
 	"testing"
 
 	fwv1 "github.com/farmwatch/farmwatch/proto/farmwatch/v1"
@@ -102,9 +104,26 @@ func FuzzParseGVDB(f *testing.F) {
 			_ = gvStrings(gvValue{typ: "as", data: v.data})
 			_ = gvStringPairs(gvValue{typ: "a(ss)", data: v.data})
 		}
+		if again, err := parseGVDB(b); err != nil || !reflect.DeepEqual(again, db) {
+			t.Fatalf("parsing twice: %v", err)
+		}
+		n = 0
+		for _, v := range db {
+			if n++; n > 16 {
+				break
+			}
+			for _, s := range gvStrings(gvValue{typ: "as", data: v.data}) {
+				if strings.IndexByte(s, 0) >= 0 {
+					t.Fatalf("string %q holds a NUL", s)
+				}
+			}
+		}
 		for _, k := range dconfKeyboards("u", "/p", db) {
 			if k.InputMethod == "" && k.Layout == "" {
 				t.Fatalf("empty %v", k)
+			}
+			if k.Username != "u" || k.Path != "/p" || k.Source != "gnome" && k.Source != "ibus" {
+				t.Fatalf("input source %v", k)
 			}
 		}
 	})

@@ -54,12 +54,16 @@
 package locale
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"sort"
+	"strings"
 
 	"github.com/farmwatch/farmwatch/agent/host"
+	"github.com/farmwatch/farmwatch/agent/sensor"
 	fwv1 "github.com/farmwatch/farmwatch/proto/farmwatch/v1"
 )
 
@@ -79,20 +83,7 @@ type found struct {
 // the host. What could be read is returned beside an error naming what
 // could not.
 func (Sensor) Sense(ctx context.Context, h *host.Host) ([]*fwv1.Observation, error) {
-	var (
-		f   found
-		err error
-	)
-	switch h.OS() {
-	case "linux":
-		f, err = senseLinux(ctx, h)
-	case "darwin":
-		f, err = senseDarwin(ctx, h)
-	case "windows":
-		f, err = senseWindows(ctx, h)
-	default:
-		return nil, fmt.Errorf("%s: %w", h.OS(), errors.ErrUnsupported)
-	}
+	f, err := sensor.ByOS[found]{Linux: readLinux, Darwin: readDarwin, Windows: readWindows}.Read(ctx, h)
 	return observations(f), err
 }
 
@@ -131,17 +122,60 @@ func KeyboardKey(k *fwv1.KeyboardLayout) string {
 			what += "(" + v + ")"
 		}
 	}
-	return "keyboard/" + userOrSystem(k.GetUsername()) + "/" + k.GetSource() + "/" + what
+	return "keyboard/" + cmp.Or(k.GetUsername(), "system") + "/" + k.GetSource() + "/" + what
 }
 
 // LocaleKey is the stable key of a locale: locale/<user or system>.
 func LocaleKey(l *fwv1.Locale) string {
-	return "locale/" + userOrSystem(l.GetUsername())
+	return "locale/" + cmp.Or(l.GetUsername(), "system")
 }
 
-func userOrSystem(u string) string {
-	if u == "" {
-		return "system"
+// fileReader reads a host's files for one OS reader and keeps the errors
+// of those that exist but cannot be read: a file that is not there is
+// nothing to read, not a failure.
+type fileReader struct {
+	h    *host.Host
+	errs []error
+}
+
+func (r *fileReader) fail(err error) { r.errs = append(r.errs, err) }
+
+// read reads a file; nil when it is missing or cannot be read.
+func (r *fileReader) read(p string) []byte {
+	b, err := r.h.ReadFile(p)
+	if err != nil {
+		if !missing(err) {
+			r.fail(fmt.Errorf("read %s: %w", p, err))
+		}
+		return nil
 	}
-	return u
+	return b
+}
+
+// glob returns the files that match a pattern.
+func (r *fileReader) glob(pattern string) []string {
+	ps, err := r.h.Glob(pattern)
+	if err != nil {
+		r.fail(err)
+	}
+	return ps
+}
+
+// list lists a directory; nil when it is missing.
+func (r *fileReader) list(dir string) []host.Entry {
+	ents, err := r.h.ReadDir(dir)
+	if err != nil && !missing(err) {
+		r.fail(fmt.Errorf("list %s: %w", dir, err))
+	}
+	return ents
+}
+
+// missing reports an error that means the thing is not there.
+func missing(err error) bool {
+	return errors.Is(err, fs.ErrNotExist) || errors.Is(err, host.ErrNotRecorded) || errors.Is(err, host.ErrNotLive) || isNotDir(err)
+}
+
+func isNotDir(err error) bool {
+	var pe *fs.PathError
+	return errors.As(err, &pe) && strings.Contains(pe.Err.Error(), "not a directory")
 }

@@ -1,9 +1,12 @@
 package locale
 
 import (
+	"fmt"
 	"testing"
 	"time"
 
+	"github.com/farmwatch/farmwatch/agent/host"
+	fwv1 "github.com/farmwatch/farmwatch/proto/farmwatch/v1"
 	"github.com/google/go-cmp/cmp"
 )
 
@@ -315,5 +318,86 @@ func TestSortedPreload(t *testing.T) {
 	got := sortedPreload(map[string]string{"10": "a", "2": "b", "1": "c", "x": "d"})
 	if d := cmp.Diff([]string{"1", "2", "10", "x"}, got); d != "" {
 		t.Errorf("-want +got\n%s", d)
+	}
+}
+
+// layoutKeys writes keyboard layouts as their keys, for short tables.
+func layoutKeys(ks []*fwv1.KeyboardLayout) []string {
+	var out []string
+	for _, k := range ks {
+		out = append(out, KeyboardKey(k)+" "+k.Path+" "+k.Language+map[bool]string{true: " active", false: ""}[k.Active])
+	}
+	return out
+}
+
+func TestParseLinuxKeyboardFiles(t *testing.T) {
+	for _, tt := range []struct {
+		name  string
+		parse func([]byte) []*fwv1.KeyboardLayout
+		in    string
+		want  []string
+	}{
+		{"default keyboard", parseDefaultKeyboard, debianKeyboard, []string{
+			"keyboard/system/xkb/kr(kr104) /etc/default/keyboard ko active",
+			"keyboard/system/xkb/us /etc/default/keyboard en",
+		}},
+		{"default keyboard missing", parseDefaultKeyboard, "", nil},
+		{"vconsole", parseVconsole, vconsole, []string{
+			"keyboard/system/vconsole/kr /etc/vconsole.conf ko active",
+			"keyboard/system/vconsole-xkb/us /etc/vconsole.conf en active",
+			"keyboard/system/vconsole-xkb/kr(kr104) /etc/vconsole.conf ko",
+		}},
+		{"vconsole without keymap", parseVconsole, "FONT=eurlatgr\n", nil},
+		{"dpkg", parseDpkgKeyboards, dpkgStatus, []string{
+			"keyboard/system/dpkg/fcitx5-hangul /var/lib/dpkg/status ko",
+			"keyboard/system/dpkg/ibus-libpinyin /var/lib/dpkg/status zh",
+		}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			if d := cmp.Diff(tt.want, layoutKeys(tt.parse([]byte(tt.in)))); d != "" {
+				t.Errorf("-want +got\n%s", d)
+			}
+		})
+	}
+	if got := parseDpkgKeyboards([]byte(dpkgStatus)); got[0].Variant != "5.1.1-1" || !got[0].Installed || got[0].Active {
+		t.Errorf("dpkg package: %v", got[0])
+	}
+}
+
+func TestParseAccountsService(t *testing.T) {
+	for _, tt := range []struct {
+		in   string
+		lang string
+		lc   []string
+	}{
+		{"[User]\nLanguage=ko_KR.UTF-8\nFormatsLocale=en_US.UTF-8\nXSession=ubuntu\n", "ko_KR.UTF-8", []string{"FormatsLocale=en_US.UTF-8"}},
+		{"[User]\nLanguage=ko_KR.UTF-8\nFormatsLocale=ko_KR.UTF-8\n", "ko_KR.UTF-8", nil},
+		{"[User]\nXSession=ubuntu\n", "", nil},
+		{"[Other]\nLanguage=de_DE.UTF-8\n", "", nil},
+		{"", "", nil},
+	} {
+		lang, lc := parseAccountsService([]byte(tt.in))
+		if lang != tt.lang || !cmp.Equal(lc, tt.lc) {
+			t.Errorf("parseAccountsService(%q) = %q, %q; want %q, %q", tt.in, lang, lc, tt.lang, tt.lc)
+		}
+	}
+}
+
+func TestUsers(t *testing.T) {
+	homes := []host.Entry{{Name: "minsu", IsDir: true}, {Name: "link", Symlink: true}, {Name: ".hidden", IsDir: true}, {Name: "lost+found", IsDir: true}, {Name: "file"}}
+	accounts := []host.Entry{{Name: "bob"}, {Name: "minsu"}, {Name: "dir", IsDir: true}}
+	if d := cmp.Diff([]string{"bob", "link", "minsu"}, linuxUsers(homes, accounts)); d != "" {
+		t.Errorf("linuxUsers -want +got\n%s", d)
+	}
+	mac := []host.Entry{{Name: "Guest", IsDir: true}, {Name: "Shared", IsDir: true}, {Name: "alice", IsDir: true}, {Name: ".localized"}, {Name: "x"}}
+	if d := cmp.Diff([]string{"alice"}, darwinUsers(mac)); d != "" {
+		t.Errorf("darwinUsers -want +got\n%s", d)
+	}
+	var many []host.Entry
+	for i := 0; i < maxUsers+10; i++ {
+		many = append(many, host.Entry{Name: fmt.Sprintf("u%03d", i), IsDir: true})
+	}
+	if n, m := len(linuxUsers(many, nil)), len(darwinUsers(many)); n != maxUsers || m != maxUsers {
+		t.Errorf("users kept: %d linux, %d darwin; want %d", n, m, maxUsers)
 	}
 }

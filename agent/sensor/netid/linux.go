@@ -1,6 +1,7 @@
 package netid
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -10,22 +11,17 @@ import (
 	"strings"
 
 	"github.com/farmwatch/farmwatch/agent/host"
-	"github.com/farmwatch/farmwatch/agent/sensor/network"
+	"github.com/farmwatch/farmwatch/agent/netstate"
 	fwv1 "github.com/farmwatch/farmwatch/proto/farmwatch/v1"
 )
 
 // readLinux reads the Linux files named in the package doc.
-func readLinux(h *host.Host) (State, error) {
+func readLinux(ctx context.Context, h *host.Host) (State, error) {
 	var st State
 	var errs []error
-	var routes []*fwv1.Route
-	if b, err := h.ReadFile("/proc/net/route"); err == nil {
-		routes = append(routes, network.ParseRoute(string(b))...)
-	} else if !errors.Is(err, fs.ErrNotExist) {
-		errs = append(errs, fmt.Errorf("read /proc/net/route: %w", err))
-	}
-	if b, err := h.ReadFile("/proc/net/ipv6_route"); err == nil {
-		routes = append(routes, network.ParseIPv6Route(string(b))...)
+	routes, err := netstate.Routes(ctx, h)
+	if err != nil {
+		errs = append(errs, err)
 	}
 	st.Gateways = gatewaysOf(routes)
 	if b, err := h.ReadFile("/proc/net/arp"); err == nil {

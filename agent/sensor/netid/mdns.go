@@ -2,12 +2,13 @@ package netid
 
 import (
 	"context"
-	"encoding/binary"
 	"errors"
 	"net"
 	"net/netip"
 	"strings"
 	"time"
+
+	"golang.org/x/net/dns/dnsmessage"
 )
 
 // MDNSRecord is one address announced for an IP-KVM name, as api/mdns.json
@@ -18,7 +19,8 @@ type MDNSRecord struct {
 }
 
 // mdnsNames are the first labels of the names IP-KVMs announce by default
-// (ipkvm-watch's list, ../shared/ANCHORS.md).
+// (the names ipkvm-watch listens for:
+// https://github.com/LivingInSyn/ipkvm-watch).
 var mdnsNames = []string{"pikvm", "tinypilot", "jetkvm", "glkvm", "blikvm"}
 
 // mdnsListen is how long the passive listen lasts.
@@ -59,50 +61,67 @@ func liveMDNS(ctx context.Context) (any, error) {
 	}
 }
 
-// ParseMDNS reads the A and AAAA records of an mDNS message (answers and
-// additional records) whose name is an IP-KVM's .local name. Anything
+// maxMDNSRecords bounds the resource records read from one message.
+const maxMDNSRecords = 256
+
+// ParseMDNS reads the A and AAAA records of an mDNS message (answers,
+// authority and additional records) whose name is an IP-KVM's .local name.
+// The message is parsed by golang.org/x/net/dns/dnsmessage; anything
 // malformed ends the parse with what was read so far.
 func ParseMDNS(b []byte) []MDNSRecord {
-	if len(b) < 12 {
+	var p dnsmessage.Parser
+	if _, err := p.Start(b); err != nil {
 		return nil
 	}
-	qd := int(binary.BigEndian.Uint16(b[4:]))
-	rr := int(binary.BigEndian.Uint16(b[6:])) + int(binary.BigEndian.Uint16(b[8:])) + int(binary.BigEndian.Uint16(b[10:]))
-	off := 12
-	for i := 0; i < qd; i++ {
-		_, n, ok := dnsName(b, off)
-		if !ok || n+4 > len(b) {
-			return nil
-		}
-		off = n + 4
+	if err := p.SkipAllQuestions(); err != nil {
+		return nil
 	}
 	var out []MDNSRecord
-	for i := 0; i < rr && i < 256; i++ {
-		name, n, ok := dnsName(b, off)
-		if !ok || n+10 > len(b) {
-			return out
+	n := 0
+	sections := []struct {
+		header func() (dnsmessage.ResourceHeader, error)
+		skip   func() error
+	}{{p.AnswerHeader, p.SkipAnswer}, {p.AuthorityHeader, p.SkipAuthority}, {p.AdditionalHeader, p.SkipAdditional}}
+	for _, sec := range sections {
+		for {
+			h, err := sec.header()
+			if err == dnsmessage.ErrSectionDone {
+				break
+			}
+			if err != nil || n == maxMDNSRecords {
+				return out
+			}
+			n++
+			var ip netip.Addr
+			switch h.Type {
+			case dnsmessage.TypeA:
+				r, err := p.AResource()
+				if err != nil {
+					return out
+				}
+				ip = netip.AddrFrom4(r.A)
+			case dnsmessage.TypeAAAA:
+				r, err := p.AAAAResource()
+				if err != nil {
+					return out
+				}
+				ip = netip.AddrFrom16(r.AAAA)
+			default:
+				if err := sec.skip(); err != nil {
+					return out
+				}
+				continue
+			}
+			if name := strings.ToLower(strings.TrimSuffix(h.Name.String(), ".")); kvmName(name) {
+				out = append(out, MDNSRecord{Name: name, IP: ip.String()})
+			}
 		}
-		typ := binary.BigEndian.Uint16(b[n:])
-		rdlen := int(binary.BigEndian.Uint16(b[n+8:]))
-		data := n + 10
-		if data+rdlen > len(b) {
-			return out
-		}
-		var ip netip.Addr
-		switch {
-		case typ == 1 && rdlen == 4:
-			ip = netip.AddrFrom4([4]byte(b[data : data+4]))
-		case typ == 28 && rdlen == 16:
-			ip = netip.AddrFrom16([16]byte(b[data : data+16]))
-		}
-		if ip.IsValid() && kvmName(name) {
-			out = append(out, MDNSRecord{Name: name, IP: ip.String()})
-		}
-		off = data + rdlen
 	}
 	return out
 }
 
+// kvmName reports whether a name is NAME.local with NAME beginning with one
+// of mdnsNames.
 func kvmName(name string) bool {
 	first, rest, _ := strings.Cut(name, ".")
 	if rest != "local" {
@@ -114,41 +133,4 @@ func kvmName(name string) bool {
 		}
 	}
 	return false
-}
-
-// dnsName reads a (possibly compressed) name at off; it returns the name in
-// lower case, the offset after it in the message, and ok.
-func dnsName(b []byte, off int) (string, int, bool) {
-	var labels []string
-	end := -1
-	for hops := 0; hops < 32; hops++ {
-		if off >= len(b) {
-			return "", 0, false
-		}
-		l := int(b[off])
-		switch {
-		case l == 0:
-			if end < 0 {
-				end = off + 1
-			}
-			return strings.ToLower(strings.Join(labels, ".")), end, true
-		case l&0xC0 == 0xC0:
-			if off+1 >= len(b) {
-				return "", 0, false
-			}
-			if end < 0 {
-				end = off + 2
-			}
-			off = int(binary.BigEndian.Uint16(b[off:]) & 0x3FFF)
-		case l&0xC0 != 0:
-			return "", 0, false
-		default:
-			if off+1+l > len(b) {
-				return "", 0, false
-			}
-			labels = append(labels, string(b[off+1:off+1+l]))
-			off += 1 + l
-		}
-	}
-	return "", 0, false
 }

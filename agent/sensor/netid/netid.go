@@ -18,27 +18,30 @@
 //
 // What it reads, per OS (parsers chosen by the host's OS at run time):
 //
-// Linux: /proc/net/route and /proc/net/ipv6_route (default gateways),
-// /proc/net/arp (IPv4 neighbours; IPv6 neighbours are only in netlink and
-// are not read), /proc/net/wireless (which interfaces are wireless and
+// The routes that give the default gateways come from package netstate:
+// /proc/net/route and /proc/net/ipv6_route on Linux, `/usr/sbin/netstat
+// -rn` on macOS, api/routes.json and api/interfaces.json on Windows.
+// Besides:
+//
+// Linux: /proc/net/arp (IPv4 neighbours; IPv6 neighbours are only in netlink
+// and are not read), /proc/net/wireless (which interfaces are wireless and
 // associated), and NetworkManager's state: /var/lib/NetworkManager/
 // timestamps (the profile used last) and /var/lib/NetworkManager/
 // seen-bssids (the BSSIDs seen for it; several for a mesh, hashed as one
-// sorted set). The Wi-Fi profiles (system-connections/*.nmconnection)
-// hold the SSID but also the Wi-Fi password, which a snapshot would then
-// carry, so they are not read and Linux reports no SSID. The current
-// BSSID itself is only in nl80211, which is not read.
+// sorted set). The Wi-Fi profiles (system-connections/*.nmconnection) hold
+// the SSID but also the Wi-Fi password, which a snapshot would then carry,
+// so they are not read and Linux reports no SSID. The current BSSID itself
+// is only in nl80211, which is not read.
 //
-// macOS: `/usr/sbin/netstat -rn` (gateway), `/usr/sbin/arp -an`
-// (neighbours), `/usr/sbin/ipconfig getsummary en0` (SSID and BSSID of the
-// built-in Wi-Fi; the airport tool is gone from recent macOS, and
-// `system_profiler SPAirPortDataType` is slow and redacts the same fields).
-// macOS 14.4 and later print <redacted> to a process without Location
-// Services permission; that is reported as unknown.
+// macOS: `/usr/sbin/arp -an` (neighbours), `/usr/sbin/ipconfig getsummary
+// en0` (SSID and BSSID of the built-in Wi-Fi; the airport tool is gone from
+// recent macOS, and `system_profiler SPAirPortDataType` is slow and redacts
+// the same fields). macOS 14.4 and later print <redacted> to a process
+// without Location Services permission; that is reported as unknown.
 //
-// Windows: api/routes.json and api/interfaces.json (as the network sensor
-// records them), `C:\Windows\System32\ARP.EXE -a` (neighbours), and
-// `netsh wlan show interfaces` (SSID and BSSID).
+// Windows: `C:\Windows\System32\ARP.EXE -a` (neighbours, each interface
+// named by its address in api/interfaces.json), and `netsh wlan show
+// interfaces` (SSID and BSSID).
 //
 // mDNS (all OSes, Config.mdns, off by default): for two seconds the sensor
 // listens, without sending anything, on 224.0.0.251:5353 and keeps the
@@ -53,13 +56,14 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
-	"fmt"
 	"net/netip"
+	"slices"
 	"sort"
 	"strings"
 
 	"github.com/farmwatch/farmwatch/agent/host"
-	"github.com/farmwatch/farmwatch/agent/sensor/network"
+	"github.com/farmwatch/farmwatch/agent/netstate"
+	"github.com/farmwatch/farmwatch/agent/sensor"
 	fwv1 "github.com/farmwatch/farmwatch/proto/farmwatch/v1"
 )
 
@@ -99,18 +103,7 @@ type State struct {
 
 // Sense reads the identity; each part failing leaves the others.
 func (s *Sensor) Sense(ctx context.Context, h *host.Host) ([]*fwv1.Observation, error) {
-	var st State
-	var err error
-	switch h.OS() {
-	case "linux":
-		st, err = readLinux(h)
-	case "darwin":
-		st, err = readDarwin(ctx, h)
-	case "windows":
-		st, err = readWindows(ctx, h)
-	default:
-		return nil, fmt.Errorf("%s: %w", h.OS(), errors.ErrUnsupported)
-	}
+	st, err := sensor.ByOS[State]{Linux: readLinux, Darwin: readDarwin, Windows: readWindows}.Read(ctx, h)
 	if s.opt.MDNS {
 		var recs []MDNSRecord
 		if merr := h.API(ctx, "mdns", &recs, liveMDNS); merr == nil {
@@ -139,7 +132,7 @@ func Hash(salt, kind, value string) string {
 // routes are the gateways: that is the LAN's router, which still carries
 // the tunnel to its endpoint and which the farm's laptops share.
 func gatewaysOf(routes []*fwv1.Route) []Gateway {
-	network.MarkRoutes(routes, nil)
+	netstate.MarkRoutes(routes, nil)
 	var out []Gateway
 	seen := map[string]bool{}
 	for _, pass := range []bool{true, false} {
@@ -172,13 +165,7 @@ func (st State) Observations(salt string) []*fwv1.Observation {
 		ns = append(ns, n)
 	}
 	for _, g := range st.Gateways {
-		found := false
-		for _, n := range ns {
-			if n.Ip == g.IP {
-				found = true
-			}
-		}
-		if !found {
+		if !slices.ContainsFunc(ns, func(n *fwv1.Neighbor) bool { return n.Ip == g.IP }) {
 			n := &fwv1.Neighbor{Ip: g.IP, Interface: g.Interface}
 			byIP[n.Ip+"@"+n.Interface] = n
 			ns = append(ns, n)

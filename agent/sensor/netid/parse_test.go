@@ -4,7 +4,7 @@ import (
 	"encoding/hex"
 	"testing"
 
-	"github.com/farmwatch/farmwatch/agent/sensor/network"
+	"github.com/farmwatch/farmwatch/agent/netstate"
 	fwv1 "github.com/farmwatch/farmwatch/proto/farmwatch/v1"
 	"github.com/google/go-cmp/cmp"
 	"google.golang.org/protobuf/testing/protocmp"
@@ -71,7 +71,7 @@ func TestObservationsHashGateway(t *testing.T) {
 func TestGatewaysFallBack(t *testing.T) {
 	// A full tunnel whose default route is the device: the LAN router is
 	// the next hop of the tunnel endpoint's route.
-	rs := network.ParseRoute("Iface\tDestination\tGateway\tFlags\tRefCnt\tUse\tMetric\tMask\tMTU\tWindow\tIRTT\nwg0\t00000000\t00000000\t0001\t0\t0\t0\t00000000\t0\t0\t0\neth0\t146433C6\t014DA8C0\t0007\t0\t0\t0\tFFFFFFFF\t0\t0\t0\n")
+	rs := netstate.ParseRoute("Iface\tDestination\tGateway\tFlags\tRefCnt\tUse\tMetric\tMask\tMTU\tWindow\tIRTT\nwg0\t00000000\t00000000\t0001\t0\t0\t0\t00000000\t0\t0\t0\neth0\t146433C6\t014DA8C0\t0007\t0\t0\t0\tFFFFFFFF\t0\t0\t0\n")
 	got := gatewaysOf(rs)
 	if len(got) != 1 || got[0].IP != "192.168.77.1" || got[0].Interface != "eth0" {
 		t.Fatalf("got %v", got)

@@ -1,14 +1,13 @@
-//go:build !darwin && !windows
+//go:build !windows
 
 package network
 
-import "context"
+import (
+	"context"
+	"errors"
+)
 
-// liveInterfaces is macOS and Windows only: Linux reads /sys/class/net.
-func liveInterfaces(context.Context) (any, error) { return nil, errNotThisOS }
-
-// liveRoutes is Windows only: Linux reads /proc/net/route.
-func liveRoutes(context.Context) (any, error) { return nil, errNotThisOS }
-
-// liveProxy is Windows only.
-func liveProxy(context.Context) (any, error) { return nil, errNotThisOS }
+// liveProxy reads the WinINET settings of the Windows registry; only
+// windows has them (macOS proxies come from scutil --proxy, Linux's from
+// files).
+func liveProxy(context.Context) (any, error) { return nil, errors.ErrUnsupported }

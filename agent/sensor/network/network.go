@@ -7,18 +7,15 @@
 // reports; rules match them there.
 //
 // What it reads, per OS (the parser of each is chosen by the host's OS at
-// run time, so every OS's snapshot scans on any machine):
+// run time, so every OS's snapshot scans on any machine). The interfaces,
+// their kinds and addresses, and the routes come from package netstate,
+// whose doc says what it reads on each OS (on Linux /sys/class/net,
+// /proc/net/{route,ipv6_route,fib_trie,if_inet6}; on macOS
+// api/interfaces.json and `/usr/sbin/netstat -rn`; on Windows
+// api/interfaces.json, with each adapter's DNS servers, and
+// api/routes.json). Besides:
 //
 // Linux (files only, through the host root):
-//   - /sys/class/net/*/{type,operstate,address,uevent,tun_flags,mtu},
-//     /sys/class/net/*/wireless and the link /sys/class/net/*/device;
-//   - addresses: /proc/net/if_inet6 (IPv6) and /proc/net/fib_trie (IPv4:
-//     procfs has no per-interface IPv4 file and the ip command is not
-//     allowed; each local /32 of the trie is given to the interface whose
-//     connected route holds it, 127/8 to lo);
-//   - routes: /proc/net/route and /proc/net/ipv6_route (the main table
-//     only: a policy-routed tunnel such as wg-quick's table 51820 is not
-//     seen there, only its interface);
 //   - DNS: /etc/resolv.conf;
 //   - proxies: /etc/environment, export lines of /etc/profile.d/*.sh, and
 //     Acquire::*::Proxy lines of /etc/apt/apt.conf and /etc/apt/apt.conf.d/*.
@@ -26,12 +23,9 @@
 //     GNOME's per-user proxy lives in a binary dconf database and is not
 //     read either.
 //
-// macOS: api/interfaces.json (gopsutil net.Interfaces), `/usr/sbin/netstat
-// -rn` (routes), `/usr/sbin/scutil --dns`, `/usr/sbin/scutil --proxy`.
+// macOS: `/usr/sbin/scutil --dns`, `/usr/sbin/scutil --proxy`.
 //
-// Windows: api/interfaces.json (GetAdaptersAddresses, with descriptions such
-// as "Wintun Userspace Tunnel" and "TAP-Windows Adapter V9" and each
-// adapter's DNS servers), api/routes.json (GetIpForwardTable2),
+// Windows: the DNS servers of each adapter (from api/interfaces.json),
 // api/proxy.json (the WinINET settings under HKCU\Software\Microsoft\Windows\
 // CurrentVersion\Internet Settings of every loaded user hive in HKEY_USERS),
 // and `netsh winhttp show proxy`. The formats are in API.md.
@@ -40,12 +34,11 @@ package network
 import (
 	"context"
 	"errors"
-	"fmt"
-	"net/netip"
 	"sort"
-	"strings"
 
 	"github.com/farmwatch/farmwatch/agent/host"
+	"github.com/farmwatch/farmwatch/agent/netstate"
+	"github.com/farmwatch/farmwatch/agent/sensor"
 	fwv1 "github.com/farmwatch/farmwatch/proto/farmwatch/v1"
 )
 
@@ -62,18 +55,7 @@ const maxRoutes = 256
 // Sense reads the host's network paths. Each part (interfaces, routes, DNS,
 // proxies) is read on its own; a part that fails leaves the others.
 func (Sensor) Sense(ctx context.Context, h *host.Host) ([]*fwv1.Observation, error) {
-	var st State
-	var err error
-	switch h.OS() {
-	case "linux":
-		st, err = readLinux(h)
-	case "darwin":
-		st, err = readDarwin(ctx, h)
-	case "windows":
-		st, err = readWindows(ctx, h)
-	default:
-		return nil, fmt.Errorf("%s: %w", h.OS(), errors.ErrUnsupported)
-	}
+	st, err := sensor.ByOS[State]{Linux: readLinux, Darwin: readDarwin, Windows: readWindows}.Read(ctx, h)
 	return st.Observations(), err
 }
 
@@ -90,10 +72,10 @@ type State struct {
 func (st State) Observations() []*fwv1.Observation {
 	kinds := map[string]string{}
 	for _, i := range st.Interfaces {
-		i.Tunnel = TunnelKind(i.Type)
+		i.Tunnel = netstate.TunnelKind(i.Type)
 		kinds[i.Name] = i.Type
 	}
-	MarkRoutes(st.Routes, kinds)
+	netstate.MarkRoutes(st.Routes, kinds)
 	routes := st.Routes
 	sort.SliceStable(routes, func(a, b int) bool { return routes[a].Default && !routes[b].Default })
 	if len(routes) > maxRoutes {
@@ -123,136 +105,6 @@ func (st State) Observations() []*fwv1.Observation {
 	}
 	return obs
 }
-
-// TunnelKind reports whether an interface kind carries traffic through a
-// tunnel to somewhere else.
-func TunnelKind(kind string) bool {
-	switch kind {
-	case "tun", "tap", "wireguard", "ppp", "ipsec", "utun", "wintun", "tailscale", "zerotier":
-		return true
-	}
-	return false
-}
-
-// MarkRoutes sets family, default, split_default and via_tunnel on routes,
-// given the kind of each interface by name. A pair of /1 routes covering
-// the whole address space (0.0.0.0/1 and 128.0.0.0/1, or ::/1 and 8000::/1)
-// through one interface is how OpenVPN and others override the default
-// route without replacing it: both halves are marked default and split.
-func MarkRoutes(routes []*fwv1.Route, kinds map[string]string) {
-	halves := map[string]map[string]bool{} // interface -> "lo4"/"hi4"/"lo6"/"hi6"
-	for _, r := range routes {
-		p, err := netip.ParsePrefix(r.Destination)
-		if err != nil {
-			continue
-		}
-		if r.Family == "" {
-			r.Family = "ipv4"
-			if p.Addr().Is6() {
-				r.Family = "ipv6"
-			}
-		}
-		if p.Bits() == 0 {
-			r.Default = true
-		}
-		if h := half(p); h != "" {
-			if halves[r.Interface] == nil {
-				halves[r.Interface] = map[string]bool{}
-			}
-			halves[r.Interface][h] = true
-		}
-	}
-	for _, r := range routes {
-		p, err := netip.ParsePrefix(r.Destination)
-		if err == nil {
-			if h := half(p); h != "" {
-				fam := h[2:]
-				if halves[r.Interface]["lo"+fam] && halves[r.Interface]["hi"+fam] {
-					r.Default, r.SplitDefault = true, true
-				}
-			}
-		}
-		if TunnelKind(kinds[r.Interface]) {
-			r.ViaTunnel = true
-		}
-	}
-}
-
-func half(p netip.Prefix) string {
-	if p.Bits() != 1 {
-		return ""
-	}
-	a := p.Masked().Addr()
-	fam := "4"
-	if a.Is6() {
-		fam = "6"
-	}
-	if a.AsSlice()[0]&0x80 == 0 {
-		return "lo" + fam
-	}
-	return "hi" + fam
-}
-
-// KindByName classifies an interface by its name alone, for the OSes (and
-// the Linux interfaces) whose kind is in the name.
-func KindByName(name string) string {
-	n := strings.ToLower(name)
-	has := func(p ...string) bool {
-		for _, x := range p {
-			if strings.HasPrefix(n, x) {
-				return true
-			}
-		}
-		return false
-	}
-	switch {
-	case n == "lo" || n == "lo0":
-		return "loopback"
-	case has("tailscale"):
-		return "tailscale"
-	case has("zt") && len(n) == 10:
-		return "zerotier"
-	case has("feth") && fethOverlay(n):
-		return "zerotier"
-	case has("utun"):
-		return "utun"
-	case has("wg", "nordlynx") || strings.HasSuffix(n, "-mullvad"):
-		return "wireguard"
-	case has("tun", "nordtun", "proton", "qtun"):
-		return "tun"
-	case has("tap"):
-		return "tap"
-	case has("ppp"):
-		return "ppp"
-	case has("ipsec", "vti", "xfrm"):
-		return "ipsec"
-	case has("veth"):
-		return "veth"
-	case has("br", "bridge", "virbr", "docker"):
-		return "bridge"
-	}
-	return ""
-}
-
-// fethOverlay: ZeroTier on macOS names its feth pairs from 100 up.
-func fethOverlay(n string) bool {
-	num := strings.TrimPrefix(n, "feth")
-	v := 0
-	for _, c := range num {
-		if c < '0' || c > '9' {
-			return false
-		}
-		v = v*10 + int(c-'0')
-	}
-	return num != "" && v >= 100
-}
-
-// LiveInterfaces is the live OS call behind api/interfaces.json (macOS,
-// Windows), for the netid sensor, which reads the same record.
-func LiveInterfaces(ctx context.Context) (any, error) { return liveInterfaces(ctx) }
-
-// LiveRoutes is the live OS call behind api/routes.json (Windows).
-func LiveRoutes(ctx context.Context) (any, error) { return liveRoutes(ctx) }
 
 // absentOK joins errors, leaving out a command or API call that a snapshot
 // does not hold (or a --root tree cannot run): an older snapshot scans as

@@ -21,6 +21,10 @@ type ProxyURL struct {
 	Port   int32
 }
 
+// hostChars are the characters of a host name (lower case) or of an
+// interface name in an IPv6 zone.
+const hostChars = "abcdefghijklmnopqrstuvwxyz0123456789.-_"
+
 // maxProxyURL bounds a proxy value; longer is not a proxy address.
 const maxProxyURL = 2048
 
@@ -46,7 +50,12 @@ func ParseProxyURL(raw, def string) (ProxyURL, error) {
 	if hostname == "" || scheme == "" {
 		return ProxyURL{}, errors.New("proxy url: no scheme or host")
 	}
-	if _, err := netip.ParseAddr(hostname); err != nil && strings.Trim(hostname, "abcdefghijklmnopqrstuvwxyz0123456789.-_") != "" {
+	// A name, or an address whose zone, if any, is an interface's name.
+	name := hostname
+	if a, err := netip.ParseAddr(hostname); err == nil {
+		name = a.Zone()
+	}
+	if strings.Trim(name, hostChars) != "" {
 		return ProxyURL{}, fmt.Errorf("proxy url: bad host %q", hostname)
 	}
 	port := 0
@@ -67,7 +76,8 @@ func ParseProxyURL(raw, def string) (ProxyURL, error) {
 		}
 	}
 	out := ProxyURL{Scheme: scheme, Host: hostname, Port: int32(port)}
-	out.URL = scheme + "://" + net.JoinHostPort(hostname, strconv.Itoa(port))
+	// A zone ("fe80::1%en0") is written %25 in a URL, so that it reads back.
+	out.URL = scheme + "://" + net.JoinHostPort(strings.Replace(hostname, "%", "%25", 1), strconv.Itoa(port))
 	if u.Path != "" && u.Path != "/" {
 		out.URL += u.EscapedPath()
 	}

@@ -3,10 +3,10 @@ package remoteaccess
 import (
 	"context"
 	"errors"
-	"fmt"
 	"sort"
 
 	"github.com/farmwatch/farmwatch/agent/host"
+	"github.com/farmwatch/farmwatch/agent/sensor"
 	fwv1 "github.com/farmwatch/farmwatch/proto/farmwatch/v1"
 )
 
@@ -70,20 +70,7 @@ import (
 // cannot answer (host.ErrNotLive), leaves what it would have said unknown
 // and is not an error.
 func listServices(ctx context.Context, h *host.Host) ([]*fwv1.Service, error) {
-	var (
-		svcs []*fwv1.Service
-		err  error
-	)
-	switch h.OS() {
-	case "linux":
-		svcs, err = listSystemd(ctx, h)
-	case "darwin":
-		svcs, err = listLaunchd(ctx, h)
-	case "windows":
-		svcs, err = listSCM(ctx, h)
-	default:
-		return nil, fmt.Errorf("list services on %s: %w", h.OS(), errors.ErrUnsupported)
-	}
+	svcs, err := sensor.ByOS[[]*fwv1.Service]{Linux: readLinux, Darwin: readDarwin, Windows: readWindows}.Read(ctx, h)
 	return uniqueServices(svcs), err
 }
 

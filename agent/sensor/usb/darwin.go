@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -18,9 +19,9 @@ var (
 	profilerCmd = host.Command{Name: "system_profiler", Args: []string{"-json", "SPUSBDataType"}}
 )
 
-// listDarwin reads the USB devices of a Mac from ioreg, or from
+// readDarwin reads the USB devices of a Mac from ioreg, or from
 // system_profiler when ioreg is not available; the package doc says what.
-func listDarwin(ctx context.Context, h *host.Host) ([]*fwv1.UsbDevice, error) {
+func readDarwin(ctx context.Context, h *host.Host) ([]*fwv1.UsbDevice, error) {
 	out, err := h.Run(ctx, ioregCmd)
 	if err == nil {
 		return parseIoreg(out)
@@ -194,7 +195,7 @@ func usagesHID(us []string) *fwv1.HidInfo {
 		case "000c:0001":
 			h.ConsumerControl = true
 		}
-		if !contains(h.Usages, u) {
+		if !slices.Contains(h.Usages, u) {
 			h.Usages = append(h.Usages, u)
 		}
 	}

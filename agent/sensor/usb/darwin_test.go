@@ -160,7 +160,10 @@ func FuzzParseIoreg(f *testing.F) {
 	f.Add([]byte(`<?xml version="1.0"?><plist version="1.0"><array><dict><key>idVendor</key><integer>1</integer><key>locationID</key><integer>2</integer></dict></array></plist>`))
 	f.Add([]byte(`<plist><array><dict><key>IORegistryEntryChildren</key><string>x</string></dict></array></plist>`))
 	f.Fuzz(func(t *testing.T, b []byte) {
-		_, _ = parseIoreg(b)
+		ds, err := parseIoreg(b)
+		if err == nil {
+			checkDevices(t, ds)
+		}
 	})
 }
 
@@ -168,7 +171,10 @@ func FuzzParseSystemProfiler(f *testing.F) {
 	f.Add([]byte(profilerFixture))
 	f.Add([]byte(`{"SPUSBDataType":[{"_items":[{"_items":[{"_items":[]}]}]}]}`))
 	f.Fuzz(func(t *testing.T, b []byte) {
-		_, _ = parseSystemProfiler(b)
+		ds, err := parseSystemProfiler(b)
+		if err == nil {
+			checkDevices(t, ds)
+		}
 	})
 }
 

@@ -1,6 +1,8 @@
 package usb
 
 import (
+	"reflect"
+	"slices"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -72,6 +74,22 @@ func FuzzParseReportDescriptor(f *testing.F) {
 		h, _ := ParseReportDescriptor(d)
 		if len(h.Usages) > 32 {
 			t.Fatalf("%d usages", len(h.Usages))
+		}
+		checkHID(t, hidInfo(h, true))
+		// The parse reads items in order and only ever adds: what a part
+		// of the descriptor says, the whole says too.
+		for _, n := range []int{len(d) / 2, len(d) - 1} {
+			if n < 0 {
+				continue
+			}
+			p, _ := ParseReportDescriptor(d[:n])
+			if p.Keyboard && !h.Keyboard || p.AbsolutePointer && !h.AbsolutePointer || p.RelativePointer && !h.RelativePointer ||
+				p.ConsumerControl && !h.ConsumerControl || len(p.Usages) > len(h.Usages) || !slices.Equal(p.Usages, h.Usages[:len(p.Usages)]) {
+				t.Fatalf("the first %d bytes say %+v, all %d say %+v", n, p, len(d), h)
+			}
+		}
+		if again, _ := ParseReportDescriptor(d); !reflect.DeepEqual(again, h) {
+			t.Fatalf("parsing twice: %+v, then %+v", h, again)
 		}
 	})
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io/fs"
 	"path"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -16,10 +17,10 @@ import (
 // sysUSB is where the kernel lists every USB device and interface.
 const sysUSB = "/sys/bus/usb/devices"
 
-// listLinux reads the USB devices from sysfs; the package doc says what.
+// readLinux reads the USB devices from sysfs; the package doc says what.
 // A device whose directory cannot be read is skipped with an error; the
 // others are returned.
-func listLinux(ctx context.Context, h *host.Host) ([]*fwv1.UsbDevice, error) {
+func readLinux(ctx context.Context, h *host.Host) ([]*fwv1.UsbDevice, error) {
 	ents, err := h.ReadDir(sysUSB)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil // no USB (a VM or container without it)
@@ -228,20 +229,11 @@ func mergeHID(a, b *fwv1.HidInfo) *fwv1.HidInfo {
 	a.ConsumerControl = a.ConsumerControl || b.ConsumerControl
 	a.DescriptorRead = a.DescriptorRead || b.DescriptorRead
 	for _, u := range b.Usages {
-		if !contains(a.Usages, u) {
+		if !slices.Contains(a.Usages, u) {
 			a.Usages = append(a.Usages, u)
 		}
 	}
 	return a
-}
-
-func contains(ss []string, s string) bool {
-	for _, x := range ss {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
 
 // readAttr reads a sysfs attribute as one trimmed line, "" when it is

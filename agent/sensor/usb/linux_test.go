@@ -1,8 +1,14 @@
 package usb
 
 import (
+	"bytes"
 	"context"
+	"encoding/binary"
+	"fmt"
+	"math"
+	"strings"
 	"testing"
+	"unicode/utf8"
 
 	"github.com/farmwatch/farmwatch/agent/host"
 	fwv1 "github.com/farmwatch/farmwatch/proto/farmwatch/v1"
@@ -139,9 +145,25 @@ func FuzzLinuxAttrs(f *testing.F) {
 	f.Add([]byte("0x046d"), []byte("Logitech (x64)"), descJetKVMAbsMouse)
 	f.Add([]byte(""), []byte("\xff\xfe\x00"), []byte{0xfe})
 	f.Fuzz(func(t *testing.T, id, str, desc []byte) {
-		_ = parseHex(string(id))
-		_ = cleanAttr(str)
-		_, _ = ParseReportDescriptor(desc)
+		if v := parseHex(string(id)); v > math.MaxUint32 {
+			t.Fatalf("parseHex(%q) = %#x, more than 32 bits", id, v)
+		}
+		// Any 32-bit value, written as sysfs or a person writes it, is read back.
+		v := uint64(binary.LittleEndian.Uint32(append(id, 0, 0, 0, 0)[:4]))
+		for _, s := range []string{fmt.Sprintf("%04x\n", v), fmt.Sprintf(" 0x%X ", v), fmt.Sprintf("0X%08x", v)} {
+			if got := parseHex(s); got != v {
+				t.Fatalf("parseHex(%q) = %#x, want %#x", s, got, v)
+			}
+		}
+		c := cleanAttr(str)
+		if !utf8.ValidString(c) || strings.Contains(c, "\n") || c != strings.TrimSpace(c) || len(c) > 3*256 {
+			t.Fatalf("cleanAttr(%q) = %q", str, c)
+		}
+		if i := bytes.IndexByte(str, '\n'); i >= 0 && cleanAttr(str[:i]) != c {
+			t.Fatalf("cleanAttr(%q) = %q: more than the first line", str, c)
+		}
+		h, _ := ParseReportDescriptor(desc)
+		checkHID(t, hidInfo(h, true))
 	})
 }
 

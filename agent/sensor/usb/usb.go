@@ -63,9 +63,9 @@ package usb
 import (
 	"context"
 	"errors"
-	"fmt"
 
 	"github.com/farmwatch/farmwatch/agent/host"
+	"github.com/farmwatch/farmwatch/agent/sensor"
 	fwv1 "github.com/farmwatch/farmwatch/proto/farmwatch/v1"
 )
 
@@ -77,20 +77,7 @@ func (Sensor) Name() string { return "usb" }
 
 // Sense lists the host's USB devices.
 func (Sensor) Sense(ctx context.Context, h *host.Host) ([]*fwv1.Observation, error) {
-	var (
-		devs []*fwv1.UsbDevice
-		err  error
-	)
-	switch h.OS() {
-	case "linux":
-		devs, err = listLinux(ctx, h)
-	case "darwin":
-		devs, err = listDarwin(ctx, h)
-	case "windows":
-		devs, err = listWindows(ctx, h)
-	default:
-		return nil, fmt.Errorf("list usb devices on %s: %w", h.OS(), errors.ErrUnsupported)
-	}
+	devs, err := sensor.ByOS[[]*fwv1.UsbDevice]{Linux: readLinux, Darwin: readDarwin, Windows: readWindows}.Read(ctx, h)
 	obs := make([]*fwv1.Observation, 0, len(devs))
 	for _, d := range devs {
 		obs = append(obs, &fwv1.Observation{Key: Key(d), Kind: &fwv1.Observation_UsbDevice{UsbDevice: d}})

@@ -1,8 +1,10 @@
 package usb
 
 import (
+	"cmp"
 	"context"
 	"fmt"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -61,8 +63,8 @@ func valuesHID(r *pnpRecord) *fwv1.HidInfo {
 	return hidInfo(h, true)
 }
 
-// listWindows converts api/usb.json into devices; the package doc says what.
-func listWindows(ctx context.Context, h *host.Host) ([]*fwv1.UsbDevice, error) {
+// readWindows converts api/usb.json into devices; the package doc says what.
+func readWindows(ctx context.Context, h *host.Host) ([]*fwv1.UsbDevice, error) {
 	var recs []pnpRecord
 	if err := h.API(ctx, "usb", &recs, liveUSB); err != nil {
 		if unknown(err) {
@@ -104,7 +106,7 @@ func pnpDevices(recs []pnpRecord) []*fwv1.UsbDevice {
 			VendorId:     uint32(vid),
 			ProductId:    uint32(pid),
 			Manufacturer: r.Manufacturer,
-			Product:      firstNonEmpty(r.BusReportedDesc, r.Description),
+			Product:      cmp.Or(r.BusReportedDesc, r.Description),
 			Serial:       instanceSerial(r.InstanceID),
 			BusPath:      r.InstanceID,
 		}
@@ -249,19 +251,15 @@ func hidUsages(ids []string) []string {
 	var out []string
 	for _, id := range ids {
 		u := strings.ToUpper(id)
-		i := strings.Index(u, "HID_DEVICE_UP:")
-		if i < 0 {
-			continue
-		}
-		rest := u[i+len("HID_DEVICE_UP:"):]
-		if len(rest) < 11 || rest[4:7] != "_U:" {
+		_, rest, ok := strings.Cut(u, "HID_DEVICE_UP:")
+		if !ok || len(rest) < 11 || rest[4:7] != "_U:" {
 			continue
 		}
 		pg, err1 := strconv.ParseUint(rest[:4], 16, 16)
 		us, err2 := strconv.ParseUint(rest[7:11], 16, 16)
 		if err1 == nil && err2 == nil {
 			s := fmt.Sprintf("%04x:%04x", pg, us)
-			if !contains(out, s) {
+			if !slices.Contains(out, s) {
 				out = append(out, s)
 			}
 		}
@@ -303,13 +301,4 @@ func instanceSerial(id string) string {
 		return ""
 	}
 	return id[i+1:]
-}
-
-func firstNonEmpty(ss ...string) string {
-	for _, s := range ss {
-		if s != "" {
-			return s
-		}
-	}
-	return ""
 }

@@ -2,6 +2,7 @@ package usb
 
 import (
 	"encoding/json"
+	"strings"
 	"testing"
 
 	fwv1 "github.com/farmwatch/farmwatch/proto/farmwatch/v1"
@@ -12,8 +13,8 @@ import (
 // usbJSON is api/usb.json of a Windows laptop with a PiKVM (composite:
 // keyboard, absolute mouse, relative mouse, CD-ROM) and a Logitech receiver,
 // in the layout of API.md. The PiKVM's instance id and strings are those a
-// Windows USB tree dump shows (rasteri/HIDman issue #79); the rest is
-// assembled from the standard PnP id formats.
+// Windows USB tree dump shows (https://github.com/rasteri/HIDman/issues/79);
+// the rest is assembled from the standard PnP id formats.
 const usbJSON = `[
  {"instance_id": "USB\\VID_1D6B&PID_0104\\CAFEBABE", "parent": "USB\\ROOT_HUB30\\4&2A0E7A6C&0&0",
   "hardware_ids": ["USB\\VID_1D6B&PID_0104&REV_0100", "USB\\VID_1D6B&PID_0104"],
@@ -114,7 +115,16 @@ func FuzzPnpDevices(f *testing.F) {
 		if json.Unmarshal(b, &recs) != nil {
 			return
 		}
-		_ = pnpDevices(recs)
+		ds := pnpDevices(recs)
+		if len(ds) > len(recs) {
+			t.Fatalf("%d devices from %d nodes", len(ds), len(recs))
+		}
+		for _, d := range ds {
+			if !strings.HasPrefix(strings.ToUpper(d.BusPath), `USB\`) || len(d.Interfaces) == 0 {
+				t.Fatalf("device %v: not a USB node, or no interface", d)
+			}
+		}
+		checkDevices(t, ds)
 	})
 }
 

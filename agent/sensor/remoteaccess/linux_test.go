@@ -5,6 +5,8 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"reflect"
+	"slices"
 	"strings"
 	"testing"
 
@@ -506,16 +508,47 @@ func FuzzParseUnitFile(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, b []byte) {
 		settings := parseUnitFile(b)
+		if n := bytes.Count(b, []byte("\n")) + 1; len(settings) > n {
+			t.Fatalf("%d settings from %d lines", len(settings), n)
+		}
 		for _, s := range settings {
-			if s.Key == "" || strings.TrimSpace(s.Key) != s.Key || strings.TrimSpace(s.Value) != s.Value {
+			if s.Key == "" || strings.TrimSpace(s.Key) != s.Key || strings.TrimSpace(s.Value) != s.Value ||
+				strings.ContainsAny(s.Key, "=\n") || strings.Contains(s.Value, "\n") || strings.Contains(s.Section, "\n") {
 				t.Fatalf("bad setting %+v", s)
 			}
 		}
+		// Written back one a line, under their sections, the settings
+		// read the same.
+		var w strings.Builder
+		section, ok := "", true
+		for _, s := range settings {
+			if s.Section != section {
+				ok = ok && s.Section != ""
+				section = s.Section
+				w.WriteString("[" + section + "]\n")
+			}
+			w.WriteString(s.Key + "=" + s.Value + "\n")
+		}
+		if again := parseUnitFile([]byte(w.String())); ok && !reflect.DeepEqual(again, settings) {
+			t.Fatalf("settings %q, written back as %q, read %q", settings, w.String(), again)
+		}
 		u := interpretUnit(settings)
 		for _, cmd := range u.ExecStart {
+			if cmd == "" {
+				t.Fatalf("empty command kept: %q", u.ExecStart)
+			}
 			parseExec(cmd)
 		}
-		expandSpecifiers(u.Description, "a-b@c\\x2dd.service")
+		install := false
+		for _, s := range settings {
+			install = install || s.Section == "Install" && s.Value != "" && (s.Key == "WantedBy" || s.Key == "RequiredBy" || s.Key == "UpheldBy" || s.Key == "Alias")
+		}
+		if u.Install != install {
+			t.Fatalf("install %v, settings say %v", u.Install, install)
+		}
+		if d := expandSpecifiers(u.Description, "a-b@c\\x2dd.service"); !strings.Contains(u.Description, "%") && d != u.Description {
+			t.Fatalf("expandSpecifiers(%q) = %q: changed without a specifier", u.Description, d)
+		}
 	})
 }
 
@@ -528,8 +561,23 @@ func FuzzParseExec(f *testing.F) {
 		if exe == "" && len(args) > 0 {
 			t.Fatalf("parseExec(%q): arguments without an executable", s)
 		}
+		if len(args) > len(s)/2 {
+			t.Fatalf("parseExec(%q): %d arguments", s, len(args))
+		}
 		for _, a := range append([]string{exe}, args...) {
 			expandSpecifiers(a, "x@"+a+".service")
+		}
+		// A line with no quote, escape, ";" or prefix is its words.
+		plain := strings.TrimLeft(s, " \t")
+		if !strings.ContainsAny(s, "\"'\\;") && (plain == "" || !strings.ContainsRune("@-:+!|", rune(plain[0]))) {
+			words := strings.FieldsFunc(s, func(r rune) bool { return r == ' ' || r == '\t' || r == '\n' || r == '\r' })
+			got := append([]string{exe}, args...)
+			if len(words) == 0 {
+				words = []string{""}
+			}
+			if !slices.Equal(got, words) {
+				t.Fatalf("parseExec(%q) = %q, want its words %q", s, got, words)
+			}
 		}
 	})
 }

@@ -1,6 +1,7 @@
 package remoteaccess
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -42,9 +43,9 @@ var (
 	launchctlListCmd = host.Command{Name: "launchctl", Args: []string{"list"}}
 )
 
-// listLaunchd reads launchd's jobs and the Screen Sharing and Remote
+// readDarwin reads launchd's jobs and the Screen Sharing and Remote
 // Management settings; listServices says exactly what.
-func listLaunchd(ctx context.Context, h *host.Host) ([]*fwv1.Service, error) {
+func readDarwin(ctx context.Context, h *host.Host) ([]*fwv1.Service, error) {
 	var errs []error
 	// Each command is optional: without it the plists still say most.
 	var overrides map[string]bool
@@ -228,18 +229,12 @@ func plistSet(v any) bool {
 // disabled) apply to the system domain's jobs; pids (label → pid, 0 when
 // loaded but not running) give the state of the jobs listed there.
 func launchdService(j launchdJob, file string, daemon bool, owner string, overrides map[string]bool, pids map[string]int) *fwv1.Service {
-	s := &fwv1.Service{Name: j.Label, Manager: "launchd", Path: file}
-	if s.Name == "" {
-		s.Name = strings.TrimSuffix(path.Base(file), ".plist")
-	}
+	s := &fwv1.Service{Name: cmp.Or(j.Label, strings.TrimSuffix(path.Base(file), ".plist")), Manager: "launchd", Path: file}
 	s.Exe = j.Program
 	if s.Exe == "" && len(j.ProgramArguments) > 0 {
 		s.Exe = j.ProgramArguments[0]
 	}
-	s.Command = strings.Join(j.ProgramArguments, " ")
-	if s.Command == "" {
-		s.Command = j.Program
-	}
+	s.Command = cmp.Or(strings.Join(j.ProgramArguments, " "), j.Program)
 	switch {
 	case !daemon:
 		s.Username = owner // an agent runs as the user logged in; "" is every user

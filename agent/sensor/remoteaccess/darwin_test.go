@@ -1,8 +1,11 @@
 package remoteaccess
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -423,14 +426,27 @@ func FuzzParsePrintDisabled(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, b []byte) {
 		for label := range parsePrintDisabled(b) {
-			if label == "" {
-				t.Fatal("empty label")
+			if label == "" || !bytes.Contains(b, []byte(`"`+label+`"`)) {
+				t.Fatalf("label %q not quoted in the input", label)
 			}
 		}
 		for label, pid := range parseLaunchctlList(b) {
-			if label == "" || pid < 0 {
+			if label == "" || pid < 0 || label != strings.Join(strings.Fields(label), " ") {
 				t.Fatalf("label %q pid %d", label, pid)
 			}
+		}
+		// Any label, as launchctl prints it, is read back.
+		label := strings.Join(strings.Fields(strings.NewReplacer(`"`, "", "=>", "", "{", "", "}", "").Replace(string(b))), " ")
+		if label == "" {
+			return
+		}
+		pd := "disabled services = {\n\t\"" + label + "\" => disabled\n\t\"x.y\" => enabled\n}\nlogin item associations = {\n\t\"" + label + "\" => \"z\"\n\t\"q.q\" => disabled\n}\n"
+		if got := parsePrintDisabled([]byte(pd)); !got[label] || got["x.y"] && label != "x.y" || len(got) != 2 && label != "x.y" {
+			t.Fatalf("parsePrintDisabled(%q) = %v", pd, got)
+		}
+		ll := "PID\tStatus\tLabel\n4242\t0\t" + label + "\n-\t0\tz.z\n"
+		if got := parseLaunchctlList([]byte(ll)); got[label] != 4242 && label != "z.z" {
+			t.Fatalf("parseLaunchctlList(%q) = %v", ll, got)
 		}
 	})
 }
@@ -441,13 +457,42 @@ func FuzzParseLaunchdPlist(f *testing.F) {
 	}
 	f.Add(binaryPlist(f, map[string]any{"Label": "x", "ProgramArguments": []string{"/bin/x", "-y"}, "KeepAlive": map[string]any{"NetworkState": true}}))
 	f.Fuzz(func(t *testing.T, b []byte) {
-		j, err := parseLaunchdPlist(b)
-		if err != nil {
-			return
+		if j, err := parseLaunchdPlist(b); err == nil {
+			s := launchdService(j, "/Library/LaunchDaemons/x.plist", true, "", map[string]bool{j.Label: false}, map[string]int{j.Label: 1})
+			checkLaunchdService(t, j, s, j.Disabled && s.Name != j.Label) // the override enables it
+			if s.Name == j.Label && s.State != "running" {
+				t.Fatalf("service %v: pid 1 is running", s)
+			}
 		}
-		s := launchdService(j, "/Library/LaunchDaemons/x.plist", true, "", map[string]bool{j.Label: false}, map[string]int{j.Label: 1})
-		if s.Name == "" || s.Manager != "launchd" {
-			t.Fatalf("service %v", s)
+		// Any job, written as a binary plist, is read back.
+		word := strings.ToValidUTF8(string(b), "?")
+		job := map[string]any{"Label": word, "ProgramArguments": []string{word, "-y"}, "UserName": word, "Disabled": len(b)%2 == 0, "RunAtLoad": true}
+		j, err := parseLaunchdPlist(binaryPlist(t, job))
+		if err != nil || j.Label != word || !slices.Equal(j.ProgramArguments, []string{word, "-y"}) || j.UserName != word || j.Disabled != (len(b)%2 == 0) || !j.RunAtLoad {
+			t.Fatalf("job %v read back as %+v, %v", job, j, err)
 		}
+		checkLaunchdService(t, j, launchdService(j, "/Library/LaunchDaemons/x.plist", true, "", nil, nil), j.Disabled)
 	})
+}
+
+// checkLaunchdService fails unless a daemon's service is named, runs its
+// program as root or its user, is disabled when it should be, and is
+// enabled exactly when its start mode says it starts.
+func checkLaunchdService(t *testing.T, j launchdJob, s *fwv1.Service, disabled bool) {
+	t.Helper()
+	exe := j.Program
+	if exe == "" && len(j.ProgramArguments) > 0 {
+		exe = j.ProgramArguments[0]
+	}
+	starts := map[string]bool{"keep-alive": true, "run-at-load": true, "on-demand": true}
+	switch {
+	case s.Name == "" || s.Manager != "launchd":
+		t.Fatalf("service %v", s)
+	case s.Exe != exe || s.Username != j.UserName && !(j.UserName == "" && s.Username == "root"):
+		t.Fatalf("service %v of %+v: executable or user", s, j)
+	case s.Enabled != starts[s.StartMode] || !starts[s.StartMode] && s.StartMode != "disabled" && s.StartMode != "manual":
+		t.Fatalf("service %v: enabled %v in start mode %q", s, s.Enabled, s.StartMode)
+	case disabled != (s.StartMode == "disabled"):
+		t.Fatalf("service %v: start mode %q, disabled %v", s, s.StartMode, disabled)
+	}
 }

@@ -11,6 +11,9 @@ import (
 	"golang.org/x/sys/windows"
 )
 
+// liveProcesses reads the process table through gopsutil.
+func liveProcesses(ctx context.Context) (any, error) { return psutilProcesses(ctx) }
+
 // maxVersionInfo bounds the version resource read from one executable.
 const maxVersionInfo = 1 << 20
 

@@ -1,9 +1,10 @@
 //go:build darwin
 
-package network
+package netstate
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 
@@ -29,7 +30,4 @@ func liveInterfaces(ctx context.Context) (any, error) {
 }
 
 // liveRoutes is Windows only: macOS routes come from netstat -rn.
-func liveRoutes(context.Context) (any, error) { return nil, errNotThisOS }
-
-// liveProxy is Windows only: macOS proxies come from scutil --proxy.
-func liveProxy(context.Context) (any, error) { return nil, errNotThisOS }
+func liveRoutes(context.Context) (any, error) { return nil, errors.ErrUnsupported }

@@ -198,8 +198,16 @@ func FuzzExeFromBinaryPath(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, s string) {
 		exe := exeFromBinaryPath(s)
-		if len(exe) > len(s) {
-			t.Fatalf("exeFromBinaryPath(%q) = %q, longer than its input", s, exe)
+		if len(exe) > len(s) || !strings.Contains(s, exe) {
+			t.Fatalf("exeFromBinaryPath(%q) = %q: longer than its input, or not from it", s, exe)
+		}
+		// A quoted path is taken whole, whatever it holds and follows it.
+		p := strings.TrimSpace(strings.ReplaceAll(s, `"`, ""))
+		if strings.HasPrefix(p, `\??\`) || strings.HasPrefix(p, `\\?\`) {
+			return
+		}
+		if got := exeFromBinaryPath(`"` + p + `" -k ` + s); got != p {
+			t.Fatalf("exeFromBinaryPath of the quoted %q = %q", p, got)
 		}
 	})
 }
@@ -208,19 +216,33 @@ func FuzzSCMRecords(f *testing.F) {
 	f.Add([]byte(servicesJSON))
 	f.Add([]byte(`[]`))
 	f.Add([]byte(`[{"name":"x","start_type":"manual","triggers":-1,"state":"8"}]`))
+	f.Add([]byte(`{"deny_ts_connections":0,"policy_deny_ts_connections":1}`))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		var recs []scmRecord
-		if json.Unmarshal(b, &recs) != nil {
-			return
-		}
-		for _, s := range scmServices(recs) {
-			if s.Name == "" || s.Manager != "scm" || (!s.Enabled && s.State != "running") {
-				t.Fatalf("service %v", s)
+		if json.Unmarshal(b, &recs) == nil {
+			svcs := scmServices(recs)
+			if len(svcs) > len(recs) {
+				t.Fatalf("%d services from %d records", len(svcs), len(recs))
+			}
+			for _, s := range svcs {
+				if s.Name == "" || s.Manager != "scm" || (!s.Enabled && s.State != "running") {
+					t.Fatalf("service %v", s)
+				}
+				if s.Path != servicesKey+`\`+s.Name || s.Exe != exeFromBinaryPath(s.Command) || s.State != "" && s.State != "stopped" && s.State != "running" {
+					t.Fatalf("service %v: path, executable or state", s)
+				}
 			}
 		}
 		var r rdpRecord
 		if json.Unmarshal(b, &r) == nil {
-			rdpSetting(r)
+			s := rdpSetting(r)
+			deny := r.DenyTSConnections
+			if r.PolicyDenyTSConnections != nil {
+				deny = r.PolicyDenyTSConnections
+			}
+			if s.Name != "rdp" || s.Manager != "setting" || s.Enabled != (deny != nil && *deny == 0) || (s.Path == rdpPolicyKey) != (r.PolicyDenyTSConnections != nil) {
+				t.Fatalf("rdp %v from %+v", s, r)
+			}
 		}
 	})
 }

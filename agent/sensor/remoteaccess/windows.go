@@ -40,10 +40,10 @@ const (
 	rdpPolicyKey = `HKLM\SOFTWARE\Policies\Microsoft\Windows NT\Terminal Services`
 )
 
-// listSCM lists the Windows services and the RDP setting; listServices says
+// readWindows lists the Windows services and the RDP setting; listServices says
 // exactly what. The service list is required; the RDP setting is left out
 // when a snapshot does not hold it.
-func listSCM(ctx context.Context, h *host.Host) ([]*fwv1.Service, error) {
+func readWindows(ctx context.Context, h *host.Host) ([]*fwv1.Service, error) {
 	var (
 		out  []*fwv1.Service
 		errs []error

@@ -69,8 +69,8 @@ const (
 	timeZoneKey       = `HKLM\SYSTEM\CurrentControlSet\Control\TimeZoneInformation`
 )
 
-// senseWindows reads api/keyboard.json (live: the registry).
-func senseWindows(ctx context.Context, h *host.Host) (found, error) {
+// readWindows reads api/keyboard.json (live: the registry).
+func readWindows(ctx context.Context, h *host.Host) (found, error) {
 	var rec keyboardRecord
 	if err := h.API(ctx, "keyboard", &rec, liveKeyboard); err != nil {
 		if errors.Is(err, host.ErrNotRecorded) {

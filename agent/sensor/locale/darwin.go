@@ -80,7 +80,7 @@ func darwinKeyboards(user, p string, t hiToolbox) []*fwv1.KeyboardLayout {
 		}
 		k := &fwv1.KeyboardLayout{Username: user, Source: "hitoolbox", Path: p, Active: selected[s.id()]}
 		switch {
-		case s.BundleID != "":
+		case s.BundleID != "" || s.InputMode != "": // an input mode without its bundle is still an input method
 			k.InputMethod = s.BundleID
 			if s.InputMode != "" {
 				k.InputMethod, k.Variant = s.InputMode, s.BundleID
@@ -116,71 +116,88 @@ func darwinLayoutLanguage(name string) string {
 	return ""
 }
 
-// senseDarwin reads what the package doc lists for macOS.
-func senseDarwin(ctx context.Context, h *host.Host) (found, error) {
-	var (
-		f    found
-		errs []error
-	)
-	read := func(p string) []byte {
-		b, err := h.ReadFile(p)
-		if err != nil {
-			if !missing(err) {
-				errs = append(errs, fmt.Errorf("read %s: %w", p, err))
-			}
-			return nil
-		}
-		return b
-	}
+// globalPreferences is the system's .GlobalPreferences.plist.
+const globalPreferences = "/Library/Preferences/.GlobalPreferences.plist"
+
+// readDarwin reads what the package doc lists for macOS: the system locale,
+// then each user's input sources and locale.
+func readDarwin(ctx context.Context, h *host.Host) (found, error) {
+	r := &fileReader{h: h}
+	var f found
 	zone := ""
 	if t, err := h.Readlink("/etc/localtime"); err == nil {
 		zone = zoneFromLink(t)
 	}
-	sys := &fwv1.Locale{Source: "system", Timezone: zone, Path: "/etc/localtime"}
-	const gp = "/Library/Preferences/.GlobalPreferences.plist"
-	if b := read(gp); b != nil {
-		if g, err := parseGlobalPrefs(b); err != nil {
-			errs = append(errs, fmt.Errorf("%s: %w", gp, err))
-		} else {
-			sys.Lang, sys.Languages, sys.Path = g.Locale, g.Languages, gp
+	f.locales = append(f.locales, getDarwinSystemLocale(r, zone))
+	for _, u := range darwinUsers(r.list("/Users")) {
+		if ctx.Err() != nil {
+			return f, errors.Join(append(r.errs, ctx.Err())...)
+		}
+		kb, l := getDarwinUser(r, u, zone)
+		f.keyboards = append(f.keyboards, kb...)
+		if l != nil {
+			f.locales = append(f.locales, l)
 		}
 	}
-	finishLocale(h, sys)
-	f.locales = append(f.locales, sys)
+	return f, errors.Join(r.errs...)
+}
 
-	users, err := h.ReadDir("/Users")
-	if err != nil && !missing(err) {
-		errs = append(errs, fmt.Errorf("list /Users: %w", err))
+// getDarwinSystemLocale reads the system's .GlobalPreferences.plist.
+func getDarwinSystemLocale(r *fileReader, zone string) *fwv1.Locale {
+	sys := &fwv1.Locale{Source: "system", Timezone: zone, Path: "/etc/localtime"}
+	if b := r.read(globalPreferences); b != nil {
+		if g, err := parseGlobalPrefs(b); err != nil {
+			r.fail(fmt.Errorf("%s: %w", globalPreferences, err))
+		} else {
+			sys.Lang, sys.Languages, sys.Path = g.Locale, g.Languages, globalPreferences
+		}
 	}
-	n := 0
-	for _, e := range users {
+	finishLocale(r.h, sys)
+	return sys
+}
+
+// darwinUsers names the users of the directories in /Users, in order, at
+// most maxUsers: not Shared or Guest, each a name that is safe in a path.
+func darwinUsers(ents []host.Entry) []string {
+	var out []string
+	for _, e := range ents {
 		if !e.IsDir || !validUser(e.Name) || e.Name == "Shared" || e.Name == "Guest" {
 			continue
 		}
-		if n++; n > maxUsers {
+		if len(out) == maxUsers {
 			break
 		}
-		if ctx.Err() != nil {
-			return f, errors.Join(append(errs, ctx.Err())...)
-		}
-		u := e.Name
-		prefs := "/Users/" + u + "/Library/Preferences/"
-		if b := read(prefs + "com.apple.HIToolbox.plist"); b != nil {
-			if t, err := parseHIToolbox(b); err != nil {
-				errs = append(errs, fmt.Errorf("%scom.apple.HIToolbox.plist: %w", prefs, err))
-			} else {
-				f.keyboards = append(f.keyboards, darwinKeyboards(u, prefs+"com.apple.HIToolbox.plist", t)...)
-			}
-		}
-		if b := read(prefs + ".GlobalPreferences.plist"); b != nil {
-			if g, err := parseGlobalPrefs(b); err != nil {
-				errs = append(errs, fmt.Errorf("%s.GlobalPreferences.plist: %w", prefs, err))
-			} else if g.Locale != "" || len(g.Languages) > 0 {
-				ul := &fwv1.Locale{Username: u, Source: "user", Lang: g.Locale, Languages: g.Languages, Timezone: zone, Path: prefs + ".GlobalPreferences.plist"}
-				finishLocale(h, ul)
-				f.locales = append(f.locales, ul)
-			}
+		out = append(out, e.Name)
+	}
+	return out
+}
+
+// getDarwinUser reads one user's com.apple.HIToolbox.plist (input sources)
+// and .GlobalPreferences.plist (locale). The locale is nil when the user
+// sets none.
+func getDarwinUser(r *fileReader, u, zone string) ([]*fwv1.KeyboardLayout, *fwv1.Locale) {
+	prefs := "/Users/" + u + "/Library/Preferences/"
+	var kb []*fwv1.KeyboardLayout
+	if b := r.read(prefs + "com.apple.HIToolbox.plist"); b != nil {
+		if t, err := parseHIToolbox(b); err != nil {
+			r.fail(fmt.Errorf("%scom.apple.HIToolbox.plist: %w", prefs, err))
+		} else {
+			kb = darwinKeyboards(u, prefs+"com.apple.HIToolbox.plist", t)
 		}
 	}
-	return f, errors.Join(errs...)
+	b := r.read(prefs + ".GlobalPreferences.plist")
+	if b == nil {
+		return kb, nil
+	}
+	g, err := parseGlobalPrefs(b)
+	if err != nil {
+		r.fail(fmt.Errorf("%s.GlobalPreferences.plist: %w", prefs, err))
+		return kb, nil
+	}
+	if g.Locale == "" && len(g.Languages) == 0 {
+		return kb, nil
+	}
+	ul := &fwv1.Locale{Username: u, Source: "user", Lang: g.Locale, Languages: g.Languages, Timezone: zone, Path: prefs + ".GlobalPreferences.plist"}
+	finishLocale(r.h, ul)
+	return kb, ul
 }
