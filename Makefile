@@ -60,8 +60,9 @@ lint: ## gofmt, go vet, buf lint
 	$(GO) vet $(PKGS)
 	cd proto && $(BUF) lint
 
-fuzz: ## run each fuzz target for a short while
-	@for t in $$(grep -rhoE '^func Fuzz[A-Za-z0-9_]+' --include='*_test.go' . | sed 's/func //' | sort -u); do \
-	  pkg=$$(grep -rlE "^func $$t\(" --include='*_test.go' . | head -1 | xargs dirname); \
+fuzz: ## run each fuzz target of each package for a short while
+	@grep -rlE '^func Fuzz[A-Za-z0-9_]+' --include='*_test.go' . | while read -r f; do \
+	  for t in $$(grep -oE '^func Fuzz[A-Za-z0-9_]+' "$$f" | sed 's/func //'); do echo "$$(dirname $$f) $$t"; done; \
+	done | sort -u | while read -r pkg t; do \
 	  echo "fuzz $$pkg $$t"; $(GO) test -run '^$$' -fuzz "^$$t$$" -fuzztime 10s $$pkg || exit 1; \
 	done
