@@ -34,6 +34,8 @@ type Config struct {
 	Metrics *Metrics
 	// Now is the clock; time.Now when nil.
 	Now func() time.Time
+	// Edge bounds the callers of the port (edge.go).
+	Edge Edge
 }
 
 // Policy is the fleet's rules and settings.
@@ -68,6 +70,7 @@ type Server struct {
 	policy     atomic.Pointer[Policy]
 	metrics    *Metrics
 	now        func() time.Time
+	edge       *edge // the bounds of the port's callers
 
 	mu          sync.Mutex
 	sessions    map[string]*session             // host id -> its stream
@@ -103,6 +106,7 @@ func New(c Config) (*Server, error) {
 		store: c.Store, log: c.Log, enrollHash: pki.Hash(c.EnrollSecret), limits: c.Limits, now: c.Now, metrics: c.Metrics,
 		sessions: map[string]*session{}, scans: map[string]chan *fwv1.ScanReply{}, pendingSeen: map[string]bool{},
 	}
+	s.edge = newEdge(c.Edge, c.Now)
 	p := c.Policy
 	s.policy.Store(&p)
 	return s, nil
@@ -152,15 +156,15 @@ func (s *Server) Register(g *grpc.Server) {
 }
 
 // GRPCOptions are the server options the services rely on: message size
-// limits, the fleet token check, and the one mapping of errors to gRPC
-// statuses.
+// limits, the bounds of the port's callers (edge.go), the fleet token
+// check, and the one mapping of errors to gRPC statuses.
 func (s *Server) GRPCOptions() []grpc.ServerOption {
-	return []grpc.ServerOption{
+	return append([]grpc.ServerOption{
 		// Agents send large messages in chunks (fwv1.Chunk): no single gRPC
 		// message of any method is larger than this, so no caller can make
 		// the collector hold a large one before it is known.
 		grpc.MaxRecvMsgSize(limits.GRPCMessageBytes),
-		grpc.UnaryInterceptor(s.unary),
-		grpc.StreamInterceptor(s.stream),
-	}
+		grpc.ChainUnaryInterceptor(s.edgeUnary, s.unary),
+		grpc.ChainStreamInterceptor(s.edgeStream, s.stream),
+	}, s.edgeOptions()...)
 }
