@@ -197,8 +197,20 @@ func TestTapKeyCache(t *testing.T) {
 	if _, err := st.Recv(); status.Code(err) != codes.Unauthenticated {
 		t.Errorf("a reset host's cached key: %v, want Unauthenticated from Connect", err)
 	}
-	s.ForgetNodeKey(a.HostId)
+	// Connect's refusal dropped it from the cache: the tap refuses it now.
 	if _, err := s.tap(from("10.3.0.1:1"), connectInfo(a.HostId, a.NodeKey)); status.Code(err) != codes.Unauthenticated {
+		t.Errorf("a reset host's key after Connect refused it: %v", err)
+	}
+	// ForgetNodeKey drops a key at once.
+	b := enroll(t, cc, f.install.EnrollSecret, "b")
+	if _, err := s.tap(from("10.3.0.1:1"), connectInfo(b.HostId, b.NodeKey)); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.fixture.store.ResetHost(context.Background(), b.HostId); err != nil {
+		t.Fatal(err)
+	}
+	s.ForgetNodeKey(b.HostId)
+	if _, err := s.tap(from("10.3.0.1:1"), connectInfo(b.HostId, b.NodeKey)); status.Code(err) != codes.Unauthenticated {
 		t.Errorf("a reset host's key, forgotten: %v", err)
 	}
 }

@@ -133,9 +133,16 @@ func (s *Server) edgeUnary(ctx context.Context, req any, info *grpc.UnaryServerI
 }
 
 // edgeStream counts a refused credential of a stream against the caller's
-// failure budget.
+// failure budget. A node key the tap let through from its cache and
+// Connect refused (the host was reset) leaves the cache: the next try is
+// refused by the tap.
 func (s *Server) edgeStream(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, h grpc.StreamHandler) error {
-	return s.counted(ss.Context(), info.FullMethod, h(srv, ss))
+	err := h(srv, ss)
+	if info.FullMethod == connectMethod && status.Code(err) == codes.Unauthenticated {
+		md, _ := metadata.FromIncomingContext(ss.Context())
+		s.edge.keys.forget(first(md.Get(credential.MDHost)))
+	}
+	return s.counted(ss.Context(), info.FullMethod, err)
 }
 
 // counted counts an Unauthenticated answer (a bad token, a node key the
