@@ -88,6 +88,8 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
 	fs.DurationVar(&ps.interval, "agent-interval", 0, "the scan interval pushed to agents (default: each agent's own)")
 	reload := fs.Duration("reload", 30*time.Second, "how often to re-read --rules and --org and push changes (0: never)")
 	historyDays := fs.Int("history-days", 90, "days of observation history to keep (0: forever)")
+	maxConns := fs.Int("max-conns-per-peer", server.DefaultMaxConnsPerPeer,
+		"open connections allowed from one address (an IPv6 /64 is one): more than the agents behind the largest NAT")
 	if _, err := parse(fs, args); err != nil {
 		return err
 	}
@@ -96,6 +98,9 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
 	}
 	if *reload < 0 || *historyDays < 0 {
 		return usageError{"serve: --reload and --history-days must not be negative"}
+	}
+	if *maxConns < 1 {
+		return usageError{"serve: --max-conns-per-peer must be at least 1"}
 	}
 	policy, err := ps.load()
 	if err != nil {
@@ -139,7 +144,8 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	srv, err := server.New(server.Config{Store: st, Log: log, EnrollSecret: secret, Policy: policy, Metrics: metrics})
+	srv, err := server.New(server.Config{Store: st, Log: log, EnrollSecret: secret, Policy: policy, Metrics: metrics,
+		Edge: server.Edge{MaxConnsPerPeer: *maxConns}})
 	if err != nil {
 		return err
 	}
@@ -159,6 +165,7 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("serve: %w", err)
 	}
+	ln = srv.LimitConns(ln)
 	var hs *http.Server
 	var mln net.Listener
 	if *metricsAddr != "" {
@@ -181,7 +188,7 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
 		hs = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 		log.Info().Str("listen", mln.Addr().String()).Msg("metrics and health serving")
 	}
-	log.Info().Str("listen", ln.Addr().String()).Str("data", *data).Bool("tls", !*insecure).
+	log.Info().Str("listen", ln.Addr().String()).Str("data", *data).Bool("tls", !*insecure).Int("max_conns_per_peer", *maxConns).
 		Str("rules_version", policy.Bundle.GetVersion()).Int("rule_files", len(policy.Bundle.GetFiles())).Msg("collector serving")
 
 	// Every goroutine of the collector is in this group, and serve returns
@@ -204,6 +211,7 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
 	if *reload > 0 && (len(ps.ruleDirs) > 0 || ps.orgFile != "") {
 		grp.Go(func() error { watchPolicy(gctx, ps, policy, *reload, srv, log); return nil })
 	}
+	grp.Go(func() error { srv.RunLimits(gctx); return nil })
 	if *historyDays > 0 {
 		grp.Go(func() error { pruneHistory(gctx, st, time.Duration(*historyDays)*24*time.Hour, log); return nil })
 	}

@@ -200,7 +200,11 @@ func startBenchFleet(b *testing.B) *benchFleet {
 	if err := st.PutToken(ctx, store.Token{Hash: pki.Hash(in.AdminToken), Name: "init", Role: store.RoleAdmin, Created: time.Now()}); err != nil {
 		b.Fatal(err)
 	}
-	srv, err := New(Config{Store: st, Log: zerolog.Nop(), EnrollSecret: in.EnrollSecret})
+	// benchConns connections carry every agent's stream, many more than
+	// a real agent's one or two each, and 32 enrol at once from one
+	// address.
+	edge := Edge{MaxStreamsPerConn: benchAgents/benchConns + 8, MaxEnrollsPerPeer: 32}
+	srv, err := New(Config{Store: st, Log: zerolog.Nop(), EnrollSecret: in.EnrollSecret, Edge: edge})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -264,6 +264,7 @@ func (s *Server) ResetHost(ctx context.Context, req *fwv1.ResetHostRequest) (*fw
 	if err := s.store.ResetHost(ctx, h.ID); err != nil {
 		return nil, internal("reset", err)
 	}
+	s.ForgetNodeKey(h.ID) // the edge's cache of good keys must not keep it either
 	s.mu.Lock()
 	if sess := s.sessions[h.ID]; sess != nil {
 		delete(s.sessions, h.ID)

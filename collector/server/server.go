@@ -35,6 +35,8 @@ type Config struct {
 	Metrics *Metrics
 	// Now is the clock; time.Now when nil.
 	Now func() time.Time
+	// Edge bounds the callers of the port (edge.go).
+	Edge Edge
 }
 
 // Policy is the fleet's rules and settings.
@@ -69,6 +71,7 @@ type Server struct {
 	policy     atomic.Pointer[Policy]
 	metrics    *Metrics
 	now        func() time.Time
+	edge       *edge // the bounds of the port's callers
 
 	mu          sync.Mutex
 	sessions    map[string]*session             // host id -> its stream
@@ -109,6 +112,7 @@ func New(c Config) (*Server, error) {
 	if s.noRules, err = rules.Load(nil, rules.Options{}); err != nil {
 		return nil, fmt.Errorf("server: %w", err)
 	}
+	s.edge = newEdge(c.Edge, c.Now)
 	p := c.Policy
 	s.policy.Store(&p)
 	return s, nil
@@ -158,15 +162,15 @@ func (s *Server) Register(g *grpc.Server) {
 }
 
 // GRPCOptions are the server options the services rely on: message size
-// limits, the fleet token check, and the one mapping of errors to gRPC
-// statuses.
+// limits, the bounds of the port's callers (edge.go), the fleet token
+// check, and the one mapping of errors to gRPC statuses.
 func (s *Server) GRPCOptions() []grpc.ServerOption {
-	return []grpc.ServerOption{
+	return append([]grpc.ServerOption{
 		// Agents send large messages in chunks (fwv1.Chunk): no single gRPC
 		// message of any method is larger than this, so no caller can make
 		// the collector hold a large one before it is known.
 		grpc.MaxRecvMsgSize(limits.GRPCMessageBytes),
-		grpc.UnaryInterceptor(s.unary),
-		grpc.StreamInterceptor(s.stream),
-	}
+		grpc.ChainUnaryInterceptor(s.edgeUnary, s.unary),
+		grpc.ChainStreamInterceptor(s.edgeStream, s.stream),
+	}, s.edgeOptions()...)
 }
