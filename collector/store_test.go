@@ -110,16 +110,19 @@ func TestDamagedPagesFailHealthz(t *testing.T) {
 	f := newFleet(t)
 	maddr := freeAddr(t)
 	f.serve("--metrics", maddr)
-	// This machine's agent: its processes come and go, so it sends
-	// changes every second, and each is applied against the host's
-	// observations.
-	startProc(t, f.agent, f.agentArgs("a1")...)
+	// A simulated host whose 150 processes all change at every version:
+	// each message is applied against the host's observation pages.
+	ch := newChurn(t, f.dir, "churn-host", 150)
+	ch.write(t, 1)
+	cfg := filepath.Join(f.dir, "agent.yaml")
+	os.WriteFile(cfg, []byte("max_cpu_percent: 0\n"), 0o600)
+	ag := startProc(t, f.agent, f.agentArgs("a1", "--snapshot", ch.file, "--config", cfg)...)
 	db := f.db()
-	waitUntil(t, "the agent's first state", 20*time.Second, func() bool {
+	waitUntil(t, "the agent's first state", 30*time.Second, func() bool {
 		var n int
 		db.QueryRow(`SELECT count(*) FROM observations`).Scan(&n)
-		return n > 0
-	}, f.srv)
+		return n > 150
+	}, f.srv, ag)
 	if code, body := healthz(t, maddr); code != http.StatusOK {
 		t.Fatalf("healthz of a good store: %d %s", code, body)
 	}
@@ -128,11 +131,16 @@ func TestDamagedPagesFailHealthz(t *testing.T) {
 		t.Fatalf("hosts (what /healthz read) after the damage: %v", err)
 	}
 	var body string
-	waitUntil(t, "healthz failing", 30*time.Second, func() bool {
+	v := 2
+	waitUntil(t, "healthz failing", 60*time.Second, func() bool {
 		var code int
 		code, body = healthz(t, maddr)
+		if code != http.StatusServiceUnavailable {
+			ch.write(t, v) // the next version: changes the agent sends
+			v++
+		}
 		return code == http.StatusServiceUnavailable
-	}, f.srv)
+	}, f.srv, ag)
 	if !strings.Contains(body, "damaged") {
 		t.Fatalf("healthz said %q; want the damage", body)
 	}
