@@ -160,6 +160,13 @@ func Describe(o *fwv1.Observation, key string) string {
 			s += " from " + d.Source
 		}
 		return s
+	case *fwv1.Observation_Activity:
+		a := k.Activity
+		total := uint32(0)
+		for _, n := range a.HoursUtc {
+			total += n
+		}
+		return fmt.Sprintf("human input at %d of %d samples (from %s)", total, a.Samples, firstNonEmpty(a.Source, "the console"))
 	}
 	if k, _, ok := kinds.Of(o); ok {
 		return k.Name + " " + key

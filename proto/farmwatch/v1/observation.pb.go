@@ -96,8 +96,12 @@ type OrgPolicy struct {
 	ExpectedCountries []string               `protobuf:"bytes,1,rep,name=expected_countries,json=expectedCountries,proto3" json:"expected_countries,omitempty"` // ISO 3166 alpha-2: "US", "DE"
 	ExpectedLocales   []string               `protobuf:"bytes,2,rep,name=expected_locales,json=expectedLocales,proto3" json:"expected_locales,omitempty"`       // "en_US", "de_DE"
 	ExpectedTimezones []string               `protobuf:"bytes,3,rep,name=expected_timezones,json=expectedTimezones,proto3" json:"expected_timezones,omitempty"` // IANA: "America/New_York"
-	unknownFields     protoimpl.UnknownFields
-	sizeCache         protoimpl.SizeCache
+	// The person the host belongs to, from the organisation's roster, when
+	// it names one (set per host by the collector; a helpdesk scan may set it
+	// from its config).
+	Person        *Person `protobuf:"bytes,4,opt,name=person,proto3" json:"person,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *OrgPolicy) Reset() {
@@ -151,6 +155,98 @@ func (x *OrgPolicy) GetExpectedTimezones() []string {
 	return nil
 }
 
+func (x *OrgPolicy) GetPerson() *Person {
+	if x != nil {
+		return x.Person
+	}
+	return nil
+}
+
+// Person is who a host belongs to, with where they say they work.
+type Person struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	Email         string                 `protobuf:"bytes,2,opt,name=email,proto3" json:"email,omitempty"`
+	Country       string                 `protobuf:"bytes,3,opt,name=country,proto3" json:"country,omitempty"` // ISO 3166 alpha-2
+	Region        string                 `protobuf:"bytes,4,opt,name=region,proto3" json:"region,omitempty"`
+	City          string                 `protobuf:"bytes,5,opt,name=city,proto3" json:"city,omitempty"`
+	Timezone      string                 `protobuf:"bytes,6,opt,name=timezone,proto3" json:"timezone,omitempty"` // IANA
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Person) Reset() {
+	*x = Person{}
+	mi := &file_farmwatch_v1_observation_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Person) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Person) ProtoMessage() {}
+
+func (x *Person) ProtoReflect() protoreflect.Message {
+	mi := &file_farmwatch_v1_observation_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Person.ProtoReflect.Descriptor instead.
+func (*Person) Descriptor() ([]byte, []int) {
+	return file_farmwatch_v1_observation_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *Person) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *Person) GetEmail() string {
+	if x != nil {
+		return x.Email
+	}
+	return ""
+}
+
+func (x *Person) GetCountry() string {
+	if x != nil {
+		return x.Country
+	}
+	return ""
+}
+
+func (x *Person) GetRegion() string {
+	if x != nil {
+		return x.Region
+	}
+	return ""
+}
+
+func (x *Person) GetCity() string {
+	if x != nil {
+		return x.City
+	}
+	return ""
+}
+
+func (x *Person) GetTimezone() string {
+	if x != nil {
+		return x.Timezone
+	}
+	return ""
+}
+
 // HostInfo names the host that observations come from.
 type HostInfo struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -167,7 +263,7 @@ type HostInfo struct {
 
 func (x *HostInfo) Reset() {
 	*x = HostInfo{}
-	mi := &file_farmwatch_v1_observation_proto_msgTypes[1]
+	mi := &file_farmwatch_v1_observation_proto_msgTypes[2]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -179,7 +275,7 @@ func (x *HostInfo) String() string {
 func (*HostInfo) ProtoMessage() {}
 
 func (x *HostInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_farmwatch_v1_observation_proto_msgTypes[1]
+	mi := &file_farmwatch_v1_observation_proto_msgTypes[2]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -192,7 +288,7 @@ func (x *HostInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HostInfo.ProtoReflect.Descriptor instead.
 func (*HostInfo) Descriptor() ([]byte, []int) {
-	return file_farmwatch_v1_observation_proto_rawDescGZIP(), []int{1}
+	return file_farmwatch_v1_observation_proto_rawDescGZIP(), []int{2}
 }
 
 func (x *HostInfo) GetOs() string {
@@ -272,7 +368,7 @@ type Process struct {
 
 func (x *Process) Reset() {
 	*x = Process{}
-	mi := &file_farmwatch_v1_observation_proto_msgTypes[2]
+	mi := &file_farmwatch_v1_observation_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -284,7 +380,7 @@ func (x *Process) String() string {
 func (*Process) ProtoMessage() {}
 
 func (x *Process) ProtoReflect() protoreflect.Message {
-	mi := &file_farmwatch_v1_observation_proto_msgTypes[2]
+	mi := &file_farmwatch_v1_observation_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -297,7 +393,7 @@ func (x *Process) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Process.ProtoReflect.Descriptor instead.
 func (*Process) Descriptor() ([]byte, []int) {
-	return file_farmwatch_v1_observation_proto_rawDescGZIP(), []int{2}
+	return file_farmwatch_v1_observation_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *Process) GetPid() int32 {
@@ -425,7 +521,7 @@ type Service struct {
 
 func (x *Service) Reset() {
 	*x = Service{}
-	mi := &file_farmwatch_v1_observation_proto_msgTypes[3]
+	mi := &file_farmwatch_v1_observation_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -437,7 +533,7 @@ func (x *Service) String() string {
 func (*Service) ProtoMessage() {}
 
 func (x *Service) ProtoReflect() protoreflect.Message {
-	mi := &file_farmwatch_v1_observation_proto_msgTypes[3]
+	mi := &file_farmwatch_v1_observation_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -450,7 +546,7 @@ func (x *Service) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Service.ProtoReflect.Descriptor instead.
 func (*Service) Descriptor() ([]byte, []int) {
-	return file_farmwatch_v1_observation_proto_rawDescGZIP(), []int{3}
+	return file_farmwatch_v1_observation_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *Service) GetName() string {
@@ -538,7 +634,7 @@ type Session struct {
 
 func (x *Session) Reset() {
 	*x = Session{}
-	mi := &file_farmwatch_v1_observation_proto_msgTypes[4]
+	mi := &file_farmwatch_v1_observation_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -550,7 +646,7 @@ func (x *Session) String() string {
 func (*Session) ProtoMessage() {}
 
 func (x *Session) ProtoReflect() protoreflect.Message {
-	mi := &file_farmwatch_v1_observation_proto_msgTypes[4]
+	mi := &file_farmwatch_v1_observation_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -563,7 +659,7 @@ func (x *Session) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Session.ProtoReflect.Descriptor instead.
 func (*Session) Descriptor() ([]byte, []int) {
-	return file_farmwatch_v1_observation_proto_rawDescGZIP(), []int{4}
+	return file_farmwatch_v1_observation_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *Session) GetId() string {
@@ -627,7 +723,7 @@ type HidInfo struct {
 
 func (x *HidInfo) Reset() {
 	*x = HidInfo{}
-	mi := &file_farmwatch_v1_observation_proto_msgTypes[5]
+	mi := &file_farmwatch_v1_observation_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -639,7 +735,7 @@ func (x *HidInfo) String() string {
 func (*HidInfo) ProtoMessage() {}
 
 func (x *HidInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_farmwatch_v1_observation_proto_msgTypes[5]
+	mi := &file_farmwatch_v1_observation_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -652,7 +748,7 @@ func (x *HidInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HidInfo.ProtoReflect.Descriptor instead.
 func (*HidInfo) Descriptor() ([]byte, []int) {
-	return file_farmwatch_v1_observation_proto_rawDescGZIP(), []int{5}
+	return file_farmwatch_v1_observation_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *HidInfo) GetKeyboard() bool {
@@ -719,7 +815,7 @@ type UsbInterface struct {
 
 func (x *UsbInterface) Reset() {
 	*x = UsbInterface{}
-	mi := &file_farmwatch_v1_observation_proto_msgTypes[6]
+	mi := &file_farmwatch_v1_observation_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -731,7 +827,7 @@ func (x *UsbInterface) String() string {
 func (*UsbInterface) ProtoMessage() {}
 
 func (x *UsbInterface) ProtoReflect() protoreflect.Message {
-	mi := &file_farmwatch_v1_observation_proto_msgTypes[6]
+	mi := &file_farmwatch_v1_observation_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -744,7 +840,7 @@ func (x *UsbInterface) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UsbInterface.ProtoReflect.Descriptor instead.
 func (*UsbInterface) Descriptor() ([]byte, []int) {
-	return file_farmwatch_v1_observation_proto_rawDescGZIP(), []int{6}
+	return file_farmwatch_v1_observation_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *UsbInterface) GetNumber() int32 {
@@ -850,7 +946,7 @@ type UsbDevice struct {
 
 func (x *UsbDevice) Reset() {
 	*x = UsbDevice{}
-	mi := &file_farmwatch_v1_observation_proto_msgTypes[7]
+	mi := &file_farmwatch_v1_observation_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -862,7 +958,7 @@ func (x *UsbDevice) String() string {
 func (*UsbDevice) ProtoMessage() {}
 
 func (x *UsbDevice) ProtoReflect() protoreflect.Message {
-	mi := &file_farmwatch_v1_observation_proto_msgTypes[7]
+	mi := &file_farmwatch_v1_observation_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -875,7 +971,7 @@ func (x *UsbDevice) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UsbDevice.ProtoReflect.Descriptor instead.
 func (*UsbDevice) Descriptor() ([]byte, []int) {
-	return file_farmwatch_v1_observation_proto_rawDescGZIP(), []int{7}
+	return file_farmwatch_v1_observation_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *UsbDevice) GetVendorId() uint32 {
@@ -979,7 +1075,7 @@ type Edid struct {
 
 func (x *Edid) Reset() {
 	*x = Edid{}
-	mi := &file_farmwatch_v1_observation_proto_msgTypes[8]
+	mi := &file_farmwatch_v1_observation_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -991,7 +1087,7 @@ func (x *Edid) String() string {
 func (*Edid) ProtoMessage() {}
 
 func (x *Edid) ProtoReflect() protoreflect.Message {
-	mi := &file_farmwatch_v1_observation_proto_msgTypes[8]
+	mi := &file_farmwatch_v1_observation_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1004,7 +1100,7 @@ func (x *Edid) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Edid.ProtoReflect.Descriptor instead.
 func (*Edid) Descriptor() ([]byte, []int) {
-	return file_farmwatch_v1_observation_proto_rawDescGZIP(), []int{8}
+	return file_farmwatch_v1_observation_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *Edid) GetManufacturer() string {
@@ -1183,7 +1279,7 @@ type Display struct {
 
 func (x *Display) Reset() {
 	*x = Display{}
-	mi := &file_farmwatch_v1_observation_proto_msgTypes[9]
+	mi := &file_farmwatch_v1_observation_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1195,7 +1291,7 @@ func (x *Display) String() string {
 func (*Display) ProtoMessage() {}
 
 func (x *Display) ProtoReflect() protoreflect.Message {
-	mi := &file_farmwatch_v1_observation_proto_msgTypes[9]
+	mi := &file_farmwatch_v1_observation_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1208,7 +1304,7 @@ func (x *Display) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Display.ProtoReflect.Descriptor instead.
 func (*Display) Descriptor() ([]byte, []int) {
-	return file_farmwatch_v1_observation_proto_rawDescGZIP(), []int{9}
+	return file_farmwatch_v1_observation_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *Display) GetConnector() string {
@@ -1320,7 +1416,7 @@ type NetInterface struct {
 
 func (x *NetInterface) Reset() {
 	*x = NetInterface{}
-	mi := &file_farmwatch_v1_observation_proto_msgTypes[10]
+	mi := &file_farmwatch_v1_observation_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1332,7 +1428,7 @@ func (x *NetInterface) String() string {
 func (*NetInterface) ProtoMessage() {}
 
 func (x *NetInterface) ProtoReflect() protoreflect.Message {
-	mi := &file_farmwatch_v1_observation_proto_msgTypes[10]
+	mi := &file_farmwatch_v1_observation_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1345,7 +1441,7 @@ func (x *NetInterface) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NetInterface.ProtoReflect.Descriptor instead.
 func (*NetInterface) Descriptor() ([]byte, []int) {
-	return file_farmwatch_v1_observation_proto_rawDescGZIP(), []int{10}
+	return file_farmwatch_v1_observation_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *NetInterface) GetName() string {
@@ -1431,7 +1527,7 @@ type Route struct {
 
 func (x *Route) Reset() {
 	*x = Route{}
-	mi := &file_farmwatch_v1_observation_proto_msgTypes[11]
+	mi := &file_farmwatch_v1_observation_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1443,7 +1539,7 @@ func (x *Route) String() string {
 func (*Route) ProtoMessage() {}
 
 func (x *Route) ProtoReflect() protoreflect.Message {
-	mi := &file_farmwatch_v1_observation_proto_msgTypes[11]
+	mi := &file_farmwatch_v1_observation_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1456,7 +1552,7 @@ func (x *Route) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Route.ProtoReflect.Descriptor instead.
 func (*Route) Descriptor() ([]byte, []int) {
-	return file_farmwatch_v1_observation_proto_rawDescGZIP(), []int{11}
+	return file_farmwatch_v1_observation_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *Route) GetDestination() string {
@@ -1539,7 +1635,7 @@ type ProxySetting struct {
 
 func (x *ProxySetting) Reset() {
 	*x = ProxySetting{}
-	mi := &file_farmwatch_v1_observation_proto_msgTypes[12]
+	mi := &file_farmwatch_v1_observation_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1551,7 +1647,7 @@ func (x *ProxySetting) String() string {
 func (*ProxySetting) ProtoMessage() {}
 
 func (x *ProxySetting) ProtoReflect() protoreflect.Message {
-	mi := &file_farmwatch_v1_observation_proto_msgTypes[12]
+	mi := &file_farmwatch_v1_observation_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1564,7 +1660,7 @@ func (x *ProxySetting) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ProxySetting.ProtoReflect.Descriptor instead.
 func (*ProxySetting) Descriptor() ([]byte, []int) {
-	return file_farmwatch_v1_observation_proto_rawDescGZIP(), []int{12}
+	return file_farmwatch_v1_observation_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *ProxySetting) GetSource() string {
@@ -1643,7 +1739,7 @@ type KeyboardLayout struct {
 
 func (x *KeyboardLayout) Reset() {
 	*x = KeyboardLayout{}
-	mi := &file_farmwatch_v1_observation_proto_msgTypes[13]
+	mi := &file_farmwatch_v1_observation_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1655,7 +1751,7 @@ func (x *KeyboardLayout) String() string {
 func (*KeyboardLayout) ProtoMessage() {}
 
 func (x *KeyboardLayout) ProtoReflect() protoreflect.Message {
-	mi := &file_farmwatch_v1_observation_proto_msgTypes[13]
+	mi := &file_farmwatch_v1_observation_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1668,7 +1764,7 @@ func (x *KeyboardLayout) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use KeyboardLayout.ProtoReflect.Descriptor instead.
 func (*KeyboardLayout) Descriptor() ([]byte, []int) {
-	return file_farmwatch_v1_observation_proto_rawDescGZIP(), []int{13}
+	return file_farmwatch_v1_observation_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *KeyboardLayout) GetUsername() string {
@@ -1753,7 +1849,7 @@ type Locale struct {
 
 func (x *Locale) Reset() {
 	*x = Locale{}
-	mi := &file_farmwatch_v1_observation_proto_msgTypes[14]
+	mi := &file_farmwatch_v1_observation_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1765,7 +1861,7 @@ func (x *Locale) String() string {
 func (*Locale) ProtoMessage() {}
 
 func (x *Locale) ProtoReflect() protoreflect.Message {
-	mi := &file_farmwatch_v1_observation_proto_msgTypes[14]
+	mi := &file_farmwatch_v1_observation_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1778,7 +1874,7 @@ func (x *Locale) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Locale.ProtoReflect.Descriptor instead.
 func (*Locale) Descriptor() ([]byte, []int) {
-	return file_farmwatch_v1_observation_proto_rawDescGZIP(), []int{14}
+	return file_farmwatch_v1_observation_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *Locale) GetUsername() string {
@@ -1870,7 +1966,7 @@ type Driver struct {
 
 func (x *Driver) Reset() {
 	*x = Driver{}
-	mi := &file_farmwatch_v1_observation_proto_msgTypes[15]
+	mi := &file_farmwatch_v1_observation_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1882,7 +1978,7 @@ func (x *Driver) String() string {
 func (*Driver) ProtoMessage() {}
 
 func (x *Driver) ProtoReflect() protoreflect.Message {
-	mi := &file_farmwatch_v1_observation_proto_msgTypes[15]
+	mi := &file_farmwatch_v1_observation_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1895,7 +1991,7 @@ func (x *Driver) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Driver.ProtoReflect.Descriptor instead.
 func (*Driver) Descriptor() ([]byte, []int) {
-	return file_farmwatch_v1_observation_proto_rawDescGZIP(), []int{15}
+	return file_farmwatch_v1_observation_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *Driver) GetName() string {
@@ -1973,7 +2069,7 @@ type Neighbor struct {
 
 func (x *Neighbor) Reset() {
 	*x = Neighbor{}
-	mi := &file_farmwatch_v1_observation_proto_msgTypes[16]
+	mi := &file_farmwatch_v1_observation_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1985,7 +2081,7 @@ func (x *Neighbor) String() string {
 func (*Neighbor) ProtoMessage() {}
 
 func (x *Neighbor) ProtoReflect() protoreflect.Message {
-	mi := &file_farmwatch_v1_observation_proto_msgTypes[16]
+	mi := &file_farmwatch_v1_observation_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1998,7 +2094,7 @@ func (x *Neighbor) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Neighbor.ProtoReflect.Descriptor instead.
 func (*Neighbor) Descriptor() ([]byte, []int) {
-	return file_farmwatch_v1_observation_proto_rawDescGZIP(), []int{16}
+	return file_farmwatch_v1_observation_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *Neighbor) GetIp() string {
@@ -2072,7 +2168,7 @@ type WifiNetwork struct {
 
 func (x *WifiNetwork) Reset() {
 	*x = WifiNetwork{}
-	mi := &file_farmwatch_v1_observation_proto_msgTypes[17]
+	mi := &file_farmwatch_v1_observation_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2084,7 +2180,7 @@ func (x *WifiNetwork) String() string {
 func (*WifiNetwork) ProtoMessage() {}
 
 func (x *WifiNetwork) ProtoReflect() protoreflect.Message {
-	mi := &file_farmwatch_v1_observation_proto_msgTypes[17]
+	mi := &file_farmwatch_v1_observation_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2097,7 +2193,7 @@ func (x *WifiNetwork) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WifiNetwork.ProtoReflect.Descriptor instead.
 func (*WifiNetwork) Descriptor() ([]byte, []int) {
-	return file_farmwatch_v1_observation_proto_rawDescGZIP(), []int{17}
+	return file_farmwatch_v1_observation_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *WifiNetwork) GetInterface() string {
@@ -2154,7 +2250,7 @@ type DnsResolver struct {
 
 func (x *DnsResolver) Reset() {
 	*x = DnsResolver{}
-	mi := &file_farmwatch_v1_observation_proto_msgTypes[18]
+	mi := &file_farmwatch_v1_observation_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2166,7 +2262,7 @@ func (x *DnsResolver) String() string {
 func (*DnsResolver) ProtoMessage() {}
 
 func (x *DnsResolver) ProtoReflect() protoreflect.Message {
-	mi := &file_farmwatch_v1_observation_proto_msgTypes[18]
+	mi := &file_farmwatch_v1_observation_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2179,7 +2275,7 @@ func (x *DnsResolver) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DnsResolver.ProtoReflect.Descriptor instead.
 func (*DnsResolver) Descriptor() ([]byte, []int) {
-	return file_farmwatch_v1_observation_proto_rawDescGZIP(), []int{18}
+	return file_farmwatch_v1_observation_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *DnsResolver) GetServer() string {
@@ -2201,6 +2297,78 @@ func (x *DnsResolver) GetSource() string {
 		return x.Source
 	}
 	return ""
+}
+
+// Activity is when the console received human input: the agent samples
+// the console session's idle time at each scan and counts, by UTC hour,
+// the samples in which someone had used keyboard or mouse since the last.
+// Only these counts leave the host: no keystroke, no content, no window.
+type Activity struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Source        string                 `protobuf:"bytes,1,opt,name=source,proto3" json:"source,omitempty"`                             // logind | x11 | hid_idle_time | last_input_info
+	HoursUtc      []uint32               `protobuf:"varint,2,rep,packed,name=hours_utc,json=hoursUtc,proto3" json:"hours_utc,omitempty"` // 24 counters, index = UTC hour
+	Samples       uint32                 `protobuf:"varint,3,opt,name=samples,proto3" json:"samples,omitempty"`                          // samples taken in all
+	Since         *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=since,proto3" json:"since,omitempty"`                               // when counting began
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Activity) Reset() {
+	*x = Activity{}
+	mi := &file_farmwatch_v1_observation_proto_msgTypes[20]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Activity) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Activity) ProtoMessage() {}
+
+func (x *Activity) ProtoReflect() protoreflect.Message {
+	mi := &file_farmwatch_v1_observation_proto_msgTypes[20]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Activity.ProtoReflect.Descriptor instead.
+func (*Activity) Descriptor() ([]byte, []int) {
+	return file_farmwatch_v1_observation_proto_rawDescGZIP(), []int{20}
+}
+
+func (x *Activity) GetSource() string {
+	if x != nil {
+		return x.Source
+	}
+	return ""
+}
+
+func (x *Activity) GetHoursUtc() []uint32 {
+	if x != nil {
+		return x.HoursUtc
+	}
+	return nil
+}
+
+func (x *Activity) GetSamples() uint32 {
+	if x != nil {
+		return x.Samples
+	}
+	return 0
+}
+
+func (x *Activity) GetSince() *timestamppb.Timestamp {
+	if x != nil {
+		return x.Since
+	}
+	return nil
 }
 
 // Observation is one typed fact with a stable key. The key stays the same
@@ -2229,6 +2397,7 @@ type Observation struct {
 	//	*Observation_Neighbor
 	//	*Observation_WifiNetwork
 	//	*Observation_DnsResolver
+	//	*Observation_Activity
 	Kind          isObservation_Kind `protobuf_oneof:"kind"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -2236,7 +2405,7 @@ type Observation struct {
 
 func (x *Observation) Reset() {
 	*x = Observation{}
-	mi := &file_farmwatch_v1_observation_proto_msgTypes[19]
+	mi := &file_farmwatch_v1_observation_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2248,7 +2417,7 @@ func (x *Observation) String() string {
 func (*Observation) ProtoMessage() {}
 
 func (x *Observation) ProtoReflect() protoreflect.Message {
-	mi := &file_farmwatch_v1_observation_proto_msgTypes[19]
+	mi := &file_farmwatch_v1_observation_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2261,7 +2430,7 @@ func (x *Observation) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Observation.ProtoReflect.Descriptor instead.
 func (*Observation) Descriptor() ([]byte, []int) {
-	return file_farmwatch_v1_observation_proto_rawDescGZIP(), []int{19}
+	return file_farmwatch_v1_observation_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *Observation) GetKey() string {
@@ -2418,6 +2587,15 @@ func (x *Observation) GetDnsResolver() *DnsResolver {
 	return nil
 }
 
+func (x *Observation) GetActivity() *Activity {
+	if x != nil {
+		if x, ok := x.Kind.(*Observation_Activity); ok {
+			return x.Activity
+		}
+	}
+	return nil
+}
+
 type isObservation_Kind interface {
 	isObservation_Kind()
 }
@@ -2478,6 +2656,10 @@ type Observation_DnsResolver struct {
 	DnsResolver *DnsResolver `protobuf:"bytes,23,opt,name=dns_resolver,json=dnsResolver,proto3,oneof"`
 }
 
+type Observation_Activity struct {
+	Activity *Activity `protobuf:"bytes,24,opt,name=activity,proto3,oneof"`
+}
+
 func (*Observation_Process) isObservation_Kind() {}
 
 func (*Observation_Service) isObservation_Kind() {}
@@ -2506,6 +2688,8 @@ func (*Observation_WifiNetwork) isObservation_Kind() {}
 
 func (*Observation_DnsResolver) isObservation_Kind() {}
 
+func (*Observation_Activity) isObservation_Kind() {}
+
 // Finding is a rule's judgement on one or more observations.
 type Finding struct {
 	state        protoimpl.MessageState `protogen:"open.v1"`
@@ -2527,7 +2711,7 @@ type Finding struct {
 
 func (x *Finding) Reset() {
 	*x = Finding{}
-	mi := &file_farmwatch_v1_observation_proto_msgTypes[20]
+	mi := &file_farmwatch_v1_observation_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2539,7 +2723,7 @@ func (x *Finding) String() string {
 func (*Finding) ProtoMessage() {}
 
 func (x *Finding) ProtoReflect() protoreflect.Message {
-	mi := &file_farmwatch_v1_observation_proto_msgTypes[20]
+	mi := &file_farmwatch_v1_observation_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2552,7 +2736,7 @@ func (x *Finding) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Finding.ProtoReflect.Descriptor instead.
 func (*Finding) Descriptor() ([]byte, []int) {
-	return file_farmwatch_v1_observation_proto_rawDescGZIP(), []int{20}
+	return file_farmwatch_v1_observation_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *Finding) GetRule() string {
@@ -2639,7 +2823,7 @@ type SensorStatus struct {
 
 func (x *SensorStatus) Reset() {
 	*x = SensorStatus{}
-	mi := &file_farmwatch_v1_observation_proto_msgTypes[21]
+	mi := &file_farmwatch_v1_observation_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2651,7 +2835,7 @@ func (x *SensorStatus) String() string {
 func (*SensorStatus) ProtoMessage() {}
 
 func (x *SensorStatus) ProtoReflect() protoreflect.Message {
-	mi := &file_farmwatch_v1_observation_proto_msgTypes[21]
+	mi := &file_farmwatch_v1_observation_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2664,7 +2848,7 @@ func (x *SensorStatus) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SensorStatus.ProtoReflect.Descriptor instead.
 func (*SensorStatus) Descriptor() ([]byte, []int) {
-	return file_farmwatch_v1_observation_proto_rawDescGZIP(), []int{21}
+	return file_farmwatch_v1_observation_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *SensorStatus) GetName() string {
@@ -2717,7 +2901,7 @@ type Report struct {
 
 func (x *Report) Reset() {
 	*x = Report{}
-	mi := &file_farmwatch_v1_observation_proto_msgTypes[22]
+	mi := &file_farmwatch_v1_observation_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2729,7 +2913,7 @@ func (x *Report) String() string {
 func (*Report) ProtoMessage() {}
 
 func (x *Report) ProtoReflect() protoreflect.Message {
-	mi := &file_farmwatch_v1_observation_proto_msgTypes[22]
+	mi := &file_farmwatch_v1_observation_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2742,7 +2926,7 @@ func (x *Report) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Report.ProtoReflect.Descriptor instead.
 func (*Report) Descriptor() ([]byte, []int) {
-	return file_farmwatch_v1_observation_proto_rawDescGZIP(), []int{22}
+	return file_farmwatch_v1_observation_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *Report) GetHost() *HostInfo {
@@ -2791,11 +2975,19 @@ var File_farmwatch_v1_observation_proto protoreflect.FileDescriptor
 
 const file_farmwatch_v1_observation_proto_rawDesc = "" +
 	"\n" +
-	"\x1efarmwatch/v1/observation.proto\x12\ffarmwatch.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\x94\x01\n" +
+	"\x1efarmwatch/v1/observation.proto\x12\ffarmwatch.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xc2\x01\n" +
 	"\tOrgPolicy\x12-\n" +
 	"\x12expected_countries\x18\x01 \x03(\tR\x11expectedCountries\x12)\n" +
 	"\x10expected_locales\x18\x02 \x03(\tR\x0fexpectedLocales\x12-\n" +
-	"\x12expected_timezones\x18\x03 \x03(\tR\x11expectedTimezones\"\xd1\x01\n" +
+	"\x12expected_timezones\x18\x03 \x03(\tR\x11expectedTimezones\x12,\n" +
+	"\x06person\x18\x04 \x01(\v2\x14.farmwatch.v1.PersonR\x06person\"\x94\x01\n" +
+	"\x06Person\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x14\n" +
+	"\x05email\x18\x02 \x01(\tR\x05email\x12\x18\n" +
+	"\acountry\x18\x03 \x01(\tR\acountry\x12\x16\n" +
+	"\x06region\x18\x04 \x01(\tR\x06region\x12\x12\n" +
+	"\x04city\x18\x05 \x01(\tR\x04city\x12\x1a\n" +
+	"\btimezone\x18\x06 \x01(\tR\btimezone\"\xd1\x01\n" +
 	"\bHostInfo\x12\x0e\n" +
 	"\x02os\x18\x01 \x01(\tR\x02os\x12\x1a\n" +
 	"\bhostname\x18\x02 \x01(\tR\bhostname\x12\x1d\n" +
@@ -3012,7 +3204,12 @@ const file_farmwatch_v1_observation_proto_rawDesc = "" +
 	"\vDnsResolver\x12\x16\n" +
 	"\x06server\x18\x01 \x01(\tR\x06server\x12\x1c\n" +
 	"\tinterface\x18\x02 \x01(\tR\tinterface\x12\x16\n" +
-	"\x06source\x18\x03 \x01(\tR\x06source\"\xfb\x06\n" +
+	"\x06source\x18\x03 \x01(\tR\x06source\"\x8b\x01\n" +
+	"\bActivity\x12\x16\n" +
+	"\x06source\x18\x01 \x01(\tR\x06source\x12\x1b\n" +
+	"\thours_utc\x18\x02 \x03(\rR\bhoursUtc\x12\x18\n" +
+	"\asamples\x18\x03 \x01(\rR\asamples\x120\n" +
+	"\x05since\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\x05since\"\xb1\a\n" +
 	"\vObservation\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x16\n" +
 	"\x06sensor\x18\x02 \x01(\tR\x06sensor\x12\x1c\n" +
@@ -3032,7 +3229,8 @@ const file_farmwatch_v1_observation_proto_rawDesc = "" +
 	"\x06driver\x18\x14 \x01(\v2\x14.farmwatch.v1.DriverH\x00R\x06driver\x124\n" +
 	"\bneighbor\x18\x15 \x01(\v2\x16.farmwatch.v1.NeighborH\x00R\bneighbor\x12>\n" +
 	"\fwifi_network\x18\x16 \x01(\v2\x19.farmwatch.v1.WifiNetworkH\x00R\vwifiNetwork\x12>\n" +
-	"\fdns_resolver\x18\x17 \x01(\v2\x19.farmwatch.v1.DnsResolverH\x00R\vdnsResolverB\x06\n" +
+	"\fdns_resolver\x18\x17 \x01(\v2\x19.farmwatch.v1.DnsResolverH\x00R\vdnsResolver\x124\n" +
+	"\bactivity\x18\x18 \x01(\v2\x16.farmwatch.v1.ActivityH\x00R\bactivityB\x06\n" +
 	"\x04kindJ\x04\b\x04\x10\n" +
 	"\"\xa0\x02\n" +
 	"\aFinding\x12\x12\n" +
@@ -3083,65 +3281,70 @@ func file_farmwatch_v1_observation_proto_rawDescGZIP() []byte {
 }
 
 var file_farmwatch_v1_observation_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_farmwatch_v1_observation_proto_msgTypes = make([]protoimpl.MessageInfo, 23)
+var file_farmwatch_v1_observation_proto_msgTypes = make([]protoimpl.MessageInfo, 25)
 var file_farmwatch_v1_observation_proto_goTypes = []any{
 	(Severity)(0),                 // 0: farmwatch.v1.Severity
 	(*OrgPolicy)(nil),             // 1: farmwatch.v1.OrgPolicy
-	(*HostInfo)(nil),              // 2: farmwatch.v1.HostInfo
-	(*Process)(nil),               // 3: farmwatch.v1.Process
-	(*Service)(nil),               // 4: farmwatch.v1.Service
-	(*Session)(nil),               // 5: farmwatch.v1.Session
-	(*HidInfo)(nil),               // 6: farmwatch.v1.HidInfo
-	(*UsbInterface)(nil),          // 7: farmwatch.v1.UsbInterface
-	(*UsbDevice)(nil),             // 8: farmwatch.v1.UsbDevice
-	(*Edid)(nil),                  // 9: farmwatch.v1.Edid
-	(*Display)(nil),               // 10: farmwatch.v1.Display
-	(*NetInterface)(nil),          // 11: farmwatch.v1.NetInterface
-	(*Route)(nil),                 // 12: farmwatch.v1.Route
-	(*ProxySetting)(nil),          // 13: farmwatch.v1.ProxySetting
-	(*KeyboardLayout)(nil),        // 14: farmwatch.v1.KeyboardLayout
-	(*Locale)(nil),                // 15: farmwatch.v1.Locale
-	(*Driver)(nil),                // 16: farmwatch.v1.Driver
-	(*Neighbor)(nil),              // 17: farmwatch.v1.Neighbor
-	(*WifiNetwork)(nil),           // 18: farmwatch.v1.WifiNetwork
-	(*DnsResolver)(nil),           // 19: farmwatch.v1.DnsResolver
-	(*Observation)(nil),           // 20: farmwatch.v1.Observation
-	(*Finding)(nil),               // 21: farmwatch.v1.Finding
-	(*SensorStatus)(nil),          // 22: farmwatch.v1.SensorStatus
-	(*Report)(nil),                // 23: farmwatch.v1.Report
-	(*timestamppb.Timestamp)(nil), // 24: google.protobuf.Timestamp
+	(*Person)(nil),                // 2: farmwatch.v1.Person
+	(*HostInfo)(nil),              // 3: farmwatch.v1.HostInfo
+	(*Process)(nil),               // 4: farmwatch.v1.Process
+	(*Service)(nil),               // 5: farmwatch.v1.Service
+	(*Session)(nil),               // 6: farmwatch.v1.Session
+	(*HidInfo)(nil),               // 7: farmwatch.v1.HidInfo
+	(*UsbInterface)(nil),          // 8: farmwatch.v1.UsbInterface
+	(*UsbDevice)(nil),             // 9: farmwatch.v1.UsbDevice
+	(*Edid)(nil),                  // 10: farmwatch.v1.Edid
+	(*Display)(nil),               // 11: farmwatch.v1.Display
+	(*NetInterface)(nil),          // 12: farmwatch.v1.NetInterface
+	(*Route)(nil),                 // 13: farmwatch.v1.Route
+	(*ProxySetting)(nil),          // 14: farmwatch.v1.ProxySetting
+	(*KeyboardLayout)(nil),        // 15: farmwatch.v1.KeyboardLayout
+	(*Locale)(nil),                // 16: farmwatch.v1.Locale
+	(*Driver)(nil),                // 17: farmwatch.v1.Driver
+	(*Neighbor)(nil),              // 18: farmwatch.v1.Neighbor
+	(*WifiNetwork)(nil),           // 19: farmwatch.v1.WifiNetwork
+	(*DnsResolver)(nil),           // 20: farmwatch.v1.DnsResolver
+	(*Activity)(nil),              // 21: farmwatch.v1.Activity
+	(*Observation)(nil),           // 22: farmwatch.v1.Observation
+	(*Finding)(nil),               // 23: farmwatch.v1.Finding
+	(*SensorStatus)(nil),          // 24: farmwatch.v1.SensorStatus
+	(*Report)(nil),                // 25: farmwatch.v1.Report
+	(*timestamppb.Timestamp)(nil), // 26: google.protobuf.Timestamp
 }
 var file_farmwatch_v1_observation_proto_depIdxs = []int32{
-	24, // 0: farmwatch.v1.HostInfo.captured:type_name -> google.protobuf.Timestamp
-	24, // 1: farmwatch.v1.Process.start_time:type_name -> google.protobuf.Timestamp
-	24, // 2: farmwatch.v1.Session.start_time:type_name -> google.protobuf.Timestamp
-	6,  // 3: farmwatch.v1.UsbInterface.hid:type_name -> farmwatch.v1.HidInfo
-	7,  // 4: farmwatch.v1.UsbDevice.interfaces:type_name -> farmwatch.v1.UsbInterface
-	9,  // 5: farmwatch.v1.Display.edid:type_name -> farmwatch.v1.Edid
-	3,  // 6: farmwatch.v1.Observation.process:type_name -> farmwatch.v1.Process
-	4,  // 7: farmwatch.v1.Observation.service:type_name -> farmwatch.v1.Service
-	5,  // 8: farmwatch.v1.Observation.session:type_name -> farmwatch.v1.Session
-	8,  // 9: farmwatch.v1.Observation.usb_device:type_name -> farmwatch.v1.UsbDevice
-	10, // 10: farmwatch.v1.Observation.display:type_name -> farmwatch.v1.Display
-	11, // 11: farmwatch.v1.Observation.net_interface:type_name -> farmwatch.v1.NetInterface
-	12, // 12: farmwatch.v1.Observation.route:type_name -> farmwatch.v1.Route
-	13, // 13: farmwatch.v1.Observation.proxy_setting:type_name -> farmwatch.v1.ProxySetting
-	14, // 14: farmwatch.v1.Observation.keyboard_layout:type_name -> farmwatch.v1.KeyboardLayout
-	15, // 15: farmwatch.v1.Observation.locale:type_name -> farmwatch.v1.Locale
-	16, // 16: farmwatch.v1.Observation.driver:type_name -> farmwatch.v1.Driver
-	17, // 17: farmwatch.v1.Observation.neighbor:type_name -> farmwatch.v1.Neighbor
-	18, // 18: farmwatch.v1.Observation.wifi_network:type_name -> farmwatch.v1.WifiNetwork
-	19, // 19: farmwatch.v1.Observation.dns_resolver:type_name -> farmwatch.v1.DnsResolver
-	0,  // 20: farmwatch.v1.Finding.severity:type_name -> farmwatch.v1.Severity
-	2,  // 21: farmwatch.v1.Report.host:type_name -> farmwatch.v1.HostInfo
-	20, // 22: farmwatch.v1.Report.observations:type_name -> farmwatch.v1.Observation
-	21, // 23: farmwatch.v1.Report.findings:type_name -> farmwatch.v1.Finding
-	22, // 24: farmwatch.v1.Report.sensors:type_name -> farmwatch.v1.SensorStatus
-	25, // [25:25] is the sub-list for method output_type
-	25, // [25:25] is the sub-list for method input_type
-	25, // [25:25] is the sub-list for extension type_name
-	25, // [25:25] is the sub-list for extension extendee
-	0,  // [0:25] is the sub-list for field type_name
+	2,  // 0: farmwatch.v1.OrgPolicy.person:type_name -> farmwatch.v1.Person
+	26, // 1: farmwatch.v1.HostInfo.captured:type_name -> google.protobuf.Timestamp
+	26, // 2: farmwatch.v1.Process.start_time:type_name -> google.protobuf.Timestamp
+	26, // 3: farmwatch.v1.Session.start_time:type_name -> google.protobuf.Timestamp
+	7,  // 4: farmwatch.v1.UsbInterface.hid:type_name -> farmwatch.v1.HidInfo
+	8,  // 5: farmwatch.v1.UsbDevice.interfaces:type_name -> farmwatch.v1.UsbInterface
+	10, // 6: farmwatch.v1.Display.edid:type_name -> farmwatch.v1.Edid
+	26, // 7: farmwatch.v1.Activity.since:type_name -> google.protobuf.Timestamp
+	4,  // 8: farmwatch.v1.Observation.process:type_name -> farmwatch.v1.Process
+	5,  // 9: farmwatch.v1.Observation.service:type_name -> farmwatch.v1.Service
+	6,  // 10: farmwatch.v1.Observation.session:type_name -> farmwatch.v1.Session
+	9,  // 11: farmwatch.v1.Observation.usb_device:type_name -> farmwatch.v1.UsbDevice
+	11, // 12: farmwatch.v1.Observation.display:type_name -> farmwatch.v1.Display
+	12, // 13: farmwatch.v1.Observation.net_interface:type_name -> farmwatch.v1.NetInterface
+	13, // 14: farmwatch.v1.Observation.route:type_name -> farmwatch.v1.Route
+	14, // 15: farmwatch.v1.Observation.proxy_setting:type_name -> farmwatch.v1.ProxySetting
+	15, // 16: farmwatch.v1.Observation.keyboard_layout:type_name -> farmwatch.v1.KeyboardLayout
+	16, // 17: farmwatch.v1.Observation.locale:type_name -> farmwatch.v1.Locale
+	17, // 18: farmwatch.v1.Observation.driver:type_name -> farmwatch.v1.Driver
+	18, // 19: farmwatch.v1.Observation.neighbor:type_name -> farmwatch.v1.Neighbor
+	19, // 20: farmwatch.v1.Observation.wifi_network:type_name -> farmwatch.v1.WifiNetwork
+	20, // 21: farmwatch.v1.Observation.dns_resolver:type_name -> farmwatch.v1.DnsResolver
+	21, // 22: farmwatch.v1.Observation.activity:type_name -> farmwatch.v1.Activity
+	0,  // 23: farmwatch.v1.Finding.severity:type_name -> farmwatch.v1.Severity
+	3,  // 24: farmwatch.v1.Report.host:type_name -> farmwatch.v1.HostInfo
+	22, // 25: farmwatch.v1.Report.observations:type_name -> farmwatch.v1.Observation
+	23, // 26: farmwatch.v1.Report.findings:type_name -> farmwatch.v1.Finding
+	24, // 27: farmwatch.v1.Report.sensors:type_name -> farmwatch.v1.SensorStatus
+	28, // [28:28] is the sub-list for method output_type
+	28, // [28:28] is the sub-list for method input_type
+	28, // [28:28] is the sub-list for extension type_name
+	28, // [28:28] is the sub-list for extension extendee
+	0,  // [0:28] is the sub-list for field type_name
 }
 
 func init() { file_farmwatch_v1_observation_proto_init() }
@@ -3149,7 +3352,7 @@ func file_farmwatch_v1_observation_proto_init() {
 	if File_farmwatch_v1_observation_proto != nil {
 		return
 	}
-	file_farmwatch_v1_observation_proto_msgTypes[19].OneofWrappers = []any{
+	file_farmwatch_v1_observation_proto_msgTypes[21].OneofWrappers = []any{
 		(*Observation_Process)(nil),
 		(*Observation_Service)(nil),
 		(*Observation_Session)(nil),
@@ -3164,6 +3367,7 @@ func file_farmwatch_v1_observation_proto_init() {
 		(*Observation_Neighbor)(nil),
 		(*Observation_WifiNetwork)(nil),
 		(*Observation_DnsResolver)(nil),
+		(*Observation_Activity)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
@@ -3171,7 +3375,7 @@ func file_farmwatch_v1_observation_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_farmwatch_v1_observation_proto_rawDesc), len(file_farmwatch_v1_observation_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   23,
+			NumMessages:   25,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
