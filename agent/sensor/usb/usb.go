@@ -37,7 +37,11 @@
 //     "Product Revision Level" of SCSI devices, and IOMACAddress.
 //   - When ioreg is not available (not recorded), `/usr/sbin/system_profiler
 //     -json SPUSBDataType`: devices with vendor_id, product_id, manufacturer,
-//     serial_num, location_id and device_speed, without interfaces.
+//     serial_num, location_id and device_speed, without interfaces; when
+//     that lists nothing (it is empty on macOS 26), `/usr/sbin/system_profiler
+//     -json SPUSBHostDataType`: USBDeviceKeyVendorID, USBDeviceKeyProductID,
+//     USBDeviceKeyVendorName, USBDeviceKeySerialNumber ("Not Provided" is
+//     none), USBKeyLocationID and USBDeviceKeyLinkSpeed.
 //
 // windows, key "usb/<device instance id>":
 //   - api/usb.json (API.md): the present device nodes of the USB, HID and
