@@ -26,6 +26,7 @@ func allowed(goos, name string) (string, bool) {
 		"netsh":           {"windows": `C:\Windows\System32\netsh.exe`},
 		"netstat":         {"darwin": "/usr/sbin/netstat"},
 		"ipconfig":        {"darwin": "/usr/sbin/ipconfig"},
+		"wdutil":          {"darwin": "/usr/bin/wdutil"},
 		"arp":             {"darwin": "/usr/sbin/arp", "windows": `C:\Windows\System32\ARP.EXE`},
 	}
 	p, ok := table[name][goos]
