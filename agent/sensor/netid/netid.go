@@ -49,9 +49,14 @@
 // which records the SSID). A network whose identifiers stay withheld is
 // reported with status "redacted" rather than left out.
 //
-// Windows: `C:\Windows\System32\ARP.EXE -a` (neighbours, each interface
-// named by its address in api/interfaces.json), and `netsh wlan show
-// interfaces` (SSID and BSSID).
+// Windows, from APIs rather than `arp -a` and `netsh`, whose words are in
+// the installation's language: api/neighbors.json (GetIpNetTable2, each
+// row's interface named by its alias) and api/wlan.json (WlanEnumInterfaces
+// and WlanQueryInterface(wlan_intf_opcode_current_connection): SSID and
+// BSSID of each connected interface; Windows 11 24H2 refuses them to a
+// caller without location consent, which is reported as status "denied").
+// Snapshots of older agents hold English `ARP.EXE -a` and `netsh wlan show
+// interfaces` outputs instead; those are still read.
 //
 // mDNS (all OSes, Config.mdns, off by default): for two seconds the sensor
 // listens, without sending anything, on 224.0.0.251:5353 and keeps the
