@@ -218,7 +218,7 @@ func locationPort(s string) (uint32, bool) {
 }
 
 // portOf is a USB device's port on its parent hub: SPDRP_ADDRESS, else the
-// "Port_#0002" of its location information, as libusb reads it.
+// "Port_#0002" of its location information (which libusb reads first).
 func portOf(r pnpRecord) (uint32, bool) {
 	if r.Address != nil && *r.Address > 0 && *r.Address < 256 {
 		return *r.Address, true
