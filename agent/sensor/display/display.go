@@ -56,8 +56,8 @@
 // windows: api/displays.json (API.md), written by the live agent from
 //   - HKLM\SYSTEM\CurrentControlSet\Enum\DISPLAY\*\*: each monitor instance
 //     Windows has seen, its Device Parameters\EDID, DeviceDesc, Driver,
-//     and whether its volatile Control subkey exists (the monitor is
-//     present now);
+//     and whether its device node is present now, with its status and
+//     problem (CM_Locate_DevNode, CM_Get_DevNode_Status);
 //   - HKLM\SYSTEM\CurrentControlSet\Control\Class\{4d36e968-e325-11ce-bfc1-08002be10318}\NNNN:
 //     every display adapter driver, with DriverDesc, MatchingDeviceId,
 //     ProviderName and DriverVersion, reported as Drivers of kind
