@@ -84,6 +84,7 @@ type EDID struct {
 	Extensions   int    // extension blocks declared in byte 126
 	Blocks       int    // blocks present and checked, at most 1+Extensions
 	BadBlocks    int    // blocks present whose checksum fails
+	BaseBad      bool   // the base block's checksum fails
 
 	Features
 
@@ -203,6 +204,7 @@ func ParseInto(b []byte, e *EDID) error {
 	for i := 0; i < n; i++ {
 		if blockSum(b[i*BlockSize:(i+1)*BlockSize]) != 0 {
 			e.BadBlocks++
+			e.BaseBad = e.BaseBad || i == 0
 		}
 		if i == 0 {
 			continue

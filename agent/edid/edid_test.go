@@ -278,6 +278,13 @@ func FuzzParse(f *testing.F) {
 				bad++
 			}
 		}
+		var base byte
+		for _, c := range b[:BlockSize] {
+			base += c
+		}
+		if e.BaseBad != (base != 0) {
+			t.Fatalf("base bad %v, sum %d", e.BaseBad, base)
+		}
 		if bad != e.BadBlocks || e.ChecksumValid() != (bad == 0) {
 			t.Fatalf("bad blocks %d (checksum valid %v), a plain sum says %d", e.BadBlocks, e.ChecksumValid(), bad)
 		}

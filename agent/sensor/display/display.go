@@ -156,6 +156,7 @@ func Edid(raw []byte) *fwv1.Edid {
 	out.Blocks = int32(e.Blocks)
 	out.BadChecksumBlocks = int32(e.BadBlocks)
 	out.HeaderValid = e.HeaderValid
+	out.BaseChecksumBad = e.BaseBad
 	f := &e.Features
 	out.EstablishedTimings = int32(f.EstablishedTimings)
 	out.StandardTimings = int32(f.StandardTimings)

@@ -1084,6 +1084,7 @@ type Edid struct {
 	HdmiForum          bool   `protobuf:"varint,32,opt,name=hdmi_forum,json=hdmiForum,proto3" json:"hdmi_forum,omitempty"`                            // HDMI Forum data block (OUI C4-5D-D8): HDMI 2.x
 	Hdr                bool   `protobuf:"varint,33,opt,name=hdr,proto3" json:"hdr,omitempty"`                                                         // HDR static metadata data block
 	Displayid          bool   `protobuf:"varint,34,opt,name=displayid,proto3" json:"displayid,omitempty"`                                             // a DisplayID extension block
+	BaseChecksumBad    bool   `protobuf:"varint,35,opt,name=base_checksum_bad,json=baseChecksumBad,proto3" json:"base_checksum_bad,omitempty"`        // the base block's checksum fails (bad_checksum_blocks counts extensions too)
 	unknownFields      protoimpl.UnknownFields
 	sizeCache          protoimpl.SizeCache
 }
@@ -1352,6 +1353,13 @@ func (x *Edid) GetHdr() bool {
 func (x *Edid) GetDisplayid() bool {
 	if x != nil {
 		return x.Displayid
+	}
+	return false
+}
+
+func (x *Edid) GetBaseChecksumBad() bool {
+	if x != nil {
+		return x.BaseChecksumBad
 	}
 	return false
 }
@@ -3174,7 +3182,7 @@ const file_farmwatch_v1_observation_proto_rawDesc = "" +
 	"interfaces\x18\t \x03(\v2\x1a.farmwatch.v1.UsbInterfaceR\n" +
 	"interfaces\x12&\n" +
 	"\x0econfigurations\x18\n" +
-	" \x03(\tR\x0econfigurations\"\xd6\b\n" +
+	" \x03(\tR\x0econfigurations\"\x82\t\n" +
 	"\x04Edid\x12\"\n" +
 	"\fmanufacturer\x18\x01 \x01(\tR\fmanufacturer\x12!\n" +
 	"\fproduct_code\x18\x02 \x01(\rR\vproductCode\x12#\n" +
@@ -3214,7 +3222,8 @@ const file_farmwatch_v1_observation_proto_rawDesc = "" +
 	"\n" +
 	"hdmi_forum\x18  \x01(\bR\thdmiForum\x12\x10\n" +
 	"\x03hdr\x18! \x01(\bR\x03hdr\x12\x1c\n" +
-	"\tdisplayid\x18\" \x01(\bR\tdisplayid\"\xe8\x02\n" +
+	"\tdisplayid\x18\" \x01(\bR\tdisplayid\x12*\n" +
+	"\x11base_checksum_bad\x18# \x01(\bR\x0fbaseChecksumBad\"\xe8\x02\n" +
 	"\aDisplay\x12\x1c\n" +
 	"\tconnector\x18\x01 \x01(\tR\tconnector\x12\x16\n" +
 	"\x06status\x18\x02 \x01(\tR\x06status\x12\x18\n" +
