@@ -1627,7 +1627,12 @@ type Route struct {
 	Family      string                 `protobuf:"bytes,8,opt,name=family,proto3" json:"family,omitempty"` // ipv4 | ipv6
 	// One half of a pair (0.0.0.0/1 + 128.0.0.0/1, ::/1 + 8000::/1) that
 	// overrides the default route without replacing it; default is set too.
-	SplitDefault  bool `protobuf:"varint,9,opt,name=split_default,json=splitDefault,proto3" json:"split_default,omitempty"`
+	SplitDefault bool `protobuf:"varint,9,opt,name=split_default,json=splitDefault,proto3" json:"split_default,omitempty"`
+	// The routing table, "" for main. A route of another table is reported
+	// when a policy rule sends this host's ordinary traffic to it (Linux
+	// `ip rule`: wg-quick's table 51820, Tailscale's 52), and rule says which.
+	Table         string `protobuf:"bytes,10,opt,name=table,proto3" json:"table,omitempty"`
+	Rule          string `protobuf:"bytes,11,opt,name=rule,proto3" json:"rule,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1723,6 +1728,20 @@ func (x *Route) GetSplitDefault() bool {
 		return x.SplitDefault
 	}
 	return false
+}
+
+func (x *Route) GetTable() string {
+	if x != nil {
+		return x.Table
+	}
+	return ""
+}
+
+func (x *Route) GetRule() string {
+	if x != nil {
+		return x.Rule
+	}
+	return ""
 }
 
 // ProxySetting is one configured proxy.
@@ -3251,7 +3270,7 @@ const file_farmwatch_v1_observation_proto_rawDesc = "" +
 	"\x03mtu\x18\x06 \x01(\x05R\x03mtu\x12\x16\n" +
 	"\x06driver\x18\a \x01(\tR\x06driver\x12 \n" +
 	"\vdescription\x18\b \x01(\tR\vdescription\x12\x16\n" +
-	"\x06tunnel\x18\t \x01(\bR\x06tunnel\"\x90\x02\n" +
+	"\x06tunnel\x18\t \x01(\bR\x06tunnel\"\xba\x02\n" +
 	"\x05Route\x12 \n" +
 	"\vdestination\x18\x01 \x01(\tR\vdestination\x12\x18\n" +
 	"\agateway\x18\x02 \x01(\tR\agateway\x12\x1c\n" +
@@ -3263,7 +3282,10 @@ const file_farmwatch_v1_observation_proto_rawDesc = "" +
 	"\n" +
 	"via_tunnel\x18\a \x01(\bR\tviaTunnel\x12\x16\n" +
 	"\x06family\x18\b \x01(\tR\x06family\x12#\n" +
-	"\rsplit_default\x18\t \x01(\bR\fsplitDefault\"\xc4\x01\n" +
+	"\rsplit_default\x18\t \x01(\bR\fsplitDefault\x12\x14\n" +
+	"\x05table\x18\n" +
+	" \x01(\tR\x05table\x12\x12\n" +
+	"\x04rule\x18\v \x01(\tR\x04rule\"\xc4\x01\n" +
 	"\fProxySetting\x12\x16\n" +
 	"\x06source\x18\x01 \x01(\tR\x06source\x12\x14\n" +
 	"\x05scope\x18\x02 \x01(\tR\x05scope\x12\x1a\n" +
