@@ -96,7 +96,7 @@ func TestParseKVM(t *testing.T) {
 // linuxhw published beside each EDID: the manifests hold its manufacturer,
 // model, product name, image size and "made" line.
 func TestParseManifests(t *testing.T) {
-	for _, m := range []string{"edid_monitors/manifest.csv", "edid_suspect/manifest.csv"} {
+	for _, m := range []string{"edid_monitors/manifest.csv", "edid_suspect/manifest.csv", "edid_suspect/manifest_structural.csv"} {
 		for _, r := range readManifest(t, filepath.Join(corpus, m)) {
 			t.Run(r["file"], func(t *testing.T) {
 				b, err := DecodeHex(r["edid_hex"])
