@@ -30,6 +30,7 @@ func allowed(goos, name string) (string, bool) {
 		"ipconfig":        {"darwin": "/usr/sbin/ipconfig"},
 		"wdutil":          {"darwin": "/usr/bin/wdutil"},
 		"arp":             {"darwin": "/usr/sbin/arp", "windows": `C:\Windows\System32\ARP.EXE`},
+		"ip":              {"linux": "/sbin/ip"},
 	}
 	p, ok := table[name][goos]
 	return p, ok
