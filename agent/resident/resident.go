@@ -16,11 +16,13 @@ import (
 	"path/filepath"
 	"runtime"
 	"runtime/debug"
+	"strings"
 	"sync"
 	"time"
 
 	"github.com/farmwatch/farmwatch/agent/host"
 	"github.com/farmwatch/farmwatch/agent/scan"
+	"github.com/farmwatch/farmwatch/agent/sensor"
 	"github.com/farmwatch/farmwatch/agent/spool"
 	"github.com/farmwatch/farmwatch/agent/statefile"
 	fwv1 "github.com/farmwatch/farmwatch/proto/farmwatch/v1"
@@ -58,6 +60,11 @@ type Config struct {
 	// Rescan, when signalled, makes the agent scan soon (the collector
 	// asked for a full state).
 	Rescan <-chan struct{}
+	// Salted returns the sensors that hash network identifiers with a
+	// fleet salt: the collector's (ConfigUpdate.fleet_salt) replaces
+	// Scanner.Sensors, which hash with the agent config's. Nil: the
+	// collector's salt is not taken.
+	Salted func(salt string) []sensor.Sensor
 }
 
 // The bounds of a scan interval the collector may set: a broken or
@@ -79,11 +86,16 @@ type Agent struct {
 	bundleVer string       // the collector's bundle in use; "" for none
 	bundleErr string       // why the last bundle was refused
 	interval  time.Duration
+	salt      string        // the collector's fleet salt in use; "" for the config's
 	rescan    chan struct{} // scan soon: the rules changed
 }
 
 // bundleFile is where the agent keeps the collector's rule bundle.
 const bundleFile = "rules.bundle"
+
+// saltFile is where the agent keeps the collector's fleet salt, so a
+// restarted agent hashes with it from its first scan.
+const saltFile = "fleet-salt"
 
 // StoredBundle returns the rule bundle kept in a state directory; nil when
 // there is none.
@@ -125,7 +137,58 @@ func New(c Config) (*Agent, error) {
 			c.Log.Error().Err(err).Str("version", rb.GetVersion()).Msg("stored rule bundle does not load: using the agent's own rules")
 		}
 	}
+	if c.Salted != nil {
+		b, bad, err := statefile.Read(filepath.Join(c.StateDir, saltFile), validSalt)
+		if bad {
+			c.Log.Error().Err(err).Msg("stored fleet salt damaged: set aside; the collector sends it again")
+		}
+		if salt := strings.TrimSpace(string(b)); salt != "" {
+			a.salt, a.scanner.Sensors = salt, c.Salted(salt)
+		}
+	}
 	return a, nil
+}
+
+// maxSalt bounds a fleet salt.
+const maxSalt = 1024
+
+func validSalt(b []byte) error {
+	if s := strings.TrimSpace(string(b)); s == "" || len(s) > maxSalt || strings.ContainsAny(s, "\r\n") {
+		return errors.New("not one line of at most 1024 bytes")
+	}
+	return nil
+}
+
+// applySalt takes the collector's fleet salt ("": the config's): the
+// sensors hash with it from the next scan, which comes soon when it
+// changed, and it is kept for a restart. Called with a.mu held.
+func (a *Agent) applySalt(salt string) {
+	salt = strings.TrimSpace(salt)
+	if a.c.Salted == nil || salt == a.salt {
+		return
+	}
+	p := filepath.Join(a.c.StateDir, saltFile)
+	if salt == "" {
+		a.scanner.Sensors = a.c.Scanner.Sensors
+		if err := statefile.Remove(p); err != nil && !errors.Is(err, os.ErrNotExist) {
+			a.c.Log.Warn().Err(err).Msg("withdrawn fleet salt not removed from the state directory")
+		}
+	} else {
+		if validSalt([]byte(salt)) != nil {
+			a.c.Log.Warn().Int("bytes", len(salt)).Msg("the collector's fleet salt refused: not one line of at most 1024 bytes")
+			return
+		}
+		a.scanner.Sensors = a.c.Salted(salt)
+		if err := statefile.Write(p, []byte(salt+"\n")); err != nil {
+			a.c.Log.Warn().Err(err).Msg("fleet salt in use but not kept: a restarted agent hashes with its config's until the collector is reached")
+		}
+	}
+	a.salt = salt
+	a.c.Log.Info().Bool("collector_salt", salt != "").Msg("fleet salt changed: network identifiers are hashed with it from the next scan")
+	select {
+	case a.rescan <- struct{}{}:
+	default:
+	}
 }
 
 // Policy is what the agent now uses: its interval and the collector's
@@ -278,8 +341,8 @@ func (a *Agent) ApplyBundle(rb *fwv1.RuleBundle) *fwv1.BundleStatus {
 }
 
 // ApplyConfig takes the collector's settings: its scan interval (clamped
-// to MinInterval..MaxInterval) and expectations, when it sets them; unset,
-// the agent's own come back.
+// to MinInterval..MaxInterval), expectations and fleet salt, when it sets
+// them; unset, the agent's own come back.
 func (a *Agent) ApplyConfig(c *fwv1.ConfigUpdate) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
@@ -300,4 +363,5 @@ func (a *Agent) ApplyConfig(c *fwv1.ConfigUpdate) {
 	} else {
 		a.scanner.Org = a.c.Scanner.Org
 	}
+	a.applySalt(c.GetFleetSalt())
 }
