@@ -128,6 +128,13 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	salt, made, err := pki.EnsureFleetSalt(*data)
+	if err != nil {
+		return fmt.Errorf("serve: %w", err)
+	}
+	if made {
+		log.Warn().Str("path", filepath.Join(*data, pki.FleetSaltFile)).Msg("install had no fleet salt: made one; agents hash their network identifiers with it from their next scan")
+	}
 	// Only init makes a store: serve refuses one that is missing, empty,
 	// not a farmwatch store or damaged (quick_check), rather than start
 	// an empty fleet in its place.
@@ -145,7 +152,7 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
 		return err
 	}
 	srv, err := server.New(server.Config{Store: st, Log: log, EnrollSecret: secret, Policy: policy, Metrics: metrics,
-		Edge: server.Edge{MaxConnsPerPeer: *maxConns}})
+		Edge: server.Edge{MaxConnsPerPeer: *maxConns}, FleetSalt: salt})
 	if err != nil {
 		return err
 	}

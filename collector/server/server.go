@@ -37,6 +37,10 @@ type Config struct {
 	Now func() time.Time
 	// Edge bounds the callers of the port (edge.go).
 	Edge Edge
+	// FleetSalt is handed to every agent (ConfigUpdate.fleet_salt): the
+	// key of the hashes of network identifiers, so they compare across
+	// the fleet. "" leaves each agent its config's.
+	FleetSalt string
 }
 
 // Policy is the fleet's rules and settings.
@@ -72,6 +76,7 @@ type Server struct {
 	metrics    *Metrics
 	now        func() time.Time
 	edge       *edge // the bounds of the port's callers
+	fleetSalt  string
 
 	mu          sync.Mutex
 	sessions    map[string]*session             // host id -> its stream
@@ -105,7 +110,7 @@ func New(c Config) (*Server, error) {
 	l.MaxListItems = cmp.Or(l.MaxListItems, def.MaxListItems)
 	l.HostObservations = cmp.Or(l.HostObservations, def.HostObservations)
 	s := &Server{
-		store: c.Store, log: c.Log, enrollHash: pki.Hash(c.EnrollSecret), limits: c.Limits, now: c.Now, metrics: c.Metrics,
+		store: c.Store, log: c.Log, enrollHash: pki.Hash(c.EnrollSecret), limits: c.Limits, now: c.Now, metrics: c.Metrics, fleetSalt: c.FleetSalt,
 		sessions: map[string]*session{}, scans: map[string]chan *fwv1.ScanReply{}, pendingSeen: map[string]bool{},
 	}
 	var err error
@@ -152,7 +157,7 @@ func (s *Server) push(sess *session, m *fwv1.CollectorMessage) {
 
 func (s *Server) configUpdate(p *Policy) *fwv1.CollectorMessage {
 	return &fwv1.CollectorMessage{Body: &fwv1.CollectorMessage_Config{Config: &fwv1.ConfigUpdate{
-		IntervalSeconds: int64(p.Interval / time.Second), RulesVersion: p.Bundle.GetVersion(), Org: p.Org}}}
+		IntervalSeconds: int64(p.Interval / time.Second), RulesVersion: p.Bundle.GetVersion(), Org: p.Org, FleetSalt: s.fleetSalt}}}
 }
 
 // Register adds both services to g.
