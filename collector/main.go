@@ -39,7 +39,7 @@ const usage = `usage:
   farmwatch-collector init --data DIR [--name HOST]...
   farmwatch-collector serve --data DIR [--listen ADDR] [--insecure] [--metrics ADDR]
       [--rules DIR]... [--org FILE] [--agent-interval DURATION] [--reload DURATION] [--history-days N]
-      [--max-conns-per-peer N]
+      [--max-conns-per-peer N] [--proxy-protocol-from CIDR[,CIDR...]]
   farmwatch-collector backup --data DIR OUT
   farmwatch-collector token create --role viewer|helpdesk|admin [--ttl DURATION] [--name NAME] [--data DIR]
   farmwatch-collector token list [--all]
