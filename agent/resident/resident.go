@@ -25,6 +25,7 @@ import (
 	"github.com/farmwatch/farmwatch/agent/sensor"
 	"github.com/farmwatch/farmwatch/agent/spool"
 	"github.com/farmwatch/farmwatch/agent/statefile"
+	"github.com/farmwatch/farmwatch/limits"
 	fwv1 "github.com/farmwatch/farmwatch/proto/farmwatch/v1"
 	"github.com/farmwatch/farmwatch/rules"
 	"github.com/rs/zerolog"
@@ -364,4 +365,38 @@ func (a *Agent) ApplyConfig(c *fwv1.ConfigUpdate) {
 		a.scanner.Org = a.c.Scanner.Org
 	}
 	a.applySalt(c.GetFleetSalt())
+}
+
+// Hunt answers a fleet hunt: a fresh scan's observations that match the
+// filter, compiled here against the rules in use (their types and cost
+// limit), with the host and the expectations in use. At most
+// limits.HostObservations matches are sent.
+func (a *Agent) Hunt(ctx context.Context, req *fwv1.HuntRequest) *fwv1.HuntReply {
+	a.mu.Lock()
+	sc := a.scanner
+	a.mu.Unlock()
+	q, err := sc.Rules.Query(req.GetKind(), req.GetFilter())
+	if err != nil {
+		return &fwv1.HuntReply{Error: err.Error()}
+	}
+	rep, err := a.Scan(ctx)
+	if err != nil {
+		return &fwv1.HuntReply{Error: "scan: " + err.Error()}
+	}
+	out := &fwv1.HuntReply{}
+	var errs int
+	for _, o := range rep.GetObservations() {
+		out.Scanned++
+		ok, err := q.Match(rep.GetHost(), sc.Org, o)
+		if err != nil {
+			if errs++; errs == 1 {
+				out.Error = err.Error()
+			}
+			continue
+		}
+		if ok && len(out.Matches) < limits.HostObservations {
+			out.Matches = append(out.Matches, o)
+		}
+	}
+	return out
 }

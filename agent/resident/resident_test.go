@@ -249,3 +249,15 @@ func TestFleetSalt(t *testing.T) {
 		t.Fatalf("a restarted agent after the withdrawal: %s", got)
 	}
 }
+
+// A hunt whose filter does not compile, or whose scan fails, is answered
+// with why.
+func TestHuntRefusals(t *testing.T) {
+	a := newTestAgent(t, t.TempDir())
+	if r := a.Hunt(context.Background(), &fwv1.HuntRequest{Kind: "process", Filter: "process.nope"}); !strings.Contains(r.Error, "query:1:") {
+		t.Errorf("bad filter: %v", r)
+	}
+	if r := a.Hunt(context.Background(), &fwv1.HuntRequest{Kind: "process", Filter: "true"}); !strings.HasPrefix(r.Error, "scan: ") {
+		t.Errorf("failed scan: %v", r)
+	}
+}
