@@ -84,9 +84,10 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
 	metricsAddr := fs.String("metrics", "127.0.0.1:7444", "address for /healthz and Prometheus /metrics over plain HTTP (\"\" for none)")
 	var ps policySource
 	fs.Var((*multi)(&ps.ruleDirs), "rules", "a directory of the organisation's rule and exception files, pushed to every agent (repeatable)")
-	fs.StringVar(&ps.orgFile, "org", "", "a YAML file of the countries, locales and timezones the fleet works in, pushed to every agent")
+	fs.StringVar(&ps.orgFile, "org", "", "a YAML file of the countries, locales and timezones the fleet works in (pushed to every agent) and its known networks")
+	fs.StringVar(&ps.rosterFile, "roster", "", "a CSV of each host's person: hostname,person,email,country,region,city,timezone (re-read like --rules)")
 	fs.DurationVar(&ps.interval, "agent-interval", 0, "the scan interval pushed to agents (default: each agent's own)")
-	reload := fs.Duration("reload", 30*time.Second, "how often to re-read --rules and --org and push changes (0: never)")
+	reload := fs.Duration("reload", 30*time.Second, "how often to re-read --rules, --org and --roster and push changes (0: never)")
 	historyDays := fs.Int("history-days", 90, "days of observation history to keep (0: forever)")
 	maxConns := fs.Int("max-conns-per-peer", server.DefaultMaxConnsPerPeer,
 		"open connections allowed from one address (an IPv6 /64 is one): more than the agents behind the largest NAT")
@@ -107,7 +108,7 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
 	if *maxConns < 1 {
 		return usageError{"serve: --max-conns-per-peer must be at least 1"}
 	}
-	policy, err := ps.load()
+	policy, err := ps.load(nil)
 	if err != nil {
 		return err
 	}
@@ -220,10 +221,11 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
 			return nil
 		})
 	}
-	if *reload > 0 && (len(ps.ruleDirs) > 0 || ps.orgFile != "") {
+	if *reload > 0 && (len(ps.ruleDirs) > 0 || ps.orgFile != "" || ps.rosterFile != "") {
 		grp.Go(func() error { watchPolicy(gctx, ps, policy, *reload, srv, log); return nil })
 	}
 	grp.Go(func() error { srv.RunLimits(gctx); return nil })
+	grp.Go(func() error { srv.RunFleet(gctx); return nil })
 	if *historyDays > 0 {
 		grp.Go(func() error { pruneHistory(gctx, st, time.Duration(*historyDays)*24*time.Hour, log); return nil })
 	}
