@@ -260,4 +260,3 @@ func writeLine(w io.Writer, v any) error {
 	_, err = w.Write(append(b, '\n'))
 	return err
 }
-

@@ -2,9 +2,9 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -38,9 +38,9 @@ type policySource struct {
 // orgFile is the shape of --org: the agent config's expect (countries,
 // locales, timezones), and the organisation's known networks.
 type orgFile struct {
-	Countries []string            `yaml:"countries"`
-	Locales   []string            `yaml:"locales"`
-	Timezones []string            `yaml:"timezones"`
+	Countries []string           `yaml:"countries"`
+	Locales   []string           `yaml:"locales"`
+	Timezones []string           `yaml:"timezones"`
 	Networks  []farm.NetworkSpec `yaml:"networks"`
 }
 

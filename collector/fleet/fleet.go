@@ -151,7 +151,9 @@ func Group(hosts []Host, nets []Network, salt string) []*fwv1.Cluster {
 			out = append(out, c)
 		}
 		s := &fwv1.Signal{Kind: k.kind, Value: k.value, Lan: LAN(k.kind)}
-		slices.SortFunc(hs, func(a, b int) int { return cmp.Or(strings.Compare(hosts[a].Hostname, hosts[b].Hostname), strings.Compare(hosts[a].ID, hosts[b].ID)) })
+		slices.SortFunc(hs, func(a, b int) int {
+			return cmp.Or(strings.Compare(hosts[a].Hostname, hosts[b].Hostname), strings.Compare(hosts[a].ID, hosts[b].ID))
+		})
 		var members []Host
 		for _, i := range hs {
 			s.Hosts = append(s.Hosts, hosts[i].Hostname)
@@ -169,7 +171,9 @@ func Group(hosts []Host, nets []Network, salt string) []*fwv1.Cluster {
 				members = append(members, hosts[i])
 			}
 		}
-		slices.SortFunc(members, func(a, b Host) int { return cmp.Or(strings.Compare(a.Hostname, b.Hostname), strings.Compare(a.ID, b.ID)) })
+		slices.SortFunc(members, func(a, b Host) int {
+			return cmp.Or(strings.Compare(a.Hostname, b.Hostname), strings.Compare(a.ID, b.ID))
+		})
 		fill(c, members)
 	}
 	slices.SortFunc(out, func(a, b *fwv1.Cluster) int {

@@ -223,7 +223,9 @@ func csvError(err error) error {
 
 // Key is how hostnames are compared: case-insensitively, without a
 // trailing dot.
-func Key(hostname string) string { return strings.ToLower(strings.TrimSuffix(strings.TrimSpace(hostname), ".")) }
+func Key(hostname string) string {
+	return strings.ToLower(strings.TrimSuffix(strings.TrimSpace(hostname), "."))
+}
 
 // Person returns the person of a host, or nil when the roster does not
 // name it.

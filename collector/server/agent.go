@@ -134,10 +134,10 @@ func (s *Server) authAgent(ctx context.Context) (store.Host, error) {
 type session struct {
 	hostID   string
 	hostname string
-	send   chan *fwv1.CollectorMessage
-	done   chan struct{}                  // closed when a newer stream replaces this one, or it ends
-	rules  *rules.HostState               // the host's observations and findings, for collector rules; the apply worker's
-	org    atomic.Pointer[fwv1.OrgPolicy] // the agent's own expectations, from its hello
+	send     chan *fwv1.CollectorMessage
+	done     chan struct{}                  // closed when a newer stream replaces this one, or it ends
+	rules    *rules.HostState               // the host's observations and findings, for collector rules; the apply worker's
+	org      atomic.Pointer[fwv1.OrgPolicy] // the agent's own expectations, from its hello
 	// Set from the hello, used only by the apply worker.
 	status store.AgentStatus
 	// awaitFull, when set, is the number of the full state a resync asked
