@@ -72,7 +72,8 @@ var (
 // (the dslocal user records, and the disabled.UID.plist files launchd
 // keeps for each user who logged in) the sensor asks `launchctl print
 // gui/UID` (which fails for a user who is not logged in: no error) and
-// reads the user's overrides from /var/db/com.apple.xpc.launchd/disabled.UID.plist.
+// reads the user's overrides from /var/db/com.apple.xpc.launchd/disabled.UID.plist,
+// completed by the "disabled services" block of that print.
 func readDarwin(ctx context.Context, h *host.Host) ([]*fwv1.Service, error) {
 	var errs []error
 	// Each command is optional: without it the plists still say most.
@@ -111,6 +112,17 @@ func readDarwin(ctx context.Context, h *host.Host) ([]*fwv1.Service, error) {
 		}
 		if out, err := h.Run(ctx, host.Command{Name: "launchctl", Args: []string{"print", fmt.Sprintf("gui/%d", u.UID)}}); err == nil {
 			u.Pids = parseLaunchctlPrint(out)
+			// The domain's own "disabled services" block holds the
+			// overrides launchd applies: it fills in what
+			// disabled.UID.plist (unreadable, or not yet written) lacks.
+			for label, d := range parsePrintDisabled(out) {
+				if _, ok := u.Overrides[label]; !ok {
+					if u.Overrides == nil {
+						u.Overrides = map[string]bool{}
+					}
+					u.Overrides[label] = d
+				}
+			}
 		}
 		if u.Home != "" {
 			byHome[u.Home] = u

@@ -5,6 +5,10 @@ import (
 	"strings"
 )
 
+// maxLaunchctlDepth bounds the blocks parsePrintDisabled keeps open; deeper
+// ones are counted but their names not kept, and nothing in them is read.
+const maxLaunchctlDepth = 64
+
 // The parsers of launchctl's text output. They are pure and compile on
 // every OS, so a macOS snapshot replays anywhere.
 
@@ -55,20 +59,33 @@ func parseLaunchctlPrint(b []byte) map[string]int {
 // releases print "false" (enabled) or "true" (disabled). Only the
 // "disabled services" block (or entries outside any block) count; a label
 // that is not listed has no override, and its plist's Disabled key decides.
+//
+// `launchctl print gui/UID` and `launchctl print system` end with the same
+// "disabled services" block, nested in the domain's own block beside
+// blocks that nest further (security context, unmanaged processes): the
+// parser keeps the stack of open blocks, so an entry counts only when the
+// innermost open block is "disabled services" (or none is open).
 func parsePrintDisabled(b []byte) map[string]bool {
 	out := map[string]bool{}
-	block := ""
+	var blocks []string // the names of the open blocks, outermost first, up to maxLaunchctlDepth
+	depth := 0
 	for _, line := range strings.Split(string(b), "\n") {
 		t := strings.TrimSpace(line)
 		if name, ok := strings.CutSuffix(t, "= {"); ok {
-			block = strings.TrimSpace(name)
+			if depth < maxLaunchctlDepth {
+				blocks = append(blocks, strings.TrimSpace(name))
+			}
+			depth++
 			continue
 		}
 		if t == "}" {
-			block = ""
+			if depth > 0 {
+				depth--
+				blocks = blocks[:min(depth, len(blocks))]
+			}
 			continue
 		}
-		if block != "" && block != "disabled services" {
+		if depth > 0 && (depth > len(blocks) || blocks[depth-1] != "disabled services") {
 			continue
 		}
 		i := strings.LastIndex(t, "=>")
