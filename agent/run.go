@@ -12,6 +12,7 @@ import (
 	"github.com/farmwatch/farmwatch/agent/outbox"
 	"github.com/farmwatch/farmwatch/agent/resident"
 	"github.com/farmwatch/farmwatch/agent/scan"
+	"github.com/farmwatch/farmwatch/agent/sensor"
 	"github.com/farmwatch/farmwatch/agent/statefile"
 	"github.com/farmwatch/farmwatch/agent/stream"
 	"github.com/farmwatch/farmwatch/credential"
@@ -143,6 +144,7 @@ func cmdRun(ctx context.Context, args []string, stderr io.Writer, log zerolog.Lo
 				log.Warn().Err(err).Msg("status file not written")
 			}
 		},
+		Salted: func(salt string) []sensor.Sensor { c := cfg; c.FleetSalt = salt; return sensors(c) },
 	})
 	if err != nil {
 		return exitError, err
