@@ -80,7 +80,8 @@ const usage = `usage:
   farmwatch-agent snapshot -o FILE [--root DIR | --pack SRCDIR] [--config FILE]
   farmwatch-agent run --collector ADDR --ca FILE --enroll-secret-file FILE --state DIR [--snapshot FILE] [--interval DURATION]
   farmwatch-agent install --collector ADDR --ca FILE --enroll-secret-file FILE [--state DIR] [--interval D] [--config PATH]
-  farmwatch-agent uninstall|start|stop|status [--config PATH]
+  farmwatch-agent configure [--collector ADDR] [--ca FILE | --ca-pem PEM] [--enroll-secret S | --enroll-secret-file FILE] [--state DIR] [--config PATH]
+  farmwatch-agent uninstall|start|stop|status|purge [--config PATH]
   farmwatch-agent rules test|list [--rules DIR]...
   farmwatch-agent version
 `
@@ -101,7 +102,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		code, err = cmdScan(ctx, args[1:], stdout, stderr, log)
 	case "run":
 		code, err = cmdRun(ctx, args[1:], stderr, log)
-	case "install", "uninstall", "start", "stop", "status":
+	case "install", "configure", "uninstall", "start", "stop", "status", "purge":
 		code, err = cmdService(args[0], args[1:], stdout, stderr)
 	case "snapshot":
 		code, err = cmdSnapshot(ctx, args[1:], stdout, stderr, log)

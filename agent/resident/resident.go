@@ -66,6 +66,9 @@ type Config struct {
 	// Scanner.Sensors, which hash with the agent config's. Nil: the
 	// collector's salt is not taken.
 	Salted func(salt string) []sensor.Sensor
+	// Scanned, when set, is called after each scan is queued (the agent
+	// writes its status file; status.go).
+	Scanned func(at time.Time)
 }
 
 // The bounds of a scan interval the collector may set: a broken or
@@ -257,6 +260,8 @@ func (a *Agent) Run(ctx context.Context) error {
 			a.c.Log.Error().Err(err).Msg("scan not queued: the host's state is larger than the spool (raise spool_mb)")
 		} else if err != nil {
 			return err
+		} else {
+			a.scanned(time.Now())
 		}
 		// A scan's garbage is most of the agent's memory; between scans an
 		// idle agent gives it back (idle RSS is measured by make bench).
