@@ -55,6 +55,10 @@ func sensors(cfg Config) []sensor.Sensor {
 	}
 }
 
+// scanMemoryLimit is the heap at which a helpdesk scan, which otherwise
+// does not collect its garbage, starts to.
+const scanMemoryLimit = 256 << 20
+
 // Exit statuses.
 const (
 	exitOK       = 0
@@ -167,12 +171,6 @@ func loadRules(dirs []string, extra ...rules.Source) (*rules.Set, error) {
 	if err != nil {
 		return nil, err
 	}
-	// Compiling makes ten times the garbage it keeps. With the collector
-	// running often, the set is packed into few spans instead of being
-	// spread among its garbage, which an idle agent would keep resident
-	// (the idle RSS that make bench measures). A few more GC cycles, once
-	// per load.
-	defer debug.SetGCPercent(debug.SetGCPercent(10))
 	set, err := rules.Load(append(srcs, extra...), rules.Options{})
 	if err != nil {
 		return nil, fmt.Errorf("bad rule file: %w", err)
@@ -265,28 +263,46 @@ func cmdScan(ctx context.Context, args []string, stdout, stderr io.Writer, log z
 	if *timeout <= 0 {
 		return exitError, usageError{"--timeout must be positive"}
 	}
-	set, err := loadRules(ruleDirs)
+	h, err := openHost(*root, *snap)
 	if err != nil {
 		return exitError, err
 	}
-	if cfg.State != "" {
-		// An installed agent's config: judge by the collector's rules too,
-		// as the agent does, when it has been sent them.
-		set = withStoredBundle(set, ruleDirs, cfg.State, log)
+	defer h.Close()
+	// A scan is short-lived: it has no use for collecting its garbage,
+	// only for starting soon (the collector's memory stays bounded).
+	debug.SetGCPercent(-1)
+	debug.SetMemoryLimit(scanMemoryLimit)
+	// The rules compile while the sensors read the host: on two cores
+	// most of the compiling is then free.
+	type loaded struct {
+		set *rules.Set
+		err error
 	}
+	ch := make(chan loaded, 1)
+	go func() {
+		set, err := loadRules(ruleDirs)
+		if err == nil && cfg.State != "" {
+			// An installed agent's config: judge by the collector's rules
+			// too, as the agent does, when it has been sent them.
+			set = withStoredBundle(set, ruleDirs, cfg.State, log)
+		}
+		ch <- loaded{set, err}
+	}()
+	sc := &scan.Scanner{Sensors: sensors(cfg), Timeout: *timeout, Org: cfg.Org()}
+	rep := sc.Sense(ctx, h)
+	ld := <-ch
+	if ld.err != nil {
+		return exitError, ld.err
+	}
+	set := ld.set
 	var rule *rules.Rule
 	if *explain != "" {
 		if rule = set.Rule(*explain); rule == nil {
 			return exitError, fmt.Errorf("--explain %s: no such rule (farmwatch-agent rules list shows them)", *explain)
 		}
 	}
-	h, err := openHost(*root, *snap)
-	if err != nil {
-		return exitError, err
-	}
-	defer h.Close()
-	sc := &scan.Scanner{Sensors: sensors(cfg), Rules: set, Timeout: *timeout, Org: cfg.Org()}
-	rep := sc.Scan(ctx, h)
+	sc.Rules = set
+	sc.Judge(rep)
 	for _, s := range rep.Sensors {
 		if !s.Ok {
 			log.Warn().Str("sensor", s.Name).Str("error", s.Error).Msg("sensor failed")
