@@ -23,6 +23,7 @@ import (
 	"time"
 
 	"github.com/farmwatch/farmwatch/agent/host"
+	"github.com/farmwatch/farmwatch/agent/procevent"
 	"github.com/farmwatch/farmwatch/agent/resident"
 	"github.com/farmwatch/farmwatch/agent/scan"
 	"github.com/farmwatch/farmwatch/agent/sensor"
@@ -43,8 +44,9 @@ import (
 var version = "dev"
 
 // sensors is THE list of sensors the agent runs. A new sensor is one
-// package and one line here.
-func sensors(cfg Config) []sensor.Sensor {
+// package and one line here. The resident agent gives what only it has
+// (process events); a helpdesk scan gives none.
+func sensors(cfg Config, res residentParts) []sensor.Sensor {
 	return []sensor.Sensor{
 		remoteaccess.Sensor{},
 		usb.Sensor{},
@@ -52,7 +54,14 @@ func sensors(cfg Config) []sensor.Sensor {
 		network.Sensor{},
 		netid.New(netid.Options{Salt: cfg.FleetSalt, MDNS: cfg.MDNS}),
 		locale.Sensor{},
+		procevent.Sensor{Watcher: res.events}, // after remoteaccess: an ended process replaces its running self
 	}
+}
+
+// residentParts are what the resident agent keeps between scans for its
+// sensors.
+type residentParts struct {
+	events *procevent.Watcher // processes seen starting and ending between scans
 }
 
 // scanMemoryLimit is the heap at which a helpdesk scan, which otherwise
@@ -288,7 +297,7 @@ func cmdScan(ctx context.Context, args []string, stdout, stderr io.Writer, log z
 		}
 		ch <- loaded{set, err}
 	}()
-	sc := &scan.Scanner{Sensors: sensors(cfg), Timeout: *timeout, Org: cfg.Org()}
+	sc := &scan.Scanner{Sensors: sensors(cfg, residentParts{}), Timeout: *timeout, Org: cfg.Org()}
 	rep := sc.Sense(ctx, h)
 	ld := <-ch
 	if ld.err != nil {
@@ -435,7 +444,7 @@ func cmdSnapshot(ctx context.Context, args []string, stdout, stderr io.Writer, l
 	}
 	defer h.Close()
 	h.Record()
-	results := sensor.Run(ctx, h, sensors(cfg), *timeout)
+	results := sensor.Run(ctx, h, sensors(cfg, residentParts{}), *timeout)
 	for _, r := range results {
 		if r.Err != nil {
 			log.Warn().Str("sensor", r.Sensor).Err(r.Err).Msg("sensor failed while recording")

@@ -157,6 +157,13 @@ func cmdService(action string, args []string, stdout, stderr io.Writer) (int, er
 			words = "unknown"
 		}
 		fmt.Fprintf(stdout, "%s: %s\n", serviceName, words)
+		// How the running agent sees process starts, from its state
+		// directory (the connector, ETW, or polling and why).
+		if c, err := loadConfig(*configPath); err == nil && c.State != "" {
+			if b, err := os.ReadFile(filepath.Join(c.State, eventsStatusFile)); err == nil {
+				fmt.Fprintf(stdout, "process events: %s", b)
+			}
+		}
 	}
 	return exitOK, nil
 }

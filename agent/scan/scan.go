@@ -50,7 +50,7 @@ func (s *Scanner) Sense(ctx context.Context, h *host.Host) *fwv1.Report {
 		timeout = 10 * time.Second
 	}
 	results := sensor.Run(ctx, h, s.Sensors, timeout)
-	rep := &fwv1.Report{Host: HostInfo(h), Observations: sensor.Observations(results)}
+	rep := &fwv1.Report{Host: HostInfo(h), Observations: latest(sensor.Observations(results))}
 	for _, r := range results {
 		rep.Sensors = append(rep.Sensors, r.Status())
 	}
@@ -66,6 +66,21 @@ func (s *Scanner) Sense(ctx context.Context, h *host.Host) *fwv1.Report {
 			Error: fmt.Sprintf("%d observations, over the limit of %d: the rest were left out", n, limits.HostObservations)})
 	}
 	return rep
+}
+
+// latest keeps one observation of each key: the last one of a run of equal
+// keys, which is the one of the later sensor (Observations keeps the
+// sensors' order among equal keys). A process seen ending (procevent) thus
+// replaces the same process listed running a moment before.
+func latest(obs []*fwv1.Observation) []*fwv1.Observation {
+	out := obs[:0]
+	for i, o := range obs {
+		if i+1 < len(obs) && obs[i+1].Key == o.Key {
+			continue
+		}
+		out = append(out, o)
+	}
+	return out
 }
 
 // Judge runs the rules on a report's observations and sets its findings,
