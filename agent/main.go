@@ -27,6 +27,7 @@ import (
 	"github.com/farmwatch/farmwatch/agent/resident"
 	"github.com/farmwatch/farmwatch/agent/scan"
 	"github.com/farmwatch/farmwatch/agent/sensor"
+	"github.com/farmwatch/farmwatch/agent/sensor/activity"
 	"github.com/farmwatch/farmwatch/agent/sensor/display"
 	"github.com/farmwatch/farmwatch/agent/sensor/locale"
 	"github.com/farmwatch/farmwatch/agent/sensor/netid"
@@ -55,13 +56,15 @@ func sensors(cfg Config, res residentParts) []sensor.Sensor {
 		netid.New(netid.Options{Salt: cfg.FleetSalt, MDNS: cfg.MDNS}),
 		locale.Sensor{},
 		procevent.Sensor{Watcher: res.events}, // after remoteaccess: an ended process replaces its running self
+		activity.Sensor{Counts: res.activity},
 	}
 }
 
 // residentParts are what the resident agent keeps between scans for its
 // sensors.
 type residentParts struct {
-	events *procevent.Watcher // processes seen starting and ending between scans
+	events   *procevent.Watcher // processes seen starting and ending between scans
+	activity *activity.Counts   // the hours of human input, kept in the state directory
 }
 
 // scanMemoryLimit is the heap at which a helpdesk scan, which otherwise
@@ -120,6 +123,13 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		code, err = cmdSnapshot(ctx, args[1:], stdout, stderr, log)
 	case "rules":
 		code, err = cmdRules(args[1:], stdout, stderr)
+	case activity.ProbeCommand: // started by the service in the console user's session (windows)
+		out, perr := activity.Probe()
+		if perr == nil {
+			fmt.Fprint(stdout, out)
+			return exitOK
+		}
+		err = perr
 	case "version", "--version", "-version":
 		fmt.Fprintf(stdout, "farmwatch-agent %s\n", version)
 		return exitOK

@@ -15,6 +15,7 @@ import (
 	"github.com/farmwatch/farmwatch/agent/procevent"
 	"github.com/farmwatch/farmwatch/agent/resident"
 	"github.com/farmwatch/farmwatch/agent/scan"
+	"github.com/farmwatch/farmwatch/agent/sensor/activity"
 	"github.com/farmwatch/farmwatch/agent/statefile"
 	"github.com/farmwatch/farmwatch/agent/stream"
 	"github.com/farmwatch/farmwatch/credential"
@@ -138,7 +139,7 @@ func cmdRun(ctx context.Context, args []string, stderr io.Writer, log zerolog.Lo
 	// the agent's rules, and those it cares about make the agent scan
 	// soon and are reported with their end.
 	var (
-		res    residentParts
+		res    = residentParts{activity: activity.NewCounts(*state)}
 		events = make(chan struct{}, 1)
 		agent  *resident.Agent
 	)
