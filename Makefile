@@ -27,7 +27,7 @@ test: ## run every test (unit, rule tests, golden snapshots, end-to-end)
 demo: build ## helpdesk scans, then a collector with agents on this machine and on captured hosts
 	@bash scripts/demo.sh $(BIN)
 
-bench: ## benchmarks: full scan of 1000 processes vs a plain /proc read; rule checks per second on one core
+bench: ## benchmarks, each beside its baseline of the same run: scans vs a plain /proc read and vs ps, rule checks, idle agent RSS and CPU
 	@mkdir -p $(BIN)
 	$(GO) test -run '^$$' -bench 'PlainRead|Scan' -benchtime 20x -count 8 ./agent/scan | tee $(BIN)/bench.txt
 	$(GO) test -run '^$$' -bench 'Evaluate' -benchtime 300x -count 8 -cpu 1 -benchmem ./rules | tee -a $(BIN)/bench.txt
@@ -35,6 +35,7 @@ bench: ## benchmarks: full scan of 1000 processes vs a plain /proc read; rule ch
 	$(GO) test -run '^$$' -bench 'USB|Display' -count 8 -benchmem ./agent/sensor/usb ./agent/sensor/display | tee -a $(BIN)/bench.txt
 	$(GO) test -run '^$$' -bench 'Ingest1000Agents|ScanRoundTrip1000$$|ApplyVsRaw' -benchtime 3x -count 3 -timeout 30m ./collector/server ./collector/store/sqlite | tee -a $(BIN)/bench.txt
 	$(GO) test -run '^$$' -bench 'AgentIdle' -benchtime 1x -count 3 ./agent | tee -a $(BIN)/bench.txt
+	$(GO) test -run '^$$' -bench 'ScanVsPs' -benchtime 20x -count 3 ./agent | tee -a $(BIN)/bench.txt
 	$(GO) tool -modfile=tools/go.mod benchstat $(BIN)/bench.txt
 	@bash scripts/benchratio.sh $(BIN)/bench.txt
 

@@ -274,6 +274,13 @@ func cmdService(action string, args []string, stdout, stderr io.Writer) (int, er
 		st, err := s.Status()
 		fmt.Fprintf(stdout, "%s: %s (%s)\n", serviceName, statusWords(st, err), service.Platform())
 		printStatus(stdout, *configPath, time.Now())
+		// How the running agent sees process starts, from its state
+		// directory (the connector, ETW, or polling and why).
+		if c, err := loadConfig(*configPath); err == nil && c.State != "" {
+			if b, err := os.ReadFile(filepath.Join(c.State, eventsStatusFile)); err == nil {
+				fmt.Fprintf(stdout, "process events: %s\n", report.Clean(strings.TrimSpace(string(b))))
+			}
+		}
 	}
 	return exitOK, nil
 }
