@@ -169,7 +169,68 @@ type FindingRow struct {
 	State     FindingState
 	FirstSeen time.Time
 	LastSeen  time.Time
+	// Triage is the latest judgement a person recorded on the finding
+	// (zero: none). Whether it still holds is TriageState's to say.
+	Triage Triage
 }
+
+// TriageState is what a person judged of a finding.
+type TriageState string
+
+// The judgements. An acknowledgement holds for the occurrence it was made
+// on: a finding that resolves and comes back is open again. Expected holds
+// until a person reopens the finding: the finding is what this host is
+// meant to have (IT's own remote-access tool on its own laptop).
+const (
+	Untriaged    TriageState = ""             // needs a look; recorded, it reopens a triaged finding
+	Acknowledged TriageState = "acknowledged" // seen and being handled
+	Expected     TriageState = "expected"     // meant to be there
+)
+
+// ParseTriageState returns the state named s ("open" is Untriaged).
+func ParseTriageState(s string) (TriageState, error) {
+	switch st := TriageState(s); st {
+	case Acknowledged, Expected:
+		return st, nil
+	case "open", "":
+		return Untriaged, nil
+	}
+	return "", fmt.Errorf("triage %q: want acknowledged, expected or open", s)
+}
+
+// Triage is one person's judgement of one finding, with who and when.
+type Triage struct {
+	HostID    string
+	FindingID string
+	State     TriageState
+	Comment   string
+	By        string    // the token it was made with: its name and id
+	At        time.Time // when
+	// Occurrence is the first_seen of the finding when it was judged: an
+	// acknowledgement holds while that occurrence lasts.
+	Occurrence time.Time
+}
+
+// MaxTriageComment bounds a triage comment, in bytes.
+const MaxTriageComment = 2000
+
+// TriageState is the judgement that holds for the finding now: an
+// acknowledgement of an earlier occurrence no longer does.
+func (r FindingRow) TriageState() TriageState {
+	switch r.Triage.State {
+	case Expected:
+		return Expected
+	case Acknowledged:
+		if r.Triage.Occurrence.Equal(r.FirstSeen) {
+			return Acknowledged
+		}
+	}
+	return Untriaged
+}
+
+// Counts says whether the finding counts among the open ones: open, and
+// neither acknowledged nor expected. Triaged findings stay listed.
+func (r FindingRow) Counts() bool { return r.State == Open && r.TriageState() == Untriaged }
 
 // FindingFilter selects findings; the zero value is every open finding.
 type FindingFilter struct {
@@ -306,6 +367,13 @@ type Store interface {
 	// TouchToken records that token id was used at at (it keeps the
 	// latest time).
 	TouchToken(ctx context.Context, id string, at time.Time) error
+	// TriageFinding records a person's judgement of a finding of a host
+	// (t.Occurrence is set from the finding's first_seen); every judgement
+	// is kept, and Findings reports the latest. ErrNotFound when the host
+	// has no such finding.
+	TriageFinding(ctx context.Context, t Triage) error
+	// TriageHistory is every judgement of a finding, oldest first.
+	TriageHistory(ctx context.Context, hostID, findingID string) ([]Triage, error)
 	// SetEgress records that a host was seen from ip at at (a hello):
 	// its egress IP and its history. ApplyMessage records Apply.EgressIP
 	// the same way.

@@ -108,8 +108,12 @@ func FuzzParseWifi(f *testing.F) {
 		if w, ok := ParseIpconfigSummary(ipconfig); ok {
 			ws = append(ws, w)
 		}
+		if w, ok := ParseWdutilInfo("WIFI\n" + ipconfig); ok {
+			w.Interface = "wdutil:" + w.Interface // merged into ipconfig's on a real host
+			ws = append(ws, w)
+		}
 		for _, w := range ws {
-			if w.SSID == "" && w.BSSID == "" || w.Source == "" {
+			if w.SSID == "" && w.BSSID == "" && w.Status == "" || w.Source == "" || w.SSID == redacted || w.BSSID == redacted {
 				t.Fatalf("Wi-Fi network %+v", w)
 			}
 		}

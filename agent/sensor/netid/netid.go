@@ -37,15 +37,30 @@
 // so they are not read and Linux reports no SSID. The current BSSID itself
 // is only in nl80211, which is not read.
 //
-// macOS: `/usr/sbin/arp -an` (neighbours), `/usr/sbin/ipconfig getsummary
-// en0` (SSID and BSSID of the built-in Wi-Fi; the airport tool is gone from
-// recent macOS, and `system_profiler SPAirPortDataType` is slow and redacts
-// the same fields). macOS 14.4 and later print <redacted> to a process
-// without Location Services permission; that is reported as unknown.
+// macOS: `/usr/sbin/arp -an` (neighbours). The Wi-Fi interfaces are those
+// that /Library/Preferences/SystemConfiguration/NetworkInterfaces.plist
+// types IEEE80211 (en0 on a MacBook, en1 on an iMac or Mac mini whose en0
+// is Ethernet; en0 when the file is missing). For each,
+// `/usr/sbin/ipconfig getsummary IF` (SSID and BSSID; the airport tool is
+// gone, and `system_profiler SPAirPortDataType` is slow and redacts the
+// same fields). From macOS 14.4 (15.6 for some fields) ipconfig prints
+// <redacted> to any process without Location Services permission, root
+// included; then the sensor asks `/usr/bin/wdutil info` (root only; it
+// printed both identifiers to root on macOS 15.6 and 26 betas, and its
+// recorded output also holds the Mac's network and Bluetooth summary),
+// and for a still missing SSID reads the interface's newest DHCP lease that
+// is valid at the scan (/private/var/db/dhcpclient/leases/IF*, root only,
+// which records the SSID). A network whose identifiers stay withheld is
+// reported with status "redacted" rather than left out.
 //
-// Windows: `C:\Windows\System32\ARP.EXE -a` (neighbours, each interface
-// named by its address in api/interfaces.json), and `netsh wlan show
-// interfaces` (SSID and BSSID).
+// Windows, from APIs rather than `arp -a` and `netsh`, whose words are in
+// the installation's language: api/neighbors.json (GetIpNetTable2, each
+// row's interface named by its alias) and api/wlan.json (WlanEnumInterfaces
+// and WlanQueryInterface(wlan_intf_opcode_current_connection): SSID and
+// BSSID of each connected interface; Windows 11 24H2 refuses them to a
+// caller without location consent, which is reported as status "denied").
+// Snapshots of older agents hold English `ARP.EXE -a` and `netsh wlan show
+// interfaces` outputs instead; those are still read.
 //
 // mDNS (all OSes, Config.mdns, off by default): for two seconds the sensor
 // listens, without sending anything, on 224.0.0.251:5353 and keeps the
@@ -90,9 +105,10 @@ type Gateway struct {
 	Interface string
 }
 
-// Wifi is an associated Wi-Fi network, before hashing.
+// Wifi is an associated Wi-Fi network, before hashing. Status says why
+// the SSID and BSSID are missing: "redacted", "denied" ("" when read).
 type Wifi struct {
-	Interface, SSID, BSSID, Source string
+	Interface, SSID, BSSID, Source, Status string
 }
 
 // State is what the sensor read, before hashing.
@@ -193,10 +209,10 @@ func (st State) Observations(salt string) []*fwv1.Observation {
 		obs = append(obs, &fwv1.Observation{Key: "neighbor/" + n.Interface + "/" + n.Ip, Kind: &fwv1.Observation_Neighbor{Neighbor: n}})
 	}
 	for _, w := range st.Wifi {
-		if w.SSID == "" && w.BSSID == "" {
+		if w.SSID == "" && w.BSSID == "" && w.Status == "" {
 			continue
 		}
-		wn := &fwv1.WifiNetwork{Interface: w.Interface, Source: w.Source,
+		wn := &fwv1.WifiNetwork{Interface: w.Interface, Source: w.Source, Status: w.Status,
 			SsidHash: Hash(salt, "ssid", w.SSID), BssidHash: Hash(salt, "bssid", normMACs(w.BSSID))}
 		obs = append(obs, &fwv1.Observation{Key: "wifi_network/" + w.Interface, Kind: &fwv1.Observation_WifiNetwork{WifiNetwork: wn}})
 	}

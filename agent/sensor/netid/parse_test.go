@@ -132,8 +132,13 @@ func TestParseIpconfigSummary(t *testing.T) {
 	if !ok || w.SSID != "HOME-5G" || w.BSSID != "f4:92:bf:aa:bb:02" {
 		t.Errorf("got %+v", w)
 	}
-	if _, ok := ParseIpconfigSummary("<dictionary> {\n  SSID : <redacted>\n  BSSID : <redacted>\n}\n"); ok {
-		t.Error("redacted is unknown")
+	// macOS 14.4 and later: associated, but the identifiers withheld.
+	w, ok = ParseIpconfigSummary("<dictionary> {\n  BSSID : <redacted>\n  InterfaceType : WiFi\n  LinkStatusActive : TRUE\n  NetworkID : <redacted>\n  SSID : <redacted>\n  Security : WPA2_PSK\n}\n")
+	if !ok || w.SSID != "" || w.BSSID != "" || w.Status != "redacted" {
+		t.Errorf("redacted: %+v %v", w, ok)
+	}
+	if _, ok := ParseIpconfigSummary("<dictionary> {\n  InterfaceType : WiFi\n  LinkStatusActive : FALSE\n}\n"); ok {
+		t.Error("not associated: reported")
 	}
 }
 

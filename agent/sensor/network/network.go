@@ -25,10 +25,14 @@
 //
 // macOS: `/usr/sbin/scutil --dns`, `/usr/sbin/scutil --proxy`.
 //
-// Windows: the DNS servers of each adapter (from api/interfaces.json),
-// api/proxy.json (the WinINET settings under HKCU\Software\Microsoft\Windows\
-// CurrentVersion\Internet Settings of every loaded user hive in HKEY_USERS),
-// and `netsh winhttp show proxy`. The formats are in API.md.
+// Windows: the DNS servers of each adapter (from api/interfaces.json) and
+// api/proxy.json: the WinINET settings (ProxyEnable, ProxyServer,
+// ProxyOverride, AutoConfigURL) of every loaded hive of a person, local,
+// domain or Microsoft Entra ID (HKU\S-1-5-21-*, HKU\S-1-12-1-*), the
+// machine's (HKLM, in force when the policy ProxySettingsPerUser is 0), and
+// the WinHTTP default proxy (WinHttpGetDefaultProxyConfiguration, not the
+// localised text of `netsh winhttp show proxy`, which only snapshots of
+// older agents hold). The formats are in API.md.
 package network
 
 import (

@@ -73,6 +73,14 @@ func testFleet(t *testing.T, s store.Store) {
 	if rows, _ := s.Findings(ctx, store.FindingFilter{MinSeverity: fwv1.Severity_SEVERITY_CRITICAL}); len(rows) != 2 {
 		t.Fatalf("critical findings: %+v", rows)
 	}
+	// A fleet finding is judged like an agent's: the judgement shows on
+	// its row and it leaves the open counts.
+	must(t, s.TriageFinding(ctx, store.Triage{HostID: "h1", FindingID: rows[0].ID, State: store.Acknowledged, By: "alice", At: t0.Add(3 * time.Minute)}))
+	rows, err = s.Findings(ctx, store.FindingFilter{HostID: "h1"})
+	must(t, err)
+	if len(rows) != 2 || rows[0].TriageState() != store.Acknowledged || rows[0].Counts() || rows[0].Triage.Occurrence != t0 {
+		t.Fatalf("fleet finding after triage: %+v", rows)
+	}
 	// The cluster ends: resolved, with its findings.
 	must(t, s.PutFleet(ctx, store.FleetUpdate{At: t0.Add(time.Hour)}))
 	if cs, _ := s.Clusters(ctx, false); len(cs) != 0 {

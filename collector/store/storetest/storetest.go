@@ -36,6 +36,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"EveryKind", testEveryKind},
 		{"Sequence", testSequence},
 		{"Enroll", testEnroll},
+		{"Triage", testTriage},
 		{"Egress", testEgress},
 		{"Fleet", testFleet},
 	}

@@ -2302,13 +2302,17 @@ func (x *Neighbor) GetMacPrefix() string {
 
 // WifiNetwork is the Wi-Fi network an interface is associated with.
 type WifiNetwork struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Interface     string                 `protobuf:"bytes,1,opt,name=interface,proto3" json:"interface,omitempty"`
-	Ssid          string                 `protobuf:"bytes,2,opt,name=ssid,proto3" json:"ssid,omitempty"`                         // empty when hashed away
-	Bssid         string                 `protobuf:"bytes,3,opt,name=bssid,proto3" json:"bssid,omitempty"`                       // empty when hashed away
-	SsidHash      string                 `protobuf:"bytes,4,opt,name=ssid_hash,json=ssidHash,proto3" json:"ssid_hash,omitempty"` // salted, stable across hosts of one fleet
-	BssidHash     string                 `protobuf:"bytes,5,opt,name=bssid_hash,json=bssidHash,proto3" json:"bssid_hash,omitempty"`
-	Source        string                 `protobuf:"bytes,6,opt,name=source,proto3" json:"source,omitempty"` // networkmanager | ipconfig | netsh
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	Interface string                 `protobuf:"bytes,1,opt,name=interface,proto3" json:"interface,omitempty"`
+	Ssid      string                 `protobuf:"bytes,2,opt,name=ssid,proto3" json:"ssid,omitempty"`                         // empty when hashed away
+	Bssid     string                 `protobuf:"bytes,3,opt,name=bssid,proto3" json:"bssid,omitempty"`                       // empty when hashed away
+	SsidHash  string                 `protobuf:"bytes,4,opt,name=ssid_hash,json=ssidHash,proto3" json:"ssid_hash,omitempty"` // salted, stable across hosts of one fleet
+	BssidHash string                 `protobuf:"bytes,5,opt,name=bssid_hash,json=bssidHash,proto3" json:"bssid_hash,omitempty"`
+	Source    string                 `protobuf:"bytes,6,opt,name=source,proto3" json:"source,omitempty"` // networkmanager | ipconfig | wdutil | wlanapi | netsh
+	// Why the identifiers are missing, "" when they were read: "redacted"
+	// (macOS printed <redacted>: the agent lacks Location Services
+	// permission), "denied" (Windows refused them: location consent, 24H2).
+	Status        string `protobuf:"bytes,7,opt,name=status,proto3" json:"status,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2381,6 +2385,13 @@ func (x *WifiNetwork) GetBssidHash() string {
 func (x *WifiNetwork) GetSource() string {
 	if x != nil {
 		return x.Source
+	}
+	return ""
+}
+
+func (x *WifiNetwork) GetStatus() string {
+	if x != nil {
+		return x.Status
 	}
 	return ""
 }
@@ -3360,7 +3371,7 @@ const file_farmwatch_v1_observation_proto_rawDesc = "" +
 	"\x03oui\x18\a \x01(\tR\x03oui\x12\x1b\n" +
 	"\tmdns_name\x18\b \x01(\tR\bmdnsName\x12\x1d\n" +
 	"\n" +
-	"mac_prefix\x18\t \x01(\tR\tmacPrefix\"\xa9\x01\n" +
+	"mac_prefix\x18\t \x01(\tR\tmacPrefix\"\xc1\x01\n" +
 	"\vWifiNetwork\x12\x1c\n" +
 	"\tinterface\x18\x01 \x01(\tR\tinterface\x12\x12\n" +
 	"\x04ssid\x18\x02 \x01(\tR\x04ssid\x12\x14\n" +
@@ -3368,7 +3379,8 @@ const file_farmwatch_v1_observation_proto_rawDesc = "" +
 	"\tssid_hash\x18\x04 \x01(\tR\bssidHash\x12\x1d\n" +
 	"\n" +
 	"bssid_hash\x18\x05 \x01(\tR\tbssidHash\x12\x16\n" +
-	"\x06source\x18\x06 \x01(\tR\x06source\"[\n" +
+	"\x06source\x18\x06 \x01(\tR\x06source\x12\x16\n" +
+	"\x06status\x18\a \x01(\tR\x06status\"[\n" +
 	"\vDnsResolver\x12\x16\n" +
 	"\x06server\x18\x01 \x01(\tR\x06server\x12\x1c\n" +
 	"\tinterface\x18\x02 \x01(\tR\tinterface\x12\x16\n" +
