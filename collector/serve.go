@@ -90,8 +90,12 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
 	historyDays := fs.Int("history-days", 90, "days of observation history to keep (0: forever)")
 	maxConns := fs.Int("max-conns-per-peer", server.DefaultMaxConnsPerPeer,
 		"open connections allowed from one address (an IPv6 /64 is one): more than the agents behind the largest NAT")
+	webAddr := fs.String("web", "", "address to serve the web console on over HTTPS with the server certificate, e.g. 127.0.0.1:7445 (\"\" for none)")
 	if _, err := parse(fs, args); err != nil {
 		return err
+	}
+	if *webAddr != "" && *insecure {
+		return usageError{"serve: --web needs TLS: it cannot be used with --insecure"}
 	}
 	if ps.interval != 0 && ps.interval < time.Second {
 		return usageError{"serve: --agent-interval must be at least 1s"}
@@ -188,6 +192,17 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
 		hs = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 		log.Info().Str("listen", mln.Addr().String()).Msg("metrics and health serving")
 	}
+	var ws *http.Server
+	var wln net.Listener
+	if *webAddr != "" {
+		if ws, wln, err = webServer(*data, *webAddr, st, srv, log); err != nil {
+			ln.Close()
+			if mln != nil {
+				mln.Close()
+			}
+			return err
+		}
+	}
 	log.Info().Str("listen", ln.Addr().String()).Str("data", *data).Bool("tls", !*insecure).Int("max_conns_per_peer", *maxConns).
 		Str("rules_version", policy.Bundle.GetVersion()).Int("rule_files", len(policy.Bundle.GetFiles())).Msg("collector serving")
 
@@ -208,6 +223,14 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
 			return nil
 		})
 	}
+	if ws != nil {
+		grp.Go(func() error {
+			if err := ws.ServeTLS(wln, "", ""); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				return fmt.Errorf("serve: web: %w", err)
+			}
+			return nil
+		})
+	}
 	if *reload > 0 && (len(ps.ruleDirs) > 0 || ps.orgFile != "") {
 		grp.Go(func() error { watchPolicy(gctx, ps, policy, *reload, srv, log); return nil })
 	}
@@ -222,6 +245,9 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
 		}
 		if hs != nil {
 			hs.Close()
+		}
+		if ws != nil {
+			ws.Close()
 		}
 		done := make(chan struct{})
 		go func() { g.GracefulStop(); close(done) }()

@@ -32,7 +32,8 @@ data=$tmp/collector
 port=$((20000 + RANDOM % 20000))
 addr=127.0.0.1:$port
 org_rules=testdata/hosts/windows-sanctioned-teamviewer.rules
-"$collector" serve --data "$data" --listen "$addr" --metrics "127.0.0.1:$((port + 1))" \
+web=127.0.0.1:$((port + 2))
+"$collector" serve --data "$data" --listen "$addr" --metrics "127.0.0.1:$((port + 1))" --web "$web" \
   --rules "$org_rules" > "$tmp/collector.log" 2>&1 & pids+=($!)
 sleep 0.5
 run_agent() { # run_agent NAME [--snapshot FILE --hostname NAME]
@@ -65,6 +66,11 @@ hr "5. The organisation's rules on a host: IT's TeamViewer is sanctioned there (
 hr "6. What changed on a host, message by message"
 "$collector" history linux-pikvm-v4plus --kind usb_device | head -6
 
+hr "7. The web console (HTTPS with the collector's certificate)"
+code=$(curl -s --cacert "$data/ca.crt" -o /dev/null -w '%{http_code}' "https://$web/login" 2>/dev/null)
+echo "https://$web/login answers $code; without a session / sends the browser to /login:"
+curl -s --cacert "$data/ca.crt" -o /dev/null -w '  GET / -> %{http_code} %{redirect_url}\n' "https://$web/" 2>/dev/null
+
 cat <<MSG
 
 The collector runs at $addr (data in $data). Try, in another terminal:
@@ -76,6 +82,11 @@ The collector runs at $addr (data in $data). Try, in another terminal:
   (edit a file in $org_rules: within 30 s every agent has the new rules; 'hosts --format json' shows rules_version)
   $collector scan $(hostname)
   curl -s http://127.0.0.1:$((port + 1))/metrics | grep farmwatch_
+
+The web console is at https://$web/ (the certificate is the collector's own, from
+$data/ca.crt: trust it or accept it once). Sign in with a token:
+  the admin token:    cat $data/admin.token
+  a helpdesk token:   $collector token create --role helpdesk --name analyst
 MSG
 if [ -t 0 ]; then
   echo "Press Ctrl-C to stop the collector and the agents."

@@ -41,6 +41,9 @@ func (s *Server) deliverScan(r *fwv1.ScanReply) {
 	}
 }
 
+// Online says whether the host's agent has a stream open to this collector.
+func (s *Server) Online(id string) bool { return s.online(id) }
+
 func (s *Server) online(id string) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
