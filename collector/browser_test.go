@@ -207,6 +207,9 @@ func TestBrowserConsole(t *testing.T) {
 	b.waitText("#findings", "acknowledged by", 10*time.Second)
 	b.screenshot("findings-acknowledged")
 
+	b.run("farms page", chromedp.Navigate(url+"/farms"), chromedp.WaitVisible(chromedp.ID("farm-list")))
+	b.screenshot("farms")
+
 	// Live: a host that enrols while the overview is open appears on it
 	// without a reload.
 	b.run("overview", chromedp.Navigate(url+"/"), chromedp.WaitVisible(chromedp.ID("hosts")))

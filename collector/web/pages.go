@@ -46,8 +46,7 @@ type overviewData struct {
 	RulesErrors     []hostRow // hosts that refused the bundle
 	Stale           []hostRow // hosts on another bundle
 	SpoolDropped    uint64
-	Farms           []Farm
-	FarmsKnown      bool
+	Farms           []*fwv1.Cluster
 	Plot            *linePlot
 }
 
@@ -114,12 +113,9 @@ func (c *Console) overview(w http.ResponseWriter, r *http.Request, s *session) {
 			d.Stale = append(d.Stale, h)
 		}
 	}
-	if c.cfg.Farms != nil {
-		d.FarmsKnown = true
-		if d.Farms, err = c.cfg.Farms(ctx); err != nil {
-			c.fail(w, r, s, http.StatusInternalServerError, "farms not read", err)
-			return
-		}
+	if d.Farms, err = c.cfg.Store.Clusters(ctx, false); err != nil {
+		c.fail(w, r, s, http.StatusInternalServerError, "farms not read", err)
+		return
 	}
 	d.Plot = openOverTime(rows, c.cfg.Now(), 7*24*time.Hour, 56)
 	c.render(w, http.StatusOK, "overview", c.page(s, "Overview", d))
@@ -184,9 +180,7 @@ func (c *Console) showHost(w http.ResponseWriter, r *http.Request, s *session, s
 	slices.Reverse(changes) // newest first
 	d := hostData{Host: hostRow{Host: h, Online: c.cfg.Fleet.Online(h.ID)}, Changes: changes, Scan: scan,
 		CanScan: allows(s.role, store.RoleHelpdesk)}
-	if c.cfg.Person != nil {
-		d.Person = c.cfg.Person(ctx, h)
-	}
+	d.Person = c.cfg.Fleet.Person(h.Hostname)
 	byKey := map[string]*fwv1.Observation{}
 	for _, o := range obs {
 		byKey[o.GetKey()] = o

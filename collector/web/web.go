@@ -37,12 +37,14 @@ var staticFS embed.FS
 
 // Fleet is what the console needs of the collector's server besides the
 // store: who is connected, live scans, the watch stream and the rule
-// bundle it pushes. *server.Server is one.
+// bundle it pushes, the roster. *server.Server is one.
 type Fleet interface {
 	Online(hostID string) bool
 	Scan(ctx context.Context, hostID string, timeout time.Duration) (*fwv1.Report, error)
 	Watch(ctx context.Context, min fwv1.Severity, send func(store.FindingRow) error) error
 	RulesVersion() string
+	// Person is the roster's person of a host (nil: none).
+	Person(hostname string) *fwv1.Person
 }
 
 // Config is what a Console needs.
@@ -59,20 +61,6 @@ type Config struct {
 	MaxSessions int
 	// ScanTimeout bounds a "scan now"; 30 s when zero.
 	ScanTimeout time.Duration
-	// Person names a host's person from the roster, when the collector
-	// has one; nil: no roster.
-	Person func(ctx context.Context, h store.Host) *fwv1.Person
-	// Farms lists the open farm clusters, when the collector has them;
-	// nil: none.
-	Farms func(ctx context.Context) ([]Farm, error)
-}
-
-// Farm is one open cluster of hosts that share a place, for the overview.
-type Farm struct {
-	ID       string
-	Severity fwv1.Severity
-	Hosts    []string
-	People   []string
 }
 
 // Limits of what the console accepts and keeps.
@@ -146,6 +134,7 @@ func (c *Console) Handler() http.Handler {
 	mux.HandleFunc("GET /{$}", c.with(store.RoleViewer, c.overview))
 	mux.HandleFunc("GET /host/{id}", c.with(store.RoleViewer, c.hostPage))
 	mux.HandleFunc("POST /host/{id}/scan", c.with(store.RoleHelpdesk, c.scanNow))
+	mux.HandleFunc("GET /farms", c.with(store.RoleViewer, c.farmsPage))
 	mux.HandleFunc("GET /findings", c.with(store.RoleViewer, c.findingsPage))
 	mux.HandleFunc("POST /triage", c.with(store.RoleHelpdesk, c.triage))
 	mux.HandleFunc("GET /events", c.with(store.RoleViewer, c.events))
