@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/farmwatch/farmwatch/collector/output"
 	"github.com/farmwatch/farmwatch/collector/pki"
 	"github.com/farmwatch/farmwatch/collector/server"
 	"github.com/farmwatch/farmwatch/collector/store"
@@ -91,9 +92,14 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
 	historyDays := fs.Int("history-days", 90, "days of observation history to keep (0: forever)")
 	maxConns := fs.Int("max-conns-per-peer", server.DefaultMaxConnsPerPeer,
 		"open connections allowed from one address (an IPv6 /64 is one): more than the agents behind the largest NAT")
+	var of outputFlags
+	of.register(fs)
 	webAddr := fs.String("web", "", "address to serve the web console on over HTTPS with the server certificate, e.g. 127.0.0.1:7445 (\"\" for none)")
 	proxyFrom := fs.String("proxy-protocol-from", "", "CIDR[,CIDR...] of load balancers whose PROXY protocol (v1 or v2) header gives the agent's address; a header from any other peer is refused")
 	if _, err := parse(fs, args); err != nil {
+		return err
+	}
+	if err := of.check(); err != nil {
 		return err
 	}
 	if *webAddr != "" && *insecure {
@@ -165,6 +171,12 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
 		Edge: server.Edge{MaxConnsPerPeer: *maxConns, ProxyFrom: trusted}, FleetSalt: salt})
 	if err != nil {
 		return err
+	}
+	var outs *output.Outputs
+	if of.any() {
+		if outs, err = of.build(*data, st, reg, log.With().Str("part", "output").Logger()); err != nil {
+			return err
+		}
 	}
 	opts := srv.GRPCOptions()
 	if *insecure {
@@ -248,6 +260,9 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
 		grp.Go(func() error { watchPolicy(gctx, ps, policy, *reload, srv, log); return nil })
 	}
 	grp.Go(func() error { srv.RunLimits(gctx); return nil })
+	if outs != nil {
+		grp.Go(func() error { return outs.Run(gctx) })
+	}
 	grp.Go(func() error { srv.RunFleet(gctx); return nil })
 	if *historyDays > 0 {
 		grp.Go(func() error { pruneHistory(gctx, st, time.Duration(*historyDays)*24*time.Hour, log); return nil })
