@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/farmwatch/farmwatch/collector/geoip"
+	"github.com/farmwatch/farmwatch/collector/output"
 	"github.com/farmwatch/farmwatch/collector/pki"
 	"github.com/farmwatch/farmwatch/collector/server"
 	"github.com/farmwatch/farmwatch/collector/store"
@@ -93,6 +94,9 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
 	historyDays := fs.Int("history-days", 90, "days of observation history to keep (0: forever)")
 	maxConns := fs.Int("max-conns-per-peer", server.DefaultMaxConnsPerPeer,
 		"open connections allowed from one address (an IPv6 /64 is one): more than the agents behind the largest NAT")
+	var of outputFlags
+	of.register(fs)
+	webAddr := fs.String("web", "", "address to serve the web console on over HTTPS with the server certificate, e.g. 127.0.0.1:7445 (\"\" for none)")
 	proxyFrom := fs.String("proxy-protocol-from", "", "CIDR[,CIDR...] of load balancers whose PROXY protocol (v1 or v2) header gives the agent's address; a header from any other peer is refused")
 	geoFiles := fs.String("geoip", "", "FILE[,FILE] MaxMind-format databases (GeoLite2/GeoIP2 Country or City, ASN): each egress IP's country and ASN, compared with the roster's (read at start)")
 	if _, err := parse(fs, args); err != nil {
@@ -110,6 +114,12 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
 		if geo, err = geoip.Open(paths); err != nil {
 			return fmt.Errorf("serve: --geoip: %w", err)
 		}
+	}
+	if err := of.check(); err != nil {
+		return err
+	}
+	if *webAddr != "" && *insecure {
+		return usageError{"serve: --web needs TLS: it cannot be used with --insecure"}
 	}
 	trusted, err := server.ParseCIDRs(*proxyFrom)
 	if err != nil {
@@ -178,6 +188,12 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	var outs *output.Outputs
+	if of.any() {
+		if outs, err = of.build(*data, st, reg, log.With().Str("part", "output").Logger()); err != nil {
+			return err
+		}
+	}
 	opts := srv.GRPCOptions()
 	if *insecure {
 		log.Warn().Str("listen", *listen).Msg("serving WITHOUT TLS: node keys and tokens cross the network in clear text")
@@ -217,6 +233,17 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
 		hs = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 		log.Info().Str("listen", mln.Addr().String()).Msg("metrics and health serving")
 	}
+	var ws *http.Server
+	var wln net.Listener
+	if *webAddr != "" {
+		if ws, wln, err = webServer(*data, *webAddr, st, srv, log); err != nil {
+			ln.Close()
+			if mln != nil {
+				mln.Close()
+			}
+			return err
+		}
+	}
 	log.Info().Str("listen", ln.Addr().String()).Str("data", *data).Bool("tls", !*insecure).Int("max_conns_per_peer", *maxConns).Str("proxy_protocol_from", *proxyFrom).Strs("geoip", geo.Types()).
 		Str("rules_version", policy.Bundle.GetVersion()).Int("rule_files", len(policy.Bundle.GetFiles())).Msg("collector serving")
 
@@ -237,10 +264,21 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
 			return nil
 		})
 	}
+	if ws != nil {
+		grp.Go(func() error {
+			if err := ws.ServeTLS(wln, "", ""); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				return fmt.Errorf("serve: web: %w", err)
+			}
+			return nil
+		})
+	}
 	if *reload > 0 && (len(ps.ruleDirs) > 0 || ps.orgFile != "" || ps.rosterFile != "") {
 		grp.Go(func() error { watchPolicy(gctx, ps, policy, *reload, srv, log); return nil })
 	}
 	grp.Go(func() error { srv.RunLimits(gctx); return nil })
+	if outs != nil {
+		grp.Go(func() error { return outs.Run(gctx) })
+	}
 	grp.Go(func() error { srv.RunFleet(gctx); return nil })
 	if *historyDays > 0 {
 		grp.Go(func() error { pruneHistory(gctx, st, time.Duration(*historyDays)*24*time.Hour, log); return nil })
@@ -252,6 +290,9 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
 		}
 		if hs != nil {
 			hs.Close()
+		}
+		if ws != nil {
+			ws.Close()
 		}
 		done := make(chan struct{})
 		go func() { g.GracefulStop(); close(done) }()

@@ -170,6 +170,10 @@ func (s *Server) SetPolicy(p Policy) {
 	s.log.Info().Str("rules_version", p.Bundle.GetVersion()).Int("agents", len(sessions)).Bool("bundle_changed", bundleChanged).Msg("policy changed")
 }
 
+// RulesVersion is the version of the organisation's rule bundle the
+// collector pushes ("" for none).
+func (s *Server) RulesVersion() string { return s.policy.Load().Bundle.GetVersion() }
+
 // push queues m on a session without waiting on a stalled stream: a
 // session whose queue is full gets it at its next hello instead.
 func (s *Server) push(sess *session, m *fwv1.CollectorMessage) {
