@@ -22,7 +22,7 @@ build: ## build bin/farmwatch-agent and bin/farmwatch-collector for this machine
 	$(GO) build -trimpath -tags '$(TAGS)' -ldflags '$(LDFLAGS)' -o $(BIN)/farmwatch-collector ./collector
 
 test: ## run every test (unit, rule tests, golden snapshots, end-to-end)
-	$(GO) test -count=1 $(PKGS)
+	$(GO) test -count=1 -timeout 20m $(PKGS)
 
 demo: build ## helpdesk scans, then a collector with agents on this machine and on captured hosts
 	@bash scripts/demo.sh $(BIN)

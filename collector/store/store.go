@@ -291,6 +291,23 @@ func (t Token) Expired(now time.Time) bool {
 // Valid says whether t may be used at now: neither revoked nor expired.
 func (t Token) Valid(now time.Time) bool { return t.Revoked.IsZero() && !t.Expired(now) }
 
+// EgressSighting is one egress IP a host was seen from.
+type EgressSighting struct {
+	IP                  string
+	FirstSeen, LastSeen time.Time
+}
+
+// FleetUpdate is one recomputation of the clusters (collector/fleet).
+type FleetUpdate struct {
+	// Open is every cluster open now, complete: a cluster open before and
+	// not here is resolved (its last seen kept).
+	Open []*fwv1.Cluster
+	// Findings are the fleet rules' findings of each member host now,
+	// complete: an open fleet finding not here is resolved.
+	Findings map[string][]*fwv1.Finding
+	At       time.Time
+}
+
 // Store is the collector's state. Every method is safe for concurrent use.
 type Store interface {
 	// PutHost creates or replaces a host, key included; for first
@@ -330,7 +347,8 @@ type Store interface {
 	// is no change), oldest first.
 	Changes(ctx context.Context, hostID string, f ChangeFilter) ([]*fwv1.ObservationChange, error)
 	// PruneChanges forgets history applied before t and says how many
-	// messages' worth it removed.
+	// messages' worth it removed; egress sightings last seen before t and
+	// clusters resolved before t go too.
 	PruneChanges(ctx context.Context, before time.Time) (int64, error)
 	Findings(ctx context.Context, f FindingFilter) ([]FindingRow, error)
 	// PutToken stores a new token; its ID is TokenID(t.Hash), whatever
@@ -356,6 +374,19 @@ type Store interface {
 	TriageFinding(ctx context.Context, t Triage) error
 	// TriageHistory is every judgement of a finding, oldest first.
 	TriageHistory(ctx context.Context, hostID, findingID string) ([]Triage, error)
+	// SetEgress records that a host was seen from ip at at (a hello):
+	// its egress IP and its history. ApplyMessage records Apply.EgressIP
+	// the same way.
+	SetEgress(ctx context.Context, hostID, ip string, at time.Time) error
+	// EgressHistory is the egress IPs a host was seen from, newest first.
+	EgressHistory(ctx context.Context, hostID string) ([]EgressSighting, error)
+	// PutFleet stores one recomputation of the clusters and their
+	// findings, atomically. Findings lists those findings too (their
+	// Scope is "fleet").
+	PutFleet(ctx context.Context, u FleetUpdate) error
+	// Clusters are the open clusters, or every one when all, worst
+	// first; each with its State, FirstSeen and LastSeen.
+	Clusters(ctx context.Context, all bool) ([]*fwv1.Cluster, error)
 	Close() error
 }
 

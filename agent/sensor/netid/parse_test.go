@@ -50,7 +50,8 @@ func TestObservationsHashGateway(t *testing.T) {
 		t.Errorf("tunnel gateway without a MAC: %v", n)
 	}
 	kvm := byKey["neighbor/eth0/192.168.77.50"].GetNeighbor()
-	if kvm.Mac != "30:52:53:0a:0b:0c" || kvm.MdnsName != "pikvm.local" || kvm.Gateway {
+	if kvm.Mac != "" || kvm.MacHash != Hash("fleet-salt", "mac", "30:52:53:0a:0b:0c") || kvm.MacPrefix != "30:52:53:0a" || kvm.Oui != "30:52:53" ||
+		kvm.MdnsName != "pikvm.local" || kvm.Gateway {
 		t.Errorf("kvm: %v", kvm)
 	}
 	if n := byKey["neighbor/eth0/192.168.77.9"].GetNeighbor(); n.Mac != "" || n.Oui != "" {

@@ -43,11 +43,14 @@ import (
 	"github.com/farmwatch/farmwatch/agent/host"
 	"github.com/farmwatch/farmwatch/agent/netstate"
 	"github.com/farmwatch/farmwatch/agent/sensor"
+	"github.com/farmwatch/farmwatch/fleethash"
 	fwv1 "github.com/farmwatch/farmwatch/proto/farmwatch/v1"
 )
 
-// Sensor is the network sensor.
-type Sensor struct{}
+// Sensor is the network sensor. Salt is the fleet salt with which each
+// interface's MAC is also hashed (NetInterface.mac_hash, fleethash), so
+// the collector can tell which hosts hold it in their neighbour tables.
+type Sensor struct{ Salt string }
 
 // Name is "network".
 func (Sensor) Name() string { return "network" }
@@ -58,9 +61,9 @@ const maxRoutes = 256
 
 // Sense reads the host's network paths. Each part (interfaces, routes, DNS,
 // proxies) is read on its own; a part that fails leaves the others.
-func (Sensor) Sense(ctx context.Context, h *host.Host) ([]*fwv1.Observation, error) {
+func (s Sensor) Sense(ctx context.Context, h *host.Host) ([]*fwv1.Observation, error) {
 	st, err := sensor.ByOS[State]{Linux: readLinux, Darwin: readDarwin, Windows: readWindows}.Read(ctx, h)
-	return st.Observations(), err
+	return st.Observations(s.Salt), err
 }
 
 // State is what the sensor read, before it becomes observations.
@@ -71,12 +74,14 @@ type State struct {
 	Proxies    []*fwv1.ProxySetting
 }
 
-// Observations finishes the state (tunnel flags, split defaults) and turns
-// it into keyed observations.
-func (st State) Observations() []*fwv1.Observation {
+// Observations finishes the state (tunnel flags, split defaults, the
+// salted hash of each interface's MAC) and turns it into keyed
+// observations.
+func (st State) Observations(salt string) []*fwv1.Observation {
 	kinds := map[string]string{}
 	for _, i := range st.Interfaces {
 		i.Tunnel = netstate.TunnelKind(i.Type)
+		i.MacHash = fleethash.MACHash(salt, i.Mac)
 		kinds[i.Name] = i.Type
 	}
 	netstate.MarkRoutes(st.Routes, kinds)

@@ -76,9 +76,13 @@ func (s *DB) Findings(ctx context.Context, f store.FindingFilter) ([]store.Findi
 	if f.MinSeverity > 0 {
 		where, args = append(where, "f.severity >= ?"), append(args, int32(f.MinSeverity))
 	}
+	// The agents' findings and the fleet rules' (fleet_findings) together,
+	// each with its latest judgement.
 	q := `SELECT f.host_id, h.hostname, f.id, f.body, f.state, f.first_seen, f.last_seen,
   coalesce(t.state, ''), coalesce(t.comment, ''), coalesce(t.by_token, ''), coalesce(t.at, 0), coalesce(t.occurrence, 0)
-FROM findings f JOIN hosts h ON h.id = f.host_id` + latestTriage
+FROM (SELECT host_id, id, rule, severity, body, state, first_seen, last_seen FROM findings
+      UNION ALL SELECT host_id, id, rule, severity, body, state, first_seen, last_seen FROM fleet_findings) f
+JOIN hosts h ON h.id = f.host_id` + latestTriage
 	if len(where) > 0 {
 		q += " WHERE " + strings.Join(where, " AND ")
 	}

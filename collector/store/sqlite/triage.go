@@ -26,7 +26,9 @@ func (s *DB) TriageFinding(ctx context.Context, t store.Triage) error {
 		return fmt.Errorf("triage %s %s: a comment of %d bytes, want at most %d", t.HostID, t.FindingID, len(t.Comment), store.MaxTriageComment)
 	}
 	r, err := s.db.ExecContext(ctx, `INSERT INTO finding_triage (host_id, finding_id, state, comment, by_token, at, occurrence)
-SELECT host_id, id, ?, ?, ?, ?, first_seen FROM findings WHERE host_id = ? AND id = ?`,
+SELECT host_id, id, ?, ?, ?, ?, first_seen FROM findings WHERE host_id = ? AND id = ?
+UNION ALL SELECT host_id, id, ?, ?, ?, ?, first_seen FROM fleet_findings WHERE host_id = ? AND id = ?`,
+		string(t.State), t.Comment, t.By, ms(t.At), t.HostID, t.FindingID,
 		string(t.State), t.Comment, t.By, ms(t.At), t.HostID, t.FindingID)
 	s.health.wrote(err)
 	if err != nil {

@@ -37,6 +37,8 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"Sequence", testSequence},
 		{"Enroll", testEnroll},
 		{"Triage", testTriage},
+		{"Egress", testEgress},
+		{"Fleet", testFleet},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
