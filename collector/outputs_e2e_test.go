@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -102,6 +103,28 @@ func TestOutputsEndToEnd(t *testing.T) {
 	}
 	if !strings.HasPrefix(got, "<130>1 ") || !strings.Contains(got, `[farmwatch@32473 event="new" host="pikvm-host"`) {
 		t.Fatalf("syslog message %q", got)
+	}
+
+	// findings --format ocsf prints what the webhook gets.
+	cmd := exec.Command(f.collector, "findings", "--format", "ocsf", "--token-file", filepath.Join(f.data, "admin.token"))
+	cmd.Env = f.env
+	out, err := cmd.Output()
+	var objs []output.OCSF
+	if err != nil || json.Unmarshal(out, &objs) != nil || len(objs) == 0 {
+		t.Fatalf("findings --format ocsf: %v\n%s", err, out)
+	}
+	found := false
+	for _, o := range objs {
+		found = found || (o.ClassUID == 2004 && o.TypeUID == 200401 && o.FindingInfo.Analytic.UID == "ipkvm-usb-and-display" && o.SeverityID == 5 &&
+			o.Resources[0].Name == "pikvm-host" && o.Metadata.Product.Name == "farmwatch")
+	}
+	if !found {
+		t.Fatalf("findings --format ocsf lacks the PiKVM finding:\n%s", out)
+	}
+	cmd = exec.Command(f.collector, "hosts", "--format", "ocsf", "--token-file", filepath.Join(f.data, "admin.token"))
+	cmd.Env = f.env
+	if b, err := cmd.CombinedOutput(); err == nil || !strings.Contains(string(b), "--format ocsf is for findings") {
+		t.Fatalf("hosts --format ocsf: %v %s", err, b)
 	}
 
 	// The receiver goes down; a new host's findings come; the collector
