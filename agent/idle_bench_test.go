@@ -287,17 +287,49 @@ func medians(ss []procSample) (rss, anon, file float64) {
 }
 
 // idleBuild builds a command of this module as it is released (trimmed,
-// without symbol tables).
+// without symbol tables). With FARMWATCH_BENCH_REV set to a git revision
+// it builds that revision's command instead, so the same benchmarks, with
+// the same baselines, measure an earlier agent (the before of a change):
+//
+//	FARMWATCH_BENCH_REV=556dfc0 go test -run '^$' -bench 'AgentIdle|ScanVsPs' -benchtime 1x ./agent
 func idleBuild(b *testing.B, dir, pkg, name string) string {
 	b.Helper()
 	out := filepath.Join(dir, name)
 	cmd := exec.Command("go", "build", "-trimpath", "-tags", "grpcnotrace", "-ldflags", "-s -w", "-o", out, pkg)
 	cmd.Dir = ".."
+	if rev := os.Getenv("FARMWATCH_BENCH_REV"); rev != "" {
+		cmd.Dir = idleSource(b, dir, rev)
+	}
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0") // as make build
 	if o, err := cmd.CombinedOutput(); err != nil {
 		b.Fatalf("go build %s: %v\n%s", pkg, err, o)
 	}
 	return out
+}
+
+// idleSource writes the module's tree at rev into dir (once) and returns
+// its path.
+func idleSource(b *testing.B, dir, rev string) string {
+	b.Helper()
+	src := filepath.Join(dir, "src-"+rev)
+	if _, err := os.Stat(filepath.Join(src, "go.mod")); err == nil {
+		return src
+	}
+	if err := os.MkdirAll(src, 0o755); err != nil {
+		b.Fatal(err)
+	}
+	archive := exec.Command("git", "archive", "--format=tar", rev)
+	archive.Dir = ".."
+	tar, err := archive.Output()
+	if err != nil {
+		b.Fatalf("git archive %s: %v", rev, err)
+	}
+	untar := exec.Command("tar", "-x", "-C", src)
+	untar.Stdin = bytes.NewReader(tar)
+	if o, err := untar.CombinedOutput(); err != nil {
+		b.Fatalf("tar -x %s: %v\n%s", rev, err, o)
+	}
+	return src
 }
 
 // idleBuildBaseline builds a Go program that starts the runtime and blocks
