@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -106,14 +107,15 @@ func writeServiceConfig(path string, c Config) error {
 // cmdService installs, removes, starts, stops or reports the service.
 //
 //	farmwatch-agent install --collector ADDR --ca FILE --enroll-secret-file FILE [--state DIR] [--interval D] [--config PATH]
-//	farmwatch-agent uninstall|start|stop|status [--config PATH]
+//	farmwatch-agent uninstall|start|stop [--config PATH]
+//	farmwatch-agent status [--config PATH] [--state DIR]
 func cmdService(action string, args []string, stdout, stderr io.Writer) (int, error) {
 	fs := newFlags(action, stderr)
 	configPath := fs.String("config", defaultConfigPath(), "the service's config file")
 	collector := fs.String("collector", "", "install: the collector's address")
 	ca := fs.String("ca", "", "install: the collector's CA certificate")
 	secret := fs.String("enroll-secret-file", "", "install: the fleet's enroll secret")
-	state := fs.String("state", defaultStateDir(), "install: the agent's state directory")
+	state := fs.String("state", defaultStateDir(), "install, status: the agent's state directory (status: over the config's)")
 	interval := fs.Duration("interval", time.Minute, "install: time between scans")
 	if err := parse(fs, args); err != nil {
 		return exitError, err
@@ -148,22 +150,34 @@ func cmdService(action string, args []string, stdout, stderr io.Writer) (int, er
 		}
 		fmt.Fprintf(stdout, "%s: done\n", action)
 	case "status":
-		st, err := s.Status()
-		if err != nil {
-			return exitError, fmt.Errorf("status on %s: %w", service.Platform(), err)
-		}
+		st, serr := s.Status()
 		words := map[service.Status]string{service.StatusRunning: "running", service.StatusStopped: "stopped"}[st]
 		if words == "" {
 			words = "unknown"
 		}
 		fmt.Fprintf(stdout, "%s: %s\n", serviceName, words)
-		// How the running agent sees process starts, from its state
-		// directory (the connector, ETW, or polling and why).
-		if c, err := loadConfig(*configPath); err == nil && c.State != "" {
-			if b, err := os.ReadFile(filepath.Join(c.State, eventsStatusFile)); err == nil {
-				fmt.Fprintf(stdout, "process events: %s", b)
-			}
+		// How the agent sees process starts, from its state directory
+		// (the connector, ETW, or polling and why), also where the service
+		// manager cannot say: an agent run by hand writes it too.
+		dir := *state
+		if c, err := loadConfig(*configPath); err == nil && c.State != "" && !flagSet(fs, "state") {
+			dir = c.State
+		}
+		if b, err := os.ReadFile(filepath.Join(dir, eventsStatusFile)); err == nil {
+			fmt.Fprintf(stdout, "process events: %s", b)
+		} else {
+			fmt.Fprintf(stdout, "process events: not known (no agent has run with state %s)\n", dir)
+		}
+		if serr != nil {
+			return exitError, fmt.Errorf("status on %s: %w", service.Platform(), serr)
 		}
 	}
 	return exitOK, nil
+}
+
+// flagSet says whether the command line set the flag.
+func flagSet(fs *flag.FlagSet, name string) bool {
+	set := false
+	fs.Visit(func(f *flag.Flag) { set = set || f.Name == name })
+	return set
 }
