@@ -12,7 +12,7 @@ TAGS  := grpcnotrace
 export CGO_ENABLED := 0
 BUF   := $(GO) tool -modfile=../tools/go.mod buf
 
-.PHONY: help build test demo bench cross vet-os proto proto-check lint fuzz
+.PHONY: help build test demo bench cross vet-os proto proto-check lint fuzz package
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -22,7 +22,7 @@ build: ## build bin/farmwatch-agent and bin/farmwatch-collector for this machine
 	$(GO) build -trimpath -tags '$(TAGS)' -ldflags '$(LDFLAGS)' -o $(BIN)/farmwatch-collector ./collector
 
 test: ## run every test (unit, rule tests, golden snapshots, end-to-end)
-	$(GO) test -count=1 $(PKGS)
+	$(GO) test -count=1 -timeout 20m $(PKGS)
 
 demo: build ## helpdesk scans, then a collector with agents on this machine and on captured hosts
 	@bash scripts/demo.sh $(BIN)
@@ -60,6 +60,9 @@ lint: ## gofmt, go vet, buf lint
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "not gofmt'd:"; echo "$$out"; exit 1; fi
 	$(GO) vet $(PKGS)
 	cd proto && $(BUF) lint
+
+package: ## build the agent's packages into dist/: deb and rpm, msi, pkg (amd64 and arm64) and the MDM profile (installer/README.md)
+	$(GO) run ./installer/cmd/package --version '$(VERSION)' --out dist
 
 fuzz: ## run each fuzz target of each package for a short while
 	@grep -rlE '^func Fuzz[A-Za-z0-9_]+' --include='*_test.go' . | while read -r f; do \

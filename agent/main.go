@@ -52,7 +52,7 @@ func sensors(cfg Config, res residentParts) []sensor.Sensor {
 		remoteaccess.Sensor{},
 		usb.Sensor{},
 		display.Sensor{},
-		network.Sensor{},
+		network.Sensor{Salt: cfg.FleetSalt},
 		netid.New(netid.Options{Salt: cfg.FleetSalt, MDNS: cfg.MDNS}),
 		locale.Sensor{},
 		procevent.Sensor{Watcher: res.events}, // after remoteaccess: an ended process replaces its running self
@@ -96,7 +96,8 @@ const usage = `usage:
   farmwatch-agent snapshot -o FILE [--root DIR | --pack SRCDIR] [--config FILE]
   farmwatch-agent run --collector ADDR --ca FILE --enroll-secret-file FILE --state DIR [--snapshot FILE] [--interval DURATION]
   farmwatch-agent install --collector ADDR --ca FILE --enroll-secret-file FILE [--state DIR] [--interval D] [--config PATH]
-  farmwatch-agent uninstall|start|stop|status [--config PATH]
+  farmwatch-agent configure [--collector ADDR] [--ca FILE | --ca-pem PEM] [--enroll-secret S | --enroll-secret-file FILE] [--state DIR] [--config PATH]
+  farmwatch-agent uninstall|start|stop|status|purge [--config PATH]
   farmwatch-agent rules test|list [--rules DIR]...
   farmwatch-agent version
 `
@@ -117,7 +118,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		code, err = cmdScan(ctx, args[1:], stdout, stderr, log)
 	case "run":
 		code, err = cmdRun(ctx, args[1:], stderr, log)
-	case "install", "uninstall", "start", "stop", "status":
+	case "install", "configure", "uninstall", "start", "stop", "status", "purge":
 		code, err = cmdService(args[0], args[1:], stdout, stderr)
 	case "snapshot":
 		code, err = cmdSnapshot(ctx, args[1:], stdout, stderr, log)

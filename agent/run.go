@@ -15,6 +15,7 @@ import (
 	"github.com/farmwatch/farmwatch/agent/procevent"
 	"github.com/farmwatch/farmwatch/agent/resident"
 	"github.com/farmwatch/farmwatch/agent/scan"
+	"github.com/farmwatch/farmwatch/agent/sensor"
 	"github.com/farmwatch/farmwatch/agent/sensor/activity"
 	"github.com/farmwatch/farmwatch/agent/statefile"
 	"github.com/farmwatch/farmwatch/agent/stream"
@@ -121,8 +122,8 @@ func cmdRun(ctx context.Context, args []string, stderr io.Writer, log zerolog.Lo
 	log = log.Level(zerolog.InfoLevel)
 	// A resident agent trades a little CPU at each scan for a smaller heap.
 	debug.SetGCPercent(50)
-	if err := os.MkdirAll(*state, 0o700); err != nil {
-		return exitError, fmt.Errorf("run: state %s: %w", *state, err)
+	if err := statefile.MkdirPrivate(*state); err != nil {
+		return exitError, fmt.Errorf("run: %w", err)
 	}
 	ob, rec, err := outbox.Open(*state, cfg.SpoolMB<<20)
 	if err != nil {
@@ -162,6 +163,15 @@ func cmdRun(ctx context.Context, args []string, stderr io.Writer, log zerolog.Lo
 		LoadRules: func(bundle []rules.Source) (*rules.Set, error) { return residentRules(ruleDirs, bundle...) },
 		Open:      open, Outbox: ob, StateDir: *state, Interval: *interval, Version: version, Log: log,
 		MaxHeapBytes: cfg.MaxHeapMB << 20, MaxCPUPercent: cfg.MaxCPUPercent, CPUTime: selfCPUTime, Rescan: ob.NeedFull(),
+		Salted: func(salt string) []sensor.Sensor { c := cfg; c.FleetSalt = salt; return sensors(c, res) },
+		Scanned: func(at time.Time) {
+			n, b := ob.Backlog()
+			err := resident.WriteStatus(*state, resident.Status{Version: version, PID: os.Getpid(), Collector: *collector,
+				LastScan: at, Backlog: n, BacklogBytes: b, Dropped: ob.Dropped()})
+			if err != nil {
+				log.Warn().Err(err).Msg("status file not written")
+			}
+		},
 		Events: events,
 	})
 	if err != nil {
@@ -185,12 +195,8 @@ func cmdRun(ctx context.Context, args []string, stderr io.Writer, log zerolog.Lo
 	}
 	if !service.Interactive() {
 		// Started by the service manager: it sends start and stop.
-		s, err := service.New(&program{run: runBoth}, serviceConfig(*configFile))
-		if err != nil {
-			return exitError, fmt.Errorf("run: %w", err)
-		}
 		log.Info().Str("collector", *collector).Str("state", *state).Msg("agent service running")
-		if err := s.Run(); err != nil {
+		if err := runService(runBoth, *configFile, log, os.Exit); err != nil {
 			return exitError, fmt.Errorf("run: %w", err)
 		}
 		return exitOK, nil
