@@ -9,8 +9,10 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
+	"github.com/farmwatch/farmwatch/collector/geoip"
 	"github.com/farmwatch/farmwatch/collector/pki"
 	"github.com/farmwatch/farmwatch/collector/server"
 	"github.com/farmwatch/farmwatch/collector/store"
@@ -92,8 +94,22 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
 	maxConns := fs.Int("max-conns-per-peer", server.DefaultMaxConnsPerPeer,
 		"open connections allowed from one address (an IPv6 /64 is one): more than the agents behind the largest NAT")
 	proxyFrom := fs.String("proxy-protocol-from", "", "CIDR[,CIDR...] of load balancers whose PROXY protocol (v1 or v2) header gives the agent's address; a header from any other peer is refused")
+	geoFiles := fs.String("geoip", "", "FILE[,FILE] MaxMind-format databases (GeoLite2/GeoIP2 Country or City, ASN): each egress IP's country and ASN, compared with the roster's (read at start)")
 	if _, err := parse(fs, args); err != nil {
 		return err
+	}
+	var geo *geoip.DB
+	if *geoFiles != "" {
+		var paths []string
+		for _, p := range strings.Split(*geoFiles, ",") {
+			if p = strings.TrimSpace(p); p != "" {
+				paths = append(paths, p)
+			}
+		}
+		var err error
+		if geo, err = geoip.Open(paths); err != nil {
+			return fmt.Errorf("serve: --geoip: %w", err)
+		}
 	}
 	trusted, err := server.ParseCIDRs(*proxyFrom)
 	if err != nil {
@@ -158,7 +174,7 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
 		return err
 	}
 	srv, err := server.New(server.Config{Store: st, Log: log, EnrollSecret: secret, Policy: policy, Metrics: metrics,
-		Edge: server.Edge{MaxConnsPerPeer: *maxConns, ProxyFrom: trusted}, FleetSalt: salt})
+		Edge: server.Edge{MaxConnsPerPeer: *maxConns, ProxyFrom: trusted}, FleetSalt: salt, GeoIP: geo})
 	if err != nil {
 		return err
 	}
@@ -201,7 +217,7 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
 		hs = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 		log.Info().Str("listen", mln.Addr().String()).Msg("metrics and health serving")
 	}
-	log.Info().Str("listen", ln.Addr().String()).Str("data", *data).Bool("tls", !*insecure).Int("max_conns_per_peer", *maxConns).Str("proxy_protocol_from", *proxyFrom).
+	log.Info().Str("listen", ln.Addr().String()).Str("data", *data).Bool("tls", !*insecure).Int("max_conns_per_peer", *maxConns).Str("proxy_protocol_from", *proxyFrom).Strs("geoip", geo.Types()).
 		Str("rules_version", policy.Bundle.GetVersion()).Int("rule_files", len(policy.Bundle.GetFiles())).Msg("collector serving")
 
 	// Every goroutine of the collector is in this group, and serve returns

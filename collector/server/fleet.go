@@ -29,6 +29,7 @@ func (s *Server) summary(ctx context.Context, h store.Host) (*fwv1.HostSummary, 
 	}
 	sum.Worst = report.WorstOf(found)
 	sum.Person = s.policy.Load().Roster.Person(h.Hostname)
+	sum.EgressCountry, _ = s.geo.Lookup(h.EgressIP)
 	return sum, nil
 }
 

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/farmwatch/farmwatch/collector/fleet"
+	"github.com/farmwatch/farmwatch/collector/geoip"
 	"github.com/farmwatch/farmwatch/collector/pki"
 	"github.com/farmwatch/farmwatch/collector/roster"
 	"github.com/farmwatch/farmwatch/collector/store"
@@ -43,6 +44,10 @@ type Config struct {
 	// key of the hashes of network identifiers, so they compare across
 	// the fleet. "" leaves each agent its config's.
 	FleetSalt string
+	// GeoIP, when set, says each egress IP's country and ASN (serve
+	// --geoip): hosts and clusters show them, fleet rules compare them
+	// with the roster's claims.
+	GeoIP *geoip.DB
 }
 
 // Policy is the fleet's rules and settings.
@@ -92,6 +97,7 @@ type Server struct {
 	now        func() time.Time
 	edge       *edge // the bounds of the port's callers
 	fleetSalt  string
+	geo        *geoip.DB // nil: no --geoip
 
 	fleet fleetState // the clusters' recomputation (farm.go)
 
@@ -128,7 +134,7 @@ func New(c Config) (*Server, error) {
 	l.MaxListItems = cmp.Or(l.MaxListItems, def.MaxListItems)
 	l.HostObservations = cmp.Or(l.HostObservations, def.HostObservations)
 	s := &Server{
-		store: c.Store, log: c.Log, enrollHash: pki.Hash(c.EnrollSecret), limits: c.Limits, now: c.Now, metrics: c.Metrics, fleetSalt: c.FleetSalt,
+		store: c.Store, log: c.Log, enrollHash: pki.Hash(c.EnrollSecret), limits: c.Limits, now: c.Now, metrics: c.Metrics, fleetSalt: c.FleetSalt, geo: c.GeoIP,
 		sessions: map[string]*session{}, scans: map[string]chan *fwv1.ScanReply{}, pendingSeen: map[string]bool{},
 		hunts: map[string]chan huntAnswer{}, fleet: newFleetState(),
 	}
