@@ -203,7 +203,8 @@ func mkdirConfig(dir string) error {
 //
 //	farmwatch-agent install --collector ADDR --ca FILE --enroll-secret-file FILE [--state DIR] [--interval D] [--config PATH]
 //	farmwatch-agent configure [--collector ADDR] [--ca FILE | --ca-pem PEM] [--enroll-secret S | --enroll-secret-file FILE] [--state DIR] [--interval D] [--config PATH]
-//	farmwatch-agent uninstall|start|stop|status [--config PATH]
+//	farmwatch-agent uninstall|start|stop [--config PATH]
+//	farmwatch-agent status [--config PATH] [--state DIR]
 //	farmwatch-agent purge [--config PATH]
 func cmdService(action string, args []string, stdout, stderr io.Writer) (int, error) {
 	fs := newFlags(action, stderr)
@@ -213,7 +214,7 @@ func cmdService(action string, args []string, stdout, stderr io.Writer) (int, er
 	caPEM := fs.String("ca-pem", "", "configure: the collector's CA certificate itself (PEM, its lines joined by spaces, or base64)")
 	secret := fs.String("enroll-secret-file", "", "install, configure: the fleet's enroll secret")
 	secretValue := fs.String("enroll-secret", "", "configure: the fleet's enroll secret itself")
-	state := fs.String("state", "", "install, configure: the agent's state directory (default "+defaultStateDir()+")")
+	state := fs.String("state", "", "install, configure, status: the agent's state directory (default "+defaultStateDir()+")")
 	interval := fs.Duration("interval", 0, "install, configure: time between scans (default 1m)")
 	if err := parse(fs, args); err != nil {
 		return exitError, err
@@ -274,12 +275,20 @@ func cmdService(action string, args []string, stdout, stderr io.Writer) (int, er
 		st, err := s.Status()
 		fmt.Fprintf(stdout, "%s: %s (%s)\n", serviceName, statusWords(st, err), service.Platform())
 		printStatus(stdout, *configPath, time.Now())
-		// How the running agent sees process starts, from its state
-		// directory (the connector, ETW, or polling and why).
-		if c, err := loadConfig(*configPath); err == nil && c.State != "" {
-			if b, err := os.ReadFile(filepath.Join(c.State, eventsStatusFile)); err == nil {
-				fmt.Fprintf(stdout, "process events: %s\n", report.Clean(strings.TrimSpace(string(b))))
-			}
+		// How the agent sees process starts, from its state directory (the
+		// connector, ETW, or polling and why): --state, else the config's,
+		// else the default; an agent run by hand writes it too.
+		dir := *state
+		if c, err := loadConfig(*configPath); err == nil && dir == "" {
+			dir = c.State
+		}
+		if dir == "" {
+			dir = defaultStateDir()
+		}
+		if b, err := os.ReadFile(filepath.Join(dir, eventsStatusFile)); err == nil {
+			fmt.Fprintf(stdout, "process events: %s\n", report.Clean(strings.TrimSpace(string(b))))
+		} else {
+			fmt.Fprintf(stdout, "process events: not known (no agent has run with state %s)\n", report.Clean(dir))
 		}
 	}
 	return exitOK, nil

@@ -54,6 +54,12 @@ func TestShortLivedTool(t *testing.T) {
 			if mode == "poll" && !strings.HasPrefix(string(status), "poll") {
 				t.Fatalf("process_events: poll, and the agent says %q", status)
 			}
+			// farmwatch-agent status says it (its exit code is the service
+			// manager's, which has no farmwatch service here).
+			out, _ := exec.Command(f.agent, "status", "--config", conf, "--state", state).Output()
+			if !strings.Contains(string(out), "process events: "+string(status)) {
+				t.Fatalf("farmwatch-agent status says\n%s\nnot %q", out, status)
+			}
 			tool := filepath.Join(f.dir, "anydesk")
 			if err := os.WriteFile(tool, sleep, 0o755); err != nil {
 				t.Fatal(err)

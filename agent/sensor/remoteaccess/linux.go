@@ -14,7 +14,8 @@ import (
 	fwv1 "github.com/farmwatch/farmwatch/proto/farmwatch/v1"
 )
 
-// readLinux reads systemd's units; listServices says exactly what.
+// readLinux reads systemd's units and GNOME Remote Desktop's sharing
+// settings (gnome.go); listServices says exactly what.
 func readLinux(ctx context.Context, h *host.Host) ([]*fwv1.Service, error) {
 	r := &systemdReader{h: h, listings: map[string][]host.Entry{}}
 	sysDirs, userDirs := systemUnitDirs, globalUserUnitDirs
@@ -39,6 +40,9 @@ func readLinux(ctx context.Context, h *host.Host) ([]*fwv1.Service, error) {
 		}
 		out = append(out, r.scope(sc)...)
 	}
+	grd, errs := readGNOMESharing(h)
+	out = append(out, grd...)
+	r.errs = append(r.errs, errs...)
 	return out, errors.Join(r.errs...)
 }
 

@@ -34,6 +34,12 @@ import (
 //     unit@.service for an instance), the link that masks it (to /dev/null),
 //     and its drop-ins (<unit>.d/, <template>.d/, prefix and type drop-in
 //     directories) *.conf. Description=, ExecStart= and User= are used.
+//   - Settings (manager "setting"): GNOME Remote Desktop's sharing, from
+//     /home/*/.config/dconf/user and /root/.config/dconf/user (dconf's
+//     GVDB: org.gnome.desktop.remote-desktop rdp and vnc enable) and the
+//     system daemon's /etc/gnome-remote-desktop/grd.conf and
+//     /var/lib/gnome-remote-desktop/.local/share/gnome-remote-desktop/grd.conf
+//     ([RDP] enabled); gnome.go.
 //
 // darwin (launchd, manager "launchd"):
 //   - /Library/LaunchDaemons/*.plist, /Library/LaunchAgents/*.plist,
