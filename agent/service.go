@@ -134,7 +134,7 @@ func cmdService(action string, args []string, stdout, stderr io.Writer) (int, er
 		}
 		abs := func(p string) string { a, _ := filepath.Abs(p); return a }
 		c := defaultConfig()
-		c.Collector, c.CA, c.EnrollSecretFile, c.State, c.Interval = *collector, abs(*ca), abs(*secret), *state, *interval
+		c.Collector, c.CA, c.EnrollSecretFile, c.State, c.Interval = addrList(*collector), abs(*ca), abs(*secret), *state, *interval
 		if err := writeServiceConfig(*configPath, c); err != nil {
 			return exitError, err
 		}
