@@ -12,8 +12,10 @@ import (
 	"time"
 
 	"github.com/farmwatch/farmwatch/collector/pki"
+	"github.com/farmwatch/farmwatch/collector/replica"
 	"github.com/farmwatch/farmwatch/collector/server"
 	"github.com/farmwatch/farmwatch/collector/store"
+	"github.com/farmwatch/farmwatch/collector/store/postgres"
 	"github.com/farmwatch/farmwatch/collector/store/sqlite"
 	"github.com/farmwatch/farmwatch/credential"
 	"github.com/farmwatch/farmwatch/report"
@@ -90,6 +92,7 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
 	historyDays := fs.Int("history-days", 90, "days of observation history to keep (0: forever)")
 	maxConns := fs.Int("max-conns-per-peer", server.DefaultMaxConnsPerPeer,
 		"open connections allowed from one address (an IPv6 /64 is one): more than the agents behind the largest NAT")
+	storeURL := fs.String("store", "", "the store: a postgres:// URL, which several replicas may share (default: SQLite in --data)") // [pg]
 	if _, err := parse(fs, args); err != nil {
 		return err
 	}
@@ -128,16 +131,17 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	// Only init makes a store: serve refuses one that is missing, empty,
-	// not a farmwatch store or damaged (quick_check), rather than start
-	// an empty fleet in its place.
 	opened := time.Now()
-	st, err := sqlite.OpenExisting(ctx, filepath.Join(*data, dbFile))
+	st, stName, err := openServedStore(ctx, *data, *storeURL) // [pg] SQLite in the data directory, or PostgreSQL
 	if err != nil {
 		return fmt.Errorf("serve: %w", err)
 	}
 	defer st.Close()
-	log.Info().Str("store", filepath.Join(*data, dbFile)).Dur("took", time.Since(opened)).Msg("store opened and checked")
+	log.Info().Str("store", stName).Dur("took", time.Since(opened)).Msg("store opened and checked")
+	var rep *replica.Replica // [pg] one of several replicas on PostgreSQL
+	if pg, ok := st.(*postgres.DB); ok {
+		rep = replica.New(pg.Pool(), *listen, log)
+	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	metrics, err := server.NewMetrics(reg)
@@ -145,7 +149,7 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
 		return err
 	}
 	srv, err := server.New(server.Config{Store: st, Log: log, EnrollSecret: secret, Policy: policy, Metrics: metrics,
-		Edge: server.Edge{MaxConnsPerPeer: *maxConns}})
+		Edge: server.Edge{MaxConnsPerPeer: *maxConns}, Relay: relayOf(rep)})
 	if err != nil {
 		return err
 	}
@@ -208,13 +212,19 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
 			return nil
 		})
 	}
-	if *reload > 0 && (len(ps.ruleDirs) > 0 || ps.orgFile != "") {
-		grp.Go(func() error { watchPolicy(gctx, ps, policy, *reload, srv, log); return nil })
+	if rep != nil { // [pg] the fleet's jobs run on one replica, and the policy comes through PostgreSQL
+		grp.Go(func() error {
+			return runReplica(gctx, rep, srv, st, ps, policy, *reload, time.Duration(*historyDays)*24*time.Hour, log)
+		})
+	} else {
+		if *reload > 0 && (len(ps.ruleDirs) > 0 || ps.orgFile != "") {
+			grp.Go(func() error { watchPolicy(gctx, ps, policy, *reload, srv, log); return nil })
+		}
+		if *historyDays > 0 {
+			grp.Go(func() error { pruneHistory(gctx, st, time.Duration(*historyDays)*24*time.Hour, log); return nil })
+		}
 	}
 	grp.Go(func() error { srv.RunLimits(gctx); return nil })
-	if *historyDays > 0 {
-		grp.Go(func() error { pruneHistory(gctx, st, time.Duration(*historyDays)*24*time.Hour, log); return nil })
-	}
 	grp.Go(func() error { // stops the servers when asked to, or when one fails
 		<-gctx.Done()
 		if ctx.Err() != nil {

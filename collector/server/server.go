@@ -37,6 +37,9 @@ type Config struct {
 	Now func() time.Time
 	// Edge bounds the callers of the port (edge.go).
 	Edge Edge
+	// Relay joins the replicas of a fleet on PostgreSQL (relay.go); nil
+	// for a collector alone.
+	Relay Relay
 }
 
 // Policy is the fleet's rules and settings.
@@ -72,6 +75,7 @@ type Server struct {
 	metrics    *Metrics
 	now        func() time.Time
 	edge       *edge // the bounds of the port's callers
+	relay      Relay // other replicas (relay.go); nil when alone
 
 	mu          sync.Mutex
 	sessions    map[string]*session             // host id -> its stream
@@ -105,7 +109,7 @@ func New(c Config) (*Server, error) {
 	l.MaxListItems = cmp.Or(l.MaxListItems, def.MaxListItems)
 	l.HostObservations = cmp.Or(l.HostObservations, def.HostObservations)
 	s := &Server{
-		store: c.Store, log: c.Log, enrollHash: pki.Hash(c.EnrollSecret), limits: c.Limits, now: c.Now, metrics: c.Metrics,
+		store: c.Store, log: c.Log, enrollHash: pki.Hash(c.EnrollSecret), limits: c.Limits, now: c.Now, metrics: c.Metrics, relay: c.Relay,
 		sessions: map[string]*session{}, scans: map[string]chan *fwv1.ScanReply{}, pendingSeen: map[string]bool{},
 	}
 	var err error
