@@ -80,8 +80,12 @@ type Replica struct {
 	dirty   map[string]bool // host -> held (true) or let go (false), not yet written
 	waiters map[string]chan *fwv1.ScanReply
 	kick    chan struct{}
-	wg      sync.WaitGroup // request handlers
-	baseCtx context.Context
+	// listening is closed once the replica listens to its channel: it
+	// takes no stream and asks nothing before, or answers would be lost.
+	listening chan struct{}
+	listenOne sync.Once
+	wg        sync.WaitGroup // request handlers
+	baseCtx   context.Context
 }
 
 var _ server.Relay = (*Replica)(nil)
@@ -93,7 +97,7 @@ func New(pool *pgxpool.Pool, addr string, log zerolog.Logger) *Replica {
 	rand.Read(b)
 	return &Replica{pool: pool, id: hex.EncodeToString(b), addr: addr, log: log.With().Str("replica", hex.EncodeToString(b)).Logger(),
 		now: time.Now, dirty: map[string]bool{}, waiters: map[string]chan *fwv1.ScanReply{},
-		kick: make(chan struct{}, 1), baseCtx: context.Background()}
+		kick: make(chan struct{}, 1), listening: make(chan struct{}), baseCtx: context.Background()}
 }
 
 // ID is the replica's id.
@@ -170,6 +174,11 @@ func (r *Replica) mark(hostID string, held bool) {
 // writeLoop writes the streams taken and let go, in batches, and says the
 // replica is alive.
 func (r *Replica) writeLoop(ctx context.Context) {
+	select {
+	case <-r.listening:
+	case <-ctx.Done():
+		return
+	}
 	beat := time.NewTicker(heartbeat)
 	defer beat.Stop()
 	for {
@@ -341,6 +350,11 @@ func (r *Replica) Scan(ctx context.Context, hostID string, timeout time.Duration
 	if holder == r.id { // it has just come here
 		return r.srv.ScanLocal(ctx, hostID, timeout)
 	}
+	select {
+	case <-r.listening:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
 	b := make([]byte, 12)
 	rand.Read(b)
 	id := hex.EncodeToString(b)
@@ -405,14 +419,7 @@ func (r *Replica) listen(ctx context.Context, jobs Jobs) {
 		},
 		ReconnectDelay: time.Second,
 	}
-	l.Handle(r.channel(r.id), pgxlisten.HandlerFunc(func(ctx context.Context, n *pgconn.Notification, _ *pgx.Conn) error {
-		var m msg
-		if err := json.Unmarshal([]byte(n.Payload), &m); err != nil {
-			return fmt.Errorf("notification %q: %w", n.Payload, err)
-		}
-		r.handle(m)
-		return nil
-	}))
+	l.Handle(r.channel(r.id), ownHandler{r})
 	l.Handle(policyChannel, pgxlisten.HandlerFunc(func(ctx context.Context, _ *pgconn.Notification, _ *pgx.Conn) error {
 		if jobs.Policy == nil {
 			return nil
@@ -430,9 +437,28 @@ func (r *Replica) listen(ctx context.Context, jobs Jobs) {
 	l.Listen(ctx) // returns when ctx ends
 }
 
+// ownHandler handles the notifications to this replica; its backlog is
+// called once it listens.
+type ownHandler struct{ r *Replica }
+
+func (h ownHandler) HandleNotification(_ context.Context, n *pgconn.Notification, _ *pgx.Conn) error {
+	var m msg
+	if err := json.Unmarshal([]byte(n.Payload), &m); err != nil {
+		return fmt.Errorf("notification %q: %w", n.Payload, err)
+	}
+	h.r.handle(m)
+	return nil
+}
+
+func (h ownHandler) HandleBacklog(context.Context, string, *pgx.Conn) error {
+	h.r.listenOne.Do(func() { close(h.r.listening) })
+	return nil
+}
+
 // handle acts on one notification; nothing here waits on the listener's
 // connection.
 func (r *Replica) handle(m msg) {
+	r.log.Debug().Str("op", m.Op).Str("id", m.ID).Str("host", m.Host).Msg("relay message")
 	ctx := r.baseCtx
 	switch m.Op {
 	case opScan:
