@@ -14,7 +14,11 @@ import (
 	"google.golang.org/protobuf/proto"
 )
 
-func TestMain(m *testing.M) { os.Exit(pgtest.Main(m)) }
+func TestMain(m *testing.M) {
+	code := pgtest.Main(m)
+	stopDurable() // the benchmarks' cluster
+	os.Exit(code)
+}
 
 func open(t testing.TB) *DB {
 	t.Helper()
