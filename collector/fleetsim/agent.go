@@ -49,6 +49,14 @@ func (a *simAgent) enroll(ctx context.Context, cc *grpc.ClientConn) error {
 	if a.id.NodeKey != "" {
 		return nil
 	}
+	// As many at once as the collector takes from one address (its
+	// MaxEnrollsPerPeer, 4): more would only be refused and retried.
+	select {
+	case a.sim.enrolls <- struct{}{}:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	defer func() { <-a.sim.enrolls }()
 	req := &fwv1.EnrollRequest{Host: a.hostInfo(), HostId: a.id.HostID}
 	ectx := metadata.AppendToOutgoingContext(ctx, credential.MDAuthorization, credential.Enroll(a.sim.secret))
 	for {

@@ -112,10 +112,11 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 // sim is one run.
 type sim struct {
 	config
-	secret string
-	tlsCfg *tls.Config
-	churnN int
-	stats  stats
+	secret  string
+	tlsCfg  *tls.Config
+	churnN  int
+	stats   stats
+	enrolls chan struct{} // enrolments in progress
 
 	errMu   sync.Mutex
 	lastErr map[string]int // the errors met, by message (a few)
@@ -144,7 +145,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("refusing to start: %d agents need %d file descriptors: %w", c.agents, need, err)
 	}
-	s := &sim{config: c, lastErr: map[string]int{}}
+	s := &sim{config: c, lastErr: map[string]int{}, enrolls: make(chan struct{}, 4)}
 	s.churnN = int(float64(c.processes)*c.churn + 0.5)
 	if s.tlsCfg, err = credential.ClientTLS(c.ca); err != nil {
 		return err
