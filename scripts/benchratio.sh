@@ -27,7 +27,14 @@ anon=$(col BenchmarkAgentIdle idle-RssAnon-MB | median)
 file=$(col BenchmarkAgentIdle idle-RssFile-MB | median)
 base=$(col BenchmarkAgentIdle baseline-RSS-MB | median)
 core=$(col BenchmarkAgentIdle %core@60s | median)
-awk -v rss="$rss" -v anon="$anon" -v file="$file" -v base="$base" -v core="$core" -v p="$plain" -v s="$scan" -v n="$procs" -v c="$checks" -v e="$edid" -v u="$usb" -v up="$usbplain" -v d="$disp" -v dp="$dispplain" -v ir="$ingest" -v irate="$ingestrate" -v sr="$storeraw" -v p50="$p50" -v p99="$p99" 'BEGIN {
+pgraw=$(col BenchmarkPostgresApplyVsRaw store/raw | median)
+pgrate=$(col BenchmarkPostgresApplyVsRaw store-obs/s | median)
+findp50=$(col BenchmarkFindObservations p50-ms | median)
+findn=$(col BenchmarkFindObservations observations | median)
+relay=$(col BenchmarkRelayScan relay-p50-ms | median)
+relayratio=$(col BenchmarkRelayScan relay/direct | median)
+relaydirect=$(col BenchmarkRelayScan direct-p50-ms | median)
+awk -v rss="$rss" -v anon="$anon" -v file="$file" -v base="$base" -v core="$core" -v p="$plain" -v s="$scan" -v n="$procs" -v c="$checks" -v e="$edid" -v u="$usb" -v up="$usbplain" -v d="$disp" -v dp="$dispplain" -v ir="$ingest" -v irate="$ingestrate" -v sr="$storeraw" -v p50="$p50" -v p99="$p99" -v pgraw="$pgraw" -v pgrate="$pgrate" -v findp50="$findp50" -v findn="$findn" -v relay="$relay" -v relayratio="$relayratio" -v relaydirect="$relaydirect" 'BEGIN {
   printf "processes on the machine:            %s\n", n
   printf "plain /proc read, median:            %.1f ms\n", p/1e6
   printf "full scan, median:                   %.1f ms\n", s/1e6
@@ -42,4 +49,16 @@ awk -v rss="$rss" -v anon="$anon" -v file="$file" -v base="$base" -v core="$core
   if (p50 != "nan") printf "scan round trip, 1000 agents:        p50 %.2f ms, p99 %.2f ms (goal: p50 under 1 s)\n", p50, p99
   if (rss != "nan") printf "agent idle RSS:                      %.1f MB (anon %.1f, file-backed %.1f; a blocking Go program %.1f) (goal: at most 20 MB)\n", rss, anon, file, base
   if (core != "nan") printf "agent CPU at a 60 s interval:        %.3f%% of a core (goal: at most 0.1%%)\n", core
+  if (pgraw != "nan") printf "PostgreSQL apply, one at a time:     %.0f obs/s, %.2f of a raw insert in the same run\n", pgrate, pgraw
+  if (findp50 != "nan") printf "indexed lookup over %.0f obs:      p50 %.2f ms (goal: at most 100 ms)\n", findn, findp50
+  if (relay != "nan") printf "live scan relayed between replicas:  p50 %.2f ms, %.0fx a direct in-process call (%.3f ms)\n", relay, relayratio, relaydirect
 }'
+# The fleet benchmarks (make bench-fleet): the sizing table.
+fleet() { col "$1" "$2" | median; }
+for b in BenchmarkFleetSQLite BenchmarkFleetReplicas; do
+  n=$(fleet $b connected)
+  [ "$n" = nan ] && continue
+  printf '%s: %s agents connected (%s errors), connect %s s; ack p50 %s ms, p99 %s ms; live scan p50 %s ms, p99 %s ms; hosts %s ms; peak RSS %s MB (%s MB per 1000 agents); collector CPU %s s; history %s KB/host/day; store %s KB/host\n' \
+    "${b#Benchmark}" "$n" "$(fleet $b errors)" "$(fleet $b connect-s)" "$(fleet $b ack-p50-ms)" "$(fleet $b ack-p99-ms)" "$(fleet $b scan-p50-ms)" "$(fleet $b scan-p99-ms)" \
+    "$(fleet $b hosts-ms)" "$(fleet $b peak-RSS-MB)" "$(fleet $b MB/1000-agents)" "$(fleet $b collector-cpu-s)" "$(fleet $b history-KB/host/day)" "$(fleet $b store-KB/host)"
+done

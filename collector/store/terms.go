@@ -108,4 +108,7 @@ type ObservationFinder interface {
 	// (an IndexedFields entry) equals value, at most limit of them
 	// (0: 10000), ordered by host name, host id and key.
 	FindObservations(ctx context.Context, field, value string, limit int) ([]ObservationMatch, error)
+	// EachOfKind calls fn with every current observation of a kind, of
+	// every host: what a filter on another field scans.
+	EachOfKind(ctx context.Context, kind string, fn func(hostID string, o *fwv1.Observation) error) error
 }

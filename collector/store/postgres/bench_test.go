@@ -106,12 +106,12 @@ func benchSetup(b *testing.B, s *DB) {
 	}
 }
 
-// BenchmarkApplyVsRaw alternates one round through ApplyMessage and one
+// BenchmarkPostgresApplyVsRaw alternates one round through ApplyMessage and one
 // round of plain INSERTs of the same (encoded) rows, one transaction per
 // host, on two databases of the same contents: the store's work per
 // message over the floor. Both are sequential, one message at a time; with
-// many agents PostgreSQL commits many at once (BenchmarkApplyParallel).
-func BenchmarkApplyVsRaw(b *testing.B) {
+// many agents PostgreSQL commits many at once (BenchmarkPostgresApplyParallel).
+func BenchmarkPostgresApplyVsRaw(b *testing.B) {
 	ctx := context.Background()
 	s, err := Open(ctx, benchDB(b))
 	if err != nil {
@@ -176,9 +176,9 @@ func BenchmarkApplyVsRaw(b *testing.B) {
 	b.ReportMetric(storeRate/rawRate, "store/raw")
 }
 
-// BenchmarkApplyParallel: the same deltas from 32 hosts at once (32
+// BenchmarkPostgresApplyParallel: the same deltas from 32 hosts at once (32
 // agents' streams), the pool's connections in parallel.
-func BenchmarkApplyParallel(b *testing.B) {
+func BenchmarkPostgresApplyParallel(b *testing.B) {
 	ctx := context.Background()
 	s, err := Open(ctx, benchDB(b))
 	if err != nil {
@@ -289,6 +289,16 @@ func BenchmarkFindObservations(b *testing.B) {
 			}
 			times = append(times, time.Since(t0))
 		}
+	}
+	// What a filter on a field without an index costs: every observation
+	// of the kind, decoded.
+	for _, kind := range []string{"usb_device", "process"} {
+		t0, n := time.Now(), 0
+		if err := s.EachOfKind(ctx, kind, func(string, *fwv1.Observation) error { n++; return nil }); err != nil {
+			b.Fatal(err)
+		}
+		b.ReportMetric(float64(time.Since(t0).Milliseconds()), "scan-"+kind+"-ms")
+		b.ReportMetric(float64(n), "scan-"+kind+"-rows")
 	}
 	sort.Slice(times, func(i, j int) bool { return times[i] < times[j] })
 	b.ReportMetric(float64(times[len(times)/2].Microseconds())/1000, "p50-ms")

@@ -67,3 +67,31 @@ WHERE o.terms @> ARRAY[$1::text] ORDER BY h.hostname COLLATE "C", o.host_id, o.k
 	}
 	return out, rows.Err()
 }
+
+// EachOfKind calls fn with every current observation of a kind, of every
+// host (the kind's index, then each body decoded): the scan that fleet
+// queries on fields without an index filter. It stops at fn's first error.
+func (s *DB) EachOfKind(ctx context.Context, kind string, fn func(hostID string, o *fwv1.Observation) error) error {
+	rows, err := s.pool.Query(ctx, `SELECT host_id, body FROM observations WHERE kind = $1`, kind)
+	if err != nil {
+		return fmt.Errorf("observations of kind %s: %w", kind, err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var (
+			h    string
+			body []byte
+		)
+		if err := rows.Scan(&h, &body); err != nil {
+			return fmt.Errorf("observations of kind %s: %w", kind, err)
+		}
+		o := &fwv1.Observation{}
+		if err := proto.Unmarshal(body, o); err != nil {
+			return fmt.Errorf("observations of kind %s: stored observation of %s: %w", kind, h, err)
+		}
+		if err := fn(h, o); err != nil {
+			return err
+		}
+	}
+	return rows.Err()
+}

@@ -150,6 +150,10 @@ func TestFindObservations(t *testing.T) {
 	if got := find(store.FieldProcessName, "RustDesk"); got != "[host-h1=process/1@0]" {
 		t.Errorf("renamed: %s", got)
 	}
+	var usb []string
+	if err := s.EachOfKind(ctx, "usb_device", func(h string, o *fwv1.Observation) error { usb = append(usb, h+"="+o.Key); return nil }); err != nil || fmt.Sprint(usb) != "[h1=usb/1-1]" {
+		t.Errorf("usb devices: %v, %v", usb, err)
+	}
 	if _, err := s.FindObservations(ctx, "process.cmdline", "x", 0); err == nil {
 		t.Error("a field that is not indexed was looked up")
 	}
