@@ -10,6 +10,14 @@
 // blocks it reads their count, their checksums and, when the base block has
 // no detailed timing, the first detailed timing of a CTA-861 extension.
 //
+// It also reads what a real panel's EDID usually shows and a template in a
+// capture chip, KVM or dummy plug often does not, for the rules to weigh
+// (Features): the timings offered (established, standard and detailed),
+// the range limits descriptor, the EDID 1.4 video interface, and of a
+// CTA-861 extension its audio, its video formats (VICs), its HDMI and HDMI
+// Forum vendor blocks and its HDR metadata; and whether a DisplayID
+// extension is present.
+//
 // Parse does not allocate: the text descriptors are kept in the EDID value
 // and become strings only when asked for.
 package edid
@@ -18,6 +26,7 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"errors"
+	"math/bits"
 	"strings"
 )
 
@@ -75,9 +84,51 @@ type EDID struct {
 	Extensions   int    // extension blocks declared in byte 126
 	Blocks       int    // blocks present and checked, at most 1+Extensions
 	BadBlocks    int    // blocks present whose checksum fails
+	BaseBad      bool   // the base block's checksum fails
+
+	Features
 
 	texts [4]text
 	ntext int
+}
+
+// Features are the parts of an EDID that say what the sink offers, as a
+// count or a flag. They are zero when the block that would hold them is
+// absent.
+type Features struct {
+	// EstablishedTimings is the number of established timings (bytes
+	// 35-37, the 17 VESA modes and the manufacturer's bit) set.
+	EstablishedTimings int
+	// StandardTimings is the number of standard timings (bytes 38-53)
+	// that are not unused (01 01 or 00 00).
+	StandardTimings int
+	// DetailedTimings is the number of detailed timing descriptors in the
+	// base block (0-4).
+	DetailedTimings int
+	// RangeLimits: the base block has a display range limits descriptor
+	// (0xFD).
+	RangeLimits bool
+	// Interface is the digital video interface of an EDID 1.4 (byte 20
+	// bits 3-0): "dvi", "hdmi-a", "hdmi-b", "mddi", "dp", or "" when
+	// undefined, analog or EDID 1.3.
+	Interface string
+	// CTA: a CTA-861 extension block is present.
+	CTA bool
+	// CTAAudio: the CTA-861 extension says the sink takes basic audio
+	// (byte 3 bit 6) or has an audio data block.
+	CTAAudio bool
+	// CTAVICs is the number of short video descriptors (VICs) in the
+	// video data blocks of the CTA-861 extensions.
+	CTAVICs int
+	// HDMI: an HDMI 1.x vendor-specific data block (IEEE OUI 00-0C-03).
+	HDMI bool
+	// HDMIForum: an HDMI Forum vendor-specific data block (OUI
+	// C4-5D-D8), which HDMI 2.0 and later sinks have.
+	HDMIForum bool
+	// HDR: an HDR static metadata data block (extended tag 6).
+	HDR bool
+	// DisplayID: a DisplayID extension block (tag 0x70) is present.
+	DisplayID bool
 }
 
 // Parse parses b, which holds the base block and any extension blocks. It
@@ -112,9 +163,19 @@ func ParseInto(b []byte, e *EDID) error {
 	if b[21] != 0 && b[22] != 0 {
 		e.WidthCM, e.HeightCM = int(b[21]), int(b[22])
 	}
+	if e.Digital && e.Version == 1 && e.Revision >= 4 {
+		e.Interface = videoInterface(b[20] & 0x0f)
+	}
+	e.EstablishedTimings = bits.OnesCount32(uint32(b[35])<<16 | uint32(b[36])<<8 | uint32(b[37]))
+	for off := 38; off < 54; off += 2 {
+		if !(b[off] == 1 && b[off+1] == 1) && !(b[off] == 0 && b[off+1] == 0) {
+			e.StandardTimings++
+		}
+	}
 	for off := 54; off <= 108; off += 18 {
 		d := b[off : off+18]
 		if d[0] != 0 || d[1] != 0 {
+			e.DetailedTimings++
 			if e.Preferred.Width == 0 {
 				e.Preferred = timing(d)
 			}
@@ -124,6 +185,8 @@ func ParseInto(b []byte, e *EDID) error {
 			continue
 		}
 		switch d[3] {
+		case tagRangeLimits:
+			e.RangeLimits = true
 		case TagName, TagSerial, TagASCII:
 			t := &e.texts[e.ntext]
 			t.tag = d[3]
@@ -141,12 +204,96 @@ func ParseInto(b []byte, e *EDID) error {
 	for i := 0; i < n; i++ {
 		if blockSum(b[i*BlockSize:(i+1)*BlockSize]) != 0 {
 			e.BadBlocks++
+			e.BaseBad = e.BaseBad || i == 0
 		}
-		if i > 0 && e.Preferred.Width == 0 {
-			e.Preferred = ctaTiming(b[i*BlockSize : (i+1)*BlockSize])
+		if i == 0 {
+			continue
+		}
+		x := b[i*BlockSize : (i+1)*BlockSize]
+		if e.Preferred.Width == 0 {
+			e.Preferred = ctaTiming(x)
+		}
+		switch x[0] {
+		case 0x02:
+			e.cta(x)
+		case 0x70:
+			e.DisplayID = true
 		}
 	}
 	return nil
+}
+
+// tagRangeLimits is the display range limits descriptor.
+const tagRangeLimits = 0xfd
+
+// videoInterface names the EDID 1.4 digital interface code.
+func videoInterface(v byte) string {
+	switch v {
+	case 1:
+		return "dvi"
+	case 2:
+		return "hdmi-a"
+	case 3:
+		return "hdmi-b"
+	case 4:
+		return "mddi"
+	case 5:
+		return "dp"
+	}
+	return ""
+}
+
+// IEEE OUIs of the vendor-specific data blocks, as stored (little endian).
+const (
+	ouiHDMI      = 0x000c03
+	ouiHDMIForum = 0xc45dd8
+)
+
+// cta reads the data block collection of a CTA-861 extension block x:
+// from byte 4 up to the detailed timings (byte 2), revision 3 and later
+// (earlier revisions have no data blocks). A block that runs past the
+// collection ends it.
+func (e *EDID) cta(x []byte) {
+	e.CTA = true
+	if x[1] >= 2 && x[3]&0x40 != 0 {
+		e.CTAAudio = true
+	}
+	end := int(x[2])
+	if x[1] < 3 || end < 4 || end > 127 {
+		return
+	}
+	for p := 4; p < end; {
+		tag, n := x[p]>>5, int(x[p]&0x1f)
+		if p+1+n > end {
+			return
+		}
+		blk := x[p+1 : p+1+n]
+		switch tag {
+		case 1: // audio
+			e.CTAAudio = true
+		case 2: // video
+			e.CTAVICs += n
+		case 3: // vendor-specific
+			if n >= 3 {
+				switch uint32(blk[0]) | uint32(blk[1])<<8 | uint32(blk[2])<<16 {
+				case ouiHDMI:
+					e.HDMI = true
+				case ouiHDMIForum:
+					e.HDMIForum = true
+				}
+			}
+		case 7: // extended tag
+			if n >= 1 {
+				switch blk[0] {
+				case 6:
+					e.HDR = true
+				case 0x78, 0x79: // HDMI Forum EDID extension override, sink capability
+					e.HDMIForum = true
+				}
+			}
+		}
+		p += 1 + n
+	}
 }
 
 // blockSum is the sum of a block's 128 bytes, modulo 256: zero for a

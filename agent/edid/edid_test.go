@@ -96,7 +96,7 @@ func TestParseKVM(t *testing.T) {
 // linuxhw published beside each EDID: the manifests hold its manufacturer,
 // model, product name, image size and "made" line.
 func TestParseManifests(t *testing.T) {
-	for _, m := range []string{"edid_monitors/manifest.csv", "edid_suspect/manifest.csv"} {
+	for _, m := range []string{"edid_monitors/manifest.csv", "edid_suspect/manifest.csv", "edid_suspect/manifest_structural.csv"} {
 		for _, r := range readManifest(t, filepath.Join(corpus, m)) {
 			t.Run(r["file"], func(t *testing.T) {
 				b, err := DecodeHex(r["edid_hex"])
@@ -278,6 +278,13 @@ func FuzzParse(f *testing.F) {
 				bad++
 			}
 		}
+		var base byte
+		for _, c := range b[:BlockSize] {
+			base += c
+		}
+		if e.BaseBad != (base != 0) {
+			t.Fatalf("base bad %v, sum %d", e.BaseBad, base)
+		}
 		if bad != e.BadBlocks || e.ChecksumValid() != (bad == 0) {
 			t.Fatalf("bad blocks %d (checksum valid %v), a plain sum says %d", e.BadBlocks, e.ChecksumValid(), bad)
 		}
@@ -301,6 +308,31 @@ func FuzzParse(f *testing.F) {
 			t.Fatalf("preferred %dx%d", e.Preferred.Width, e.Preferred.Height)
 		case e.Preferred.PixelClockKHz < 0 || e.Preferred.PixelClockKHz > 655350 || e.Preferred.RefreshMilliHz < 0:
 			t.Fatalf("preferred timing %+v", e.Preferred)
+		}
+		// The features: bounded by what holds them, and absent without
+		// the block that would hold them.
+		ctaBlocks, didBlocks := 0, 0
+		for i := 1; i < e.Blocks; i++ {
+			switch b[i*BlockSize] {
+			case 0x02:
+				ctaBlocks++
+			case 0x70:
+				didBlocks++
+			}
+		}
+		switch f := e.Features; {
+		case f.EstablishedTimings < 0 || f.EstablishedTimings > 24 || f.StandardTimings < 0 || f.StandardTimings > 8:
+			t.Fatalf("established %d standard %d", f.EstablishedTimings, f.StandardTimings)
+		case f.DetailedTimings < 0 || f.DetailedTimings > 4 || (f.DetailedTimings == 0 && e.Preferred.Width > 0 && e.Extensions == 0):
+			t.Fatalf("detailed %d, preferred %+v", f.DetailedTimings, e.Preferred)
+		case f.CTA != (ctaBlocks > 0) || f.DisplayID != (didBlocks > 0):
+			t.Fatalf("cta %v (%d blocks) displayid %v (%d blocks)", f.CTA, ctaBlocks, f.DisplayID, didBlocks)
+		case !f.CTA && (f.CTAAudio || f.CTAVICs > 0 || f.HDMI || f.HDMIForum || f.HDR):
+			t.Fatalf("cta features without a cta block: %+v", f)
+		case f.CTAVICs < 0 || f.CTAVICs > 124*ctaBlocks:
+			t.Fatalf("%d vics in %d blocks", f.CTAVICs, ctaBlocks)
+		case f.Interface != "" && (!e.Digital || e.Version != 1 || e.Revision < 4):
+			t.Fatalf("interface %q on version %d.%d digital %v", f.Interface, e.Version, e.Revision, e.Digital)
 		}
 		for _, c := range e.Mfg {
 			if c < '@' || c > '_' {
@@ -384,6 +416,96 @@ func TestBlockSum(t *testing.T) {
 		}
 		if got := blockSum(b); got != want {
 			t.Fatalf("seed %d: blockSum %d, want %d", seed, got, want)
+		}
+	}
+}
+
+// TestFeatures checks the timings, descriptors and extension blocks read,
+// against what an independent decoder (a throwaway script written to the
+// CTA-861-H and E-EDID A.2 layouts, not this code) gave for the same files.
+func TestFeatures(t *testing.T) {
+	manifest := map[string]string{}
+	for _, m := range []string{"edid_monitors/manifest.csv"} {
+		fh, err := os.Open(filepath.Join(corpus, m))
+		if err != nil {
+			t.Fatal(err)
+		}
+		recs, err := csv.NewReader(fh).ReadAll()
+		fh.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range recs[1:] {
+			manifest[r[0]] = r[len(r)-1]
+		}
+	}
+	for _, c := range []struct {
+		file string
+		want Features
+	}{
+		{"edid_kvm/pikvm/v4plus.hex", Features{EstablishedTimings: 12, StandardTimings: 8, DetailedTimings: 1, RangeLimits: true, CTA: true, CTAAudio: true, CTAVICs: 11, HDMI: true}},
+		{"edid_kvm/tinypilot/edid_pi4.hex", Features{EstablishedTimings: 15, StandardTimings: 8, DetailedTimings: 2, RangeLimits: true, CTA: true, CTAAudio: true, CTAVICs: 11, HDMI: true}},
+		{"edid_kvm/jetkvm/jetkvm_default_T749-fHD720.hex", Features{DetailedTimings: 2, RangeLimits: true}},
+		{"laptop_panel/Digital__Sharp__SHP158A__144CFF127426.txt", Features{DetailedTimings: 1, RangeLimits: true, Interface: "dp", DisplayID: true}},
+		{"monitor/Digital__Dell__DEL40B8__0E80B2FC6F36.txt", Features{EstablishedTimings: 3, StandardTimings: 6, DetailedTimings: 1, RangeLimits: true, Interface: "dp"}},
+		{"monitor/Digital__GIGABYTE__GBT3209__264F5CBE31D6.txt", Features{EstablishedTimings: 17, StandardTimings: 8, DetailedTimings: 1, RangeLimits: true, Interface: "dp", CTA: true, CTAAudio: true, CTAVICs: 11, HDR: true, DisplayID: true}},
+	} {
+		var raw []byte
+		if h, ok := manifest[c.file]; ok {
+			var err error
+			if raw, err = DecodeHex(h); err != nil {
+				t.Fatal(err)
+			}
+		} else {
+			raw = readCorpusFile(t, filepath.Join(corpus, c.file))
+		}
+		e, err := Parse(raw)
+		if err != nil {
+			t.Fatalf("%s: %v", c.file, err)
+		}
+		if diff := cmp.Diff(c.want, e.Features); diff != "" {
+			t.Errorf("%s (-want +got):\n%s", c.file, diff)
+		}
+	}
+}
+
+// TestCTABlocks checks the data block walk on made-up extension blocks,
+// including blocks that run past the collection.
+func TestCTABlocks(t *testing.T) {
+	ext := func(rev, flags byte, blocks ...byte) []byte {
+		x := make([]byte, BlockSize)
+		x[0], x[1], x[3] = 0x02, rev, flags
+		copy(x[4:], blocks)
+		x[2] = byte(4 + len(blocks))
+		return x
+	}
+	for _, c := range []struct {
+		name string
+		x    []byte
+		want Features
+	}{
+		{"hdmi 2 sink", ext(3, 0x40,
+			0x43, 0x10, 0x04, 0x03, // video: 3 VICs
+			0x23, 0x09, 0x07, 0x07, // audio
+			0x65, 0x03, 0x0c, 0x00, 0x10, 0x00, // HDMI VSDB
+			0x66, 0xd8, 0x5d, 0xc4, 0x01, 0x78, 0x80, // HF-VSDB
+			0xe3, 0x06, 0x0d, 0x01, // HDR static metadata
+		), Features{CTA: true, CTAAudio: true, CTAVICs: 3, HDMI: true, HDMIForum: true, HDR: true}},
+		{"hf-scdb by extended tag", ext(3, 0, 0xe4, 0x79, 0x01, 0x00, 0x00), Features{CTA: true, HDMIForum: true}},
+		{"revision 1 has no data blocks", ext(1, 0x40, 0x43, 0x10, 0x04, 0x03), Features{CTA: true}},
+		{"basic audio flag alone", ext(3, 0x40), Features{CTA: true, CTAAudio: true}},
+		{"block past the collection", func() []byte { x := ext(3, 0, 0x43, 0x10, 0x04, 0x03, 0x5f); return x }(), Features{CTA: true, CTAVICs: 3}},
+		{"offset past the block", func() []byte { x := ext(3, 0, 0x43, 0x10, 0x04, 0x03); x[2] = 200; return x }(), Features{CTA: true}},
+	} {
+		base := make([]byte, BlockSize)
+		copy(base, header[:])
+		base[126] = 1
+		e, err := Parse(append(base, c.x...))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if diff := cmp.Diff(c.want, e.Features); diff != "" {
+			t.Errorf("%s (-want +got):\n%s", c.name, diff)
 		}
 	}
 }

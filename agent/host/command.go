@@ -27,6 +27,7 @@ func allowed(goos, name string) (string, bool) {
 		"netstat":         {"darwin": "/usr/sbin/netstat"},
 		"ipconfig":        {"darwin": "/usr/sbin/ipconfig"},
 		"arp":             {"darwin": "/usr/sbin/arp", "windows": `C:\Windows\System32\ARP.EXE`},
+		"ip":              {"linux": "/sbin/ip"},
 	}
 	p, ok := table[name][goos]
 	return p, ok

@@ -31,6 +31,11 @@ func readLinux(ctx context.Context, h *host.Host) (State, error) {
 	if err != nil {
 		errs = append(errs, err)
 	}
+	pol, err := policyRoutesLinux(ctx, h)
+	if err != nil {
+		errs = append(errs, err)
+	}
+	st.Routes = append(st.Routes, pol...)
 
 	// Addresses: IPv6 per interface, IPv4 through the trie and the
 	// connected routes.

@@ -13,9 +13,15 @@
 //     procfs has no per-interface IPv4 file and the ip command is not
 //     allowed; each local /32 of the trie is given to the interface whose
 //     connected route holds it, 127/8 to lo);
-//   - routes: /proc/net/route and /proc/net/ipv6_route (the main table
-//     only: a policy-routed tunnel such as wg-quick's table 51820 is not
-//     seen there, only its interface).
+//   - routes: /proc/net/route and /proc/net/ipv6_route (the main table);
+//   - policy routing: `/sbin/ip rule show`, `/sbin/ip -6 rule show`,
+//     `/sbin/ip route show table all` and `/sbin/ip -6 route show table
+//     all` (the one command allowed on Linux; recorded in snapshots, absent
+//     ones are no error): the default route of a table that a rule sends
+//     every packet of the host to, as wg-quick's table 51820 and
+//     Tailscale's exit-node table 52 are, is added with its table and rule
+//     (policy.go). Only Read adds them; Routes, for the default gateway,
+//     keeps the main table.
 //
 // macOS: api/interfaces.json (gopsutil net.Interfaces, getifaddrs) and
 // `/usr/sbin/netstat -rn` (routes).

@@ -68,11 +68,19 @@ var avPath = categoryWant{flaggedBy: []string{"edid-av-path"}, atMost: fwv1.Seve
 // corpusWant holds every category of testdata/edid: the manifests'
 // category column, and edid_kvm/<project> for the KVM projects' files.
 var corpusWant = map[string]categoryWant{
-	"monitor":                     ruleless,
-	"laptop_panel":                ruleless,
-	"analog":                      ruleless,
-	"fp_trap_gpu_default_panel":   ruleless,
-	"fp_trap_tc358743_lookalike":  ruleless,
+	"monitor":                    ruleless,
+	"laptop_panel":               ruleless,
+	"analog":                     ruleless,
+	"fp_trap_gpu_default_panel":  ruleless,
+	"fp_trap_tc358743_lookalike": ruleless,
+	// edid_suspect/manifest_structural.csv: real panels behind a bridge
+	// chip (its id, a mode for a name, the TC358743 serial), monitors with
+	// a bad extension checksum or a week past 54, a TV on an AV maker's id.
+	"fp_trap_bridge_panel":  ruleless,
+	"fp_trap_bad_extension": ruleless,
+	"fp_trap_av_maker_id":   ruleless,
+	// An HDMI receiver chip's default EDID (Lontium), named by the chip.
+	"bridge_chip_default":         notAMonitor,
 	"kvm_switch_console":          avPath,
 	"av_infrastructure_ambiguous": avPath,
 	"capture_dongle":              notAMonitor,
@@ -135,7 +143,7 @@ func loadCorpus(t *testing.T) []corpusCase {
 		rel, _ := filepath.Rel(corpusDir, f)
 		out = append(out, corpusCase{name: rel, category: "edid_kvm/" + filepath.Base(filepath.Dir(f)), raw: b})
 	}
-	for _, m := range []string{"edid_monitors/manifest.csv", "edid_suspect/manifest.csv"} {
+	for _, m := range []string{"edid_monitors/manifest.csv", "edid_suspect/manifest.csv", "edid_suspect/manifest_structural.csv"} {
 		fh, err := os.Open(filepath.Join(corpusDir, m))
 		if err != nil {
 			t.Fatal(err)

@@ -156,6 +156,20 @@ func Edid(raw []byte) *fwv1.Edid {
 	out.Blocks = int32(e.Blocks)
 	out.BadChecksumBlocks = int32(e.BadBlocks)
 	out.HeaderValid = e.HeaderValid
+	out.BaseChecksumBad = e.BaseBad
+	f := &e.Features
+	out.EstablishedTimings = int32(f.EstablishedTimings)
+	out.StandardTimings = int32(f.StandardTimings)
+	out.DetailedTimings = int32(f.DetailedTimings)
+	out.RangeLimits = f.RangeLimits
+	out.VideoInterface = f.Interface
+	out.Cta = f.CTA
+	out.CtaAudio = f.CTAAudio
+	out.CtaVics = int32(f.CTAVICs)
+	out.Hdmi = f.HDMI
+	out.HdmiForum = f.HDMIForum
+	out.Hdr = f.HDR
+	out.Displayid = f.DisplayID
 	return out
 }
 

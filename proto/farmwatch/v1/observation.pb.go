@@ -1069,6 +1069,22 @@ type Edid struct {
 	Blocks             int32                  `protobuf:"varint,20,opt,name=blocks,proto3" json:"blocks,omitempty"`                                                  // 128-byte blocks present (base + extensions read)
 	BadChecksumBlocks  int32                  `protobuf:"varint,21,opt,name=bad_checksum_blocks,json=badChecksumBlocks,proto3" json:"bad_checksum_blocks,omitempty"` // blocks present whose checksum fails
 	HeaderValid        bool                   `protobuf:"varint,22,opt,name=header_valid,json=headerValid,proto3" json:"header_valid,omitempty"`                     // the 8-byte header 00 FF FF FF FF FF FF 00
+	// What the sink offers, as agent/edid reads it (Features): what a real
+	// panel's EDID usually shows and a capture chip's or dummy plug's
+	// template often does not.
+	EstablishedTimings int32  `protobuf:"varint,23,opt,name=established_timings,json=establishedTimings,proto3" json:"established_timings,omitempty"` // established timings set (bytes 35-37)
+	StandardTimings    int32  `protobuf:"varint,24,opt,name=standard_timings,json=standardTimings,proto3" json:"standard_timings,omitempty"`          // standard timings used (bytes 38-53)
+	DetailedTimings    int32  `protobuf:"varint,25,opt,name=detailed_timings,json=detailedTimings,proto3" json:"detailed_timings,omitempty"`          // detailed timing descriptors in the base block
+	RangeLimits        bool   `protobuf:"varint,26,opt,name=range_limits,json=rangeLimits,proto3" json:"range_limits,omitempty"`                      // a display range limits descriptor (0xFD)
+	VideoInterface     string `protobuf:"bytes,27,opt,name=video_interface,json=videoInterface,proto3" json:"video_interface,omitempty"`              // EDID 1.4 digital interface: dvi | hdmi-a | hdmi-b | mddi | dp | ""
+	Cta                bool   `protobuf:"varint,28,opt,name=cta,proto3" json:"cta,omitempty"`                                                         // a CTA-861 extension block
+	CtaAudio           bool   `protobuf:"varint,29,opt,name=cta_audio,json=ctaAudio,proto3" json:"cta_audio,omitempty"`                               // basic audio or an audio data block
+	CtaVics            int32  `protobuf:"varint,30,opt,name=cta_vics,json=ctaVics,proto3" json:"cta_vics,omitempty"`                                  // short video descriptors (VICs)
+	Hdmi               bool   `protobuf:"varint,31,opt,name=hdmi,proto3" json:"hdmi,omitempty"`                                                       // HDMI 1.x vendor-specific data block (OUI 00-0C-03)
+	HdmiForum          bool   `protobuf:"varint,32,opt,name=hdmi_forum,json=hdmiForum,proto3" json:"hdmi_forum,omitempty"`                            // HDMI Forum data block (OUI C4-5D-D8): HDMI 2.x
+	Hdr                bool   `protobuf:"varint,33,opt,name=hdr,proto3" json:"hdr,omitempty"`                                                         // HDR static metadata data block
+	Displayid          bool   `protobuf:"varint,34,opt,name=displayid,proto3" json:"displayid,omitempty"`                                             // a DisplayID extension block
+	BaseChecksumBad    bool   `protobuf:"varint,35,opt,name=base_checksum_bad,json=baseChecksumBad,proto3" json:"base_checksum_bad,omitempty"`        // the base block's checksum fails (bad_checksum_blocks counts extensions too)
 	unknownFields      protoimpl.UnknownFields
 	sizeCache          protoimpl.SizeCache
 }
@@ -1253,6 +1269,97 @@ func (x *Edid) GetBadChecksumBlocks() int32 {
 func (x *Edid) GetHeaderValid() bool {
 	if x != nil {
 		return x.HeaderValid
+	}
+	return false
+}
+
+func (x *Edid) GetEstablishedTimings() int32 {
+	if x != nil {
+		return x.EstablishedTimings
+	}
+	return 0
+}
+
+func (x *Edid) GetStandardTimings() int32 {
+	if x != nil {
+		return x.StandardTimings
+	}
+	return 0
+}
+
+func (x *Edid) GetDetailedTimings() int32 {
+	if x != nil {
+		return x.DetailedTimings
+	}
+	return 0
+}
+
+func (x *Edid) GetRangeLimits() bool {
+	if x != nil {
+		return x.RangeLimits
+	}
+	return false
+}
+
+func (x *Edid) GetVideoInterface() string {
+	if x != nil {
+		return x.VideoInterface
+	}
+	return ""
+}
+
+func (x *Edid) GetCta() bool {
+	if x != nil {
+		return x.Cta
+	}
+	return false
+}
+
+func (x *Edid) GetCtaAudio() bool {
+	if x != nil {
+		return x.CtaAudio
+	}
+	return false
+}
+
+func (x *Edid) GetCtaVics() int32 {
+	if x != nil {
+		return x.CtaVics
+	}
+	return 0
+}
+
+func (x *Edid) GetHdmi() bool {
+	if x != nil {
+		return x.Hdmi
+	}
+	return false
+}
+
+func (x *Edid) GetHdmiForum() bool {
+	if x != nil {
+		return x.HdmiForum
+	}
+	return false
+}
+
+func (x *Edid) GetHdr() bool {
+	if x != nil {
+		return x.Hdr
+	}
+	return false
+}
+
+func (x *Edid) GetDisplayid() bool {
+	if x != nil {
+		return x.Displayid
+	}
+	return false
+}
+
+func (x *Edid) GetBaseChecksumBad() bool {
+	if x != nil {
+		return x.BaseChecksumBad
 	}
 	return false
 }
@@ -1520,7 +1627,12 @@ type Route struct {
 	Family      string                 `protobuf:"bytes,8,opt,name=family,proto3" json:"family,omitempty"` // ipv4 | ipv6
 	// One half of a pair (0.0.0.0/1 + 128.0.0.0/1, ::/1 + 8000::/1) that
 	// overrides the default route without replacing it; default is set too.
-	SplitDefault  bool `protobuf:"varint,9,opt,name=split_default,json=splitDefault,proto3" json:"split_default,omitempty"`
+	SplitDefault bool `protobuf:"varint,9,opt,name=split_default,json=splitDefault,proto3" json:"split_default,omitempty"`
+	// The routing table, "" for main. A route of another table is reported
+	// when a policy rule sends this host's ordinary traffic to it (Linux
+	// `ip rule`: wg-quick's table 51820, Tailscale's 52), and rule says which.
+	Table         string `protobuf:"bytes,10,opt,name=table,proto3" json:"table,omitempty"`
+	Rule          string `protobuf:"bytes,11,opt,name=rule,proto3" json:"rule,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1616,6 +1728,20 @@ func (x *Route) GetSplitDefault() bool {
 		return x.SplitDefault
 	}
 	return false
+}
+
+func (x *Route) GetTable() string {
+	if x != nil {
+		return x.Table
+	}
+	return ""
+}
+
+func (x *Route) GetRule() string {
+	if x != nil {
+		return x.Rule
+	}
+	return ""
 }
 
 // ProxySetting is one configured proxy.
@@ -3075,7 +3201,7 @@ const file_farmwatch_v1_observation_proto_rawDesc = "" +
 	"interfaces\x18\t \x03(\v2\x1a.farmwatch.v1.UsbInterfaceR\n" +
 	"interfaces\x12&\n" +
 	"\x0econfigurations\x18\n" +
-	" \x03(\tR\x0econfigurations\"\xd6\x05\n" +
+	" \x03(\tR\x0econfigurations\"\x82\t\n" +
 	"\x04Edid\x12\"\n" +
 	"\fmanufacturer\x18\x01 \x01(\tR\fmanufacturer\x12!\n" +
 	"\fproduct_code\x18\x02 \x01(\rR\vproductCode\x12#\n" +
@@ -3102,7 +3228,21 @@ const file_farmwatch_v1_observation_proto_rawDesc = "" +
 	"\aversion\x18\x13 \x01(\tR\aversion\x12\x16\n" +
 	"\x06blocks\x18\x14 \x01(\x05R\x06blocks\x12.\n" +
 	"\x13bad_checksum_blocks\x18\x15 \x01(\x05R\x11badChecksumBlocks\x12!\n" +
-	"\fheader_valid\x18\x16 \x01(\bR\vheaderValid\"\xe8\x02\n" +
+	"\fheader_valid\x18\x16 \x01(\bR\vheaderValid\x12/\n" +
+	"\x13established_timings\x18\x17 \x01(\x05R\x12establishedTimings\x12)\n" +
+	"\x10standard_timings\x18\x18 \x01(\x05R\x0fstandardTimings\x12)\n" +
+	"\x10detailed_timings\x18\x19 \x01(\x05R\x0fdetailedTimings\x12!\n" +
+	"\frange_limits\x18\x1a \x01(\bR\vrangeLimits\x12'\n" +
+	"\x0fvideo_interface\x18\x1b \x01(\tR\x0evideoInterface\x12\x10\n" +
+	"\x03cta\x18\x1c \x01(\bR\x03cta\x12\x1b\n" +
+	"\tcta_audio\x18\x1d \x01(\bR\bctaAudio\x12\x19\n" +
+	"\bcta_vics\x18\x1e \x01(\x05R\actaVics\x12\x12\n" +
+	"\x04hdmi\x18\x1f \x01(\bR\x04hdmi\x12\x1d\n" +
+	"\n" +
+	"hdmi_forum\x18  \x01(\bR\thdmiForum\x12\x10\n" +
+	"\x03hdr\x18! \x01(\bR\x03hdr\x12\x1c\n" +
+	"\tdisplayid\x18\" \x01(\bR\tdisplayid\x12*\n" +
+	"\x11base_checksum_bad\x18# \x01(\bR\x0fbaseChecksumBad\"\xe8\x02\n" +
 	"\aDisplay\x12\x1c\n" +
 	"\tconnector\x18\x01 \x01(\tR\tconnector\x12\x16\n" +
 	"\x06status\x18\x02 \x01(\tR\x06status\x12\x18\n" +
@@ -3130,7 +3270,7 @@ const file_farmwatch_v1_observation_proto_rawDesc = "" +
 	"\x03mtu\x18\x06 \x01(\x05R\x03mtu\x12\x16\n" +
 	"\x06driver\x18\a \x01(\tR\x06driver\x12 \n" +
 	"\vdescription\x18\b \x01(\tR\vdescription\x12\x16\n" +
-	"\x06tunnel\x18\t \x01(\bR\x06tunnel\"\x90\x02\n" +
+	"\x06tunnel\x18\t \x01(\bR\x06tunnel\"\xba\x02\n" +
 	"\x05Route\x12 \n" +
 	"\vdestination\x18\x01 \x01(\tR\vdestination\x12\x18\n" +
 	"\agateway\x18\x02 \x01(\tR\agateway\x12\x1c\n" +
@@ -3142,7 +3282,10 @@ const file_farmwatch_v1_observation_proto_rawDesc = "" +
 	"\n" +
 	"via_tunnel\x18\a \x01(\bR\tviaTunnel\x12\x16\n" +
 	"\x06family\x18\b \x01(\tR\x06family\x12#\n" +
-	"\rsplit_default\x18\t \x01(\bR\fsplitDefault\"\xc4\x01\n" +
+	"\rsplit_default\x18\t \x01(\bR\fsplitDefault\x12\x14\n" +
+	"\x05table\x18\n" +
+	" \x01(\tR\x05table\x12\x12\n" +
+	"\x04rule\x18\v \x01(\tR\x04rule\"\xc4\x01\n" +
 	"\fProxySetting\x12\x16\n" +
 	"\x06source\x18\x01 \x01(\tR\x06source\x12\x14\n" +
 	"\x05scope\x18\x02 \x01(\tR\x05scope\x12\x1a\n" +
