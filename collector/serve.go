@@ -169,7 +169,8 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("serve: %w", err)
 	}
-	ln = srv.LimitConns(ln)
+	logFileLimit(log)
+	ln = srv.LimitConns(watchFiles(ln, log))
 	var hs *http.Server
 	var mln net.Listener
 	if *metricsAddr != "" {
