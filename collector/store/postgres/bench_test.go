@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"cel.dev/cel-go/cel"
+	"cel.dev/cel-go/common/types"
 	"github.com/farmwatch/farmwatch/collector/store"
 	"github.com/farmwatch/farmwatch/internal/pgtest"
 	"github.com/farmwatch/farmwatch/observation"
@@ -291,14 +293,50 @@ func BenchmarkFindObservations(b *testing.B) {
 		}
 	}
 	// What a filter on a field without an index costs: every observation
-	// of the kind, decoded.
-	for _, kind := range []string{"usb_device", "process"} {
-		t0, n := time.Now(), 0
-		if err := s.EachOfKind(ctx, kind, func(string, *fwv1.Observation) error { n++; return nil }); err != nil {
+	// of the kind, decoded, and a CEL expression evaluated on each.
+	t0, n := time.Now(), 0
+	if err := s.EachOfKind(ctx, "process", func(string, *fwv1.Observation) error { n++; return nil }); err != nil {
+		b.Fatal(err)
+	}
+	b.ReportMetric(float64(time.Since(t0).Milliseconds()), "scan-process-ms")
+	env, err := cel.NewEnv(cel.Types(&fwv1.Process{}, &fwv1.UsbDevice{}),
+		cel.Variable("process", cel.ObjectType("farmwatch.v1.Process")), cel.Variable("usb_device", cel.ObjectType("farmwatch.v1.UsbDevice")))
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, f := range []struct{ kind, expr string }{
+		{"usb_device", `usb_device.serial.endsWith("503")`},
+		{"process", `process.cmdline.contains("anydesk") || process.username == "user7"`},
+	} {
+		ast, iss := env.Compile(f.expr)
+		if iss.Err() != nil {
+			b.Fatal(iss.Err())
+		}
+		prg, err := env.Program(ast)
+		if err != nil {
 			b.Fatal(err)
 		}
-		b.ReportMetric(float64(time.Since(t0).Milliseconds()), "scan-"+kind+"-ms")
-		b.ReportMetric(float64(n), "scan-"+kind+"-rows")
+		t0, n, hits := time.Now(), 0, 0
+		err = s.EachOfKind(ctx, f.kind, func(_ string, o *fwv1.Observation) error {
+			n++
+			var msg any = o.GetProcess()
+			if f.kind == "usb_device" {
+				msg = o.GetUsbDevice()
+			}
+			v, _, err := prg.Eval(map[string]any{f.kind: msg})
+			if err != nil {
+				return err
+			}
+			if v == types.True {
+				hits++
+			}
+			return nil
+		})
+		if err != nil || hits == 0 {
+			b.Fatalf("%s: %d of %d, %v", f.expr, hits, n, err)
+		}
+		b.ReportMetric(float64(time.Since(t0).Milliseconds()), "cel-"+f.kind+"-ms")
+		b.ReportMetric(float64(n), "cel-"+f.kind+"-rows")
 	}
 	sort.Slice(times, func(i, j int) bool { return times[i] < times[j] })
 	b.ReportMetric(float64(times[len(times)/2].Microseconds())/1000, "p50-ms")
