@@ -40,9 +40,11 @@ type Config struct {
 	// acknowledged; when full, the oldest are dropped and counted (the
 	// collector shows the count, and the agent sends a full state next).
 	SpoolMB int64 `yaml:"spool_mb,omitempty"`
-	// FleetSalt keys the HMAC-SHA256 with which the netid sensor hashes the
-	// gateway MAC, the Wi-Fi SSID and BSSID before they leave the host. One
-	// value for the whole fleet, so the collector can compare hosts; empty
+	// FleetSalt keys the HMAC-SHA256 with which the netid and network
+	// sensors hash MACs (gateway, neighbours, own interfaces), the Wi-Fi
+	// SSID and BSSID before they leave the host, for offline scans: a
+	// resident agent takes the collector's salt (DIR/fleet-salt) and uses
+	// this one only until the collector is reached the first time. Empty
 	// still hashes (with an empty key) and still drops the raw values.
 	FleetSalt string `yaml:"fleet_salt"`
 	// MDNS turns on a short, listen-only mDNS listen for IP-KVM names on

@@ -49,7 +49,7 @@ func sensors(cfg Config) []sensor.Sensor {
 		remoteaccess.Sensor{},
 		usb.Sensor{},
 		display.Sensor{},
-		network.Sensor{},
+		network.Sensor{Salt: cfg.FleetSalt},
 		netid.New(netid.Options{Salt: cfg.FleetSalt, MDNS: cfg.MDNS}),
 		locale.Sensor{},
 	}

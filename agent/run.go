@@ -12,6 +12,7 @@ import (
 	"github.com/farmwatch/farmwatch/agent/outbox"
 	"github.com/farmwatch/farmwatch/agent/resident"
 	"github.com/farmwatch/farmwatch/agent/scan"
+	"github.com/farmwatch/farmwatch/agent/sensor"
 	"github.com/farmwatch/farmwatch/agent/stream"
 	"github.com/farmwatch/farmwatch/credential"
 	"github.com/farmwatch/farmwatch/rules"
@@ -134,6 +135,7 @@ func cmdRun(ctx context.Context, args []string, stderr io.Writer, log zerolog.Lo
 		LoadRules: func(bundle []rules.Source) (*rules.Set, error) { return loadRules(ruleDirs, bundle...) },
 		Open:      open, Outbox: ob, StateDir: *state, Interval: *interval, Version: version, Log: log,
 		MaxHeapBytes: cfg.MaxHeapMB << 20, MaxCPUPercent: cfg.MaxCPUPercent, CPUTime: selfCPUTime, Rescan: ob.NeedFull(),
+		Salted: func(salt string) []sensor.Sensor { c := cfg; c.FleetSalt = salt; return sensors(c) },
 	})
 	if err != nil {
 		return exitError, err

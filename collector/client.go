@@ -88,18 +88,21 @@ func cmdClient(ctx context.Context, cmd string, args []string, stdout io.Writer)
 	var cf clientFlags
 	cf.register(fs)
 	host := fs.String("host", "", "findings: only this host")
-	all := fs.Bool("all", false, "findings: resolved ones too")
+	all := fs.Bool("all", false, "findings, farms: resolved ones too")
 	minSev := fs.String("severity", "", "findings: only this severity and above (info, low, medium, high, critical)")
-	timeout := fs.Duration("timeout", 30*time.Second, "scan: how long to wait for the agent")
-	kind := fs.String("kind", "", "history: only this kind of observation (process, usb_device, display, ...)")
+	timeout := fs.Duration("timeout", 30*time.Second, "scan, hunt: how long to wait for the agents")
+	kind := fs.String("kind", "", "history, query, hunt: only this kind of observation (process, usb_device, display, ...)")
 	since := fs.Duration("since", 0, "history: only changes this recent (e.g. 24h)")
-	limit := fs.Int("limit", 200, "history: at most this many of the newest changes")
+	limit := fs.Int("limit", 200, "history: at most this many of the newest changes; query: at most this many rows")
 	request := fs.String("request", "", "host approve: which waiting enrolment, when there are several")
 	pos, err := parse(fs, args)
 	if err != nil {
 		return err
 	}
-	want := map[string]int{"hosts": 0, "host": 1, "findings": 0, "scan": 1, "history": 1}[cmd]
+	want := map[string]int{"hosts": 0, "host": 1, "findings": 0, "scan": 1, "history": 1, "farms": 0, "roster": 1, "query": 1, "hunt": 1}[cmd]
+	if cmd == "roster" && len(pos) == 1 && pos[0] != "show" {
+		return usageError{fmt.Sprintf("roster %s: the one roster command is roster show", pos[0])}
+	}
 	if cmd == "host" && len(pos) > 0 && (pos[0] == "approve" || pos[0] == "reset") {
 		want = 2
 	}
@@ -148,6 +151,21 @@ func cmdClient(ctx context.Context, cmd string, args []string, stdout io.Writer)
 		if e := r.Host.RulesError; e != "" {
 			fmt.Fprintf(stdout, "the agent refused the collector's rules: %s\n", report.Clean(e))
 		}
+		if p := r.Host.Person; p != nil {
+			fmt.Fprintf(stdout, "person: %s\n", report.Clean(personLine(p)))
+		} else {
+			fmt.Fprintln(stdout, "person: not on the roster")
+		}
+		for i, e := range r.Host.EgressHistory {
+			if i == 0 {
+				fmt.Fprintln(stdout, "egress IPs (newest first):")
+			}
+			if i == 10 {
+				fmt.Fprintf(stdout, "  ... and %d more\n", len(r.Host.EgressHistory)-10)
+				break
+			}
+			fmt.Fprintf(stdout, "  %s  first %s, last %s\n", report.Clean(e.Ip), when(e.FirstSeen), when(e.LastSeen))
+		}
 		if n := r.Host.Refused; n > 0 {
 			fmt.Fprintf(stdout, "messages refused by the collector: %d (the agent dropped them and sent a full state)\n", n)
 		}
@@ -184,6 +202,33 @@ func cmdClient(ctx context.Context, cmd string, args []string, stdout io.Writer)
 			return rpcError("history "+pos[0], err)
 		}
 		return printChanges(stdout, cf.format, r)
+	case "farms":
+		r, err := fleet.ListClusters(ctx, &fwv1.ListClustersRequest{All: *all})
+		if err != nil {
+			return rpcError("farms", err)
+		}
+		return printFarms(stdout, cf.format, r.Clusters)
+	case "roster":
+		r, err := fleet.GetRoster(ctx, &fwv1.GetRosterRequest{})
+		if err != nil {
+			return rpcError("roster", err)
+		}
+		return printRoster(stdout, cf.format, r)
+	case "query":
+		if *limit < 1 {
+			return usageError{"query: --limit must be at least 1"}
+		}
+		r, err := fleet.QueryObservations(ctx, &fwv1.QueryObservationsRequest{Kind: *kind, Filter: pos[0], Limit: int32(*limit)})
+		if err != nil {
+			return rpcError("query", err)
+		}
+		return printQuery(stdout, cf.format, r)
+	case "hunt":
+		st, err := fleet.Hunt(ctx, &fwv1.HuntFleetRequest{Kind: *kind, Filter: pos[0], TimeoutMs: timeout.Milliseconds()})
+		if err != nil {
+			return rpcError("hunt", err)
+		}
+		return printHunt(stdout, cf.format, st)
 	case "scan":
 		r, err := fleet.ScanHost(ctx, &fwv1.ScanHostRequest{Hostname: pos[0], TimeoutMs: timeout.Milliseconds()})
 		if err != nil {
@@ -230,7 +275,7 @@ func printHosts(w io.Writer, format string, hs []*fwv1.HostSummary) error {
 				"host_id": h.HostId, "hostname": h.Hostname, "os": h.Os, "last_seen": when(h.LastSeen),
 				"online": h.Online, "findings": h.Findings, "worst": worst, "egress_ip": h.EgressIp, "spool_dropped": h.SpoolDropped,
 				"agent_version": h.AgentVersion, "rules_version": h.RulesVersion, "rules_error": h.RulesError,
-				"refused": h.Refused,
+				"refused": h.Refused, "person": personJSON(h.Person), "egress_country": h.EgressCountry,
 			})
 		}
 		return writeJSON(w, out)

@@ -7,6 +7,7 @@
 //	farmwatch-collector migrate --from DIR --to postgres://...
 //	farmwatch-collector token create --role viewer|helpdesk|admin [--ttl D] [--name N] | token list [--all] | token revoke ID
 //	farmwatch-collector hosts | host NAME | findings [--host NAME] [--all] | scan NAME
+//	farmwatch-collector farms [--all] | roster show | query [--kind K] 'CEL' | hunt [--kind K] 'CEL'
 //
 // The client commands take --collector ADDR, --ca FILE and --token-file FILE,
 // or FARMWATCH_COLLECTOR, FARMWATCH_CA and FARMWATCH_TOKEN.
@@ -39,8 +40,8 @@ func (e usageError) Error() string { return e.msg }
 const usage = `usage:
   farmwatch-collector init --data DIR [--name HOST]...
   farmwatch-collector serve --data DIR [--listen ADDR] [--insecure] [--metrics ADDR]
-      [--rules DIR]... [--org FILE] [--agent-interval DURATION] [--reload DURATION] [--history-days N]
-      [--max-conns-per-peer N] [--store postgres://...]
+      [--rules DIR]... [--org FILE] [--roster FILE] [--agent-interval DURATION] [--reload DURATION] [--history-days N]
+      [--max-conns-per-peer N] [--proxy-protocol-from CIDR[,CIDR...]] [--store postgres://...]
   farmwatch-collector backup --data DIR OUT
   farmwatch-collector migrate --from DIR --to postgres://...   move an install's store to PostgreSQL (stopped)
   farmwatch-collector token create --role viewer|helpdesk|admin [--ttl DURATION] [--name NAME] [--data DIR]
@@ -53,6 +54,10 @@ const usage = `usage:
   farmwatch-collector findings [--host NAME] [--severity LEVEL] [--all]
   farmwatch-collector scan NAME [--timeout DURATION]
   farmwatch-collector history NAME [--kind KIND] [--since DURATION] [--limit N]
+  farmwatch-collector farms [--all]                         hosts of different people that share a place or a device
+  farmwatch-collector roster show                           the roster serve uses (--roster)
+  farmwatch-collector query [--kind KIND] [--limit N] 'CEL' stored observations of every host that match
+  farmwatch-collector hunt [--kind KIND] [--timeout D] 'CEL' ask every online agent now; answers stream
 client flags (or FARMWATCH_COLLECTOR, FARMWATCH_CA, FARMWATCH_TOKEN):
   --collector ADDR  --ca FILE  --token-file FILE  --format table|json
 `
@@ -81,7 +86,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		err = cmdMigrate(ctx, args[1:], stdout)
 	case "token":
 		err = cmdToken(ctx, args[1:], stdout, stderr)
-	case "hosts", "host", "findings", "scan", "history":
+	case "hosts", "host", "findings", "scan", "history", "farms", "roster", "query", "hunt":
 		err = cmdClient(ctx, args[0], args[1:], stdout)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)

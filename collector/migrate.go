@@ -35,6 +35,10 @@ var migrateTables = []migrateTable{
 	{"changes", "host_id, seq, at, n, body", "host_id, seq"},
 	{"tokens", "id, hash, name, role, created, expires, revoked, last_used", "id"},
 	{"pending_enrollments", "host_id, request_id, hostname, peer, requested, approved", "host_id, request_id"},
+	{"egress_history", "host_id, ip, first_seen, last_seen", "host_id, ip"},
+	{"clusters", "id, state, severity, first_seen, last_seen, body", "id"},
+	{"fleet_findings", "host_id, id, rule, severity, body, state, first_seen, last_seen", "host_id, id"},
+	{"finding_triage", "seq, host_id, finding_id, state, comment, by_token, at, occurrence", "seq"},
 }
 
 // cmdMigrate moves the embedded store of an install to PostgreSQL:
@@ -113,6 +117,11 @@ func migrate(ctx context.Context, path, url string) (map[string]int64, error) {
 				return fmt.Errorf("copy %s: %w", t.name, err)
 			}
 			counts[t.name] = n
+		}
+		// Judgements copied with their numbers: the next one made is
+		// numbered after them.
+		if _, err := tx.Exec(ctx, `SELECT setval(pg_get_serial_sequence('finding_triage', 'seq'), coalesce(max(seq), 0) + 1, false) FROM finding_triage`); err != nil {
+			return fmt.Errorf("copy finding_triage: %w", err)
 		}
 		// Verify, inside the transaction: a mismatch commits nothing.
 		for _, t := range migrateTables {
@@ -258,8 +267,11 @@ func sumPostgres(ctx context.Context, tx pgx.Tx, t migrateTable) (int64, string,
 	for _, c := range strings.Split(t.order, ", ") {
 		order = append(order, c+` COLLATE "C"`)
 	}
-	if t.name == "changes" {
+	switch t.name {
+	case "changes":
 		order = []string{`host_id COLLATE "C"`, "seq"}
+	case "finding_triage":
+		order = []string{"seq"}
 	}
 	rows, err := tx.Query(ctx, `SELECT `+t.cols+` FROM `+t.name+` ORDER BY `+strings.Join(order, ", "))
 	if err != nil {

@@ -27,6 +27,7 @@ func migrateSource(t *testing.T) string {
 	}
 	defer s.Close()
 	at := time.Unix(1_790_000_000, 0)
+	finding := &fwv1.Finding{Rule: "remote-access-tool", Severity: fwv1.Severity_SEVERITY_HIGH, Title: "AnyDesk", Evidence: []string{"process/1"}}
 	for _, id := range []string{"host-a", "host-b"} {
 		h := store.Host{ID: id, Hostname: id, OS: "linux", Info: &fwv1.HostInfo{Os: "linux", Hostname: id}, NodeKeyHash: []byte("hash-" + id), EnrolledAt: at, LastSeen: at}
 		if err := s.PutHost(ctx, h); err != nil {
@@ -35,10 +36,17 @@ func migrateSource(t *testing.T) string {
 		for seq := uint64(1); seq <= 3; seq++ {
 			o := &fwv1.Observation{Key: "process/" + id + "/" + string(rune('0'+seq)), Sensor: "process",
 				Kind: &fwv1.Observation_Process{Process: &fwv1.Process{Pid: int32(seq), Name: "anydesk", Exe: "/opt/anydesk/anydesk"}}}
-			if ok, err := s.ApplyMessage(ctx, id, seq, store.Apply{Full: seq == 1, Upserted: []*fwv1.Observation{o}, Seen: at}); !ok || err != nil {
+			a := store.Apply{Full: seq == 1, Upserted: []*fwv1.Observation{o}, Seen: at, EgressIP: "203.0.113.7"}
+			if seq == 1 {
+				a.Findings, a.FindingsSet = []*fwv1.Finding{finding}, true
+			}
+			if ok, err := s.ApplyMessage(ctx, id, seq, a); !ok || err != nil {
 				t.Fatalf("apply #%d: %v %v", seq, ok, err)
 			}
 		}
+	}
+	if err := s.TriageFinding(ctx, store.Triage{HostID: "host-a", FindingID: store.FindingID(finding), State: store.Expected, Comment: "IT's own", By: "alice", At: at}); err != nil {
+		t.Fatal(err)
 	}
 	return path
 }
@@ -93,7 +101,11 @@ func TestMigrateCounts(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := map[string]int64{"hosts": 2, "observations": 6, "changes": 6, "findings": 0, "tokens": 0, "pending_enrollments": 0}
+	want := map[string]int64{"hosts": 2, "observations": 6, "changes": 6, "findings": 2, "tokens": 0, "pending_enrollments": 0,
+		"egress_history": 2, "finding_triage": 1, "clusters": 0, "fleet_findings": 0}
+	if len(want) != len(migrateTables) {
+		t.Fatalf("the test counts %d tables, migrate copies %d", len(want), len(migrateTables))
+	}
 	for table, n := range want {
 		if counts[table] != n || pgCount(t, dsn, table) != int(n) {
 			t.Errorf("%s: migrate counted %d, PostgreSQL holds %d; want %d", table, counts[table], pgCount(t, dsn, table), n)

@@ -3,14 +3,19 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"time"
 
+	farm "github.com/farmwatch/farmwatch/collector/fleet"
+	"github.com/farmwatch/farmwatch/collector/roster"
 	"github.com/farmwatch/farmwatch/collector/server"
 	fwv1 "github.com/farmwatch/farmwatch/proto/farmwatch/v1"
 	"github.com/farmwatch/farmwatch/rules"
@@ -23,22 +28,27 @@ import (
 // organisation's rule directories, its expectations file and the interval
 // agents should scan at.
 type policySource struct {
-	ruleDirs []string
-	orgFile  string
-	interval time.Duration
+	ruleDirs   []string
+	orgFile    string
+	rosterFile string
+	interval   time.Duration
+	now        func() time.Time
 }
 
-// orgFile is the shape of --org: the same as the agent config's expect.
+// orgFile is the shape of --org: the agent config's expect (countries,
+// locales, timezones), and the organisation's known networks.
 type orgFile struct {
-	Countries []string `yaml:"countries"`
-	Locales   []string `yaml:"locales"`
-	Timezones []string `yaml:"timezones"`
+	Countries []string           `yaml:"countries"`
+	Locales   []string           `yaml:"locales"`
+	Timezones []string           `yaml:"timezones"`
+	Networks  []farm.NetworkSpec `yaml:"networks"`
 }
 
 // load reads the policy (compile loads its rules). A bundle file is named after its
 // directory and file ("org-rules/vpn.yaml"), which is how agents name it in
-// their errors.
-func (ps policySource) load() (server.Policy, error) {
+// their errors. A roster that no longer reads keeps prev's, with the
+// error; without prev (at start) it fails the load.
+func (ps policySource) load(prev *server.Policy) (server.Policy, error) {
 	var srcs []rules.Source
 	for _, d := range ps.ruleDirs {
 		more, err := rules.ReadDir(d)
@@ -56,11 +66,39 @@ func (ps policySource) load() (server.Policy, error) {
 	}
 	p := server.Policy{Bundle: bundle, Interval: ps.interval}
 	if ps.orgFile != "" {
-		if p.Org, err = readOrg(ps.orgFile); err != nil {
+		if p.Org, p.Networks, err = readOrg(ps.orgFile); err != nil {
 			return server.Policy{}, err
 		}
 	}
+	if ps.rosterFile != "" {
+		p.RosterFile = ps.rosterFile
+		b, err := os.ReadFile(ps.rosterFile)
+		var r *roster.Roster
+		if err == nil {
+			r, err = roster.Parse(b)
+		}
+		switch {
+		case err == nil:
+			sum := sha256.Sum256(b)
+			p.Roster, p.RosterVersion, p.RosterLoaded = r, "sha256:"+hex.EncodeToString(sum[:]), ps.clock()
+			if prev != nil && prev.RosterVersion == p.RosterVersion {
+				p.RosterLoaded = prev.RosterLoaded
+			}
+		case prev == nil:
+			return server.Policy{}, fmt.Errorf("roster %s: %w", ps.rosterFile, err)
+		default:
+			p.Roster, p.RosterVersion, p.RosterLoaded = prev.Roster, prev.RosterVersion, prev.RosterLoaded
+			p.RosterErr = fmt.Sprintf("roster %s: %v", ps.rosterFile, err)
+		}
+	}
 	return p, nil
+}
+
+func (ps policySource) clock() time.Time {
+	if ps.now != nil {
+		return ps.now()
+	}
+	return time.Now()
 }
 
 // compile loads the policy's rules: the built-in ones and the bundle's.
@@ -75,26 +113,51 @@ func (ps policySource) compile(p *server.Policy) error {
 	return nil
 }
 
-func readOrg(path string) (*fwv1.OrgPolicy, error) {
+func readOrg(path string) (*fwv1.OrgPolicy, []farm.Network, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
-		return nil, fmt.Errorf("org %s: %w", path, err)
+		return nil, nil, fmt.Errorf("org %s: %w", path, err)
+	}
+	org, nets, err := parseOrg(b)
+	if err != nil {
+		return nil, nil, fmt.Errorf("org %s: %w", path, err)
+	}
+	return org, nets, nil
+}
+
+// maxOrgBytes bounds an org file.
+const maxOrgBytes = 4 << 20
+
+// parseOrg parses an org file: its expectations (nil when it sets none,
+// so agents keep their own) and its known networks. A file with neither
+// is refused.
+func parseOrg(b []byte) (*fwv1.OrgPolicy, []farm.Network, error) {
+	if len(b) > maxOrgBytes {
+		return nil, nil, fmt.Errorf("over %d bytes", maxOrgBytes)
 	}
 	var o orgFile
 	dec := yaml.NewDecoder(bytes.NewReader(b))
 	dec.KnownFields(true)
 	if err := dec.Decode(&o); err != nil && !errors.Is(err, io.EOF) {
-		return nil, fmt.Errorf("org %s: %w", path, err)
+		return nil, nil, err
+	}
+	nets, err := farm.ParseNetworks(o.Networks)
+	if err != nil {
+		return nil, nil, err
 	}
 	if len(o.Countries)+len(o.Locales)+len(o.Timezones) == 0 {
-		return nil, fmt.Errorf("org %s: no countries, locales or timezones", path)
+		if len(nets) == 0 {
+			return nil, nil, errors.New("no countries, locales, timezones or networks")
+		}
+		return nil, nets, nil
 	}
-	return &fwv1.OrgPolicy{ExpectedCountries: o.Countries, ExpectedLocales: o.Locales, ExpectedTimezones: o.Timezones}, nil
+	return &fwv1.OrgPolicy{ExpectedCountries: o.Countries, ExpectedLocales: o.Locales, ExpectedTimezones: o.Timezones}, nets, nil
 }
 
 // samePolicy says whether two policies would tell agents the same thing.
 func samePolicy(a, b server.Policy) bool {
-	return a.Bundle.GetVersion() == b.Bundle.GetVersion() && proto.Equal(a.Org, b.Org) && a.Interval == b.Interval
+	return a.Bundle.GetVersion() == b.Bundle.GetVersion() && proto.Equal(a.Org, b.Org) && a.Interval == b.Interval &&
+		a.RosterVersion == b.RosterVersion && a.RosterErr == b.RosterErr && reflect.DeepEqual(a.Networks, b.Networks)
 }
 
 // watchPolicy reloads the policy every period until ctx ends. A change is
@@ -113,7 +176,10 @@ func watchPolicy(ctx context.Context, ps policySource, cur server.Policy, period
 			return
 		case <-tick.C:
 		}
-		p, err := ps.load()
+		p, err := ps.load(&cur)
+		if err == nil && p.RosterErr != "" && p.RosterErr != cur.RosterErr {
+			log.Error().Str("error", p.RosterErr).Str("keeping", cur.RosterVersion).Msg("roster not reloaded: keeping the roster in use")
+		}
 		if err == nil && samePolicy(p, cur) {
 			lastErr, failed = "", nil
 			continue // unchanged: nothing to compile
@@ -121,7 +187,9 @@ func watchPolicy(ctx context.Context, ps policySource, cur server.Policy, period
 		if err == nil && failed != nil && samePolicy(p, *failed) {
 			continue // the files that did not compile, still
 		}
-		if err == nil {
+		if err == nil && p.Bundle.GetVersion() == cur.Bundle.GetVersion() {
+			p.Rules = cur.Rules // only the settings, roster or networks changed
+		} else if err == nil {
 			if err = ps.compile(&p); err != nil {
 				failed = &p
 			}

@@ -44,7 +44,7 @@ func openServedStore(ctx context.Context, data, url string) (servedStore, string
 
 // runReplica runs this collector as one replica of a fleet on PostgreSQL
 // (collector/replica) until ctx ends. The fleet's periodic jobs run on one
-// replica at a time: history pruning, and the policy reload, which
+// replica at a time: history pruning, the clusters' recomputation, and the policy reload, which
 // publishes the policy read from this replica's --rules and --org (give
 // every replica the same ones) for every replica to push to its agents.
 func runReplica(ctx context.Context, rep *replica.Replica, srv *server.Server, st store.Store, ps policySource, cur server.Policy,
@@ -52,12 +52,16 @@ func runReplica(ctx context.Context, rep *replica.Replica, srv *server.Server, s
 	var (
 		mu     sync.Mutex
 		inUse  = cur
-		hasSrc = len(ps.ruleDirs) > 0 || ps.orgFile != ""
+		hasSrc = len(ps.ruleDirs) > 0 || ps.orgFile != "" || ps.rosterFile != ""
 	)
 	apply := func(bundle *fwv1.RuleBundle, cfg *fwv1.ConfigUpdate) {
 		p := server.Policy{Bundle: bundle, Org: cfg.GetOrg(), Interval: time.Duration(cfg.GetIntervalSeconds()) * time.Second}
 		mu.Lock()
 		defer mu.Unlock()
+		// The roster and the org file's networks are this replica's own
+		// (--roster, --org: give every replica the same ones).
+		p.Networks, p.Roster, p.RosterFile, p.RosterLoaded, p.RosterVersion, p.RosterErr =
+			inUse.Networks, inUse.Roster, inUse.RosterFile, inUse.RosterLoaded, inUse.RosterVersion, inUse.RosterErr
 		if samePolicy(p, inUse) {
 			return
 		}
@@ -70,6 +74,7 @@ func runReplica(ctx context.Context, rep *replica.Replica, srv *server.Server, s
 	}
 	lead := func(ctx context.Context) {
 		var wg sync.WaitGroup
+		wg.Go(func() { srv.RunFleet(ctx) }) // the clusters, from every host's state
 		if historyKeep > 0 {
 			wg.Go(func() { pruneHistory(ctx, st, historyKeep, log) })
 		}
@@ -92,7 +97,7 @@ func publishPolicy(ctx context.Context, rep *replica.Replica, ps policySource, p
 		published = &server.Policy{Bundle: b, Org: c.GetOrg(), Interval: time.Duration(c.GetIntervalSeconds()) * time.Second}
 	}
 	for {
-		p, err := ps.load()
+		p, err := ps.load(published)
 		if err == nil && (published == nil || !samePolicy(p, *published)) {
 			if err = ps.compile(&p); err == nil {
 				cfg := &fwv1.ConfigUpdate{IntervalSeconds: int64(p.Interval / time.Second), RulesVersion: p.Bundle.GetVersion(), Org: p.Org}

@@ -86,15 +86,21 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
 	metricsAddr := fs.String("metrics", "127.0.0.1:7444", "address for /healthz and Prometheus /metrics over plain HTTP (\"\" for none)")
 	var ps policySource
 	fs.Var((*multi)(&ps.ruleDirs), "rules", "a directory of the organisation's rule and exception files, pushed to every agent (repeatable)")
-	fs.StringVar(&ps.orgFile, "org", "", "a YAML file of the countries, locales and timezones the fleet works in, pushed to every agent")
+	fs.StringVar(&ps.orgFile, "org", "", "a YAML file of the countries, locales and timezones the fleet works in (pushed to every agent) and its known networks")
+	fs.StringVar(&ps.rosterFile, "roster", "", "a CSV of each host's person: hostname,person,email,country,region,city,timezone (re-read like --rules)")
 	fs.DurationVar(&ps.interval, "agent-interval", 0, "the scan interval pushed to agents (default: each agent's own)")
-	reload := fs.Duration("reload", 30*time.Second, "how often to re-read --rules and --org and push changes (0: never)")
+	reload := fs.Duration("reload", 30*time.Second, "how often to re-read --rules, --org and --roster and push changes (0: never)")
 	historyDays := fs.Int("history-days", 90, "days of observation history to keep (0: forever)")
 	maxConns := fs.Int("max-conns-per-peer", server.DefaultMaxConnsPerPeer,
 		"open connections allowed from one address (an IPv6 /64 is one): more than the agents behind the largest NAT")
+	proxyFrom := fs.String("proxy-protocol-from", "", "CIDR[,CIDR...] of load balancers whose PROXY protocol (v1 or v2) header gives the agent's address; a header from any other peer is refused")
 	storeURL := fs.String("store", "", "the store: a postgres:// URL, which several replicas may share (default: SQLite in --data)") // [pg]
 	if _, err := parse(fs, args); err != nil {
 		return err
+	}
+	trusted, err := server.ParseCIDRs(*proxyFrom)
+	if err != nil {
+		return usageError{"serve: --proxy-protocol-from: " + err.Error()}
 	}
 	if ps.interval != 0 && ps.interval < time.Second {
 		return usageError{"serve: --agent-interval must be at least 1s"}
@@ -105,7 +111,7 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
 	if *maxConns < 1 {
 		return usageError{"serve: --max-conns-per-peer must be at least 1"}
 	}
-	policy, err := ps.load()
+	policy, err := ps.load(nil)
 	if err != nil {
 		return err
 	}
@@ -131,6 +137,16 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	salt, made, err := pki.EnsureFleetSalt(*data)
+	if err != nil {
+		return fmt.Errorf("serve: %w", err)
+	}
+	if made {
+		log.Warn().Str("path", filepath.Join(*data, pki.FleetSaltFile)).Msg("install had no fleet salt: made one; agents hash their network identifiers with it from their next scan")
+	}
+	// Only init makes a store: serve refuses one that is missing, empty,
+	// not a farmwatch store or damaged (quick_check), rather than start
+	// an empty fleet in its place.
 	opened := time.Now()
 	st, stName, err := openServedStore(ctx, *data, *storeURL) // [pg] SQLite in the data directory, or PostgreSQL
 	if err != nil {
@@ -149,7 +165,7 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
 		return err
 	}
 	srv, err := server.New(server.Config{Store: st, Log: log, EnrollSecret: secret, Policy: policy, Metrics: metrics,
-		Edge: server.Edge{MaxConnsPerPeer: *maxConns}, Relay: relayOf(rep)})
+		Edge: server.Edge{MaxConnsPerPeer: *maxConns, ProxyFrom: trusted}, FleetSalt: salt, Relay: relayOf(rep)})
 	if err != nil {
 		return err
 	}
@@ -193,7 +209,7 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
 		hs = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 		log.Info().Str("listen", mln.Addr().String()).Msg("metrics and health serving")
 	}
-	log.Info().Str("listen", ln.Addr().String()).Str("data", *data).Bool("tls", !*insecure).Int("max_conns_per_peer", *maxConns).
+	log.Info().Str("listen", ln.Addr().String()).Str("data", *data).Bool("tls", !*insecure).Int("max_conns_per_peer", *maxConns).Str("proxy_protocol_from", *proxyFrom).
 		Str("rules_version", policy.Bundle.GetVersion()).Int("rule_files", len(policy.Bundle.GetFiles())).Msg("collector serving")
 
 	// Every goroutine of the collector is in this group, and serve returns
@@ -218,12 +234,13 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
 			return runReplica(gctx, rep, srv, st, ps, policy, *reload, time.Duration(*historyDays)*24*time.Hour, log)
 		})
 	} else {
-		if *reload > 0 && (len(ps.ruleDirs) > 0 || ps.orgFile != "") {
+		if *reload > 0 && (len(ps.ruleDirs) > 0 || ps.orgFile != "" || ps.rosterFile != "") {
 			grp.Go(func() error { watchPolicy(gctx, ps, policy, *reload, srv, log); return nil })
 		}
 		if *historyDays > 0 {
 			grp.Go(func() error { pruneHistory(gctx, st, time.Duration(*historyDays)*24*time.Hour, log); return nil })
 		}
+		grp.Go(func() error { srv.RunFleet(gctx); return nil })
 	}
 	grp.Go(func() error { srv.RunLimits(gctx); return nil })
 	grp.Go(func() error { // stops the servers when asked to, or when one fails

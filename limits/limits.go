@@ -91,6 +91,9 @@ func (l Limits) CheckAgentMessage(m *fwv1.AgentMessage) error {
 	case *fwv1.AgentMessage_ScanReply:
 		obs, findings = b.ScanReply.GetReport().GetObservations(), len(b.ScanReply.GetReport().GetFindings())
 		top["farmwatch.v1.Report.observations"], top["farmwatch.v1.Report.findings"] = true, true
+	case *fwv1.AgentMessage_HuntReply:
+		obs = b.HuntReply.GetMatches()
+		top["farmwatch.v1.HuntReply.matches"] = true
 	case *fwv1.AgentMessage_Chunk:
 		return fmt.Errorf("a chunk inside a chunked message")
 	case nil:

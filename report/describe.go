@@ -149,6 +149,9 @@ func Describe(o *fwv1.Observation, key string) string {
 		if b := firstNonEmpty(w.Bssid, w.BssidHash); b != "" {
 			s += ", access point " + b
 		}
+		if w.Status != "" {
+			s += " (identifiers " + w.Status + ")"
+		}
 		return s
 	case *fwv1.Observation_DnsResolver:
 		d := k.DnsResolver

@@ -81,7 +81,7 @@ type envs struct {
 }
 
 func newEnvs(lists map[string]*List) (*envs, error) {
-	msgs := []proto.Message{&fwv1.HostInfo{}, &fwv1.OrgPolicy{}, &fwv1.Finding{}, &fwv1.Observation{}}
+	msgs := []proto.Message{&fwv1.HostInfo{}, &fwv1.OrgPolicy{}, &fwv1.Finding{}, &fwv1.Observation{}, &fwv1.Cluster{}}
 	for _, s := range scopes {
 		msgs = append(msgs, s.msg)
 	}
@@ -122,8 +122,28 @@ func newEnvs(lists map[string]*List) (*envs, error) {
 		return nil, fmt.Errorf("cel environment host: %w", err)
 	}
 	e.byScope["host"] = env
+	if env, err = base.Extend(cel.Variable(FleetVar, cel.ObjectType(typeName(&fwv1.Cluster{})))); err != nil {
+		return nil, fmt.Errorf("cel environment fleet: %w", err)
+	}
+	e.byScope[FleetScope] = env
+	if env, err = base.Extend(cel.Variable(ObservationVar, cel.ObjectType(typeName(&fwv1.Observation{})))); err != nil {
+		return nil, fmt.Errorf("cel environment observation: %w", err)
+	}
+	e.byScope[ObservationVar] = env
 	return e, nil
 }
+
+// The fleet scope: rules over a cluster of hosts that share a place or a
+// device (collector/fleet), which see it as the variable cluster
+// (farmwatch.v1.Cluster), with org and the lists. Their ids start with
+// FleetPrefix.
+const (
+	FleetScope  = "fleet"
+	FleetVar    = "cluster"
+	FleetPrefix = "farm-"
+	// ObservationVar is the variable of a query over every kind (Query).
+	ObservationVar = "observation"
+)
 
 // exprError is a CEL compile error at a place in an expression.
 type exprError struct {
@@ -136,7 +156,9 @@ func compile(env *cel.Env, src string, want *cel.Type) (cel.Program, *exprError)
 	ast, iss := env.Compile(src)
 	if iss != nil && iss.Err() != nil {
 		e := iss.Errors()[0]
-		return nil, &exprError{line: e.Location.Line(), col: e.Location.Column() + 1, msg: e.Message}
+		// CEL places some errors nowhere (line 0 or column -1): they are
+		// placed at the start, never before it.
+		return nil, &exprError{line: max(e.Location.Line(), 1), col: max(e.Location.Column()+1, 1), msg: e.Message}
 	}
 	if !ast.OutputType().IsExactType(want) && !(want.Kind() == types.ListKind && ast.OutputType().IsAssignableType(want)) {
 		return nil, &exprError{line: 1, col: 1, msg: fmt.Sprintf("expression is %s, want %s", ast.OutputType(), want)}

@@ -11,8 +11,9 @@ import (
 var exceptionKeys = map[string]bool{"id": true, "rules": true, "reason": true, "when": true, "expires": true}
 
 // loadExceptions loads the exceptions of one file, after every file's rules:
-// an exception names rules of one observation scope, its when is compiled
-// against that scope, and it is attached to each rule it names.
+// an exception names rules of one observation scope, or fleet rules, its
+// when is compiled against that scope, and it is attached to each rule it
+// names.
 func (s *Set) loadExceptions(f *parsedFile) error {
 	if f.exceptions == nil {
 		return nil

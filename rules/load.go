@@ -316,9 +316,12 @@ func (s *Set) loadRules(f *parsedFile) error {
 		}
 		s.Rules = append(s.Rules, r)
 		s.byID[r.ID] = r
-		if r.Scope == "host" {
+		switch r.Scope {
+		case "host":
 			s.host = append(s.host, r)
-		} else {
+		case FleetScope:
+			s.fleet = append(s.fleet, r)
+		default:
 			s.byScope[r.Scope] = append(s.byScope[r.Scope], r)
 		}
 	}
@@ -386,8 +389,11 @@ func (s *Set) loadRule(f *parsedFile, n *yaml.Node) (*Rule, error) {
 	if len(r.Sources) == 0 || slices.ContainsFunc(r.Sources, func(s string) bool { return strings.TrimSpace(s) == "" }) {
 		return nil, f.errAt(nodes["sources"], r.ID, "sources: name at least one reference, and no blank one")
 	}
-	if _, ok := scopeByName(r.Scope); !ok && r.Scope != "host" {
-		return nil, f.errAt(nodes["scope"], r.ID, "scope %q: want host or one of %s", r.Scope, scopeNames())
+	if _, ok := scopeByName(r.Scope); !ok && r.Scope != "host" && r.Scope != FleetScope {
+		return nil, f.errAt(nodes["scope"], r.ID, "scope %q: want host, fleet or one of %s", r.Scope, scopeNames())
+	}
+	if r.Scope == FleetScope && !strings.HasPrefix(r.ID, FleetPrefix) {
+		return nil, f.errAt(n, r.ID, "a fleet rule's id starts with %q", FleetPrefix)
 	}
 	if r.Evidence != "" && r.Scope != "host" {
 		return nil, f.errAt(nodes["evidence"], r.ID, "evidence: only host rules name their evidence; an observation rule's evidence is the observation")

@@ -119,6 +119,7 @@ type Set struct {
 	byID    map[string]*Rule
 	byScope map[string][]*Rule
 	host    []*Rule
+	fleet   []*Rule
 	envs    *envs
 	now     func() time.Time
 }

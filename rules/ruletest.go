@@ -69,6 +69,14 @@ func parseTests(f *parsedFile, r *Rule, n *yaml.Node) ([]Test, error) {
 					t.findings = append(t.findings, fd)
 				}
 			default:
+				if k == FleetVar && r.Scope == FleetScope {
+					c := &fwv1.Cluster{}
+					if err := decodeMsg(f, r, t.Name, v, c); err != nil {
+						return err
+					}
+					t.obs = c
+					return nil
+				}
 				if sc, ok := scopeByName(k); ok && k == r.Scope {
 					m := sc.msg.ProtoReflect().New().Interface()
 					if err := decodeMsg(f, r, t.Name, v, m); err != nil {
@@ -105,6 +113,9 @@ func parseTests(f *parsedFile, r *Rule, n *yaml.Node) ([]Test, error) {
 		if !hasExpect {
 			return nil, f.errAt(c, r.ID, "test %s: missing expect: true|false", t.Name)
 		}
+		if r.Scope == FleetScope && t.obs == nil {
+			return nil, f.errAt(c, r.ID, "test %s: missing %s:", t.Name, FleetVar)
+		}
 		if r.Scope != "host" && t.obs == nil {
 			return nil, f.errAt(c, r.ID, "test %s: missing %s:", t.Name, r.Scope)
 		}
@@ -123,6 +134,9 @@ func parseTests(f *parsedFile, r *Rule, n *yaml.Node) ([]Test, error) {
 }
 
 func testInputs(scope string) string {
+	if scope == FleetScope {
+		return "org: and " + FleetVar + ":"
+	}
 	if scope != "host" {
 		return "host:, org: and " + scope + ":"
 	}
@@ -188,7 +202,11 @@ func (s *Set) runTest(r *Rule, t Test) string {
 		hv["findings"] = types.NewDynamicList(s.envs.adapter, t.findings)
 		act = &activation{lists: s.Lists, host: s.envs.adapter.NativeToValue(newCached(t.host)), org: s.envs.adapter.NativeToValue(t.org), hostVars: hv}
 	} else {
-		act = &activation{lists: s.Lists, host: s.envs.adapter.NativeToValue(newCached(t.host)), org: s.envs.adapter.NativeToValue(t.org), name: r.Scope, val: s.envs.adapter.NativeToValue(newCached(t.obs))}
+		name := r.Scope
+		if name == FleetScope {
+			name = FleetVar
+		}
+		act = &activation{lists: s.Lists, host: s.envs.adapter.NativeToValue(newCached(t.host)), org: s.envs.adapter.NativeToValue(t.org), name: name, val: s.envs.adapter.NativeToValue(newCached(t.obs))}
 	}
 	got, err := evalBool(r.when, act)
 	if err != nil {

@@ -13,7 +13,9 @@ import (
 const MaxCommandOutput = 32 << 20
 
 // allowed is the whole list of programs the agent may run, by absolute path
-// per OS. There is no PATH lookup: a program not named here cannot be run,
+// per OS. A Windows path under C:\Windows\System32 is the recorded name;
+// the live agent runs the program from the system directory that
+// GetSystemDirectory names (systemPath), wherever Windows is installed. There is no PATH lookup: a program not named here cannot be run,
 // and a PATH set by an attacker cannot substitute one.
 func allowed(goos, name string) (string, bool) {
 	table := map[string]map[string]string{
@@ -26,6 +28,7 @@ func allowed(goos, name string) (string, bool) {
 		"netsh":           {"windows": `C:\Windows\System32\netsh.exe`},
 		"netstat":         {"darwin": "/usr/sbin/netstat"},
 		"ipconfig":        {"darwin": "/usr/sbin/ipconfig"},
+		"wdutil":          {"darwin": "/usr/bin/wdutil"},
 		"arp":             {"darwin": "/usr/sbin/arp", "windows": `C:\Windows\System32\ARP.EXE`},
 		"ip":              {"linux": "/sbin/ip"},
 	}
@@ -69,7 +72,7 @@ func (h *Host) Run(ctx context.Context, c Command) ([]byte, error) {
 		return nil, fmt.Errorf("run %s: %w", line, ErrNotLive)
 	}
 	p, _ := allowed(h.os, c.Name)
-	out, err := h.run(ctx, p, c.Args)
+	out, err := h.run(ctx, systemPath(p), c.Args)
 	if err != nil {
 		return nil, fmt.Errorf("run %s: %w", line, err)
 	}

@@ -47,17 +47,16 @@ func readVersionInfo(exe string) (ExeInfo, bool) {
 		return ExeInfo{}, false
 	}
 	buf := make([]byte, size)
-	block := unsafe.Pointer(&buf[0])
-	if err := windows.GetFileVersionInfo(exe, 0, size, block); err != nil {
+	if err := windows.GetFileVersionInfo(exe, 0, size, unsafe.Pointer(&buf[0])); err != nil {
 		return ExeInfo{}, false
 	}
-	for _, lang := range translations(block) {
+	for _, lang := range translations(buf) {
 		base := `\StringFileInfo\` + lang + `\`
 		info := ExeInfo{
-			OriginalFilename: verString(block, base+"OriginalFilename"),
-			ProductName:      verString(block, base+"ProductName"),
-			CompanyName:      verString(block, base+"CompanyName"),
-			FileDescription:  verString(block, base+"FileDescription"),
+			OriginalFilename: verString(buf, base+"OriginalFilename"),
+			ProductName:      verString(buf, base+"ProductName"),
+			CompanyName:      verString(buf, base+"CompanyName"),
+			FileDescription:  verString(buf, base+"FileDescription"),
 		}
 		if info != (ExeInfo{}) {
 			return info, true
@@ -69,13 +68,14 @@ func readVersionInfo(exe string) (ExeInfo, bool) {
 // translations returns the "<language><code page>" keys of the string
 // tables, in hex as StringFileInfo names them ("040904b0"): those that
 // \VarFileInfo\Translation lists, then the usual US English ones.
-func translations(block unsafe.Pointer) []string {
+func translations(buf []byte) []string {
 	var out []string
 	var p unsafe.Pointer
 	var n uint32
-	if err := windows.VerQueryValue(block, `\VarFileInfo\Translation`, unsafe.Pointer(&p), &n); err == nil && p != nil {
-		// An array of {WORD language; WORD code page}.
-		pairs := unsafe.Slice((*[2]uint16)(p), n/4)
+	if err := windows.VerQueryValue(unsafe.Pointer(&buf[0]), `\VarFileInfo\Translation`, unsafe.Pointer(&p), &n); err == nil && p != nil {
+		// An array of {WORD language; WORD code page}, as long as the
+		// file says, cut to the block.
+		pairs := unsafe.Slice((*[2]uint16)(p), verElems(uintptr(unsafe.Pointer(&buf[0])), uintptr(len(buf)), uintptr(p), uintptr(n/4), 4))
 		for _, t := range pairs {
 			out = append(out, fmt.Sprintf("%04x%04x", t[0], t[1]))
 		}
@@ -84,11 +84,12 @@ func translations(block unsafe.Pointer) []string {
 }
 
 // verString returns one string of the version resource, "" when absent.
-func verString(block unsafe.Pointer, sub string) string {
+func verString(buf []byte, sub string) string {
 	var p *uint16
 	var n uint32 // in UTF-16 units, the terminating NUL included
-	if err := windows.VerQueryValue(block, sub, unsafe.Pointer(&p), &n); err != nil || p == nil || n == 0 {
+	if err := windows.VerQueryValue(unsafe.Pointer(&buf[0]), sub, unsafe.Pointer(&p), &n); err != nil || p == nil || n == 0 {
 		return ""
 	}
-	return windows.UTF16ToString(unsafe.Slice(p, n))
+	// The length comes from the executable: cut it to the block.
+	return windows.UTF16ToString(unsafe.Slice(p, verElems(uintptr(unsafe.Pointer(&buf[0])), uintptr(len(buf)), uintptr(unsafe.Pointer(p)), uintptr(n), 2)))
 }

@@ -16,13 +16,16 @@ import (
 	"path/filepath"
 	"runtime"
 	"runtime/debug"
+	"strings"
 	"sync"
 	"time"
 
 	"github.com/farmwatch/farmwatch/agent/host"
 	"github.com/farmwatch/farmwatch/agent/scan"
+	"github.com/farmwatch/farmwatch/agent/sensor"
 	"github.com/farmwatch/farmwatch/agent/spool"
 	"github.com/farmwatch/farmwatch/agent/statefile"
+	"github.com/farmwatch/farmwatch/limits"
 	fwv1 "github.com/farmwatch/farmwatch/proto/farmwatch/v1"
 	"github.com/farmwatch/farmwatch/rules"
 	"github.com/rs/zerolog"
@@ -58,6 +61,11 @@ type Config struct {
 	// Rescan, when signalled, makes the agent scan soon (the collector
 	// asked for a full state).
 	Rescan <-chan struct{}
+	// Salted returns the sensors that hash network identifiers with a
+	// fleet salt: the collector's (ConfigUpdate.fleet_salt) replaces
+	// Scanner.Sensors, which hash with the agent config's. Nil: the
+	// collector's salt is not taken.
+	Salted func(salt string) []sensor.Sensor
 }
 
 // The bounds of a scan interval the collector may set: a broken or
@@ -79,11 +87,16 @@ type Agent struct {
 	bundleVer string       // the collector's bundle in use; "" for none
 	bundleErr string       // why the last bundle was refused
 	interval  time.Duration
+	salt      string        // the collector's fleet salt in use; "" for the config's
 	rescan    chan struct{} // scan soon: the rules changed
 }
 
 // bundleFile is where the agent keeps the collector's rule bundle.
 const bundleFile = "rules.bundle"
+
+// saltFile is where the agent keeps the collector's fleet salt, so a
+// restarted agent hashes with it from its first scan.
+const saltFile = "fleet-salt"
 
 // StoredBundle returns the rule bundle kept in a state directory; nil when
 // there is none.
@@ -125,7 +138,58 @@ func New(c Config) (*Agent, error) {
 			c.Log.Error().Err(err).Str("version", rb.GetVersion()).Msg("stored rule bundle does not load: using the agent's own rules")
 		}
 	}
+	if c.Salted != nil {
+		b, bad, err := statefile.Read(filepath.Join(c.StateDir, saltFile), validSalt)
+		if bad {
+			c.Log.Error().Err(err).Msg("stored fleet salt damaged: set aside; the collector sends it again")
+		}
+		if salt := strings.TrimSpace(string(b)); salt != "" {
+			a.salt, a.scanner.Sensors = salt, c.Salted(salt)
+		}
+	}
 	return a, nil
+}
+
+// maxSalt bounds a fleet salt.
+const maxSalt = 1024
+
+func validSalt(b []byte) error {
+	if s := strings.TrimSpace(string(b)); s == "" || len(s) > maxSalt || strings.ContainsAny(s, "\r\n") {
+		return errors.New("not one line of at most 1024 bytes")
+	}
+	return nil
+}
+
+// applySalt takes the collector's fleet salt ("": the config's): the
+// sensors hash with it from the next scan, which comes soon when it
+// changed, and it is kept for a restart. Called with a.mu held.
+func (a *Agent) applySalt(salt string) {
+	salt = strings.TrimSpace(salt)
+	if a.c.Salted == nil || salt == a.salt {
+		return
+	}
+	p := filepath.Join(a.c.StateDir, saltFile)
+	if salt == "" {
+		a.scanner.Sensors = a.c.Scanner.Sensors
+		if err := statefile.Remove(p); err != nil && !errors.Is(err, os.ErrNotExist) {
+			a.c.Log.Warn().Err(err).Msg("withdrawn fleet salt not removed from the state directory")
+		}
+	} else {
+		if validSalt([]byte(salt)) != nil {
+			a.c.Log.Warn().Int("bytes", len(salt)).Msg("the collector's fleet salt refused: not one line of at most 1024 bytes")
+			return
+		}
+		a.scanner.Sensors = a.c.Salted(salt)
+		if err := statefile.Write(p, []byte(salt+"\n")); err != nil {
+			a.c.Log.Warn().Err(err).Msg("fleet salt in use but not kept: a restarted agent hashes with its config's until the collector is reached")
+		}
+	}
+	a.salt = salt
+	a.c.Log.Info().Bool("collector_salt", salt != "").Msg("fleet salt changed: network identifiers are hashed with it from the next scan")
+	select {
+	case a.rescan <- struct{}{}:
+	default:
+	}
 }
 
 // Policy is what the agent now uses: its interval and the collector's
@@ -278,8 +342,8 @@ func (a *Agent) ApplyBundle(rb *fwv1.RuleBundle) *fwv1.BundleStatus {
 }
 
 // ApplyConfig takes the collector's settings: its scan interval (clamped
-// to MinInterval..MaxInterval) and expectations, when it sets them; unset,
-// the agent's own come back.
+// to MinInterval..MaxInterval), expectations and fleet salt, when it sets
+// them; unset, the agent's own come back.
 func (a *Agent) ApplyConfig(c *fwv1.ConfigUpdate) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
@@ -300,4 +364,39 @@ func (a *Agent) ApplyConfig(c *fwv1.ConfigUpdate) {
 	} else {
 		a.scanner.Org = a.c.Scanner.Org
 	}
+	a.applySalt(c.GetFleetSalt())
+}
+
+// Hunt answers a fleet hunt: a fresh scan's observations that match the
+// filter, compiled here against the rules in use (their types and cost
+// limit), with the host and the expectations in use. At most
+// limits.HostObservations matches are sent.
+func (a *Agent) Hunt(ctx context.Context, req *fwv1.HuntRequest) *fwv1.HuntReply {
+	a.mu.Lock()
+	sc := a.scanner
+	a.mu.Unlock()
+	q, err := sc.Rules.Query(req.GetKind(), req.GetFilter())
+	if err != nil {
+		return &fwv1.HuntReply{Error: err.Error()}
+	}
+	rep, err := a.Scan(ctx)
+	if err != nil {
+		return &fwv1.HuntReply{Error: "scan: " + err.Error()}
+	}
+	out := &fwv1.HuntReply{}
+	var errs int
+	for _, o := range rep.GetObservations() {
+		out.Scanned++
+		ok, err := q.Match(rep.GetHost(), sc.Org, o)
+		if err != nil {
+			if errs++; errs == 1 {
+				out.Error = err.Error()
+			}
+			continue
+		}
+		if ok && len(out.Matches) < limits.HostObservations {
+			out.Matches = append(out.Matches, o)
+		}
+	}
+	return out
 }

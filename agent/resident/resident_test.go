@@ -1,6 +1,7 @@
 package resident
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/farmwatch/farmwatch/agent/host"
 	"github.com/farmwatch/farmwatch/agent/scan"
+	"github.com/farmwatch/farmwatch/agent/sensor"
 	fwv1 "github.com/farmwatch/farmwatch/proto/farmwatch/v1"
 	"github.com/farmwatch/farmwatch/rules"
 	"github.com/rs/zerolog"
@@ -177,5 +179,85 @@ func TestConfigClamped(t *testing.T) {
 			t.Errorf("interval_seconds %d: interval %v, want %v", c.secs, iv, c.want)
 		}
 		_ = jitter(a.interval) // must not panic
+	}
+}
+
+// named is a sensor that says which salt it was made with.
+type named string
+
+func (n named) Name() string { return string(n) }
+func (named) Sense(context.Context, *host.Host) ([]*fwv1.Observation, error) {
+	return nil, nil
+}
+
+// The collector's fleet salt replaces the config's in the sensors, is kept
+// for the next start, asks for a scan soon, and an empty one brings the
+// config's back; a salt that is not one short line is refused.
+func TestFleetSalt(t *testing.T) {
+	dir := t.TempDir()
+	load := func(b []rules.Source) (*rules.Set, error) {
+		return rules.Load(append(rules.Builtin(), b...), rules.Options{})
+	}
+	base, err := load(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mk := func() *Agent {
+		a, err := New(Config{
+			StateDir: dir, Log: zerolog.Nop(), Outbox: nowhere{}, LoadRules: load,
+			Scanner: scan.Scanner{Rules: base, Sensors: []sensor.Sensor{named("config")}},
+			Open:    func() (*host.Host, func(), error) { return nil, nil, os.ErrNotExist },
+			Salted:  func(salt string) []sensor.Sensor { return []sensor.Sensor{named("salt:" + salt)} },
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return a
+	}
+	using := func(a *Agent) string { a.mu.Lock(); defer a.mu.Unlock(); return a.scanner.Sensors[0].Name() }
+	a := mk()
+	if got := using(a); got != "config" {
+		t.Fatalf("before the collector: %s", got)
+	}
+	a.ApplyConfig(&fwv1.ConfigUpdate{FleetSalt: "fleet-1"})
+	if got := using(a); got != "salt:fleet-1" {
+		t.Fatalf("after the collector's salt: %s", got)
+	}
+	select {
+	case <-a.rescan:
+	default:
+		t.Fatal("no rescan after a new salt")
+	}
+	a.ApplyConfig(&fwv1.ConfigUpdate{FleetSalt: "fleet-1"}) // the same again: no rescan
+	select {
+	case <-a.rescan:
+		t.Fatal("rescan though the salt did not change")
+	default:
+	}
+	if got := using(mk()); got != "salt:fleet-1" {
+		t.Fatalf("a restarted agent: %s", got)
+	}
+	a.ApplyConfig(&fwv1.ConfigUpdate{FleetSalt: "two\nlines"})
+	if got := using(a); got != "salt:fleet-1" {
+		t.Fatalf("after a bad salt: %s", got)
+	}
+	a.ApplyConfig(&fwv1.ConfigUpdate{})
+	if got := using(a); got != "config" {
+		t.Fatalf("after the salt was withdrawn: %s", got)
+	}
+	if got := using(mk()); got != "config" {
+		t.Fatalf("a restarted agent after the withdrawal: %s", got)
+	}
+}
+
+// A hunt whose filter does not compile, or whose scan fails, is answered
+// with why.
+func TestHuntRefusals(t *testing.T) {
+	a := newTestAgent(t, t.TempDir())
+	if r := a.Hunt(context.Background(), &fwv1.HuntRequest{Kind: "process", Filter: "process.nope"}); !strings.Contains(r.Error, "query:1:") {
+		t.Errorf("bad filter: %v", r)
+	}
+	if r := a.Hunt(context.Background(), &fwv1.HuntRequest{Kind: "process", Filter: "true"}); !strings.HasPrefix(r.Error, "scan: ") {
+		t.Errorf("failed scan: %v", r)
 	}
 }

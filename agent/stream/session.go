@@ -55,12 +55,13 @@ func (s *Stream) session(ctx context.Context) (bool, error) {
 	var answered atomic.Bool // the collector sent something: it took the hello
 	recvErr := make(chan error, 1)
 	scans := make(chan string, 8)
+	hunts := make(chan *fwv1.HuntRequest, 8)
 	resyncs := make(chan *fwv1.Resync, 1)
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() { // the only receiver; the deferred cancel and Wait end it
 		defer wg.Done()
-		recvErr <- s.receive(st, send, scans, resyncs, &answered)
+		recvErr <- s.receive(st, send, scans, hunts, resyncs, &answered)
 	}()
 	defer func() { cancel(); wg.Wait() }()
 	var sentSeq uint64
@@ -107,6 +108,12 @@ func (s *Stream) session(ctx context.Context) (bool, error) {
 			if err := send(&fwv1.AgentMessage{Sent: timestamppb.Now(), Body: &fwv1.AgentMessage_ScanReply{ScanReply: reply}}); err != nil {
 				return answered.Load(), err
 			}
+		case req := <-hunts:
+			reply := s.c.Agent.Hunt(ctx, req)
+			reply.RequestId = req.GetRequestId()
+			if err := send(&fwv1.AgentMessage{Sent: timestamppb.Now(), Body: &fwv1.AgentMessage_HuntReply{HuntReply: reply}}); err != nil {
+				return answered.Load(), err
+			}
 		}
 	}
 }
@@ -132,11 +139,12 @@ func sendChunked(st fwv1.AgentService_ConnectClient, m *fwv1.AgentMessage) error
 }
 
 // receive reads the collector's messages until the stream ends: acks
-// remove messages from the queue, scan requests go to the session's loop,
+// remove messages from the queue, scan and hunt requests go to the
+// session's loop,
 // bundles and settings go to the agent, a resync empties the queue.
 // Nothing a collector sends can stop the agent: an impossible ack or
 // resync is logged and changes nothing.
-func (s *Stream) receive(st fwv1.AgentService_ConnectClient, send func(*fwv1.AgentMessage) error, scans chan<- string, resyncs chan<- *fwv1.Resync, answered *atomic.Bool) error {
+func (s *Stream) receive(st fwv1.AgentService_ConnectClient, send func(*fwv1.AgentMessage) error, scans chan<- string, hunts chan<- *fwv1.HuntRequest, resyncs chan<- *fwv1.Resync, answered *atomic.Bool) error {
 	for {
 		m, err := st.Recv()
 		if err != nil {
@@ -155,6 +163,12 @@ func (s *Stream) receive(st fwv1.AgentService_ConnectClient, send func(*fwv1.Age
 			case scans <- b.Scan.RequestId:
 			default:
 				s.c.Log.Warn().Msg("scan request dropped: too many pending")
+			}
+		case *fwv1.CollectorMessage_Hunt:
+			select {
+			case hunts <- b.Hunt:
+			default:
+				s.c.Log.Warn().Msg("hunt request dropped: too many pending")
 			}
 		case *fwv1.CollectorMessage_Rules:
 			bs := s.c.Agent.ApplyBundle(b.Rules)

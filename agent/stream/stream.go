@@ -43,6 +43,9 @@ type Agent interface {
 	ApplyBundle(*fwv1.RuleBundle) *fwv1.BundleStatus
 	// ApplyConfig takes the collector's settings.
 	ApplyConfig(*fwv1.ConfigUpdate)
+	// Hunt scans now and answers a fleet hunt with what matches its
+	// filter.
+	Hunt(ctx context.Context, req *fwv1.HuntRequest) *fwv1.HuntReply
 }
 
 // Queue is the agent's messages to deliver, in sequence (agent/outbox).

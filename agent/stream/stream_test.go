@@ -130,6 +130,10 @@ func (a *agent) ApplyBundle(rb *fwv1.RuleBundle) *fwv1.BundleStatus {
 	return &fwv1.BundleStatus{Version: rb.Version}
 }
 
+func (a *agent) Hunt(_ context.Context, req *fwv1.HuntRequest) *fwv1.HuntReply {
+	return &fwv1.HuntReply{Scanned: 1, Error: "hunted " + req.GetFilter()}
+}
+
 func (a *agent) ApplyConfig(c *fwv1.ConfigUpdate) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
@@ -274,6 +278,23 @@ func TestScanRequest(t *testing.T) {
 
 // A bundle goes to the agent and its status back to the collector;
 // settings go to the agent.
+// A hunt request is answered with the agent's reply, under the request's
+// id, on the stream.
+func TestHuntRequest(t *testing.T) {
+	f := start(t)
+	f.next(t) // hello
+	f.col.toAgent <- &fwv1.CollectorMessage{Body: &fwv1.CollectorMessage_Hunt{Hunt: &fwv1.HuntRequest{RequestId: "h-1", Kind: "process", Filter: "true"}}}
+	for {
+		m := f.next(t)
+		if r := m.GetHuntReply(); r != nil {
+			if r.RequestId != "h-1" || r.Error != "hunted true" || m.Seq != 0 {
+				t.Fatalf("reply %v", m)
+			}
+			return
+		}
+	}
+}
+
 func TestBundleAndConfig(t *testing.T) {
 	f := start(t)
 	f.next(t) // hello

@@ -12,7 +12,7 @@ import (
 // SecretFiles are the files of an install that hold secrets. The
 // certificates are public; the store's files are the caller's to name.
 func SecretFiles() []string {
-	return []string{CAKeyFile, ServerKeyFile, EnrollSecretFile, AdminTokenFile}
+	return []string{CAKeyFile, ServerKeyFile, EnrollSecretFile, AdminTokenFile, FleetSaltFile}
 }
 
 // ModeChange is a mode SecureDir changed.

@@ -14,11 +14,13 @@ import (
 	"crypto/x509/pkix"
 	"encoding/base64"
 	"encoding/pem"
+	"errors"
 	"fmt"
 	"math/big"
 	"net"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 )
 
@@ -30,6 +32,9 @@ const (
 	ServerKeyFile    = "server.key"
 	EnrollSecretFile = "enroll-secret"
 	AdminTokenFile   = "admin.token"
+	// FleetSaltFile keys the hashes of network identifiers (package
+	// fleethash) on every agent: the collector hands it to them.
+	FleetSaltFile = "fleet-salt"
 )
 
 // Install is what Init made.
@@ -37,6 +42,7 @@ type Install struct {
 	Dir          string
 	EnrollSecret string
 	AdminToken   string
+	FleetSalt    string
 	Files        []string
 }
 
@@ -50,7 +56,7 @@ func Init(dir string, hosts []string, now time.Time) (*Install, error) {
 	if _, err := SecureDir(dir, nil); err != nil {
 		return nil, fmt.Errorf("init %s: %w", dir, err)
 	}
-	for _, f := range []string{CAFile, CAKeyFile, ServerCertFile, ServerKeyFile, EnrollSecretFile, AdminTokenFile} {
+	for _, f := range []string{CAFile, CAKeyFile, ServerCertFile, ServerKeyFile, EnrollSecretFile, AdminTokenFile, FleetSaltFile} {
 		if _, err := os.Lstat(filepath.Join(dir, f)); err == nil {
 			return nil, fmt.Errorf("init %s: %s exists: refusing to overwrite an install", dir, f)
 		}
@@ -97,7 +103,7 @@ func Init(dir string, hosts []string, now time.Time) (*Install, error) {
 	if err != nil {
 		return nil, fmt.Errorf("init: server certificate: %w", err)
 	}
-	in := &Install{Dir: dir, EnrollSecret: Secret("fwe_"), AdminToken: Secret("fwt_")}
+	in := &Install{Dir: dir, EnrollSecret: Secret("fwe_"), AdminToken: Secret("fwt_"), FleetSalt: Secret("fws_")}
 	write := func(name string, data []byte, mode os.FileMode) error {
 		p := filepath.Join(dir, name)
 		f, err := os.OpenFile(p, os.O_WRONLY|os.O_CREATE|os.O_EXCL, mode)
@@ -127,6 +133,7 @@ func Init(dir string, hosts []string, now time.Time) (*Install, error) {
 		{ServerKeyFile, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: srvKeyDER}), 0o600},
 		{EnrollSecretFile, []byte(in.EnrollSecret + "\n"), 0o600},
 		{AdminTokenFile, []byte(in.AdminToken + "\n"), 0o600},
+		{FleetSaltFile, []byte(in.FleetSalt + "\n"), 0o600},
 	}
 	for _, s := range steps {
 		if err := write(s.name, s.data, s.mode); err != nil {
@@ -168,4 +175,38 @@ func ServerTLS(dir string) (*tls.Config, error) {
 		return nil, fmt.Errorf("server certificate in %s: %w", dir, err)
 	}
 	return &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}, nil
+}
+
+// EnsureFleetSalt returns the fleet salt of the install in dir: the
+// trimmed text of its fleet-salt file. An install made before the file
+// existed gets one now (created says so); a file that is there but empty
+// or not one line is refused, never replaced: every agent's hashes depend
+// on it.
+func EnsureFleetSalt(dir string) (salt string, created bool, err error) {
+	p := filepath.Join(dir, FleetSaltFile)
+	b, err := os.ReadFile(p)
+	if errors.Is(err, os.ErrNotExist) {
+		salt = Secret("fws_")
+		f, err := os.OpenFile(p, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+		if err != nil {
+			return "", false, fmt.Errorf("fleet salt: %w", err)
+		}
+		_, werr := f.WriteString(salt + "\n")
+		if cerr := f.Close(); werr == nil {
+			werr = cerr
+		}
+		if werr != nil {
+			os.Remove(p)
+			return "", false, fmt.Errorf("fleet salt: write %s: %w", p, werr)
+		}
+		return salt, true, nil
+	}
+	if err != nil {
+		return "", false, fmt.Errorf("fleet salt: %w", err)
+	}
+	salt = strings.TrimSpace(string(b))
+	if salt == "" || len(salt) > 1024 || strings.ContainsAny(salt, "\r\n") {
+		return "", false, fmt.Errorf("fleet salt %s: want one line of 1 to 1024 bytes; every agent's hashes depend on it, so it is not replaced", p)
+	}
+	return salt, false, nil
 }

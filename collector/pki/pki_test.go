@@ -18,10 +18,10 @@ func TestInitServesTLS(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !strings.HasPrefix(in.AdminToken, "fwt_") || !strings.HasPrefix(in.EnrollSecret, "fwe_") || len(in.Files) != 6 {
+	if !strings.HasPrefix(in.AdminToken, "fwt_") || !strings.HasPrefix(in.EnrollSecret, "fwe_") || len(in.Files) != 7 {
 		t.Fatalf("install = %+v", in)
 	}
-	for _, f := range []string{CAKeyFile, ServerKeyFile, EnrollSecretFile, AdminTokenFile} {
+	for _, f := range []string{CAKeyFile, ServerKeyFile, EnrollSecretFile, AdminTokenFile, FleetSaltFile} {
 		st, err := os.Stat(filepath.Join(dir, f))
 		if err != nil || st.Mode().Perm() != 0o600 {
 			t.Errorf("%s: mode %v, %v", f, st.Mode(), err)
@@ -125,5 +125,36 @@ func TestSecureDir(t *testing.T) {
 	}
 	if again, err := SecureDir(dir, SecretFiles()); err != nil || len(again) != 0 {
 		t.Errorf("second time: %+v, %v; want nothing to change", again, err)
+	}
+}
+
+// init writes a fleet salt; EnsureFleetSalt reads it trimmed, makes one
+// for an install that predates it, and refuses a damaged one rather than
+// replace it.
+func TestFleetSalt(t *testing.T) {
+	dir := t.TempDir()
+	in, err := Init(dir, []string{"localhost"}, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	salt, created, err := EnsureFleetSalt(dir)
+	if err != nil || created || salt != in.FleetSalt || len(salt) < 40 {
+		t.Fatalf("salt %q created %v err %v; init made %q", salt, created, err, in.FleetSalt)
+	}
+	old := t.TempDir()
+	salt, created, err = EnsureFleetSalt(old)
+	if err != nil || !created || salt == "" {
+		t.Fatalf("an older install: %q %v %v", salt, created, err)
+	}
+	if again, created, err := EnsureFleetSalt(old); err != nil || created || again != salt {
+		t.Fatalf("read again: %q %v %v", again, created, err)
+	}
+	for _, bad := range []string{"", "\n\n", "two\nlines\n"} {
+		if err := os.WriteFile(filepath.Join(old, FleetSaltFile), []byte(bad), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if _, _, err := EnsureFleetSalt(old); err == nil {
+			t.Errorf("salt file %q was taken", bad)
+		}
 	}
 }

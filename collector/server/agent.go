@@ -132,11 +132,12 @@ func (s *Server) authAgent(ctx context.Context) (store.Host, error) {
 
 // session is one agent's stream.
 type session struct {
-	hostID string
-	send   chan *fwv1.CollectorMessage
-	done   chan struct{}                  // closed when a newer stream replaces this one, or it ends
-	rules  *rules.HostState               // the host's observations and findings, for collector rules; the apply worker's
-	org    atomic.Pointer[fwv1.OrgPolicy] // the agent's own expectations, from its hello
+	hostID   string
+	hostname string
+	send     chan *fwv1.CollectorMessage
+	done     chan struct{}                  // closed when a newer stream replaces this one, or it ends
+	rules    *rules.HostState               // the host's observations and findings, for collector rules; the apply worker's
+	org      atomic.Pointer[fwv1.OrgPolicy] // the agent's own expectations, from its hello
 	// Set from the hello, used only by the apply worker.
 	status store.AgentStatus
 	// awaitFull, when set, is the number of the full state a resync asked
@@ -189,7 +190,7 @@ func (s *Server) Connect(stream fwv1.AgentService_ConnectServer) error {
 	if err != nil {
 		return err
 	}
-	sess := &session{hostID: h.ID, send: make(chan *fwv1.CollectorMessage, 64), done: make(chan struct{})}
+	sess := &session{hostID: h.ID, hostname: h.Hostname, send: make(chan *fwv1.CollectorMessage, 64), done: make(chan struct{})}
 	defer s.attach(sess)()
 	s.log.Info().Str("host_id", h.ID).Str("hostname", h.Hostname).Msg("agent connected")
 	s.metrics.connect(1)
@@ -204,7 +205,7 @@ func (s *Server) Connect(stream fwv1.AgentService_ConnectServer) error {
 	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()
-		recvErr <- s.receive(gctx, stream, queue)
+		recvErr <- s.receive(gctx, stream, h.ID, queue)
 	}()
 	err = s.applyLoop(gctx, h, peerIP(ctx), sess, queue, recvErr)
 	cancel() // the sender ends
@@ -285,9 +286,15 @@ func (s *Server) handle(ctx context.Context, h store.Host, egress string, m *fwv
 				return err
 			}
 		}
-		if err := s.sendCtx(ctx, sess, s.configUpdate(p)); err != nil {
+		if err := s.sendCtx(ctx, sess, s.configUpdate(p, h.Hostname)); err != nil {
 			return err
 		}
+		// The address it connected from is where the host is now, whether
+		// or not it sends anything else.
+		if err := s.store.SetEgress(ctx, h.ID, egress, s.now()); err != nil {
+			s.log.Error().Err(err).Str("host_id", h.ID).Msg("egress IP not stored")
+		}
+		s.fleetTouch(h.ID)
 	case *fwv1.AgentMessage_BundleStatus:
 		bs := b.BundleStatus
 		sess.status.RulesVersion, sess.status.RulesError = bs.GetVersion(), bs.GetError()
@@ -307,6 +314,8 @@ func (s *Server) handle(ctx context.Context, h store.Host, egress string, m *fwv
 		a = &store.Apply{Upserted: b.Delta.GetUpserted(), Removed: b.Delta.GetRemoved(), Findings: b.Delta.GetFindings(), FindingsSet: true, SpoolDropped: b.Delta.GetSpoolDropped()}
 	case *fwv1.AgentMessage_ScanReply:
 		s.deliverScan(b.ScanReply)
+	case *fwv1.AgentMessage_HuntReply:
+		s.deliverHunt(h.ID, b.HuntReply)
 	case *fwv1.AgentMessage_Heartbeat:
 		a = &store.Apply{SpoolDropped: b.Heartbeat.GetSpoolDropped()}
 	default:
@@ -351,6 +360,7 @@ func (s *Server) handle(ctx context.Context, h store.Host, egress string, m *fwv
 	}
 	if applied {
 		sess.rules = next
+		s.fleetTouch(h.ID)
 	}
 	s.metrics.applied(start)
 	s.metrics.spoolDropped(a.SpoolDropped)
@@ -393,7 +403,7 @@ func (s *Server) evaluate(ctx context.Context, p *Policy, h store.Host, sess *se
 	if info == nil {
 		info = &fwv1.HostInfo{Hostname: h.Hostname, Os: h.OS}
 	}
-	org := p.orgFor(sess.org.Load())
+	org := p.orgFor(sess.org.Load(), h.Hostname)
 	st := sess.rules
 	sess.rules = nil // until the store commits: a failure leaves nothing half-changed behind
 	if st == nil || !st.Matches(set, info, org) {

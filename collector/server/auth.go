@@ -30,6 +30,13 @@ var need = map[string]store.Role{
 	"/farmwatch.v1.FleetService/RevokeToken":   store.RoleAdmin,
 	"/farmwatch.v1.FleetService/ApproveHost":   store.RoleAdmin,
 	"/farmwatch.v1.FleetService/ResetHost":     store.RoleAdmin,
+	// Farms and the roster name people: viewers see them, as they see
+	// hosts. A query reads what is stored; a hunt makes every agent scan,
+	// as a helpdesk scan does.
+	"/farmwatch.v1.FleetService/ListClusters":      store.RoleViewer,
+	"/farmwatch.v1.FleetService/GetRoster":         store.RoleViewer,
+	"/farmwatch.v1.FleetService/QueryObservations": store.RoleViewer,
+	"/farmwatch.v1.FleetService/Hunt":              store.RoleHelpdesk,
 }
 
 // rank orders the roles: each may do what the ones below it may. A role

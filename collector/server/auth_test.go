@@ -40,11 +40,11 @@ func TestRoleTableCoversFleetService(t *testing.T) {
 // reads and scans, an admin does everything. The lists are written out
 // here, apart from the table they check.
 func TestRoles(t *testing.T) {
-	reads := []string{"ListHosts", "GetHost", "ListFindings", "WatchFindings", "ListChanges"}
+	reads := []string{"ListHosts", "GetHost", "ListFindings", "WatchFindings", "ListChanges", "ListClusters", "GetRoster", "QueryObservations"}
 	want := map[store.Role][]string{
 		store.RoleViewer:   reads,
-		store.RoleHelpdesk: append(slices.Clone(reads), "ScanHost"),
-		store.RoleAdmin: append(slices.Clone(reads), "ScanHost", "CreateToken", "ListTokens", "RevokeToken",
+		store.RoleHelpdesk: append(slices.Clone(reads), "ScanHost", "Hunt"),
+		store.RoleAdmin: append(slices.Clone(reads), "ScanHost", "Hunt", "CreateToken", "ListTokens", "RevokeToken",
 			"ApproveHost", "ResetHost"),
 		"root": nil, // a role the store should never hold grants nothing
 	}

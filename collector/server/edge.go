@@ -74,6 +74,10 @@ type Edge struct {
 	// MaxEnrollsPerPeer bounds the enrolments in progress at once from
 	// one address; an agent refused retries. Default 4.
 	MaxEnrollsPerPeer int
+	// ProxyFrom are the peers (load balancers) whose PROXY protocol
+	// header is believed (proxy.go); a header from any other peer is
+	// refused. None: no header is looked for.
+	ProxyFrom []netip.Prefix
 }
 
 // DefaultMaxConnsPerPeer is MaxConnsPerPeer's default.
@@ -99,6 +103,9 @@ type edge struct {
 	enrolled int            // in progress in all
 	conns    map[string]int // peer -> open connections
 	refused  tally          // connections refused, since the last summary
+	// badHeaders counts PROXY headers refused (from untrusted peers),
+	// since the last summary.
+	badHeaders tally
 }
 
 func newEdge(cfg Edge, now func() time.Time) *edge {
@@ -109,7 +116,7 @@ func newEdge(cfg Edge, now func() time.Time) *edge {
 		fails:   newFailures(30, 0.5, now),
 		keys:    &keyCache{ttl: 10 * time.Minute, m: map[string]cachedKey{}},
 		enrolls: map[string]int{}, conns: map[string]int{},
-		refused: tally{peers: map[string]int{}},
+		refused: tally{peers: map[string]int{}}, badHeaders: tally{peers: map[string]int{}},
 	}
 }
 
@@ -199,13 +206,20 @@ func (l *capListener) Accept() (net.Conn, error) {
 			return nil, err
 		}
 		key := peerKey(c.RemoteAddr())
+		// gRPC sets TCP_USER_TIMEOUT only on a *net.TCPConn, which the
+		// wrapper hides.
+		setUserTimeout(c, keepaliveTimeout)
+		if len(l.e.cfg.ProxyFrom) > 0 {
+			pc, trusted := l.e.proxied(c)
+			if trusted { // counted under its header's address, at its first use
+				return &lateCapConn{Conn: pc, e: l.e}, nil
+			}
+			c = pc
+		}
 		if !l.e.openConn(key) {
 			c.Close()
 			continue
 		}
-		// gRPC sets TCP_USER_TIMEOUT only on a *net.TCPConn, which the
-		// wrapper hides.
-		setUserTimeout(c, keepaliveTimeout)
 		return &capConn{Conn: c, done: sync.OnceFunc(func() { l.e.closeConn(key) })}, nil
 	}
 }
@@ -266,7 +280,12 @@ func (s *Server) summarize() {
 	}
 	e.mu.Lock()
 	n, peers, top := e.refused.take()
+	hn, hpeers, htop := e.badHeaders.take()
 	e.mu.Unlock()
+	if hn > 0 {
+		s.log.Warn().Int("connections", hn).Int("peers", hpeers).Str("top_peers", htop).Dur("interval", summaryInterval).
+			Msg("connections refused: a PROXY protocol header from a peer outside --proxy-protocol-from")
+	}
 	if n > 0 {
 		s.log.Warn().Int("connections", n).Int("peers", peers).Str("top_peers", top).Int("max_conns_per_peer", e.cfg.MaxConnsPerPeer).
 			Dur("interval", summaryInterval).Msg("connections refused: too many from one address")

@@ -28,6 +28,7 @@ func (s *Server) summary(ctx context.Context, h store.Host) (*fwv1.HostSummary, 
 		found[i] = f.Finding
 	}
 	sum.Worst = report.WorstOf(found)
+	sum.Person = s.policy.Load().Roster.Person(h.Hostname)
 	return sum, nil
 }
 
@@ -112,6 +113,13 @@ func (s *Server) GetHost(ctx context.Context, req *fwv1.GetHostRequest) (*fwv1.G
 	}
 	for _, p := range pend {
 		sum.Pending = append(sum.Pending, pendingInfo(p))
+	}
+	hist, err := s.store.EgressHistory(ctx, h.ID)
+	if err != nil {
+		return nil, internal("host", err)
+	}
+	for _, e := range hist {
+		sum.EgressHistory = append(sum.EgressHistory, &fwv1.EgressSighting{Ip: e.IP, FirstSeen: ts(e.FirstSeen), LastSeen: ts(e.LastSeen)})
 	}
 	rep := &fwv1.Report{Host: h.Info, Observations: obs}
 	for _, f := range fs {

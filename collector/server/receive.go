@@ -32,7 +32,7 @@ type joiner struct {
 // Chunks are joined into the message they carry; scan replies go at once
 // to the scan waiting for them; everything else goes, in order, to the
 // apply worker.
-func (s *Server) receive(ctx context.Context, stream fwv1.AgentService_ConnectServer, queue chan<- inbound) error {
+func (s *Server) receive(ctx context.Context, stream fwv1.AgentService_ConnectServer, hostID string, queue chan<- inbound) error {
 	defer close(queue)
 	var j *joiner
 	put := func(in inbound) bool {
@@ -89,6 +89,11 @@ func (s *Server) receive(ctx context.Context, stream fwv1.AgentService_ConnectSe
 			return invalid("connect: message #%d inside the chunks of message #%d", m.GetSeq(), j.seq)
 		}
 		if err := s.limits.CheckAgentMessage(m); err != nil {
+			if r := m.GetHuntReply(); r != nil {
+				s.metrics.refuse("limits")
+				s.deliverHunt(hostID, &fwv1.HuntReply{RequestId: r.GetRequestId(), Error: "the agent's answer is over the collector's limits: " + err.Error()})
+				continue
+			}
 			if r := m.GetScanReply(); r != nil {
 				s.metrics.refuse("limits")
 				s.deliverScan(&fwv1.ScanReply{RequestId: r.GetRequestId(), Error: "the agent's report is over the collector's limits: " + err.Error()})
@@ -102,6 +107,11 @@ func (s *Server) receive(ctx context.Context, stream fwv1.AgentService_ConnectSe
 		if r := m.GetScanReply(); r != nil {
 			s.metrics.message("scan_reply")
 			s.deliverScan(r)
+			continue
+		}
+		if r := m.GetHuntReply(); r != nil {
+			s.metrics.message("hunt_reply")
+			s.deliverHunt(hostID, r)
 			continue
 		}
 		if !put(inbound{m: m, seq: m.GetSeq()}) {

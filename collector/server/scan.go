@@ -10,6 +10,7 @@ import (
 	"github.com/google/uuid"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/peer"
+	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 )
 
@@ -91,7 +92,7 @@ func (s *Server) ScanLocal(ctx context.Context, hostID string, timeout time.Dura
 				agentOrg = cur.org.Load()
 			}
 			s.mu.Unlock()
-			res := p.Rules.EvaluateOrg(rep.GetHost(), p.orgFor(agentOrg), rep.GetObservations())
+			res := p.Rules.EvaluateOrg(rep.GetHost(), p.orgFor(agentOrg, rep.GetHost().GetHostname()), rep.GetObservations())
 			rep.Findings, rep.RuleErrors = res.Findings, res.Errors
 			rep.Verdict = report.Verdict(rep)
 		}
@@ -104,12 +105,23 @@ func (s *Server) ScanLocal(ctx context.Context, hostID string, timeout time.Dura
 }
 
 // orgFor is the expectations a host is judged by: the fleet's when the
-// collector has them, the agent's own otherwise.
-func (p *Policy) orgFor(agent *fwv1.OrgPolicy) *fwv1.OrgPolicy {
+// collector has them, the agent's own otherwise; with the host's person
+// from the roster, when it names one.
+func (p *Policy) orgFor(agent *fwv1.OrgPolicy, hostname string) *fwv1.OrgPolicy {
+	org := agent
 	if p.Org != nil {
-		return p.Org
+		org = p.Org
 	}
-	return agent
+	person := p.Roster.Person(hostname)
+	if person == nil {
+		return org
+	}
+	if org == nil {
+		return &fwv1.OrgPolicy{Person: person}
+	}
+	org = proto.CloneOf(org)
+	org.Person = person
+	return org
 }
 
 func ts(t time.Time) *timestamppb.Timestamp {

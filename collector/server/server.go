@@ -13,7 +13,9 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/farmwatch/farmwatch/collector/fleet"
 	"github.com/farmwatch/farmwatch/collector/pki"
+	"github.com/farmwatch/farmwatch/collector/roster"
 	"github.com/farmwatch/farmwatch/collector/store"
 	"github.com/farmwatch/farmwatch/limits"
 	fwv1 "github.com/farmwatch/farmwatch/proto/farmwatch/v1"
@@ -40,6 +42,10 @@ type Config struct {
 	// Relay joins the replicas of a fleet on PostgreSQL (relay.go); nil
 	// for a collector alone.
 	Relay Relay
+	// FleetSalt is handed to every agent (ConfigUpdate.fleet_salt): the
+	// key of the hashes of network identifiers, so they compare across
+	// the fleet. "" leaves each agent its config's.
+	FleetSalt string
 }
 
 // Policy is the fleet's rules and settings.
@@ -60,6 +66,19 @@ type Policy struct {
 	Org *fwv1.OrgPolicy
 	// Interval, when set, is the scan interval pushed to agents.
 	Interval time.Duration
+	// Roster names each host's person, whom rules see as org.person and
+	// fleet rules among a cluster's people; nil names nobody.
+	Roster *roster.Roster
+	// RosterFile is where Roster was read from ("" for none), when
+	// (RosterLoaded), and why the file as it is now was refused
+	// (RosterErr; Roster is then the last good one).
+	RosterFile    string
+	RosterVersion string // "sha256:" and the hex digest of the file in use
+	RosterLoaded  time.Time
+	RosterErr     string
+	// Networks are the organisation's known networks (--org networks:):
+	// hosts that share only these are not co-located.
+	Networks []fleet.Network
 }
 
 // Server implements AgentService and FleetService.
@@ -76,10 +95,14 @@ type Server struct {
 	now        func() time.Time
 	edge       *edge // the bounds of the port's callers
 	relay      Relay // other replicas (relay.go); nil when alone
+	fleetSalt  string
+
+	fleet fleetState // the clusters' recomputation (farm.go)
 
 	mu          sync.Mutex
 	sessions    map[string]*session             // host id -> its stream
 	scans       map[string]chan *fwv1.ScanReply // request id -> waiter
+	hunts       map[string]chan huntAnswer      // hunt id -> its waiter (fleetapi.go)
 	pendingSeen map[string]bool                 // refused re-enrolments logged
 
 	wg      sync.WaitGroup // the streams' receivers, which outlive their handlers
@@ -109,8 +132,9 @@ func New(c Config) (*Server, error) {
 	l.MaxListItems = cmp.Or(l.MaxListItems, def.MaxListItems)
 	l.HostObservations = cmp.Or(l.HostObservations, def.HostObservations)
 	s := &Server{
-		store: c.Store, log: c.Log, enrollHash: pki.Hash(c.EnrollSecret), limits: c.Limits, now: c.Now, metrics: c.Metrics, relay: c.Relay,
+		store: c.Store, log: c.Log, enrollHash: pki.Hash(c.EnrollSecret), limits: c.Limits, now: c.Now, metrics: c.Metrics, relay: c.Relay, fleetSalt: c.FleetSalt,
 		sessions: map[string]*session{}, scans: map[string]chan *fwv1.ScanReply{}, pendingSeen: map[string]bool{},
+		hunts: map[string]chan huntAnswer{}, fleet: newFleetState(),
 	}
 	var err error
 	if s.noRules, err = rules.Load(nil, rules.Options{}); err != nil {
@@ -138,8 +162,9 @@ func (s *Server) SetPolicy(p Policy) {
 		if bundleChanged {
 			s.push(sess, &fwv1.CollectorMessage{Body: &fwv1.CollectorMessage_Rules{Rules: p.Bundle}})
 		}
-		s.push(sess, s.configUpdate(&p))
+		s.push(sess, s.configUpdate(&p, sess.hostname))
 	}
+	s.fleetTouchAll() // the roster, the networks or the fleet rules may have changed
 	s.log.Info().Str("rules_version", p.Bundle.GetVersion()).Int("agents", len(sessions)).Bool("bundle_changed", bundleChanged).Msg("policy changed")
 }
 
@@ -154,9 +179,16 @@ func (s *Server) push(sess *session, m *fwv1.CollectorMessage) {
 	}
 }
 
-func (s *Server) configUpdate(p *Policy) *fwv1.CollectorMessage {
+// configUpdate is what the fleet wants of one host's agent: the
+// organisation's expectations, when it sets them, carry the host's person
+// from the roster, so the agent's own verdicts see it too.
+func (s *Server) configUpdate(p *Policy, hostname string) *fwv1.CollectorMessage {
+	var org *fwv1.OrgPolicy
+	if p.Org != nil {
+		org = p.orgFor(nil, hostname)
+	}
 	return &fwv1.CollectorMessage{Body: &fwv1.CollectorMessage_Config{Config: &fwv1.ConfigUpdate{
-		IntervalSeconds: int64(p.Interval / time.Second), RulesVersion: p.Bundle.GetVersion(), Org: p.Org}}}
+		IntervalSeconds: int64(p.Interval / time.Second), RulesVersion: p.Bundle.GetVersion(), Org: org, FleetSalt: s.fleetSalt}}}
 }
 
 // Register adds both services to g.

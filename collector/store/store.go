@@ -169,7 +169,68 @@ type FindingRow struct {
 	State     FindingState
 	FirstSeen time.Time
 	LastSeen  time.Time
+	// Triage is the latest judgement a person recorded on the finding
+	// (zero: none). Whether it still holds is TriageState's to say.
+	Triage Triage
 }
+
+// TriageState is what a person judged of a finding.
+type TriageState string
+
+// The judgements. An acknowledgement holds for the occurrence it was made
+// on: a finding that resolves and comes back is open again. Expected holds
+// until a person reopens the finding: the finding is what this host is
+// meant to have (IT's own remote-access tool on its own laptop).
+const (
+	Untriaged    TriageState = ""             // needs a look; recorded, it reopens a triaged finding
+	Acknowledged TriageState = "acknowledged" // seen and being handled
+	Expected     TriageState = "expected"     // meant to be there
+)
+
+// ParseTriageState returns the state named s ("open" is Untriaged).
+func ParseTriageState(s string) (TriageState, error) {
+	switch st := TriageState(s); st {
+	case Acknowledged, Expected:
+		return st, nil
+	case "open", "":
+		return Untriaged, nil
+	}
+	return "", fmt.Errorf("triage %q: want acknowledged, expected or open", s)
+}
+
+// Triage is one person's judgement of one finding, with who and when.
+type Triage struct {
+	HostID    string
+	FindingID string
+	State     TriageState
+	Comment   string
+	By        string    // the token it was made with: its name and id
+	At        time.Time // when
+	// Occurrence is the first_seen of the finding when it was judged: an
+	// acknowledgement holds while that occurrence lasts.
+	Occurrence time.Time
+}
+
+// MaxTriageComment bounds a triage comment, in bytes.
+const MaxTriageComment = 2000
+
+// TriageState is the judgement that holds for the finding now: an
+// acknowledgement of an earlier occurrence no longer does.
+func (r FindingRow) TriageState() TriageState {
+	switch r.Triage.State {
+	case Expected:
+		return Expected
+	case Acknowledged:
+		if r.Triage.Occurrence.Equal(r.FirstSeen) {
+			return Acknowledged
+		}
+	}
+	return Untriaged
+}
+
+// Counts says whether the finding counts among the open ones: open, and
+// neither acknowledged nor expected. Triaged findings stay listed.
+func (r FindingRow) Counts() bool { return r.State == Open && r.TriageState() == Untriaged }
 
 // FindingFilter selects findings; the zero value is every open finding.
 type FindingFilter struct {
@@ -230,6 +291,23 @@ func (t Token) Expired(now time.Time) bool {
 // Valid says whether t may be used at now: neither revoked nor expired.
 func (t Token) Valid(now time.Time) bool { return t.Revoked.IsZero() && !t.Expired(now) }
 
+// EgressSighting is one egress IP a host was seen from.
+type EgressSighting struct {
+	IP                  string
+	FirstSeen, LastSeen time.Time
+}
+
+// FleetUpdate is one recomputation of the clusters (collector/fleet).
+type FleetUpdate struct {
+	// Open is every cluster open now, complete: a cluster open before and
+	// not here is resolved (its last seen kept).
+	Open []*fwv1.Cluster
+	// Findings are the fleet rules' findings of each member host now,
+	// complete: an open fleet finding not here is resolved.
+	Findings map[string][]*fwv1.Finding
+	At       time.Time
+}
+
 // Store is the collector's state. Every method is safe for concurrent use.
 type Store interface {
 	// PutHost creates or replaces a host, key included; for first
@@ -269,7 +347,8 @@ type Store interface {
 	// is no change), oldest first.
 	Changes(ctx context.Context, hostID string, f ChangeFilter) ([]*fwv1.ObservationChange, error)
 	// PruneChanges forgets history applied before t and says how many
-	// messages' worth it removed.
+	// messages' worth it removed; egress sightings last seen before t and
+	// clusters resolved before t go too.
 	PruneChanges(ctx context.Context, before time.Time) (int64, error)
 	Findings(ctx context.Context, f FindingFilter) ([]FindingRow, error)
 	// PutToken stores a new token; its ID is TokenID(t.Hash), whatever
@@ -288,6 +367,26 @@ type Store interface {
 	// TouchToken records that token id was used at at (it keeps the
 	// latest time).
 	TouchToken(ctx context.Context, id string, at time.Time) error
+	// TriageFinding records a person's judgement of a finding of a host
+	// (t.Occurrence is set from the finding's first_seen); every judgement
+	// is kept, and Findings reports the latest. ErrNotFound when the host
+	// has no such finding.
+	TriageFinding(ctx context.Context, t Triage) error
+	// TriageHistory is every judgement of a finding, oldest first.
+	TriageHistory(ctx context.Context, hostID, findingID string) ([]Triage, error)
+	// SetEgress records that a host was seen from ip at at (a hello):
+	// its egress IP and its history. ApplyMessage records Apply.EgressIP
+	// the same way.
+	SetEgress(ctx context.Context, hostID, ip string, at time.Time) error
+	// EgressHistory is the egress IPs a host was seen from, newest first.
+	EgressHistory(ctx context.Context, hostID string) ([]EgressSighting, error)
+	// PutFleet stores one recomputation of the clusters and their
+	// findings, atomically. Findings lists those findings too (their
+	// Scope is "fleet").
+	PutFleet(ctx context.Context, u FleetUpdate) error
+	// Clusters are the open clusters, or every one when all, worst
+	// first; each with its State, FirstSeen and LastSeen.
+	Clusters(ctx context.Context, all bool) ([]*fwv1.Cluster, error)
 	Close() error
 }
 

@@ -15,9 +15,14 @@ import (
 	"howett.net/plist"
 )
 
-// The commands run on macOS, exactly.
+// The commands run on macOS, exactly. ioreg -c matches a class and every
+// class derived from it: IOMobileFramebuffer is the common parent of the
+// Apple-silicon framebuffers (AppleCLCD2 on macOS 11 to 15,
+// IOMobileFramebufferShim on later releases). AppleCLCD2 is asked for only
+// when IOMobileFramebuffer gives nothing (and is what older snapshots hold).
 var (
 	ioregIntel   = host.Command{Name: "ioreg", Args: []string{"-a", "-l", "-r", "-c", "IODisplayConnect"}}
+	ioregMobile  = host.Command{Name: "ioreg", Args: []string{"-a", "-l", "-r", "-c", "IOMobileFramebuffer"}}
 	ioregSilicon = host.Command{Name: "ioreg", Args: []string{"-a", "-l", "-r", "-c", "AppleCLCD2"}}
 	spDisplays   = host.Command{Name: "system_profiler", Args: []string{"-json", "SPDisplaysDataType"}}
 )
@@ -33,10 +38,13 @@ func readDarwin(ctx context.Context, h *host.Host) (found, error) {
 		io           []ioregDisplay
 		ioOK         bool
 	)
-	// Only one of the two classes exists on a Mac (Intel or Apple
-	// silicon); ioreg failing for one of them is no error while the other
-	// answered.
-	for _, c := range []host.Command{ioregIntel, ioregSilicon} {
+	// Only one of the classes exists on a Mac (Intel or Apple silicon);
+	// ioreg failing for one of them is no error while another answered.
+	seen := map[uint64]bool{}
+	for _, c := range []host.Command{ioregIntel, ioregMobile, ioregSilicon} {
+		if c.Args[len(c.Args)-1] == "AppleCLCD2" && mobileFound(io) {
+			continue
+		}
 		out, err := h.Run(ctx, c)
 		if err != nil {
 			if !unknown(err) {
@@ -50,7 +58,13 @@ func readDarwin(ctx context.Context, h *host.Host) (found, error) {
 			continue
 		}
 		ioOK = true
-		io = append(io, ds...)
+		for _, d := range ds {
+			if d.ID != 0 && seen[d.ID] {
+				continue // the same entry, matched by its class and its parent's
+			}
+			seen[d.ID] = true
+			io = append(io, d)
+		}
 	}
 	if !ioOK {
 		errs = append(errs, ioErrs...)
@@ -69,15 +83,29 @@ func readDarwin(ctx context.Context, h *host.Host) (found, error) {
 }
 
 // ioregDisplay is one display that ioreg shows: an AppleDisplay (Intel)
-// with IODisplayEDID, or an AppleCLCD2 framebuffer (Apple silicon) with an
-// EDID or its DisplayAttributes.
+// with IODisplayEDID, or an Apple-silicon framebuffer (AppleCLCD2,
+// IOMobileFramebufferShim) with an EDID or its DisplayAttributes.
 type ioregDisplay struct {
-	Class   string
-	Name    string
-	EDID    []byte
-	Vendor  int64 // DisplayVendorID, or from ProductAttributes ManufacturerID
-	Product int64
-	Attrs   map[string]any // ProductAttributes, when there is no EDID
+	ID       uint64 // IORegistryEntryID, 0 when ioreg did not say
+	Class    string
+	Name     string
+	EDID     []byte
+	Vendor   int64          // DisplayVendorID, or from ProductAttributes
+	Product  int64          // DisplayProductID, or ProductAttributes ProductID when it is an EDID product code
+	External bool           // the framebuffer says "external" = Yes
+	Attrs    map[string]any // ProductAttributes, when there is no EDID
+	WidthCm  int64          // DisplayAttributes MaxHorizontalImageSize
+	HeightCm int64          // DisplayAttributes MaxVerticalImageSize
+}
+
+// mobileFound reports whether an Apple-silicon framebuffer has been read.
+func mobileFound(io []ioregDisplay) bool {
+	for _, d := range io {
+		if d.Class != "AppleDisplay" && d.Class != "AppleBacklightDisplay" {
+			return true
+		}
+	}
+	return false
 }
 
 // parseIoreg reads `ioreg -a` output (an XML or binary plist: an array of
@@ -116,8 +144,15 @@ func parseIoreg(b []byte) ([]ioregDisplay, error) {
 	return out, nil
 }
 
+// appleOUI is the IEEE OUI that Apple panels give as their ManufacturerID
+// ("00-10-fa"), with the PNP id in LegacyManufacturerID.
+const appleLegacyVendor = 0x0610 // "APP"
+
 func ioregEntry(m map[string]any) (ioregDisplay, bool) {
 	d := ioregDisplay{Class: str(m["IOObjectClass"]), Name: str(m["IORegistryEntryName"])}
+	if id, ok := num(m["IORegistryEntryID"]); ok {
+		d.ID = uint64(id)
+	}
 	for _, k := range []string{"IODisplayEDID", "EDID"} {
 		if b, ok := m[k].([]byte); ok && len(b) > 0 {
 			d.EDID = b
@@ -132,18 +167,28 @@ func ioregEntry(m map[string]any) (ioregDisplay, bool) {
 			}
 		}
 	}
+	d.External, _ = m["external"].(bool)
 	d.Vendor, _ = num(m["DisplayVendorID"])
 	d.Product, _ = num(m["DisplayProductID"])
 	if da, ok := m["DisplayAttributes"].(map[string]any); ok {
+		d.WidthCm, _ = num(da["MaxHorizontalImageSize"])
+		d.HeightCm, _ = num(da["MaxVerticalImageSize"])
 		if pa, ok := da["ProductAttributes"].(map[string]any); ok {
 			d.Attrs = pa
 			if s := str(pa["ProductName"]); s != "" {
 				d.Name = s
 			}
-			if mfg := str(pa["ManufacturerID"]); len(mfg) == 3 {
+			// ManufacturerID is the PNP id ("DEL") of most monitors, but an
+			// IEEE OUI ("00-10-fa") for Apple's own panels, whose PNP id
+			// is then LegacyManufacturerID (1552, "APP").
+			if mfg := str(pa["ManufacturerID"]); isPNP(mfg) {
 				d.Vendor = int64(pnpCode(mfg))
+			} else if v, ok := num(pa["LegacyManufacturerID"]); ok && v > 0 && v <= 0xffff {
+				d.Vendor = v
 			}
-			if p, ok := num(pa["ProductID"]); ok {
+			// An EDID product code is 16 bits; Apple panels give a wider
+			// ProductID (ASCII packed), which is not one.
+			if p, ok := num(pa["ProductID"]); ok && p >= 0 && p <= 0xffff {
 				d.Product = p
 			}
 		}
@@ -155,6 +200,19 @@ func ioregEntry(m map[string]any) (ioregDisplay, bool) {
 		}
 	}
 	return d, d.EDID != nil || d.Attrs != nil
+}
+
+// isPNP reports whether s is a three-letter PNP id.
+func isPNP(s string) bool {
+	if len(s) != 3 {
+		return false
+	}
+	for i := 0; i < 3; i++ {
+		if s[i] < 'A' || s[i] > 'Z' {
+			return false
+		}
+	}
+	return true
 }
 
 // spDisplay is one display of `system_profiler -json SPDisplaysDataType`.
@@ -184,8 +242,9 @@ func parseSystemProfiler(b []byte) ([]spDisplay, error) {
 }
 
 // joinDarwin makes the displays: each system_profiler display, with the
-// EDID of the ioreg entry of its vendor and product id; then each ioreg
-// entry that no system_profiler display claimed.
+// EDID of the ioreg entry of its vendor and product id (a built-in panel,
+// whose ioreg product id is not an EDID one, with the built-in entry of its
+// vendor); then each ioreg entry that no system_profiler display claimed.
 func joinDarwin(sp []spDisplay, io []ioregDisplay) []*fwv1.Display {
 	used := make([]bool, len(io))
 	names := map[string]int{}
@@ -214,26 +273,33 @@ func joinDarwin(sp []spDisplay, io []ioregDisplay) []*fwv1.Display {
 		if raw, err := edid.DecodeHex(strings.TrimPrefix(str(p["_spdisplays_edid"]), "0x")); err == nil && len(raw) >= edid.BlockSize {
 			d.Edid = Edid(raw)
 		}
+		match := -1
 		for i, x := range io {
-			if used[i] || !vok || !pok || x.Vendor != v || x.Product != pr {
-				continue
+			if !used[i] && vok && pok && x.Vendor == v && x.Product == pr {
+				match = i
+				break
 			}
-			used[i] = true
+		}
+		if match < 0 && d.Builtin {
+			for i, x := range io {
+				if !used[i] && !x.External && x.EDID == nil && x.Attrs != nil && (x.Vendor == v || x.Vendor == 0) {
+					match = i
+					break
+				}
+			}
+		}
+		if match >= 0 {
+			used[match] = true
 			if d.Edid == nil {
-				d.Edid = ioregEdid(x)
+				d.Edid = ioregEdid(io[match])
 			}
-			d.Path = "ioreg " + x.Class
-			break
+			d.Path = "ioreg " + io[match].Class
 		}
 		if d.Edid == nil && vok && v != 0 && vendor != spVirtualVendor {
 			d.Edid = &fwv1.Edid{Manufacturer: pnpName(uint16(v)), ProductCode: uint32(pr)}
-			if w, err := strconv.Atoi(str(p["_spdisplays_display-week"])); err == nil {
-				d.Edid.Week = int32(w)
-			}
-			if y, err := strconv.Atoi(str(p["_spdisplays_display-year"])); err == nil {
-				d.Edid.Year = int32(y)
-			}
-			d.Edid.MonitorSerial = str(p["_spdisplays_display-serial-number"])
+		}
+		if d.Edid != nil && d.Edid.RawHex == "" {
+			spEdid(d.Edid, p)
 		}
 		names[d.Connector]++
 		if n := names[d.Connector]; n > 1 {
@@ -258,6 +324,34 @@ func joinDarwin(sp []spDisplay, io []ioregDisplay) []*fwv1.Display {
 	return out
 }
 
+// spEdid fills what an Edid without raw bytes lacks from system_profiler:
+// the monitor's name (_name), its serial string (spdisplays_display-serial-number,
+// the EDID's serial descriptor), its serial number
+// (_spdisplays_display-serial-number, the EDID's 32-bit number in hex) and
+// its week and year of manufacture.
+func spEdid(e *fwv1.Edid, p map[string]any) {
+	if e.MonitorName == "" {
+		e.MonitorName = str(p["_name"])
+	}
+	if e.MonitorSerial == "" {
+		e.MonitorSerial = strings.TrimSpace(str(p["spdisplays_display-serial-number"]))
+	}
+	if e.SerialNumber == 0 {
+		for _, k := range []string{"_spdisplays_display-serial-number", "_spdisplays_display-serial-number2"} {
+			if n, ok := parseHex(strings.ToLower(str(p[k]))); ok && n != 0 {
+				e.SerialNumber = uint32(n)
+				break
+			}
+		}
+	}
+	if w, err := strconv.Atoi(str(p["_spdisplays_display-week"])); err == nil && e.Week == 0 {
+		e.Week = int32(w)
+	}
+	if y, err := strconv.Atoi(str(p["_spdisplays_display-year"])); err == nil && e.Year == 0 {
+		e.Year = int32(y)
+	}
+}
+
 // ioregEdid is the Edid of an ioreg entry: its EDID parsed, or what its
 // DisplayAttributes say.
 func ioregEdid(x ioregDisplay) *fwv1.Edid {
@@ -267,7 +361,11 @@ func ioregEdid(x ioregDisplay) *fwv1.Edid {
 	if x.Attrs == nil {
 		return nil
 	}
-	e := &fwv1.Edid{Manufacturer: str(x.Attrs["ManufacturerID"]), ProductCode: uint32(x.Product), MonitorName: str(x.Attrs["ProductName"])}
+	e := &fwv1.Edid{Manufacturer: str(x.Attrs["ManufacturerID"]), ProductCode: uint32(x.Product), MonitorName: str(x.Attrs["ProductName"]),
+		MonitorSerial: strings.TrimSpace(str(x.Attrs["AlphanumericSerialNumber"])), WidthCm: int32(x.WidthCm), HeightCm: int32(x.HeightCm)}
+	if !isPNP(e.Manufacturer) && x.Vendor > 0 {
+		e.Manufacturer = pnpName(uint16(x.Vendor))
+	}
 	if s, ok := num(x.Attrs["SerialNumber"]); ok {
 		e.SerialNumber = uint32(s)
 	}

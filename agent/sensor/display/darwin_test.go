@@ -68,7 +68,7 @@ func TestSenseDarwin(t *testing.T) {
 	lcd := got["display/Color LCD"]
 	want := &fwv1.Display{Connector: "Color LCD", Adapter: "kHW_AppleM1Item", Status: "connected", Enabled: true, Builtin: true, Main: true,
 		Connection: "internal", HardwareId: "610:a047", Path: "system_profiler SPDisplaysDataType",
-		Edid: &fwv1.Edid{Manufacturer: "APP", ProductCode: 0xa047, MonitorSerial: "fd626d62"}}
+		Edid: &fwv1.Edid{Manufacturer: "APP", ProductCode: 0xa047, MonitorName: "Color LCD", SerialNumber: 0xfd626d62}}
 	if d := cmp.Diff(want, lcd, protocmp.Transform()); d != "" {
 		t.Errorf("Color LCD (-want +got):\n%s", d)
 	}

@@ -32,13 +32,23 @@
 // darwin:
 //   - `/usr/sbin/ioreg -a -l -r -c IODisplayConnect` (Intel Macs: the
 //     IODisplayEDID of each AppleDisplay) and `/usr/sbin/ioreg -a -l -r -c
-//     AppleCLCD2` (Apple silicon: the EDID of each framebuffer, and its
-//     DisplayAttributes when it has no EDID), as XML plists.
+//     IOMobileFramebuffer` (Apple silicon: every framebuffer class derived
+//     from it, AppleCLCD2 up to macOS 15 and IOMobileFramebufferShim on
+//     macOS 26; `-c AppleCLCD2` when that finds nothing), as XML plists:
+//     each framebuffer's EDID, or its DisplayAttributes (ProductAttributes:
+//     ManufacturerID, or LegacyManufacturerID when ManufacturerID is an
+//     IEEE OUI as on Apple's panels; ProductID, ProductName,
+//     AlphanumericSerialNumber, SerialNumber, week and year; and
+//     MaxHorizontalImageSize and MaxVerticalImageSize, in cm), and whether
+//     it is "external".
 //   - `/usr/sbin/system_profiler -json SPDisplaysDataType`: each display of
 //     each GPU with its name, display type, connection type, main, mirror
-//     and online state, vendor and product ids, and virtual displays
-//     (vendor id 756e6b6e, _spdisplays_virtualdevice). Displays are joined
-//     with the ioreg EDIDs by vendor and product id.
+//     and online state, vendor and product ids, serial number (hex) and
+//     serial string (spdisplays_display-serial-number), week and year, and
+//     virtual displays (vendor id 756e6b6e, _spdisplays_virtualdevice).
+//     Displays are joined with the ioreg entries by vendor and product id;
+//     the built-in panel, whose ioreg ProductID is not an EDID product
+//     code, with the built-in framebuffer of its vendor.
 //   - The built-in display is the one system_profiler calls internal;
 //     clamshell is not reported (a closed lid hides the built-in display
 //     from both sources).
@@ -46,8 +56,8 @@
 // windows: api/displays.json (API.md), written by the live agent from
 //   - HKLM\SYSTEM\CurrentControlSet\Enum\DISPLAY\*\*: each monitor instance
 //     Windows has seen, its Device Parameters\EDID, DeviceDesc, Driver,
-//     and whether its volatile Control subkey exists (the monitor is
-//     present now);
+//     and whether its device node is present now, with its status and
+//     problem (CM_Locate_DevNode, CM_Get_DevNode_Status);
 //   - HKLM\SYSTEM\CurrentControlSet\Control\Class\{4d36e968-e325-11ce-bfc1-08002be10318}\NNNN:
 //     every display adapter driver, with DriverDesc, MatchingDeviceId,
 //     ProviderName and DriverVersion, reported as Drivers of kind

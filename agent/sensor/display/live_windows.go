@@ -8,14 +8,43 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"unsafe"
 
+	"golang.org/x/sys/windows"
 	"golang.org/x/sys/windows/registry"
 )
+
+var (
+	modCfgmgr32          = windows.NewLazySystemDLL("cfgmgr32.dll")
+	procCMLocateDevNodeW = modCfgmgr32.NewProc("CM_Locate_DevNodeW")
+)
+
+const cmLocateDevnodeNormal = 0 // CM_LOCATE_DEVNODE_NORMAL: present nodes only
+
+// devNodeStatus reports whether the device node of an instance id is
+// present (CM_Locate_DevNode finds only nodes in the device tree now), and
+// then its status flags and problem code (CM_Get_DevNode_Status).
+func devNodeStatus(instanceID string) (bool, *uint32, *uint32) {
+	id, err := windows.UTF16PtrFromString(instanceID)
+	if err != nil || procCMLocateDevNodeW.Find() != nil {
+		return false, nil, nil
+	}
+	var inst windows.DEVINST
+	if r, _, _ := procCMLocateDevNodeW.Call(uintptr(unsafe.Pointer(&inst)), uintptr(unsafe.Pointer(id)), cmLocateDevnodeNormal); uint32(r) != 0 {
+		return false, nil, nil // CR_NO_SUCH_DEVNODE: not present
+	}
+	var status, problem uint32
+	if err := windows.CM_Get_DevNode_Status(&status, &problem, inst, 0); err != nil {
+		return true, nil, nil
+	}
+	return true, &status, &problem
+}
 
 // liveDisplays reads the monitors under
 // HKLM\SYSTEM\CurrentControlSet\Enum\DISPLAY\<hardware id>\<instance> (their
 // DeviceDesc, Mfg, Driver and Service values, Device Parameters\EDID, and
-// whether the volatile Control subkey exists) and the display adapter
+// whether its device node is present, with its status and problem
+// (CM_Locate_DevNode, CM_Get_DevNode_Status)) and the display adapter
 // drivers under HKLM\SYSTEM\CurrentControlSet\Control\Class\{4d36e968-...}\NNNN
 // (DriverDesc, MatchingDeviceId, ProviderName, DriverVersion, InfPath), in
 // the 64-bit view, with read access only. A monitor or adapter that cannot
@@ -75,10 +104,7 @@ func readMonitor(path, hw, inst string) winMonitor {
 	m.Mfg = stringValue(k, "Mfg")
 	m.Driver = stringValue(k, "Driver")
 	m.Service = stringValue(k, "Service")
-	if c, err := registry.OpenKey(registry.LOCAL_MACHINE, path+`\Control`, registry.QUERY_VALUE|registry.WOW64_64KEY); err == nil {
-		m.Present = true
-		c.Close()
-	}
+	m.Present, m.DevNodeStatus, m.Problem = devNodeStatus(`DISPLAY\` + hw + `\` + inst)
 	p, err := registry.OpenKey(registry.LOCAL_MACHINE, path+`\Device Parameters`, registry.QUERY_VALUE|registry.WOW64_64KEY)
 	if err != nil {
 		if !errors.Is(err, registry.ErrNotExist) {

@@ -26,9 +26,18 @@ type winMonitor struct {
 	Mfg        string `json:"mfg,omitempty"`
 	Driver     string `json:"driver,omitempty"`  // "{4d36e96e-e325-11ce-bfc1-08002be10318}\0001"
 	Service    string `json:"service,omitempty"` // "monitor"
-	Present    bool   `json:"present"`           // the volatile Control subkey exists
-	EDID       string `json:"edid,omitempty"`    // Device Parameters\EDID, as hex
-	Error      string `json:"error,omitempty"`
+	// Present: the device node is in the device tree now
+	// (CM_Locate_DevNode with CM_LOCATE_DEVNODE_NORMAL). Snapshots of older
+	// agents set it from the volatile Control subkey, which stays until the
+	// next boot after the monitor is unplugged.
+	Present bool   `json:"present"`
+	EDID    string `json:"edid,omitempty"` // Device Parameters\EDID, as hex
+	Error   string `json:"error,omitempty"`
+	// DevNodeStatus and Problem are CM_Get_DevNode_Status's DN_* flags and
+	// CM_PROB_* code of a present node; nil when it is not present, or in
+	// older snapshots.
+	DevNodeStatus *uint32 `json:"devnode_status,omitempty"`
+	Problem       *uint32 `json:"problem,omitempty"`
 }
 
 // winAdapter is one display adapter driver under the display class key.
@@ -41,6 +50,12 @@ type winAdapter struct {
 	InfPath          string `json:"inf_path,omitempty"`
 	Error            string `json:"error,omitempty"`
 }
+
+// CM_Get_DevNode_Status flags (cfg.h).
+const (
+	dnStarted    = 0x00000008 // DN_STARTED
+	dnHasProblem = 0x00000400 // DN_HAS_PROBLEM
+)
 
 const (
 	enumDisplayKey  = `HKLM\SYSTEM\CurrentControlSet\Enum\DISPLAY`
@@ -81,6 +96,11 @@ func winObservations(rec winDisplays) ([]*fwv1.Display, []*fwv1.Driver) {
 		}
 		if m.Present {
 			d.Status = "connected"
+			// A node with a problem (disabled, failed to start) shows
+			// nothing on the screen.
+			if m.DevNodeStatus != nil && (*m.DevNodeStatus&dnHasProblem != 0 || *m.DevNodeStatus&dnStarted == 0) {
+				d.Enabled = false
+			}
 		}
 		if m.EDID != "" {
 			if raw, err := edid.DecodeHex(m.EDID); err == nil {

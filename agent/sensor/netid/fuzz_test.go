@@ -17,8 +17,9 @@ import (
 // gateway's raw MAC and a raw SSID or BSSID never survive.
 
 var (
-	macForm  = regexp.MustCompile(`^([0-9a-f]{2}:){5}[0-9a-f]{2}$`)
-	hashForm = regexp.MustCompile(`^([0-9a-f]{32})?$`)
+	macForm       = regexp.MustCompile(`^([0-9a-f]{2}:){5}[0-9a-f]{2}$`)
+	hashForm      = regexp.MustCompile(`^([0-9a-f]{32})?$`)
+	macPrefixForm = regexp.MustCompile(`^([0-9a-f]{2}:){3}[0-9a-f]{2}$`)
 )
 
 // checkNeighbors fails unless every neighbour has a canonical IP, an
@@ -55,12 +56,14 @@ func checkObservations(t *testing.T, obs []*fwv1.Observation) {
 		seen[o.Key] = true
 		if n := o.GetNeighbor(); n != nil {
 			switch {
-			case n.Mac != "" && !macForm.MatchString(n.Mac):
-				t.Fatalf("neighbour MAC %q not normalised", n.Mac)
-			case n.Mac != "" && n.Oui != n.Mac[:8]:
-				t.Fatalf("neighbour %v: OUI", n)
-			case n.Gateway && n.Mac != "", !hashForm.MatchString(n.MacHash):
-				t.Fatalf("gateway MAC kept, or a bad hash: %v", n)
+			case n.Mac != "":
+				t.Fatalf("neighbour MAC %q left the host raw", n.Mac)
+			case (n.MacHash == "") != (n.Oui == "") || (n.Oui == "") != (n.MacPrefix == ""):
+				t.Fatalf("neighbour %v: a hash without its prefixes, or prefixes without a hash", n)
+			case n.MacPrefix != "" && (!macPrefixForm.MatchString(n.MacPrefix) || n.Oui != n.MacPrefix[:8]):
+				t.Fatalf("neighbour %v: prefixes", n)
+			case n.MacHash != "" && !hashForm.MatchString(n.MacHash):
+				t.Fatalf("bad hash: %v", n)
 			}
 		}
 		if w := o.GetWifiNetwork(); w != nil && (w.Ssid != "" || w.Bssid != "" || !hashForm.MatchString(w.SsidHash) || !hashForm.MatchString(w.BssidHash)) {
@@ -105,8 +108,12 @@ func FuzzParseWifi(f *testing.F) {
 		if w, ok := ParseIpconfigSummary(ipconfig); ok {
 			ws = append(ws, w)
 		}
+		if w, ok := ParseWdutilInfo("WIFI\n" + ipconfig); ok {
+			w.Interface = "wdutil:" + w.Interface // merged into ipconfig's on a real host
+			ws = append(ws, w)
+		}
 		for _, w := range ws {
-			if w.SSID == "" && w.BSSID == "" || w.Source == "" {
+			if w.SSID == "" && w.BSSID == "" && w.Status == "" || w.Source == "" || w.SSID == redacted || w.BSSID == redacted {
 				t.Fatalf("Wi-Fi network %+v", w)
 			}
 		}

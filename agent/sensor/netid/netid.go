@@ -5,16 +5,20 @@
 // the collector compares these across hosts. Which neighbours are KVMs is
 // decided by rules (rules/network.yaml), not here.
 //
-// Identifiers that could locate a person (the gateway's MAC, the SSID and
-// the BSSID) are hashed before they leave the host: HMAC-SHA256 keyed with
-// the fleet salt (Config.fleet_salt) over "mac:", "ssid:" or "bssid:" and
-// the value, hex, truncated to 16 bytes. The raw values are not kept in
-// the observations. With no salt set the hashes are still made, with an
-// empty key, and the raw values are still dropped: identifiers never leave
-// the host by default, and hosts of one fleet still compare. An unsalted
-// hash is weak (a MAC is 24 unknown bits behind its OUI, SSIDs are
-// guessable), so set a fleet salt. The OUI (the first three bytes) of
-// every neighbour, the gateway's too, is kept for the KVM vendor rules.
+// Identifiers that could locate a person (the MACs of the gateway and of
+// every neighbour, the SSID and the BSSID) are hashed before they leave
+// the host: HMAC-SHA256 keyed with the fleet salt over "mac:", "ssid:" or
+// "bssid:" and the value, hex, truncated to 16 bytes. The collector hands
+// every agent the same salt (ConfigUpdate.fleet_salt), so the hashes
+// compare across the fleet: two hosts behind one gateway, on one Wi-Fi,
+// or one host's neighbour table holding another's interface (whose MAC
+// the network sensor hashes with the same Hash). The agent config's
+// fleet_salt is for offline scans. The raw values are not kept in the
+// observations. With no salt set the hashes are still made, with an empty
+// key: an unsalted hash is weak (a MAC is 24 unknown bits behind its OUI,
+// SSIDs are guessable). The OUI (the first three bytes) and the first four
+// bytes of every neighbour's MAC are kept for the KVM vendor rules (some
+// vendors' blocks are 28 bits, IEEE MA-M).
 //
 // What it reads, per OS (parsers chosen by the host's OS at run time):
 //
@@ -33,15 +37,30 @@
 // so they are not read and Linux reports no SSID. The current BSSID itself
 // is only in nl80211, which is not read.
 //
-// macOS: `/usr/sbin/arp -an` (neighbours), `/usr/sbin/ipconfig getsummary
-// en0` (SSID and BSSID of the built-in Wi-Fi; the airport tool is gone from
-// recent macOS, and `system_profiler SPAirPortDataType` is slow and redacts
-// the same fields). macOS 14.4 and later print <redacted> to a process
-// without Location Services permission; that is reported as unknown.
+// macOS: `/usr/sbin/arp -an` (neighbours). The Wi-Fi interfaces are those
+// that /Library/Preferences/SystemConfiguration/NetworkInterfaces.plist
+// types IEEE80211 (en0 on a MacBook, en1 on an iMac or Mac mini whose en0
+// is Ethernet; en0 when the file is missing). For each,
+// `/usr/sbin/ipconfig getsummary IF` (SSID and BSSID; the airport tool is
+// gone, and `system_profiler SPAirPortDataType` is slow and redacts the
+// same fields). From macOS 14.4 (15.6 for some fields) ipconfig prints
+// <redacted> to any process without Location Services permission, root
+// included; then the sensor asks `/usr/bin/wdutil info` (root only; it
+// printed both identifiers to root on macOS 15.6 and 26 betas, and its
+// recorded output also holds the Mac's network and Bluetooth summary),
+// and for a still missing SSID reads the interface's newest DHCP lease that
+// is valid at the scan (/private/var/db/dhcpclient/leases/IF*, root only,
+// which records the SSID). A network whose identifiers stay withheld is
+// reported with status "redacted" rather than left out.
 //
-// Windows: `C:\Windows\System32\ARP.EXE -a` (neighbours, each interface
-// named by its address in api/interfaces.json), and `netsh wlan show
-// interfaces` (SSID and BSSID).
+// Windows, from APIs rather than `arp -a` and `netsh`, whose words are in
+// the installation's language: api/neighbors.json (GetIpNetTable2, each
+// row's interface named by its alias) and api/wlan.json (WlanEnumInterfaces
+// and WlanQueryInterface(wlan_intf_opcode_current_connection): SSID and
+// BSSID of each connected interface; Windows 11 24H2 refuses them to a
+// caller without location consent, which is reported as status "denied").
+// Snapshots of older agents hold English `ARP.EXE -a` and `netsh wlan show
+// interfaces` outputs instead; those are still read.
 //
 // mDNS (all OSes, Config.mdns, off by default): for two seconds the sensor
 // listens, without sending anything, on 224.0.0.251:5353 and keeps the
@@ -52,9 +71,6 @@ package netid
 
 import (
 	"context"
-	"crypto/hmac"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"net/netip"
 	"slices"
@@ -64,6 +80,7 @@ import (
 	"github.com/farmwatch/farmwatch/agent/host"
 	"github.com/farmwatch/farmwatch/agent/netstate"
 	"github.com/farmwatch/farmwatch/agent/sensor"
+	"github.com/farmwatch/farmwatch/fleethash"
 	fwv1 "github.com/farmwatch/farmwatch/proto/farmwatch/v1"
 )
 
@@ -88,9 +105,10 @@ type Gateway struct {
 	Interface string
 }
 
-// Wifi is an associated Wi-Fi network, before hashing.
+// Wifi is an associated Wi-Fi network, before hashing. Status says why
+// the SSID and BSSID are missing: "redacted", "denied" ("" when read).
 type Wifi struct {
-	Interface, SSID, BSSID, Source string
+	Interface, SSID, BSSID, Source, Status string
 }
 
 // State is what the sensor read, before hashing.
@@ -115,16 +133,8 @@ func (s *Sensor) Sense(ctx context.Context, h *host.Host) ([]*fwv1.Observation, 
 	return st.Observations(s.opt.Salt), err
 }
 
-// Hash is the salted identifier hash: HMAC-SHA256(salt, kind+":"+value),
-// hex of the first 16 bytes; "" for an empty value.
-func Hash(salt, kind, value string) string {
-	if value == "" {
-		return ""
-	}
-	m := hmac.New(sha256.New, []byte(salt))
-	m.Write([]byte(kind + ":" + value))
-	return hex.EncodeToString(m.Sum(nil)[:16])
-}
+// Hash is the salted identifier hash: fleethash.Hash.
+func Hash(salt, kind, value string) string { return fleethash.Hash(salt, kind, value) }
 
 // gatewaysOf returns the next hops of the default routes (split halves
 // included). When no default route has a next hop (a full tunnel whose
@@ -188,20 +198,21 @@ func (st State) Observations(salt string) []*fwv1.Observation {
 	for _, n := range ns {
 		n.Mac = NormMAC(n.Mac)
 		if len(n.Mac) == 17 {
-			n.Oui = n.Mac[:8]
+			n.Oui, n.MacPrefix = n.Mac[:8], n.Mac[:11]
 		}
-		if gw[n.Ip] {
-			n.Gateway = true
-			n.MacHash = Hash(salt, "mac", n.Mac)
-			n.Mac = ""
-		}
+		n.Gateway = gw[n.Ip]
+		// Every neighbour's MAC leaves the host only as its hash (the
+		// collector compares it with the hosts' own interface hashes:
+		// host A sees host B) and its vendor prefix (the KVM rules).
+		n.MacHash = Hash(salt, "mac", n.Mac)
+		n.Mac = ""
 		obs = append(obs, &fwv1.Observation{Key: "neighbor/" + n.Interface + "/" + n.Ip, Kind: &fwv1.Observation_Neighbor{Neighbor: n}})
 	}
 	for _, w := range st.Wifi {
-		if w.SSID == "" && w.BSSID == "" {
+		if w.SSID == "" && w.BSSID == "" && w.Status == "" {
 			continue
 		}
-		wn := &fwv1.WifiNetwork{Interface: w.Interface, Source: w.Source,
+		wn := &fwv1.WifiNetwork{Interface: w.Interface, Source: w.Source, Status: w.Status,
 			SsidHash: Hash(salt, "ssid", w.SSID), BssidHash: Hash(salt, "bssid", normMACs(w.BSSID))}
 		obs = append(obs, &fwv1.Observation{Key: "wifi_network/" + w.Interface, Kind: &fwv1.Observation_WifiNetwork{WifiNetwork: wn}})
 	}
@@ -212,36 +223,8 @@ func (st State) Observations(salt string) []*fwv1.Observation {
 	return obs
 }
 
-// NormMAC writes a MAC as six lower-case, two-digit, colon-separated bytes
-// ("0:11:2:33:44:55" and "00-11-02-33-44-55" alike); anything else is "".
-// All-zero, broadcast and multicast addresses are "" too.
-func NormMAC(s string) string {
-	s = strings.TrimSpace(strings.ToLower(strings.ReplaceAll(s, "-", ":")))
-	parts := strings.Split(s, ":")
-	if len(parts) != 6 {
-		return ""
-	}
-	for i, p := range parts {
-		if len(p) == 0 || len(p) > 2 {
-			return ""
-		}
-		if len(p) == 1 {
-			p = "0" + p
-		}
-		if _, err := hex.DecodeString(p); err != nil {
-			return ""
-		}
-		parts[i] = p
-	}
-	out := strings.Join(parts, ":")
-	if out == "00:00:00:00:00:00" || out == "ff:ff:ff:ff:ff:ff" {
-		return ""
-	}
-	if b, _ := hex.DecodeString(parts[0]); b[0]&1 == 1 { // multicast
-		return ""
-	}
-	return out
-}
+// NormMAC writes a MAC in one form: fleethash.NormMAC.
+func NormMAC(s string) string { return fleethash.NormMAC(s) }
 
 func validIP(s string) (string, bool) {
 	a, err := netip.ParseAddr(s)

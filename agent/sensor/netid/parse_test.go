@@ -50,7 +50,8 @@ func TestObservationsHashGateway(t *testing.T) {
 		t.Errorf("tunnel gateway without a MAC: %v", n)
 	}
 	kvm := byKey["neighbor/eth0/192.168.77.50"].GetNeighbor()
-	if kvm.Mac != "30:52:53:0a:0b:0c" || kvm.MdnsName != "pikvm.local" || kvm.Gateway {
+	if kvm.Mac != "" || kvm.MacHash != Hash("fleet-salt", "mac", "30:52:53:0a:0b:0c") || kvm.MacPrefix != "30:52:53:0a" || kvm.Oui != "30:52:53" ||
+		kvm.MdnsName != "pikvm.local" || kvm.Gateway {
 		t.Errorf("kvm: %v", kvm)
 	}
 	if n := byKey["neighbor/eth0/192.168.77.9"].GetNeighbor(); n.Mac != "" || n.Oui != "" {
@@ -131,8 +132,13 @@ func TestParseIpconfigSummary(t *testing.T) {
 	if !ok || w.SSID != "HOME-5G" || w.BSSID != "f4:92:bf:aa:bb:02" {
 		t.Errorf("got %+v", w)
 	}
-	if _, ok := ParseIpconfigSummary("<dictionary> {\n  SSID : <redacted>\n  BSSID : <redacted>\n}\n"); ok {
-		t.Error("redacted is unknown")
+	// macOS 14.4 and later: associated, but the identifiers withheld.
+	w, ok = ParseIpconfigSummary("<dictionary> {\n  BSSID : <redacted>\n  InterfaceType : WiFi\n  LinkStatusActive : TRUE\n  NetworkID : <redacted>\n  SSID : <redacted>\n  Security : WPA2_PSK\n}\n")
+	if !ok || w.SSID != "" || w.BSSID != "" || w.Status != "redacted" {
+		t.Errorf("redacted: %+v %v", w, ok)
+	}
+	if _, ok := ParseIpconfigSummary("<dictionary> {\n  InterfaceType : WiFi\n  LinkStatusActive : FALSE\n}\n"); ok {
+		t.Error("not associated: reported")
 	}
 }
 

@@ -162,7 +162,7 @@ func FuzzParseScutil(f *testing.F) {
 			}
 			seen[d.Server] = true
 		}
-		for _, o := range (State{DNS: ds, Proxies: ParseScutilProxy(s)}).Observations() {
+		for _, o := range (State{DNS: ds, Proxies: ParseScutilProxy(s)}).Observations("") {
 			if o.Key == "" || o.Kind == nil {
 				t.Fatalf("observation %v", o)
 			}

@@ -25,10 +25,14 @@
 //
 // macOS: `/usr/sbin/scutil --dns`, `/usr/sbin/scutil --proxy`.
 //
-// Windows: the DNS servers of each adapter (from api/interfaces.json),
-// api/proxy.json (the WinINET settings under HKCU\Software\Microsoft\Windows\
-// CurrentVersion\Internet Settings of every loaded user hive in HKEY_USERS),
-// and `netsh winhttp show proxy`. The formats are in API.md.
+// Windows: the DNS servers of each adapter (from api/interfaces.json) and
+// api/proxy.json: the WinINET settings (ProxyEnable, ProxyServer,
+// ProxyOverride, AutoConfigURL) of every loaded hive of a person, local,
+// domain or Microsoft Entra ID (HKU\S-1-5-21-*, HKU\S-1-12-1-*), the
+// machine's (HKLM, in force when the policy ProxySettingsPerUser is 0), and
+// the WinHTTP default proxy (WinHttpGetDefaultProxyConfiguration, not the
+// localised text of `netsh winhttp show proxy`, which only snapshots of
+// older agents hold). The formats are in API.md.
 package network
 
 import (
@@ -39,11 +43,14 @@ import (
 	"github.com/farmwatch/farmwatch/agent/host"
 	"github.com/farmwatch/farmwatch/agent/netstate"
 	"github.com/farmwatch/farmwatch/agent/sensor"
+	"github.com/farmwatch/farmwatch/fleethash"
 	fwv1 "github.com/farmwatch/farmwatch/proto/farmwatch/v1"
 )
 
-// Sensor is the network sensor.
-type Sensor struct{}
+// Sensor is the network sensor. Salt is the fleet salt with which each
+// interface's MAC is also hashed (NetInterface.mac_hash, fleethash), so
+// the collector can tell which hosts hold it in their neighbour tables.
+type Sensor struct{ Salt string }
 
 // Name is "network".
 func (Sensor) Name() string { return "network" }
@@ -54,9 +61,9 @@ const maxRoutes = 256
 
 // Sense reads the host's network paths. Each part (interfaces, routes, DNS,
 // proxies) is read on its own; a part that fails leaves the others.
-func (Sensor) Sense(ctx context.Context, h *host.Host) ([]*fwv1.Observation, error) {
+func (s Sensor) Sense(ctx context.Context, h *host.Host) ([]*fwv1.Observation, error) {
 	st, err := sensor.ByOS[State]{Linux: readLinux, Darwin: readDarwin, Windows: readWindows}.Read(ctx, h)
-	return st.Observations(), err
+	return st.Observations(s.Salt), err
 }
 
 // State is what the sensor read, before it becomes observations.
@@ -67,12 +74,14 @@ type State struct {
 	Proxies    []*fwv1.ProxySetting
 }
 
-// Observations finishes the state (tunnel flags, split defaults) and turns
-// it into keyed observations.
-func (st State) Observations() []*fwv1.Observation {
+// Observations finishes the state (tunnel flags, split defaults, the
+// salted hash of each interface's MAC) and turns it into keyed
+// observations.
+func (st State) Observations(salt string) []*fwv1.Observation {
 	kinds := map[string]string{}
 	for _, i := range st.Interfaces {
 		i.Tunnel = netstate.TunnelKind(i.Type)
+		i.MacHash = fleethash.MACHash(salt, i.Mac)
 		kinds[i.Name] = i.Type
 	}
 	netstate.MarkRoutes(st.Routes, kinds)

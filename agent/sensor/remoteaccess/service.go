@@ -37,16 +37,30 @@ import (
 //
 // darwin (launchd, manager "launchd"):
 //   - /Library/LaunchDaemons/*.plist, /Library/LaunchAgents/*.plist,
-//     /Users/*/Library/LaunchAgents/*.plist and, of the system's own jobs,
-//     only /System/Library/LaunchDaemons/com.apple.screensharing.plist (XML
-//     or binary): Label, Program, ProgramArguments, UserName, Disabled,
-//     RunAtLoad, KeepAlive and the demand triggers (MachServices, Sockets,
-//     StartInterval, StartCalendarInterval, WatchPaths, QueueDirectories,
-//     StartOnMount, LaunchEvents).
-//   - `/bin/launchctl print-disabled system`: the enable/disable overrides of
-//     the system domain, which win over a daemon's Disabled key.
-//   - `/bin/launchctl list`: the pid of each job of the caller's domain, for
-//     the running state.
+//     /Users/*/Library/LaunchAgents/*.plist, the jobs that apps register
+//     with SMAppService (macOS 13 and later), which stay inside the bundle:
+//     /Applications/*.app, /Applications/*/*.app and /Users/*/Applications/*.app
+//     Contents/Library/LaunchDaemons/*.plist and Contents/Library/LaunchAgents/*.plist,
+//     and, of the system's own jobs, only
+//     /System/Library/LaunchDaemons/com.apple.screensharing.plist (XML or
+//     binary): Label, Program, ProgramArguments, BundleProgram (relative to
+//     the bundle), UserName, Disabled, RunAtLoad, KeepAlive and the demand
+//     triggers (MachServices, Sockets, StartInterval, StartCalendarInterval,
+//     WatchPaths, QueueDirectories, StartOnMount, LaunchEvents). A bundled
+//     job is enabled only when launchd lists it (the app registered it).
+//   - `/bin/launchctl print-disabled system` (else
+//     /var/db/com.apple.xpc.launchd/disabled.plist): the enable/disable
+//     overrides of the system domain, which win over a daemon's Disabled key.
+//   - `/bin/launchctl list`: the pid of each job of the system domain (the
+//     agent runs as root), for the running state.
+//   - The local users (uid 500 and up: /var/db/dslocal/nodes/Default/users/*.plist,
+//     and the uids of /var/db/com.apple.xpc.launchd/disabled.UID.plist): for
+//     each, `/bin/launchctl print gui/UID` (the services of the user's gui
+//     domain with their pids; it fails for a user who is not logged in) and
+//     disabled.UID.plist (the user's overrides). A user's own LaunchAgents
+//     take that user's; the agents every user runs take the union: running
+//     when running for anyone, disabled when every user who overrides it
+//     disabled it.
 //   - Settings (manager "setting"): "screensharing" from the override of
 //     com.apple.screensharing (else that plist's Disabled key), and
 //     "remote-management" from /Library/Application Support/Apple/Remote

@@ -3,6 +3,7 @@ package usb
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"slices"
 	"sort"
@@ -15,12 +16,15 @@ import (
 )
 
 var (
-	ioregCmd    = host.Command{Name: "ioreg", Args: []string{"-a", "-r", "-c", "IOUSBHostDevice", "-l"}}
-	profilerCmd = host.Command{Name: "system_profiler", Args: []string{"-json", "SPUSBDataType"}}
+	ioregCmd        = host.Command{Name: "ioreg", Args: []string{"-a", "-r", "-c", "IOUSBHostDevice", "-l"}}
+	profilerCmd     = host.Command{Name: "system_profiler", Args: []string{"-json", "SPUSBDataType"}}
+	profilerHostCmd = host.Command{Name: "system_profiler", Args: []string{"-json", "SPUSBHostDataType"}}
 )
 
 // readDarwin reads the USB devices of a Mac from ioreg, or from
-// system_profiler when ioreg is not available; the package doc says what.
+// system_profiler when ioreg is not available: SPUSBDataType (macOS 10.15
+// to 15), then SPUSBHostDataType when that lists nothing (macOS 26, where
+// SPUSBDataType is empty). The package doc says what.
 func readDarwin(ctx context.Context, h *host.Host) ([]*fwv1.UsbDevice, error) {
 	out, err := h.Run(ctx, ioregCmd)
 	if err == nil {
@@ -29,14 +33,24 @@ func readDarwin(ctx context.Context, h *host.Host) ([]*fwv1.UsbDevice, error) {
 	if !unknown(err) {
 		return nil, fmt.Errorf("list usb devices: %w", err)
 	}
-	out, err2 := h.Run(ctx, profilerCmd)
-	if err2 != nil {
-		if unknown(err2) {
-			return nil, nil
+	var errs []error
+	out, err = h.Run(ctx, profilerCmd)
+	if err == nil {
+		ds, err := parseSystemProfiler(out)
+		if err != nil || len(ds) > 0 {
+			return ds, err
 		}
-		return nil, fmt.Errorf("list usb devices: %w", err2)
+	} else if !unknown(err) {
+		errs = append(errs, fmt.Errorf("list usb devices: %w", err))
 	}
-	return parseSystemProfiler(out)
+	out, err = h.Run(ctx, profilerHostCmd)
+	if err == nil {
+		return parseSystemProfilerHost(out)
+	}
+	if !unknown(err) {
+		errs = append(errs, fmt.Errorf("list usb devices: %w", err))
+	}
+	return nil, errors.Join(errs...)
 }
 
 // parseIoreg reads the XML plist that `ioreg -a -r -c IOUSBHostDevice -l`
@@ -255,6 +269,80 @@ func parseSystemProfiler(b []byte) ([]*fwv1.UsbDevice, error) {
 	walk(doc.USB, 0)
 	sort.Slice(out, func(i, j int) bool { return out[i].BusPath < out[j].BusPath })
 	return out, nil
+}
+
+// spHostItem is one entry of `system_profiler -json SPUSBHostDataType`
+// (macOS 26): buses at the top, devices below them and their hubs, with
+// the IOUSBHost property names.
+type spHostItem struct {
+	Name       string       `json:"_name"`
+	VendorID   string       `json:"USBDeviceKeyVendorID"` // "0x0bda"
+	ProductID  string       `json:"USBDeviceKeyProductID"`
+	VendorName string       `json:"USBDeviceKeyVendorName"`
+	Serial     string       `json:"USBDeviceKeySerialNumber"` // "Not Provided" when there is none
+	LocationID string       `json:"USBKeyLocationID"`         // "0x01100000"
+	LinkSpeed  string       `json:"USBDeviceKeyLinkSpeed"`    // "12 Mb/s", "5 Gb/s"
+	Items      []spHostItem `json:"_items"`
+}
+
+// parseSystemProfilerHost reads `system_profiler -json SPUSBHostDataType`.
+// A bus has a location but no vendor id; it is not a device.
+func parseSystemProfilerHost(b []byte) ([]*fwv1.UsbDevice, error) {
+	var doc struct {
+		USB []spHostItem `json:"SPUSBHostDataType"`
+	}
+	if err := json.Unmarshal(b, &doc); err != nil {
+		return nil, fmt.Errorf("parse system_profiler output: %w", err)
+	}
+	var out []*fwv1.UsbDevice
+	seen := map[string]bool{}
+	var walk func(items []spHostItem, depth int)
+	walk = func(items []spHostItem, depth int) {
+		if depth > 64 {
+			return
+		}
+		for _, it := range items {
+			if it.VendorID != "" && it.LocationID != "" {
+				d := &fwv1.UsbDevice{
+					VendorId:     uint32(leadingHex(it.VendorID)),
+					ProductId:    uint32(leadingHex(it.ProductID)),
+					Manufacturer: strings.TrimSpace(it.VendorName),
+					Product:      strings.TrimSpace(it.Name),
+					BusPath:      fmt.Sprintf("%08x", leadingHex(it.LocationID)),
+					Speed:        linkSpeed(it.LinkSpeed),
+				}
+				if s := strings.TrimSpace(it.Serial); s != "Not Provided" {
+					d.Serial = s
+				}
+				if !seen[d.BusPath] {
+					seen[d.BusPath] = true
+					out = append(out, d)
+				}
+			}
+			walk(it.Items, depth+1)
+		}
+	}
+	walk(doc.USB, 0)
+	sort.Slice(out, func(i, j int) bool { return out[i].BusPath < out[j].BusPath })
+	return out, nil
+}
+
+// linkSpeed names USBDeviceKeyLinkSpeed ("480 Mb/s", "5 Gb/s") in Mb/s, as
+// Linux's speed attribute does.
+func linkSpeed(s string) string {
+	v, unit, ok := strings.Cut(strings.TrimSpace(s), " ")
+	f, err := strconv.ParseFloat(v, 64)
+	if !ok || err != nil || f <= 0 || f > 1e6 {
+		return ""
+	}
+	switch unit {
+	case "Gb/s":
+		f *= 1000
+	case "Mb/s":
+	default:
+		return ""
+	}
+	return strconv.FormatFloat(f, 'f', -1, 64)
 }
 
 // leadingHex reads the hex number a string starts with ("0x046d  (Logitech

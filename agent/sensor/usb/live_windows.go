@@ -4,7 +4,6 @@ package usb
 
 import (
 	"context"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"strings"
@@ -38,7 +37,7 @@ const maxNodes = 4096
 func liveUSB(ctx context.Context) (any, error) {
 	var out []pnpRecord
 	var errs []error
-	for _, enum := range []string{"USB", "HID", "USBSTOR"} {
+	for _, enum := range []string{"USB", "HID", "USBSTOR", "SCSI"} {
 		recs, err := enumerate(ctx, enum)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("enumerate %s devices: %w", enum, err))
@@ -94,8 +93,23 @@ func enumerate(ctx context.Context, enumerator string) ([]pnpRecord, error) {
 				r.Removable = p == 2 || p == 3 // CM_REMOVAL_POLICY_EXPECT_ORDERLY/SURPRISE_REMOVAL
 			}
 		}
-		if enumerator == "HID" {
+		if v, err := set.DeviceRegistryProperty(data, windows.SPDRP_ADDRESS); err == nil {
+			if a, ok := v.(uint32); ok {
+				r.Address = &a
+			}
+		}
+		if v, err := set.DeviceRegistryProperty(data, windows.SPDRP_CAPABILITIES); err == nil {
+			if c, ok := v.(uint32); ok {
+				r.Capabilities = &c
+			}
+		}
+		switch enumerator {
+		case "HID":
 			readHIDCaps(&r)
+		case "USB":
+			if isUSBDevice(r) {
+				r.USBStrings = readUSBStrings(r)
+			}
 		}
 		out = append(out, r)
 	}
@@ -113,21 +127,15 @@ var (
 	procHidPGetValueCaps  = hidDLL.NewProc("HidP_GetValueCaps")
 )
 
-// hidpi.h: the HIDP_CAPS and HIDP_VALUE_CAPS layouts and constants.
-const (
-	hidpStatusSuccess       = 0x00110000 // HIDP_STATUS_SUCCESS
-	hidpInput               = 0          // HidP_Input
-	maxValueCaps            = 256
-	sizeofHIDPValueCaps     = 72
-	sizeofHIDPCaps          = 64
-	offNumberInputValueCaps = 48 // HIDP_CAPS.NumberInputValueCaps
-)
-
 // readHIDCaps fills a HID node's top-level usage and input values from the
 // HID parser of Windows: it opens the node's HID interface with no access
 // rights (enough for the parsed descriptor, even for the keyboards and
 // mice Windows holds open), then HidD_GetPreparsedData, HidP_GetCaps and
 // HidP_GetValueCaps. What cannot be read is left out.
+//
+// HidD_GetPreparsedData returns a BOOLEAN, one byte: only the low byte of
+// the return register is its value. HidP_* return an NTSTATUS, 32 bits:
+// only the low 32 bits are compared with HIDP_STATUS_SUCCESS.
 func readHIDCaps(r *pnpRecord) {
 	if procHidPGetValueCaps.Find() != nil {
 		return
@@ -146,37 +154,101 @@ func readHIDCaps(r *pnpRecord) {
 	}
 	defer windows.CloseHandle(h)
 	var pp uintptr
-	if ok, _, _ := procHidDGetPreparsed.Call(uintptr(h), uintptr(unsafe.Pointer(&pp))); ok == 0 || pp == 0 {
+	if ok, _, _ := procHidDGetPreparsed.Call(uintptr(h), uintptr(unsafe.Pointer(&pp))); byte(ok) == 0 || pp == 0 {
 		return
 	}
 	defer procHidDFreePreparsed.Call(pp)
-	var caps [sizeofHIDPCaps]byte
-	if st, _, _ := procHidPGetCaps.Call(pp, uintptr(unsafe.Pointer(&caps[0]))); st != hidpStatusSuccess {
+	caps := make([]byte, sizeofHIDPCaps)
+	if st, _, _ := procHidPGetCaps.Call(pp, uintptr(unsafe.Pointer(&caps[0]))); uint32(st) != hidpStatusSuccess {
 		return
 	}
-	r.HIDUsage = binary.LittleEndian.Uint16(caps[0:])
-	r.HIDUsagePage = binary.LittleEndian.Uint16(caps[2:])
-	n := int(binary.LittleEndian.Uint16(caps[offNumberInputValueCaps:]))
+	page, usage, n, ok := decodeHIDPCaps(caps)
+	if !ok {
+		return
+	}
+	r.HIDUsagePage, r.HIDUsage = page, usage
 	if n == 0 {
 		return
 	}
 	n = min(n, maxValueCaps)
 	buf := make([]byte, n*sizeofHIDPValueCaps)
-	length := uint16(n)
-	if st, _, _ := procHidPGetValueCaps.Call(hidpInput, uintptr(unsafe.Pointer(&buf[0])), uintptr(unsafe.Pointer(&length)), pp); st != hidpStatusSuccess {
+	length := uint16(n) // in: entries the buffer holds; out: entries written
+	if st, _, _ := procHidPGetValueCaps.Call(hidpInput, uintptr(unsafe.Pointer(&buf[0])), uintptr(unsafe.Pointer(&length)), pp); uint32(st) != hidpStatusSuccess {
 		return
 	}
-	for i := 0; i < int(length) && i < n; i++ {
-		c := buf[i*sizeofHIDPValueCaps : (i+1)*sizeofHIDPValueCaps]
-		v := hidValue{UsagePage: binary.LittleEndian.Uint16(c[0:]), Absolute: c[15] != 0}
-		if c[12] != 0 { // IsRange: Range.UsageMin, Range.UsageMax
-			v.UsageMin, v.UsageMax = binary.LittleEndian.Uint16(c[56:]), binary.LittleEndian.Uint16(c[58:])
-		} else { // NotRange.Usage
-			v.UsageMin = binary.LittleEndian.Uint16(c[56:])
-			v.UsageMax = v.UsageMin
-		}
-		r.HIDValues = append(r.HIDValues, v)
+	r.HIDValues = decodeHIDPValueCaps(buf, int(length))
+}
+
+// guidDevinterfaceUSBHub is GUID_DEVINTERFACE_USB_HUB (usbiodef.h).
+var guidDevinterfaceUSBHub = windows.GUID{Data1: 0xf18a0e88, Data2: 0xc30c, Data3: 0x11d0, Data4: [8]byte{0x88, 0x15, 0x00, 0xa0, 0xc9, 0x06, 0xbe, 0xd8}}
+
+// isUSBDevice reports whether a node of the USB enumerator is a device
+// (VID and PID, no MI_xx): not a root hub, not an interface.
+func isUSBDevice(r pnpRecord) bool {
+	_, _, mi, ok := vidPid(&r)
+	return ok && mi < 0 && r.Parent != ""
+}
+
+// readUSBStrings asks the device's parent hub for the device's
+// descriptors (IOCTL_USB_GET_DESCRIPTOR_FROM_NODE_CONNECTION on the hub's
+// GUID_DEVINTERFACE_USB_HUB interface, at the device's port): the device
+// descriptor for the string indexes, string 0 for the languages, then the
+// manufacturer, product and serial number strings in the first language.
+// This is what the device itself says; SPDRP_MFG is the INF's text.
+func readUSBStrings(r pnpRecord) *usbStrings {
+	out := &usbStrings{}
+	port, ok := portOf(r)
+	if !ok {
+		out.Error = "no port number"
+		return out
 	}
+	paths, err := windows.CM_Get_Device_Interface_List(r.Parent, &guidDevinterfaceUSBHub, windows.CM_GET_DEVICE_INTERFACE_LIST_PRESENT)
+	if err != nil || len(paths) == 0 || paths[0] == "" {
+		out.Error = "no hub interface"
+		return out
+	}
+	name, err := windows.UTF16PtrFromString(paths[0])
+	if err != nil {
+		out.Error = err.Error()
+		return out
+	}
+	hub, err := windows.CreateFile(name, windows.GENERIC_WRITE, windows.FILE_SHARE_WRITE, nil, windows.OPEN_EXISTING, 0, 0)
+	if err != nil {
+		out.Error = "open hub: " + err.Error()
+		return out
+	}
+	defer windows.CloseHandle(hub)
+	get := func(typ, index uint8, lang uint16, length int) []byte {
+		buf := descriptorRequest(port, typ, index, lang, length)
+		var n uint32
+		if err := windows.DeviceIoControl(hub, ioctlUSBGetDescriptorFromNC, &buf[0], uint32(len(buf)), &buf[0], uint32(len(buf)), &n, nil); err != nil {
+			return nil
+		}
+		return descriptorAnswer(buf, int(n))
+	}
+	mfg, prod, ser, ok := parseDeviceDescriptor(get(usbDeviceDescriptorType, 0, 0, sizeofUSBDeviceDescriptor))
+	if !ok {
+		out.Error = "no device descriptor"
+		return out
+	}
+	if mfg == 0 && prod == 0 && ser == 0 {
+		return out // the device has no strings
+	}
+	langs := parseLangIDs(get(usbStringDescriptorType, 0, 0, maxStringDescriptor))
+	if len(langs) == 0 {
+		out.Error = "no languages"
+		return out
+	}
+	out.Language = langs[0]
+	str := func(i uint8) string {
+		if i == 0 {
+			return ""
+		}
+		s, _ := parseStringDescriptor(get(usbStringDescriptorType, i, out.Language, maxStringDescriptor))
+		return s
+	}
+	out.Manufacturer, out.Product, out.Serial = str(mfg), str(prod), str(ser)
+	return out
 }
 
 func regString(set windows.DevInfo, data *windows.DevInfoData, p windows.SPDRP) string {

@@ -37,17 +37,28 @@
 //     "Product Revision Level" of SCSI devices, and IOMACAddress.
 //   - When ioreg is not available (not recorded), `/usr/sbin/system_profiler
 //     -json SPUSBDataType`: devices with vendor_id, product_id, manufacturer,
-//     serial_num, location_id and device_speed, without interfaces.
+//     serial_num, location_id and device_speed, without interfaces; when
+//     that lists nothing (it is empty on macOS 26), `/usr/sbin/system_profiler
+//     -json SPUSBHostDataType`: USBDeviceKeyVendorID, USBDeviceKeyProductID,
+//     USBDeviceKeyVendorName, USBDeviceKeySerialNumber ("Not Provided" is
+//     none), USBKeyLocationID and USBDeviceKeyLinkSpeed.
 //
 // windows, key "usb/<device instance id>":
-//   - api/usb.json (API.md): the present device nodes of the USB, HID and
-//     USBSTOR enumerators from SetupAPI (SetupDiGetClassDevsEx,
+//   - api/usb.json (API.md): the present device nodes of the USB, HID,
+//     USBSTOR and SCSI enumerators from SetupAPI (SetupDiGetClassDevsEx,
 //     DIGCF_PRESENT|DIGCF_ALLCLASSES), each with its instance id, parent
 //     (DEVPKEY_Device_Parent), hardware and compatible ids, service, class,
-//     manufacturer, description and bus-reported description
-//     (DEVPKEY_Device_BusReportedDeviceDesc), location information. Interface
-//     classes come from the compatible ids (USB\Class_03&SubClass_01&Prot_01),
-//     SCSI inquiry strings from USBSTOR\<type><vendor><product><rev>.
+//     INF manufacturer and description, bus-reported description
+//     (DEVPKEY_Device_BusReportedDeviceDesc), location, port
+//     (SPDRP_ADDRESS) and capabilities (SPDRP_CAPABILITIES:
+//     CM_DEVCAP_UNIQUEID says whether the instance id carries the device's
+//     serial). Interface classes come from the compatible ids
+//     (USB\Class_03&SubClass_01&Prot_01), SCSI inquiry strings from
+//     USBSTOR\<type><vendor><product><rev> or SCSI\... (USB Attached SCSI).
+//   - For each USB device, its own manufacturer, product and serial string
+//     descriptors, asked of its parent hub
+//     (IOCTL_USB_GET_DESCRIPTOR_FROM_NODE_CONNECTION on the hub's
+//     GUID_DEVINTERFACE_USB_HUB interface, at the device's port).
 //   - For each HID node, from the HID parser of Windows: its interface
 //     (CM_Get_Device_Interface_List, GUID_DEVINTERFACE_HID) opened with no
 //     access rights, HidD_GetPreparsedData, HidP_GetCaps (the top-level

@@ -34,7 +34,29 @@ type pnpRecord struct {
 	HIDUsagePage uint16     `json:"hid_usage_page,omitempty"`
 	HIDUsage     uint16     `json:"hid_usage,omitempty"`
 	HIDValues    []hidValue `json:"hid_values,omitempty"`
+	// Address is SPDRP_ADDRESS: for a USB device, its port on the parent hub.
+	Address *uint32 `json:"address,omitempty"`
+	// Capabilities is SPDRP_CAPABILITIES (CM_DEVCAP_*); nil in snapshots
+	// of older agents. CM_DEVCAP_UNIQUEID says that the instance id's last
+	// part is the device's own serial number, not one Windows made up.
+	Capabilities *uint32 `json:"capabilities,omitempty"`
+	// USBStrings are the device's own string descriptors, read from its
+	// parent hub (IOCTL_USB_GET_DESCRIPTOR_FROM_NODE_CONNECTION).
+	USBStrings *usbStrings `json:"usb_strings,omitempty"`
 }
+
+// usbStrings are a USB device's manufacturer, product and serial number
+// string descriptors in its first language, "" where the device has none.
+type usbStrings struct {
+	Manufacturer string `json:"manufacturer,omitempty"`
+	Product      string `json:"product,omitempty"`
+	Serial       string `json:"serial,omitempty"`
+	Language     uint16 `json:"language,omitempty"` // the LANGID asked for, 0x0409 US English
+	Error        string `json:"error,omitempty"`    // why they could not be read
+}
+
+// cmDevcapUniqueID is CM_DEVCAP_UNIQUEID (cfgmgr32.h).
+const cmDevcapUniqueID = 0x10
 
 // hidValue is one input value of a HID collection (HIDP_VALUE_CAPS): its
 // usage, or its range of usages, and whether it is absolute.
@@ -103,12 +125,18 @@ func pnpDevices(recs []pnpRecord) []*fwv1.UsbDevice {
 			continue
 		}
 		d := &fwv1.UsbDevice{
-			VendorId:     uint32(vid),
-			ProductId:    uint32(pid),
-			Manufacturer: r.Manufacturer,
-			Product:      cmp.Or(r.BusReportedDesc, r.Description),
-			Serial:       instanceSerial(r.InstanceID),
-			BusPath:      r.InstanceID,
+			VendorId:  uint32(vid),
+			ProductId: uint32(pid),
+			Product:   cmp.Or(r.BusReportedDesc, r.Description),
+			Serial:    deviceSerial(r),
+			BusPath:   r.InstanceID,
+		}
+		// SPDRP_MFG (manufacturer) is the INF's text ("(Standard USB Host
+		// Controller)"), not the device's: only the string descriptors say
+		// what the device calls itself.
+		if u := r.USBStrings; u != nil {
+			d.Manufacturer = cleanString(u.Manufacturer)
+			d.Product = cmp.Or(cleanString(u.Product), d.Product)
 		}
 		for _, id := range r.CompatibleIDs {
 			if c, ok := field(strings.ToUpper(id), `USB\DEVCLASS_`, 2); ok {
@@ -173,8 +201,10 @@ func fillBelow(it *fwv1.UsbInterface, nodes []*pnpRecord, kids map[string][]*pnp
 				h = usagesHID(hidUsages(c.CompatibleIDs))
 			}
 			it.Hid = mergeHID(it.Hid, h)
-		case strings.HasPrefix(id, `USBSTOR\`):
-			for _, hw := range c.HardwareIDs {
+		case strings.HasPrefix(id, `USBSTOR\`), strings.HasPrefix(id, `SCSI\`):
+			// USBSTOR: the bulk-only mass-storage driver; SCSI: a disk
+			// behind USB Attached SCSI (UASPStor).
+			for _, hw := range append(c.HardwareIDs, c.InstanceID) {
 				if v, m, rev, cd, ok := usbstorInquiry(hw); ok {
 					it.ScsiVendor, it.ScsiModel, it.ScsiRevision, it.Cdrom = v, m, rev, cd
 					break
@@ -267,29 +297,88 @@ func hidUsages(ids []string) []string {
 	return out
 }
 
-// usbstorInquiry reads a USBSTOR hardware id
-// "USBSTOR\CdRomPiKVM___Optical_Drive___1.00": the type (Disk, CdRom,
-// Other, ...), then the inquiry vendor (8), product (16) and revision (4)
-// with blanks as "_".
+// usbstorInquiry reads the SCSI inquiry strings of a storage node's
+// hardware id, "USBSTOR\CdRomPiKVM___Optical_Drive___1.00" or
+// "SCSI\DiskSamsung_PSSD_T7_________0": the type (Disk, CdRom, Other,
+// ...), then the inquiry vendor (8), product (16) and revision (4) with
+// blanks as "_"; or of its instance id,
+// "USBSTOR\Disk&Ven_Adafruit&Prod_PyPortal&Rev_1.0\8&12b32204&0&...".
 func usbstorInquiry(hw string) (vendor, model, rev string, cdrom, ok bool) {
-	rest, found := strings.CutPrefix(hw, `USBSTOR\`)
-	if !found {
-		rest, found = strings.CutPrefix(hw, `usbstor\`)
-	}
-	if !found {
-		return "", "", "", false, false
-	}
-	for _, t := range []string{"CdRom", "Disk", "Sfloppy", "Other", "Optical", "Tape"} {
-		if strings.HasPrefix(strings.ToLower(rest), strings.ToLower(t)) {
-			s := rest[len(t):]
-			if len(s) < 28 {
-				return "", "", "", false, false
-			}
-			un := func(x string) string { return strings.TrimSpace(strings.ReplaceAll(x, "_", " ")) }
-			return un(s[:8]), un(s[8:24]), un(s[24:28]), strings.EqualFold(t, "CdRom"), true
+	rest := ""
+	for _, pre := range []string{`USBSTOR\`, `SCSI\`} {
+		if len(hw) > len(pre) && strings.EqualFold(hw[:len(pre)], pre) {
+			rest = hw[len(pre):]
 		}
 	}
+	if rest == "" {
+		return "", "", "", false, false
+	}
+	un := func(x string) string { return strings.TrimSpace(strings.ReplaceAll(x, "_", " ")) }
+	for _, t := range []string{"CdRom", "Disk", "Sfloppy", "Other", "Optical", "Tape"} {
+		if !strings.HasPrefix(strings.ToLower(rest), strings.ToLower(t)) {
+			continue
+		}
+		s := rest[len(t):]
+		if f, _, _ := strings.Cut(s, `\`); strings.HasPrefix(f, "&Ven_") || strings.HasPrefix(strings.ToLower(f), "&ven_") {
+			// The instance id's form: &Ven_X&Prod_Y&Rev_Z.
+			var v, m, r string
+			for _, kv := range strings.Split(f[1:], "&") {
+				k, val, _ := strings.Cut(kv, "_")
+				switch strings.ToLower(k) {
+				case "ven":
+					v = un(val)
+				case "prod":
+					m = un(val)
+				case "rev":
+					r = un(val)
+				}
+			}
+			return v, m, r, strings.EqualFold(t, "CdRom"), v != "" || m != ""
+		}
+		if len(s) < 28 {
+			return "", "", "", false, false
+		}
+		return un(s[:8]), un(s[8:24]), un(s[24:28]), strings.EqualFold(t, "CdRom"), true
+	}
 	return "", "", "", false, false
+}
+
+// deviceSerial is a USB device's serial number: its serial string
+// descriptor when it was read; else the last part of its instance id when
+// Windows says it is the device's own (CM_DEVCAP_UNIQUEID), "&" or not;
+// else, in snapshots of older agents that did not record the
+// capabilities, the last part when it holds no "&" (Windows makes up an id
+// with "&" for a device without a serial).
+func deviceSerial(r *pnpRecord) string {
+	if r.USBStrings != nil {
+		if s := cleanString(r.USBStrings.Serial); s != "" {
+			return s
+		}
+	}
+	last := r.InstanceID
+	if i := strings.LastIndexByte(last, '\\'); i >= 0 {
+		last = last[i+1:]
+	} else {
+		return ""
+	}
+	if r.Capabilities != nil {
+		if *r.Capabilities&cmDevcapUniqueID != 0 {
+			return last
+		}
+		return ""
+	}
+	return instanceSerial(r.InstanceID)
+}
+
+// cleanString trims a string descriptor and drops what is not text.
+func cleanString(s string) string {
+	s = strings.TrimSpace(strings.ToValidUTF8(s, ""))
+	return strings.Map(func(r rune) rune {
+		if r < 0x20 || r == 0x7f {
+			return -1
+		}
+		return r
+	}, s)
 }
 
 // instanceSerial is the serial a USB device instance id carries: the last

@@ -57,12 +57,12 @@ func TestPnpDevices(t *testing.T) {
 	}
 	got := pnpDevices(recs)
 	want := []*fwv1.UsbDevice{
-		{VendorId: 0x046d, ProductId: 0xc52b, Manufacturer: "(Standard USB Host Controller)", Product: "USB Receiver", BusPath: `USB\VID_046D&PID_C52B\6&12AB34CD&0&3`,
+		{VendorId: 0x046d, ProductId: 0xc52b, Product: "USB Receiver", BusPath: `USB\VID_046D&PID_C52B\6&12AB34CD&0&3`,
 			Interfaces: []*fwv1.UsbInterface{
 				{Number: 0, Class: 3, Subclass: 1, Protocol: 1, Driver: "HidUsb", Hid: &fwv1.HidInfo{Keyboard: true, Usages: []string{"0001:0006"}}},
 				{Number: 1, Class: 3, Subclass: 1, Protocol: 2, Driver: "HidUsb", Hid: &fwv1.HidInfo{Usages: []string{"0001:0002"}}},
 			}},
-		{VendorId: 0x1d6b, ProductId: 0x0104, Manufacturer: "(Standard USB Host Controller)", Product: "PiKVM Composite Device", Serial: "CAFEBABE", BusPath: `USB\VID_1D6B&PID_0104\CAFEBABE`,
+		{VendorId: 0x1d6b, ProductId: 0x0104, Product: "PiKVM Composite Device", Serial: "CAFEBABE", BusPath: `USB\VID_1D6B&PID_0104\CAFEBABE`,
 			Interfaces: []*fwv1.UsbInterface{
 				{Number: 0, Class: 3, Subclass: 1, Protocol: 1, Driver: "HidUsb", Hid: &fwv1.HidInfo{Keyboard: true, Usages: []string{"0001:0006"}}},
 				{Number: 1, Class: 3, Driver: "HidUsb", Hid: &fwv1.HidInfo{Usages: []string{"0001:0002"}}},

@@ -187,5 +187,10 @@ func (s *DB) applyTx(ctx context.Context, tx pgx.Tx, hostID string, seq uint64, 
 		int64(seq), ms(a.Seen), a.EgressIP, int64(a.SpoolDropped), hostID); err != nil {
 		return fmt.Errorf("host: %w", err)
 	}
+	if a.EgressIP != "" {
+		if _, err := tx.Exec(ctx, egressUpsert, hostID, a.EgressIP, ms(a.Seen)); err != nil {
+			return fmt.Errorf("egress: %w", err)
+		}
+	}
 	return nil
 }

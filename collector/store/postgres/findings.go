@@ -58,8 +58,13 @@ func (s *DB) Findings(ctx context.Context, f store.FindingFilter) ([]store.Findi
 		args = append(args, int32(f.MinSeverity))
 		where = append(where, fmt.Sprintf("f.severity >= $%d", len(args)))
 	}
-	q := `SELECT f.host_id, h.hostname, f.id, f.body, f.state, f.first_seen, f.last_seen
-FROM findings f JOIN hosts h ON h.id = f.host_id`
+	// The agents' findings and the fleet rules' (fleet_findings) together,
+	// each with its latest judgement.
+	q := `SELECT f.host_id, h.hostname, f.id, f.body, f.state, f.first_seen, f.last_seen,
+  coalesce(t.state, ''), coalesce(t.comment, ''), coalesce(t.by_token, ''), coalesce(t.at, 0), coalesce(t.occurrence, 0)
+FROM (SELECT host_id, id, rule, severity, body, state, first_seen, last_seen FROM findings
+      UNION ALL SELECT host_id, id, rule, severity, body, state, first_seen, last_seen FROM fleet_findings) f
+JOIN hosts h ON h.id = f.host_id` + latestTriage
 	if len(where) > 0 {
 		q += " WHERE " + strings.Join(where, " AND ")
 	}
@@ -74,10 +79,12 @@ FROM findings f JOIN hosts h ON h.id = f.host_id`
 		var (
 			r           store.FindingRow
 			body        []byte
-			state       string
+			state, ts   string
 			first, last int64
+			tAt, tOcc   int64
 		)
-		if err := rows.Scan(&r.HostID, &r.Hostname, &r.ID, &body, &state, &first, &last); err != nil {
+		if err := rows.Scan(&r.HostID, &r.Hostname, &r.ID, &body, &state, &first, &last,
+			&ts, &r.Triage.Comment, &r.Triage.By, &tAt, &tOcc); err != nil {
 			return nil, fmt.Errorf("findings: %w", err)
 		}
 		r.Finding = &fwv1.Finding{}
@@ -85,6 +92,10 @@ FROM findings f JOIN hosts h ON h.id = f.host_id`
 			return nil, fmt.Errorf("findings: stored %s: %w", r.ID, err)
 		}
 		r.State, r.FirstSeen, r.LastSeen = store.FindingState(state), fromMS(first), fromMS(last)
+		if tAt != 0 {
+			r.Triage.HostID, r.Triage.FindingID = r.HostID, r.ID
+			r.Triage.State, r.Triage.At, r.Triage.Occurrence = store.TriageState(ts), fromMS(tAt), fromMS(tOcc)
+		}
 		out = append(out, r)
 	}
 	return out, rows.Err()

@@ -142,5 +142,12 @@ func (s *DB) PruneChanges(ctx context.Context, before time.Time) (int64, error) 
 	if err != nil {
 		return 0, fmt.Errorf("prune history: %w", err)
 	}
+	// The egress history and resolved clusters of that age go with it.
+	if _, err := s.pool.Exec(ctx, `DELETE FROM egress_history WHERE last_seen < $1`, ms(before)); err != nil {
+		return 0, fmt.Errorf("prune egress history: %w", err)
+	}
+	if _, err := s.pool.Exec(ctx, `DELETE FROM clusters WHERE state = 'resolved' AND last_seen < $1`, ms(before)); err != nil {
+		return 0, fmt.Errorf("prune clusters: %w", err)
+	}
 	return t.RowsAffected(), nil
 }

@@ -138,6 +138,11 @@ func (s *DB) applyTx(ctx context.Context, tx *sql.Tx, hostID string, seq uint64,
 		int64(seq), ms(a.Seen), a.EgressIP, a.EgressIP, int64(a.SpoolDropped), hostID); err != nil {
 		return fail("host", err)
 	}
+	if a.EgressIP != "" {
+		if _, err := tx.StmtContext(ctx, s.st.egress).ExecContext(ctx, hostID, a.EgressIP, ms(a.Seen)); err != nil {
+			return fail("egress", err)
+		}
+	}
 	return true, nil
 }
 

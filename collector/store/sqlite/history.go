@@ -141,5 +141,12 @@ func (s *DB) PruneChanges(ctx context.Context, before time.Time) (int64, error) 
 	if err != nil {
 		return 0, fmt.Errorf("prune history: %w", err)
 	}
+	// The egress history and resolved clusters of that age go with it.
+	if _, err := s.db.ExecContext(ctx, `DELETE FROM egress_history WHERE last_seen < ?`, ms(before)); err != nil {
+		return 0, fmt.Errorf("prune egress history: %w", err)
+	}
+	if _, err := s.db.ExecContext(ctx, `DELETE FROM clusters WHERE state = 'resolved' AND last_seen < ?`, ms(before)); err != nil {
+		return 0, fmt.Errorf("prune clusters: %w", err)
+	}
 	return r.RowsAffected()
 }

@@ -23,6 +23,7 @@ type applyStmts struct {
 	remove   *sql.Stmt // returns the kind and body removed
 
 	changes *sql.Stmt // one message's history
+	egress  *sql.Stmt // the host's egress IP in its history
 
 	finding    *sql.Stmt // opens, refreshes or reopens one finding
 	openIDs    *sql.Stmt // hostID -> the ids of its open findings
@@ -47,6 +48,7 @@ ON CONFLICT(host_id, key) DO UPDATE SET kind = excluded.kind, body = excluded.bo
 		remove: prepare("remove", `DELETE FROM observations WHERE host_id = ? AND key = ? RETURNING kind, body`),
 
 		changes: prepare("changes", `INSERT INTO changes (host_id, seq, at, n, body) VALUES (?, ?, ?, ?, ?)`),
+		egress:  prepare("egress", egressUpsert),
 
 		finding: prepare("finding", `INSERT INTO findings (host_id, id, rule, severity, body, state, first_seen, last_seen) VALUES (?, ?, ?, ?, ?, 'open', ?, ?)
 ON CONFLICT(host_id, id) DO UPDATE SET body = excluded.body, severity = excluded.severity, last_seen = excluded.last_seen,

@@ -36,6 +36,9 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"EveryKind", testEveryKind},
 		{"Sequence", testSequence},
 		{"Enroll", testEnroll},
+		{"Triage", testTriage},
+		{"Egress", testEgress},
+		{"Fleet", testFleet},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -166,6 +166,7 @@ type AgentMessage struct {
 	//	*AgentMessage_Heartbeat
 	//	*AgentMessage_BundleStatus
 	//	*AgentMessage_Chunk
+	//	*AgentMessage_HuntReply
 	Body          isAgentMessage_Body `protobuf_oneof:"body"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -285,6 +286,15 @@ func (x *AgentMessage) GetChunk() *Chunk {
 	return nil
 }
 
+func (x *AgentMessage) GetHuntReply() *HuntReply {
+	if x != nil {
+		if x, ok := x.Body.(*AgentMessage_HuntReply); ok {
+			return x.HuntReply
+		}
+	}
+	return nil
+}
+
 type isAgentMessage_Body interface {
 	isAgentMessage_Body()
 }
@@ -317,6 +327,10 @@ type AgentMessage_Chunk struct {
 	Chunk *Chunk `protobuf:"bytes,16,opt,name=chunk,proto3,oneof"`
 }
 
+type AgentMessage_HuntReply struct {
+	HuntReply *HuntReply `protobuf:"bytes,17,opt,name=hunt_reply,json=huntReply,proto3,oneof"`
+}
+
 func (*AgentMessage_Hello) isAgentMessage_Body() {}
 
 func (*AgentMessage_Full) isAgentMessage_Body() {}
@@ -330,6 +344,8 @@ func (*AgentMessage_Heartbeat) isAgentMessage_Body() {}
 func (*AgentMessage_BundleStatus) isAgentMessage_Body() {}
 
 func (*AgentMessage_Chunk) isAgentMessage_Body() {}
+
+func (*AgentMessage_HuntReply) isAgentMessage_Body() {}
 
 // Chunk carries a part of an encoded AgentMessage that is larger than one
 // gRPC message may be: the parts of one message are sent in order, all
@@ -836,6 +852,7 @@ type CollectorMessage struct {
 	//	*CollectorMessage_Config
 	//	*CollectorMessage_Rules
 	//	*CollectorMessage_Resync
+	//	*CollectorMessage_Hunt
 	Body          isCollectorMessage_Body `protobuf_oneof:"body"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -923,6 +940,15 @@ func (x *CollectorMessage) GetResync() *Resync {
 	return nil
 }
 
+func (x *CollectorMessage) GetHunt() *HuntRequest {
+	if x != nil {
+		if x, ok := x.Body.(*CollectorMessage_Hunt); ok {
+			return x.Hunt
+		}
+	}
+	return nil
+}
+
 type isCollectorMessage_Body interface {
 	isCollectorMessage_Body()
 }
@@ -947,6 +973,10 @@ type CollectorMessage_Resync struct {
 	Resync *Resync `protobuf:"bytes,14,opt,name=resync,proto3,oneof"`
 }
 
+type CollectorMessage_Hunt struct {
+	Hunt *HuntRequest `protobuf:"bytes,15,opt,name=hunt,proto3,oneof"`
+}
+
 func (*CollectorMessage_Ack) isCollectorMessage_Body() {}
 
 func (*CollectorMessage_Scan) isCollectorMessage_Body() {}
@@ -956,6 +986,145 @@ func (*CollectorMessage_Config) isCollectorMessage_Body() {}
 func (*CollectorMessage_Rules) isCollectorMessage_Body() {}
 
 func (*CollectorMessage_Resync) isCollectorMessage_Body() {}
+
+func (*CollectorMessage_Hunt) isCollectorMessage_Body() {}
+
+// HuntRequest asks the agent to scan now and answer with the observations
+// that match a CEL filter (farmwatch-collector hunt). The filter is
+// compiled by the agent against the scope of kind (an observation kind:
+// the variable of that name, with host and org) or, when kind is "",
+// against every observation as the variable observation. The collector
+// checked it compiles before sending it.
+type HuntRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	RequestId     string                 `protobuf:"bytes,1,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	Kind          string                 `protobuf:"bytes,2,opt,name=kind,proto3" json:"kind,omitempty"`
+	Filter        string                 `protobuf:"bytes,3,opt,name=filter,proto3" json:"filter,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *HuntRequest) Reset() {
+	*x = HuntRequest{}
+	mi := &file_farmwatch_v1_agent_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *HuntRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*HuntRequest) ProtoMessage() {}
+
+func (x *HuntRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_farmwatch_v1_agent_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use HuntRequest.ProtoReflect.Descriptor instead.
+func (*HuntRequest) Descriptor() ([]byte, []int) {
+	return file_farmwatch_v1_agent_proto_rawDescGZIP(), []int{11}
+}
+
+func (x *HuntRequest) GetRequestId() string {
+	if x != nil {
+		return x.RequestId
+	}
+	return ""
+}
+
+func (x *HuntRequest) GetKind() string {
+	if x != nil {
+		return x.Kind
+	}
+	return ""
+}
+
+func (x *HuntRequest) GetFilter() string {
+	if x != nil {
+		return x.Filter
+	}
+	return ""
+}
+
+// HuntReply answers a HuntRequest: the observations of a fresh scan that
+// match (at most the collector's observation limit), or why there are
+// none (the filter did not compile here, the scan failed).
+type HuntReply struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	RequestId     string                 `protobuf:"bytes,1,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	Matches       []*Observation         `protobuf:"bytes,2,rep,name=matches,proto3" json:"matches,omitempty"`
+	Error         string                 `protobuf:"bytes,3,opt,name=error,proto3" json:"error,omitempty"`
+	Scanned       uint32                 `protobuf:"varint,4,opt,name=scanned,proto3" json:"scanned,omitempty"` // observations the filter was evaluated on
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *HuntReply) Reset() {
+	*x = HuntReply{}
+	mi := &file_farmwatch_v1_agent_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *HuntReply) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*HuntReply) ProtoMessage() {}
+
+func (x *HuntReply) ProtoReflect() protoreflect.Message {
+	mi := &file_farmwatch_v1_agent_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use HuntReply.ProtoReflect.Descriptor instead.
+func (*HuntReply) Descriptor() ([]byte, []int) {
+	return file_farmwatch_v1_agent_proto_rawDescGZIP(), []int{12}
+}
+
+func (x *HuntReply) GetRequestId() string {
+	if x != nil {
+		return x.RequestId
+	}
+	return ""
+}
+
+func (x *HuntReply) GetMatches() []*Observation {
+	if x != nil {
+		return x.Matches
+	}
+	return nil
+}
+
+func (x *HuntReply) GetError() string {
+	if x != nil {
+		return x.Error
+	}
+	return ""
+}
+
+func (x *HuntReply) GetScanned() uint32 {
+	if x != nil {
+		return x.Scanned
+	}
+	return 0
+}
 
 // Resync says the collector did not apply message refused_seq, and will
 // apply nothing more from this agent until a full state numbered next_seq:
@@ -974,7 +1143,7 @@ type Resync struct {
 
 func (x *Resync) Reset() {
 	*x = Resync{}
-	mi := &file_farmwatch_v1_agent_proto_msgTypes[11]
+	mi := &file_farmwatch_v1_agent_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -986,7 +1155,7 @@ func (x *Resync) String() string {
 func (*Resync) ProtoMessage() {}
 
 func (x *Resync) ProtoReflect() protoreflect.Message {
-	mi := &file_farmwatch_v1_agent_proto_msgTypes[11]
+	mi := &file_farmwatch_v1_agent_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -999,7 +1168,7 @@ func (x *Resync) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Resync.ProtoReflect.Descriptor instead.
 func (*Resync) Descriptor() ([]byte, []int) {
-	return file_farmwatch_v1_agent_proto_rawDescGZIP(), []int{11}
+	return file_farmwatch_v1_agent_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *Resync) GetRefusedSeq() uint64 {
@@ -1033,7 +1202,7 @@ type Ack struct {
 
 func (x *Ack) Reset() {
 	*x = Ack{}
-	mi := &file_farmwatch_v1_agent_proto_msgTypes[12]
+	mi := &file_farmwatch_v1_agent_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1045,7 +1214,7 @@ func (x *Ack) String() string {
 func (*Ack) ProtoMessage() {}
 
 func (x *Ack) ProtoReflect() protoreflect.Message {
-	mi := &file_farmwatch_v1_agent_proto_msgTypes[12]
+	mi := &file_farmwatch_v1_agent_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1058,7 +1227,7 @@ func (x *Ack) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Ack.ProtoReflect.Descriptor instead.
 func (*Ack) Descriptor() ([]byte, []int) {
-	return file_farmwatch_v1_agent_proto_rawDescGZIP(), []int{12}
+	return file_farmwatch_v1_agent_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *Ack) GetSeq() uint64 {
@@ -1077,7 +1246,7 @@ type ScanRequest struct {
 
 func (x *ScanRequest) Reset() {
 	*x = ScanRequest{}
-	mi := &file_farmwatch_v1_agent_proto_msgTypes[13]
+	mi := &file_farmwatch_v1_agent_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1089,7 +1258,7 @@ func (x *ScanRequest) String() string {
 func (*ScanRequest) ProtoMessage() {}
 
 func (x *ScanRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_farmwatch_v1_agent_proto_msgTypes[13]
+	mi := &file_farmwatch_v1_agent_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1102,7 +1271,7 @@ func (x *ScanRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ScanRequest.ProtoReflect.Descriptor instead.
 func (*ScanRequest) Descriptor() ([]byte, []int) {
-	return file_farmwatch_v1_agent_proto_rawDescGZIP(), []int{13}
+	return file_farmwatch_v1_agent_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *ScanRequest) GetRequestId() string {
@@ -1119,13 +1288,18 @@ type ConfigUpdate struct {
 	IntervalSeconds int64                  `protobuf:"varint,1,opt,name=interval_seconds,json=intervalSeconds,proto3" json:"interval_seconds,omitempty"` // 0: keep the agent's interval
 	RulesVersion    string                 `protobuf:"bytes,2,opt,name=rules_version,json=rulesVersion,proto3" json:"rules_version,omitempty"`           // the bundle the agent should be using
 	Org             *OrgPolicy             `protobuf:"bytes,3,opt,name=org,proto3" json:"org,omitempty"`                                                 // the organisation's expectations; unset: the agent's config
-	unknownFields   protoimpl.UnknownFields
-	sizeCache       protoimpl.SizeCache
+	// The fleet salt (the collector's DIR/fleet-salt): the key with which
+	// the agent hashes gateway MACs, BSSIDs, SSIDs, neighbours' MACs and its
+	// own interface MACs, the same on every host so the collector can
+	// compare them. "": the agent's own config (fleet_salt).
+	FleetSalt     string `protobuf:"bytes,4,opt,name=fleet_salt,json=fleetSalt,proto3" json:"fleet_salt,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *ConfigUpdate) Reset() {
 	*x = ConfigUpdate{}
-	mi := &file_farmwatch_v1_agent_proto_msgTypes[14]
+	mi := &file_farmwatch_v1_agent_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1137,7 +1311,7 @@ func (x *ConfigUpdate) String() string {
 func (*ConfigUpdate) ProtoMessage() {}
 
 func (x *ConfigUpdate) ProtoReflect() protoreflect.Message {
-	mi := &file_farmwatch_v1_agent_proto_msgTypes[14]
+	mi := &file_farmwatch_v1_agent_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1150,7 +1324,7 @@ func (x *ConfigUpdate) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ConfigUpdate.ProtoReflect.Descriptor instead.
 func (*ConfigUpdate) Descriptor() ([]byte, []int) {
-	return file_farmwatch_v1_agent_proto_rawDescGZIP(), []int{14}
+	return file_farmwatch_v1_agent_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *ConfigUpdate) GetIntervalSeconds() int64 {
@@ -1174,6 +1348,13 @@ func (x *ConfigUpdate) GetOrg() *OrgPolicy {
 	return nil
 }
 
+func (x *ConfigUpdate) GetFleetSalt() string {
+	if x != nil {
+		return x.FleetSalt
+	}
+	return ""
+}
+
 // RuleBundle is the organisation's rule and exception files, pushed when
 // the agent's version differs from the collector's and whenever they
 // change. An empty version with no files withdraws an earlier bundle. The
@@ -1188,7 +1369,7 @@ type RuleBundle struct {
 
 func (x *RuleBundle) Reset() {
 	*x = RuleBundle{}
-	mi := &file_farmwatch_v1_agent_proto_msgTypes[15]
+	mi := &file_farmwatch_v1_agent_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1200,7 +1381,7 @@ func (x *RuleBundle) String() string {
 func (*RuleBundle) ProtoMessage() {}
 
 func (x *RuleBundle) ProtoReflect() protoreflect.Message {
-	mi := &file_farmwatch_v1_agent_proto_msgTypes[15]
+	mi := &file_farmwatch_v1_agent_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1213,7 +1394,7 @@ func (x *RuleBundle) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RuleBundle.ProtoReflect.Descriptor instead.
 func (*RuleBundle) Descriptor() ([]byte, []int) {
-	return file_farmwatch_v1_agent_proto_rawDescGZIP(), []int{15}
+	return file_farmwatch_v1_agent_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *RuleBundle) GetVersion() string {
@@ -1240,7 +1421,7 @@ type RuleFile struct {
 
 func (x *RuleFile) Reset() {
 	*x = RuleFile{}
-	mi := &file_farmwatch_v1_agent_proto_msgTypes[16]
+	mi := &file_farmwatch_v1_agent_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1252,7 +1433,7 @@ func (x *RuleFile) String() string {
 func (*RuleFile) ProtoMessage() {}
 
 func (x *RuleFile) ProtoReflect() protoreflect.Message {
-	mi := &file_farmwatch_v1_agent_proto_msgTypes[16]
+	mi := &file_farmwatch_v1_agent_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1265,7 +1446,7 @@ func (x *RuleFile) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RuleFile.ProtoReflect.Descriptor instead.
 func (*RuleFile) Descriptor() ([]byte, []int) {
-	return file_farmwatch_v1_agent_proto_rawDescGZIP(), []int{16}
+	return file_farmwatch_v1_agent_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *RuleFile) GetName() string {
@@ -1295,7 +1476,7 @@ const file_farmwatch_v1_agent_proto_rawDesc = "" +
 	"request_id\x18\x05 \x01(\tR\trequestIdJ\x04\b\x01\x10\x02R\renroll_secret\"D\n" +
 	"\x0eEnrollResponse\x12\x17\n" +
 	"\ahost_id\x18\x01 \x01(\tR\x06hostId\x12\x19\n" +
-	"\bnode_key\x18\x02 \x01(\tR\anodeKey\"\xca\x03\n" +
+	"\bnode_key\x18\x02 \x01(\tR\anodeKey\"\x84\x04\n" +
 	"\fAgentMessage\x12\x10\n" +
 	"\x03seq\x18\x01 \x01(\x04R\x03seq\x12.\n" +
 	"\x04sent\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\x04sent\x12+\n" +
@@ -1307,7 +1488,9 @@ const file_farmwatch_v1_agent_proto_rawDesc = "" +
 	"scan_reply\x18\r \x01(\v2\x17.farmwatch.v1.ScanReplyH\x00R\tscanReply\x127\n" +
 	"\theartbeat\x18\x0e \x01(\v2\x17.farmwatch.v1.HeartbeatH\x00R\theartbeat\x12A\n" +
 	"\rbundle_status\x18\x0f \x01(\v2\x1a.farmwatch.v1.BundleStatusH\x00R\fbundleStatus\x12+\n" +
-	"\x05chunk\x18\x10 \x01(\v2\x13.farmwatch.v1.ChunkH\x00R\x05chunkB\x06\n" +
+	"\x05chunk\x18\x10 \x01(\v2\x13.farmwatch.v1.ChunkH\x00R\x05chunk\x128\n" +
+	"\n" +
+	"hunt_reply\x18\x11 \x01(\v2\x17.farmwatch.v1.HuntReplyH\x00R\thuntReplyB\x06\n" +
 	"\x04bodyJ\x04\b\x03\x10\n" +
 	"\"/\n" +
 	"\x05Chunk\x12\x12\n" +
@@ -1346,16 +1529,28 @@ const file_farmwatch_v1_agent_proto_rawDesc = "" +
 	"\x05error\x18\x03 \x01(\tR\x05error\"U\n" +
 	"\tHeartbeat\x12#\n" +
 	"\rspool_dropped\x18\x01 \x01(\x04R\fspoolDropped\x12#\n" +
-	"\rspool_pending\x18\x02 \x01(\x04R\fspoolPending\"\x90\x02\n" +
+	"\rspool_pending\x18\x02 \x01(\x04R\fspoolPending\"\xc1\x02\n" +
 	"\x10CollectorMessage\x12%\n" +
 	"\x03ack\x18\n" +
 	" \x01(\v2\x11.farmwatch.v1.AckH\x00R\x03ack\x12/\n" +
 	"\x04scan\x18\v \x01(\v2\x19.farmwatch.v1.ScanRequestH\x00R\x04scan\x124\n" +
 	"\x06config\x18\f \x01(\v2\x1a.farmwatch.v1.ConfigUpdateH\x00R\x06config\x120\n" +
 	"\x05rules\x18\r \x01(\v2\x18.farmwatch.v1.RuleBundleH\x00R\x05rules\x12.\n" +
-	"\x06resync\x18\x0e \x01(\v2\x14.farmwatch.v1.ResyncH\x00R\x06resyncB\x06\n" +
+	"\x06resync\x18\x0e \x01(\v2\x14.farmwatch.v1.ResyncH\x00R\x06resync\x12/\n" +
+	"\x04hunt\x18\x0f \x01(\v2\x19.farmwatch.v1.HuntRequestH\x00R\x04huntB\x06\n" +
 	"\x04bodyJ\x04\b\x01\x10\n" +
-	"\"\\\n" +
+	"\"X\n" +
+	"\vHuntRequest\x12\x1d\n" +
+	"\n" +
+	"request_id\x18\x01 \x01(\tR\trequestId\x12\x12\n" +
+	"\x04kind\x18\x02 \x01(\tR\x04kind\x12\x16\n" +
+	"\x06filter\x18\x03 \x01(\tR\x06filter\"\x8f\x01\n" +
+	"\tHuntReply\x12\x1d\n" +
+	"\n" +
+	"request_id\x18\x01 \x01(\tR\trequestId\x123\n" +
+	"\amatches\x18\x02 \x03(\v2\x19.farmwatch.v1.ObservationR\amatches\x12\x14\n" +
+	"\x05error\x18\x03 \x01(\tR\x05error\x12\x18\n" +
+	"\ascanned\x18\x04 \x01(\rR\ascanned\"\\\n" +
 	"\x06Resync\x12\x1f\n" +
 	"\vrefused_seq\x18\x01 \x01(\x04R\n" +
 	"refusedSeq\x12\x19\n" +
@@ -1365,11 +1560,13 @@ const file_farmwatch_v1_agent_proto_rawDesc = "" +
 	"\x03seq\x18\x01 \x01(\x04R\x03seq\",\n" +
 	"\vScanRequest\x12\x1d\n" +
 	"\n" +
-	"request_id\x18\x01 \x01(\tR\trequestId\"\x89\x01\n" +
+	"request_id\x18\x01 \x01(\tR\trequestId\"\xa8\x01\n" +
 	"\fConfigUpdate\x12)\n" +
 	"\x10interval_seconds\x18\x01 \x01(\x03R\x0fintervalSeconds\x12#\n" +
 	"\rrules_version\x18\x02 \x01(\tR\frulesVersion\x12)\n" +
-	"\x03org\x18\x03 \x01(\v2\x17.farmwatch.v1.OrgPolicyR\x03org\"T\n" +
+	"\x03org\x18\x03 \x01(\v2\x17.farmwatch.v1.OrgPolicyR\x03org\x12\x1d\n" +
+	"\n" +
+	"fleet_salt\x18\x04 \x01(\tR\tfleetSalt\"T\n" +
 	"\n" +
 	"RuleBundle\x12\x18\n" +
 	"\aversion\x18\x01 \x01(\tR\aversion\x12,\n" +
@@ -1393,7 +1590,7 @@ func file_farmwatch_v1_agent_proto_rawDescGZIP() []byte {
 	return file_farmwatch_v1_agent_proto_rawDescData
 }
 
-var file_farmwatch_v1_agent_proto_msgTypes = make([]protoimpl.MessageInfo, 17)
+var file_farmwatch_v1_agent_proto_msgTypes = make([]protoimpl.MessageInfo, 19)
 var file_farmwatch_v1_agent_proto_goTypes = []any{
 	(*EnrollRequest)(nil),         // 0: farmwatch.v1.EnrollRequest
 	(*EnrollResponse)(nil),        // 1: farmwatch.v1.EnrollResponse
@@ -1406,23 +1603,25 @@ var file_farmwatch_v1_agent_proto_goTypes = []any{
 	(*ScanReply)(nil),             // 8: farmwatch.v1.ScanReply
 	(*Heartbeat)(nil),             // 9: farmwatch.v1.Heartbeat
 	(*CollectorMessage)(nil),      // 10: farmwatch.v1.CollectorMessage
-	(*Resync)(nil),                // 11: farmwatch.v1.Resync
-	(*Ack)(nil),                   // 12: farmwatch.v1.Ack
-	(*ScanRequest)(nil),           // 13: farmwatch.v1.ScanRequest
-	(*ConfigUpdate)(nil),          // 14: farmwatch.v1.ConfigUpdate
-	(*RuleBundle)(nil),            // 15: farmwatch.v1.RuleBundle
-	(*RuleFile)(nil),              // 16: farmwatch.v1.RuleFile
-	(*HostInfo)(nil),              // 17: farmwatch.v1.HostInfo
-	(*timestamppb.Timestamp)(nil), // 18: google.protobuf.Timestamp
-	(*OrgPolicy)(nil),             // 19: farmwatch.v1.OrgPolicy
-	(*Observation)(nil),           // 20: farmwatch.v1.Observation
-	(*Finding)(nil),               // 21: farmwatch.v1.Finding
-	(*SensorStatus)(nil),          // 22: farmwatch.v1.SensorStatus
-	(*Report)(nil),                // 23: farmwatch.v1.Report
+	(*HuntRequest)(nil),           // 11: farmwatch.v1.HuntRequest
+	(*HuntReply)(nil),             // 12: farmwatch.v1.HuntReply
+	(*Resync)(nil),                // 13: farmwatch.v1.Resync
+	(*Ack)(nil),                   // 14: farmwatch.v1.Ack
+	(*ScanRequest)(nil),           // 15: farmwatch.v1.ScanRequest
+	(*ConfigUpdate)(nil),          // 16: farmwatch.v1.ConfigUpdate
+	(*RuleBundle)(nil),            // 17: farmwatch.v1.RuleBundle
+	(*RuleFile)(nil),              // 18: farmwatch.v1.RuleFile
+	(*HostInfo)(nil),              // 19: farmwatch.v1.HostInfo
+	(*timestamppb.Timestamp)(nil), // 20: google.protobuf.Timestamp
+	(*OrgPolicy)(nil),             // 21: farmwatch.v1.OrgPolicy
+	(*Observation)(nil),           // 22: farmwatch.v1.Observation
+	(*Finding)(nil),               // 23: farmwatch.v1.Finding
+	(*SensorStatus)(nil),          // 24: farmwatch.v1.SensorStatus
+	(*Report)(nil),                // 25: farmwatch.v1.Report
 }
 var file_farmwatch_v1_agent_proto_depIdxs = []int32{
-	17, // 0: farmwatch.v1.EnrollRequest.host:type_name -> farmwatch.v1.HostInfo
-	18, // 1: farmwatch.v1.AgentMessage.sent:type_name -> google.protobuf.Timestamp
+	19, // 0: farmwatch.v1.EnrollRequest.host:type_name -> farmwatch.v1.HostInfo
+	20, // 1: farmwatch.v1.AgentMessage.sent:type_name -> google.protobuf.Timestamp
 	5,  // 2: farmwatch.v1.AgentMessage.hello:type_name -> farmwatch.v1.Hello
 	6,  // 3: farmwatch.v1.AgentMessage.full:type_name -> farmwatch.v1.FullState
 	7,  // 4: farmwatch.v1.AgentMessage.delta:type_name -> farmwatch.v1.Delta
@@ -1430,31 +1629,34 @@ var file_farmwatch_v1_agent_proto_depIdxs = []int32{
 	9,  // 6: farmwatch.v1.AgentMessage.heartbeat:type_name -> farmwatch.v1.Heartbeat
 	4,  // 7: farmwatch.v1.AgentMessage.bundle_status:type_name -> farmwatch.v1.BundleStatus
 	3,  // 8: farmwatch.v1.AgentMessage.chunk:type_name -> farmwatch.v1.Chunk
-	17, // 9: farmwatch.v1.Hello.host:type_name -> farmwatch.v1.HostInfo
-	19, // 10: farmwatch.v1.Hello.org:type_name -> farmwatch.v1.OrgPolicy
-	20, // 11: farmwatch.v1.FullState.observations:type_name -> farmwatch.v1.Observation
-	21, // 12: farmwatch.v1.FullState.findings:type_name -> farmwatch.v1.Finding
-	22, // 13: farmwatch.v1.FullState.sensors:type_name -> farmwatch.v1.SensorStatus
-	20, // 14: farmwatch.v1.Delta.upserted:type_name -> farmwatch.v1.Observation
-	21, // 15: farmwatch.v1.Delta.findings:type_name -> farmwatch.v1.Finding
-	22, // 16: farmwatch.v1.Delta.sensors:type_name -> farmwatch.v1.SensorStatus
-	23, // 17: farmwatch.v1.ScanReply.report:type_name -> farmwatch.v1.Report
-	12, // 18: farmwatch.v1.CollectorMessage.ack:type_name -> farmwatch.v1.Ack
-	13, // 19: farmwatch.v1.CollectorMessage.scan:type_name -> farmwatch.v1.ScanRequest
-	14, // 20: farmwatch.v1.CollectorMessage.config:type_name -> farmwatch.v1.ConfigUpdate
-	15, // 21: farmwatch.v1.CollectorMessage.rules:type_name -> farmwatch.v1.RuleBundle
-	11, // 22: farmwatch.v1.CollectorMessage.resync:type_name -> farmwatch.v1.Resync
-	19, // 23: farmwatch.v1.ConfigUpdate.org:type_name -> farmwatch.v1.OrgPolicy
-	16, // 24: farmwatch.v1.RuleBundle.files:type_name -> farmwatch.v1.RuleFile
-	0,  // 25: farmwatch.v1.AgentService.Enroll:input_type -> farmwatch.v1.EnrollRequest
-	2,  // 26: farmwatch.v1.AgentService.Connect:input_type -> farmwatch.v1.AgentMessage
-	1,  // 27: farmwatch.v1.AgentService.Enroll:output_type -> farmwatch.v1.EnrollResponse
-	10, // 28: farmwatch.v1.AgentService.Connect:output_type -> farmwatch.v1.CollectorMessage
-	27, // [27:29] is the sub-list for method output_type
-	25, // [25:27] is the sub-list for method input_type
-	25, // [25:25] is the sub-list for extension type_name
-	25, // [25:25] is the sub-list for extension extendee
-	0,  // [0:25] is the sub-list for field type_name
+	12, // 9: farmwatch.v1.AgentMessage.hunt_reply:type_name -> farmwatch.v1.HuntReply
+	19, // 10: farmwatch.v1.Hello.host:type_name -> farmwatch.v1.HostInfo
+	21, // 11: farmwatch.v1.Hello.org:type_name -> farmwatch.v1.OrgPolicy
+	22, // 12: farmwatch.v1.FullState.observations:type_name -> farmwatch.v1.Observation
+	23, // 13: farmwatch.v1.FullState.findings:type_name -> farmwatch.v1.Finding
+	24, // 14: farmwatch.v1.FullState.sensors:type_name -> farmwatch.v1.SensorStatus
+	22, // 15: farmwatch.v1.Delta.upserted:type_name -> farmwatch.v1.Observation
+	23, // 16: farmwatch.v1.Delta.findings:type_name -> farmwatch.v1.Finding
+	24, // 17: farmwatch.v1.Delta.sensors:type_name -> farmwatch.v1.SensorStatus
+	25, // 18: farmwatch.v1.ScanReply.report:type_name -> farmwatch.v1.Report
+	14, // 19: farmwatch.v1.CollectorMessage.ack:type_name -> farmwatch.v1.Ack
+	15, // 20: farmwatch.v1.CollectorMessage.scan:type_name -> farmwatch.v1.ScanRequest
+	16, // 21: farmwatch.v1.CollectorMessage.config:type_name -> farmwatch.v1.ConfigUpdate
+	17, // 22: farmwatch.v1.CollectorMessage.rules:type_name -> farmwatch.v1.RuleBundle
+	13, // 23: farmwatch.v1.CollectorMessage.resync:type_name -> farmwatch.v1.Resync
+	11, // 24: farmwatch.v1.CollectorMessage.hunt:type_name -> farmwatch.v1.HuntRequest
+	22, // 25: farmwatch.v1.HuntReply.matches:type_name -> farmwatch.v1.Observation
+	21, // 26: farmwatch.v1.ConfigUpdate.org:type_name -> farmwatch.v1.OrgPolicy
+	18, // 27: farmwatch.v1.RuleBundle.files:type_name -> farmwatch.v1.RuleFile
+	0,  // 28: farmwatch.v1.AgentService.Enroll:input_type -> farmwatch.v1.EnrollRequest
+	2,  // 29: farmwatch.v1.AgentService.Connect:input_type -> farmwatch.v1.AgentMessage
+	1,  // 30: farmwatch.v1.AgentService.Enroll:output_type -> farmwatch.v1.EnrollResponse
+	10, // 31: farmwatch.v1.AgentService.Connect:output_type -> farmwatch.v1.CollectorMessage
+	30, // [30:32] is the sub-list for method output_type
+	28, // [28:30] is the sub-list for method input_type
+	28, // [28:28] is the sub-list for extension type_name
+	28, // [28:28] is the sub-list for extension extendee
+	0,  // [0:28] is the sub-list for field type_name
 }
 
 func init() { file_farmwatch_v1_agent_proto_init() }
@@ -1471,6 +1673,7 @@ func file_farmwatch_v1_agent_proto_init() {
 		(*AgentMessage_Heartbeat)(nil),
 		(*AgentMessage_BundleStatus)(nil),
 		(*AgentMessage_Chunk)(nil),
+		(*AgentMessage_HuntReply)(nil),
 	}
 	file_farmwatch_v1_agent_proto_msgTypes[10].OneofWrappers = []any{
 		(*CollectorMessage_Ack)(nil),
@@ -1478,6 +1681,7 @@ func file_farmwatch_v1_agent_proto_init() {
 		(*CollectorMessage_Config)(nil),
 		(*CollectorMessage_Rules)(nil),
 		(*CollectorMessage_Resync)(nil),
+		(*CollectorMessage_Hunt)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
@@ -1485,7 +1689,7 @@ func file_farmwatch_v1_agent_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_farmwatch_v1_agent_proto_rawDesc), len(file_farmwatch_v1_agent_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   17,
+			NumMessages:   19,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

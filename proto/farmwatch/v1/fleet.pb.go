@@ -75,7 +75,1252 @@ func (x ObservationChange_Op) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use ObservationChange_Op.Descriptor instead.
 func (ObservationChange_Op) EnumDescriptor() ([]byte, []int) {
-	return file_farmwatch_v1_fleet_proto_rawDescGZIP(), []int{25, 0}
+	return file_farmwatch_v1_fleet_proto_rawDescGZIP(), []int{41, 0}
+}
+
+// Cluster is a group of hosts that share a place (an egress IP outside the
+// organisation's known networks, a gateway, a Wi-Fi network, or each
+// other in their neighbour tables) or a KVM or capture device. Fleet rules
+// (scope fleet) see it as the variable cluster.
+type Cluster struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Stable while the cluster lasts: "c-" and hex; a cluster that grows
+	// or shrinks keeps its id.
+	Id      string           `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	Members []*ClusterMember `protobuf:"bytes,2,rep,name=members,proto3" json:"members,omitempty"`
+	Signals []*Signal        `protobuf:"bytes,3,rep,name=signals,proto3" json:"signals,omitempty"`
+	// The roster's people of the members, distinct, sorted.
+	People []string `protobuf:"bytes,4,rep,name=people,proto3" json:"people,omitempty"`
+	// How many people the members belong to: the roster's people, plus one
+	// for each member the roster does not name (unrostered).
+	DistinctPeople int32    `protobuf:"varint,5,opt,name=distinct_people,json=distinctPeople,proto3" json:"distinct_people,omitempty"`
+	Unrostered     []string `protobuf:"bytes,6,rep,name=unrostered,proto3" json:"unrostered,omitempty"` // hostnames of members the roster does not name
+	// What the people claim, distinct, sorted (the roster's country, region,
+	// city and time zone).
+	Countries     []string               `protobuf:"bytes,7,rep,name=countries,proto3" json:"countries,omitempty"`
+	Regions       []string               `protobuf:"bytes,8,rep,name=regions,proto3" json:"regions,omitempty"`
+	Cities        []string               `protobuf:"bytes,9,rep,name=cities,proto3" json:"cities,omitempty"`
+	Timezones     []string               `protobuf:"bytes,10,rep,name=timezones,proto3" json:"timezones,omitempty"`
+	FirstSeen     *timestamppb.Timestamp `protobuf:"bytes,11,opt,name=first_seen,json=firstSeen,proto3" json:"first_seen,omitempty"`
+	LastSeen      *timestamppb.Timestamp `protobuf:"bytes,12,opt,name=last_seen,json=lastSeen,proto3" json:"last_seen,omitempty"`
+	SharedSeconds int64                  `protobuf:"varint,13,opt,name=shared_seconds,json=sharedSeconds,proto3" json:"shared_seconds,omitempty"` // last_seen - first_seen
+	// The verdict, set after the fleet rules ran (a rule never sees it).
+	Severity Severity   `protobuf:"varint,14,opt,name=severity,proto3,enum=farmwatch.v1.Severity" json:"severity,omitempty"`
+	State    string     `protobuf:"bytes,15,opt,name=state,proto3" json:"state,omitempty"`       // open | resolved
+	Findings []*Finding `protobuf:"bytes,16,rep,name=findings,proto3" json:"findings,omitempty"` // the fleet rules' findings, suppressed ones marked
+	// The egress countries of the members (--geoip), distinct, sorted.
+	EgressCountries []string `protobuf:"bytes,17,rep,name=egress_countries,json=egressCountries,proto3" json:"egress_countries,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
+}
+
+func (x *Cluster) Reset() {
+	*x = Cluster{}
+	mi := &file_farmwatch_v1_fleet_proto_msgTypes[0]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Cluster) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Cluster) ProtoMessage() {}
+
+func (x *Cluster) ProtoReflect() protoreflect.Message {
+	mi := &file_farmwatch_v1_fleet_proto_msgTypes[0]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Cluster.ProtoReflect.Descriptor instead.
+func (*Cluster) Descriptor() ([]byte, []int) {
+	return file_farmwatch_v1_fleet_proto_rawDescGZIP(), []int{0}
+}
+
+func (x *Cluster) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *Cluster) GetMembers() []*ClusterMember {
+	if x != nil {
+		return x.Members
+	}
+	return nil
+}
+
+func (x *Cluster) GetSignals() []*Signal {
+	if x != nil {
+		return x.Signals
+	}
+	return nil
+}
+
+func (x *Cluster) GetPeople() []string {
+	if x != nil {
+		return x.People
+	}
+	return nil
+}
+
+func (x *Cluster) GetDistinctPeople() int32 {
+	if x != nil {
+		return x.DistinctPeople
+	}
+	return 0
+}
+
+func (x *Cluster) GetUnrostered() []string {
+	if x != nil {
+		return x.Unrostered
+	}
+	return nil
+}
+
+func (x *Cluster) GetCountries() []string {
+	if x != nil {
+		return x.Countries
+	}
+	return nil
+}
+
+func (x *Cluster) GetRegions() []string {
+	if x != nil {
+		return x.Regions
+	}
+	return nil
+}
+
+func (x *Cluster) GetCities() []string {
+	if x != nil {
+		return x.Cities
+	}
+	return nil
+}
+
+func (x *Cluster) GetTimezones() []string {
+	if x != nil {
+		return x.Timezones
+	}
+	return nil
+}
+
+func (x *Cluster) GetFirstSeen() *timestamppb.Timestamp {
+	if x != nil {
+		return x.FirstSeen
+	}
+	return nil
+}
+
+func (x *Cluster) GetLastSeen() *timestamppb.Timestamp {
+	if x != nil {
+		return x.LastSeen
+	}
+	return nil
+}
+
+func (x *Cluster) GetSharedSeconds() int64 {
+	if x != nil {
+		return x.SharedSeconds
+	}
+	return 0
+}
+
+func (x *Cluster) GetSeverity() Severity {
+	if x != nil {
+		return x.Severity
+	}
+	return Severity_SEVERITY_UNSPECIFIED
+}
+
+func (x *Cluster) GetState() string {
+	if x != nil {
+		return x.State
+	}
+	return ""
+}
+
+func (x *Cluster) GetFindings() []*Finding {
+	if x != nil {
+		return x.Findings
+	}
+	return nil
+}
+
+func (x *Cluster) GetEgressCountries() []string {
+	if x != nil {
+		return x.EgressCountries
+	}
+	return nil
+}
+
+// ClusterMember is one host of a cluster.
+type ClusterMember struct {
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	HostId   string                 `protobuf:"bytes,1,opt,name=host_id,json=hostId,proto3" json:"host_id,omitempty"`
+	Hostname string                 `protobuf:"bytes,2,opt,name=hostname,proto3" json:"hostname,omitempty"`
+	Person   *Person                `protobuf:"bytes,3,opt,name=person,proto3" json:"person,omitempty"` // unset: the roster does not name the host
+	EgressIp string                 `protobuf:"bytes,4,opt,name=egress_ip,json=egressIp,proto3" json:"egress_ip,omitempty"`
+	Os       string                 `protobuf:"bytes,5,opt,name=os,proto3" json:"os,omitempty"`
+	// The host's own open findings (its observation and host rules),
+	// suppressed ones left out.
+	Findings      []*Finding `protobuf:"bytes,6,rep,name=findings,proto3" json:"findings,omitempty"`
+	Online        bool       `protobuf:"varint,7,opt,name=online,proto3" json:"online,omitempty"`
+	EgressCountry string     `protobuf:"bytes,8,opt,name=egress_country,json=egressCountry,proto3" json:"egress_country,omitempty"` // ISO 3166 alpha-2, from --geoip; "" when unknown
+	EgressAsn     uint32     `protobuf:"varint,9,opt,name=egress_asn,json=egressAsn,proto3" json:"egress_asn,omitempty"`            // from --geoip; 0 when unknown
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ClusterMember) Reset() {
+	*x = ClusterMember{}
+	mi := &file_farmwatch_v1_fleet_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ClusterMember) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ClusterMember) ProtoMessage() {}
+
+func (x *ClusterMember) ProtoReflect() protoreflect.Message {
+	mi := &file_farmwatch_v1_fleet_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ClusterMember.ProtoReflect.Descriptor instead.
+func (*ClusterMember) Descriptor() ([]byte, []int) {
+	return file_farmwatch_v1_fleet_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *ClusterMember) GetHostId() string {
+	if x != nil {
+		return x.HostId
+	}
+	return ""
+}
+
+func (x *ClusterMember) GetHostname() string {
+	if x != nil {
+		return x.Hostname
+	}
+	return ""
+}
+
+func (x *ClusterMember) GetPerson() *Person {
+	if x != nil {
+		return x.Person
+	}
+	return nil
+}
+
+func (x *ClusterMember) GetEgressIp() string {
+	if x != nil {
+		return x.EgressIp
+	}
+	return ""
+}
+
+func (x *ClusterMember) GetOs() string {
+	if x != nil {
+		return x.Os
+	}
+	return ""
+}
+
+func (x *ClusterMember) GetFindings() []*Finding {
+	if x != nil {
+		return x.Findings
+	}
+	return nil
+}
+
+func (x *ClusterMember) GetOnline() bool {
+	if x != nil {
+		return x.Online
+	}
+	return false
+}
+
+func (x *ClusterMember) GetEgressCountry() string {
+	if x != nil {
+		return x.EgressCountry
+	}
+	return ""
+}
+
+func (x *ClusterMember) GetEgressAsn() uint32 {
+	if x != nil {
+		return x.EgressAsn
+	}
+	return 0
+}
+
+// Signal is one thing hosts of a cluster share.
+type Signal struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// egress_ip, gateway, bssid, neighbor (a LAN signal), usb_serial,
+	// edid_serial (a device signal).
+	Kind string `protobuf:"bytes,1,opt,name=kind,proto3" json:"kind,omitempty"`
+	// The egress IP; a salted hash (gateway, bssid, neighbor: the MAC hash
+	// of the host that is seen); "VID:PID:serial" of a USB device;
+	// "MFG:product:serial" of an EDID.
+	Value          string                 `protobuf:"bytes,2,opt,name=value,proto3" json:"value,omitempty"`
+	Hosts          []string               `protobuf:"bytes,3,rep,name=hosts,proto3" json:"hosts,omitempty"`                                          // the hostnames it joins, sorted
+	HostIds        []string               `protobuf:"bytes,4,rep,name=host_ids,json=hostIds,proto3" json:"host_ids,omitempty"`                       // the same hosts' ids, in the same order
+	DistinctPeople int32                  `protobuf:"varint,5,opt,name=distinct_people,json=distinctPeople,proto3" json:"distinct_people,omitempty"` // people among hosts, as Cluster.distinct_people
+	Lan            bool                   `protobuf:"varint,6,opt,name=lan,proto3" json:"lan,omitempty"`                                             // gateway, bssid or neighbor
+	FirstSeen      *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=first_seen,json=firstSeen,proto3" json:"first_seen,omitempty"`                 // when two or more hosts first shared it
+	LastSeen       *timestamppb.Timestamp `protobuf:"bytes,8,opt,name=last_seen,json=lastSeen,proto3" json:"last_seen,omitempty"`
+	SharedSeconds  int64                  `protobuf:"varint,9,opt,name=shared_seconds,json=sharedSeconds,proto3" json:"shared_seconds,omitempty"` // last_seen - first_seen
+	Label          string                 `protobuf:"bytes,10,opt,name=label,proto3" json:"label,omitempty"`                                      // for people: "gateway 3f2a9c01", "TinyPilot serial 0003"
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *Signal) Reset() {
+	*x = Signal{}
+	mi := &file_farmwatch_v1_fleet_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Signal) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Signal) ProtoMessage() {}
+
+func (x *Signal) ProtoReflect() protoreflect.Message {
+	mi := &file_farmwatch_v1_fleet_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Signal.ProtoReflect.Descriptor instead.
+func (*Signal) Descriptor() ([]byte, []int) {
+	return file_farmwatch_v1_fleet_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *Signal) GetKind() string {
+	if x != nil {
+		return x.Kind
+	}
+	return ""
+}
+
+func (x *Signal) GetValue() string {
+	if x != nil {
+		return x.Value
+	}
+	return ""
+}
+
+func (x *Signal) GetHosts() []string {
+	if x != nil {
+		return x.Hosts
+	}
+	return nil
+}
+
+func (x *Signal) GetHostIds() []string {
+	if x != nil {
+		return x.HostIds
+	}
+	return nil
+}
+
+func (x *Signal) GetDistinctPeople() int32 {
+	if x != nil {
+		return x.DistinctPeople
+	}
+	return 0
+}
+
+func (x *Signal) GetLan() bool {
+	if x != nil {
+		return x.Lan
+	}
+	return false
+}
+
+func (x *Signal) GetFirstSeen() *timestamppb.Timestamp {
+	if x != nil {
+		return x.FirstSeen
+	}
+	return nil
+}
+
+func (x *Signal) GetLastSeen() *timestamppb.Timestamp {
+	if x != nil {
+		return x.LastSeen
+	}
+	return nil
+}
+
+func (x *Signal) GetSharedSeconds() int64 {
+	if x != nil {
+		return x.SharedSeconds
+	}
+	return 0
+}
+
+func (x *Signal) GetLabel() string {
+	if x != nil {
+		return x.Label
+	}
+	return ""
+}
+
+type ListClustersRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	All           bool                   `protobuf:"varint,1,opt,name=all,proto3" json:"all,omitempty"` // resolved clusters too
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListClustersRequest) Reset() {
+	*x = ListClustersRequest{}
+	mi := &file_farmwatch_v1_fleet_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListClustersRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListClustersRequest) ProtoMessage() {}
+
+func (x *ListClustersRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_farmwatch_v1_fleet_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListClustersRequest.ProtoReflect.Descriptor instead.
+func (*ListClustersRequest) Descriptor() ([]byte, []int) {
+	return file_farmwatch_v1_fleet_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *ListClustersRequest) GetAll() bool {
+	if x != nil {
+		return x.All
+	}
+	return false
+}
+
+type ListClustersResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Clusters      []*Cluster             `protobuf:"bytes,1,rep,name=clusters,proto3" json:"clusters,omitempty"`
+	Computed      *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=computed,proto3" json:"computed,omitempty"` // when the clusters were last computed
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListClustersResponse) Reset() {
+	*x = ListClustersResponse{}
+	mi := &file_farmwatch_v1_fleet_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListClustersResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListClustersResponse) ProtoMessage() {}
+
+func (x *ListClustersResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_farmwatch_v1_fleet_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListClustersResponse.ProtoReflect.Descriptor instead.
+func (*ListClustersResponse) Descriptor() ([]byte, []int) {
+	return file_farmwatch_v1_fleet_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *ListClustersResponse) GetClusters() []*Cluster {
+	if x != nil {
+		return x.Clusters
+	}
+	return nil
+}
+
+func (x *ListClustersResponse) GetComputed() *timestamppb.Timestamp {
+	if x != nil {
+		return x.Computed
+	}
+	return nil
+}
+
+// RosterEntry is one row of the roster.
+type RosterEntry struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Hostname      string                 `protobuf:"bytes,1,opt,name=hostname,proto3" json:"hostname,omitempty"`
+	Person        *Person                `protobuf:"bytes,2,opt,name=person,proto3" json:"person,omitempty"`
+	Line          int32                  `protobuf:"varint,3,opt,name=line,proto3" json:"line,omitempty"`                     // in the roster file
+	HostIds       []string               `protobuf:"bytes,4,rep,name=host_ids,json=hostIds,proto3" json:"host_ids,omitempty"` // enrolled hosts of that name
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RosterEntry) Reset() {
+	*x = RosterEntry{}
+	mi := &file_farmwatch_v1_fleet_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RosterEntry) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RosterEntry) ProtoMessage() {}
+
+func (x *RosterEntry) ProtoReflect() protoreflect.Message {
+	mi := &file_farmwatch_v1_fleet_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RosterEntry.ProtoReflect.Descriptor instead.
+func (*RosterEntry) Descriptor() ([]byte, []int) {
+	return file_farmwatch_v1_fleet_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *RosterEntry) GetHostname() string {
+	if x != nil {
+		return x.Hostname
+	}
+	return ""
+}
+
+func (x *RosterEntry) GetPerson() *Person {
+	if x != nil {
+		return x.Person
+	}
+	return nil
+}
+
+func (x *RosterEntry) GetLine() int32 {
+	if x != nil {
+		return x.Line
+	}
+	return 0
+}
+
+func (x *RosterEntry) GetHostIds() []string {
+	if x != nil {
+		return x.HostIds
+	}
+	return nil
+}
+
+type GetRosterRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetRosterRequest) Reset() {
+	*x = GetRosterRequest{}
+	mi := &file_farmwatch_v1_fleet_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetRosterRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetRosterRequest) ProtoMessage() {}
+
+func (x *GetRosterRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_farmwatch_v1_fleet_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetRosterRequest.ProtoReflect.Descriptor instead.
+func (*GetRosterRequest) Descriptor() ([]byte, []int) {
+	return file_farmwatch_v1_fleet_proto_rawDescGZIP(), []int{6}
+}
+
+type GetRosterResponse struct {
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	File    string                 `protobuf:"bytes,1,opt,name=file,proto3" json:"file,omitempty"` // "" when serve has no --roster
+	Entries []*RosterEntry         `protobuf:"bytes,2,rep,name=entries,proto3" json:"entries,omitempty"`
+	Loaded  *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=loaded,proto3" json:"loaded,omitempty"`
+	// Why the roster file, as it is now, was refused ("" when it was not);
+	// the entries are then the last good ones.
+	Error         string `protobuf:"bytes,4,opt,name=error,proto3" json:"error,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetRosterResponse) Reset() {
+	*x = GetRosterResponse{}
+	mi := &file_farmwatch_v1_fleet_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetRosterResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetRosterResponse) ProtoMessage() {}
+
+func (x *GetRosterResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_farmwatch_v1_fleet_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetRosterResponse.ProtoReflect.Descriptor instead.
+func (*GetRosterResponse) Descriptor() ([]byte, []int) {
+	return file_farmwatch_v1_fleet_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *GetRosterResponse) GetFile() string {
+	if x != nil {
+		return x.File
+	}
+	return ""
+}
+
+func (x *GetRosterResponse) GetEntries() []*RosterEntry {
+	if x != nil {
+		return x.Entries
+	}
+	return nil
+}
+
+func (x *GetRosterResponse) GetLoaded() *timestamppb.Timestamp {
+	if x != nil {
+		return x.Loaded
+	}
+	return nil
+}
+
+func (x *GetRosterResponse) GetError() string {
+	if x != nil {
+		return x.Error
+	}
+	return ""
+}
+
+type QueryObservationsRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// An observation kind ("process"): the filter sees that kind's
+	// variable, with host and org. "": the filter sees every observation as
+	// observation (farmwatch.v1.Observation), with host and org.
+	Kind          string `protobuf:"bytes,1,opt,name=kind,proto3" json:"kind,omitempty"`
+	Filter        string `protobuf:"bytes,2,opt,name=filter,proto3" json:"filter,omitempty"` // CEL, bool
+	Limit         int32  `protobuf:"varint,3,opt,name=limit,proto3" json:"limit,omitempty"`  // rows; 0 for 1000
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *QueryObservationsRequest) Reset() {
+	*x = QueryObservationsRequest{}
+	mi := &file_farmwatch_v1_fleet_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *QueryObservationsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*QueryObservationsRequest) ProtoMessage() {}
+
+func (x *QueryObservationsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_farmwatch_v1_fleet_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use QueryObservationsRequest.ProtoReflect.Descriptor instead.
+func (*QueryObservationsRequest) Descriptor() ([]byte, []int) {
+	return file_farmwatch_v1_fleet_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *QueryObservationsRequest) GetKind() string {
+	if x != nil {
+		return x.Kind
+	}
+	return ""
+}
+
+func (x *QueryObservationsRequest) GetFilter() string {
+	if x != nil {
+		return x.Filter
+	}
+	return ""
+}
+
+func (x *QueryObservationsRequest) GetLimit() int32 {
+	if x != nil {
+		return x.Limit
+	}
+	return 0
+}
+
+type QueryRow struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	HostId        string                 `protobuf:"bytes,1,opt,name=host_id,json=hostId,proto3" json:"host_id,omitempty"`
+	Hostname      string                 `protobuf:"bytes,2,opt,name=hostname,proto3" json:"hostname,omitempty"`
+	Kind          string                 `protobuf:"bytes,3,opt,name=kind,proto3" json:"kind,omitempty"`
+	Key           string                 `protobuf:"bytes,4,opt,name=key,proto3" json:"key,omitempty"`
+	Observation   *Observation           `protobuf:"bytes,5,opt,name=observation,proto3" json:"observation,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *QueryRow) Reset() {
+	*x = QueryRow{}
+	mi := &file_farmwatch_v1_fleet_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *QueryRow) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*QueryRow) ProtoMessage() {}
+
+func (x *QueryRow) ProtoReflect() protoreflect.Message {
+	mi := &file_farmwatch_v1_fleet_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use QueryRow.ProtoReflect.Descriptor instead.
+func (*QueryRow) Descriptor() ([]byte, []int) {
+	return file_farmwatch_v1_fleet_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *QueryRow) GetHostId() string {
+	if x != nil {
+		return x.HostId
+	}
+	return ""
+}
+
+func (x *QueryRow) GetHostname() string {
+	if x != nil {
+		return x.Hostname
+	}
+	return ""
+}
+
+func (x *QueryRow) GetKind() string {
+	if x != nil {
+		return x.Kind
+	}
+	return ""
+}
+
+func (x *QueryRow) GetKey() string {
+	if x != nil {
+		return x.Key
+	}
+	return ""
+}
+
+func (x *QueryRow) GetObservation() *Observation {
+	if x != nil {
+		return x.Observation
+	}
+	return nil
+}
+
+type QueryObservationsResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Rows          []*QueryRow            `protobuf:"bytes,1,rep,name=rows,proto3" json:"rows,omitempty"`
+	Hosts         int32                  `protobuf:"varint,2,opt,name=hosts,proto3" json:"hosts,omitempty"`         // hosts searched
+	Truncated     bool                   `protobuf:"varint,3,opt,name=truncated,proto3" json:"truncated,omitempty"` // more rows matched than limit
+	Errors        []string               `protobuf:"bytes,4,rep,name=errors,proto3" json:"errors,omitempty"`        // evaluation errors (a filter over its cost), at most a few
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *QueryObservationsResponse) Reset() {
+	*x = QueryObservationsResponse{}
+	mi := &file_farmwatch_v1_fleet_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *QueryObservationsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*QueryObservationsResponse) ProtoMessage() {}
+
+func (x *QueryObservationsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_farmwatch_v1_fleet_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use QueryObservationsResponse.ProtoReflect.Descriptor instead.
+func (*QueryObservationsResponse) Descriptor() ([]byte, []int) {
+	return file_farmwatch_v1_fleet_proto_rawDescGZIP(), []int{10}
+}
+
+func (x *QueryObservationsResponse) GetRows() []*QueryRow {
+	if x != nil {
+		return x.Rows
+	}
+	return nil
+}
+
+func (x *QueryObservationsResponse) GetHosts() int32 {
+	if x != nil {
+		return x.Hosts
+	}
+	return 0
+}
+
+func (x *QueryObservationsResponse) GetTruncated() bool {
+	if x != nil {
+		return x.Truncated
+	}
+	return false
+}
+
+func (x *QueryObservationsResponse) GetErrors() []string {
+	if x != nil {
+		return x.Errors
+	}
+	return nil
+}
+
+type HuntFleetRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Kind          string                 `protobuf:"bytes,1,opt,name=kind,proto3" json:"kind,omitempty"` // as QueryObservationsRequest.kind
+	Filter        string                 `protobuf:"bytes,2,opt,name=filter,proto3" json:"filter,omitempty"`
+	TimeoutMs     int64                  `protobuf:"varint,3,opt,name=timeout_ms,json=timeoutMs,proto3" json:"timeout_ms,omitempty"` // how long to wait for the agents; 0 for 30 s
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *HuntFleetRequest) Reset() {
+	*x = HuntFleetRequest{}
+	mi := &file_farmwatch_v1_fleet_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *HuntFleetRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*HuntFleetRequest) ProtoMessage() {}
+
+func (x *HuntFleetRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_farmwatch_v1_fleet_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use HuntFleetRequest.ProtoReflect.Descriptor instead.
+func (*HuntFleetRequest) Descriptor() ([]byte, []int) {
+	return file_farmwatch_v1_fleet_proto_rawDescGZIP(), []int{11}
+}
+
+func (x *HuntFleetRequest) GetKind() string {
+	if x != nil {
+		return x.Kind
+	}
+	return ""
+}
+
+func (x *HuntFleetRequest) GetFilter() string {
+	if x != nil {
+		return x.Filter
+	}
+	return ""
+}
+
+func (x *HuntFleetRequest) GetTimeoutMs() int64 {
+	if x != nil {
+		return x.TimeoutMs
+	}
+	return 0
+}
+
+// HuntAnswer is one agent's answer to a hunt.
+type HuntAnswer struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	HostId        string                 `protobuf:"bytes,1,opt,name=host_id,json=hostId,proto3" json:"host_id,omitempty"`
+	Hostname      string                 `protobuf:"bytes,2,opt,name=hostname,proto3" json:"hostname,omitempty"`
+	Rows          []*QueryRow            `protobuf:"bytes,3,rep,name=rows,proto3" json:"rows,omitempty"`
+	Error         string                 `protobuf:"bytes,4,opt,name=error,proto3" json:"error,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *HuntAnswer) Reset() {
+	*x = HuntAnswer{}
+	mi := &file_farmwatch_v1_fleet_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *HuntAnswer) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*HuntAnswer) ProtoMessage() {}
+
+func (x *HuntAnswer) ProtoReflect() protoreflect.Message {
+	mi := &file_farmwatch_v1_fleet_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use HuntAnswer.ProtoReflect.Descriptor instead.
+func (*HuntAnswer) Descriptor() ([]byte, []int) {
+	return file_farmwatch_v1_fleet_proto_rawDescGZIP(), []int{12}
+}
+
+func (x *HuntAnswer) GetHostId() string {
+	if x != nil {
+		return x.HostId
+	}
+	return ""
+}
+
+func (x *HuntAnswer) GetHostname() string {
+	if x != nil {
+		return x.Hostname
+	}
+	return ""
+}
+
+func (x *HuntAnswer) GetRows() []*QueryRow {
+	if x != nil {
+		return x.Rows
+	}
+	return nil
+}
+
+func (x *HuntAnswer) GetError() string {
+	if x != nil {
+		return x.Error
+	}
+	return ""
+}
+
+// HuntSummary ends a hunt.
+type HuntSummary struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Asked         int32                  `protobuf:"varint,1,opt,name=asked,proto3" json:"asked,omitempty"` // online agents asked
+	Answered      int32                  `protobuf:"varint,2,opt,name=answered,proto3" json:"answered,omitempty"`
+	TimedOut      int32                  `protobuf:"varint,3,opt,name=timed_out,json=timedOut,proto3" json:"timed_out,omitempty"`
+	Failed        int32                  `protobuf:"varint,4,opt,name=failed,proto3" json:"failed,omitempty"`   // answered with an error, or disconnected
+	Matched       int32                  `protobuf:"varint,5,opt,name=matched,proto3" json:"matched,omitempty"` // hosts with at least one match
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *HuntSummary) Reset() {
+	*x = HuntSummary{}
+	mi := &file_farmwatch_v1_fleet_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *HuntSummary) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*HuntSummary) ProtoMessage() {}
+
+func (x *HuntSummary) ProtoReflect() protoreflect.Message {
+	mi := &file_farmwatch_v1_fleet_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use HuntSummary.ProtoReflect.Descriptor instead.
+func (*HuntSummary) Descriptor() ([]byte, []int) {
+	return file_farmwatch_v1_fleet_proto_rawDescGZIP(), []int{13}
+}
+
+func (x *HuntSummary) GetAsked() int32 {
+	if x != nil {
+		return x.Asked
+	}
+	return 0
+}
+
+func (x *HuntSummary) GetAnswered() int32 {
+	if x != nil {
+		return x.Answered
+	}
+	return 0
+}
+
+func (x *HuntSummary) GetTimedOut() int32 {
+	if x != nil {
+		return x.TimedOut
+	}
+	return 0
+}
+
+func (x *HuntSummary) GetFailed() int32 {
+	if x != nil {
+		return x.Failed
+	}
+	return 0
+}
+
+func (x *HuntSummary) GetMatched() int32 {
+	if x != nil {
+		return x.Matched
+	}
+	return 0
+}
+
+type HuntEvent struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Types that are valid to be assigned to Event:
+	//
+	//	*HuntEvent_Answer
+	//	*HuntEvent_Summary
+	Event         isHuntEvent_Event `protobuf_oneof:"event"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *HuntEvent) Reset() {
+	*x = HuntEvent{}
+	mi := &file_farmwatch_v1_fleet_proto_msgTypes[14]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *HuntEvent) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*HuntEvent) ProtoMessage() {}
+
+func (x *HuntEvent) ProtoReflect() protoreflect.Message {
+	mi := &file_farmwatch_v1_fleet_proto_msgTypes[14]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use HuntEvent.ProtoReflect.Descriptor instead.
+func (*HuntEvent) Descriptor() ([]byte, []int) {
+	return file_farmwatch_v1_fleet_proto_rawDescGZIP(), []int{14}
+}
+
+func (x *HuntEvent) GetEvent() isHuntEvent_Event {
+	if x != nil {
+		return x.Event
+	}
+	return nil
+}
+
+func (x *HuntEvent) GetAnswer() *HuntAnswer {
+	if x != nil {
+		if x, ok := x.Event.(*HuntEvent_Answer); ok {
+			return x.Answer
+		}
+	}
+	return nil
+}
+
+func (x *HuntEvent) GetSummary() *HuntSummary {
+	if x != nil {
+		if x, ok := x.Event.(*HuntEvent_Summary); ok {
+			return x.Summary
+		}
+	}
+	return nil
+}
+
+type isHuntEvent_Event interface {
+	isHuntEvent_Event()
+}
+
+type HuntEvent_Answer struct {
+	Answer *HuntAnswer `protobuf:"bytes,1,opt,name=answer,proto3,oneof"`
+}
+
+type HuntEvent_Summary struct {
+	Summary *HuntSummary `protobuf:"bytes,2,opt,name=summary,proto3,oneof"`
+}
+
+func (*HuntEvent_Answer) isHuntEvent_Event() {}
+
+func (*HuntEvent_Summary) isHuntEvent_Event() {}
+
+// EgressSighting is one egress IP a host was seen from.
+type EgressSighting struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Ip            string                 `protobuf:"bytes,1,opt,name=ip,proto3" json:"ip,omitempty"`
+	FirstSeen     *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=first_seen,json=firstSeen,proto3" json:"first_seen,omitempty"`
+	LastSeen      *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=last_seen,json=lastSeen,proto3" json:"last_seen,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *EgressSighting) Reset() {
+	*x = EgressSighting{}
+	mi := &file_farmwatch_v1_fleet_proto_msgTypes[15]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *EgressSighting) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*EgressSighting) ProtoMessage() {}
+
+func (x *EgressSighting) ProtoReflect() protoreflect.Message {
+	mi := &file_farmwatch_v1_fleet_proto_msgTypes[15]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use EgressSighting.ProtoReflect.Descriptor instead.
+func (*EgressSighting) Descriptor() ([]byte, []int) {
+	return file_farmwatch_v1_fleet_proto_rawDescGZIP(), []int{15}
+}
+
+func (x *EgressSighting) GetIp() string {
+	if x != nil {
+		return x.Ip
+	}
+	return ""
+}
+
+func (x *EgressSighting) GetFirstSeen() *timestamppb.Timestamp {
+	if x != nil {
+		return x.FirstSeen
+	}
+	return nil
+}
+
+func (x *EgressSighting) GetLastSeen() *timestamppb.Timestamp {
+	if x != nil {
+		return x.LastSeen
+	}
+	return nil
 }
 
 type CreateTokenRequest struct {
@@ -89,7 +1334,7 @@ type CreateTokenRequest struct {
 
 func (x *CreateTokenRequest) Reset() {
 	*x = CreateTokenRequest{}
-	mi := &file_farmwatch_v1_fleet_proto_msgTypes[0]
+	mi := &file_farmwatch_v1_fleet_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -101,7 +1346,7 @@ func (x *CreateTokenRequest) String() string {
 func (*CreateTokenRequest) ProtoMessage() {}
 
 func (x *CreateTokenRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_farmwatch_v1_fleet_proto_msgTypes[0]
+	mi := &file_farmwatch_v1_fleet_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -114,7 +1359,7 @@ func (x *CreateTokenRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateTokenRequest.ProtoReflect.Descriptor instead.
 func (*CreateTokenRequest) Descriptor() ([]byte, []int) {
-	return file_farmwatch_v1_fleet_proto_rawDescGZIP(), []int{0}
+	return file_farmwatch_v1_fleet_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *CreateTokenRequest) GetRole() string {
@@ -149,7 +1394,7 @@ type CreateTokenResponse struct {
 
 func (x *CreateTokenResponse) Reset() {
 	*x = CreateTokenResponse{}
-	mi := &file_farmwatch_v1_fleet_proto_msgTypes[1]
+	mi := &file_farmwatch_v1_fleet_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -161,7 +1406,7 @@ func (x *CreateTokenResponse) String() string {
 func (*CreateTokenResponse) ProtoMessage() {}
 
 func (x *CreateTokenResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_farmwatch_v1_fleet_proto_msgTypes[1]
+	mi := &file_farmwatch_v1_fleet_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -174,7 +1419,7 @@ func (x *CreateTokenResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateTokenResponse.ProtoReflect.Descriptor instead.
 func (*CreateTokenResponse) Descriptor() ([]byte, []int) {
-	return file_farmwatch_v1_fleet_proto_rawDescGZIP(), []int{1}
+	return file_farmwatch_v1_fleet_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *CreateTokenResponse) GetToken() string {
@@ -214,7 +1459,7 @@ type TokenInfo struct {
 
 func (x *TokenInfo) Reset() {
 	*x = TokenInfo{}
-	mi := &file_farmwatch_v1_fleet_proto_msgTypes[2]
+	mi := &file_farmwatch_v1_fleet_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -226,7 +1471,7 @@ func (x *TokenInfo) String() string {
 func (*TokenInfo) ProtoMessage() {}
 
 func (x *TokenInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_farmwatch_v1_fleet_proto_msgTypes[2]
+	mi := &file_farmwatch_v1_fleet_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -239,7 +1484,7 @@ func (x *TokenInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TokenInfo.ProtoReflect.Descriptor instead.
 func (*TokenInfo) Descriptor() ([]byte, []int) {
-	return file_farmwatch_v1_fleet_proto_rawDescGZIP(), []int{2}
+	return file_farmwatch_v1_fleet_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *TokenInfo) GetId() string {
@@ -300,7 +1545,7 @@ type ListTokensRequest struct {
 
 func (x *ListTokensRequest) Reset() {
 	*x = ListTokensRequest{}
-	mi := &file_farmwatch_v1_fleet_proto_msgTypes[3]
+	mi := &file_farmwatch_v1_fleet_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -312,7 +1557,7 @@ func (x *ListTokensRequest) String() string {
 func (*ListTokensRequest) ProtoMessage() {}
 
 func (x *ListTokensRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_farmwatch_v1_fleet_proto_msgTypes[3]
+	mi := &file_farmwatch_v1_fleet_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -325,7 +1570,7 @@ func (x *ListTokensRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListTokensRequest.ProtoReflect.Descriptor instead.
 func (*ListTokensRequest) Descriptor() ([]byte, []int) {
-	return file_farmwatch_v1_fleet_proto_rawDescGZIP(), []int{3}
+	return file_farmwatch_v1_fleet_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *ListTokensRequest) GetAll() bool {
@@ -344,7 +1589,7 @@ type ListTokensResponse struct {
 
 func (x *ListTokensResponse) Reset() {
 	*x = ListTokensResponse{}
-	mi := &file_farmwatch_v1_fleet_proto_msgTypes[4]
+	mi := &file_farmwatch_v1_fleet_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -356,7 +1601,7 @@ func (x *ListTokensResponse) String() string {
 func (*ListTokensResponse) ProtoMessage() {}
 
 func (x *ListTokensResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_farmwatch_v1_fleet_proto_msgTypes[4]
+	mi := &file_farmwatch_v1_fleet_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -369,7 +1614,7 @@ func (x *ListTokensResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListTokensResponse.ProtoReflect.Descriptor instead.
 func (*ListTokensResponse) Descriptor() ([]byte, []int) {
-	return file_farmwatch_v1_fleet_proto_rawDescGZIP(), []int{4}
+	return file_farmwatch_v1_fleet_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *ListTokensResponse) GetTokens() []*TokenInfo {
@@ -388,7 +1633,7 @@ type RevokeTokenRequest struct {
 
 func (x *RevokeTokenRequest) Reset() {
 	*x = RevokeTokenRequest{}
-	mi := &file_farmwatch_v1_fleet_proto_msgTypes[5]
+	mi := &file_farmwatch_v1_fleet_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -400,7 +1645,7 @@ func (x *RevokeTokenRequest) String() string {
 func (*RevokeTokenRequest) ProtoMessage() {}
 
 func (x *RevokeTokenRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_farmwatch_v1_fleet_proto_msgTypes[5]
+	mi := &file_farmwatch_v1_fleet_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -413,7 +1658,7 @@ func (x *RevokeTokenRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RevokeTokenRequest.ProtoReflect.Descriptor instead.
 func (*RevokeTokenRequest) Descriptor() ([]byte, []int) {
-	return file_farmwatch_v1_fleet_proto_rawDescGZIP(), []int{5}
+	return file_farmwatch_v1_fleet_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *RevokeTokenRequest) GetId() string {
@@ -432,7 +1677,7 @@ type RevokeTokenResponse struct {
 
 func (x *RevokeTokenResponse) Reset() {
 	*x = RevokeTokenResponse{}
-	mi := &file_farmwatch_v1_fleet_proto_msgTypes[6]
+	mi := &file_farmwatch_v1_fleet_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -444,7 +1689,7 @@ func (x *RevokeTokenResponse) String() string {
 func (*RevokeTokenResponse) ProtoMessage() {}
 
 func (x *RevokeTokenResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_farmwatch_v1_fleet_proto_msgTypes[6]
+	mi := &file_farmwatch_v1_fleet_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -457,7 +1702,7 @@ func (x *RevokeTokenResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RevokeTokenResponse.ProtoReflect.Descriptor instead.
 func (*RevokeTokenResponse) Descriptor() ([]byte, []int) {
-	return file_farmwatch_v1_fleet_proto_rawDescGZIP(), []int{6}
+	return file_farmwatch_v1_fleet_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *RevokeTokenResponse) GetToken() *TokenInfo {
@@ -482,7 +1727,7 @@ type PendingEnrollment struct {
 
 func (x *PendingEnrollment) Reset() {
 	*x = PendingEnrollment{}
-	mi := &file_farmwatch_v1_fleet_proto_msgTypes[7]
+	mi := &file_farmwatch_v1_fleet_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -494,7 +1739,7 @@ func (x *PendingEnrollment) String() string {
 func (*PendingEnrollment) ProtoMessage() {}
 
 func (x *PendingEnrollment) ProtoReflect() protoreflect.Message {
-	mi := &file_farmwatch_v1_fleet_proto_msgTypes[7]
+	mi := &file_farmwatch_v1_fleet_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -507,7 +1752,7 @@ func (x *PendingEnrollment) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PendingEnrollment.ProtoReflect.Descriptor instead.
 func (*PendingEnrollment) Descriptor() ([]byte, []int) {
-	return file_farmwatch_v1_fleet_proto_rawDescGZIP(), []int{7}
+	return file_farmwatch_v1_fleet_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *PendingEnrollment) GetRequestId() string {
@@ -555,7 +1800,7 @@ type ApproveHostRequest struct {
 
 func (x *ApproveHostRequest) Reset() {
 	*x = ApproveHostRequest{}
-	mi := &file_farmwatch_v1_fleet_proto_msgTypes[8]
+	mi := &file_farmwatch_v1_fleet_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -567,7 +1812,7 @@ func (x *ApproveHostRequest) String() string {
 func (*ApproveHostRequest) ProtoMessage() {}
 
 func (x *ApproveHostRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_farmwatch_v1_fleet_proto_msgTypes[8]
+	mi := &file_farmwatch_v1_fleet_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -580,7 +1825,7 @@ func (x *ApproveHostRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ApproveHostRequest.ProtoReflect.Descriptor instead.
 func (*ApproveHostRequest) Descriptor() ([]byte, []int) {
-	return file_farmwatch_v1_fleet_proto_rawDescGZIP(), []int{8}
+	return file_farmwatch_v1_fleet_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *ApproveHostRequest) GetHostname() string {
@@ -607,7 +1852,7 @@ type ApproveHostResponse struct {
 
 func (x *ApproveHostResponse) Reset() {
 	*x = ApproveHostResponse{}
-	mi := &file_farmwatch_v1_fleet_proto_msgTypes[9]
+	mi := &file_farmwatch_v1_fleet_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -619,7 +1864,7 @@ func (x *ApproveHostResponse) String() string {
 func (*ApproveHostResponse) ProtoMessage() {}
 
 func (x *ApproveHostResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_farmwatch_v1_fleet_proto_msgTypes[9]
+	mi := &file_farmwatch_v1_fleet_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -632,7 +1877,7 @@ func (x *ApproveHostResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ApproveHostResponse.ProtoReflect.Descriptor instead.
 func (*ApproveHostResponse) Descriptor() ([]byte, []int) {
-	return file_farmwatch_v1_fleet_proto_rawDescGZIP(), []int{9}
+	return file_farmwatch_v1_fleet_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *ApproveHostResponse) GetHostId() string {
@@ -658,7 +1903,7 @@ type ResetHostRequest struct {
 
 func (x *ResetHostRequest) Reset() {
 	*x = ResetHostRequest{}
-	mi := &file_farmwatch_v1_fleet_proto_msgTypes[10]
+	mi := &file_farmwatch_v1_fleet_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -670,7 +1915,7 @@ func (x *ResetHostRequest) String() string {
 func (*ResetHostRequest) ProtoMessage() {}
 
 func (x *ResetHostRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_farmwatch_v1_fleet_proto_msgTypes[10]
+	mi := &file_farmwatch_v1_fleet_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -683,7 +1928,7 @@ func (x *ResetHostRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResetHostRequest.ProtoReflect.Descriptor instead.
 func (*ResetHostRequest) Descriptor() ([]byte, []int) {
-	return file_farmwatch_v1_fleet_proto_rawDescGZIP(), []int{10}
+	return file_farmwatch_v1_fleet_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *ResetHostRequest) GetHostname() string {
@@ -702,7 +1947,7 @@ type ResetHostResponse struct {
 
 func (x *ResetHostResponse) Reset() {
 	*x = ResetHostResponse{}
-	mi := &file_farmwatch_v1_fleet_proto_msgTypes[11]
+	mi := &file_farmwatch_v1_fleet_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -714,7 +1959,7 @@ func (x *ResetHostResponse) String() string {
 func (*ResetHostResponse) ProtoMessage() {}
 
 func (x *ResetHostResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_farmwatch_v1_fleet_proto_msgTypes[11]
+	mi := &file_farmwatch_v1_fleet_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -727,7 +1972,7 @@ func (x *ResetHostResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResetHostResponse.ProtoReflect.Descriptor instead.
 func (*ResetHostResponse) Descriptor() ([]byte, []int) {
-	return file_farmwatch_v1_fleet_proto_rawDescGZIP(), []int{11}
+	return file_farmwatch_v1_fleet_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *ResetHostResponse) GetHostId() string {
@@ -754,15 +1999,19 @@ type HostSummary struct {
 	// Messages of this host the collector refused (over its limits, or out
 	// of sequence); the agent dropped them and sent a full state.
 	Refused       uint64               `protobuf:"varint,13,opt,name=refused,proto3" json:"refused,omitempty"`
-	Observations  int32                `protobuf:"varint,14,opt,name=observations,proto3" json:"observations,omitempty"` // the host's current observations
-	Pending       []*PendingEnrollment `protobuf:"bytes,15,rep,name=pending,proto3" json:"pending,omitempty"`            // enrolments waiting for an admin
+	Observations  int32                `protobuf:"varint,14,opt,name=observations,proto3" json:"observations,omitempty"`                       // the host's current observations
+	Pending       []*PendingEnrollment `protobuf:"bytes,15,rep,name=pending,proto3" json:"pending,omitempty"`                                  // enrolments waiting for an admin
+	Person        *Person              `protobuf:"bytes,16,opt,name=person,proto3" json:"person,omitempty"`                                    // from the roster; unset when it does not name the host
+	EgressCountry string               `protobuf:"bytes,17,opt,name=egress_country,json=egressCountry,proto3" json:"egress_country,omitempty"` // from --geoip
+	EgressAsn     uint32               `protobuf:"varint,18,opt,name=egress_asn,json=egressAsn,proto3" json:"egress_asn,omitempty"`            // from --geoip
+	EgressHistory []*EgressSighting    `protobuf:"bytes,19,rep,name=egress_history,json=egressHistory,proto3" json:"egress_history,omitempty"` // GetHost only: newest first
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *HostSummary) Reset() {
 	*x = HostSummary{}
-	mi := &file_farmwatch_v1_fleet_proto_msgTypes[12]
+	mi := &file_farmwatch_v1_fleet_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -774,7 +2023,7 @@ func (x *HostSummary) String() string {
 func (*HostSummary) ProtoMessage() {}
 
 func (x *HostSummary) ProtoReflect() protoreflect.Message {
-	mi := &file_farmwatch_v1_fleet_proto_msgTypes[12]
+	mi := &file_farmwatch_v1_fleet_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -787,7 +2036,7 @@ func (x *HostSummary) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HostSummary.ProtoReflect.Descriptor instead.
 func (*HostSummary) Descriptor() ([]byte, []int) {
-	return file_farmwatch_v1_fleet_proto_rawDescGZIP(), []int{12}
+	return file_farmwatch_v1_fleet_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *HostSummary) GetHostId() string {
@@ -895,6 +2144,34 @@ func (x *HostSummary) GetPending() []*PendingEnrollment {
 	return nil
 }
 
+func (x *HostSummary) GetPerson() *Person {
+	if x != nil {
+		return x.Person
+	}
+	return nil
+}
+
+func (x *HostSummary) GetEgressCountry() string {
+	if x != nil {
+		return x.EgressCountry
+	}
+	return ""
+}
+
+func (x *HostSummary) GetEgressAsn() uint32 {
+	if x != nil {
+		return x.EgressAsn
+	}
+	return 0
+}
+
+func (x *HostSummary) GetEgressHistory() []*EgressSighting {
+	if x != nil {
+		return x.EgressHistory
+	}
+	return nil
+}
+
 type ListHostsRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	unknownFields protoimpl.UnknownFields
@@ -903,7 +2180,7 @@ type ListHostsRequest struct {
 
 func (x *ListHostsRequest) Reset() {
 	*x = ListHostsRequest{}
-	mi := &file_farmwatch_v1_fleet_proto_msgTypes[13]
+	mi := &file_farmwatch_v1_fleet_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -915,7 +2192,7 @@ func (x *ListHostsRequest) String() string {
 func (*ListHostsRequest) ProtoMessage() {}
 
 func (x *ListHostsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_farmwatch_v1_fleet_proto_msgTypes[13]
+	mi := &file_farmwatch_v1_fleet_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -928,7 +2205,7 @@ func (x *ListHostsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListHostsRequest.ProtoReflect.Descriptor instead.
 func (*ListHostsRequest) Descriptor() ([]byte, []int) {
-	return file_farmwatch_v1_fleet_proto_rawDescGZIP(), []int{13}
+	return file_farmwatch_v1_fleet_proto_rawDescGZIP(), []int{29}
 }
 
 type ListHostsResponse struct {
@@ -940,7 +2217,7 @@ type ListHostsResponse struct {
 
 func (x *ListHostsResponse) Reset() {
 	*x = ListHostsResponse{}
-	mi := &file_farmwatch_v1_fleet_proto_msgTypes[14]
+	mi := &file_farmwatch_v1_fleet_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -952,7 +2229,7 @@ func (x *ListHostsResponse) String() string {
 func (*ListHostsResponse) ProtoMessage() {}
 
 func (x *ListHostsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_farmwatch_v1_fleet_proto_msgTypes[14]
+	mi := &file_farmwatch_v1_fleet_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -965,7 +2242,7 @@ func (x *ListHostsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListHostsResponse.ProtoReflect.Descriptor instead.
 func (*ListHostsResponse) Descriptor() ([]byte, []int) {
-	return file_farmwatch_v1_fleet_proto_rawDescGZIP(), []int{14}
+	return file_farmwatch_v1_fleet_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *ListHostsResponse) GetHosts() []*HostSummary {
@@ -984,7 +2261,7 @@ type GetHostRequest struct {
 
 func (x *GetHostRequest) Reset() {
 	*x = GetHostRequest{}
-	mi := &file_farmwatch_v1_fleet_proto_msgTypes[15]
+	mi := &file_farmwatch_v1_fleet_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -996,7 +2273,7 @@ func (x *GetHostRequest) String() string {
 func (*GetHostRequest) ProtoMessage() {}
 
 func (x *GetHostRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_farmwatch_v1_fleet_proto_msgTypes[15]
+	mi := &file_farmwatch_v1_fleet_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1009,7 +2286,7 @@ func (x *GetHostRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetHostRequest.ProtoReflect.Descriptor instead.
 func (*GetHostRequest) Descriptor() ([]byte, []int) {
-	return file_farmwatch_v1_fleet_proto_rawDescGZIP(), []int{15}
+	return file_farmwatch_v1_fleet_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *GetHostRequest) GetHostname() string {
@@ -1029,7 +2306,7 @@ type GetHostResponse struct {
 
 func (x *GetHostResponse) Reset() {
 	*x = GetHostResponse{}
-	mi := &file_farmwatch_v1_fleet_proto_msgTypes[16]
+	mi := &file_farmwatch_v1_fleet_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1041,7 +2318,7 @@ func (x *GetHostResponse) String() string {
 func (*GetHostResponse) ProtoMessage() {}
 
 func (x *GetHostResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_farmwatch_v1_fleet_proto_msgTypes[16]
+	mi := &file_farmwatch_v1_fleet_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1054,7 +2331,7 @@ func (x *GetHostResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetHostResponse.ProtoReflect.Descriptor instead.
 func (*GetHostResponse) Descriptor() ([]byte, []int) {
-	return file_farmwatch_v1_fleet_proto_rawDescGZIP(), []int{16}
+	return file_farmwatch_v1_fleet_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *GetHostResponse) GetHost() *HostSummary {
@@ -1082,7 +2359,7 @@ type ListFindingsRequest struct {
 
 func (x *ListFindingsRequest) Reset() {
 	*x = ListFindingsRequest{}
-	mi := &file_farmwatch_v1_fleet_proto_msgTypes[17]
+	mi := &file_farmwatch_v1_fleet_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1094,7 +2371,7 @@ func (x *ListFindingsRequest) String() string {
 func (*ListFindingsRequest) ProtoMessage() {}
 
 func (x *ListFindingsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_farmwatch_v1_fleet_proto_msgTypes[17]
+	mi := &file_farmwatch_v1_fleet_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1107,7 +2384,7 @@ func (x *ListFindingsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListFindingsRequest.ProtoReflect.Descriptor instead.
 func (*ListFindingsRequest) Descriptor() ([]byte, []int) {
-	return file_farmwatch_v1_fleet_proto_rawDescGZIP(), []int{17}
+	return file_farmwatch_v1_fleet_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *ListFindingsRequest) GetHostname() string {
@@ -1146,7 +2423,7 @@ type FleetFinding struct {
 
 func (x *FleetFinding) Reset() {
 	*x = FleetFinding{}
-	mi := &file_farmwatch_v1_fleet_proto_msgTypes[18]
+	mi := &file_farmwatch_v1_fleet_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1158,7 +2435,7 @@ func (x *FleetFinding) String() string {
 func (*FleetFinding) ProtoMessage() {}
 
 func (x *FleetFinding) ProtoReflect() protoreflect.Message {
-	mi := &file_farmwatch_v1_fleet_proto_msgTypes[18]
+	mi := &file_farmwatch_v1_fleet_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1171,7 +2448,7 @@ func (x *FleetFinding) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FleetFinding.ProtoReflect.Descriptor instead.
 func (*FleetFinding) Descriptor() ([]byte, []int) {
-	return file_farmwatch_v1_fleet_proto_rawDescGZIP(), []int{18}
+	return file_farmwatch_v1_fleet_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *FleetFinding) GetHostId() string {
@@ -1225,7 +2502,7 @@ type ListFindingsResponse struct {
 
 func (x *ListFindingsResponse) Reset() {
 	*x = ListFindingsResponse{}
-	mi := &file_farmwatch_v1_fleet_proto_msgTypes[19]
+	mi := &file_farmwatch_v1_fleet_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1237,7 +2514,7 @@ func (x *ListFindingsResponse) String() string {
 func (*ListFindingsResponse) ProtoMessage() {}
 
 func (x *ListFindingsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_farmwatch_v1_fleet_proto_msgTypes[19]
+	mi := &file_farmwatch_v1_fleet_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1250,7 +2527,7 @@ func (x *ListFindingsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListFindingsResponse.ProtoReflect.Descriptor instead.
 func (*ListFindingsResponse) Descriptor() ([]byte, []int) {
-	return file_farmwatch_v1_fleet_proto_rawDescGZIP(), []int{19}
+	return file_farmwatch_v1_fleet_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *ListFindingsResponse) GetFindings() []*FleetFinding {
@@ -1270,7 +2547,7 @@ type ScanHostRequest struct {
 
 func (x *ScanHostRequest) Reset() {
 	*x = ScanHostRequest{}
-	mi := &file_farmwatch_v1_fleet_proto_msgTypes[20]
+	mi := &file_farmwatch_v1_fleet_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1282,7 +2559,7 @@ func (x *ScanHostRequest) String() string {
 func (*ScanHostRequest) ProtoMessage() {}
 
 func (x *ScanHostRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_farmwatch_v1_fleet_proto_msgTypes[20]
+	mi := &file_farmwatch_v1_fleet_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1295,7 +2572,7 @@ func (x *ScanHostRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ScanHostRequest.ProtoReflect.Descriptor instead.
 func (*ScanHostRequest) Descriptor() ([]byte, []int) {
-	return file_farmwatch_v1_fleet_proto_rawDescGZIP(), []int{20}
+	return file_farmwatch_v1_fleet_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *ScanHostRequest) GetHostname() string {
@@ -1321,7 +2598,7 @@ type ScanHostResponse struct {
 
 func (x *ScanHostResponse) Reset() {
 	*x = ScanHostResponse{}
-	mi := &file_farmwatch_v1_fleet_proto_msgTypes[21]
+	mi := &file_farmwatch_v1_fleet_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1333,7 +2610,7 @@ func (x *ScanHostResponse) String() string {
 func (*ScanHostResponse) ProtoMessage() {}
 
 func (x *ScanHostResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_farmwatch_v1_fleet_proto_msgTypes[21]
+	mi := &file_farmwatch_v1_fleet_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1346,7 +2623,7 @@ func (x *ScanHostResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ScanHostResponse.ProtoReflect.Descriptor instead.
 func (*ScanHostResponse) Descriptor() ([]byte, []int) {
-	return file_farmwatch_v1_fleet_proto_rawDescGZIP(), []int{21}
+	return file_farmwatch_v1_fleet_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *ScanHostResponse) GetReport() *Report {
@@ -1365,7 +2642,7 @@ type WatchFindingsRequest struct {
 
 func (x *WatchFindingsRequest) Reset() {
 	*x = WatchFindingsRequest{}
-	mi := &file_farmwatch_v1_fleet_proto_msgTypes[22]
+	mi := &file_farmwatch_v1_fleet_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1377,7 +2654,7 @@ func (x *WatchFindingsRequest) String() string {
 func (*WatchFindingsRequest) ProtoMessage() {}
 
 func (x *WatchFindingsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_farmwatch_v1_fleet_proto_msgTypes[22]
+	mi := &file_farmwatch_v1_fleet_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1390,7 +2667,7 @@ func (x *WatchFindingsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchFindingsRequest.ProtoReflect.Descriptor instead.
 func (*WatchFindingsRequest) Descriptor() ([]byte, []int) {
-	return file_farmwatch_v1_fleet_proto_rawDescGZIP(), []int{22}
+	return file_farmwatch_v1_fleet_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *WatchFindingsRequest) GetMinSeverity() Severity {
@@ -1412,7 +2689,7 @@ type ListChangesRequest struct {
 
 func (x *ListChangesRequest) Reset() {
 	*x = ListChangesRequest{}
-	mi := &file_farmwatch_v1_fleet_proto_msgTypes[23]
+	mi := &file_farmwatch_v1_fleet_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1424,7 +2701,7 @@ func (x *ListChangesRequest) String() string {
 func (*ListChangesRequest) ProtoMessage() {}
 
 func (x *ListChangesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_farmwatch_v1_fleet_proto_msgTypes[23]
+	mi := &file_farmwatch_v1_fleet_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1437,7 +2714,7 @@ func (x *ListChangesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListChangesRequest.ProtoReflect.Descriptor instead.
 func (*ListChangesRequest) Descriptor() ([]byte, []int) {
-	return file_farmwatch_v1_fleet_proto_rawDescGZIP(), []int{23}
+	return file_farmwatch_v1_fleet_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *ListChangesRequest) GetHostname() string {
@@ -1479,7 +2756,7 @@ type ListChangesResponse struct {
 
 func (x *ListChangesResponse) Reset() {
 	*x = ListChangesResponse{}
-	mi := &file_farmwatch_v1_fleet_proto_msgTypes[24]
+	mi := &file_farmwatch_v1_fleet_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1491,7 +2768,7 @@ func (x *ListChangesResponse) String() string {
 func (*ListChangesResponse) ProtoMessage() {}
 
 func (x *ListChangesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_farmwatch_v1_fleet_proto_msgTypes[24]
+	mi := &file_farmwatch_v1_fleet_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1504,7 +2781,7 @@ func (x *ListChangesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListChangesResponse.ProtoReflect.Descriptor instead.
 func (*ListChangesResponse) Descriptor() ([]byte, []int) {
-	return file_farmwatch_v1_fleet_proto_rawDescGZIP(), []int{24}
+	return file_farmwatch_v1_fleet_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *ListChangesResponse) GetHostId() string {
@@ -1548,7 +2825,7 @@ type ObservationChange struct {
 
 func (x *ObservationChange) Reset() {
 	*x = ObservationChange{}
-	mi := &file_farmwatch_v1_fleet_proto_msgTypes[25]
+	mi := &file_farmwatch_v1_fleet_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1560,7 +2837,7 @@ func (x *ObservationChange) String() string {
 func (*ObservationChange) ProtoMessage() {}
 
 func (x *ObservationChange) ProtoReflect() protoreflect.Message {
-	mi := &file_farmwatch_v1_fleet_proto_msgTypes[25]
+	mi := &file_farmwatch_v1_fleet_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1573,7 +2850,7 @@ func (x *ObservationChange) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ObservationChange.ProtoReflect.Descriptor instead.
 func (*ObservationChange) Descriptor() ([]byte, []int) {
-	return file_farmwatch_v1_fleet_proto_rawDescGZIP(), []int{25}
+	return file_farmwatch_v1_fleet_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *ObservationChange) GetSeq() uint64 {
@@ -1628,7 +2905,7 @@ type ObservationChanges struct {
 
 func (x *ObservationChanges) Reset() {
 	*x = ObservationChanges{}
-	mi := &file_farmwatch_v1_fleet_proto_msgTypes[26]
+	mi := &file_farmwatch_v1_fleet_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1640,7 +2917,7 @@ func (x *ObservationChanges) String() string {
 func (*ObservationChanges) ProtoMessage() {}
 
 func (x *ObservationChanges) ProtoReflect() protoreflect.Message {
-	mi := &file_farmwatch_v1_fleet_proto_msgTypes[26]
+	mi := &file_farmwatch_v1_fleet_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1653,7 +2930,7 @@ func (x *ObservationChanges) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ObservationChanges.ProtoReflect.Descriptor instead.
 func (*ObservationChanges) Descriptor() ([]byte, []int) {
-	return file_farmwatch_v1_fleet_proto_rawDescGZIP(), []int{26}
+	return file_farmwatch_v1_fleet_proto_rawDescGZIP(), []int{42}
 }
 
 func (x *ObservationChanges) GetChanges() []*ObservationChange {
@@ -1667,7 +2944,110 @@ var File_farmwatch_v1_fleet_proto protoreflect.FileDescriptor
 
 const file_farmwatch_v1_fleet_proto_rawDesc = "" +
 	"\n" +
-	"\x18farmwatch/v1/fleet.proto\x12\ffarmwatch.v1\x1a\x1efarmwatch/v1/observation.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"]\n" +
+	"\x18farmwatch/v1/fleet.proto\x12\ffarmwatch.v1\x1a\x1efarmwatch/v1/observation.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x92\x05\n" +
+	"\aCluster\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x125\n" +
+	"\amembers\x18\x02 \x03(\v2\x1b.farmwatch.v1.ClusterMemberR\amembers\x12.\n" +
+	"\asignals\x18\x03 \x03(\v2\x14.farmwatch.v1.SignalR\asignals\x12\x16\n" +
+	"\x06people\x18\x04 \x03(\tR\x06people\x12'\n" +
+	"\x0fdistinct_people\x18\x05 \x01(\x05R\x0edistinctPeople\x12\x1e\n" +
+	"\n" +
+	"unrostered\x18\x06 \x03(\tR\n" +
+	"unrostered\x12\x1c\n" +
+	"\tcountries\x18\a \x03(\tR\tcountries\x12\x18\n" +
+	"\aregions\x18\b \x03(\tR\aregions\x12\x16\n" +
+	"\x06cities\x18\t \x03(\tR\x06cities\x12\x1c\n" +
+	"\ttimezones\x18\n" +
+	" \x03(\tR\ttimezones\x129\n" +
+	"\n" +
+	"first_seen\x18\v \x01(\v2\x1a.google.protobuf.TimestampR\tfirstSeen\x127\n" +
+	"\tlast_seen\x18\f \x01(\v2\x1a.google.protobuf.TimestampR\blastSeen\x12%\n" +
+	"\x0eshared_seconds\x18\r \x01(\x03R\rsharedSeconds\x122\n" +
+	"\bseverity\x18\x0e \x01(\x0e2\x16.farmwatch.v1.SeverityR\bseverity\x12\x14\n" +
+	"\x05state\x18\x0f \x01(\tR\x05state\x121\n" +
+	"\bfindings\x18\x10 \x03(\v2\x15.farmwatch.v1.FindingR\bfindings\x12)\n" +
+	"\x10egress_countries\x18\x11 \x03(\tR\x0fegressCountries\"\xb0\x02\n" +
+	"\rClusterMember\x12\x17\n" +
+	"\ahost_id\x18\x01 \x01(\tR\x06hostId\x12\x1a\n" +
+	"\bhostname\x18\x02 \x01(\tR\bhostname\x12,\n" +
+	"\x06person\x18\x03 \x01(\v2\x14.farmwatch.v1.PersonR\x06person\x12\x1b\n" +
+	"\tegress_ip\x18\x04 \x01(\tR\begressIp\x12\x0e\n" +
+	"\x02os\x18\x05 \x01(\tR\x02os\x121\n" +
+	"\bfindings\x18\x06 \x03(\v2\x15.farmwatch.v1.FindingR\bfindings\x12\x16\n" +
+	"\x06online\x18\a \x01(\bR\x06online\x12%\n" +
+	"\x0eegress_country\x18\b \x01(\tR\regressCountry\x12\x1d\n" +
+	"\n" +
+	"egress_asn\x18\t \x01(\rR\tegressAsn\"\xcf\x02\n" +
+	"\x06Signal\x12\x12\n" +
+	"\x04kind\x18\x01 \x01(\tR\x04kind\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value\x12\x14\n" +
+	"\x05hosts\x18\x03 \x03(\tR\x05hosts\x12\x19\n" +
+	"\bhost_ids\x18\x04 \x03(\tR\ahostIds\x12'\n" +
+	"\x0fdistinct_people\x18\x05 \x01(\x05R\x0edistinctPeople\x12\x10\n" +
+	"\x03lan\x18\x06 \x01(\bR\x03lan\x129\n" +
+	"\n" +
+	"first_seen\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\tfirstSeen\x127\n" +
+	"\tlast_seen\x18\b \x01(\v2\x1a.google.protobuf.TimestampR\blastSeen\x12%\n" +
+	"\x0eshared_seconds\x18\t \x01(\x03R\rsharedSeconds\x12\x14\n" +
+	"\x05label\x18\n" +
+	" \x01(\tR\x05label\"'\n" +
+	"\x13ListClustersRequest\x12\x10\n" +
+	"\x03all\x18\x01 \x01(\bR\x03all\"\x81\x01\n" +
+	"\x14ListClustersResponse\x121\n" +
+	"\bclusters\x18\x01 \x03(\v2\x15.farmwatch.v1.ClusterR\bclusters\x126\n" +
+	"\bcomputed\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\bcomputed\"\x86\x01\n" +
+	"\vRosterEntry\x12\x1a\n" +
+	"\bhostname\x18\x01 \x01(\tR\bhostname\x12,\n" +
+	"\x06person\x18\x02 \x01(\v2\x14.farmwatch.v1.PersonR\x06person\x12\x12\n" +
+	"\x04line\x18\x03 \x01(\x05R\x04line\x12\x19\n" +
+	"\bhost_ids\x18\x04 \x03(\tR\ahostIds\"\x12\n" +
+	"\x10GetRosterRequest\"\xa6\x01\n" +
+	"\x11GetRosterResponse\x12\x12\n" +
+	"\x04file\x18\x01 \x01(\tR\x04file\x123\n" +
+	"\aentries\x18\x02 \x03(\v2\x19.farmwatch.v1.RosterEntryR\aentries\x122\n" +
+	"\x06loaded\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\x06loaded\x12\x14\n" +
+	"\x05error\x18\x04 \x01(\tR\x05error\"\\\n" +
+	"\x18QueryObservationsRequest\x12\x12\n" +
+	"\x04kind\x18\x01 \x01(\tR\x04kind\x12\x16\n" +
+	"\x06filter\x18\x02 \x01(\tR\x06filter\x12\x14\n" +
+	"\x05limit\x18\x03 \x01(\x05R\x05limit\"\xa2\x01\n" +
+	"\bQueryRow\x12\x17\n" +
+	"\ahost_id\x18\x01 \x01(\tR\x06hostId\x12\x1a\n" +
+	"\bhostname\x18\x02 \x01(\tR\bhostname\x12\x12\n" +
+	"\x04kind\x18\x03 \x01(\tR\x04kind\x12\x10\n" +
+	"\x03key\x18\x04 \x01(\tR\x03key\x12;\n" +
+	"\vobservation\x18\x05 \x01(\v2\x19.farmwatch.v1.ObservationR\vobservation\"\x93\x01\n" +
+	"\x19QueryObservationsResponse\x12*\n" +
+	"\x04rows\x18\x01 \x03(\v2\x16.farmwatch.v1.QueryRowR\x04rows\x12\x14\n" +
+	"\x05hosts\x18\x02 \x01(\x05R\x05hosts\x12\x1c\n" +
+	"\ttruncated\x18\x03 \x01(\bR\ttruncated\x12\x16\n" +
+	"\x06errors\x18\x04 \x03(\tR\x06errors\"]\n" +
+	"\x10HuntFleetRequest\x12\x12\n" +
+	"\x04kind\x18\x01 \x01(\tR\x04kind\x12\x16\n" +
+	"\x06filter\x18\x02 \x01(\tR\x06filter\x12\x1d\n" +
+	"\n" +
+	"timeout_ms\x18\x03 \x01(\x03R\ttimeoutMs\"\x83\x01\n" +
+	"\n" +
+	"HuntAnswer\x12\x17\n" +
+	"\ahost_id\x18\x01 \x01(\tR\x06hostId\x12\x1a\n" +
+	"\bhostname\x18\x02 \x01(\tR\bhostname\x12*\n" +
+	"\x04rows\x18\x03 \x03(\v2\x16.farmwatch.v1.QueryRowR\x04rows\x12\x14\n" +
+	"\x05error\x18\x04 \x01(\tR\x05error\"\x8e\x01\n" +
+	"\vHuntSummary\x12\x14\n" +
+	"\x05asked\x18\x01 \x01(\x05R\x05asked\x12\x1a\n" +
+	"\banswered\x18\x02 \x01(\x05R\banswered\x12\x1b\n" +
+	"\ttimed_out\x18\x03 \x01(\x05R\btimedOut\x12\x16\n" +
+	"\x06failed\x18\x04 \x01(\x05R\x06failed\x12\x18\n" +
+	"\amatched\x18\x05 \x01(\x05R\amatched\"\x7f\n" +
+	"\tHuntEvent\x122\n" +
+	"\x06answer\x18\x01 \x01(\v2\x18.farmwatch.v1.HuntAnswerH\x00R\x06answer\x125\n" +
+	"\asummary\x18\x02 \x01(\v2\x19.farmwatch.v1.HuntSummaryH\x00R\asummaryB\a\n" +
+	"\x05event\"\x94\x01\n" +
+	"\x0eEgressSighting\x12\x0e\n" +
+	"\x02ip\x18\x01 \x01(\tR\x02ip\x129\n" +
+	"\n" +
+	"first_seen\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\tfirstSeen\x127\n" +
+	"\tlast_seen\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\blastSeen\"]\n" +
 	"\x12CreateTokenRequest\x12\x12\n" +
 	"\x04role\x18\x01 \x01(\tR\x04role\x12\x1f\n" +
 	"\vttl_seconds\x18\x02 \x01(\x03R\n" +
@@ -1710,7 +3090,7 @@ const file_farmwatch_v1_fleet_proto_rawDesc = "" +
 	"\x10ResetHostRequest\x12\x1a\n" +
 	"\bhostname\x18\x01 \x01(\tR\bhostname\",\n" +
 	"\x11ResetHostResponse\x12\x17\n" +
-	"\ahost_id\x18\x01 \x01(\tR\x06hostId\"\x93\x04\n" +
+	"\ahost_id\x18\x01 \x01(\tR\x06hostId\"\xcc\x05\n" +
 	"\vHostSummary\x12\x17\n" +
 	"\ahost_id\x18\x01 \x01(\tR\x06hostId\x12\x1a\n" +
 	"\bhostname\x18\x02 \x01(\tR\bhostname\x12\x0e\n" +
@@ -1728,7 +3108,12 @@ const file_farmwatch_v1_fleet_proto_rawDesc = "" +
 	"rulesError\x12\x18\n" +
 	"\arefused\x18\r \x01(\x04R\arefused\x12\"\n" +
 	"\fobservations\x18\x0e \x01(\x05R\fobservations\x129\n" +
-	"\apending\x18\x0f \x03(\v2\x1f.farmwatch.v1.PendingEnrollmentR\apending\"\x12\n" +
+	"\apending\x18\x0f \x03(\v2\x1f.farmwatch.v1.PendingEnrollmentR\apending\x12,\n" +
+	"\x06person\x18\x10 \x01(\v2\x14.farmwatch.v1.PersonR\x06person\x12%\n" +
+	"\x0eegress_country\x18\x11 \x01(\tR\regressCountry\x12\x1d\n" +
+	"\n" +
+	"egress_asn\x18\x12 \x01(\rR\tegressAsn\x12C\n" +
+	"\x0eegress_history\x18\x13 \x03(\v2\x1c.farmwatch.v1.EgressSightingR\regressHistory\"\x12\n" +
 	"\x10ListHostsRequest\"D\n" +
 	"\x11ListHostsResponse\x12/\n" +
 	"\x05hosts\x18\x01 \x03(\v2\x19.farmwatch.v1.HostSummaryR\x05hosts\",\n" +
@@ -1783,7 +3168,7 @@ const file_farmwatch_v1_fleet_proto_rawDesc = "" +
 	"\n" +
 	"OP_REMOVED\x10\x03\"O\n" +
 	"\x12ObservationChanges\x129\n" +
-	"\achanges\x18\x01 \x03(\v2\x1f.farmwatch.v1.ObservationChangeR\achanges2\x88\a\n" +
+	"\achanges\x18\x01 \x03(\v2\x1f.farmwatch.v1.ObservationChangeR\achanges2\xd6\t\n" +
 	"\fFleetService\x12L\n" +
 	"\tListHosts\x12\x1e.farmwatch.v1.ListHostsRequest\x1a\x1f.farmwatch.v1.ListHostsResponse\x12F\n" +
 	"\aGetHost\x12\x1c.farmwatch.v1.GetHostRequest\x1a\x1d.farmwatch.v1.GetHostResponse\x12U\n" +
@@ -1796,7 +3181,11 @@ const file_farmwatch_v1_fleet_proto_rawDesc = "" +
 	"ListTokens\x12\x1f.farmwatch.v1.ListTokensRequest\x1a .farmwatch.v1.ListTokensResponse\x12R\n" +
 	"\vRevokeToken\x12 .farmwatch.v1.RevokeTokenRequest\x1a!.farmwatch.v1.RevokeTokenResponse\x12R\n" +
 	"\vApproveHost\x12 .farmwatch.v1.ApproveHostRequest\x1a!.farmwatch.v1.ApproveHostResponse\x12L\n" +
-	"\tResetHost\x12\x1e.farmwatch.v1.ResetHostRequest\x1a\x1f.farmwatch.v1.ResetHostResponseB?Z=github.com/farmwatch/farmwatch/proto/farmwatch/v1;farmwatchv1b\x06proto3"
+	"\tResetHost\x12\x1e.farmwatch.v1.ResetHostRequest\x1a\x1f.farmwatch.v1.ResetHostResponse\x12U\n" +
+	"\fListClusters\x12!.farmwatch.v1.ListClustersRequest\x1a\".farmwatch.v1.ListClustersResponse\x12L\n" +
+	"\tGetRoster\x12\x1e.farmwatch.v1.GetRosterRequest\x1a\x1f.farmwatch.v1.GetRosterResponse\x12d\n" +
+	"\x11QueryObservations\x12&.farmwatch.v1.QueryObservationsRequest\x1a'.farmwatch.v1.QueryObservationsResponse\x12A\n" +
+	"\x04Hunt\x12\x1e.farmwatch.v1.HuntFleetRequest\x1a\x17.farmwatch.v1.HuntEvent0\x01B?Z=github.com/farmwatch/farmwatch/proto/farmwatch/v1;farmwatchv1b\x06proto3"
 
 var (
 	file_farmwatch_v1_fleet_proto_rawDescOnce sync.Once
@@ -1811,99 +3200,148 @@ func file_farmwatch_v1_fleet_proto_rawDescGZIP() []byte {
 }
 
 var file_farmwatch_v1_fleet_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_farmwatch_v1_fleet_proto_msgTypes = make([]protoimpl.MessageInfo, 27)
+var file_farmwatch_v1_fleet_proto_msgTypes = make([]protoimpl.MessageInfo, 43)
 var file_farmwatch_v1_fleet_proto_goTypes = []any{
-	(ObservationChange_Op)(0),     // 0: farmwatch.v1.ObservationChange.Op
-	(*CreateTokenRequest)(nil),    // 1: farmwatch.v1.CreateTokenRequest
-	(*CreateTokenResponse)(nil),   // 2: farmwatch.v1.CreateTokenResponse
-	(*TokenInfo)(nil),             // 3: farmwatch.v1.TokenInfo
-	(*ListTokensRequest)(nil),     // 4: farmwatch.v1.ListTokensRequest
-	(*ListTokensResponse)(nil),    // 5: farmwatch.v1.ListTokensResponse
-	(*RevokeTokenRequest)(nil),    // 6: farmwatch.v1.RevokeTokenRequest
-	(*RevokeTokenResponse)(nil),   // 7: farmwatch.v1.RevokeTokenResponse
-	(*PendingEnrollment)(nil),     // 8: farmwatch.v1.PendingEnrollment
-	(*ApproveHostRequest)(nil),    // 9: farmwatch.v1.ApproveHostRequest
-	(*ApproveHostResponse)(nil),   // 10: farmwatch.v1.ApproveHostResponse
-	(*ResetHostRequest)(nil),      // 11: farmwatch.v1.ResetHostRequest
-	(*ResetHostResponse)(nil),     // 12: farmwatch.v1.ResetHostResponse
-	(*HostSummary)(nil),           // 13: farmwatch.v1.HostSummary
-	(*ListHostsRequest)(nil),      // 14: farmwatch.v1.ListHostsRequest
-	(*ListHostsResponse)(nil),     // 15: farmwatch.v1.ListHostsResponse
-	(*GetHostRequest)(nil),        // 16: farmwatch.v1.GetHostRequest
-	(*GetHostResponse)(nil),       // 17: farmwatch.v1.GetHostResponse
-	(*ListFindingsRequest)(nil),   // 18: farmwatch.v1.ListFindingsRequest
-	(*FleetFinding)(nil),          // 19: farmwatch.v1.FleetFinding
-	(*ListFindingsResponse)(nil),  // 20: farmwatch.v1.ListFindingsResponse
-	(*ScanHostRequest)(nil),       // 21: farmwatch.v1.ScanHostRequest
-	(*ScanHostResponse)(nil),      // 22: farmwatch.v1.ScanHostResponse
-	(*WatchFindingsRequest)(nil),  // 23: farmwatch.v1.WatchFindingsRequest
-	(*ListChangesRequest)(nil),    // 24: farmwatch.v1.ListChangesRequest
-	(*ListChangesResponse)(nil),   // 25: farmwatch.v1.ListChangesResponse
-	(*ObservationChange)(nil),     // 26: farmwatch.v1.ObservationChange
-	(*ObservationChanges)(nil),    // 27: farmwatch.v1.ObservationChanges
-	(*timestamppb.Timestamp)(nil), // 28: google.protobuf.Timestamp
-	(Severity)(0),                 // 29: farmwatch.v1.Severity
-	(*Report)(nil),                // 30: farmwatch.v1.Report
-	(*Finding)(nil),               // 31: farmwatch.v1.Finding
-	(*Observation)(nil),           // 32: farmwatch.v1.Observation
+	(ObservationChange_Op)(0),         // 0: farmwatch.v1.ObservationChange.Op
+	(*Cluster)(nil),                   // 1: farmwatch.v1.Cluster
+	(*ClusterMember)(nil),             // 2: farmwatch.v1.ClusterMember
+	(*Signal)(nil),                    // 3: farmwatch.v1.Signal
+	(*ListClustersRequest)(nil),       // 4: farmwatch.v1.ListClustersRequest
+	(*ListClustersResponse)(nil),      // 5: farmwatch.v1.ListClustersResponse
+	(*RosterEntry)(nil),               // 6: farmwatch.v1.RosterEntry
+	(*GetRosterRequest)(nil),          // 7: farmwatch.v1.GetRosterRequest
+	(*GetRosterResponse)(nil),         // 8: farmwatch.v1.GetRosterResponse
+	(*QueryObservationsRequest)(nil),  // 9: farmwatch.v1.QueryObservationsRequest
+	(*QueryRow)(nil),                  // 10: farmwatch.v1.QueryRow
+	(*QueryObservationsResponse)(nil), // 11: farmwatch.v1.QueryObservationsResponse
+	(*HuntFleetRequest)(nil),          // 12: farmwatch.v1.HuntFleetRequest
+	(*HuntAnswer)(nil),                // 13: farmwatch.v1.HuntAnswer
+	(*HuntSummary)(nil),               // 14: farmwatch.v1.HuntSummary
+	(*HuntEvent)(nil),                 // 15: farmwatch.v1.HuntEvent
+	(*EgressSighting)(nil),            // 16: farmwatch.v1.EgressSighting
+	(*CreateTokenRequest)(nil),        // 17: farmwatch.v1.CreateTokenRequest
+	(*CreateTokenResponse)(nil),       // 18: farmwatch.v1.CreateTokenResponse
+	(*TokenInfo)(nil),                 // 19: farmwatch.v1.TokenInfo
+	(*ListTokensRequest)(nil),         // 20: farmwatch.v1.ListTokensRequest
+	(*ListTokensResponse)(nil),        // 21: farmwatch.v1.ListTokensResponse
+	(*RevokeTokenRequest)(nil),        // 22: farmwatch.v1.RevokeTokenRequest
+	(*RevokeTokenResponse)(nil),       // 23: farmwatch.v1.RevokeTokenResponse
+	(*PendingEnrollment)(nil),         // 24: farmwatch.v1.PendingEnrollment
+	(*ApproveHostRequest)(nil),        // 25: farmwatch.v1.ApproveHostRequest
+	(*ApproveHostResponse)(nil),       // 26: farmwatch.v1.ApproveHostResponse
+	(*ResetHostRequest)(nil),          // 27: farmwatch.v1.ResetHostRequest
+	(*ResetHostResponse)(nil),         // 28: farmwatch.v1.ResetHostResponse
+	(*HostSummary)(nil),               // 29: farmwatch.v1.HostSummary
+	(*ListHostsRequest)(nil),          // 30: farmwatch.v1.ListHostsRequest
+	(*ListHostsResponse)(nil),         // 31: farmwatch.v1.ListHostsResponse
+	(*GetHostRequest)(nil),            // 32: farmwatch.v1.GetHostRequest
+	(*GetHostResponse)(nil),           // 33: farmwatch.v1.GetHostResponse
+	(*ListFindingsRequest)(nil),       // 34: farmwatch.v1.ListFindingsRequest
+	(*FleetFinding)(nil),              // 35: farmwatch.v1.FleetFinding
+	(*ListFindingsResponse)(nil),      // 36: farmwatch.v1.ListFindingsResponse
+	(*ScanHostRequest)(nil),           // 37: farmwatch.v1.ScanHostRequest
+	(*ScanHostResponse)(nil),          // 38: farmwatch.v1.ScanHostResponse
+	(*WatchFindingsRequest)(nil),      // 39: farmwatch.v1.WatchFindingsRequest
+	(*ListChangesRequest)(nil),        // 40: farmwatch.v1.ListChangesRequest
+	(*ListChangesResponse)(nil),       // 41: farmwatch.v1.ListChangesResponse
+	(*ObservationChange)(nil),         // 42: farmwatch.v1.ObservationChange
+	(*ObservationChanges)(nil),        // 43: farmwatch.v1.ObservationChanges
+	(*timestamppb.Timestamp)(nil),     // 44: google.protobuf.Timestamp
+	(Severity)(0),                     // 45: farmwatch.v1.Severity
+	(*Finding)(nil),                   // 46: farmwatch.v1.Finding
+	(*Person)(nil),                    // 47: farmwatch.v1.Person
+	(*Observation)(nil),               // 48: farmwatch.v1.Observation
+	(*Report)(nil),                    // 49: farmwatch.v1.Report
 }
 var file_farmwatch_v1_fleet_proto_depIdxs = []int32{
-	3,  // 0: farmwatch.v1.CreateTokenResponse.info:type_name -> farmwatch.v1.TokenInfo
-	28, // 1: farmwatch.v1.TokenInfo.created:type_name -> google.protobuf.Timestamp
-	28, // 2: farmwatch.v1.TokenInfo.expires:type_name -> google.protobuf.Timestamp
-	28, // 3: farmwatch.v1.TokenInfo.revoked:type_name -> google.protobuf.Timestamp
-	28, // 4: farmwatch.v1.TokenInfo.last_used:type_name -> google.protobuf.Timestamp
-	3,  // 5: farmwatch.v1.ListTokensResponse.tokens:type_name -> farmwatch.v1.TokenInfo
-	3,  // 6: farmwatch.v1.RevokeTokenResponse.token:type_name -> farmwatch.v1.TokenInfo
-	28, // 7: farmwatch.v1.PendingEnrollment.requested:type_name -> google.protobuf.Timestamp
-	28, // 8: farmwatch.v1.PendingEnrollment.approved:type_name -> google.protobuf.Timestamp
-	8,  // 9: farmwatch.v1.ApproveHostResponse.approved:type_name -> farmwatch.v1.PendingEnrollment
-	28, // 10: farmwatch.v1.HostSummary.last_seen:type_name -> google.protobuf.Timestamp
-	29, // 11: farmwatch.v1.HostSummary.worst:type_name -> farmwatch.v1.Severity
-	8,  // 12: farmwatch.v1.HostSummary.pending:type_name -> farmwatch.v1.PendingEnrollment
-	13, // 13: farmwatch.v1.ListHostsResponse.hosts:type_name -> farmwatch.v1.HostSummary
-	13, // 14: farmwatch.v1.GetHostResponse.host:type_name -> farmwatch.v1.HostSummary
-	30, // 15: farmwatch.v1.GetHostResponse.state:type_name -> farmwatch.v1.Report
-	29, // 16: farmwatch.v1.ListFindingsRequest.min_severity:type_name -> farmwatch.v1.Severity
-	31, // 17: farmwatch.v1.FleetFinding.finding:type_name -> farmwatch.v1.Finding
-	28, // 18: farmwatch.v1.FleetFinding.first_seen:type_name -> google.protobuf.Timestamp
-	28, // 19: farmwatch.v1.FleetFinding.last_seen:type_name -> google.protobuf.Timestamp
-	19, // 20: farmwatch.v1.ListFindingsResponse.findings:type_name -> farmwatch.v1.FleetFinding
-	30, // 21: farmwatch.v1.ScanHostResponse.report:type_name -> farmwatch.v1.Report
-	29, // 22: farmwatch.v1.WatchFindingsRequest.min_severity:type_name -> farmwatch.v1.Severity
-	28, // 23: farmwatch.v1.ListChangesRequest.since:type_name -> google.protobuf.Timestamp
-	26, // 24: farmwatch.v1.ListChangesResponse.changes:type_name -> farmwatch.v1.ObservationChange
-	28, // 25: farmwatch.v1.ObservationChange.at:type_name -> google.protobuf.Timestamp
-	0,  // 26: farmwatch.v1.ObservationChange.op:type_name -> farmwatch.v1.ObservationChange.Op
-	32, // 27: farmwatch.v1.ObservationChange.observation:type_name -> farmwatch.v1.Observation
-	26, // 28: farmwatch.v1.ObservationChanges.changes:type_name -> farmwatch.v1.ObservationChange
-	14, // 29: farmwatch.v1.FleetService.ListHosts:input_type -> farmwatch.v1.ListHostsRequest
-	16, // 30: farmwatch.v1.FleetService.GetHost:input_type -> farmwatch.v1.GetHostRequest
-	18, // 31: farmwatch.v1.FleetService.ListFindings:input_type -> farmwatch.v1.ListFindingsRequest
-	21, // 32: farmwatch.v1.FleetService.ScanHost:input_type -> farmwatch.v1.ScanHostRequest
-	23, // 33: farmwatch.v1.FleetService.WatchFindings:input_type -> farmwatch.v1.WatchFindingsRequest
-	24, // 34: farmwatch.v1.FleetService.ListChanges:input_type -> farmwatch.v1.ListChangesRequest
-	1,  // 35: farmwatch.v1.FleetService.CreateToken:input_type -> farmwatch.v1.CreateTokenRequest
-	4,  // 36: farmwatch.v1.FleetService.ListTokens:input_type -> farmwatch.v1.ListTokensRequest
-	6,  // 37: farmwatch.v1.FleetService.RevokeToken:input_type -> farmwatch.v1.RevokeTokenRequest
-	9,  // 38: farmwatch.v1.FleetService.ApproveHost:input_type -> farmwatch.v1.ApproveHostRequest
-	11, // 39: farmwatch.v1.FleetService.ResetHost:input_type -> farmwatch.v1.ResetHostRequest
-	15, // 40: farmwatch.v1.FleetService.ListHosts:output_type -> farmwatch.v1.ListHostsResponse
-	17, // 41: farmwatch.v1.FleetService.GetHost:output_type -> farmwatch.v1.GetHostResponse
-	20, // 42: farmwatch.v1.FleetService.ListFindings:output_type -> farmwatch.v1.ListFindingsResponse
-	22, // 43: farmwatch.v1.FleetService.ScanHost:output_type -> farmwatch.v1.ScanHostResponse
-	19, // 44: farmwatch.v1.FleetService.WatchFindings:output_type -> farmwatch.v1.FleetFinding
-	25, // 45: farmwatch.v1.FleetService.ListChanges:output_type -> farmwatch.v1.ListChangesResponse
-	2,  // 46: farmwatch.v1.FleetService.CreateToken:output_type -> farmwatch.v1.CreateTokenResponse
-	5,  // 47: farmwatch.v1.FleetService.ListTokens:output_type -> farmwatch.v1.ListTokensResponse
-	7,  // 48: farmwatch.v1.FleetService.RevokeToken:output_type -> farmwatch.v1.RevokeTokenResponse
-	10, // 49: farmwatch.v1.FleetService.ApproveHost:output_type -> farmwatch.v1.ApproveHostResponse
-	12, // 50: farmwatch.v1.FleetService.ResetHost:output_type -> farmwatch.v1.ResetHostResponse
-	40, // [40:51] is the sub-list for method output_type
-	29, // [29:40] is the sub-list for method input_type
-	29, // [29:29] is the sub-list for extension type_name
-	29, // [29:29] is the sub-list for extension extendee
-	0,  // [0:29] is the sub-list for field type_name
+	2,  // 0: farmwatch.v1.Cluster.members:type_name -> farmwatch.v1.ClusterMember
+	3,  // 1: farmwatch.v1.Cluster.signals:type_name -> farmwatch.v1.Signal
+	44, // 2: farmwatch.v1.Cluster.first_seen:type_name -> google.protobuf.Timestamp
+	44, // 3: farmwatch.v1.Cluster.last_seen:type_name -> google.protobuf.Timestamp
+	45, // 4: farmwatch.v1.Cluster.severity:type_name -> farmwatch.v1.Severity
+	46, // 5: farmwatch.v1.Cluster.findings:type_name -> farmwatch.v1.Finding
+	47, // 6: farmwatch.v1.ClusterMember.person:type_name -> farmwatch.v1.Person
+	46, // 7: farmwatch.v1.ClusterMember.findings:type_name -> farmwatch.v1.Finding
+	44, // 8: farmwatch.v1.Signal.first_seen:type_name -> google.protobuf.Timestamp
+	44, // 9: farmwatch.v1.Signal.last_seen:type_name -> google.protobuf.Timestamp
+	1,  // 10: farmwatch.v1.ListClustersResponse.clusters:type_name -> farmwatch.v1.Cluster
+	44, // 11: farmwatch.v1.ListClustersResponse.computed:type_name -> google.protobuf.Timestamp
+	47, // 12: farmwatch.v1.RosterEntry.person:type_name -> farmwatch.v1.Person
+	6,  // 13: farmwatch.v1.GetRosterResponse.entries:type_name -> farmwatch.v1.RosterEntry
+	44, // 14: farmwatch.v1.GetRosterResponse.loaded:type_name -> google.protobuf.Timestamp
+	48, // 15: farmwatch.v1.QueryRow.observation:type_name -> farmwatch.v1.Observation
+	10, // 16: farmwatch.v1.QueryObservationsResponse.rows:type_name -> farmwatch.v1.QueryRow
+	10, // 17: farmwatch.v1.HuntAnswer.rows:type_name -> farmwatch.v1.QueryRow
+	13, // 18: farmwatch.v1.HuntEvent.answer:type_name -> farmwatch.v1.HuntAnswer
+	14, // 19: farmwatch.v1.HuntEvent.summary:type_name -> farmwatch.v1.HuntSummary
+	44, // 20: farmwatch.v1.EgressSighting.first_seen:type_name -> google.protobuf.Timestamp
+	44, // 21: farmwatch.v1.EgressSighting.last_seen:type_name -> google.protobuf.Timestamp
+	19, // 22: farmwatch.v1.CreateTokenResponse.info:type_name -> farmwatch.v1.TokenInfo
+	44, // 23: farmwatch.v1.TokenInfo.created:type_name -> google.protobuf.Timestamp
+	44, // 24: farmwatch.v1.TokenInfo.expires:type_name -> google.protobuf.Timestamp
+	44, // 25: farmwatch.v1.TokenInfo.revoked:type_name -> google.protobuf.Timestamp
+	44, // 26: farmwatch.v1.TokenInfo.last_used:type_name -> google.protobuf.Timestamp
+	19, // 27: farmwatch.v1.ListTokensResponse.tokens:type_name -> farmwatch.v1.TokenInfo
+	19, // 28: farmwatch.v1.RevokeTokenResponse.token:type_name -> farmwatch.v1.TokenInfo
+	44, // 29: farmwatch.v1.PendingEnrollment.requested:type_name -> google.protobuf.Timestamp
+	44, // 30: farmwatch.v1.PendingEnrollment.approved:type_name -> google.protobuf.Timestamp
+	24, // 31: farmwatch.v1.ApproveHostResponse.approved:type_name -> farmwatch.v1.PendingEnrollment
+	44, // 32: farmwatch.v1.HostSummary.last_seen:type_name -> google.protobuf.Timestamp
+	45, // 33: farmwatch.v1.HostSummary.worst:type_name -> farmwatch.v1.Severity
+	24, // 34: farmwatch.v1.HostSummary.pending:type_name -> farmwatch.v1.PendingEnrollment
+	47, // 35: farmwatch.v1.HostSummary.person:type_name -> farmwatch.v1.Person
+	16, // 36: farmwatch.v1.HostSummary.egress_history:type_name -> farmwatch.v1.EgressSighting
+	29, // 37: farmwatch.v1.ListHostsResponse.hosts:type_name -> farmwatch.v1.HostSummary
+	29, // 38: farmwatch.v1.GetHostResponse.host:type_name -> farmwatch.v1.HostSummary
+	49, // 39: farmwatch.v1.GetHostResponse.state:type_name -> farmwatch.v1.Report
+	45, // 40: farmwatch.v1.ListFindingsRequest.min_severity:type_name -> farmwatch.v1.Severity
+	46, // 41: farmwatch.v1.FleetFinding.finding:type_name -> farmwatch.v1.Finding
+	44, // 42: farmwatch.v1.FleetFinding.first_seen:type_name -> google.protobuf.Timestamp
+	44, // 43: farmwatch.v1.FleetFinding.last_seen:type_name -> google.protobuf.Timestamp
+	35, // 44: farmwatch.v1.ListFindingsResponse.findings:type_name -> farmwatch.v1.FleetFinding
+	49, // 45: farmwatch.v1.ScanHostResponse.report:type_name -> farmwatch.v1.Report
+	45, // 46: farmwatch.v1.WatchFindingsRequest.min_severity:type_name -> farmwatch.v1.Severity
+	44, // 47: farmwatch.v1.ListChangesRequest.since:type_name -> google.protobuf.Timestamp
+	42, // 48: farmwatch.v1.ListChangesResponse.changes:type_name -> farmwatch.v1.ObservationChange
+	44, // 49: farmwatch.v1.ObservationChange.at:type_name -> google.protobuf.Timestamp
+	0,  // 50: farmwatch.v1.ObservationChange.op:type_name -> farmwatch.v1.ObservationChange.Op
+	48, // 51: farmwatch.v1.ObservationChange.observation:type_name -> farmwatch.v1.Observation
+	42, // 52: farmwatch.v1.ObservationChanges.changes:type_name -> farmwatch.v1.ObservationChange
+	30, // 53: farmwatch.v1.FleetService.ListHosts:input_type -> farmwatch.v1.ListHostsRequest
+	32, // 54: farmwatch.v1.FleetService.GetHost:input_type -> farmwatch.v1.GetHostRequest
+	34, // 55: farmwatch.v1.FleetService.ListFindings:input_type -> farmwatch.v1.ListFindingsRequest
+	37, // 56: farmwatch.v1.FleetService.ScanHost:input_type -> farmwatch.v1.ScanHostRequest
+	39, // 57: farmwatch.v1.FleetService.WatchFindings:input_type -> farmwatch.v1.WatchFindingsRequest
+	40, // 58: farmwatch.v1.FleetService.ListChanges:input_type -> farmwatch.v1.ListChangesRequest
+	17, // 59: farmwatch.v1.FleetService.CreateToken:input_type -> farmwatch.v1.CreateTokenRequest
+	20, // 60: farmwatch.v1.FleetService.ListTokens:input_type -> farmwatch.v1.ListTokensRequest
+	22, // 61: farmwatch.v1.FleetService.RevokeToken:input_type -> farmwatch.v1.RevokeTokenRequest
+	25, // 62: farmwatch.v1.FleetService.ApproveHost:input_type -> farmwatch.v1.ApproveHostRequest
+	27, // 63: farmwatch.v1.FleetService.ResetHost:input_type -> farmwatch.v1.ResetHostRequest
+	4,  // 64: farmwatch.v1.FleetService.ListClusters:input_type -> farmwatch.v1.ListClustersRequest
+	7,  // 65: farmwatch.v1.FleetService.GetRoster:input_type -> farmwatch.v1.GetRosterRequest
+	9,  // 66: farmwatch.v1.FleetService.QueryObservations:input_type -> farmwatch.v1.QueryObservationsRequest
+	12, // 67: farmwatch.v1.FleetService.Hunt:input_type -> farmwatch.v1.HuntFleetRequest
+	31, // 68: farmwatch.v1.FleetService.ListHosts:output_type -> farmwatch.v1.ListHostsResponse
+	33, // 69: farmwatch.v1.FleetService.GetHost:output_type -> farmwatch.v1.GetHostResponse
+	36, // 70: farmwatch.v1.FleetService.ListFindings:output_type -> farmwatch.v1.ListFindingsResponse
+	38, // 71: farmwatch.v1.FleetService.ScanHost:output_type -> farmwatch.v1.ScanHostResponse
+	35, // 72: farmwatch.v1.FleetService.WatchFindings:output_type -> farmwatch.v1.FleetFinding
+	41, // 73: farmwatch.v1.FleetService.ListChanges:output_type -> farmwatch.v1.ListChangesResponse
+	18, // 74: farmwatch.v1.FleetService.CreateToken:output_type -> farmwatch.v1.CreateTokenResponse
+	21, // 75: farmwatch.v1.FleetService.ListTokens:output_type -> farmwatch.v1.ListTokensResponse
+	23, // 76: farmwatch.v1.FleetService.RevokeToken:output_type -> farmwatch.v1.RevokeTokenResponse
+	26, // 77: farmwatch.v1.FleetService.ApproveHost:output_type -> farmwatch.v1.ApproveHostResponse
+	28, // 78: farmwatch.v1.FleetService.ResetHost:output_type -> farmwatch.v1.ResetHostResponse
+	5,  // 79: farmwatch.v1.FleetService.ListClusters:output_type -> farmwatch.v1.ListClustersResponse
+	8,  // 80: farmwatch.v1.FleetService.GetRoster:output_type -> farmwatch.v1.GetRosterResponse
+	11, // 81: farmwatch.v1.FleetService.QueryObservations:output_type -> farmwatch.v1.QueryObservationsResponse
+	15, // 82: farmwatch.v1.FleetService.Hunt:output_type -> farmwatch.v1.HuntEvent
+	68, // [68:83] is the sub-list for method output_type
+	53, // [53:68] is the sub-list for method input_type
+	53, // [53:53] is the sub-list for extension type_name
+	53, // [53:53] is the sub-list for extension extendee
+	0,  // [0:53] is the sub-list for field type_name
 }
 
 func init() { file_farmwatch_v1_fleet_proto_init() }
@@ -1912,13 +3350,17 @@ func file_farmwatch_v1_fleet_proto_init() {
 		return
 	}
 	file_farmwatch_v1_observation_proto_init()
+	file_farmwatch_v1_fleet_proto_msgTypes[14].OneofWrappers = []any{
+		(*HuntEvent_Answer)(nil),
+		(*HuntEvent_Summary)(nil),
+	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_farmwatch_v1_fleet_proto_rawDesc), len(file_farmwatch_v1_fleet_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   27,
+			NumMessages:   43,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

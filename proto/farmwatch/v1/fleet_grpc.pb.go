@@ -23,17 +23,21 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	FleetService_ListHosts_FullMethodName     = "/farmwatch.v1.FleetService/ListHosts"
-	FleetService_GetHost_FullMethodName       = "/farmwatch.v1.FleetService/GetHost"
-	FleetService_ListFindings_FullMethodName  = "/farmwatch.v1.FleetService/ListFindings"
-	FleetService_ScanHost_FullMethodName      = "/farmwatch.v1.FleetService/ScanHost"
-	FleetService_WatchFindings_FullMethodName = "/farmwatch.v1.FleetService/WatchFindings"
-	FleetService_ListChanges_FullMethodName   = "/farmwatch.v1.FleetService/ListChanges"
-	FleetService_CreateToken_FullMethodName   = "/farmwatch.v1.FleetService/CreateToken"
-	FleetService_ListTokens_FullMethodName    = "/farmwatch.v1.FleetService/ListTokens"
-	FleetService_RevokeToken_FullMethodName   = "/farmwatch.v1.FleetService/RevokeToken"
-	FleetService_ApproveHost_FullMethodName   = "/farmwatch.v1.FleetService/ApproveHost"
-	FleetService_ResetHost_FullMethodName     = "/farmwatch.v1.FleetService/ResetHost"
+	FleetService_ListHosts_FullMethodName         = "/farmwatch.v1.FleetService/ListHosts"
+	FleetService_GetHost_FullMethodName           = "/farmwatch.v1.FleetService/GetHost"
+	FleetService_ListFindings_FullMethodName      = "/farmwatch.v1.FleetService/ListFindings"
+	FleetService_ScanHost_FullMethodName          = "/farmwatch.v1.FleetService/ScanHost"
+	FleetService_WatchFindings_FullMethodName     = "/farmwatch.v1.FleetService/WatchFindings"
+	FleetService_ListChanges_FullMethodName       = "/farmwatch.v1.FleetService/ListChanges"
+	FleetService_CreateToken_FullMethodName       = "/farmwatch.v1.FleetService/CreateToken"
+	FleetService_ListTokens_FullMethodName        = "/farmwatch.v1.FleetService/ListTokens"
+	FleetService_RevokeToken_FullMethodName       = "/farmwatch.v1.FleetService/RevokeToken"
+	FleetService_ApproveHost_FullMethodName       = "/farmwatch.v1.FleetService/ApproveHost"
+	FleetService_ResetHost_FullMethodName         = "/farmwatch.v1.FleetService/ResetHost"
+	FleetService_ListClusters_FullMethodName      = "/farmwatch.v1.FleetService/ListClusters"
+	FleetService_GetRoster_FullMethodName         = "/farmwatch.v1.FleetService/GetRoster"
+	FleetService_QueryObservations_FullMethodName = "/farmwatch.v1.FleetService/QueryObservations"
+	FleetService_Hunt_FullMethodName              = "/farmwatch.v1.FleetService/Hunt"
 )
 
 // FleetServiceClient is the client API for FleetService service.
@@ -62,6 +66,18 @@ type FleetServiceClient interface {
 	// ResetHost forgets a host's node key: the next enrolment under its id
 	// is taken as the host's (admin only).
 	ResetHost(ctx context.Context, in *ResetHostRequest, opts ...grpc.CallOption) (*ResetHostResponse, error)
+	// ListClusters lists the farms: groups of hosts that share a place or a
+	// KVM device, each judged by the fleet rules.
+	ListClusters(ctx context.Context, in *ListClustersRequest, opts ...grpc.CallOption) (*ListClustersResponse, error)
+	// GetRoster is the organisation's roster as the collector uses it.
+	GetRoster(ctx context.Context, in *GetRosterRequest, opts ...grpc.CallOption) (*GetRosterResponse, error)
+	// QueryObservations searches the stored current observations of every
+	// host with a CEL filter.
+	QueryObservations(ctx context.Context, in *QueryObservationsRequest, opts ...grpc.CallOption) (*QueryObservationsResponse, error)
+	// Hunt asks every online agent at once to scan and answer with the
+	// observations that match a CEL filter; answers stream as they come,
+	// and a summary ends the stream.
+	Hunt(ctx context.Context, in *HuntFleetRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[HuntEvent], error)
 }
 
 type fleetServiceClient struct {
@@ -191,6 +207,55 @@ func (c *fleetServiceClient) ResetHost(ctx context.Context, in *ResetHostRequest
 	return out, nil
 }
 
+func (c *fleetServiceClient) ListClusters(ctx context.Context, in *ListClustersRequest, opts ...grpc.CallOption) (*ListClustersResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListClustersResponse)
+	err := c.cc.Invoke(ctx, FleetService_ListClusters_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *fleetServiceClient) GetRoster(ctx context.Context, in *GetRosterRequest, opts ...grpc.CallOption) (*GetRosterResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(GetRosterResponse)
+	err := c.cc.Invoke(ctx, FleetService_GetRoster_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *fleetServiceClient) QueryObservations(ctx context.Context, in *QueryObservationsRequest, opts ...grpc.CallOption) (*QueryObservationsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(QueryObservationsResponse)
+	err := c.cc.Invoke(ctx, FleetService_QueryObservations_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *fleetServiceClient) Hunt(ctx context.Context, in *HuntFleetRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[HuntEvent], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &FleetService_ServiceDesc.Streams[1], FleetService_Hunt_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[HuntFleetRequest, HuntEvent]{ClientStream: stream}
+	if err := x.ClientStream.SendMsg(in); err != nil {
+		return nil, err
+	}
+	if err := x.ClientStream.CloseSend(); err != nil {
+		return nil, err
+	}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type FleetService_HuntClient = grpc.ServerStreamingClient[HuntEvent]
+
 // FleetServiceServer is the server API for FleetService service.
 // All implementations must embed UnimplementedFleetServiceServer
 // for forward compatibility.
@@ -217,6 +282,18 @@ type FleetServiceServer interface {
 	// ResetHost forgets a host's node key: the next enrolment under its id
 	// is taken as the host's (admin only).
 	ResetHost(context.Context, *ResetHostRequest) (*ResetHostResponse, error)
+	// ListClusters lists the farms: groups of hosts that share a place or a
+	// KVM device, each judged by the fleet rules.
+	ListClusters(context.Context, *ListClustersRequest) (*ListClustersResponse, error)
+	// GetRoster is the organisation's roster as the collector uses it.
+	GetRoster(context.Context, *GetRosterRequest) (*GetRosterResponse, error)
+	// QueryObservations searches the stored current observations of every
+	// host with a CEL filter.
+	QueryObservations(context.Context, *QueryObservationsRequest) (*QueryObservationsResponse, error)
+	// Hunt asks every online agent at once to scan and answer with the
+	// observations that match a CEL filter; answers stream as they come,
+	// and a summary ends the stream.
+	Hunt(*HuntFleetRequest, grpc.ServerStreamingServer[HuntEvent]) error
 	mustEmbedUnimplementedFleetServiceServer()
 }
 
@@ -259,6 +336,18 @@ func (UnimplementedFleetServiceServer) ApproveHost(context.Context, *ApproveHost
 }
 func (UnimplementedFleetServiceServer) ResetHost(context.Context, *ResetHostRequest) (*ResetHostResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ResetHost not implemented")
+}
+func (UnimplementedFleetServiceServer) ListClusters(context.Context, *ListClustersRequest) (*ListClustersResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListClusters not implemented")
+}
+func (UnimplementedFleetServiceServer) GetRoster(context.Context, *GetRosterRequest) (*GetRosterResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method GetRoster not implemented")
+}
+func (UnimplementedFleetServiceServer) QueryObservations(context.Context, *QueryObservationsRequest) (*QueryObservationsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method QueryObservations not implemented")
+}
+func (UnimplementedFleetServiceServer) Hunt(*HuntFleetRequest, grpc.ServerStreamingServer[HuntEvent]) error {
+	return status.Error(codes.Unimplemented, "method Hunt not implemented")
 }
 func (UnimplementedFleetServiceServer) mustEmbedUnimplementedFleetServiceServer() {}
 func (UnimplementedFleetServiceServer) testEmbeddedByValue()                      {}
@@ -472,6 +561,71 @@ func _FleetService_ResetHost_Handler(srv interface{}, ctx context.Context, dec f
 	return interceptor(ctx, in, info, handler)
 }
 
+func _FleetService_ListClusters_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListClustersRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(FleetServiceServer).ListClusters(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: FleetService_ListClusters_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(FleetServiceServer).ListClusters(ctx, req.(*ListClustersRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _FleetService_GetRoster_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetRosterRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(FleetServiceServer).GetRoster(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: FleetService_GetRoster_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(FleetServiceServer).GetRoster(ctx, req.(*GetRosterRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _FleetService_QueryObservations_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(QueryObservationsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(FleetServiceServer).QueryObservations(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: FleetService_QueryObservations_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(FleetServiceServer).QueryObservations(ctx, req.(*QueryObservationsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _FleetService_Hunt_Handler(srv interface{}, stream grpc.ServerStream) error {
+	m := new(HuntFleetRequest)
+	if err := stream.RecvMsg(m); err != nil {
+		return err
+	}
+	return srv.(FleetServiceServer).Hunt(m, &grpc.GenericServerStream[HuntFleetRequest, HuntEvent]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type FleetService_HuntServer = grpc.ServerStreamingServer[HuntEvent]
+
 // FleetService_ServiceDesc is the grpc.ServiceDesc for FleetService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -519,11 +673,28 @@ var FleetService_ServiceDesc = grpc.ServiceDesc{
 			MethodName: "ResetHost",
 			Handler:    _FleetService_ResetHost_Handler,
 		},
+		{
+			MethodName: "ListClusters",
+			Handler:    _FleetService_ListClusters_Handler,
+		},
+		{
+			MethodName: "GetRoster",
+			Handler:    _FleetService_GetRoster_Handler,
+		},
+		{
+			MethodName: "QueryObservations",
+			Handler:    _FleetService_QueryObservations_Handler,
+		},
 	},
 	Streams: []grpc.StreamDesc{
 		{
 			StreamName:    "WatchFindings",
 			Handler:       _FleetService_WatchFindings_Handler,
+			ServerStreams: true,
+		},
+		{
+			StreamName:    "Hunt",
+			Handler:       _FleetService_Hunt_Handler,
 			ServerStreams: true,
 		},
 	},

@@ -1507,16 +1507,19 @@ func (x *Display) GetHardwareId() string {
 
 // NetInterface is one network interface.
 type NetInterface struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
-	Type          string                 `protobuf:"bytes,2,opt,name=type,proto3" json:"type,omitempty"` // physical | wifi | tun | tap | wireguard | ppp | ipsec | utun | loopback | ...
-	Mac           string                 `protobuf:"bytes,3,opt,name=mac,proto3" json:"mac,omitempty"`
-	Up            bool                   `protobuf:"varint,4,opt,name=up,proto3" json:"up,omitempty"`
-	Addresses     []string               `protobuf:"bytes,5,rep,name=addresses,proto3" json:"addresses,omitempty"`
-	Mtu           int32                  `protobuf:"varint,6,opt,name=mtu,proto3" json:"mtu,omitempty"`
-	Driver        string                 `protobuf:"bytes,7,opt,name=driver,proto3" json:"driver,omitempty"`
-	Description   string                 `protobuf:"bytes,8,opt,name=description,proto3" json:"description,omitempty"` // Windows adapter description ("Wintun Userspace Tunnel")
-	Tunnel        bool                   `protobuf:"varint,9,opt,name=tunnel,proto3" json:"tunnel,omitempty"`          // the kind carries traffic through a tunnel (tun, wireguard, utun, wintun, ...)
+	state       protoimpl.MessageState `protogen:"open.v1"`
+	Name        string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	Type        string                 `protobuf:"bytes,2,opt,name=type,proto3" json:"type,omitempty"` // physical | wifi | tun | tap | wireguard | ppp | ipsec | utun | loopback | ...
+	Mac         string                 `protobuf:"bytes,3,opt,name=mac,proto3" json:"mac,omitempty"`
+	Up          bool                   `protobuf:"varint,4,opt,name=up,proto3" json:"up,omitempty"`
+	Addresses   []string               `protobuf:"bytes,5,rep,name=addresses,proto3" json:"addresses,omitempty"`
+	Mtu         int32                  `protobuf:"varint,6,opt,name=mtu,proto3" json:"mtu,omitempty"`
+	Driver      string                 `protobuf:"bytes,7,opt,name=driver,proto3" json:"driver,omitempty"`
+	Description string                 `protobuf:"bytes,8,opt,name=description,proto3" json:"description,omitempty"` // Windows adapter description ("Wintun Userspace Tunnel")
+	Tunnel      bool                   `protobuf:"varint,9,opt,name=tunnel,proto3" json:"tunnel,omitempty"`          // the kind carries traffic through a tunnel (tun, wireguard, utun, wintun, ...)
+	// Salted hash of mac (HMAC-SHA256, fleet salt, as Neighbor.mac_hash): a
+	// host whose neighbour table holds this hash sees this interface.
+	MacHash       string `protobuf:"bytes,10,opt,name=mac_hash,json=macHash,proto3" json:"mac_hash,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1612,6 +1615,13 @@ func (x *NetInterface) GetTunnel() bool {
 		return x.Tunnel
 	}
 	return false
+}
+
+func (x *NetInterface) GetMacHash() string {
+	if x != nil {
+		return x.MacHash
+	}
+	return ""
 }
 
 // Route is a routing-table entry (the default routes at least).
@@ -2184,11 +2194,15 @@ type Neighbor struct {
 	Interface string                 `protobuf:"bytes,3,opt,name=interface,proto3" json:"interface,omitempty"`
 	State     string                 `protobuf:"bytes,4,opt,name=state,proto3" json:"state,omitempty"`
 	Gateway   bool                   `protobuf:"varint,5,opt,name=gateway,proto3" json:"gateway,omitempty"` // the next hop of a default route
-	// Salted hash of the MAC (HMAC-SHA256, fleet salt); for the gateway the
-	// raw mac is then left empty, so that it never leaves the host.
-	MacHash       string `protobuf:"bytes,6,opt,name=mac_hash,json=macHash,proto3" json:"mac_hash,omitempty"`
-	Oui           string `protobuf:"bytes,7,opt,name=oui,proto3" json:"oui,omitempty"`                           // the MAC's first three bytes, "04:c9:8b"
-	MdnsName      string `protobuf:"bytes,8,opt,name=mdns_name,json=mdnsName,proto3" json:"mdns_name,omitempty"` // a name this neighbour announced over mDNS ("pikvm.local")
+	// Salted hash of the MAC (HMAC-SHA256, fleet salt); the raw mac is then
+	// left empty, so that it never leaves the host (agents before the fleet
+	// salt sent the raw mac of neighbours other than the gateway).
+	MacHash  string `protobuf:"bytes,6,opt,name=mac_hash,json=macHash,proto3" json:"mac_hash,omitempty"`
+	Oui      string `protobuf:"bytes,7,opt,name=oui,proto3" json:"oui,omitempty"`                           // the MAC's first three bytes, "04:c9:8b"
+	MdnsName string `protobuf:"bytes,8,opt,name=mdns_name,json=mdnsName,proto3" json:"mdns_name,omitempty"` // a name this neighbour announced over mDNS ("pikvm.local")
+	// The MAC's first four bytes ("04:c9:8b:1a"): vendor blocks smaller than
+	// an OUI (IEEE MA-M, 28 bits) are told apart by it.
+	MacPrefix     string `protobuf:"bytes,9,opt,name=mac_prefix,json=macPrefix,proto3" json:"mac_prefix,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2279,15 +2293,26 @@ func (x *Neighbor) GetMdnsName() string {
 	return ""
 }
 
+func (x *Neighbor) GetMacPrefix() string {
+	if x != nil {
+		return x.MacPrefix
+	}
+	return ""
+}
+
 // WifiNetwork is the Wi-Fi network an interface is associated with.
 type WifiNetwork struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Interface     string                 `protobuf:"bytes,1,opt,name=interface,proto3" json:"interface,omitempty"`
-	Ssid          string                 `protobuf:"bytes,2,opt,name=ssid,proto3" json:"ssid,omitempty"`                         // empty when hashed away
-	Bssid         string                 `protobuf:"bytes,3,opt,name=bssid,proto3" json:"bssid,omitempty"`                       // empty when hashed away
-	SsidHash      string                 `protobuf:"bytes,4,opt,name=ssid_hash,json=ssidHash,proto3" json:"ssid_hash,omitempty"` // salted, stable across hosts of one fleet
-	BssidHash     string                 `protobuf:"bytes,5,opt,name=bssid_hash,json=bssidHash,proto3" json:"bssid_hash,omitempty"`
-	Source        string                 `protobuf:"bytes,6,opt,name=source,proto3" json:"source,omitempty"` // networkmanager | ipconfig | netsh
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	Interface string                 `protobuf:"bytes,1,opt,name=interface,proto3" json:"interface,omitempty"`
+	Ssid      string                 `protobuf:"bytes,2,opt,name=ssid,proto3" json:"ssid,omitempty"`                         // empty when hashed away
+	Bssid     string                 `protobuf:"bytes,3,opt,name=bssid,proto3" json:"bssid,omitempty"`                       // empty when hashed away
+	SsidHash  string                 `protobuf:"bytes,4,opt,name=ssid_hash,json=ssidHash,proto3" json:"ssid_hash,omitempty"` // salted, stable across hosts of one fleet
+	BssidHash string                 `protobuf:"bytes,5,opt,name=bssid_hash,json=bssidHash,proto3" json:"bssid_hash,omitempty"`
+	Source    string                 `protobuf:"bytes,6,opt,name=source,proto3" json:"source,omitempty"` // networkmanager | ipconfig | wdutil | wlanapi | netsh
+	// Why the identifiers are missing, "" when they were read: "redacted"
+	// (macOS printed <redacted>: the agent lacks Location Services
+	// permission), "denied" (Windows refused them: location consent, 24H2).
+	Status        string `protobuf:"bytes,7,opt,name=status,proto3" json:"status,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2360,6 +2385,13 @@ func (x *WifiNetwork) GetBssidHash() string {
 func (x *WifiNetwork) GetSource() string {
 	if x != nil {
 		return x.Source
+	}
+	return ""
+}
+
+func (x *WifiNetwork) GetStatus() string {
+	if x != nil {
+		return x.Status
 	}
 	return ""
 }
@@ -3260,7 +3292,7 @@ const file_farmwatch_v1_observation_proto_rawDesc = "" +
 	"connection\x18\f \x01(\tR\n" +
 	"connection\x12\x1f\n" +
 	"\vhardware_id\x18\r \x01(\tR\n" +
-	"hardwareId\"\xda\x01\n" +
+	"hardwareId\"\xf5\x01\n" +
 	"\fNetInterface\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x12\n" +
 	"\x04type\x18\x02 \x01(\tR\x04type\x12\x10\n" +
@@ -3270,7 +3302,9 @@ const file_farmwatch_v1_observation_proto_rawDesc = "" +
 	"\x03mtu\x18\x06 \x01(\x05R\x03mtu\x12\x16\n" +
 	"\x06driver\x18\a \x01(\tR\x06driver\x12 \n" +
 	"\vdescription\x18\b \x01(\tR\vdescription\x12\x16\n" +
-	"\x06tunnel\x18\t \x01(\bR\x06tunnel\"\xba\x02\n" +
+	"\x06tunnel\x18\t \x01(\bR\x06tunnel\x12\x19\n" +
+	"\bmac_hash\x18\n" +
+	" \x01(\tR\amacHash\"\xba\x02\n" +
 	"\x05Route\x12 \n" +
 	"\vdestination\x18\x01 \x01(\tR\vdestination\x12\x18\n" +
 	"\agateway\x18\x02 \x01(\tR\agateway\x12\x1c\n" +
@@ -3326,7 +3360,7 @@ const file_farmwatch_v1_observation_proto_rawDesc = "" +
 	"\vhardware_id\x18\x06 \x01(\tR\n" +
 	"hardwareId\x12\x1a\n" +
 	"\bprovider\x18\a \x01(\tR\bprovider\x12\x18\n" +
-	"\aservice\x18\b \x01(\tR\aservice\"\xc4\x01\n" +
+	"\aservice\x18\b \x01(\tR\aservice\"\xe3\x01\n" +
 	"\bNeighbor\x12\x0e\n" +
 	"\x02ip\x18\x01 \x01(\tR\x02ip\x12\x10\n" +
 	"\x03mac\x18\x02 \x01(\tR\x03mac\x12\x1c\n" +
@@ -3335,7 +3369,9 @@ const file_farmwatch_v1_observation_proto_rawDesc = "" +
 	"\agateway\x18\x05 \x01(\bR\agateway\x12\x19\n" +
 	"\bmac_hash\x18\x06 \x01(\tR\amacHash\x12\x10\n" +
 	"\x03oui\x18\a \x01(\tR\x03oui\x12\x1b\n" +
-	"\tmdns_name\x18\b \x01(\tR\bmdnsName\"\xa9\x01\n" +
+	"\tmdns_name\x18\b \x01(\tR\bmdnsName\x12\x1d\n" +
+	"\n" +
+	"mac_prefix\x18\t \x01(\tR\tmacPrefix\"\xc1\x01\n" +
 	"\vWifiNetwork\x12\x1c\n" +
 	"\tinterface\x18\x01 \x01(\tR\tinterface\x12\x12\n" +
 	"\x04ssid\x18\x02 \x01(\tR\x04ssid\x12\x14\n" +
@@ -3343,7 +3379,8 @@ const file_farmwatch_v1_observation_proto_rawDesc = "" +
 	"\tssid_hash\x18\x04 \x01(\tR\bssidHash\x12\x1d\n" +
 	"\n" +
 	"bssid_hash\x18\x05 \x01(\tR\tbssidHash\x12\x16\n" +
-	"\x06source\x18\x06 \x01(\tR\x06source\"[\n" +
+	"\x06source\x18\x06 \x01(\tR\x06source\x12\x16\n" +
+	"\x06status\x18\a \x01(\tR\x06status\"[\n" +
 	"\vDnsResolver\x12\x16\n" +
 	"\x06server\x18\x01 \x01(\tR\x06server\x12\x1c\n" +
 	"\tinterface\x18\x02 \x01(\tR\tinterface\x12\x16\n" +
