@@ -111,4 +111,6 @@ type ObservationFinder interface {
 	// EachOfKind calls fn with every current observation of a kind, of
 	// every host: what a filter on another field scans.
 	EachOfKind(ctx context.Context, kind string, fn func(hostID string, o *fwv1.Observation) error) error
+	// CountHosts is the number of hosts.
+	CountHosts(ctx context.Context) (int, error)
 }

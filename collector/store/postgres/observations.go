@@ -95,3 +95,12 @@ func (s *DB) EachOfKind(ctx context.Context, kind string, fn func(hostID string,
 	}
 	return rows.Err()
 }
+
+// CountHosts implements store.ObservationFinder.
+func (s *DB) CountHosts(ctx context.Context) (int, error) {
+	var n int
+	if err := s.pool.QueryRow(ctx, `SELECT count(*) FROM hosts`).Scan(&n); err != nil {
+		return 0, fmt.Errorf("count hosts: %w", err)
+	}
+	return n, nil
+}
