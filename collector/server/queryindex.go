@@ -133,21 +133,12 @@ func (s *Server) queryIndexed(ctx context.Context, q queryMatcher, p *Policy, ms
 		return nil, internal("query", err)
 	}
 	out.Hosts = int32(n)
-	infos := map[string]*fwv1.HostInfo{}
 	for _, m := range ms {
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
-		hi, ok := infos[m.HostID]
-		if !ok {
-			h, err := s.store.Host(ctx, m.HostID)
-			if err != nil {
-				return nil, internal("query", err)
-			}
-			hi, infos[m.HostID] = h.Info, h.Info
-		}
 		org := p.orgFor(s.agentOrg(m.HostID), m.Hostname)
-		ok, err := q.Match(hi, org, m.Observation)
+		ok, err := q.Match(m.Info, org, m.Observation)
 		if err != nil {
 			if len(out.Errors) < maxQueryErrors {
 				out.Errors = append(out.Errors, m.Hostname+": "+err.Error())

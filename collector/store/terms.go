@@ -98,6 +98,7 @@ func Terms(o *fwv1.Observation) []string {
 type ObservationMatch struct {
 	HostID      string
 	Hostname    string
+	Info        *fwv1.HostInfo // the host's, as its agent last reported it
 	Observation *fwv1.Observation
 }
 

@@ -44,20 +44,30 @@ func (s *DB) FindObservations(ctx context.Context, field, value string, limit in
 	if limit <= 0 {
 		limit = 10000
 	}
-	rows, err := s.pool.Query(ctx, `SELECT o.host_id, h.hostname, o.body FROM observations o JOIN hosts h ON h.id = o.host_id
+	rows, err := s.pool.Query(ctx, `SELECT o.host_id, h.hostname, h.info, o.body FROM observations o JOIN hosts h ON h.id = o.host_id
 WHERE o.terms @> ARRAY[$1::text] ORDER BY h.hostname COLLATE "C", o.host_id, o.key COLLATE "C" LIMIT $2`, term, limit)
 	if err != nil {
 		return nil, fmt.Errorf("find %s: %w", term, err)
 	}
 	defer rows.Close()
 	var out []store.ObservationMatch
+	infos := map[string]*fwv1.HostInfo{}
 	for rows.Next() {
 		var (
-			m    store.ObservationMatch
-			body []byte
+			m          store.ObservationMatch
+			info, body []byte
 		)
-		if err := rows.Scan(&m.HostID, &m.Hostname, &body); err != nil {
+		if err := rows.Scan(&m.HostID, &m.Hostname, &info, &body); err != nil {
 			return nil, fmt.Errorf("find %s: %w", term, err)
+		}
+		if hi, ok := infos[m.HostID]; ok {
+			m.Info = hi
+		} else if len(info) > 0 {
+			m.Info = &fwv1.HostInfo{}
+			if err := proto.Unmarshal(info, m.Info); err != nil {
+				return nil, fmt.Errorf("find %s: host %s: stored info: %w", term, m.HostID, err)
+			}
+			infos[m.HostID] = m.Info
 		}
 		m.Observation = &fwv1.Observation{}
 		if err := proto.Unmarshal(body, m.Observation); err != nil {
