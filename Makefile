@@ -39,6 +39,7 @@ bench: ## benchmarks: full scan of 1000 processes vs a plain /proc read; rule ch
 	$(GO) test -run '^$$' -bench 'AgentIdle' -benchtime 1x -count 3 ./agent | tee -a $(BIN)/bench.txt
 	$(GO) test -run '^$$' -bench 'PostgresApplyVsRaw' -benchtime 2x -count 3 -timeout 30m ./collector/store/postgres | tee -a $(BIN)/bench.txt
 	$(GO) test -run '^$$' -bench 'FindObservations' -benchtime 40x -count 1 -timeout 30m ./collector/store/postgres | tee -a $(BIN)/bench.txt
+	$(GO) test -run '^$$' -bench 'Query$$' -benchtime 40x -count 1 -timeout 30m ./collector/server | tee -a $(BIN)/bench.txt
 	$(GO) test -run '^$$' -bench 'RelayScan' -benchtime 300x -count 3 ./collector/replica | tee -a $(BIN)/bench.txt
 	$(GO) tool -modfile=tools/go.mod benchstat $(BIN)/bench.txt
 	@bash scripts/benchratio.sh $(BIN)/bench.txt

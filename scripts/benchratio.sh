@@ -31,10 +31,14 @@ pgraw=$(col BenchmarkPostgresApplyVsRaw store/raw | median)
 pgrate=$(col BenchmarkPostgresApplyVsRaw store-obs/s | median)
 findp50=$(col BenchmarkFindObservations p50-ms | median)
 findn=$(col BenchmarkFindObservations observations | median)
+qp50=$(col BenchmarkQuery p50-ms | median)
+qp99=$(col BenchmarkQuery p99-ms | median)
+qscan=$(col BenchmarkQuery scan-ms | median)
+qn=$(col BenchmarkQuery observations | median)
 relay=$(col BenchmarkRelayScan relay-p50-ms | median)
 relayratio=$(col BenchmarkRelayScan relay/direct | median)
 relaydirect=$(col BenchmarkRelayScan direct-p50-ms | median)
-awk -v rss="$rss" -v anon="$anon" -v file="$file" -v base="$base" -v core="$core" -v p="$plain" -v s="$scan" -v n="$procs" -v c="$checks" -v e="$edid" -v u="$usb" -v up="$usbplain" -v d="$disp" -v dp="$dispplain" -v ir="$ingest" -v irate="$ingestrate" -v sr="$storeraw" -v p50="$p50" -v p99="$p99" -v pgraw="$pgraw" -v pgrate="$pgrate" -v findp50="$findp50" -v findn="$findn" -v relay="$relay" -v relayratio="$relayratio" -v relaydirect="$relaydirect" 'BEGIN {
+awk -v rss="$rss" -v anon="$anon" -v file="$file" -v base="$base" -v core="$core" -v p="$plain" -v s="$scan" -v n="$procs" -v c="$checks" -v e="$edid" -v u="$usb" -v up="$usbplain" -v d="$disp" -v dp="$dispplain" -v ir="$ingest" -v irate="$ingestrate" -v sr="$storeraw" -v p50="$p50" -v p99="$p99" -v pgraw="$pgraw" -v pgrate="$pgrate" -v findp50="$findp50" -v findn="$findn" -v relay="$relay" -v relayratio="$relayratio" -v relaydirect="$relaydirect" -v qp50="$qp50" -v qp99="$qp99" -v qscan="$qscan" -v qn="$qn" 'BEGIN {
   printf "processes on the machine:            %s\n", n
   printf "plain /proc read, median:            %.1f ms\n", p/1e6
   printf "full scan, median:                   %.1f ms\n", s/1e6
@@ -51,6 +55,7 @@ awk -v rss="$rss" -v anon="$anon" -v file="$file" -v base="$base" -v core="$core
   if (core != "nan") printf "agent CPU at a 60 s interval:        %.3f%% of a core (goal: at most 0.1%%)\n", core
   if (pgraw != "nan") printf "PostgreSQL apply, one at a time:     %.0f obs/s, %.2f of a raw insert in the same run\n", pgrate, pgraw
   if (findp50 != "nan") printf "indexed lookup over %.0f obs:      p50 %.2f ms (goal: at most 100 ms)\n", findn, findp50
+  if (qp50 != "nan") printf "query on an indexed field, %.0f obs: p50 %.2f ms, p99 %.2f ms (goal: p50 at most 100 ms); on a field without an index %.1f s\n", qn, qp50, qp99, qscan/1000
   if (relay != "nan") printf "live scan relayed between replicas:  p50 %.2f ms, %.0fx a direct in-process call (%.3f ms)\n", relay, relayratio, relaydirect
 }'
 # The fleet benchmarks (make bench-fleet): the sizing table.
