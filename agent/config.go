@@ -47,6 +47,10 @@ type Config struct {
 	// this one only until the collector is reached the first time. Empty
 	// still hashes (with an empty key) and still drops the raw values.
 	FleetSalt string `yaml:"fleet_salt"`
+	// ProcessEvents is how the resident agent sees processes start between
+	// scans: "" (the OS's events: the process connector, ETW; polling
+	// where they are not available), "poll" (polling only) or "off".
+	ProcessEvents string `yaml:"process_events,omitempty"`
 	// MDNS turns on a short, listen-only mDNS listen for IP-KVM names on
 	// the LAN (netid sensor). Off by default.
 	MDNS bool `yaml:"mdns"`
@@ -81,6 +85,9 @@ func loadConfig(path string) (Config, error) {
 	}
 	if c.SensorTimeout <= 0 {
 		return c, fmt.Errorf("config %s: sensor_timeout must be positive", path)
+	}
+	if c.ProcessEvents != "" && c.ProcessEvents != "poll" && c.ProcessEvents != "off" {
+		return c, fmt.Errorf("config %s: process_events %q: want poll, off or nothing", path, c.ProcessEvents)
 	}
 	if c.SpoolMB < 1 || c.SpoolMB > 16<<10 {
 		return c, fmt.Errorf("config %s: spool_mb %d: want 1 to 16384", path, c.SpoolMB)

@@ -20,6 +20,7 @@ func TestDeps(t *testing.T) {
 			"github.com/prometheus/client_golang":      "the collector's metrics",
 			"github.com/rs/zerolog/log":                "zerolog's global logger: pass a logger down",
 			"golang.org/x/net/trace":                   "release builds drop gRPC's tracing (grpcnotrace)",
+			"github.com/goreleaser/nfpm":               "the packager (installer/cmd/package); of installer/ the agent links servicedef only",
 		},
 	}.Check(t)
 }

@@ -31,7 +31,8 @@ const (
 )
 
 // BenchmarkAgentIdle runs the real binaries: a collector made by init and
-// an agent scanning this machine live every 2 s. Once it is connected and
+// an agent scanning this machine live every 2 s, with at least 1000
+// processes running (sleeping stand-ins make up the number). Once it is connected and
 // has scanned a few times it samples the agent's /proc status (VmRSS,
 // RssAnon, RssFile) between scans and its CPU time (the sum of its
 // threads' schedstat, in nanoseconds) for 20 s, and reports the medians,
@@ -51,6 +52,7 @@ func BenchmarkAgentIdle(b *testing.B) {
 	agent := idleBuild(b, dir, "./agent", "farmwatch-agent")
 	collector := idleBuild(b, dir, "./collector", "farmwatch-collector")
 	baseline := idleBuildBaseline(b, dir)
+	procs := startSleepers(b, scanBenchProcs) // the goals are for a host with 1000 processes
 	data := filepath.Join(dir, "data")
 	if out, err := exec.Command(collector, "init", "--data", data).CombinedOutput(); err != nil {
 		b.Fatalf("init: %v\n%s", err, out)
@@ -111,6 +113,7 @@ func BenchmarkAgentIdle(b *testing.B) {
 	b.ReportMetric(idleRate*1e3, "idle-cpu-ms/s")
 	b.ReportMetric(pct, "%core@60s")
 	b.ReportMetric(float64(scans)/float64(b.N), "scans/window")
+	b.ReportMetric(float64(procs), "procs")
 	b.ReportMetric(0, "ns/op")
 	b.Logf("goals: idle RSS %.1f MB (goal <= 20; anon %.1f, file %.1f; blocking Go program %.1f), CPU %.3f%% of a core at a 60 s interval (goal <= 0.1: %.1f ms a scan, %.3f ms/s between scans, %d scans)",
 		rss, anon, file, brss, pct, float64(perScan)/1e6, idleRate*1e3, scans)

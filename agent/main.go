@@ -23,9 +23,11 @@ import (
 	"time"
 
 	"github.com/farmwatch/farmwatch/agent/host"
+	"github.com/farmwatch/farmwatch/agent/procevent"
 	"github.com/farmwatch/farmwatch/agent/resident"
 	"github.com/farmwatch/farmwatch/agent/scan"
 	"github.com/farmwatch/farmwatch/agent/sensor"
+	"github.com/farmwatch/farmwatch/agent/sensor/activity"
 	"github.com/farmwatch/farmwatch/agent/sensor/display"
 	"github.com/farmwatch/farmwatch/agent/sensor/locale"
 	"github.com/farmwatch/farmwatch/agent/sensor/netid"
@@ -43,8 +45,9 @@ import (
 var version = "dev"
 
 // sensors is THE list of sensors the agent runs. A new sensor is one
-// package and one line here.
-func sensors(cfg Config) []sensor.Sensor {
+// package and one line here. The resident agent gives what only it has
+// (process events); a helpdesk scan gives none.
+func sensors(cfg Config, res residentParts) []sensor.Sensor {
 	return []sensor.Sensor{
 		remoteaccess.Sensor{},
 		usb.Sensor{},
@@ -52,8 +55,21 @@ func sensors(cfg Config) []sensor.Sensor {
 		network.Sensor{Salt: cfg.FleetSalt},
 		netid.New(netid.Options{Salt: cfg.FleetSalt, MDNS: cfg.MDNS}),
 		locale.Sensor{},
+		procevent.Sensor{Watcher: res.events}, // after remoteaccess: an ended process replaces its running self
+		activity.Sensor{Counts: res.activity},
 	}
 }
+
+// residentParts are what the resident agent keeps between scans for its
+// sensors.
+type residentParts struct {
+	events   *procevent.Watcher // processes seen starting and ending between scans
+	activity *activity.Counts   // the hours of human input, kept in the state directory
+}
+
+// scanMemoryLimit is the heap at which a helpdesk scan, which otherwise
+// does not collect its garbage, starts to.
+const scanMemoryLimit = 256 << 20
 
 // Exit statuses.
 const (
@@ -80,7 +96,8 @@ const usage = `usage:
   farmwatch-agent snapshot -o FILE [--root DIR | --pack SRCDIR] [--config FILE]
   farmwatch-agent run --collector ADDR --ca FILE --enroll-secret-file FILE --state DIR [--snapshot FILE] [--interval DURATION]
   farmwatch-agent install --collector ADDR --ca FILE --enroll-secret-file FILE [--state DIR] [--interval D] [--config PATH]
-  farmwatch-agent uninstall|start|stop|status [--config PATH]
+  farmwatch-agent configure [--collector ADDR] [--ca FILE | --ca-pem PEM] [--enroll-secret S | --enroll-secret-file FILE] [--state DIR] [--config PATH]
+  farmwatch-agent uninstall|start|stop|status|purge [--config PATH]
   farmwatch-agent rules test|list [--rules DIR]...
   farmwatch-agent version
 `
@@ -101,12 +118,19 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		code, err = cmdScan(ctx, args[1:], stdout, stderr, log)
 	case "run":
 		code, err = cmdRun(ctx, args[1:], stderr, log)
-	case "install", "uninstall", "start", "stop", "status":
+	case "install", "configure", "uninstall", "start", "stop", "status", "purge":
 		code, err = cmdService(args[0], args[1:], stdout, stderr)
 	case "snapshot":
 		code, err = cmdSnapshot(ctx, args[1:], stdout, stderr, log)
 	case "rules":
 		code, err = cmdRules(args[1:], stdout, stderr)
+	case activity.ProbeCommand: // started by the service in the console user's session (windows)
+		out, perr := activity.Probe()
+		if perr == nil {
+			fmt.Fprint(stdout, out)
+			return exitOK
+		}
+		err = perr
 	case "version", "--version", "-version":
 		fmt.Fprintf(stdout, "farmwatch-agent %s\n", version)
 		return exitOK
@@ -167,12 +191,6 @@ func loadRules(dirs []string, extra ...rules.Source) (*rules.Set, error) {
 	if err != nil {
 		return nil, err
 	}
-	// Compiling makes ten times the garbage it keeps. With the collector
-	// running often, the set is packed into few spans instead of being
-	// spread among its garbage, which an idle agent would keep resident
-	// (the idle RSS that make bench measures). A few more GC cycles, once
-	// per load.
-	defer debug.SetGCPercent(debug.SetGCPercent(10))
 	set, err := rules.Load(append(srcs, extra...), rules.Options{})
 	if err != nil {
 		return nil, fmt.Errorf("bad rule file: %w", err)
@@ -265,28 +283,46 @@ func cmdScan(ctx context.Context, args []string, stdout, stderr io.Writer, log z
 	if *timeout <= 0 {
 		return exitError, usageError{"--timeout must be positive"}
 	}
-	set, err := loadRules(ruleDirs)
+	h, err := openHost(*root, *snap)
 	if err != nil {
 		return exitError, err
 	}
-	if cfg.State != "" {
-		// An installed agent's config: judge by the collector's rules too,
-		// as the agent does, when it has been sent them.
-		set = withStoredBundle(set, ruleDirs, cfg.State, log)
+	defer h.Close()
+	// A scan is short-lived: it has no use for collecting its garbage,
+	// only for starting soon (the collector's memory stays bounded).
+	debug.SetGCPercent(-1)
+	debug.SetMemoryLimit(scanMemoryLimit)
+	// The rules compile while the sensors read the host: on two cores
+	// most of the compiling is then free.
+	type loaded struct {
+		set *rules.Set
+		err error
 	}
+	ch := make(chan loaded, 1)
+	go func() {
+		set, err := loadRules(ruleDirs)
+		if err == nil && cfg.State != "" {
+			// An installed agent's config: judge by the collector's rules
+			// too, as the agent does, when it has been sent them.
+			set = withStoredBundle(set, ruleDirs, cfg.State, log)
+		}
+		ch <- loaded{set, err}
+	}()
+	sc := &scan.Scanner{Sensors: sensors(cfg, residentParts{}), Timeout: *timeout, Org: cfg.Org()}
+	rep := sc.Sense(ctx, h)
+	ld := <-ch
+	if ld.err != nil {
+		return exitError, ld.err
+	}
+	set := ld.set
 	var rule *rules.Rule
 	if *explain != "" {
 		if rule = set.Rule(*explain); rule == nil {
 			return exitError, fmt.Errorf("--explain %s: no such rule (farmwatch-agent rules list shows them)", *explain)
 		}
 	}
-	h, err := openHost(*root, *snap)
-	if err != nil {
-		return exitError, err
-	}
-	defer h.Close()
-	sc := &scan.Scanner{Sensors: sensors(cfg), Rules: set, Timeout: *timeout, Org: cfg.Org()}
-	rep := sc.Scan(ctx, h)
+	sc.Rules = set
+	sc.Judge(rep)
 	for _, s := range rep.Sensors {
 		if !s.Ok {
 			log.Warn().Str("sensor", s.Name).Str("error", s.Error).Msg("sensor failed")
@@ -419,7 +455,7 @@ func cmdSnapshot(ctx context.Context, args []string, stdout, stderr io.Writer, l
 	}
 	defer h.Close()
 	h.Record()
-	results := sensor.Run(ctx, h, sensors(cfg), *timeout)
+	results := sensor.Run(ctx, h, sensors(cfg, residentParts{}), *timeout)
 	for _, r := range results {
 		if r.Err != nil {
 			log.Warn().Str("sensor", r.Sensor).Err(r.Err).Msg("sensor failed while recording")

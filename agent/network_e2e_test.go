@@ -126,7 +126,7 @@ func TestConfigNetworkKeys(t *testing.T) {
 		t.Fatalf("loaded %+v", c)
 	}
 	names := map[string]bool{}
-	for _, s := range sensors(c) {
+	for _, s := range sensors(c, residentParts{}) {
 		names[s.Name()] = true
 	}
 	if !names["network"] || !names["netid"] {

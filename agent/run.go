@@ -5,16 +5,22 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"runtime/debug"
+	"strings"
 	"time"
 
 	"github.com/farmwatch/farmwatch/agent/host"
 	"github.com/farmwatch/farmwatch/agent/outbox"
+	"github.com/farmwatch/farmwatch/agent/procevent"
 	"github.com/farmwatch/farmwatch/agent/resident"
 	"github.com/farmwatch/farmwatch/agent/scan"
 	"github.com/farmwatch/farmwatch/agent/sensor"
+	"github.com/farmwatch/farmwatch/agent/sensor/activity"
+	"github.com/farmwatch/farmwatch/agent/statefile"
 	"github.com/farmwatch/farmwatch/agent/stream"
 	"github.com/farmwatch/farmwatch/credential"
+	fwv1 "github.com/farmwatch/farmwatch/proto/farmwatch/v1"
 	"github.com/farmwatch/farmwatch/rules"
 	"github.com/kardianos/service"
 	"github.com/rs/zerolog"
@@ -72,7 +78,7 @@ func cmdRun(ctx context.Context, args []string, stderr io.Writer, log zerolog.Lo
 		return exitError, usageError{"run: --interval must be at least 1s"}
 	}
 	ruleDirs = append(cfg.Rules, ruleDirs...)
-	set, err := loadRules(ruleDirs)
+	set, err := residentRules(ruleDirs)
 	if err != nil {
 		return exitError, err
 	}
@@ -116,8 +122,8 @@ func cmdRun(ctx context.Context, args []string, stderr io.Writer, log zerolog.Lo
 	log = log.Level(zerolog.InfoLevel)
 	// A resident agent trades a little CPU at each scan for a smaller heap.
 	debug.SetGCPercent(50)
-	if err := os.MkdirAll(*state, 0o700); err != nil {
-		return exitError, fmt.Errorf("run: state %s: %w", *state, err)
+	if err := statefile.MkdirPrivate(*state); err != nil {
+		return exitError, fmt.Errorf("run: %w", err)
 	}
 	ob, rec, err := outbox.Open(*state, cfg.SpoolMB<<20)
 	if err != nil {
@@ -130,12 +136,43 @@ func cmdRun(ctx context.Context, args []string, stderr io.Writer, log zerolog.Lo
 	if rec.Seq != nil {
 		log.Error().Err(rec.Seq).Msg("sequence file damaged: numbering goes on from the spool, and the collector resyncs")
 	}
-	agent, err := resident.New(resident.Config{
-		Scanner:   scan.Scanner{Sensors: sensors(cfg), Rules: set, Timeout: cfg.SensorTimeout, Org: cfg.Org()},
-		LoadRules: func(bundle []rules.Source) (*rules.Set, error) { return loadRules(ruleDirs, bundle...) },
+	// Process events on the live machine: every start is judged at once by
+	// the agent's rules, and those it cares about make the agent scan
+	// soon and are reported with their end.
+	var (
+		res    = residentParts{activity: activity.NewCounts(*state)}
+		events = make(chan struct{}, 1)
+		agent  *resident.Agent
+	)
+	if *snap == "" && cfg.ProcessEvents != "off" {
+		live, err := host.Live()
+		if err != nil {
+			return exitError, err
+		}
+		res.events = procevent.New(procevent.Config{Host: live, PollOnly: cfg.ProcessEvents == "poll",
+			Judge: func(p *fwv1.Process) bool { return agent.Judge(p) },
+			Notify: func() {
+				select {
+				case events <- struct{}{}:
+				default:
+				}
+			}})
+	}
+	agent, err = resident.New(resident.Config{
+		Scanner:   scan.Scanner{Sensors: sensors(cfg, res), Rules: set, Timeout: cfg.SensorTimeout, Org: cfg.Org()},
+		LoadRules: func(bundle []rules.Source) (*rules.Set, error) { return residentRules(ruleDirs, bundle...) },
 		Open:      open, Outbox: ob, StateDir: *state, Interval: *interval, Version: version, Log: log,
 		MaxHeapBytes: cfg.MaxHeapMB << 20, MaxCPUPercent: cfg.MaxCPUPercent, CPUTime: selfCPUTime, Rescan: ob.NeedFull(),
-		Salted: func(salt string) []sensor.Sensor { c := cfg; c.FleetSalt = salt; return sensors(c) },
+		Salted: func(salt string) []sensor.Sensor { c := cfg; c.FleetSalt = salt; return sensors(c, res) },
+		Scanned: func(at time.Time) {
+			n, b := ob.Backlog()
+			err := resident.WriteStatus(*state, resident.Status{Version: version, PID: os.Getpid(), Collector: *collector,
+				LastScan: at, Backlog: n, BacklogBytes: b, Dropped: ob.Dropped()})
+			if err != nil {
+				log.Warn().Err(err).Msg("status file not written")
+			}
+		},
+		Events: events,
 	})
 	if err != nil {
 		return exitError, err
@@ -151,16 +188,15 @@ func cmdRun(ctx context.Context, args []string, stderr io.Writer, log zerolog.Lo
 		g, ctx := errgroup.WithContext(ctx)
 		g.Go(func() error { return agent.Run(ctx) })
 		g.Go(func() error { return st.Run(ctx) })
+		if res.events != nil {
+			g.Go(func() error { watchProcesses(ctx, res.events, *state, log); return nil })
+		}
 		return g.Wait()
 	}
 	if !service.Interactive() {
 		// Started by the service manager: it sends start and stop.
-		s, err := service.New(&program{run: runBoth}, serviceConfig(*configFile))
-		if err != nil {
-			return exitError, fmt.Errorf("run: %w", err)
-		}
 		log.Info().Str("collector", *collector).Str("state", *state).Msg("agent service running")
-		if err := s.Run(); err != nil {
+		if err := runService(runBoth, *configFile, log, os.Exit); err != nil {
 			return exitError, fmt.Errorf("run: %w", err)
 		}
 		return exitOK, nil
@@ -171,6 +207,55 @@ func cmdRun(ctx context.Context, args []string, stderr io.Writer, log zerolog.Lo
 	}
 	log.Info().Msg("agent stopped")
 	return exitOK, nil
+}
+
+// eventsStatusFile, in the state directory, says how the agent sees
+// process starts (farmwatch-agent status shows it).
+const eventsStatusFile = "process-events.status"
+
+// watchProcesses runs the process-event watcher until ctx ends. Once its
+// source has settled (the process connector answers within seconds, or
+// the watcher fell back to polling) it says how it watches, in the log and
+// in the state directory. A watcher that cannot run at all costs the
+// agent its events, not its scans.
+func watchProcesses(ctx context.Context, w *procevent.Watcher, state string, log zerolog.Logger) {
+	done := make(chan error, 1)
+	go func() { done <- w.Run(ctx) }()
+	say := func(mode string) {
+		if err := statefile.Write(filepath.Join(state, eventsStatusFile), []byte(mode+"\n")); err != nil {
+			log.Warn().Err(err).Msg("process events status not written")
+		}
+	}
+	select {
+	case err := <-done:
+		if err != nil {
+			log.Warn().Err(err).Msg("no process events: only scans see processes")
+			say("none: " + err.Error())
+		}
+		return
+	case <-time.After(3 * time.Second):
+	}
+	mode := w.Mode()
+	if strings.HasPrefix(mode, "poll") && strings.Contains(mode, "(") {
+		log.Warn().Str("mode", mode).Msg("process events by polling")
+	} else {
+		log.Info().Str("mode", mode).Msg("process events")
+	}
+	say(mode)
+	if err := <-done; err != nil {
+		log.Warn().Err(err).Msg("process events stopped: only scans see processes")
+		say("none: " + err.Error())
+	}
+}
+
+// residentRules loads rules for the resident agent. Compiling makes ten
+// times the garbage it keeps. With the collector running often, the set is
+// packed into few spans instead of being spread among its garbage, which an
+// idle agent would keep resident (the idle RSS that make bench measures). A
+// few more GC cycles, once per load.
+func residentRules(dirs []string, extra ...rules.Source) (*rules.Set, error) {
+	defer debug.SetGCPercent(debug.SetGCPercent(10))
+	return loadRules(dirs, extra...)
 }
 
 // selfCPUTime is the agent's own CPU time (user + system), for its

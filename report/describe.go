@@ -26,7 +26,10 @@ func Describe(o *fwv1.Observation, key string) string {
 		if p.Username != "" {
 			parts = append(parts, "user "+p.Username)
 		}
-		if p.StartTime != nil {
+		switch {
+		case p.StartTime != nil && p.EndTime != nil:
+			parts = append(parts, "ran "+p.StartTime.AsTime().UTC().Format(time.DateTime)+" to "+p.EndTime.AsTime().UTC().Format(time.TimeOnly)+" UTC")
+		case p.StartTime != nil:
 			parts = append(parts, "since "+p.StartTime.AsTime().UTC().Format(time.DateTime)+" UTC")
 		}
 		if p.ParentName != "" {

@@ -78,6 +78,8 @@ func KindOf(o *fwv1.Observation) (string, proto.Message) {
 type envs struct {
 	byScope map[string]*cel.Env
 	adapter types.Adapter
+	cache   map[string]astEntry // while loading: the built-in expressions, checked (astcache.go)
+	lists   map[string]*List
 }
 
 func newEnvs(lists map[string]*List) (*envs, error) {
@@ -105,7 +107,7 @@ func newEnvs(lists map[string]*List) (*envs, error) {
 	if err != nil {
 		return nil, fmt.Errorf("cel environment: %w", err)
 	}
-	e := &envs{byScope: map[string]*cel.Env{}, adapter: prov}
+	e := &envs{byScope: map[string]*cel.Env{}, adapter: prov, lists: lists}
 	for _, s := range scopes {
 		env, err := base.Extend(cel.Variable(s.name, cel.ObjectType(typeName(s.msg))))
 		if err != nil {
@@ -153,6 +155,16 @@ type exprError struct {
 
 // compile type-checks one expression and checks its result type.
 func compile(env *cel.Env, src string, want *cel.Type) (cel.Program, *exprError) {
+	ast, ee := check(env, src, want)
+	if ee != nil {
+		return nil, ee
+	}
+	bounded, gate := analyse(env, ast, want)
+	return program(env, ast, bounded, gate)
+}
+
+// check parses and type-checks one expression and checks its result type.
+func check(env *cel.Env, src string, want *cel.Type) (*cel.Ast, *exprError) {
 	ast, iss := env.Compile(src)
 	if iss != nil && iss.Err() != nil {
 		e := iss.Errors()[0]
@@ -163,12 +175,32 @@ func compile(env *cel.Env, src string, want *cel.Type) (cel.Program, *exprError)
 	if !ast.OutputType().IsExactType(want) && !(want.Kind() == types.ListKind && ast.OutputType().IsAssignableType(want)) {
 		return nil, &exprError{line: 1, col: 1, msg: fmt.Sprintf("expression is %s, want %s", ast.OutputType(), want)}
 	}
-	// The cost bound: an expression whose worst case is proven below the
-	// limit at load (observation inputs are bounded in size) runs without
-	// per-step tracking; any other is tracked and stopped at the limit.
+	return ast, nil
+}
+
+// analyse says whether an expression's worst case is proven below the cost
+// limit at load (observation inputs are bounded in size), and, when it is
+// not and it is a boolean that starts with a cheap conjunct
+// ("process.name in ['ssh']" && <costly>), that conjunct.
+func analyse(env *cel.Env, ast *cel.Ast, want *cel.Type) (bounded bool, gate *cel.Ast) {
+	if est, err := env.EstimateCost(ast, sizeEstimator{}); err == nil && est.Max <= CostLimit {
+		return true, nil
+	}
+	if want == cel.BoolType {
+		gate = cheapGate(env, ast)
+	}
+	return false, gate
+}
+
+// program plans an expression: a bounded one runs without per-step cost
+// tracking; any other is tracked and stopped at the limit. A tracked
+// program pays for tracking on every evaluation, so its cheap first
+// conjunct, when it has one, runs first, untracked: when it is false the
+// whole is false; otherwise the tracked program decides (so an error in the
+// gate keeps CEL's error semantics).
+func program(env *cel.Env, ast *cel.Ast, bounded bool, gate *cel.Ast) (cel.Program, *exprError) {
 	opts := []cel.ProgramOption{cel.EvalOptions(cel.OptOptimize)}
-	est, err := env.EstimateCost(ast, sizeEstimator{})
-	if err == nil && est.Max <= CostLimit {
+	if bounded {
 		prg, err := env.Program(ast, opts...)
 		if err != nil {
 			return nil, &exprError{line: 1, col: 1, msg: err.Error()}
@@ -179,22 +211,17 @@ func compile(env *cel.Env, src string, want *cel.Type) (cel.Program, *exprError)
 	if err != nil {
 		return nil, &exprError{line: 1, col: 1, msg: err.Error()}
 	}
-	// A tracked program pays for tracking on every evaluation. When a
-	// boolean expression starts with a cheap conjunct ("process.name in
-	// ['ssh']" && <costly>), that conjunct runs first, untracked: when it is
-	// false the whole is false; otherwise the tracked program decides (so an
-	// error in the gate keeps CEL's error semantics).
-	if want == cel.BoolType {
-		if gate := cheapGate(env, ast); gate != nil {
-			return gatedProgram{gate: gate, full: prg}, nil
+	if gate != nil {
+		if g, err := env.Program(gate, opts...); err == nil {
+			return gatedProgram{gate: g, full: prg}, nil
 		}
 	}
 	return prg, nil
 }
 
-// cheapGate returns an untracked program of the first conjunct of a
-// top-level && whose static cost is within the limit, or nil.
-func cheapGate(env *cel.Env, a *cel.Ast) cel.Program {
+// cheapGate returns the first conjunct of a top-level && whose static cost
+// is within the limit, or nil.
+func cheapGate(env *cel.Env, a *cel.Ast) *cel.Ast {
 	native := a.NativeRep()
 	e := native.Expr()
 	for e.Kind() == celast.CallKind && e.AsCall().FunctionName() == operators.LogicalAnd && len(e.AsCall().Args()) > 0 {
@@ -205,11 +232,7 @@ func cheapGate(env *cel.Env, a *cel.Ast) cel.Program {
 		}
 		sub := cel.CheckedExprToAst(pb)
 		if est, err := env.EstimateCost(sub, sizeEstimator{}); err == nil && est.Max <= CostLimit && sub.OutputType() == cel.BoolType {
-			prg, err := env.Program(sub, cel.EvalOptions(cel.OptOptimize))
-			if err != nil {
-				return nil
-			}
-			return prg
+			return sub
 		}
 		e = first
 	}

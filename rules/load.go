@@ -87,6 +87,8 @@ func Load(srcs []Source, opts Options) (*Set, error) {
 		return nil, err
 	}
 	s.envs = envs
+	envs.cache = readASTCache(builtinAST)
+	defer func() { envs.cache = nil }() // the index is for loading only
 	for _, f := range files {
 		if err := s.loadRules(f); err != nil {
 			return nil, err
@@ -404,7 +406,7 @@ func (s *Set) loadRule(f *parsedFile, n *yaml.Node) (*Rule, error) {
 			line, col := exprPos(f, nodes[key], ee)
 			return nil, &LoadError{File: f.src.Name, Line: line, Col: col, RuleID: r.ID, Reason: key + ": " + ee.msg}
 		}
-		prg, ee := compile(env, src, want)
+		prg, ee := s.envs.compileCached(env, r.Scope, src, want)
 		if ee != nil {
 			line, col := exprPos(f, nodes[key], ee)
 			return nil, &LoadError{File: f.src.Name, Line: line, Col: col, RuleID: r.ID, Reason: key + ": " + ee.msg}

@@ -20,6 +20,7 @@ const MaxCommandOutput = 32 << 20
 func allowed(goos, name string) (string, bool) {
 	table := map[string]map[string]string{
 		"launchctl":       {"darwin": "/bin/launchctl"},
+		"loginctl":        {"linux": "/usr/bin/loginctl"},
 		"system_profiler": {"darwin": "/usr/sbin/system_profiler"},
 		"ioreg":           {"darwin": "/usr/sbin/ioreg"},
 		"scutil":          {"darwin": "/usr/sbin/scutil"},

@@ -16,11 +16,13 @@ import (
 	"path/filepath"
 	"runtime"
 	"runtime/debug"
+	"slices"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/farmwatch/farmwatch/agent/host"
+	"github.com/farmwatch/farmwatch/agent/process"
 	"github.com/farmwatch/farmwatch/agent/scan"
 	"github.com/farmwatch/farmwatch/agent/sensor"
 	"github.com/farmwatch/farmwatch/agent/spool"
@@ -66,7 +68,19 @@ type Config struct {
 	// Scanner.Sensors, which hash with the agent config's. Nil: the
 	// collector's salt is not taken.
 	Salted func(salt string) []sensor.Sensor
+	// Scanned, when set, is called after each scan is queued (the agent
+	// writes its status file; status.go).
+	Scanned func(at time.Time)
+	// Events, when signalled, makes the agent scan soon, but not sooner
+	// than EventGap after the last scan: a process the rules care about
+	// started or ended (agent/procevent).
+	Events <-chan struct{}
 }
+
+// EventGap is the least time between two scans that process events ask
+// for: a burst of starts makes one scan, and a tool that lives a few
+// seconds is seen starting and ending in two.
+const EventGap = 2 * time.Second
 
 // The bounds of a scan interval the collector may set: a broken or
 // hostile collector can neither make the agent spin nor go quiet.
@@ -81,14 +95,16 @@ type Agent struct {
 
 	lastWall time.Time // for the CPU limit; only the scan loop uses these
 	lastCPU  time.Duration
+	lastScan time.Time
 
 	mu        sync.Mutex   // guards the policy below
 	scanner   scan.Scanner // the rules and expectations in use
 	bundleVer string       // the collector's bundle in use; "" for none
 	bundleErr string       // why the last bundle was refused
 	interval  time.Duration
-	salt      string        // the collector's fleet salt in use; "" for the config's
-	rescan    chan struct{} // scan soon: the rules changed
+	salt      string         // the collector's fleet salt in use; "" for the config's
+	rescan    chan struct{}  // scan soon: the rules changed
+	hostInfo  *fwv1.HostInfo // of the last scan, for Judge
 }
 
 // bundleFile is where the agent keeps the collector's rule bundle.
@@ -210,7 +226,30 @@ func (a *Agent) Scan(ctx context.Context) (*fwv1.Report, error) {
 	a.mu.Lock()
 	sc := a.scanner
 	a.mu.Unlock()
-	return sc.Scan(ctx, h), nil
+	rep := sc.Scan(ctx, h)
+	a.mu.Lock()
+	a.hostInfo = rep.GetHost()
+	a.mu.Unlock()
+	return rep, nil
+}
+
+// Judge says whether the rules in use care about one process: whether a
+// process rule finds something in it that no exception suppresses. It is
+// how a process seen starting (agent/procevent) is judged at once.
+func (a *Agent) Judge(p *fwv1.Process) bool {
+	a.mu.Lock()
+	sc, hi := a.scanner, a.hostInfo
+	a.mu.Unlock()
+	if hi == nil {
+		hi = &fwv1.HostInfo{Os: runtime.GOOS}
+	}
+	o := &fwv1.Observation{Key: process.Key(p), Kind: &fwv1.Observation_Process{Process: p}}
+	for _, f := range sc.Rules.EvaluateOrg(hi, sc.Org, []*fwv1.Observation{o}).Findings {
+		if f.GetSuppressedBy() == "" && slices.Contains(f.GetEvidence(), o.Key) {
+			return true
+		}
+	}
+	return false
 }
 
 // Hello says what the agent is and runs.
@@ -241,7 +280,14 @@ func (a *Agent) Run(ctx context.Context) error {
 			tick.Stop() // since Go 1.23 no stale tick is left to drain
 		case <-a.c.Rescan:
 			tick.Stop()
+		case <-a.c.Events:
+			if wait := time.Until(a.lastScan.Add(EventGap)); wait > 0 {
+				tick.Reset(wait)
+				continue
+			}
+			tick.Stop()
 		}
+		a.lastScan = time.Now()
 		interval, _ := a.Policy()
 		tick.Reset(jitter(interval))
 		if why := a.overLimit(); why != "" {
@@ -257,6 +303,8 @@ func (a *Agent) Run(ctx context.Context) error {
 			a.c.Log.Error().Err(err).Msg("scan not queued: the host's state is larger than the spool (raise spool_mb)")
 		} else if err != nil {
 			return err
+		} else {
+			a.scanned(time.Now())
 		}
 		// A scan's garbage is most of the agent's memory; between scans an
 		// idle agent gives it back (idle RSS is measured by make bench).

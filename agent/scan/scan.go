@@ -36,12 +36,21 @@ func HostInfo(h *host.Host) *fwv1.HostInfo {
 
 // Scan runs the sensors on h and the rules on what they saw.
 func (s *Scanner) Scan(ctx context.Context, h *host.Host) *fwv1.Report {
+	rep := s.Sense(ctx, h)
+	s.Judge(rep)
+	return rep
+}
+
+// Sense runs the sensors on h: the report of what they saw, within the
+// wire's limits, not yet judged. The rules are not used, so a caller may
+// load them meanwhile.
+func (s *Scanner) Sense(ctx context.Context, h *host.Host) *fwv1.Report {
 	timeout := s.Timeout
 	if timeout <= 0 {
 		timeout = 10 * time.Second
 	}
 	results := sensor.Run(ctx, h, s.Sensors, timeout)
-	rep := &fwv1.Report{Host: HostInfo(h), Observations: sensor.Observations(results)}
+	rep := &fwv1.Report{Host: HostInfo(h), Observations: latest(sensor.Observations(results))}
 	for _, r := range results {
 		rep.Sensors = append(rep.Sensors, r.Status())
 	}
@@ -56,6 +65,27 @@ func (s *Scanner) Scan(ctx context.Context, h *host.Host) *fwv1.Report {
 		rep.Sensors = append(rep.Sensors, &fwv1.SensorStatus{Name: "limits",
 			Error: fmt.Sprintf("%d observations, over the limit of %d: the rest were left out", n, limits.HostObservations)})
 	}
+	return rep
+}
+
+// latest keeps one observation of each key: the last one of a run of equal
+// keys, which is the one of the later sensor (Observations keeps the
+// sensors' order among equal keys). A process seen ending (procevent) thus
+// replaces the same process listed running a moment before.
+func latest(obs []*fwv1.Observation) []*fwv1.Observation {
+	out := obs[:0]
+	for i, o := range obs {
+		if i+1 < len(obs) && obs[i+1].Key == o.Key {
+			continue
+		}
+		out = append(out, o)
+	}
+	return out
+}
+
+// Judge runs the rules on a report's observations and sets its findings,
+// rule errors and verdict.
+func (s *Scanner) Judge(rep *fwv1.Report) {
 	res := s.Rules.EvaluateOrg(rep.Host, s.Org, rep.Observations)
 	for _, f := range res.Findings {
 		limits.Clamp(f)
@@ -63,5 +93,4 @@ func (s *Scanner) Scan(ctx context.Context, h *host.Host) *fwv1.Report {
 	rep.Findings = res.Findings
 	rep.RuleErrors = limits.Strings(res.Errors)
 	rep.Verdict = report.Verdict(rep)
-	return rep
 }

@@ -103,6 +103,15 @@ func FuzzParseArp(f *testing.F) {
 
 func FuzzParseWifi(f *testing.F) {
 	f.Add("    Name : Wi-Fi\n    State : connected\n    SSID : X\n    BSSID : 00:11:22:33:44:55\n", "  SSID : X\n  BSSID : 00:11:22:33:44:55\n")
+	// Real outputs (testdata/README.md): English, German and the 24H2
+	// location refusal of netsh, beside real wdutil outputs.
+	for _, p := range [][2]string{
+		{"heatmapper-netsh-wlan-en.txt", "heatmapper-macOS15-wdutil-redacted.txt"},
+		{"heatmapper-netsh-wlan-de.txt", "fastfetch-wdutil-info.txt"},
+		{"heatmapper-netsh-wlan-location-denied-en.txt", "glpi-m1pro-wdutil.txt"},
+	} {
+		f.Add(string(publicFile(f, p[0])), string(publicFile(f, p[1])))
+	}
 	f.Fuzz(func(t *testing.T, netsh, ipconfig string) {
 		ws := ParseNetshWlan(netsh)
 		if w, ok := ParseIpconfigSummary(ipconfig); ok {

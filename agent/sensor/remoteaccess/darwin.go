@@ -72,7 +72,8 @@ var (
 // (the dslocal user records, and the disabled.UID.plist files launchd
 // keeps for each user who logged in) the sensor asks `launchctl print
 // gui/UID` (which fails for a user who is not logged in: no error) and
-// reads the user's overrides from /var/db/com.apple.xpc.launchd/disabled.UID.plist.
+// reads the user's overrides from /var/db/com.apple.xpc.launchd/disabled.UID.plist,
+// completed by the "disabled services" block of that print.
 func readDarwin(ctx context.Context, h *host.Host) ([]*fwv1.Service, error) {
 	var errs []error
 	// Each command is optional: without it the plists still say most.
@@ -111,6 +112,17 @@ func readDarwin(ctx context.Context, h *host.Host) ([]*fwv1.Service, error) {
 		}
 		if out, err := h.Run(ctx, host.Command{Name: "launchctl", Args: []string{"print", fmt.Sprintf("gui/%d", u.UID)}}); err == nil {
 			u.Pids = parseLaunchctlPrint(out)
+			// The domain's own "disabled services" block holds the
+			// overrides launchd applies: it fills in what
+			// disabled.UID.plist (unreadable, or not yet written) lacks.
+			for label, d := range parsePrintDisabled(out) {
+				if _, ok := u.Overrides[label]; !ok {
+					if u.Overrides == nil {
+						u.Overrides = map[string]bool{}
+					}
+					u.Overrides[label] = d
+				}
+			}
 		}
 		if u.Home != "" {
 			byHome[u.Home] = u
@@ -331,38 +343,6 @@ func bundleJob(s *fwv1.Service, j launchdJob, file string, pids map[string]int) 
 	}
 }
 
-// parseLaunchctlPrint reads the "services" block of `launchctl print
-// DOMAIN`: one job a line, its pid ("0" or "-" when it is loaded but not
-// running), its last exit status and its label. It returns label -> pid.
-func parseLaunchctlPrint(b []byte) map[string]int {
-	out := map[string]int{}
-	in := false
-	for _, line := range strings.Split(string(b), "\n") {
-		t := strings.TrimSpace(line)
-		switch {
-		case !in:
-			in = t == "services = {"
-			continue
-		case t == "}":
-			return out
-		}
-		f := strings.Fields(t)
-		if len(f) < 3 {
-			continue
-		}
-		label := strings.Join(f[2:], " ")
-		pid, err := strconv.Atoi(f[0])
-		if f[0] == "-" {
-			pid, err = 0, nil
-		}
-		if err != nil || pid < 0 {
-			continue // the column headings, or not a job line
-		}
-		out[label] = pid
-	}
-	return out
-}
-
 // remoteManagement is the Remote Management setting: on while ARDAgent's
 // flag file holds "enabled"; ARDAgent removes the file when it is turned off.
 func remoteManagement(h *host.Host, errs *[]error) *fwv1.Service {
@@ -515,78 +495,4 @@ func launchdService(j launchdJob, file string, daemon bool, owner string, overri
 		}
 	}
 	return s
-}
-
-// parsePrintDisabled parses the output of `launchctl print-disabled
-// <domain>` into label → disabled. The output is blocks of quoted labels:
-//
-//	disabled services = {
-//		"com.apple.screensharing" => disabled
-//		"com.openssh.sshd" => enabled
-//	}
-//	login item associations = {
-//		"com.docker.helper" => "com.docker.docker"
-//	}
-//
-// macOS 13 (Ventura) and later print "enabled" or "disabled"; earlier
-// releases print "false" (enabled) or "true" (disabled). Only the
-// "disabled services" block (or entries outside any block) count; a label
-// that is not listed has no override, and its plist's Disabled key decides.
-func parsePrintDisabled(b []byte) map[string]bool {
-	out := map[string]bool{}
-	block := ""
-	for _, line := range strings.Split(string(b), "\n") {
-		t := strings.TrimSpace(line)
-		if name, ok := strings.CutSuffix(t, "= {"); ok {
-			block = strings.TrimSpace(name)
-			continue
-		}
-		if t == "}" {
-			block = ""
-			continue
-		}
-		if block != "" && block != "disabled services" {
-			continue
-		}
-		i := strings.LastIndex(t, "=>")
-		if i < 0 {
-			continue
-		}
-		label, val := strings.TrimSpace(t[:i]), strings.TrimSpace(t[i+2:])
-		if len(label) < 3 || label[0] != '"' || label[len(label)-1] != '"' {
-			continue
-		}
-		label = label[1 : len(label)-1]
-		switch val {
-		case "disabled", "true":
-			out[label] = true
-		case "enabled", "false":
-			out[label] = false
-		}
-	}
-	return out
-}
-
-// parseLaunchctlList parses the output of `launchctl list`: a header line
-// "PID\tStatus\tLabel", then one job a line, its pid "-" when it is loaded
-// but not running. It returns label → pid, 0 for "-".
-func parseLaunchctlList(b []byte) map[string]int {
-	out := map[string]int{}
-	for _, line := range strings.Split(string(b), "\n") {
-		f := strings.Fields(line)
-		if len(f) < 3 {
-			continue
-		}
-		label := strings.Join(f[2:], " ")
-		if f[0] == "-" {
-			out[label] = 0
-			continue
-		}
-		pid, err := strconv.Atoi(f[0])
-		if err != nil || pid < 0 {
-			continue // the header, or not a job line
-		}
-		out[label] = pid
-	}
-	return out
 }

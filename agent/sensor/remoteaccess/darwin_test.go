@@ -424,6 +424,8 @@ func FuzzParsePrintDisabled(f *testing.F) {
 	for _, tt := range launchctlListTests {
 		f.Add([]byte(tt.in))
 	}
+	f.Add(readPublic(f, "pufferfish-launchctl-print-gui-501.txt"))
+	f.Add(readPublic(f, "pufferfish-launchctl-print-system.txt"))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		for label := range parsePrintDisabled(b) {
 			if label == "" || !bytes.Contains(b, []byte(`"`+label+`"`)) {

@@ -114,6 +114,8 @@ func TestReadDarwinUserDomainsAndBundles(t *testing.T) {
 
 func FuzzParseLaunchdState(f *testing.F) {
 	f.Add([]byte(launchctlPrintGUI), []byte(plistXML(`<key>a</key><true/>`)), []byte(plistXML(`<key>uid</key><array><string>501</string></array>`)))
+	f.Add(readPublic(f, "pufferfish-launchctl-print-gui-501.txt"), []byte{}, []byte{})
+	f.Add(readPublic(f, "pufferfish-launchctl-print-system.txt"), []byte("bplist00"), []byte("<plist>"))
 	f.Fuzz(func(t *testing.T, print, overrides, user []byte) {
 		for label, pid := range parseLaunchctlPrint(print) {
 			if label == "" || pid < 0 {

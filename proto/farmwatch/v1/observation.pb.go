@@ -362,8 +362,12 @@ type Process struct {
 	Description      string `protobuf:"bytes,13,opt,name=description,proto3" json:"description,omitempty"`                                   // Windows FileDescription
 	BundleId         string `protobuf:"bytes,14,opt,name=bundle_id,json=bundleId,proto3" json:"bundle_id,omitempty"`                         // macOS CFBundleIdentifier of the enclosing .app
 	ExeName          string `protobuf:"bytes,15,opt,name=exe_name,json=exeName,proto3" json:"exe_name,omitempty"`                            // base name of exe ("" when exe is unknown)
-	unknownFields    protoimpl.UnknownFields
-	sizeCache        protoimpl.SizeCache
+	// When the process ended, for one that the agent saw start and end
+	// between two scans (process events): it is reported once, in the next
+	// message, although it is gone by then. Unset for a running process.
+	EndTime       *timestamppb.Timestamp `protobuf:"bytes,16,opt,name=end_time,json=endTime,proto3" json:"end_time,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Process) Reset() {
@@ -499,6 +503,13 @@ func (x *Process) GetExeName() string {
 		return x.ExeName
 	}
 	return ""
+}
+
+func (x *Process) GetEndTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.EndTime
+	}
+	return nil
 }
 
 // Service is an installed or enabled service, unit, launchd job, or a
@@ -3154,7 +3165,7 @@ const file_farmwatch_v1_observation_proto_rawDesc = "" +
 	"\x04arch\x18\x04 \x01(\tR\x04arch\x12\x16\n" +
 	"\x06kernel\x18\x05 \x01(\tR\x06kernel\x126\n" +
 	"\bcaptured\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\bcaptured\x12\x16\n" +
-	"\x06source\x18\a \x01(\tR\x06source\"\xb6\x03\n" +
+	"\x06source\x18\a \x01(\tR\x06source\"\xed\x03\n" +
 	"\aProcess\x12\x10\n" +
 	"\x03pid\x18\x01 \x01(\x05R\x03pid\x12\x12\n" +
 	"\x04ppid\x18\x02 \x01(\x05R\x04ppid\x12\x12\n" +
@@ -3173,7 +3184,8 @@ const file_farmwatch_v1_observation_proto_rawDesc = "" +
 	"\acompany\x18\f \x01(\tR\acompany\x12 \n" +
 	"\vdescription\x18\r \x01(\tR\vdescription\x12\x1b\n" +
 	"\tbundle_id\x18\x0e \x01(\tR\bbundleId\x12\x19\n" +
-	"\bexe_name\x18\x0f \x01(\tR\aexeName\"\x85\x02\n" +
+	"\bexe_name\x18\x0f \x01(\tR\aexeName\x125\n" +
+	"\bend_time\x18\x10 \x01(\v2\x1a.google.protobuf.TimestampR\aendTime\"\x85\x02\n" +
 	"\aService\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12!\n" +
 	"\fdisplay_name\x18\x02 \x01(\tR\vdisplayName\x12\x18\n" +
@@ -3495,36 +3507,37 @@ var file_farmwatch_v1_observation_proto_depIdxs = []int32{
 	2,  // 0: farmwatch.v1.OrgPolicy.person:type_name -> farmwatch.v1.Person
 	26, // 1: farmwatch.v1.HostInfo.captured:type_name -> google.protobuf.Timestamp
 	26, // 2: farmwatch.v1.Process.start_time:type_name -> google.protobuf.Timestamp
-	26, // 3: farmwatch.v1.Session.start_time:type_name -> google.protobuf.Timestamp
-	7,  // 4: farmwatch.v1.UsbInterface.hid:type_name -> farmwatch.v1.HidInfo
-	8,  // 5: farmwatch.v1.UsbDevice.interfaces:type_name -> farmwatch.v1.UsbInterface
-	10, // 6: farmwatch.v1.Display.edid:type_name -> farmwatch.v1.Edid
-	26, // 7: farmwatch.v1.Activity.since:type_name -> google.protobuf.Timestamp
-	4,  // 8: farmwatch.v1.Observation.process:type_name -> farmwatch.v1.Process
-	5,  // 9: farmwatch.v1.Observation.service:type_name -> farmwatch.v1.Service
-	6,  // 10: farmwatch.v1.Observation.session:type_name -> farmwatch.v1.Session
-	9,  // 11: farmwatch.v1.Observation.usb_device:type_name -> farmwatch.v1.UsbDevice
-	11, // 12: farmwatch.v1.Observation.display:type_name -> farmwatch.v1.Display
-	12, // 13: farmwatch.v1.Observation.net_interface:type_name -> farmwatch.v1.NetInterface
-	13, // 14: farmwatch.v1.Observation.route:type_name -> farmwatch.v1.Route
-	14, // 15: farmwatch.v1.Observation.proxy_setting:type_name -> farmwatch.v1.ProxySetting
-	15, // 16: farmwatch.v1.Observation.keyboard_layout:type_name -> farmwatch.v1.KeyboardLayout
-	16, // 17: farmwatch.v1.Observation.locale:type_name -> farmwatch.v1.Locale
-	17, // 18: farmwatch.v1.Observation.driver:type_name -> farmwatch.v1.Driver
-	18, // 19: farmwatch.v1.Observation.neighbor:type_name -> farmwatch.v1.Neighbor
-	19, // 20: farmwatch.v1.Observation.wifi_network:type_name -> farmwatch.v1.WifiNetwork
-	20, // 21: farmwatch.v1.Observation.dns_resolver:type_name -> farmwatch.v1.DnsResolver
-	21, // 22: farmwatch.v1.Observation.activity:type_name -> farmwatch.v1.Activity
-	0,  // 23: farmwatch.v1.Finding.severity:type_name -> farmwatch.v1.Severity
-	3,  // 24: farmwatch.v1.Report.host:type_name -> farmwatch.v1.HostInfo
-	22, // 25: farmwatch.v1.Report.observations:type_name -> farmwatch.v1.Observation
-	23, // 26: farmwatch.v1.Report.findings:type_name -> farmwatch.v1.Finding
-	24, // 27: farmwatch.v1.Report.sensors:type_name -> farmwatch.v1.SensorStatus
-	28, // [28:28] is the sub-list for method output_type
-	28, // [28:28] is the sub-list for method input_type
-	28, // [28:28] is the sub-list for extension type_name
-	28, // [28:28] is the sub-list for extension extendee
-	0,  // [0:28] is the sub-list for field type_name
+	26, // 3: farmwatch.v1.Process.end_time:type_name -> google.protobuf.Timestamp
+	26, // 4: farmwatch.v1.Session.start_time:type_name -> google.protobuf.Timestamp
+	7,  // 5: farmwatch.v1.UsbInterface.hid:type_name -> farmwatch.v1.HidInfo
+	8,  // 6: farmwatch.v1.UsbDevice.interfaces:type_name -> farmwatch.v1.UsbInterface
+	10, // 7: farmwatch.v1.Display.edid:type_name -> farmwatch.v1.Edid
+	26, // 8: farmwatch.v1.Activity.since:type_name -> google.protobuf.Timestamp
+	4,  // 9: farmwatch.v1.Observation.process:type_name -> farmwatch.v1.Process
+	5,  // 10: farmwatch.v1.Observation.service:type_name -> farmwatch.v1.Service
+	6,  // 11: farmwatch.v1.Observation.session:type_name -> farmwatch.v1.Session
+	9,  // 12: farmwatch.v1.Observation.usb_device:type_name -> farmwatch.v1.UsbDevice
+	11, // 13: farmwatch.v1.Observation.display:type_name -> farmwatch.v1.Display
+	12, // 14: farmwatch.v1.Observation.net_interface:type_name -> farmwatch.v1.NetInterface
+	13, // 15: farmwatch.v1.Observation.route:type_name -> farmwatch.v1.Route
+	14, // 16: farmwatch.v1.Observation.proxy_setting:type_name -> farmwatch.v1.ProxySetting
+	15, // 17: farmwatch.v1.Observation.keyboard_layout:type_name -> farmwatch.v1.KeyboardLayout
+	16, // 18: farmwatch.v1.Observation.locale:type_name -> farmwatch.v1.Locale
+	17, // 19: farmwatch.v1.Observation.driver:type_name -> farmwatch.v1.Driver
+	18, // 20: farmwatch.v1.Observation.neighbor:type_name -> farmwatch.v1.Neighbor
+	19, // 21: farmwatch.v1.Observation.wifi_network:type_name -> farmwatch.v1.WifiNetwork
+	20, // 22: farmwatch.v1.Observation.dns_resolver:type_name -> farmwatch.v1.DnsResolver
+	21, // 23: farmwatch.v1.Observation.activity:type_name -> farmwatch.v1.Activity
+	0,  // 24: farmwatch.v1.Finding.severity:type_name -> farmwatch.v1.Severity
+	3,  // 25: farmwatch.v1.Report.host:type_name -> farmwatch.v1.HostInfo
+	22, // 26: farmwatch.v1.Report.observations:type_name -> farmwatch.v1.Observation
+	23, // 27: farmwatch.v1.Report.findings:type_name -> farmwatch.v1.Finding
+	24, // 28: farmwatch.v1.Report.sensors:type_name -> farmwatch.v1.SensorStatus
+	29, // [29:29] is the sub-list for method output_type
+	29, // [29:29] is the sub-list for method input_type
+	29, // [29:29] is the sub-list for extension type_name
+	29, // [29:29] is the sub-list for extension extendee
+	0,  // [0:29] is the sub-list for field type_name
 }
 
 func init() { file_farmwatch_v1_observation_proto_init() }

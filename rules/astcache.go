@@ -1,0 +1,220 @@
+package rules
+
+import (
+	"bytes"
+	"cmp"
+	"encoding/binary"
+	"errors"
+	"slices"
+	"strings"
+	"unsafe"
+
+	"cel.dev/cel-go/cel"
+	"google.golang.org/protobuf/proto"
+
+	exprpb "google.golang.org/genproto/googleapis/api/expr/v1alpha1"
+
+	_ "embed"
+)
+
+// builtinAST holds the built-in rules' expressions already parsed and
+// type-checked (cel's CheckedExpr), with what the load derives from them:
+// whether the cost is proven bounded, and the cheap gate of one that is
+// not. Parsing and checking are most of the cost of loading the rules, and
+// a helpdesk scan loads them each time it starts; with this, a built-in
+// expression is only planned.
+//
+// It is generated from the YAML by the test that checks it is current:
+//
+//	go test ./rules -run TestBuiltinAST -update
+//
+// An expression is found by its scope, result type and exact text, so an
+// edited rule misses (and is compiled from its text, as any other) until
+// the file is made again; the test fails meanwhile. An organisation's rule
+// with the very text of a built-in one, in the same scope, is the same
+// expression in the same environment, and uses it too.
+//
+// The format: "fwast1\n", then for each expression, sorted by key:
+// uvarint key length, key (scope NUL type NUL text), a flags byte (1: the
+// cost is bounded), uvarint length and a CheckedExpr, uvarint length and
+// the gate's CheckedExpr (length 0: none).
+//
+//go:generate go test -run TestBuiltinAST -update .
+//go:embed builtin.ast
+var builtinAST []byte
+
+const astMagic = "fwast1\n"
+
+// astEntry is one cached expression; its slices point into builtinAST.
+type astEntry struct {
+	bounded   bool
+	ast, gate []byte
+}
+
+func astKey(scope, src string, want *cel.Type) string {
+	return scope + "\x00" + want.String() + "\x00" + src
+}
+
+// readASTCache indexes a cache; nil when it is malformed (every expression
+// is then compiled from its text). The keys share the cache's memory,
+// which the binary holds read-only.
+func readASTCache(b []byte) map[string]astEntry {
+	rest, ok := bytes.CutPrefix(b, []byte(astMagic))
+	if !ok {
+		return nil
+	}
+	m := map[string]astEntry{}
+	field := func() ([]byte, bool) {
+		n, k := binary.Uvarint(rest)
+		if k <= 0 || n > uint64(len(rest)-k) {
+			return nil, false
+		}
+		f := rest[k : k+int(n)]
+		rest = rest[k+int(n):]
+		return f, true
+	}
+	for len(rest) > 0 {
+		key, ok := field()
+		if !ok || len(rest) == 0 {
+			return nil
+		}
+		flags := rest[0]
+		rest = rest[1:]
+		ast, ok1 := field()
+		gate, ok2 := field()
+		if !ok1 || !ok2 || len(key) == 0 {
+			return nil
+		}
+		m[unsafe.String(&key[0], len(key))] = astEntry{bounded: flags&1 != 0, ast: ast, gate: gate}
+	}
+	return m
+}
+
+// compileCached compiles an expression of a scope from the cache when it
+// holds it, else from its text.
+func (e *envs) compileCached(env *cel.Env, scope, src string, want *cel.Type) (cel.Program, *exprError) {
+	if ent, ok := e.cache[astKey(scope, src, want)]; ok {
+		if ast, err := e.decodeAST(ent.ast); err == nil {
+			var gate *cel.Ast
+			if len(ent.gate) > 0 {
+				gate, _ = e.decodeAST(ent.gate)
+			}
+			return program(env, ast, ent.bounded, gate)
+		}
+	}
+	return compile(env, src, want)
+}
+
+// decodeAST reads a cached expression and gives its list references their
+// lists back (a CheckedExpr cannot hold them), so that it is planned as the
+// checker left it: each list a constant.
+func (e *envs) decodeAST(b []byte) (*cel.Ast, error) {
+	var pb exprpb.CheckedExpr
+	if err := proto.Unmarshal(b, &pb); err != nil {
+		return nil, err
+	}
+	ast := cel.CheckedExprToAst(&pb)
+	for _, r := range ast.NativeRep().ReferenceMap() {
+		if name, ok := strings.CutPrefix(r.Name, "lists."); ok && r.Value == nil {
+			l, ok := e.lists[name]
+			if !ok {
+				return nil, errors.New("no list " + name)
+			}
+			r.Value = l
+		}
+	}
+	return ast, nil
+}
+
+// cacheExpr is one expression to put in a cache.
+type cacheExpr struct {
+	scope, src string
+	want       *cel.Type
+}
+
+// writeASTCache compiles exprs in their scopes' environments and returns
+// the cache of them.
+func writeASTCache(e *envs, exprs []cacheExpr) ([]byte, error) {
+	type ent struct {
+		key       string
+		flags     byte
+		ast, gate []byte
+	}
+	var ents []ent
+	seen := map[string]bool{}
+	enc := func(a *cel.Ast) ([]byte, error) {
+		// The lists are constants that a CheckedExpr cannot hold:
+		// decodeAST puts them back.
+		for _, r := range a.NativeRep().ReferenceMap() {
+			if _, ok := r.Value.(*List); ok {
+				r.Value = nil
+			}
+		}
+		pb, err := cel.AstToCheckedExpr(a)
+		if err != nil {
+			return nil, err
+		}
+		return proto.MarshalOptions{Deterministic: true}.Marshal(pb)
+	}
+	for _, x := range exprs {
+		k := astKey(x.scope, x.src, x.want)
+		if seen[k] {
+			continue
+		}
+		seen[k] = true
+		env := e.byScope[x.scope]
+		if env == nil {
+			return nil, errors.New("no scope " + x.scope)
+		}
+		ast, ee := check(env, x.src, x.want)
+		if ee != nil {
+			return nil, errors.New(ee.msg)
+		}
+		bounded, gate := analyse(env, ast, x.want)
+		n := ent{key: k}
+		if bounded {
+			n.flags = 1
+		}
+		var err error
+		if n.ast, err = enc(ast); err != nil {
+			return nil, err
+		}
+		if gate != nil {
+			if n.gate, err = enc(gate); err != nil {
+				return nil, err
+			}
+		}
+		ents = append(ents, n)
+	}
+	slices.SortFunc(ents, func(a, b ent) int { return cmp.Compare(a.key, b.key) })
+	out := []byte(astMagic)
+	for _, n := range ents {
+		out = binary.AppendUvarint(out, uint64(len(n.key)))
+		out = append(out, n.key...)
+		out = append(out, n.flags)
+		out = binary.AppendUvarint(out, uint64(len(n.ast)))
+		out = append(out, n.ast...)
+		out = binary.AppendUvarint(out, uint64(len(n.gate)))
+		out = append(out, n.gate...)
+	}
+	return out, nil
+}
+
+// expressions lists every expression of a set's rules with its scope and
+// type.
+func (s *Set) expressions() []cacheExpr {
+	var out []cacheExpr
+	for _, r := range s.Rules {
+		out = append(out, cacheExpr{r.Scope, r.When, cel.BoolType})
+		if r.Label != "" {
+			out = append(out, cacheExpr{r.Scope, r.Label, cel.StringType})
+		}
+		if r.Message != "" {
+			out = append(out, cacheExpr{r.Scope, r.Message, cel.StringType})
+		}
+		if r.Evidence != "" {
+			out = append(out, cacheExpr{r.Scope, r.Evidence, cel.ListType(cel.StringType)})
+		}
+	}
+	return out
+}
