@@ -10,6 +10,8 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/farmwatch/farmwatch/collector/output"
+	"github.com/farmwatch/farmwatch/collector/store"
 	"github.com/farmwatch/farmwatch/credential"
 	fwv1 "github.com/farmwatch/farmwatch/proto/farmwatch/v1"
 	"github.com/farmwatch/farmwatch/report"
@@ -32,7 +34,7 @@ func (c *clientFlags) register(fs interface {
 	fs.StringVar(&c.collector, "collector", os.Getenv("FARMWATCH_COLLECTOR"), "collector address (FARMWATCH_COLLECTOR)")
 	fs.StringVar(&c.ca, "ca", os.Getenv("FARMWATCH_CA"), "CA certificate file (FARMWATCH_CA)")
 	fs.StringVar(&c.tokenFile, "token-file", "", "file holding a fleet API token (or FARMWATCH_TOKEN holds the token)")
-	fs.StringVar(&c.format, "format", "table", "table or json")
+	fs.StringVar(&c.format, "format", "table", "table or json; findings also ocsf (OCSF Detection Finding objects, as the webhooks send)")
 }
 
 func (c *clientFlags) dial(ctx context.Context) (*grpc.ClientConn, context.Context, error) {
@@ -53,8 +55,8 @@ func (c *clientFlags) dial(ctx context.Context) (*grpc.ClientConn, context.Conte
 	if tok == "" {
 		return nil, nil, usageError{"--token-file FILE (or FARMWATCH_TOKEN) is required"}
 	}
-	if c.format != "table" && c.format != "json" {
-		return nil, nil, usageError{fmt.Sprintf("--format %q: want table or json", c.format)}
+	if c.format != "table" && c.format != "json" && c.format != "ocsf" {
+		return nil, nil, usageError{fmt.Sprintf("--format %q: want table or json (or ocsf, for findings)", c.format)}
 	}
 	cfg, err := credential.ClientTLS(c.ca)
 	if err != nil {
@@ -108,6 +110,9 @@ func cmdClient(ctx context.Context, cmd string, args []string, stdout io.Writer)
 	}
 	if len(pos) != want {
 		return usageError{fmt.Sprintf("%s: want %d argument(s), got %d", cmd, want, len(pos))}
+	}
+	if cf.format == "ocsf" && cmd != "findings" {
+		return usageError{fmt.Sprintf("%s: --format ocsf is for findings; want table or json", cmd)}
 	}
 	cc, ctx, err := cf.dial(ctx)
 	if err != nil {
@@ -187,6 +192,9 @@ func cmdClient(ctx context.Context, cmd string, args []string, stdout io.Writer)
 		r, err := fleet.ListFindings(ctx, req)
 		if err != nil {
 			return rpcError("findings", err)
+		}
+		if cf.format == "ocsf" {
+			return printOCSF(stdout, r.Findings, time.Now())
 		}
 		return printFindings(stdout, cf.format, r.Findings)
 	case "history":
@@ -294,6 +302,21 @@ func printHosts(w io.Writer, format string, hs []*fwv1.HostSummary) error {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\t%s\t%s\n", report.Clean(h.Hostname), report.Clean(h.Os), online, h.Findings, worst, report.Clean(h.EgressIp), when(h.LastSeen), report.Clean(rulesWord(h)))
 	}
 	return tw.Flush()
+}
+
+// printOCSF prints findings as the OCSF Detection Findings the webhooks
+// send: an open one as created, a resolved one as closed.
+func printOCSF(w io.Writer, fs []*fwv1.FleetFinding, now time.Time) error {
+	out := []output.OCSF{}
+	for _, f := range fs {
+		e := output.Event{Kind: output.Opened, At: now, HostID: f.HostId, Hostname: f.Hostname, FindingID: store.FindingID(f.Finding),
+			Finding: f.Finding, FirstSeen: f.FirstSeen.AsTime(), LastSeen: f.LastSeen.AsTime()}
+		if f.State == string(store.Resolved) {
+			e.Kind = output.Resolved
+		}
+		out = append(out, output.ToOCSF(e, version))
+	}
+	return writeJSON(w, out)
 }
 
 func printFindings(w io.Writer, format string, fs []*fwv1.FleetFinding) error {

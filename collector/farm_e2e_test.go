@@ -13,7 +13,6 @@ import (
 	"slices"
 	"sort"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -105,84 +104,6 @@ func (h scenarioHost) snapshot(t *testing.T, path string) {
 	}
 	if err := os.Rename(tmp, path); err != nil { // the agent reads it whole at each scan
 		t.Fatal(err)
-	}
-}
-
-// relay is a load balancer in front of the collector: it adds a PROXY
-// protocol v1 header with the egress address of its agent's place, from
-// 127.0.0.1, which the collector trusts.
-type relay struct {
-	ln     net.Listener
-	target string
-	mu     sync.Mutex
-	egress string
-	conns  []net.Conn
-	wg     sync.WaitGroup
-}
-
-func startRelay(t *testing.T, target, egress string) *relay {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	r := &relay{ln: ln, target: target, egress: egress}
-	r.wg.Add(1)
-	go r.serve()
-	t.Cleanup(func() {
-		ln.Close()
-		r.move("") // closes what is open
-		r.wg.Wait()
-	})
-	return r
-}
-
-func (r *relay) addr() string { return r.ln.Addr().String() }
-
-// move changes the egress address: the open connections close, as a
-// laptop's do when it changes networks, and the agent reconnects.
-func (r *relay) move(egress string) {
-	r.mu.Lock()
-	if egress != "" {
-		r.egress = egress
-	}
-	conns := r.conns
-	r.conns = nil
-	r.mu.Unlock()
-	for _, c := range conns {
-		c.Close()
-	}
-}
-
-func (r *relay) serve() {
-	defer r.wg.Done()
-	for {
-		in, err := r.ln.Accept()
-		if err != nil {
-			return
-		}
-		d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1)}, Timeout: 5 * time.Second}
-		out, err := d.Dial("tcp", r.target)
-		if err != nil {
-			in.Close()
-			continue
-		}
-		r.mu.Lock()
-		src := r.egress
-		r.conns = append(r.conns, in, out)
-		r.mu.Unlock()
-		fam := "TCP4"
-		if strings.Contains(src, ":") {
-			fam = "TCP6"
-		}
-		dst, _, _ := net.SplitHostPort(r.target)
-		if fam == "TCP6" {
-			dst = "::1"
-		}
-		fmt.Fprintf(out, "PROXY %s %s %s %d %d\r\n", fam, src, dst, 40000+len(r.conns), 7443)
-		r.wg.Add(2)
-		go func() { defer r.wg.Done(); io.Copy(out, in); out.Close() }()
-		go func() { defer r.wg.Done(); io.Copy(in, out); in.Close() }()
 	}
 }
 
@@ -282,7 +203,11 @@ networks:
   - {name: hq, kind: office, egress: [203.0.113.0/28], gateways: ["%s"]}
   - {name: corp-vpn, kind: vpn, egress: [192.0.2.96/29]}
 `, strings.ToUpper(officeHome.gw))), 0o600)
-	f.serve("--metrics", "", "--proxy-protocol-from", "127.0.0.1/32", "--roster", rosterFile, "--org", orgFile, "--reload", "1s")
+	// A GeoIP database (written with MaxMind's writer library) places the
+	// egress farm's address abroad and the carrier NAT's at home; the
+	// others it does not know.
+	geo := writeGeoIP(t, filepath.Join(dir, "country.mmdb"), map[string]string{"198.51.100.50/32": "NG", "203.0.113.200/32": "US"})
+	f.serve("--metrics", "", "--proxy-protocol-from", "127.0.0.1/32", "--roster", rosterFile, "--org", orgFile, "--reload", "1s", "--geoip", geo)
 
 	relays := map[string]*relay{}
 	snaps := map[string]string{}
@@ -404,11 +329,18 @@ networks:
 	if err != nil || !strings.Contains(string(out), `"rule": "farm-shared-lan"`) || !strings.Contains(string(out), `"rule": "farm-shared-egress-remote-control"`) {
 		t.Errorf("findings of farm-3: %v\n%s", err, out)
 	}
+	for host, want := range map[string]bool{"eg-2": true, "cgnat-2": false, "farm-1": false} {
+		out, err = f.cli("findings", "--host", host)
+		if got := strings.Contains(string(out), `"rule": "farm-egress-country-not-claimed"`); err != nil || got != want {
+			t.Errorf("findings of %s: farm-egress-country-not-claimed %v, want %v (%v)", host, got, want, err)
+		}
+	}
 	// hosts has the person and the egress IP (from the PROXY header).
 	out, err = f.cli("hosts")
 	var hs []struct {
 		Hostname string `json:"hostname"`
 		EgressIP string `json:"egress_ip"`
+		Country  string `json:"egress_country"`
 		Person   struct {
 			Name string `json:"name"`
 		} `json:"person"`
@@ -416,9 +348,10 @@ networks:
 	if err != nil || json.Unmarshal(out, &hs) != nil || len(hs) != len(hosts) {
 		t.Fatalf("hosts: %v\n%s", err, out)
 	}
+	placed := map[string]string{"eg-1": "NG", "eg-2": "NG", "cgnat-1": "US", "cgnat-2": "US"}
 	for _, h := range hs {
-		if h.Person.Name != people[h.Hostname] || h.EgressIP != relays[h.Hostname].egress {
-			t.Errorf("host %s: person %q egress %s", h.Hostname, h.Person.Name, h.EgressIP)
+		if h.Person.Name != people[h.Hostname] || h.EgressIP != relays[h.Hostname].egress || h.Country != placed[h.Hostname] {
+			t.Errorf("host %s: person %q egress %s in %q", h.Hostname, h.Person.Name, h.EgressIP, h.Country)
 		}
 	}
 

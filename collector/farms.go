@@ -67,7 +67,7 @@ func printFarms(w io.Writer, format string, cs []*fwv1.Cluster) error {
 			for _, m := range c.Members {
 				hosts = append(hosts, m.Hostname)
 				members = append(members, map[string]any{"hostname": m.Hostname, "host_id": m.HostId, "person": personJSON(m.Person),
-					"egress_ip": m.EgressIp, "egress_country": m.EgressCountry, "online": m.Online})
+					"egress_ip": m.EgressIp, "egress_country": m.EgressCountry, "network": m.Network, "online": m.Online})
 			}
 			for _, s := range c.Signals {
 				signals = append(signals, map[string]any{"kind": s.Kind, "value": s.Value, "hosts": nonNil(s.Hosts), "label": s.Label,

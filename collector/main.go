@@ -27,6 +27,9 @@ import (
 	"github.com/farmwatch/farmwatch/collector/store/sqlite"
 )
 
+// version is the collector's, set by make build (-X main.version).
+var version = "dev"
+
 // Exit statuses.
 const (
 	exitOK    = 0

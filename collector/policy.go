@@ -72,10 +72,12 @@ func (ps policySource) load(prev *server.Policy) (server.Policy, error) {
 	}
 	if ps.rosterFile != "" {
 		p.RosterFile = ps.rosterFile
-		b, err := os.ReadFile(ps.rosterFile)
+		b, err := roster.ReadFile(ps.rosterFile)
 		var r *roster.Roster
 		if err == nil {
-			r, err = roster.Parse(b)
+			if r, err = roster.Parse(b); err != nil {
+				err = fmt.Errorf("roster %s: %w", ps.rosterFile, err)
+			}
 		}
 		switch {
 		case err == nil:
@@ -85,10 +87,10 @@ func (ps policySource) load(prev *server.Policy) (server.Policy, error) {
 				p.RosterLoaded = prev.RosterLoaded
 			}
 		case prev == nil:
-			return server.Policy{}, fmt.Errorf("roster %s: %w", ps.rosterFile, err)
+			return server.Policy{}, err
 		default:
 			p.Roster, p.RosterVersion, p.RosterLoaded = prev.Roster, prev.RosterVersion, prev.RosterLoaded
-			p.RosterErr = fmt.Sprintf("roster %s: %v", ps.rosterFile, err)
+			p.RosterErr = err.Error()
 		}
 	}
 	return p, nil

@@ -9,8 +9,11 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
+	"github.com/farmwatch/farmwatch/collector/geoip"
+	"github.com/farmwatch/farmwatch/collector/output"
 	"github.com/farmwatch/farmwatch/collector/pki"
 	"github.com/farmwatch/farmwatch/collector/replica"
 	"github.com/farmwatch/farmwatch/collector/server"
@@ -93,10 +96,33 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
 	historyDays := fs.Int("history-days", 90, "days of observation history to keep (0: forever)")
 	maxConns := fs.Int("max-conns-per-peer", server.DefaultMaxConnsPerPeer,
 		"open connections allowed from one address (an IPv6 /64 is one): more than the agents behind the largest NAT")
+	var of outputFlags
+	of.register(fs)
+	webAddr := fs.String("web", "", "address to serve the web console on over HTTPS with the server certificate, e.g. 127.0.0.1:7445 (\"\" for none)")
 	proxyFrom := fs.String("proxy-protocol-from", "", "CIDR[,CIDR...] of load balancers whose PROXY protocol (v1 or v2) header gives the agent's address; a header from any other peer is refused")
+	geoFiles := fs.String("geoip", "", "FILE[,FILE] MaxMind-format databases (GeoLite2/GeoIP2 Country or City, ASN): each egress IP's country and ASN, compared with the roster's (read at start)")
 	storeURL := fs.String("store", "", "the store: a postgres:// URL, which several replicas may share (default: SQLite in --data)") // [pg]
 	if _, err := parse(fs, args); err != nil {
 		return err
+	}
+	var geo *geoip.DB
+	if *geoFiles != "" {
+		var paths []string
+		for _, p := range strings.Split(*geoFiles, ",") {
+			if p = strings.TrimSpace(p); p != "" {
+				paths = append(paths, p)
+			}
+		}
+		var err error
+		if geo, err = geoip.Open(paths); err != nil {
+			return fmt.Errorf("serve: --geoip: %w", err)
+		}
+	}
+	if err := of.check(); err != nil {
+		return err
+	}
+	if *webAddr != "" && *insecure {
+		return usageError{"serve: --web needs TLS: it cannot be used with --insecure"}
 	}
 	trusted, err := server.ParseCIDRs(*proxyFrom)
 	if err != nil {
@@ -165,9 +191,15 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
 		return err
 	}
 	srv, err := server.New(server.Config{Store: st, Log: log, EnrollSecret: secret, Policy: policy, Metrics: metrics,
-		Edge: server.Edge{MaxConnsPerPeer: *maxConns, ProxyFrom: trusted}, FleetSalt: salt, Relay: relayOf(rep)})
+		Edge: server.Edge{MaxConnsPerPeer: *maxConns, ProxyFrom: trusted}, FleetSalt: salt, GeoIP: geo, Relay: relayOf(rep)})
 	if err != nil {
 		return err
+	}
+	var outs *output.Outputs
+	if of.any() {
+		if outs, err = of.build(*data, st, reg, log.With().Str("part", "output").Logger()); err != nil {
+			return err
+		}
 	}
 	opts := srv.GRPCOptions()
 	if *insecure {
@@ -209,7 +241,18 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
 		hs = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 		log.Info().Str("listen", mln.Addr().String()).Msg("metrics and health serving")
 	}
-	log.Info().Str("listen", ln.Addr().String()).Str("data", *data).Bool("tls", !*insecure).Int("max_conns_per_peer", *maxConns).Str("proxy_protocol_from", *proxyFrom).
+	var ws *http.Server
+	var wln net.Listener
+	if *webAddr != "" {
+		if ws, wln, err = webServer(*data, *webAddr, st, srv, log); err != nil {
+			ln.Close()
+			if mln != nil {
+				mln.Close()
+			}
+			return err
+		}
+	}
+	log.Info().Str("listen", ln.Addr().String()).Str("data", *data).Bool("tls", !*insecure).Int("max_conns_per_peer", *maxConns).Str("proxy_protocol_from", *proxyFrom).Strs("geoip", geo.Types()).
 		Str("rules_version", policy.Bundle.GetVersion()).Int("rule_files", len(policy.Bundle.GetFiles())).Msg("collector serving")
 
 	// Every goroutine of the collector is in this group, and serve returns
@@ -229,6 +272,14 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
 			return nil
 		})
 	}
+	if ws != nil {
+		grp.Go(func() error {
+			if err := ws.ServeTLS(wln, "", ""); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				return fmt.Errorf("serve: web: %w", err)
+			}
+			return nil
+		})
+	}
 	if rep != nil { // [pg] the fleet's jobs run on one replica, and the policy comes through PostgreSQL
 		grp.Go(func() error {
 			return runReplica(gctx, rep, srv, st, ps, policy, *reload, time.Duration(*historyDays)*24*time.Hour, log)
@@ -243,6 +294,9 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
 		grp.Go(func() error { srv.RunFleet(gctx); return nil })
 	}
 	grp.Go(func() error { srv.RunLimits(gctx); return nil })
+	if outs != nil {
+		grp.Go(func() error { return outs.Run(gctx) })
+	}
 	grp.Go(func() error { // stops the servers when asked to, or when one fails
 		<-gctx.Done()
 		if ctx.Err() != nil {
@@ -250,6 +304,9 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
 		}
 		if hs != nil {
 			hs.Close()
+		}
+		if ws != nil {
+			ws.Close()
 		}
 		done := make(chan struct{})
 		go func() { g.GracefulStop(); close(done) }()

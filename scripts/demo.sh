@@ -32,6 +32,7 @@ data=$tmp/collector
 port=$((20000 + RANDOM % 20000))
 addr=127.0.0.1:$port
 org_rules=testdata/hosts/windows-sanctioned-teamviewer.rules
+web=127.0.0.1:$((port + 2))
 # The farm part (7.) needs: the roster, the organisation's office, and
 # PROXY headers from the relay that plays each replayed laptop's router.
 cat > "$tmp/roster.csv" <<'CSV'
@@ -52,7 +53,7 @@ cat > "$tmp/org.yaml" <<'YAML'
 networks:
   - {name: boston-office, kind: office, egress: [203.0.113.0/28], gateways: ["00:25:90:00:00:01"]}
 YAML
-"$collector" serve --data "$data" --listen "$addr" --metrics "127.0.0.1:$((port + 1))" \
+"$collector" serve --data "$data" --listen "$addr" --metrics "127.0.0.1:$((port + 1))" --web "$web" \
   --rules "$org_rules" --roster "$tmp/roster.csv" --org "$tmp/org.yaml" --proxy-protocol-from 127.0.0.1/32 \
   > "$tmp/collector.log" 2>&1 & pids+=($!)
 sleep 0.5
@@ -151,6 +152,11 @@ echo "Which hosts the roster names, and a hunt: every online agent asked at once
 cut -f1 "$tmp/hunt.txt" | grep -v '^asked ' | sort | uniq -c | awk '{print "  " $2 ": " $1 " remote-access process(es)"}'
 grep '^asked ' "$tmp/hunt.txt"
 
+hr "8. The web console (HTTPS with the collector's certificate)"
+code=$(curl -s --cacert "$data/ca.crt" -o /dev/null -w '%{http_code}' "https://$web/login" 2>/dev/null)
+echo "https://$web/login answers $code; without a session / sends the browser to /login:"
+curl -s --cacert "$data/ca.crt" -o /dev/null -w '  GET / -> %{http_code} %{redirect_url}\n' "https://$web/" 2>/dev/null
+
 cat <<MSG
 
 The collector runs at $addr (data in $data). Try, in another terminal:
@@ -164,6 +170,11 @@ The collector runs at $addr (data in $data). Try, in another terminal:
   $collector farms --all --format json
   $collector query --kind neighbor 'neighbor.gateway'
   curl -s http://127.0.0.1:$((port + 1))/metrics | grep farmwatch_
+
+The web console is at https://$web/ (the certificate is the collector's own, from
+$data/ca.crt: trust it or accept it once). Sign in with a token:
+  the admin token:    cat $data/admin.token
+  a helpdesk token:   $collector token create --role helpdesk --name analyst
 MSG
 if [ -t 0 ]; then
   echo "Press Ctrl-C to stop the collector and the agents."

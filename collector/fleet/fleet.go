@@ -61,14 +61,20 @@ const maxDeviceHosts = 8
 // with which the networks' gateway MACs are hashed to compare them with
 // what agents send. The clusters have no id or times yet (Tracker).
 func Group(hosts []Host, nets []Network, salt string) []*fwv1.Cluster {
+	hosts = slices.Clone(hosts) // their egress IPs are made canonical below
 	known := compileNetworks(nets, salt)
 	ignoredGW := map[string]bool{}
 	for _, m := range virtualGateways {
 		ignoredGW[fleethash.MACHash(salt, m)] = true
 	}
 	office := make([]bool, len(hosts))
+	network := make([]string, len(hosts))
 	for i, h := range hosts {
-		office[i] = known.onOffice(h)
+		office[i] = known.office(h) != ""
+		network[i] = known.network(h)
+		if ip, ok := publicEgress(h.EgressIP); ok {
+			hosts[i].EgressIP = ip.String() // as the egress_ip signal's value
+		}
 	}
 	type key struct{ kind, value string }
 	sig := map[key][]int{}
@@ -161,20 +167,31 @@ func Group(hosts []Host, nets []Network, salt string) []*fwv1.Cluster {
 			members = append(members, hosts[i])
 		}
 		_, _, s.DistinctPeople = people(members)
+		s.Countries = countries(members)
 		s.Label = signalLabel(k.kind, k.value, labels[k], hosts, hs, sig[k])
 		c.Signals = append(c.Signals, s)
 	}
 	for root, c := range byRoot {
 		var members []Host
+		var nets []string
 		for i := range hosts {
 			if find(i) == root {
 				members = append(members, hosts[i])
+				nets = append(nets, network[i])
 			}
 		}
-		slices.SortFunc(members, func(a, b Host) int {
-			return cmp.Or(strings.Compare(a.Hostname, b.Hostname), strings.Compare(a.ID, b.ID))
+		order := make([]int, len(members))
+		for i := range order {
+			order[i] = i
+		}
+		slices.SortFunc(order, func(a, b int) int {
+			return cmp.Or(strings.Compare(members[a].Hostname, members[b].Hostname), strings.Compare(members[a].ID, members[b].ID))
 		})
-		fill(c, members)
+		sorted, sortedNets := make([]Host, len(order)), make([]string, len(order))
+		for i, j := range order {
+			sorted[i], sortedNets[i] = members[j], nets[j]
+		}
+		fill(c, sorted, sortedNets)
 	}
 	slices.SortFunc(out, func(a, b *fwv1.Cluster) int {
 		return cmp.Or(strings.Compare(a.Members[0].Hostname, b.Members[0].Hostname), strings.Compare(a.Members[0].HostId, b.Members[0].HostId))
@@ -182,12 +199,22 @@ func Group(hosts []Host, nets []Network, salt string) []*fwv1.Cluster {
 	return out
 }
 
-// fill sets a cluster's members and what the roster claims for them.
-func fill(c *fwv1.Cluster, members []Host) {
+// countries are the roster's claimed countries of hosts, distinct, sorted.
+func countries(hs []Host) []string {
+	var out []string
+	for _, h := range hs {
+		out = addSorted(out, h.Person.GetCountry())
+	}
+	return out
+}
+
+// fill sets a cluster's members (with the declared network each is on)
+// and what the roster claims for them.
+func fill(c *fwv1.Cluster, members []Host, nets []string) {
 	var countries, regions, cities, zones, egress []string
-	for _, h := range members {
+	for i, h := range members {
 		c.Members = append(c.Members, &fwv1.ClusterMember{HostId: h.ID, Hostname: h.Hostname, Person: h.Person, EgressIp: h.EgressIP,
-			Os: h.OS, Findings: h.Findings, Online: h.Online, EgressCountry: h.EgressCountry, EgressAsn: h.EgressASN})
+			Os: h.OS, Findings: h.Findings, Online: h.Online, EgressCountry: h.EgressCountry, EgressAsn: h.EgressASN, Network: nets[i]})
 		if p := h.Person; p != nil {
 			countries, regions, cities, zones = addSorted(countries, p.Country), addSorted(regions, p.Region), addSorted(cities, p.City), addSorted(zones, p.Timezone)
 		}

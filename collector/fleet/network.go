@@ -119,47 +119,74 @@ func parsePrefix(s string) (netip.Prefix, error) {
 
 // known is the declared networks, ready to compare with hosts.
 type known struct {
-	office, any []netip.Prefix
-	officeGW    map[string]bool // salted hashes of the offices' gateways
+	offices, all []named
+	officeGW     map[string]string // salted hashes of the offices' gateways: the office's name
+}
+
+// named is a declared network's egress prefix, with the network's name.
+type named struct {
+	p    netip.Prefix
+	name string
 }
 
 func compileNetworks(nets []Network, salt string) known {
-	k := known{officeGW: map[string]bool{}}
+	k := known{officeGW: map[string]string{}}
 	for _, n := range nets {
-		k.any = append(k.any, n.Egress...)
-		if n.Kind != Office {
-			continue // a VPN or cloud network covers the egress IP only
+		for _, p := range n.Egress {
+			k.all = append(k.all, named{p, n.Name})
+			if n.Kind == Office { // a VPN or cloud network covers the egress IP only
+				k.offices = append(k.offices, named{p, n.Name})
+			}
 		}
-		k.office = append(k.office, n.Egress...)
+		if n.Kind != Office {
+			continue
+		}
 		for _, g := range n.Gateways {
-			k.officeGW[fleethash.MACHash(salt, g)] = true
+			if h := fleethash.MACHash(salt, g); k.officeGW[h] == "" {
+				k.officeGW[h] = n.Name
+			}
 		}
 	}
 	return k
 }
 
-func contains(ps []netip.Prefix, ip netip.Addr) bool {
-	for _, p := range ps {
-		if p.Contains(ip) {
-			return true
+// in is the name of the first network whose prefixes hold ip, or "".
+func in(ns []named, ip netip.Addr) string {
+	for _, n := range ns {
+		if n.p.Contains(ip) {
+			return n.name
 		}
 	}
-	return false
+	return ""
 }
 
-// onOffice says whether a host is on a declared office: its egress IP is
-// in an office's CIDRs, or its gateway is an office's.
-func (k known) onOffice(h Host) bool {
-	if ip, err := netip.ParseAddr(h.EgressIP); err == nil && contains(k.office, ip.Unmap()) {
-		return true
-	}
-	for _, g := range h.Facts.Gateways {
-		if k.officeGW[g] {
-			return true
+// office is the declared office a host is on, or "": its egress IP is in
+// an office's CIDRs, or its gateway is an office's.
+func (k known) office(h Host) string {
+	if ip, err := netip.ParseAddr(h.EgressIP); err == nil {
+		if n := in(k.offices, ip.Unmap()); n != "" {
+			return n
 		}
 	}
-	return false
+	for _, g := range h.Facts.Gateways {
+		if n := k.officeGW[g]; n != "" {
+			return n
+		}
+	}
+	return ""
+}
+
+// network is the declared network a host is on: an office (office), or
+// the network its egress IP is in; "" for none.
+func (k known) network(h Host) string {
+	if n := k.office(h); n != "" {
+		return n
+	}
+	if ip, ok := publicEgress(h.EgressIP); ok {
+		return in(k.all, ip)
+	}
+	return ""
 }
 
 // egressKnown says whether an egress IP is in any declared network.
-func (k known) egressKnown(ip netip.Addr) bool { return contains(k.any, ip) }
+func (k known) egressKnown(ip netip.Addr) bool { return in(k.all, ip) != "" }

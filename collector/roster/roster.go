@@ -58,6 +58,28 @@ func (e *Error) Error() string { return fmt.Sprintf("line %d: %s", e.Line, e.Rea
 
 // Read reads and parses the roster at path.
 func Read(path string) (*Roster, error) {
+	b, err := ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	r, err := Parse(b)
+	if err != nil {
+		return nil, fmt.Errorf("roster %s: %w", path, err)
+	}
+	return r, nil
+}
+
+// ReadFile reads the roster file at path, refusing anything but a regular
+// file (a FIFO would hold the reload forever, a device would never end)
+// and a file over MaxBytes.
+func ReadFile(path string) ([]byte, error) {
+	st, err := os.Stat(path)
+	if err != nil {
+		return nil, fmt.Errorf("roster %s: %w", path, err)
+	}
+	if !st.Mode().IsRegular() {
+		return nil, fmt.Errorf("roster %s: not a regular file (%s)", path, st.Mode().Type())
+	}
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, fmt.Errorf("roster %s: %w", path, err)
@@ -67,11 +89,10 @@ func Read(path string) (*Roster, error) {
 	if err != nil {
 		return nil, fmt.Errorf("roster %s: %w", path, err)
 	}
-	r, err := Parse(b)
-	if err != nil {
-		return nil, fmt.Errorf("roster %s: %w", path, err)
+	if len(b) > MaxBytes {
+		return nil, fmt.Errorf("roster %s: the file is over %d bytes", path, MaxBytes)
 	}
-	return r, nil
+	return b, nil
 }
 
 var columns = []string{"hostname", "person", "email", "country", "region", "city", "timezone"}
@@ -165,6 +186,9 @@ func check(e Entry, zones map[string]bool) string {
 		if strings.IndexFunc(f.v, unicode.IsControl) >= 0 {
 			return fmt.Sprintf("%s holds a control character", f.name)
 		}
+		if strings.IndexFunc(f.v, bidiControl) >= 0 {
+			return fmt.Sprintf("%s holds a bidirectional override (it would reorder what a table shows)", f.name)
+		}
 	}
 	switch {
 	case e.Hostname == "":
@@ -195,6 +219,14 @@ func check(e Entry, zones map[string]bool) string {
 		}
 	}
 	return ""
+}
+
+// bidiControl: the embeddings, overrides and isolates that make text show
+// in another order than it is (CVE-2021-42574, "Trojan Source"). The
+// marks (U+200E, U+200F) and joiners, which names in some scripts need,
+// are kept.
+func bidiControl(r rune) bool {
+	return (r >= 0x202a && r <= 0x202e) || (r >= 0x2066 && r <= 0x2069)
 }
 
 func isAlpha2(s string) bool {

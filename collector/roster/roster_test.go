@@ -4,6 +4,10 @@ import (
 	"bytes"
 	"encoding/csv"
 	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 
@@ -116,4 +120,77 @@ func FuzzParse(f *testing.F) {
 			}
 		}
 	})
+}
+
+// Hostile text in any field is refused with its line: an override that
+// would make the farms table show another name than the one stored.
+func TestParseRefusesBidi(t *testing.T) {
+	const head = "hostname,person,email,country,region,city,timezone\n"
+	for _, row := range []string{
+		"a,Ann \u202eeeL\u202c,,,,,\n",
+		"a,Ann,,,,New \u2066York,\n",
+		"a\u202e,Ann,,,,,\n",
+		"a,Ann,,,NY\u2069,,\n",
+	} {
+		_, err := Parse([]byte(head + "ok,Bo,,,,,\n" + row))
+		var re *Error
+		if !errors.As(err, &re) || re.Line != 3 || !strings.Contains(err.Error(), "bidirectional") {
+			t.Errorf("%q: %v", row, err)
+		}
+	}
+	// A right-to-left name with its marks is a name.
+	if _, err := Parse([]byte(head + "a,\u05d3\u05e0\u05d4 \u200f\u05dc\u05d5\u05d9,,IL,,,Asia/Jerusalem\n")); err != nil {
+		t.Errorf("a Hebrew name: %v", err)
+	}
+}
+
+// More rows than MaxRows are refused at the first row over, not read on.
+func TestParseRefusesTooManyRows(t *testing.T) {
+	if testing.Short() {
+		t.Skip("parses a million rows")
+	}
+	var b bytes.Buffer
+	b.WriteString("hostname,person\n")
+	for i := range MaxRows + 1 {
+		fmt.Fprintf(&b, "h%d,p\n", i)
+	}
+	_, err := Parse(b.Bytes())
+	var re *Error
+	if !errors.As(err, &re) || re.Line != MaxRows+2 || !strings.Contains(err.Error(), "rows") {
+		t.Fatalf("%v; want line %d, too many rows", err, MaxRows+2)
+	}
+}
+
+// ReadFile reads regular files only, up to MaxBytes.
+func TestReadFileRefuses(t *testing.T) {
+	dir := t.TempDir()
+	big := filepath.Join(dir, "big.csv")
+	f, err := os.Create(big)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.WriteString("hostname,person\n")
+	if err := f.Truncate(MaxBytes + 1); err != nil { // a hole reads as zeros
+		t.Fatal(err)
+	}
+	f.Close()
+	if _, err := Read(big); err == nil || !strings.Contains(err.Error(), "over") || !strings.Contains(err.Error(), big) {
+		t.Errorf("a file over MaxBytes: %v", err)
+	}
+	if _, err := Read(dir); err == nil || !strings.Contains(err.Error(), "not a regular file") {
+		t.Errorf("a directory: %v", err)
+	}
+	if _, err := Read(filepath.Join(dir, "none.csv")); err == nil || !strings.Contains(err.Error(), "none.csv") {
+		t.Errorf("a missing file: %v", err)
+	}
+	if runtime.GOOS != "windows" {
+		if _, err := Read(os.DevNull); err == nil || !strings.Contains(err.Error(), "not a regular file") {
+			t.Errorf("%s: %v", os.DevNull, err)
+		}
+	}
+	ok := filepath.Join(dir, "ok.csv")
+	os.WriteFile(ok, []byte("hostname,person\na,Ann\n"), 0o600)
+	if r, err := Read(ok); err != nil || r.Len() != 1 {
+		t.Errorf("a good roster: %v", err)
+	}
 }

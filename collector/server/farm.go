@@ -158,8 +158,9 @@ func (s *Server) recomputeFleet(ctx context.Context) error {
 			facts = fleet.FactsOf(obs, own[h.ID])
 			f.facts[h.ID], f.seqs[h.ID] = facts, h.LastSeq
 		}
+		country, asn := s.geo.Lookup(h.EgressIP)
 		hosts = append(hosts, fleet.Host{ID: h.ID, Hostname: h.Hostname, OS: h.OS, Person: p.Roster.Person(h.Hostname),
-			EgressIP: h.EgressIP, Online: s.online(h.ID), Findings: own[h.ID], Facts: facts})
+			EgressIP: h.EgressIP, EgressCountry: country, EgressASN: asn, Online: s.online(h.ID), Findings: own[h.ID], Facts: facts})
 	}
 	found := fleet.Group(hosts, p.Networks, s.fleetSalt)
 	f.tracker.Assign(now, found)

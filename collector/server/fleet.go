@@ -29,6 +29,7 @@ func (s *Server) summary(ctx context.Context, h store.Host) (*fwv1.HostSummary, 
 	}
 	sum.Worst = report.WorstOf(found)
 	sum.Person = s.policy.Load().Roster.Person(h.Hostname)
+	sum.EgressCountry, _ = s.geo.Lookup(h.EgressIP)
 	return sum, nil
 }
 
@@ -170,10 +171,20 @@ func (s *Server) ScanHost(ctx context.Context, req *fwv1.ScanHostRequest) (*fwv1
 	return &fwv1.ScanHostResponse{Report: rep}, nil
 }
 
-// WatchFindings implements FleetService: it polls the store once a second
-// and streams the findings that opened since the call began.
+// WatchFindings implements FleetService: it streams the findings that
+// opened since the call began (Watch).
 func (s *Server) WatchFindings(req *fwv1.WatchFindingsRequest, stream fwv1.FleetService_WatchFindingsServer) error {
-	ctx := stream.Context()
+	return s.Watch(stream.Context(), req.GetMinSeverity(), func(r store.FindingRow) error {
+		return stream.Send(fleetFinding(r))
+	})
+}
+
+// Watch polls the store once a second and calls send with each finding at
+// or above min that opened since the call began, once per occurrence. It
+// returns nil when ctx ends, send's error when send fails, and the store's
+// when a read fails. The fleet API's WatchFindings and the web console's
+// live updates are both this stream.
+func (s *Server) Watch(ctx context.Context, min fwv1.Severity, send func(store.FindingRow) error) error {
 	since := s.now()
 	seen := map[string]bool{}
 	tick := time.NewTicker(time.Second)
@@ -184,8 +195,11 @@ func (s *Server) WatchFindings(req *fwv1.WatchFindingsRequest, stream fwv1.Fleet
 			return nil
 		case <-tick.C:
 		}
-		rows, err := s.store.Findings(ctx, store.FindingFilter{MinSeverity: req.GetMinSeverity()})
+		rows, err := s.store.Findings(ctx, store.FindingFilter{MinSeverity: min})
 		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
 			return internal("watch", err)
 		}
 		for _, r := range rows {
@@ -194,7 +208,7 @@ func (s *Server) WatchFindings(req *fwv1.WatchFindingsRequest, stream fwv1.Fleet
 				continue
 			}
 			seen[k] = true
-			if err := stream.Send(fleetFinding(r)); err != nil {
+			if err := send(r); err != nil {
 				return err
 			}
 		}

@@ -42,6 +42,14 @@ func (s *Server) deliverScan(r *fwv1.ScanReply) {
 	}
 }
 
+// Person is the roster's person of a host named hostname (nil: none).
+func (s *Server) Person(hostname string) *fwv1.Person {
+	return s.policy.Load().Roster.Person(hostname)
+}
+
+// Online says whether the host's agent has a stream open to this collector.
+func (s *Server) Online(id string) bool { return s.online(id) }
+
 func (s *Server) online(id string) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()

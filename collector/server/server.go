@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/farmwatch/farmwatch/collector/fleet"
+	"github.com/farmwatch/farmwatch/collector/geoip"
 	"github.com/farmwatch/farmwatch/collector/pki"
 	"github.com/farmwatch/farmwatch/collector/roster"
 	"github.com/farmwatch/farmwatch/collector/store"
@@ -46,6 +47,10 @@ type Config struct {
 	// key of the hashes of network identifiers, so they compare across
 	// the fleet. "" leaves each agent its config's.
 	FleetSalt string
+	// GeoIP, when set, says each egress IP's country and ASN (serve
+	// --geoip): hosts and clusters show them, fleet rules compare them
+	// with the roster's claims.
+	GeoIP *geoip.DB
 }
 
 // Policy is the fleet's rules and settings.
@@ -96,6 +101,7 @@ type Server struct {
 	edge       *edge // the bounds of the port's callers
 	relay      Relay // other replicas (relay.go); nil when alone
 	fleetSalt  string
+	geo        *geoip.DB // nil: no --geoip
 
 	fleet fleetState // the clusters' recomputation (farm.go)
 
@@ -132,7 +138,7 @@ func New(c Config) (*Server, error) {
 	l.MaxListItems = cmp.Or(l.MaxListItems, def.MaxListItems)
 	l.HostObservations = cmp.Or(l.HostObservations, def.HostObservations)
 	s := &Server{
-		store: c.Store, log: c.Log, enrollHash: pki.Hash(c.EnrollSecret), limits: c.Limits, now: c.Now, metrics: c.Metrics, relay: c.Relay, fleetSalt: c.FleetSalt,
+		store: c.Store, log: c.Log, enrollHash: pki.Hash(c.EnrollSecret), limits: c.Limits, now: c.Now, metrics: c.Metrics, relay: c.Relay, fleetSalt: c.FleetSalt, geo: c.GeoIP,
 		sessions: map[string]*session{}, scans: map[string]chan *fwv1.ScanReply{}, pendingSeen: map[string]bool{},
 		hunts: map[string]chan huntAnswer{}, fleet: newFleetState(),
 	}
@@ -167,6 +173,10 @@ func (s *Server) SetPolicy(p Policy) {
 	s.fleetTouchAll() // the roster, the networks or the fleet rules may have changed
 	s.log.Info().Str("rules_version", p.Bundle.GetVersion()).Int("agents", len(sessions)).Bool("bundle_changed", bundleChanged).Msg("policy changed")
 }
+
+// RulesVersion is the version of the organisation's rule bundle the
+// collector pushes ("" for none).
+func (s *Server) RulesVersion() string { return s.policy.Load().Bundle.GetVersion() }
 
 // push queues m on a session without waiting on a stalled stream: a
 // session whose queue is full gets it at its next hello instead.

@@ -1,4 +1,4 @@
-// Package version turns the version that `git describe --tags --always
+// Package version turns the version that `git describe --tags --match v[0-9]* --always
 // --dirty` prints into the version strings of each package format, so that
 // every package of one build carries the same version and a later commit
 // sorts after an earlier one:
@@ -37,7 +37,8 @@ var (
 	bare   = regexp.MustCompile(`^[0-9a-f]{4,40}$`)
 )
 
-// Parse reads what git describe --tags --always --dirty printed.
+// Parse reads what git describe --tags --match 'v[0-9]*' --always --dirty
+// printed (other tags, such as ready-*, are not versions).
 func Parse(describe string) (Version, error) {
 	s := strings.TrimSpace(describe)
 	v := Version{Describe: s}

@@ -11,7 +11,7 @@ import (
 )
 
 // The real `launchctl print gui/501` and `launchctl print system` that
-// testdata/README.md cites (a macOS 15 Mac, published as an excerpt: its
+// testdata/README.md cites (a recent macOS; published as an excerpt: its
 // author cut blocks to "[…]").
 func readPublic(t testing.TB, name string) []byte {
 	t.Helper()

@@ -14,7 +14,8 @@
 //	farmwatch-agent.mobileconfig             installer/macpkg
 //	SHA256SUMS
 //
-// The version is git describe's (--tags --always --dirty) unless given.
+// The version is git describe's (--tags --match 'v[0-9]*' --always --dirty)
+// unless given.
 // Signing is set by the environment, so that no secret is on a command
 // line:
 //
@@ -66,7 +67,7 @@ type config struct {
 
 func parseArgs(args []string, getenv func(string) string) (config, error) {
 	fs := flag.NewFlagSet("package", flag.ContinueOnError)
-	describe := fs.String("version", "", "the version, as git describe prints it (default: git describe --tags --always --dirty)")
+	describe := fs.String("version", "", "the version, as git describe prints it (default: git describe --tags --match v[0-9]* --always --dirty)")
 	out := fs.String("out", "dist", "where the packages are written")
 	arch := fs.String("arch", "amd64,arm64", "architectures")
 	formats := fs.String("formats", "deb,rpm,msi,pkg,mobileconfig", "what to build")
@@ -121,7 +122,7 @@ func run(args []string, stdout io.Writer, getenv func(string) string) error {
 		return err
 	}
 	if c.describe == "" {
-		b, err := gitOutput(root, "describe", "--tags", "--always", "--dirty")
+		b, err := gitOutput(root, "describe", "--tags", "--match", "v[0-9]*", "--always", "--dirty")
 		if err != nil {
 			return fmt.Errorf("git describe: %w (give --version)", err)
 		}
@@ -295,7 +296,7 @@ func sums(out string, made []string, stdout io.Writer) error {
 			return err
 		}
 		fmt.Fprintf(&b, "%x  %s\n", sha256.Sum256(data), filepath.Base(p))
-		fmt.Fprintf(stdout, "%-60s %7.1f MB\n", p, float64(len(data))/(1<<20))
+		fmt.Fprintf(stdout, "%-60s %9d bytes\n", filepath.Join(out, filepath.Base(p)), len(data))
 	}
 	return os.WriteFile(filepath.Join(out, "SHA256SUMS"), []byte(b.String()), 0o644)
 }

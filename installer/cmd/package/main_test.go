@@ -57,7 +57,7 @@ func need(t *testing.T, tools ...string) {
 
 // TestPackage builds the real agent and every package for amd64, signed
 // with a throwaway certificate and key, and reads each back: the deb is
-// unpacked and its agent run, the rpm's header and signature read, the
+// installed with dpkg into a throwaway root and its agent run, the rpm's header and signature read, the
 // msi's tables and its exe's and its own Authenticode signatures checked,
 // and the pkg's payload holds an amd64 Mach-O agent. make package builds
 // arm64 too.
@@ -93,9 +93,27 @@ func TestPackage(t *testing.T) {
 	}
 
 	t.Run("deb", func(t *testing.T) {
+		// dpkg installs it into a throwaway root (its maintainer scripts
+		// run outside a chroot, and without run/systemd/system there they
+		// leave systemctl alone).
+		need(t, "dpkg", "dpkg-query")
 		root := t.TempDir()
-		if b, err := exec.Command("dpkg-deb", "--extract", filepath.Join(out, names[0]), root).CombinedOutput(); err != nil {
-			t.Fatalf("%v %s", err, b)
+		for _, d := range []string{"var/lib/dpkg/info", "var/lib/dpkg/updates"} {
+			os.MkdirAll(filepath.Join(root, d), 0o755)
+		}
+		for _, f := range []string{"var/lib/dpkg/status", "var/lib/dpkg/available"} {
+			os.WriteFile(filepath.Join(root, f), nil, 0o644)
+		}
+		if b, err := exec.Command("dpkg", "--root="+root, "--force-script-chrootless", "--force-not-root", "--log=/dev/null",
+			"--install", filepath.Join(out, names[0])).CombinedOutput(); err != nil {
+			t.Fatalf("dpkg --install: %v %s", err, b)
+		}
+		if b, err := exec.Command("dpkg-query", "--admindir="+filepath.Join(root, "var/lib/dpkg"), "-W", "-f", "${Status} ${Version}", "farmwatch-agent").Output(); err != nil ||
+			string(b) != "install ok installed 1.2.3+4.gabc1234" {
+			t.Errorf("dpkg-query: %v %q", err, b)
+		}
+		if fi, err := os.Stat(filepath.Join(root, "var/lib/farmwatch")); err != nil || fi.Mode().Perm() != 0o700 {
+			t.Errorf("state directory: %v %v", fi, err)
 		}
 		agent := filepath.Join(root, "usr/bin/farmwatch-agent")
 		b, err := exec.Command(agent, "version").CombinedOutput()
@@ -123,6 +141,18 @@ func TestPackage(t *testing.T) {
 		if b, err := exec.Command("rpmkeys", "--dbpath", db, "--checksig", p).CombinedOutput(); err != nil || !strings.Contains(string(b), "signatures OK") {
 			t.Errorf("rpm signature: %v %s", err, b)
 		}
+		// rpm installs it into a throwaway root (chrooted: as root only;
+		// installer/linuxpkg runs the scriptlets), and the agent runs.
+		if os.Geteuid() != 0 {
+			t.Skip("not root: rpm --root is not run")
+		}
+		root := t.TempDir()
+		if b, err := exec.Command("rpm", "--root", root, "--dbpath", "/var/lib/rpm", "-i", "--nodeps", "--noscripts", p).CombinedOutput(); err != nil {
+			t.Fatalf("rpm -i: %v %s", err, b)
+		}
+		if b, err := exec.Command(filepath.Join(root, "usr/bin/farmwatch-agent"), "version").CombinedOutput(); err != nil || string(b) != "farmwatch-agent "+describe+"\n" {
+			t.Errorf("installed agent's version: %v %q", err, b)
+		}
 	})
 	t.Run("msi", func(t *testing.T) {
 		p := filepath.Join(out, names[2])
@@ -149,6 +179,30 @@ func TestPackage(t *testing.T) {
 		b, _ := exec.Command("msiinfo", "export", p, "ServiceInstall").Output()
 		if !bytes.Contains(b, []byte("farmwatch-agent\tfarmwatch agent\t16\t2")) {
 			t.Errorf("ServiceInstall:\n%s", b)
+		}
+		// msidump writes every table and stream out: the service, its
+		// recovery actions, the cabinet and the signature are all there.
+		need(t, "msidump")
+		dump := t.TempDir()
+		if b, err := exec.Command("msidump", "--tables", "--streams", "--directory", dump, p).CombinedOutput(); err != nil {
+			t.Fatalf("msidump: %v %s", err, b)
+		}
+		for file, want := range map[string]string{
+			"ServiceInstall.idt":                 "\tfarmwatch-agent\tfarmwatch agent\t16\t2\t1\t",
+			"MsiServiceConfigFailureActions.idt": "\tfarmwatch-agent\t5\t86400\t\t\t1[~]1[~]1\t5000[~]30000[~]60000\t",
+			"Property.idt":                       "MsiHiddenProperties\tENROLL_SECRET;CA_PEM",
+		} {
+			if b, _ := os.ReadFile(filepath.Join(dump, file)); !bytes.Contains(b, []byte(want)) {
+				t.Errorf("%s lacks %q:\n%s", file, want, b)
+			}
+		}
+		streams, _ := os.ReadDir(filepath.Join(dump, "_Streams"))
+		var names []string
+		for _, s := range streams {
+			names = append(names, s.Name())
+		}
+		if got := strings.Join(names, " "); !strings.Contains(got, "agent.cab") || !strings.Contains(got, "DigitalSignature") {
+			t.Errorf("streams: %q", got)
 		}
 	})
 	t.Run("pkg", func(t *testing.T) {

@@ -277,6 +277,12 @@ type ClusterMember struct {
 	Online        bool       `protobuf:"varint,7,opt,name=online,proto3" json:"online,omitempty"`
 	EgressCountry string     `protobuf:"bytes,8,opt,name=egress_country,json=egressCountry,proto3" json:"egress_country,omitempty"` // ISO 3166 alpha-2, from --geoip; "" when unknown
 	EgressAsn     uint32     `protobuf:"varint,9,opt,name=egress_asn,json=egressAsn,proto3" json:"egress_asn,omitempty"`            // from --geoip; 0 when unknown
+	// The declared network (--org networks) the host is on, by its egress IP
+	// or its gateway: its name; "" when none. A member is in an egress_ip
+	// signal exactly when its egress_ip is the signal's value and network
+	// is "" (a rule compares them in linear time, where host_ids would be
+	// a search per member).
+	Network       string `protobuf:"bytes,10,opt,name=network,proto3" json:"network,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -374,6 +380,13 @@ func (x *ClusterMember) GetEgressAsn() uint32 {
 	return 0
 }
 
+func (x *ClusterMember) GetNetwork() string {
+	if x != nil {
+		return x.Network
+	}
+	return ""
+}
+
 // Signal is one thing hosts of a cluster share.
 type Signal struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -392,8 +405,11 @@ type Signal struct {
 	LastSeen       *timestamppb.Timestamp `protobuf:"bytes,8,opt,name=last_seen,json=lastSeen,proto3" json:"last_seen,omitempty"`
 	SharedSeconds  int64                  `protobuf:"varint,9,opt,name=shared_seconds,json=sharedSeconds,proto3" json:"shared_seconds,omitempty"` // last_seen - first_seen
 	Label          string                 `protobuf:"bytes,10,opt,name=label,proto3" json:"label,omitempty"`                                      // for people: "gateway 3f2a9c01", "TinyPilot serial 0003"
-	unknownFields  protoimpl.UnknownFields
-	sizeCache      protoimpl.SizeCache
+	// The countries the roster claims for the people of its hosts, distinct,
+	// sorted.
+	Countries     []string `protobuf:"bytes,11,rep,name=countries,proto3" json:"countries,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Signal) Reset() {
@@ -494,6 +510,13 @@ func (x *Signal) GetLabel() string {
 		return x.Label
 	}
 	return ""
+}
+
+func (x *Signal) GetCountries() []string {
+	if x != nil {
+		return x.Countries
+	}
+	return nil
 }
 
 type ListClustersRequest struct {
@@ -2966,7 +2989,7 @@ const file_farmwatch_v1_fleet_proto_rawDesc = "" +
 	"\bseverity\x18\x0e \x01(\x0e2\x16.farmwatch.v1.SeverityR\bseverity\x12\x14\n" +
 	"\x05state\x18\x0f \x01(\tR\x05state\x121\n" +
 	"\bfindings\x18\x10 \x03(\v2\x15.farmwatch.v1.FindingR\bfindings\x12)\n" +
-	"\x10egress_countries\x18\x11 \x03(\tR\x0fegressCountries\"\xb0\x02\n" +
+	"\x10egress_countries\x18\x11 \x03(\tR\x0fegressCountries\"\xca\x02\n" +
 	"\rClusterMember\x12\x17\n" +
 	"\ahost_id\x18\x01 \x01(\tR\x06hostId\x12\x1a\n" +
 	"\bhostname\x18\x02 \x01(\tR\bhostname\x12,\n" +
@@ -2977,7 +3000,9 @@ const file_farmwatch_v1_fleet_proto_rawDesc = "" +
 	"\x06online\x18\a \x01(\bR\x06online\x12%\n" +
 	"\x0eegress_country\x18\b \x01(\tR\regressCountry\x12\x1d\n" +
 	"\n" +
-	"egress_asn\x18\t \x01(\rR\tegressAsn\"\xcf\x02\n" +
+	"egress_asn\x18\t \x01(\rR\tegressAsn\x12\x18\n" +
+	"\anetwork\x18\n" +
+	" \x01(\tR\anetwork\"\xed\x02\n" +
 	"\x06Signal\x12\x12\n" +
 	"\x04kind\x18\x01 \x01(\tR\x04kind\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value\x12\x14\n" +
@@ -2990,7 +3015,8 @@ const file_farmwatch_v1_fleet_proto_rawDesc = "" +
 	"\tlast_seen\x18\b \x01(\v2\x1a.google.protobuf.TimestampR\blastSeen\x12%\n" +
 	"\x0eshared_seconds\x18\t \x01(\x03R\rsharedSeconds\x12\x14\n" +
 	"\x05label\x18\n" +
-	" \x01(\tR\x05label\"'\n" +
+	" \x01(\tR\x05label\x12\x1c\n" +
+	"\tcountries\x18\v \x03(\tR\tcountries\"'\n" +
 	"\x13ListClustersRequest\x12\x10\n" +
 	"\x03all\x18\x01 \x01(\bR\x03all\"\x81\x01\n" +
 	"\x14ListClustersResponse\x121\n" +
