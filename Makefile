@@ -12,7 +12,7 @@ TAGS  := grpcnotrace
 export CGO_ENABLED := 0
 BUF   := $(GO) tool -modfile=../tools/go.mod buf
 
-.PHONY: help build test demo bench cross vet-os proto proto-check lint fuzz package
+.PHONY: help build test demo bench bench-fleet cross vet-os proto proto-check lint fuzz package
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -21,7 +21,9 @@ build: ## build bin/farmwatch-agent and bin/farmwatch-collector for this machine
 	$(GO) build -trimpath -tags '$(TAGS)' -ldflags '$(LDFLAGS)' -o $(BIN)/farmwatch-agent ./agent
 	$(GO) build -trimpath -tags '$(TAGS)' -ldflags '$(LDFLAGS)' -o $(BIN)/farmwatch-collector ./collector
 
-test: ## run every test (unit, rule tests, golden snapshots, end-to-end)
+test: ## run every test (unit, rule tests, golden snapshots, end-to-end; PostgreSQL ones on a throwaway cluster of /usr/lib/postgresql/15/bin)
+	@if [ -x "$${FARMWATCH_PGBIN:-/usr/lib/postgresql/15/bin}/initdb" ]; then echo "PostgreSQL tests: on a throwaway cluster of $${FARMWATCH_PGBIN:-/usr/lib/postgresql/15/bin}"; \
+	  else echo "PostgreSQL tests: SKIPPED, no server binaries (install postgresql-15, or set FARMWATCH_PGBIN)"; fi
 	$(GO) test -count=1 -timeout 20m $(PKGS)
 
 demo: build ## helpdesk scans, then a collector with agents on this machine and on captured hosts
@@ -36,8 +38,18 @@ bench: ## benchmarks, each beside its baseline of the same run: scans vs a plain
 	$(GO) test -run '^$$' -bench 'Ingest1000Agents|ScanRoundTrip1000$$|ApplyVsRaw' -benchtime 3x -count 3 -timeout 30m ./collector/server ./collector/store/sqlite | tee -a $(BIN)/bench.txt
 	$(GO) test -run '^$$' -bench 'AgentIdle' -benchtime 1x -count 3 ./agent | tee -a $(BIN)/bench.txt
 	$(GO) test -run '^$$' -bench 'ScanVsPs' -benchtime 20x -count 3 ./agent | tee -a $(BIN)/bench.txt
+	$(GO) test -run '^$$' -bench 'PostgresApplyVsRaw' -benchtime 2x -count 3 -timeout 30m ./collector/store/postgres | tee -a $(BIN)/bench.txt
+	$(GO) test -run '^$$' -bench 'FindObservations' -benchtime 40x -count 1 -timeout 30m ./collector/store/postgres | tee -a $(BIN)/bench.txt
+	$(GO) test -run '^$$' -bench 'Query$$' -benchtime 40x -count 1 -timeout 30m ./collector/server | tee -a $(BIN)/bench.txt
+	$(GO) test -run '^$$' -bench 'RelayScan' -benchtime 300x -count 3 ./collector/replica | tee -a $(BIN)/bench.txt
 	$(GO) tool -modfile=tools/go.mod benchstat $(BIN)/bench.txt
 	@bash scripts/benchratio.sh $(BIN)/bench.txt
+
+bench-fleet: ## minutes of load: one collector and 10,000 fleetsim agents; two replicas on PostgreSQL with 2,000 (the README's sizing table)
+	@mkdir -p $(BIN)
+	$(GO) test -run '^$$' -bench 'FleetSQLite' -benchtime 1x -timeout 90m ./collector | tee $(BIN)/bench-fleet.txt
+	FARMWATCH_FLEET_AGENTS=$${FARMWATCH_FLEET_REPLICA_AGENTS:-2000} $(GO) test -run '^$$' -bench 'FleetReplicas' -benchtime 1x -timeout 90m ./collector | tee -a $(BIN)/bench-fleet.txt
+	@bash scripts/benchratio.sh $(BIN)/bench-fleet.txt
 
 cross: ## vet and build for linux, darwin and windows on amd64 and arm64
 	@set -e; for os in linux darwin windows; do for arch in amd64 arm64; do \

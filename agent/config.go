@@ -25,7 +25,7 @@ type Config struct {
 	// as org. With nothing set, only high-signal facts raise findings.
 	Expect Expect `yaml:"expect"`
 	// The collector connection of `run` (install writes these).
-	Collector        string        `yaml:"collector,omitempty"`
+	Collector        addrList      `yaml:"collector,omitempty"` // one or several (collectors.go)
 	CA               string        `yaml:"ca,omitempty"`
 	EnrollSecretFile string        `yaml:"enroll_secret_file,omitempty"`
 	State            string        `yaml:"state,omitempty"`

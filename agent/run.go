@@ -36,7 +36,7 @@ import (
 // simulated host, for demos and tests).
 func cmdRun(ctx context.Context, args []string, stderr io.Writer, log zerolog.Logger) (int, error) {
 	fs := newFlags("run", stderr)
-	collector := fs.String("collector", "", "the collector's address (default 127.0.0.1:7443)")
+	collector := fs.String("collector", "", "the collector's address, or several replicas' separated by commas (default 127.0.0.1:7443)")
 	ca := fs.String("ca", "", "the collector's CA certificate")
 	secretFile := fs.String("enroll-secret-file", "", "the fleet's enroll secret")
 	state := fs.String("state", "", "the agent's state directory (host id, node key, sequence)")
@@ -61,7 +61,7 @@ func cmdRun(ctx context.Context, args []string, stderr io.Writer, log zerolog.Lo
 			*flag = def
 		}
 	}
-	pick(collector, cfg.Collector, "127.0.0.1:7443")
+	pick(collector, string(cfg.Collector), "127.0.0.1:7443")
 	pick(ca, cfg.CA, "")
 	pick(secretFile, cfg.EnrollSecretFile, "")
 	pick(state, cfg.State, "")
@@ -177,7 +177,7 @@ func cmdRun(ctx context.Context, args []string, stderr io.Writer, log zerolog.Lo
 	if err != nil {
 		return exitError, err
 	}
-	st, err := stream.New(stream.Config{Dial: stream.TLS(*collector, tlsCfg), EnrollSecret: secret, StateDir: *state,
+	st, err := stream.New(stream.Config{Dial: stream.Failover(stream.SplitAddrs(*collector), tlsCfg), EnrollSecret: secret, StateDir: *state,
 		Agent: agent, Queue: ob, Log: log})
 	if err != nil {
 		return exitError, err

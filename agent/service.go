@@ -249,7 +249,7 @@ func cmdService(action string, args []string, stdout, stderr io.Writer) (int, er
 		}
 		abs := func(p string) string { a, _ := filepath.Abs(p); return a }
 		c := defaultConfig()
-		c.Collector, c.CA, c.EnrollSecretFile, c.State, c.Interval = *collector, abs(*ca), abs(*secret), abs(*state), *interval
+		c.Collector, c.CA, c.EnrollSecretFile, c.State, c.Interval = addrList(*collector), abs(*ca), abs(*secret), abs(*state), *interval
 		if err := installTemplates(sc, c.State); err != nil {
 			return exitError, fmt.Errorf("install: %w", err)
 		}
@@ -321,7 +321,7 @@ func printStatus(w io.Writer, configPath string, now time.Time) {
 	if cfg.Collector == "" {
 		fmt.Fprintf(w, "collector:     none set (farmwatch-agent configure --collector ADDR ...)\n")
 	} else {
-		fmt.Fprintf(w, "collector:     %s\n", report.Clean(cfg.Collector))
+		fmt.Fprintf(w, "collector:     %s\n", report.Clean(string(cfg.Collector)))
 	}
 	if cfg.State == "" {
 		return
@@ -368,7 +368,7 @@ func configure(configPath string, a configureArgs, stdout io.Writer) (int, error
 	dir := filepath.Dir(configPath)
 	changed := false
 	if a.collector != "" {
-		c.Collector, changed = a.collector, true
+		c.Collector, changed = addrList(a.collector), true
 	}
 	if a.state != "" {
 		c.State, changed = a.state, true
@@ -452,7 +452,7 @@ func configure(configPath string, a configureArgs, stdout io.Writer) (int, error
 	if err := statefile.MkdirPrivate(c.State); err != nil {
 		return exitError, err
 	}
-	fmt.Fprintf(stdout, "configure: wrote %s (collector %s)\n", configPath, report.Clean(c.Collector))
+	fmt.Fprintf(stdout, "configure: wrote %s (collector %s)\n", configPath, report.Clean(string(c.Collector)))
 	return exitOK, nil
 }
 

@@ -4,6 +4,7 @@
 //	farmwatch-collector init --data DIR
 //	farmwatch-collector serve --data DIR [--listen ADDR] [--insecure]
 //	farmwatch-collector backup --data DIR OUT
+//	farmwatch-collector migrate --from DIR --to postgres://...
 //	farmwatch-collector token create --role viewer|helpdesk|admin [--ttl D] [--name N] | token list [--all] | token revoke ID
 //	farmwatch-collector hosts | host NAME | findings [--host NAME] [--all] | scan NAME
 //	farmwatch-collector farms [--all] | roster show | query [--kind K] 'CEL' | hunt [--kind K] 'CEL'
@@ -43,8 +44,9 @@ const usage = `usage:
   farmwatch-collector init --data DIR [--name HOST]...
   farmwatch-collector serve --data DIR [--listen ADDR] [--insecure] [--metrics ADDR]
       [--rules DIR]... [--org FILE] [--roster FILE] [--agent-interval DURATION] [--reload DURATION] [--history-days N]
-      [--max-conns-per-peer N] [--proxy-protocol-from CIDR[,CIDR...]]
+      [--max-conns-per-peer N] [--proxy-protocol-from CIDR[,CIDR...]] [--store postgres://...]
   farmwatch-collector backup --data DIR OUT
+  farmwatch-collector migrate --from DIR --to postgres://...   move an install's store to PostgreSQL (stopped)
   farmwatch-collector token create --role viewer|helpdesk|admin [--ttl DURATION] [--name NAME] [--data DIR]
   farmwatch-collector token list [--all]
   farmwatch-collector token revoke ID
@@ -83,6 +85,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		err = cmdServe(ctx, args[1:], stderr)
 	case "backup":
 		err = cmdBackup(ctx, args[1:], stdout)
+	case "migrate": // [pg]
+		err = cmdMigrate(ctx, args[1:], stdout)
 	case "token":
 		err = cmdToken(ctx, args[1:], stdout, stderr)
 	case "hosts", "host", "findings", "scan", "history", "farms", "roster", "query", "hunt":

@@ -15,8 +15,10 @@ import (
 	"github.com/farmwatch/farmwatch/collector/geoip"
 	"github.com/farmwatch/farmwatch/collector/output"
 	"github.com/farmwatch/farmwatch/collector/pki"
+	"github.com/farmwatch/farmwatch/collector/replica"
 	"github.com/farmwatch/farmwatch/collector/server"
 	"github.com/farmwatch/farmwatch/collector/store"
+	"github.com/farmwatch/farmwatch/collector/store/postgres"
 	"github.com/farmwatch/farmwatch/collector/store/sqlite"
 	"github.com/farmwatch/farmwatch/credential"
 	"github.com/farmwatch/farmwatch/report"
@@ -99,6 +101,7 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
 	webAddr := fs.String("web", "", "address to serve the web console on over HTTPS with the server certificate, e.g. 127.0.0.1:7445 (\"\" for none)")
 	proxyFrom := fs.String("proxy-protocol-from", "", "CIDR[,CIDR...] of load balancers whose PROXY protocol (v1 or v2) header gives the agent's address; a header from any other peer is refused")
 	geoFiles := fs.String("geoip", "", "FILE[,FILE] MaxMind-format databases (GeoLite2/GeoIP2 Country or City, ASN): each egress IP's country and ASN, compared with the roster's (read at start)")
+	storeURL := fs.String("store", "", "the store: a postgres:// URL, which several replicas may share (default: SQLite in --data)") // [pg]
 	if _, err := parse(fs, args); err != nil {
 		return err
 	}
@@ -171,12 +174,16 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
 	// not a farmwatch store or damaged (quick_check), rather than start
 	// an empty fleet in its place.
 	opened := time.Now()
-	st, err := sqlite.OpenExisting(ctx, filepath.Join(*data, dbFile))
+	st, stName, err := openServedStore(ctx, *data, *storeURL) // [pg] SQLite in the data directory, or PostgreSQL
 	if err != nil {
 		return fmt.Errorf("serve: %w", err)
 	}
 	defer st.Close()
-	log.Info().Str("store", filepath.Join(*data, dbFile)).Dur("took", time.Since(opened)).Msg("store opened and checked")
+	log.Info().Str("store", stName).Dur("took", time.Since(opened)).Msg("store opened and checked")
+	var rep *replica.Replica // [pg] one of several replicas on PostgreSQL
+	if pg, ok := st.(*postgres.DB); ok {
+		rep = replica.New(pg.Pool(), *listen, log)
+	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	metrics, err := server.NewMetrics(reg)
@@ -184,7 +191,7 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
 		return err
 	}
 	srv, err := server.New(server.Config{Store: st, Log: log, EnrollSecret: secret, Policy: policy, Metrics: metrics,
-		Edge: server.Edge{MaxConnsPerPeer: *maxConns, ProxyFrom: trusted}, FleetSalt: salt, GeoIP: geo})
+		Edge: server.Edge{MaxConnsPerPeer: *maxConns, ProxyFrom: trusted}, FleetSalt: salt, GeoIP: geo, Relay: relayOf(rep)})
 	if err != nil {
 		return err
 	}
@@ -210,7 +217,8 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("serve: %w", err)
 	}
-	ln = srv.LimitConns(ln)
+	logFileLimit(log)
+	ln = srv.LimitConns(watchFiles(ln, log))
 	var hs *http.Server
 	var mln net.Listener
 	if *metricsAddr != "" {
@@ -272,16 +280,22 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
 			return nil
 		})
 	}
-	if *reload > 0 && (len(ps.ruleDirs) > 0 || ps.orgFile != "" || ps.rosterFile != "") {
-		grp.Go(func() error { watchPolicy(gctx, ps, policy, *reload, srv, log); return nil })
+	if rep != nil { // [pg] the fleet's jobs run on one replica, and the policy comes through PostgreSQL
+		grp.Go(func() error {
+			return runReplica(gctx, rep, srv, st, ps, policy, *reload, time.Duration(*historyDays)*24*time.Hour, log)
+		})
+	} else {
+		if *reload > 0 && (len(ps.ruleDirs) > 0 || ps.orgFile != "" || ps.rosterFile != "") {
+			grp.Go(func() error { watchPolicy(gctx, ps, policy, *reload, srv, log); return nil })
+		}
+		if *historyDays > 0 {
+			grp.Go(func() error { pruneHistory(gctx, st, time.Duration(*historyDays)*24*time.Hour, log); return nil })
+		}
+		grp.Go(func() error { srv.RunFleet(gctx); return nil })
 	}
 	grp.Go(func() error { srv.RunLimits(gctx); return nil })
 	if outs != nil {
 		grp.Go(func() error { return outs.Run(gctx) })
-	}
-	grp.Go(func() error { srv.RunFleet(gctx); return nil })
-	if *historyDays > 0 {
-		grp.Go(func() error { pruneHistory(gctx, st, time.Duration(*historyDays)*24*time.Hour, log); return nil })
 	}
 	grp.Go(func() error { // stops the servers when asked to, or when one fails
 		<-gctx.Done()

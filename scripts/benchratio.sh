@@ -33,7 +33,18 @@ banon=$(col BenchmarkAgentIdle baseline-RssAnon-MB | median)
 scanms=$(col BenchmarkScanVsPs scan-ms | median)
 psms=$(col BenchmarkScanVsPs ps-ms | median)
 scanps=$(col BenchmarkScanVsPs scan/ps | median)
-awk -v rss="$rss" -v anon="$anon" -v file="$file" -v base="$base" -v core="$core" -v forks="$forks" -v banon="$banon" -v bfile="$bfile" -v scanms="$scanms" -v psms="$psms" -v scanps="$scanps" -v p="$plain" -v s="$scan" -v n="$procs" -v c="$checks" -v e="$edid" -v u="$usb" -v up="$usbplain" -v d="$disp" -v dp="$dispplain" -v ir="$ingest" -v irate="$ingestrate" -v sr="$storeraw" -v p50="$p50" -v p99="$p99" 'BEGIN {
+pgraw=$(col BenchmarkPostgresApplyVsRaw store/raw | median)
+pgrate=$(col BenchmarkPostgresApplyVsRaw store-obs/s | median)
+findp50=$(col BenchmarkFindObservations p50-ms | median)
+findn=$(col BenchmarkFindObservations observations | median)
+qp50=$(col BenchmarkQuery p50-ms | median)
+qp99=$(col BenchmarkQuery p99-ms | median)
+qscan=$(col BenchmarkQuery scan-ms | median)
+qn=$(col BenchmarkQuery observations | median)
+relay=$(col BenchmarkRelayScan relay-p50-ms | median)
+relayratio=$(col BenchmarkRelayScan relay/direct | median)
+relaydirect=$(col BenchmarkRelayScan direct-p50-ms | median)
+awk -v rss="$rss" -v anon="$anon" -v file="$file" -v base="$base" -v core="$core" -v forks="$forks" -v banon="$banon" -v bfile="$bfile" -v scanms="$scanms" -v psms="$psms" -v scanps="$scanps" -v p="$plain" -v s="$scan" -v n="$procs" -v c="$checks" -v e="$edid" -v u="$usb" -v up="$usbplain" -v d="$disp" -v dp="$dispplain" -v ir="$ingest" -v irate="$ingestrate" -v sr="$storeraw" -v p50="$p50" -v p99="$p99" -v pgraw="$pgraw" -v pgrate="$pgrate" -v findp50="$findp50" -v findn="$findn" -v relay="$relay" -v relayratio="$relayratio" -v relaydirect="$relaydirect" -v qp50="$qp50" -v qp99="$qp99" -v qscan="$qscan" -v qn="$qn" 'BEGIN {
   printf "processes on the machine:            %s\n", n
   printf "plain /proc read, median:            %.1f ms\n", p/1e6
   printf "full scan, median:                   %.1f ms\n", s/1e6
@@ -49,4 +60,17 @@ awk -v rss="$rss" -v anon="$anon" -v file="$file" -v base="$base" -v core="$core
   if (rss != "nan") printf "agent idle RSS:                      %.1f MB (anon %.1f, file-backed %.1f; a blocking Go program %.1f: anon %.1f, file %.1f) (goal: at most 20 MB)\n", rss, anon, file, base, banon, bfile
   if (core != "nan") printf "agent CPU at a 60 s interval:        %.3f%% of a core (goal: at most 0.1%%; a blocking Go program: 0; the machine started %s processes/s, each read and judged)\n", core, forks
   if (scanps != "nan") printf "farmwatch-agent scan vs ps -eo ...:  %.1f ms vs %.1f ms, %.2fx   (goal: at most 2x)\n", scanms, psms, scanps
+  if (pgraw != "nan") printf "PostgreSQL apply, one at a time:     %.0f obs/s, %.2f of a raw insert in the same run\n", pgrate, pgraw
+  if (findp50 != "nan") printf "indexed lookup over %.0f obs:      p50 %.2f ms (goal: at most 100 ms)\n", findn, findp50
+  if (qp50 != "nan") printf "query on an indexed field, %.0f obs: p50 %.2f ms, p99 %.2f ms (goal: p50 at most 100 ms); on a field without an index %.1f s\n", qn, qp50, qp99, qscan/1000
+  if (relay != "nan") printf "live scan relayed between replicas:  p50 %.2f ms, %.0fx a direct in-process call (%.3f ms)\n", relay, relayratio, relaydirect
 }'
+# The fleet benchmarks (make bench-fleet): the sizing table.
+fleet() { col "$1" "$2" | median; }
+for b in BenchmarkFleetSQLite BenchmarkFleetReplicas; do
+  n=$(fleet $b connected)
+  [ "$n" = nan ] && continue
+  printf '%s: %s agents connected (%s errors), connect %s s; ack p50 %s ms, p99 %s ms; live scan p50 %s ms, p99 %s ms; hosts %s ms; peak RSS %s MB (%s MB per 1000 agents); collector CPU %s s; history %s KB/host/day; store %s KB/host\n' \
+    "${b#Benchmark}" "$n" "$(fleet $b errors)" "$(fleet $b connect-s)" "$(fleet $b ack-p50-ms)" "$(fleet $b ack-p99-ms)" "$(fleet $b scan-p50-ms)" "$(fleet $b scan-p99-ms)" \
+    "$(fleet $b hosts-ms)" "$(fleet $b peak-RSS-MB)" "$(fleet $b MB/1000-agents)" "$(fleet $b collector-cpu-s)" "$(fleet $b history-KB/host/day)" "$(fleet $b store-KB/host)"
+done

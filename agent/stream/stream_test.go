@@ -456,3 +456,15 @@ func TestChunks(t *testing.T) {
 		t.Fatalf("joined %d chunks: %v, %d observations", n, err, len(whole.GetFull().GetObservations()))
 	}
 }
+
+func TestSplitAddrs(t *testing.T) {
+	for in, want := range map[string]string{
+		"a:1":            "[a:1]",
+		" a:1 , b:2 ,, ": "[a:1 b:2]",
+		"":               "[]",
+	} {
+		if got := fmt.Sprint(SplitAddrs(in)); got != want {
+			t.Errorf("SplitAddrs(%q) = %s, want %s", in, got, want)
+		}
+	}
+}

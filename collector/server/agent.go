@@ -156,13 +156,20 @@ func (s *Server) attach(sess *session) (detach func()) {
 	}
 	s.sessions[sess.hostID] = sess
 	s.mu.Unlock()
+	if s.relay != nil { // replicas: this one holds the host now
+		s.relay.Attached(sess.hostID)
+	}
 	return func() {
 		s.mu.Lock()
-		if s.sessions[sess.hostID] == sess {
+		mine := s.sessions[sess.hostID] == sess
+		if mine {
 			delete(s.sessions, sess.hostID)
 			close(sess.done)
 		}
 		s.mu.Unlock()
+		if mine && s.relay != nil {
+			s.relay.Detached(sess.hostID)
+		}
 	}
 }
 

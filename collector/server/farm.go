@@ -34,12 +34,13 @@ type fleetState struct {
 
 	// Used only by RunFleet.
 	facts   map[string]fleet.Facts
+	seqs    map[string]uint64 // the host's last applied message when its facts were read
 	tracker *fleet.Tracker
 	logged  map[string]bool // rule errors logged
 }
 
 func newFleetState() fleetState {
-	return fleetState{kick: make(chan struct{}, 1), dirty: map[string]bool{}, facts: map[string]fleet.Facts{}, logged: map[string]bool{}}
+	return fleetState{kick: make(chan struct{}, 1), dirty: map[string]bool{}, facts: map[string]fleet.Facts{}, seqs: map[string]uint64{}, logged: map[string]bool{}}
 }
 
 func (f *fleetState) signal() {
@@ -77,8 +78,12 @@ func (s *Server) FleetComputed() time.Time {
 }
 
 // RunFleet recomputes the clusters until ctx ends: at once, then soon
-// after each change and every fleetEvery.
+// after each change and every fleetEvery. One runs at a time: with
+// replicas, on the one that runs the fleet's jobs.
 func (s *Server) RunFleet(ctx context.Context) {
+	// The clusters as stored: a replica that takes the fleet's jobs again
+	// starts from what the one before it stored.
+	s.fleet.tracker = nil
 	tick := time.NewTicker(fleetEvery)
 	defer tick.Stop()
 	for {
@@ -139,16 +144,19 @@ func (s *Server) recomputeFleet(ctx context.Context) error {
 	for _, h := range hs {
 		if now.Sub(h.LastSeen) > fleetStale {
 			delete(f.facts, h.ID)
+			delete(f.seqs, h.ID)
 			continue
 		}
 		facts, ok := f.facts[h.ID]
-		if !ok || all || dirty[h.ID] {
+		// A host another replica applied a message of is not in dirty:
+		// its last applied message tells.
+		if !ok || all || dirty[h.ID] || f.seqs[h.ID] != h.LastSeq {
 			obs, err := s.store.Observations(ctx, h.ID)
 			if err != nil {
 				return err
 			}
 			facts = fleet.FactsOf(obs, own[h.ID])
-			f.facts[h.ID] = facts
+			f.facts[h.ID], f.seqs[h.ID] = facts, h.LastSeq
 		}
 		country, asn := s.geo.Lookup(h.EgressIP)
 		hosts = append(hosts, fleet.Host{ID: h.ID, Hostname: h.Hostname, OS: h.OS, Person: p.Roster.Person(h.Hostname),

@@ -47,6 +47,9 @@ func (s *Server) ListHosts(ctx context.Context, _ *fwv1.ListHostsRequest) (*fwv1
 		}
 		out.Hosts = append(out.Hosts, sum)
 	}
+	if err := s.onlineElsewhere(ctx, out.Hosts); err != nil { // replicas
+		return nil, internal("hosts", err)
+	}
 	return out, nil
 }
 
@@ -91,6 +94,9 @@ func (s *Server) GetHost(ctx context.Context, req *fwv1.GetHostRequest) (*fwv1.G
 	}
 	sum, err := s.summary(ctx, h)
 	if err != nil {
+		return nil, internal("host", err)
+	}
+	if err := s.onlineElsewhere(ctx, []*fwv1.HostSummary{sum}); err != nil { // replicas
 		return nil, internal("host", err)
 	}
 	obs, err := s.store.Observations(ctx, h.ID)
@@ -293,6 +299,10 @@ func (s *Server) ResetHost(ctx context.Context, req *fwv1.ResetHostRequest) (*fw
 		close(sess.done) // its stream ends now
 	}
 	s.mu.Unlock()
+	if s.relay != nil { // replicas: the one that holds its stream ends it
+		s.relay.Detached(h.ID)
+		s.relay.Reset(ctx, h.ID)
+	}
 	s.log.Info().Str("host_id", h.ID).Str("hostname", h.Hostname).Msg("host reset: its next enrolment is taken as the host's")
 	return &fwv1.ResetHostResponse{HostId: h.ID}, nil
 }

@@ -64,7 +64,8 @@ func (s *Server) query(kind, filter string) (*rules.Query, error) {
 }
 
 // QueryObservations implements FleetService: the filter runs over every
-// host's stored current observations.
+// host's stored current observations, or over those an index finds when
+// it names an indexed field (queryindex.go).
 func (s *Server) QueryObservations(ctx context.Context, req *fwv1.QueryObservationsRequest) (*fwv1.QueryObservationsResponse, error) {
 	q, err := s.query(req.GetKind(), req.GetFilter())
 	if err != nil {
@@ -78,6 +79,11 @@ func (s *Server) QueryObservations(ctx context.Context, req *fwv1.QueryObservati
 		limit = defaultQueryRows
 	}
 	p := s.policy.Load()
+	if ms, ok, err := s.candidates(ctx, req.GetKind(), req.GetFilter()); err != nil {
+		return nil, internal("query", err)
+	} else if ok { // [pg] an indexed field (queryindex.go)
+		return s.queryIndexed(ctx, q, p, ms, limit)
+	}
 	hs, err := s.store.Hosts(ctx)
 	if err != nil {
 		return nil, internal("query", err)

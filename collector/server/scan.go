@@ -56,8 +56,10 @@ func (s *Server) online(id string) bool {
 	return s.sessions[id] != nil
 }
 
-// Scan asks a host's agent to scan now and waits for its report.
-func (s *Server) Scan(ctx context.Context, hostID string, timeout time.Duration) (*fwv1.Report, error) {
+// ScanLocal asks the agent of a host whose stream this replica holds to
+// scan now, and waits for its report (Scan, in relay.go, also reaches
+// hosts held by other replicas).
+func (s *Server) ScanLocal(ctx context.Context, hostID string, timeout time.Duration) (*fwv1.Report, error) {
 	s.mu.Lock()
 	sess := s.sessions[hostID]
 	id := uuid.NewString()

@@ -40,6 +40,9 @@ type Config struct {
 	Now func() time.Time
 	// Edge bounds the callers of the port (edge.go).
 	Edge Edge
+	// Relay joins the replicas of a fleet on PostgreSQL (relay.go); nil
+	// for a collector alone.
+	Relay Relay
 	// FleetSalt is handed to every agent (ConfigUpdate.fleet_salt): the
 	// key of the hashes of network identifiers, so they compare across
 	// the fleet. "" leaves each agent its config's.
@@ -96,6 +99,7 @@ type Server struct {
 	metrics    *Metrics
 	now        func() time.Time
 	edge       *edge // the bounds of the port's callers
+	relay      Relay // other replicas (relay.go); nil when alone
 	fleetSalt  string
 	geo        *geoip.DB // nil: no --geoip
 
@@ -134,7 +138,7 @@ func New(c Config) (*Server, error) {
 	l.MaxListItems = cmp.Or(l.MaxListItems, def.MaxListItems)
 	l.HostObservations = cmp.Or(l.HostObservations, def.HostObservations)
 	s := &Server{
-		store: c.Store, log: c.Log, enrollHash: pki.Hash(c.EnrollSecret), limits: c.Limits, now: c.Now, metrics: c.Metrics, fleetSalt: c.FleetSalt, geo: c.GeoIP,
+		store: c.Store, log: c.Log, enrollHash: pki.Hash(c.EnrollSecret), limits: c.Limits, now: c.Now, metrics: c.Metrics, relay: c.Relay, fleetSalt: c.FleetSalt, geo: c.GeoIP,
 		sessions: map[string]*session{}, scans: map[string]chan *fwv1.ScanReply{}, pendingSeen: map[string]bool{},
 		hunts: map[string]chan huntAnswer{}, fleet: newFleetState(),
 	}

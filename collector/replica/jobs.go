@@ -1,0 +1,145 @@
+package replica
+
+// The fleet's periodic jobs, run by one replica at a time under an
+// advisory lock, and the fleet's policy they publish.
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	fwv1 "github.com/farmwatch/farmwatch/proto/farmwatch/v1"
+	"github.com/jackc/pgx/v5"
+	"google.golang.org/protobuf/proto"
+)
+
+// lead takes the fleet's jobs whenever it can get the lock, and runs them
+// while it holds it (on a connection of its own: the lock is the
+// connection's, and goes when it does).
+func (r *Replica) lead(ctx context.Context, jobs func(context.Context)) {
+	t := time.NewTicker(leaderPoll)
+	defer t.Stop()
+	for {
+		r.leadOnce(ctx, jobs)
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+func (r *Replica) leadOnce(ctx context.Context, jobs func(context.Context)) {
+	conn, err := pgx.ConnectConfig(ctx, r.pool.Config().ConnConfig.Copy())
+	if err != nil {
+		if ctx.Err() == nil {
+			r.log.Warn().Err(err).Msg("fleet jobs: no connection")
+		}
+		return
+	}
+	defer conn.Close(context.WithoutCancel(ctx))
+	var got bool
+	if err := conn.QueryRow(ctx, `SELECT pg_try_advisory_lock($1)`, leaderLock).Scan(&got); err != nil || !got {
+		return
+	}
+	r.log.Info().Msg("this replica runs the fleet's periodic jobs")
+	jctx, cancel := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	wg.Go(func() { r.tidy(jctx) })
+	if jobs != nil {
+		wg.Go(func() { jobs(jctx) })
+	}
+	// Hold the lock while the connection lives.
+	t := time.NewTicker(leaderPoll)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+		case <-t.C:
+			if err := conn.Ping(ctx); err == nil {
+				continue
+			} else if ctx.Err() == nil {
+				r.log.Warn().Err(err).Msg("fleet jobs: lock connection lost; another replica takes them")
+			}
+		}
+		cancel()
+		wg.Wait()
+		return
+	}
+}
+
+// tidy removes dead replicas, their sessions and unread answers.
+func (r *Replica) tidy(ctx context.Context) {
+	for {
+		old := r.now().Add(-forgetDead).UnixMilli()
+		for _, q := range []string{
+			`DELETE FROM sessions WHERE replica_id IN (SELECT id FROM replicas WHERE seen < $1)`,
+			`DELETE FROM replicas WHERE seen < $1`,
+			`DELETE FROM relay_replies WHERE created < $1`,
+		} {
+			if _, err := r.pool.Exec(ctx, q, old); err != nil && ctx.Err() == nil {
+				r.log.Warn().Err(err).Msg("dead replicas not tidied")
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(time.Minute):
+		}
+	}
+}
+
+// Publish makes bundle and cfg the fleet's policy and tells every replica.
+func (r *Replica) Publish(ctx context.Context, bundle *fwv1.RuleBundle, cfg *fwv1.ConfigUpdate) error {
+	var bb []byte
+	if bundle != nil {
+		var err error
+		if bb, err = proto.Marshal(bundle); err != nil {
+			return err
+		}
+	}
+	cb, err := proto.Marshal(cfg)
+	if err != nil {
+		return err
+	}
+	if _, err := r.pool.Exec(ctx, `INSERT INTO policy (id, bundle, config, version) VALUES (1, $1, $2, 1)
+ON CONFLICT (id) DO UPDATE SET bundle = excluded.bundle, config = excluded.config, version = policy.version + 1`, bb, cb); err != nil {
+		return fmt.Errorf("publish the policy: %w", err)
+	}
+	if _, err := r.pool.Exec(ctx, `SELECT pg_notify($1, '')`, policyChannel); err != nil {
+		return fmt.Errorf("publish the policy: %w", err)
+	}
+	return nil
+}
+
+// loadPolicy reads the fleet's policy; ok is false when none was
+// published.
+func (r *Replica) loadPolicy(ctx context.Context) (*fwv1.RuleBundle, *fwv1.ConfigUpdate, bool, error) {
+	var bb, cb []byte
+	err := r.pool.QueryRow(ctx, `SELECT bundle, config FROM policy WHERE id = 1`).Scan(&bb, &cb)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, nil, false, nil
+	}
+	if err != nil {
+		return nil, nil, false, err
+	}
+	var bundle *fwv1.RuleBundle
+	if bb != nil {
+		bundle = &fwv1.RuleBundle{}
+		if err := proto.Unmarshal(bb, bundle); err != nil {
+			return nil, nil, false, fmt.Errorf("stored policy: %w", err)
+		}
+	}
+	cfg := &fwv1.ConfigUpdate{}
+	if err := proto.Unmarshal(cb, cfg); err != nil {
+		return nil, nil, false, fmt.Errorf("stored policy: %w", err)
+	}
+	return bundle, cfg, true, nil
+}
+
+// Policy returns the fleet's published policy, if any.
+func (r *Replica) Policy(ctx context.Context) (*fwv1.RuleBundle, *fwv1.ConfigUpdate, bool, error) {
+	return r.loadPolicy(ctx)
+}
