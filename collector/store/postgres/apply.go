@@ -58,7 +58,7 @@ RETURNING o.key, (o.xmax = 0)`
 
 // applyTx applies one message in tx, whose host row is locked.
 func (s *DB) applyTx(ctx context.Context, tx pgx.Tx, hostID string, seq uint64, a store.Apply) error {
-	var hist history
+	var hist store.ChangeLog
 	// One row per key: the last upsert of a key wins.
 	up := make([]*fwv1.Observation, 0, len(a.Upserted))
 	pos := make(map[string]int, len(a.Upserted))
@@ -112,9 +112,9 @@ func (s *DB) applyTx(ctx context.Context, tx pgx.Tx, hostID string, seq uint64, 
 		for i, st := range added {
 			switch st {
 			case 1: // the body is in the observations table until it changes or goes
-				hist.add(fwv1.ObservationChange_OP_ADDED, keys[i], kinds[i], nil)
+				hist.Add(fwv1.ObservationChange_OP_ADDED, keys[i], kinds[i], nil)
 			case 2:
-				hist.add(fwv1.ObservationChange_OP_CHANGED, keys[i], kinds[i], bodies[i])
+				hist.Add(fwv1.ObservationChange_OP_CHANGED, keys[i], kinds[i], bodies[i])
 			}
 		}
 	}
@@ -166,14 +166,14 @@ func (s *DB) applyTx(ctx context.Context, tx pgx.Tx, hostID string, seq uint64, 
 		}
 		for _, k := range order {
 			if r, ok := gone[k]; ok {
-				hist.add(fwv1.ObservationChange_OP_REMOVED, k, r.kind, r.body)
+				hist.Add(fwv1.ObservationChange_OP_REMOVED, k, r.kind, r.body)
 				delete(gone, k) // a key removed twice in one message is one change
 			}
 		}
 	}
-	if hist.n > 0 {
+	if hist.Len() > 0 {
 		if _, err := tx.Exec(ctx, `INSERT INTO changes (host_id, seq, at, n, body) VALUES ($1, $2, $3, $4, $5)`,
-			hostID, int64(seq), ms(a.Seen), hist.n, hist.b); err != nil {
+			hostID, int64(seq), ms(a.Seen), hist.Len(), hist.Bytes()); err != nil {
 			return fmt.Errorf("history: %w", err)
 		}
 	}

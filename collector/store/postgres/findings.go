@@ -6,9 +6,7 @@ import (
 	"strings"
 
 	"github.com/farmwatch/farmwatch/collector/store"
-	fwv1 "github.com/farmwatch/farmwatch/proto/farmwatch/v1"
 	"github.com/jackc/pgx/v5"
-	"google.golang.org/protobuf/proto"
 )
 
 // applyFindings opens the findings that are new, refreshes the ones still
@@ -87,14 +85,8 @@ JOIN hosts h ON h.id = f.host_id` + latestTriage
 			&ts, &r.Triage.Comment, &r.Triage.By, &tAt, &tOcc); err != nil {
 			return nil, fmt.Errorf("findings: %w", err)
 		}
-		r.Finding = &fwv1.Finding{}
-		if err := proto.Unmarshal(body, r.Finding); err != nil {
-			return nil, fmt.Errorf("findings: stored %s: %w", r.ID, err)
-		}
-		r.State, r.FirstSeen, r.LastSeen = store.FindingState(state), fromMS(first), fromMS(last)
-		if tAt != 0 {
-			r.Triage.HostID, r.Triage.FindingID = r.HostID, r.ID
-			r.Triage.State, r.Triage.At, r.Triage.Occurrence = store.TriageState(ts), fromMS(tAt), fromMS(tOcc)
+		if err := r.Fill(body, state, first, last, ts, tAt, tOcc); err != nil {
+			return nil, err
 		}
 		out = append(out, r)
 	}

@@ -8,35 +8,9 @@ import (
 
 	"github.com/farmwatch/farmwatch/collector/store"
 	fwv1 "github.com/farmwatch/farmwatch/proto/farmwatch/v1"
-	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 )
-
-// history is one message's changes, encoded as an ObservationChanges as
-// they are found; the same bytes as the SQLite store's (sqlite/history.go),
-// so that migrate copies them unchanged.
-type history struct {
-	b []byte
-	n int
-}
-
-func (h *history) add(op fwv1.ObservationChange_Op, key, kind string, obs []byte) {
-	var c []byte
-	c = protowire.AppendTag(c, 3, protowire.VarintType)
-	c = protowire.AppendVarint(c, uint64(op))
-	c = protowire.AppendTag(c, 4, protowire.BytesType)
-	c = protowire.AppendString(c, key)
-	c = protowire.AppendTag(c, 5, protowire.BytesType)
-	c = protowire.AppendString(c, kind)
-	if obs != nil {
-		c = protowire.AppendTag(c, 6, protowire.BytesType)
-		c = protowire.AppendBytes(c, obs)
-	}
-	h.b = protowire.AppendTag(h.b, 1, protowire.BytesType)
-	h.b = protowire.AppendBytes(h.b, c)
-	h.n++
-}
 
 // Changes implements store.Store. An addition's observation is not kept
 // in its change: it is the body of the key's next change, or the current

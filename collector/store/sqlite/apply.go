@@ -50,7 +50,7 @@ func (s *DB) applyTx(ctx context.Context, tx *sql.Tx, hostID string, seq uint64,
 	fail := func(what string, err error) (bool, error) {
 		return false, fmt.Errorf("apply %s #%d: %s: %w", hostID, seq, what, err)
 	}
-	var hist history
+	var hist store.ChangeLog
 	removed := a.Removed
 	// existing holds the keys among the upserted ones that the host has
 	// already: an upsert of one is a change (or nothing), of any other an
@@ -101,13 +101,13 @@ func (s *DB) applyTx(ctx context.Context, tx *sql.Tx, hostID string, seq uint64,
 			switch n, _ := r.RowsAffected(); {
 			case n == 0: // unchanged
 			case existing[o.GetKey()]:
-				hist.add(fwv1.ObservationChange_OP_CHANGED, o.GetKey(), kind, b)
+				hist.Add(fwv1.ObservationChange_OP_CHANGED, o.GetKey(), kind, b)
 			default:
 				// An addition's body is not kept twice: it is in the
 				// observations table until it changes or goes (and
 				// those changes keep theirs). A third of the ingest
 				// rate, measured.
-				hist.add(fwv1.ObservationChange_OP_ADDED, o.GetKey(), kind, nil)
+				hist.Add(fwv1.ObservationChange_OP_ADDED, o.GetKey(), kind, nil)
 			}
 		}
 	}
@@ -121,11 +121,11 @@ func (s *DB) applyTx(ctx context.Context, tx *sql.Tx, hostID string, seq uint64,
 		case err != nil:
 			return fail("remove "+k, err)
 		default:
-			hist.add(fwv1.ObservationChange_OP_REMOVED, k, kind, body)
+			hist.Add(fwv1.ObservationChange_OP_REMOVED, k, kind, body)
 		}
 	}
-	if hist.n > 0 {
-		if _, err := tx.StmtContext(ctx, s.st.changes).ExecContext(ctx, hostID, int64(seq), ms(a.Seen), hist.n, hist.b); err != nil {
+	if hist.Len() > 0 {
+		if _, err := tx.StmtContext(ctx, s.st.changes).ExecContext(ctx, hostID, int64(seq), ms(a.Seen), hist.Len(), hist.Bytes()); err != nil {
 			return fail("history", err)
 		}
 	}
