@@ -9,6 +9,7 @@ import (
 	"path"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/farmwatch/farmwatch/agent/host"
@@ -48,7 +49,7 @@ func readLinux(ctx context.Context, h *host.Host) ([]*fwv1.Process, error) {
 		}
 		p, err := readProcess(h, pid, btime, users)
 		if err != nil {
-			if errors.Is(err, fs.ErrNotExist) {
+			if gone(err) {
 				continue // it exited while we looked
 			}
 			return nil, err
@@ -58,6 +59,13 @@ func readLinux(ctx context.Context, h *host.Host) ([]*fwv1.Process, error) {
 		}
 	}
 	return out, nil
+}
+
+// gone says whether reading a process's /proc files failed because it
+// exited meanwhile: its directory is gone (ENOENT), or the kernel already
+// refuses to describe it (ESRCH, from a file opened just before it exited).
+func gone(err error) bool {
+	return errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ESRCH)
 }
 
 // readProcess reads /proc/<pid>; nil for a kernel thread.
