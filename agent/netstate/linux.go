@@ -10,6 +10,7 @@ import (
 	"math/bits"
 	"net/netip"
 	"path"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -31,6 +32,7 @@ func readLinux(ctx context.Context, h *host.Host) (State, error) {
 	if err != nil {
 		errs = append(errs, err)
 	}
+	st.main, st.mainErr = slices.Clip(st.Routes), err
 	pol, err := policyRoutesLinux(ctx, h)
 	if err != nil {
 		errs = append(errs, err)
