@@ -330,6 +330,9 @@ func ruleOf(h []byte, a map[uint16][]byte) (IPRule, bool) {
 	if r.Action == "" {
 		return r, false
 	}
+	if r.Action != "lookup" {
+		r.Table = "" // as ParseIPRule: the action wins, no table is looked up
+	}
 	return r, true
 }
 

@@ -188,6 +188,7 @@ func TestParseRuleDump(t *testing.T) {
 		{"uidrange of one user", afInet, ruleMsg(afInet, 0, lookup, 0, 2022, 9001, nlAttr(fraUIDRange, append(u32(1000), u32(1000)...))),
 			"9001:\tfrom all uidrange 1000-1000 lookup 2022"},
 		{"blackhole", afInet, ruleMsg(afInet, 0, 6, 0, 0, 50), "50:\tfrom all blackhole"},
+		{"unreachable with a table", afInet, ruleMsg(afInet, 0, 7, 0, 5, 52), "52:\tfrom all lookup 5 unreachable"},
 		{"prohibit", afInet, ruleMsg(afInet, 0, 8, 0, 0, 51), "51:\tfrom all prohibit"},
 		{"goto", afInet, ruleMsg(afInet, 0, frActGoto, 0, 0, 40, nlAttr(fraGoto, u32(32766))), "40:\tfrom all goto 32766"},
 		{"nop", afInet, ruleMsg(afInet, 0, frActNop, 0, 0, 41), "41:\tfrom all nop"},
@@ -346,7 +347,7 @@ func FuzzNetlinkDump(f *testing.F) {
 			t.Fatalf("%d rules, %d routes from %d bytes", len(rules), len(routes), len(b))
 		}
 		for _, r := range rules {
-			if r.Action == "" || r.Action == "lookup" && r.Table == "" || r.From == "" || r.To == "" {
+			if r.Action == "" || (r.Action == "lookup") != (r.Table != "") || r.From == "" || r.To == "" {
 				t.Fatalf("rule %+v", r)
 			}
 		}

@@ -113,6 +113,9 @@ func ParseIPRule(s string) []IPRule {
 		if r.Action == "" || r.Action == "lookup" && r.Table == "" {
 			continue
 		}
+		if r.Action != "lookup" {
+			r.Table = "" // "lookup 5 ... unreachable": the action wins, no table is looked up
+		}
 		out = append(out, r)
 	}
 	return out
