@@ -150,7 +150,7 @@ func (c *Cache) List(ctx context.Context, h *host.Host) ([]*fwv1.Process, error)
 
 	next := make(map[int32]cachedProcess, len(c.byPid))
 	var st CacheStats
-	ps, err := listWith(ctx, h, func(pid int, btime int64, users map[uint32]string) (*fwv1.Process, error) {
+	ps, err := listWith(ctx, h, 1, func(pid int, btime int64, users map[uint32]string) (*fwv1.Process, error) {
 		if old, ok := c.byPid[int32(pid)]; ok && trust && !dirty[int32(pid)] && !dirty[old.p.Ppid] {
 			next[int32(pid)] = old
 			st.Trusted++
