@@ -28,9 +28,10 @@ import (
 // rmmNameRules are the rules whose findings count as "flagged".
 var rmmNameRules = map[string]bool{"remote-access-tool": true, "crd-unattended": true, "crd-pin-setup": true}
 
-// rmmHoldoutFloor is the held-out flag rate (all OSes) this branch reached;
-// a change that loses any of it fails.
-const rmmHoldoutFloor = 0.0
+// rmmHoldoutFloor is the held-out flag rate (all OSes) this branch reached
+// (156 of 158; 138 of 158 before the product stems); a change that loses
+// any of it fails.
+const rmmHoldoutFloor = 0.98
 
 type nameRow struct{ os, name, vendor, split, source string }
 

@@ -324,6 +324,14 @@ func (b *builder) addExtra(e extraEntry) {
 		it, dr := classifyName(n, osPosix)
 		use("name", it, dr)
 	}
+	for _, n := range e.NameStems {
+		it, dr := classifyStem(n, false)
+		use("name_stem", it, dr)
+	}
+	for _, n := range e.NameSuffixes {
+		it, dr := classifyStem(n, true)
+		use("name_suffix", it, dr)
+	}
 	for _, n := range e.OriginalFilename {
 		it, dr := classifyOriginal(n, "x.exe")
 		use("original_filename", it, dr)

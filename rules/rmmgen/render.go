@@ -21,6 +21,7 @@ var listMeta = [nLists]struct{ match, desc string }{
 	lPathsLinux:   {"glob", "Install folders and executables of remote-access tools on Linux, matched against process.exe."},
 	lSvcNames:     {"exact", "Service names of remote-access tools: Windows service key and display names, systemd units, launchd labels (service.name, service.display_name)."},
 	lSvcGlobs:     {"glob", "Service name patterns of remote-access tools: systemd template units (chrome-remote-desktop@*.service), per-install Windows services (GoToResolve_*)."},
+	lNameStems:    {"glob", "Product-level name stems of remote-access tools (teamviewer*, *vncserver): the family of a vendor's binaries (service, helper, host, streamer, updater, tray, viewer) that no exact name lists. Weaker than an exact name or an install folder; from rules/rmmgen/extra.yaml name_stems and name_suffixes."},
 }
 
 // render writes the lists file: a header, the lists, and a comment block of

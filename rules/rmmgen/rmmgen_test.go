@@ -471,3 +471,30 @@ func write(t *testing.T, p, s string) {
 		t.Fatal(err)
 	}
 }
+
+func TestClassifyStem(t *testing.T) {
+	tests := []struct {
+		in     string
+		suffix bool
+		want   []item
+		drop   string
+	}{
+		{"TeamViewer", false, []item{{lNameStems, "teamviewer*", osWindows | osPosix}}, ""},
+		{"jump desktop", false, []item{{lNameStems, "jump desktop*", osWindows | osPosix}}, ""},
+		{"vncserver", true, []item{{lNameStems, "*vncserver", osWindows | osPosix}}, ""},
+		{"vnc", true, []item{{lNameStems, "*vnc", osWindows | osPosix}}, ""},
+		{"vnc", false, nil, "too short"},
+		{"sr", true, nil, "too short"},
+		{"team*", false, nil, "wildcard"},
+		{"/opt/teamviewer", false, nil, "not a file name"},
+		{`c:\tv`, false, nil, "not a file name"},
+		{"  ", false, nil, "empty"},
+	}
+	for _, tt := range tests {
+		got, drops := classifyStem(tt.in, tt.suffix)
+		if diff := cmp.Diff(tt.want, got, cmp.AllowUnexported(item{})); diff != "" {
+			t.Errorf("classifyStem(%q, %v) (-want +got):\n%s", tt.in, tt.suffix, diff)
+		}
+		checkDrop(t, tt.in, drops, tt.drop)
+	}
+}
