@@ -23,6 +23,7 @@ import (
 	"time"
 
 	"github.com/farmwatch/farmwatch/agent/host"
+	"github.com/farmwatch/farmwatch/agent/process"
 	"github.com/farmwatch/farmwatch/agent/procevent"
 	"github.com/farmwatch/farmwatch/agent/resident"
 	"github.com/farmwatch/farmwatch/agent/scan"
@@ -49,7 +50,7 @@ var version = "dev"
 // (process events); a helpdesk scan gives none.
 func sensors(cfg Config, res residentParts) []sensor.Sensor {
 	return []sensor.Sensor{
-		remoteaccess.Sensor{},
+		remoteaccess.Sensor{Processes: res.procs},
 		usb.Sensor{},
 		display.Sensor{},
 		network.Sensor{Salt: cfg.FleetSalt},
@@ -63,6 +64,7 @@ func sensors(cfg Config, res residentParts) []sensor.Sensor {
 // residentParts are what the resident agent keeps between scans for its
 // sensors.
 type residentParts struct {
+	procs    *process.Cache     // the processes read at the last scan
 	events   *procevent.Watcher // processes seen starting and ending between scans
 	activity *activity.Counts   // the hours of human input, kept in the state directory
 }
