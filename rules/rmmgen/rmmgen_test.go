@@ -391,7 +391,7 @@ func TestGeneratedFileIsCurrent(t *testing.T) {
 	c := config{
 		lolrmmDir: lolrmm, lolrmmRev: "3c75cf091b10bf7e8ecd576055c44d172b35ff21",
 		indicators: indicators, extra: "extra.yaml",
-		out: filepath.Join(root, "rules", "rmm_lists.yaml"), check: true, quiet: true,
+		out: filepath.Join(root, "rules", "rmm_lists.yaml"), audit: "AUDIT.md", check: true, quiet: true,
 	}
 	if err := run(c, io.Discard); err != nil {
 		t.Fatal(err)
