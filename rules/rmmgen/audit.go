@@ -19,7 +19,7 @@ type auditCol struct {
 var auditCols = []auditCol{
 	{"Windows processes", []listID{lProcNames, lProcGlobs, lOrigNames}, osWindows},
 	{"macOS processes", []listID{lProcNames, lProcGlobs}, osDarwin},
-	{"Linux processes", []listID{lProcNames, lProcGlobs}, osLinux},
+	{"Linux processes", []listID{lProcNames, lProcGlobs, lProcNamesLinux}, osLinux},
 	{"name stems", []listID{lNameStems}, 0},
 	{"Windows services", []listID{lSvcNames, lSvcGlobs}, osWindows},
 	{"launchd jobs", []listID{lSvcNames, lSvcGlobs}, osDarwin},

@@ -19,13 +19,14 @@ const (
 	lSvcNames
 	lSvcGlobs
 	lNameStems
+	lProcNamesLinux
 	nLists
 )
 
 var listNames = [nLists]string{
 	"rmm_process_names", "rmm_process_globs", "rmm_original_filenames", "rmm_bundle_ids",
 	"rmm_paths_windows", "rmm_paths_darwin", "rmm_paths_linux",
-	"rmm_service_names", "rmm_service_globs", "rmm_name_stems",
+	"rmm_service_names", "rmm_service_globs", "rmm_name_stems", "rmm_process_names_linux",
 }
 
 func (l listID) String() string { return listNames[l] }

@@ -498,3 +498,19 @@ func TestClassifyStem(t *testing.T) {
 		checkDrop(t, tt.in, drops, tt.drop)
 	}
 }
+
+func TestExtraLinuxOnlyNames(t *testing.T) {
+	res, err := build(nil, nil, []extraEntry{{Label: "Parsec", Source: "s", ProcessNamesLin: []string{"parsecd", "parsecd.exe", "parsec*"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e := res.lists[lProcNamesLinux]["parsecd"]; e == nil || e.label != "Parsec" || e.os != osLinux {
+		t.Errorf("parsecd: %+v, want a Linux-only name of Parsec", e)
+	}
+	if len(res.lists[lProcNamesLinux]) != 1 || len(res.lists[lProcNames]) != 0 || len(res.lists[lProcGlobs]) != 0 {
+		t.Errorf("lists: linux-only %v, names %v, globs %v; want only parsecd, Linux-only", res.lists[lProcNamesLinux], res.lists[lProcNames], res.lists[lProcGlobs])
+	}
+	if len(res.drops) != 2 {
+		t.Errorf("drops %+v, want parsecd.exe and parsec* refused", res.drops)
+	}
+}
