@@ -78,6 +78,10 @@ func (r *Replica) tidy(ctx context.Context) {
 			`DELETE FROM sessions WHERE replica_id IN (SELECT id FROM replicas WHERE seen < $1)`,
 			`DELETE FROM replicas WHERE seen < $1`,
 			`DELETE FROM relay_replies WHERE created < $1`,
+			`DELETE FROM relay_hunts WHERE created < $1`,
+			`DELETE FROM relay_hunt_answers WHERE created < $1`,
+			`DELETE FROM relay_hunt_asked WHERE NOT EXISTS (SELECT 1 FROM relay_hunts h WHERE h.id = hunt_id)`,
+			`DELETE FROM relay_hunt_acks WHERE NOT EXISTS (SELECT 1 FROM relay_hunts h WHERE h.id = hunt_id)`,
 		} {
 			if _, err := r.pool.Exec(ctx, q, old); err != nil && ctx.Err() == nil {
 				r.log.Warn().Err(err).Msg("dead replicas not tidied")

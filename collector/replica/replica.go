@@ -34,6 +34,7 @@ import (
 	"time"
 
 	"github.com/farmwatch/farmwatch/collector/server"
+	"github.com/farmwatch/farmwatch/limits"
 	fwv1 "github.com/farmwatch/farmwatch/proto/farmwatch/v1"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -63,6 +64,7 @@ const policyChannel = "farmwatch_policy"
 type Server interface {
 	ScanLocal(ctx context.Context, hostID string, timeout time.Duration) (*fwv1.Report, error)
 	DropSession(hostID string, reset bool)
+	HuntLocal(ctx context.Context, h server.RelayHunt, claim server.HuntClaim, answer func(hostID string, r *fwv1.HuntReply)) error
 }
 
 // Replica is one collector of a fleet on PostgreSQL. It implements
@@ -72,13 +74,17 @@ type Replica struct {
 	id   string
 	addr string
 	log  zerolog.Logger
-	now  func() time.Time
+	// MaxAnswerBytes bounds a relayed hunt answer (larger ones are not
+	// read, and reach the asker as an error).
+	MaxAnswerBytes int
+	now            func() time.Time
 
 	srv Server // set by Run
 
 	mu      sync.Mutex
 	dirty   map[string]bool // host -> held (true) or let go (false), not yet written
 	waiters map[string]chan *fwv1.ScanReply
+	hunts   map[string]chan struct{} // hunts asked here -> their wake-up (hunt.go)
 	kick    chan struct{}
 	// listening is closed once the replica listens to its channel: it
 	// takes no stream and asks nothing before, or answers would be lost.
@@ -97,6 +103,7 @@ func New(pool *pgxpool.Pool, addr string, log zerolog.Logger) *Replica {
 	rand.Read(b)
 	return &Replica{pool: pool, id: hex.EncodeToString(b), addr: addr, log: log.With().Str("replica", hex.EncodeToString(b)).Logger(),
 		now: time.Now, dirty: map[string]bool{}, waiters: map[string]chan *fwv1.ScanReply{},
+		hunts: map[string]chan struct{}{}, MaxAnswerBytes: limits.Default().MaxMessageBytes,
 		kick: make(chan struct{}, 1), listening: make(chan struct{}), baseCtx: context.Background()}
 }
 
@@ -505,6 +512,18 @@ func (r *Replica) handle(m msg) {
 				}
 			}
 		})
+	case opHunt:
+		r.wg.Go(func() { r.huntHere(ctx, m) })
+	case opHuntNews:
+		r.mu.Lock()
+		kick := r.hunts[m.ID]
+		r.mu.Unlock()
+		if kick != nil {
+			select {
+			case kick <- struct{}{}:
+			default:
+			}
+		}
 	case opDrop:
 		r.srv.DropSession(m.Host, false)
 	case opReset:

@@ -26,6 +26,11 @@ type fakeServer struct {
 	mu      sync.Mutex
 	held    map[string]bool
 	dropped []string
+	// Hunts (hunt_test.go): how many were put here, the hosts asked, how
+	// many matches each answer carries, and whether to answer at all.
+	hunts, asked int
+	matches      int
+	silent       bool
 }
 
 const reportObs = 300
