@@ -179,7 +179,10 @@ func TestRelayHuntAbuse(t *testing.T) {
 	if replies["h1"] == nil {
 		t.Fatalf("no answer of h1: %v", replies)
 	}
-	go func() { time.Sleep(200 * time.Millisecond); b.rep.huntHere(ctx, msg{Op: opHunt, ID: "h-2", From: a.rep.ID()}) }()
+	go func() {
+		time.Sleep(200 * time.Millisecond)
+		b.rep.huntHere(ctx, msg{Op: opHunt, ID: "h-2", From: a.rep.ID()})
+	}()
 	_, _, replies = collect(t, a, server.RelayHunt{ID: "h-2", Kind: "process", Filter: "true", Timeout: 3 * time.Second}, 2)
 	if len(replies) != 1 {
 		t.Fatalf("replies %v", replies)
