@@ -7,6 +7,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/farmwatch/farmwatch/collector/output"
 	"github.com/farmwatch/farmwatch/collector/replica"
 	"github.com/farmwatch/farmwatch/collector/server"
 	"github.com/farmwatch/farmwatch/collector/store"
@@ -121,6 +122,20 @@ func publishPolicy(ctx context.Context, rep *replica.Replica, ps policySource, p
 		case <-time.After(period):
 		}
 	}
+}
+
+// shareOutputs makes the outputs of a replica (rep not nil) the fleet's:
+// one replica at a time compares and sends (under replica.OutputsLock),
+// from what was sent as the database keeps it, so that each event goes
+// out once per fleet whichever replica applied the change. Each replica
+// still sends what it had queued on its own disk. Give every replica the
+// same --webhook and --syslog: the one that sends uses its own.
+func shareOutputs(outs *output.Outputs, rep *replica.Replica) {
+	if rep == nil {
+		return
+	}
+	outs.Ledger = rep.OutputLedger()
+	outs.Lead = func(ctx context.Context, f func(context.Context)) { rep.RunLocked(ctx, replica.OutputsLock, "outputs", f) }
 }
 
 // relayOf is rep as the server's relay; none when rep is nil.

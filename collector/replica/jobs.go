@@ -16,13 +16,28 @@ import (
 )
 
 // lead takes the fleet's jobs whenever it can get the lock, and runs them
-// while it holds it (on a connection of its own: the lock is the
-// connection's, and goes when it does).
+// (with the tidying of dead replicas) while it holds it.
 func (r *Replica) lead(ctx context.Context, jobs func(context.Context)) {
+	r.RunLocked(ctx, leaderLock, "the fleet's periodic jobs", func(ctx context.Context) {
+		var wg sync.WaitGroup
+		wg.Go(func() { r.tidy(ctx) })
+		if jobs != nil {
+			wg.Go(func() { jobs(ctx) })
+		}
+		wg.Wait()
+	})
+}
+
+// RunLocked calls f whenever this replica takes the advisory lock named
+// lock (what says what it guards, for the log), and ends f's context when
+// it loses it, until ctx ends: f runs on one replica of the fleet at a
+// time. The lock is held on a connection of its own, and goes when it
+// does (the replica died, or its database connection did).
+func (r *Replica) RunLocked(ctx context.Context, lock int64, what string, f func(context.Context)) {
 	t := time.NewTicker(leaderPoll)
 	defer t.Stop()
 	for {
-		r.leadOnce(ctx, jobs)
+		r.runLockedOnce(ctx, lock, what, f)
 		select {
 		case <-ctx.Done():
 			return
@@ -31,26 +46,23 @@ func (r *Replica) lead(ctx context.Context, jobs func(context.Context)) {
 	}
 }
 
-func (r *Replica) leadOnce(ctx context.Context, jobs func(context.Context)) {
+func (r *Replica) runLockedOnce(ctx context.Context, lock int64, what string, f func(context.Context)) {
 	conn, err := pgx.ConnectConfig(ctx, r.pool.Config().ConnConfig.Copy())
 	if err != nil {
 		if ctx.Err() == nil {
-			r.log.Warn().Err(err).Msg("fleet jobs: no connection")
+			r.log.Warn().Err(err).Str("job", what).Msg("fleet job: no connection")
 		}
 		return
 	}
 	defer conn.Close(context.WithoutCancel(ctx))
 	var got bool
-	if err := conn.QueryRow(ctx, `SELECT pg_try_advisory_lock($1)`, leaderLock).Scan(&got); err != nil || !got {
+	if err := conn.QueryRow(ctx, `SELECT pg_try_advisory_lock($1)`, lock).Scan(&got); err != nil || !got {
 		return
 	}
-	r.log.Info().Msg("this replica runs the fleet's periodic jobs")
+	r.log.Info().Str("job", what).Msg("this replica runs a fleet job")
 	jctx, cancel := context.WithCancel(ctx)
 	var wg sync.WaitGroup
-	wg.Go(func() { r.tidy(jctx) })
-	if jobs != nil {
-		wg.Go(func() { jobs(jctx) })
-	}
+	wg.Go(func() { f(jctx) })
 	// Hold the lock while the connection lives.
 	t := time.NewTicker(leaderPoll)
 	defer t.Stop()
@@ -61,7 +73,7 @@ func (r *Replica) leadOnce(ctx context.Context, jobs func(context.Context)) {
 			if err := conn.Ping(ctx); err == nil {
 				continue
 			} else if ctx.Err() == nil {
-				r.log.Warn().Err(err).Msg("fleet jobs: lock connection lost; another replica takes them")
+				r.log.Warn().Err(err).Str("job", what).Msg("fleet job: lock connection lost; another replica takes it")
 			}
 		}
 		cancel()
@@ -80,8 +92,9 @@ func (r *Replica) tidy(ctx context.Context) {
 			`DELETE FROM relay_replies WHERE created < $1`,
 			`DELETE FROM relay_hunts WHERE created < $1`,
 			`DELETE FROM relay_hunt_answers WHERE created < $1`,
-			`DELETE FROM relay_hunt_asked WHERE NOT EXISTS (SELECT 1 FROM relay_hunts h WHERE h.id = hunt_id)`,
-			`DELETE FROM relay_hunt_acks WHERE NOT EXISTS (SELECT 1 FROM relay_hunts h WHERE h.id = hunt_id)`,
+			// The hunts' rows left by an asker that died ($1 unused).
+			`DELETE FROM relay_hunt_asked WHERE $1::bigint IS NOT NULL AND NOT EXISTS (SELECT 1 FROM relay_hunts h WHERE h.id = hunt_id)`,
+			`DELETE FROM relay_hunt_acks WHERE $1::bigint IS NOT NULL AND NOT EXISTS (SELECT 1 FROM relay_hunts h WHERE h.id = hunt_id)`,
 		} {
 			if _, err := r.pool.Exec(ctx, q, old); err != nil && ctx.Err() == nil {
 				r.log.Warn().Err(err).Msg("dead replicas not tidied")
