@@ -135,7 +135,9 @@ func shareOutputs(outs *output.Outputs, rep *replica.Replica) {
 		return
 	}
 	outs.Ledger = rep.OutputLedger()
-	outs.Lead = func(ctx context.Context, f func(context.Context)) { rep.RunLocked(ctx, replica.OutputsLock, "outputs", f) }
+	outs.Lead = func(ctx context.Context, f func(context.Context)) {
+		rep.RunLocked(ctx, replica.OutputsLock, "outputs", f)
+	}
 }
 
 // relayOf is rep as the server's relay; none when rep is nil.
