@@ -11,7 +11,7 @@
 // displays, network, netid and locale observations (in chunks when large,
 // as agents do), then a delta every --interval (±10 %) in which --churn of
 // its processes end and as many start, and answers live scans with its
-// state. Each message's time from send to the collector's ack (which comes
+// state and hunts over it as a real agent does (hunt.go). Each message's time from send to the collector's ack (which comes
 // after its commit) is measured.
 //
 // With --token-file (a helpdesk or admin token) it also asks --scans live
@@ -26,7 +26,7 @@
 //
 // It prints one summary: connected (at the end), errors, messages_sent,
 // messages_acked, ack_p50_ms, ack_p99_ms, scan_p50_ms, scan_p99_ms,
-// hosts_ms and more.
+// hunts_answered, hosts_ms and more.
 package main
 
 import (

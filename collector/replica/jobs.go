@@ -108,8 +108,10 @@ func (r *Replica) tidy(ctx context.Context) {
 	}
 }
 
-// Publish makes bundle and cfg the fleet's policy and tells every replica.
-func (r *Replica) Publish(ctx context.Context, bundle *fwv1.RuleBundle, cfg *fwv1.ConfigUpdate) error {
+// Publish makes bundle, cfg and files (what else the collector
+// publishes with them, opaque here) the fleet's policy and tells every
+// replica.
+func (r *Replica) Publish(ctx context.Context, bundle *fwv1.RuleBundle, cfg *fwv1.ConfigUpdate, files []byte) error {
 	var bb []byte
 	if bundle != nil {
 		var err error
@@ -121,8 +123,8 @@ func (r *Replica) Publish(ctx context.Context, bundle *fwv1.RuleBundle, cfg *fwv
 	if err != nil {
 		return err
 	}
-	if _, err := r.pool.Exec(ctx, `INSERT INTO policy (id, bundle, config, version) VALUES (1, $1, $2, 1)
-ON CONFLICT (id) DO UPDATE SET bundle = excluded.bundle, config = excluded.config, version = policy.version + 1`, bb, cb); err != nil {
+	if _, err := r.pool.Exec(ctx, `INSERT INTO policy (id, bundle, config, version, files) VALUES (1, $1, $2, 1, $3)
+ON CONFLICT (id) DO UPDATE SET bundle = excluded.bundle, config = excluded.config, files = excluded.files, version = policy.version + 1`, bb, cb, files); err != nil {
 		return fmt.Errorf("publish the policy: %w", err)
 	}
 	if _, err := r.pool.Exec(ctx, `SELECT pg_notify($1, '')`, policyChannel); err != nil {
@@ -131,32 +133,39 @@ ON CONFLICT (id) DO UPDATE SET bundle = excluded.bundle, config = excluded.confi
 	return nil
 }
 
+// FleetPolicy is the fleet's published policy.
+type FleetPolicy struct {
+	Bundle *fwv1.RuleBundle
+	Config *fwv1.ConfigUpdate
+	Files  []byte
+}
+
 // loadPolicy reads the fleet's policy; ok is false when none was
 // published.
-func (r *Replica) loadPolicy(ctx context.Context) (*fwv1.RuleBundle, *fwv1.ConfigUpdate, bool, error) {
-	var bb, cb []byte
-	err := r.pool.QueryRow(ctx, `SELECT bundle, config FROM policy WHERE id = 1`).Scan(&bb, &cb)
+func (r *Replica) loadPolicy(ctx context.Context) (FleetPolicy, bool, error) {
+	var bb, cb, files []byte
+	err := r.pool.QueryRow(ctx, `SELECT bundle, config, files FROM policy WHERE id = 1`).Scan(&bb, &cb, &files)
 	if errors.Is(err, pgx.ErrNoRows) {
-		return nil, nil, false, nil
+		return FleetPolicy{}, false, nil
 	}
 	if err != nil {
-		return nil, nil, false, err
+		return FleetPolicy{}, false, err
 	}
 	var bundle *fwv1.RuleBundle
 	if bb != nil {
 		bundle = &fwv1.RuleBundle{}
 		if err := proto.Unmarshal(bb, bundle); err != nil {
-			return nil, nil, false, fmt.Errorf("stored policy: %w", err)
+			return FleetPolicy{}, false, fmt.Errorf("stored policy: %w", err)
 		}
 	}
 	cfg := &fwv1.ConfigUpdate{}
 	if err := proto.Unmarshal(cb, cfg); err != nil {
-		return nil, nil, false, fmt.Errorf("stored policy: %w", err)
+		return FleetPolicy{}, false, fmt.Errorf("stored policy: %w", err)
 	}
-	return bundle, cfg, true, nil
+	return FleetPolicy{Bundle: bundle, Config: cfg, Files: files}, true, nil
 }
 
 // Policy returns the fleet's published policy, if any.
-func (r *Replica) Policy(ctx context.Context) (*fwv1.RuleBundle, *fwv1.ConfigUpdate, bool, error) {
+func (r *Replica) Policy(ctx context.Context) (FleetPolicy, bool, error) {
 	return r.loadPolicy(ctx)
 }

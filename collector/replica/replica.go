@@ -10,6 +10,10 @@
 //     is a notification on that replica's channel; an answer too large for
 //     a notification (a report) waits in relay_replies and the asker is
 //     notified to fetch it.
+//   - A hunt goes to every other live replica, and their agents' answers
+//     come back through tables (hunt.go).
+//   - The fleet's outputs run on one replica at a time, from a state kept
+//     in the database (outputs.go).
 //   - One replica at a time, the holder of an advisory lock on its own
 //     connection, runs the fleet's periodic jobs: history pruning, policy
 //     reloads (published in table policy, and notified to every replica,
@@ -118,7 +122,7 @@ type Jobs struct {
 	Lead func(ctx context.Context)
 	// Policy is called with the fleet's policy at start, when there is
 	// one, and whenever it changes.
-	Policy func(bundle *fwv1.RuleBundle, cfg *fwv1.ConfigUpdate)
+	Policy func(FleetPolicy)
 }
 
 // Run serves the replica until ctx ends: it says it is alive, writes the
@@ -132,10 +136,10 @@ func (r *Replica) Run(ctx context.Context, srv Server, jobs Jobs) error {
 	}
 	r.log.Info().Str("addr", r.addr).Msg("replica joined the fleet")
 	if jobs.Policy != nil {
-		if b, c, ok, err := r.loadPolicy(ctx); err != nil {
+		if p, ok, err := r.loadPolicy(ctx); err != nil {
 			r.log.Error().Err(err).Msg("fleet policy not read")
 		} else if ok {
-			jobs.Policy(b, c)
+			jobs.Policy(p)
 		}
 	}
 	var wg sync.WaitGroup
@@ -432,11 +436,11 @@ func (r *Replica) listen(ctx context.Context, jobs Jobs) {
 			return nil
 		}
 		r.wg.Go(func() {
-			b, c, ok, err := r.loadPolicy(ctx)
+			p, ok, err := r.loadPolicy(ctx)
 			if err != nil {
 				r.log.Error().Err(err).Msg("fleet policy not read")
 			} else if ok {
-				jobs.Policy(b, c)
+				jobs.Policy(p)
 			}
 		})
 		return nil
