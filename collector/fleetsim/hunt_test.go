@@ -32,8 +32,7 @@ func TestHunter(t *testing.T) {
 		t.Fatalf("a bad kind: %v", r)
 	}
 	// A bundle that does not load (here: its digest is wrong): hunts
-	// answer its error until another
-	// comes.
+	// answer its error until another comes.
 	h.take(&fwv1.RuleBundle{Version: "v-broken", Files: []*fwv1.RuleFile{{Name: "x.yaml", Data: []byte("rules: [{{")}}})
 	r = h.answer(&fwv1.HuntRequest{RequestId: "r5", Kind: "process", Filter: `true`}, host, st.all())
 	if r.GetError() == "" || !strings.Contains(r.GetError(), "v-broken") {
