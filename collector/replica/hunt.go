@@ -127,6 +127,7 @@ func (r *Replica) Hunt(ctx context.Context, h server.RelayHunt, news chan<- serv
 	}
 	acked := []string{}
 	askedBy := map[string]string{} // host -> the replica that asked it
+	answered := map[string]bool{}  // hosts whose answer was passed on
 	tick := time.NewTicker(huntPoll)
 	defer tick.Stop()
 	for {
@@ -150,7 +151,7 @@ func (r *Replica) Hunt(ctx context.Context, h server.RelayHunt, news chan<- serv
 			}
 		}
 		if len(acked) > 0 {
-			if err := r.huntAnswers(ctx, h.ID, acked, askedBy, send); err != nil && ctx.Err() == nil {
+			if err := r.huntAnswers(ctx, h.ID, acked, askedBy, answered, send); err != nil && ctx.Err() == nil {
 				r.log.Warn().Err(err).Str("hunt", h.ID).Msg("hunt answers not read")
 			}
 		}
@@ -219,9 +220,10 @@ WHERE a.hunt_id = $1 AND NOT (a.replica_id = ANY($2::text[]))`, id, seen)
 
 // huntAnswers takes the answers of hunt id left by the replicas that
 // acknowledged it (the others' wait: their hosts are not known yet). An
-// answer from a host its replica did not ask, or over the size limit, is
-// refused.
-func (r *Replica) huntAnswers(ctx context.Context, id string, acked []string, askedBy map[string]string, send func(server.HuntNews) bool) error {
+// answer from a host its replica did not ask, or a second one (replayed),
+// is refused; one over the size limit is not read, and passed on as an
+// error.
+func (r *Replica) huntAnswers(ctx context.Context, id string, acked []string, askedBy map[string]string, answered map[string]bool, send func(server.HuntNews) bool) error {
 	rows, err := r.pool.Query(ctx, `DELETE FROM relay_hunt_answers WHERE hunt_id = $1 AND replica_id = ANY($2::text[])
 RETURNING host_id, replica_id, octet_length(body), CASE WHEN octet_length(body) <= $3 THEN body END`, id, acked, r.MaxAnswerBytes)
 	if err != nil {
@@ -250,6 +252,11 @@ RETURNING host_id, replica_id, octet_length(body), CASE WHEN octet_length(body) 
 			r.log.Warn().Str("hunt", id).Str("host_id", x.host).Str("from", x.rep).Msg("hunt answer for a host that replica did not ask: refused")
 			continue
 		}
+		if answered[x.host] {
+			r.log.Warn().Str("hunt", id).Str("host_id", x.host).Str("from", x.rep).Msg("hunt answer replayed: refused")
+			continue
+		}
+		answered[x.host] = true
 		reply := &fwv1.HuntReply{}
 		if x.body == nil {
 			reply.Error = fmt.Sprintf("the agent's answer is over the collector's limits: %d bytes relayed, the limit is %d", x.size, r.MaxAnswerBytes)

@@ -11,6 +11,7 @@ import (
 	"github.com/farmwatch/farmwatch/collector/server"
 	"github.com/farmwatch/farmwatch/internal/pgtest"
 	fwv1 "github.com/farmwatch/farmwatch/proto/farmwatch/v1"
+	"google.golang.org/protobuf/proto"
 )
 
 // HuntLocal claims the hosts held and answers for each claimed host with
@@ -191,14 +192,19 @@ func TestRelayHuntAbuse(t *testing.T) {
 		t.Fatalf("b asked %d hosts in %d hunts; want h1 once per hunt", asked, n)
 	}
 
-	// An answer of a host b did not ask, slipped into the table.
+	// An answer of a host b did not ask, and h1's answer again (taken
+	// once already), slipped into the table.
+	replay, _ := proto.Marshal(&fwv1.HuntReply{RequestId: "h-3", Error: "replayed"})
 	go func() {
 		time.Sleep(300 * time.Millisecond)
 		a.rep.pool.Exec(ctx, `INSERT INTO relay_hunt_answers (hunt_id, host_id, replica_id, body, created) VALUES ('h-3', 'intruder', $1, '\x', 0)`, b.rep.ID())
+		time.Sleep(300 * time.Millisecond)
+		a.rep.pool.Exec(ctx, `INSERT INTO relay_hunt_answers (hunt_id, host_id, replica_id, body, created) VALUES ('h-3', 'h1', $1, $2, 0)`, b.rep.ID(), replay)
+		a.rep.notify(ctx, a.rep.ID(), msg{Op: opHuntNews, ID: "h-3"})
 	}()
-	_, _, replies = collect(t, a, server.RelayHunt{ID: "h-3", Kind: "process", Filter: "true", Timeout: 3 * time.Second}, 2)
-	if replies["intruder"] != nil || replies["h1"] == nil {
-		t.Fatalf("replies %v: want h1's only", replies)
+	_, _, replies = collect(t, a, server.RelayHunt{ID: "h-3", Kind: "process", Filter: "true", Timeout: 3 * time.Second}, 3)
+	if replies["intruder"] != nil || replies["h1"] == nil || replies["h1"].GetError() != "" {
+		t.Fatalf("replies %v: want h1's first answer only", replies)
 	}
 
 	// Over the size limit.
