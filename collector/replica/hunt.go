@@ -62,9 +62,9 @@ func (r *Replica) claim(ctx context.Context, tx pgx.Tx, id string, hosts map[str
 		ids = append(ids, h)
 		names = append(names, n)
 	}
-	rows, err := tx.Query(ctx, `INSERT INTO relay_hunt_asked (hunt_id, host_id, replica_id, hostname)
-SELECT $1, h, $2, n FROM unnest($3::text[], $4::text[]) AS t(h, n)
-ON CONFLICT (hunt_id, host_id) DO NOTHING RETURNING host_id`, id, r.id, ids, names)
+	rows, err := tx.Query(ctx, `INSERT INTO relay_hunt_asked (hunt_id, host_id, replica_id, hostname, created)
+SELECT $1, h, $2, n, $5 FROM unnest($3::text[], $4::text[]) AS t(h, n)
+ON CONFLICT (hunt_id, host_id) DO NOTHING RETURNING host_id`, id, r.id, ids, names, r.now().UnixMilli())
 	if err != nil {
 		return nil, fmt.Errorf("claim hunt %s: %w", id, err)
 	}
@@ -321,7 +321,7 @@ func (r *Replica) huntHere(ctx context.Context, m msg) {
 			return nil, err
 		}
 		defer tx.Rollback(context.WithoutCancel(ctx))
-		tag, err := tx.Exec(ctx, `INSERT INTO relay_hunt_acks (hunt_id, replica_id) VALUES ($1, $2) ON CONFLICT DO NOTHING`, m.ID, r.id)
+		tag, err := tx.Exec(ctx, `INSERT INTO relay_hunt_acks (hunt_id, replica_id, created) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING`, m.ID, r.id, r.now().UnixMilli())
 		if err != nil {
 			return nil, err
 		}

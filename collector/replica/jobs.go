@@ -92,9 +92,8 @@ func (r *Replica) tidy(ctx context.Context) {
 			`DELETE FROM relay_replies WHERE created < $1`,
 			`DELETE FROM relay_hunts WHERE created < $1`,
 			`DELETE FROM relay_hunt_answers WHERE created < $1`,
-			// The hunts' rows left by an asker that died ($1 unused).
-			`DELETE FROM relay_hunt_asked WHERE $1::bigint IS NOT NULL AND NOT EXISTS (SELECT 1 FROM relay_hunts h WHERE h.id = hunt_id)`,
-			`DELETE FROM relay_hunt_acks WHERE $1::bigint IS NOT NULL AND NOT EXISTS (SELECT 1 FROM relay_hunts h WHERE h.id = hunt_id)`,
+			`DELETE FROM relay_hunt_asked WHERE created < $1`,
+			`DELETE FROM relay_hunt_acks WHERE created < $1`,
 		} {
 			if _, err := r.pool.Exec(ctx, q, old); err != nil && ctx.Err() == nil {
 				r.log.Warn().Err(err).Msg("dead replicas not tidied")

@@ -16,11 +16,13 @@ CREATE UNLOGGED TABLE relay_hunt_asked (
   host_id     TEXT NOT NULL,
   replica_id  TEXT NOT NULL,
   hostname    TEXT NOT NULL,
+  created     BIGINT NOT NULL,
   PRIMARY KEY (hunt_id, host_id)
 );
 CREATE UNLOGGED TABLE relay_hunt_acks (
   hunt_id     TEXT NOT NULL,
   replica_id  TEXT NOT NULL,
+  created     BIGINT NOT NULL,
   PRIMARY KEY (hunt_id, replica_id)
 );
 CREATE UNLOGGED TABLE relay_hunt_answers (
