@@ -17,6 +17,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/farmwatch/farmwatch/collector/server"
@@ -340,26 +341,74 @@ func (r *Replica) huntHere(ctx context.Context, m msg) {
 		}
 		return got, nil
 	}
+	// The answers go out in batches (one insert and one notification
+	// for those that come within answerBatchWait).
+	answers := make(chan hostAnswer, answerBatchMax)
+	var wg sync.WaitGroup
+	wg.Go(func() { r.relayAnswers(ctx, m.ID, asker, answers) })
+	defer wg.Wait()
+	defer close(answers)
 	answer := func(hostID string, reply *fwv1.HuntReply) {
 		if len(reply.Matches) > limits.HostObservations {
 			reply.Matches = reply.Matches[:limits.HostObservations]
 		}
 		b, err := proto.Marshal(reply)
-		if err == nil {
-			_, err = r.pool.Exec(ctx, `INSERT INTO relay_hunt_answers (hunt_id, host_id, replica_id, body, created) VALUES ($1, $2, $3, $4, $5)
-ON CONFLICT DO NOTHING`, m.ID, hostID, r.id, b, r.now().UnixMilli())
-		}
-		if err == nil {
-			err = r.notify(ctx, asker, msg{Op: opHuntNews, ID: m.ID})
-		}
-		if err != nil && ctx.Err() == nil {
+		if err != nil {
 			r.log.Warn().Err(err).Str("hunt", m.ID).Str("host_id", hostID).Msg("hunt answer not relayed")
+			return
 		}
+		answers <- hostAnswer{host: hostID, body: b}
 	}
 	err = r.srv.HuntLocal(ctx, server.RelayHunt{ID: m.ID, Kind: kind, Filter: filter, Timeout: left}, claim, answer)
 	if errors.Is(err, errHuntTaken) {
 		r.log.Warn().Str("hunt", m.ID).Msg("relayed hunt replayed: already taken, nobody asked again")
 	} else if err != nil && ctx.Err() == nil {
 		r.log.Warn().Err(err).Str("hunt", m.ID).Msg("relayed hunt not taken")
+	}
+}
+
+// Batches of relayed hunt answers.
+const (
+	answerBatchMax  = 256
+	answerBatchWait = 20 * time.Millisecond
+)
+
+// hostAnswer is one agent's encoded answer to a relayed hunt.
+type hostAnswer struct {
+	host string
+	body []byte
+}
+
+// relayAnswers leaves the answers of hunt id for its asker, in batches,
+// until answers is closed.
+func (r *Replica) relayAnswers(ctx context.Context, id, asker string, answers <-chan hostAnswer) {
+	for {
+		first, ok := <-answers
+		if !ok {
+			return
+		}
+		hosts, bodies := []string{first.host}, [][]byte{first.body}
+		wait := time.NewTimer(answerBatchWait)
+	gather:
+		for len(hosts) < answerBatchMax {
+			select {
+			case a, ok := <-answers:
+				if !ok {
+					break gather
+				}
+				hosts, bodies = append(hosts, a.host), append(bodies, a.body)
+			case <-wait.C:
+				break gather
+			}
+		}
+		wait.Stop()
+		_, err := r.pool.Exec(ctx, `INSERT INTO relay_hunt_answers (hunt_id, host_id, replica_id, body, created)
+SELECT $1, h, $2, b, $3 FROM unnest($4::text[], $5::bytea[]) AS t(h, b) ON CONFLICT DO NOTHING`, id, r.id, r.now().UnixMilli(), hosts, bodies)
+		if err == nil {
+			err = r.notify(ctx, asker, msg{Op: opHuntNews, ID: id})
+		}
+		if err != nil && ctx.Err() == nil {
+			r.log.Warn().Err(err).Str("hunt", id).Int("answers", len(hosts)).Msg("hunt answers not relayed")
+		}
 	}
 }

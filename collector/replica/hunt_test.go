@@ -3,6 +3,7 @@ package replica
 import (
 	"context"
 	"fmt"
+	"sort"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -236,4 +237,58 @@ func TestRelayHuntAbuse(t *testing.T) {
 	if d := time.Since(start); d > 10*time.Second {
 		t.Fatalf("the hunt outlived its time: %s", d)
 	}
+}
+
+// BenchmarkRelayHunt: a hunt asked of a replica that holds none of the
+// 100 hosts (the hunt through a table and notifications, each answer of 2
+// matches back through a table), until every answer is in, against the
+// same hunt put directly to the process that holds them. The fake agents
+// answer at once: this is the relay's cost, not the agents'.
+func BenchmarkRelayHunt(b *testing.B) {
+	ctx := context.Background()
+	dsn := pgtest.DSN(b)
+	var leads atomic.Int32
+	x, y := start(b, dsn, &leads), start(b, dsn, &leads)
+	x.srv.matches = 2
+	const hosts = 100
+	for i := range hosts {
+		x.hold(fmt.Sprint("h", i))
+	}
+	eventually(b, "hosts online at y", func() bool { on, err := y.rep.Online(ctx, nil); return err == nil && len(on) == hosts })
+	var relay, direct []time.Duration
+	n := 0
+	for b.Loop() {
+		n++
+		h := server.RelayHunt{ID: fmt.Sprint("bench-", n), Kind: "process", Filter: "true", Timeout: 30 * time.Second}
+		t0 := time.Now()
+		hctx, cancel := context.WithCancel(ctx)
+		news := make(chan server.HuntNews, 16)
+		done := make(chan struct{})
+		go func() { y.rep.Hunt(hctx, h, news); close(done) }()
+		for got := 0; got < hosts; {
+			if x := <-news; x.Reply != nil {
+				got++
+			} else if x.Err != nil {
+				b.Fatal(x.Err)
+			}
+		}
+		t1 := time.Now()
+		cancel()
+		<-done
+		t2 := time.Now()
+		got := 0
+		all := func(m map[string]string) (map[string]string, error) { return m, nil }
+		if err := x.srv.HuntLocal(ctx, server.RelayHunt{ID: h.ID + "-direct", Timeout: time.Second}, all, func(string, *fwv1.HuntReply) { got++ }); err != nil || got != hosts {
+			b.Fatalf("direct: %d answers, %v", got, err)
+		}
+		relay, direct = append(relay, t1.Sub(t0)), append(direct, time.Since(t2))
+	}
+	p50 := func(ds []time.Duration) float64 {
+		sort.Slice(ds, func(i, j int) bool { return ds[i] < ds[j] })
+		return float64(ds[len(ds)/2].Microseconds()) / 1000
+	}
+	r, d := p50(relay), p50(direct)
+	b.ReportMetric(r, "relay-p50-ms")
+	b.ReportMetric(d, "direct-p50-ms")
+	b.ReportMetric(r/d, "relay/direct")
 }
