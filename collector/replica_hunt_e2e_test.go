@@ -81,7 +81,8 @@ func TestReplicaHunt(t *testing.T) {
 		return errA == nil && errB == nil
 	}, logs...)
 	// Fleetsim agents: 4 on a, 3 on b (each run would name its hosts
-	// alike: each is given its own names through its identities file).
+	// alike: each is given its own names through its identities file),
+	// without churn, so that each keeps the process hunted (gopls).
 	simOn := func(addr string, n int, ids string) *proc {
 		var lines []string
 		for i := range n {
@@ -92,7 +93,7 @@ func TestReplicaHunt(t *testing.T) {
 			t.Fatal(err)
 		}
 		return startProc(t, sim, "--collector", addr, "--ca", filepath.Join(f.data, "ca.crt"), "--enroll-secret-file", filepath.Join(f.data, "enroll-secret"),
-			"--agents", fmt.Sprint(n), "--duration", "10m", "--interval", "2s", "--processes", "60", "--identities", filepath.Join(f.dir, ids))
+			"--agents", fmt.Sprint(n), "--duration", "10m", "--interval", "2s", "--processes", "60", "--churn", "0", "--identities", filepath.Join(f.dir, ids))
 	}
 	simA, simB := simOn(addrA, 4, "ids-a.json"), simOn(addrB, 3, "ids-b.json")
 	logs = append(logs, simA, simB)
