@@ -23,6 +23,7 @@ import (
 	"time"
 
 	"github.com/farmwatch/farmwatch/agent/host"
+	"github.com/farmwatch/farmwatch/agent/process"
 	"github.com/farmwatch/farmwatch/agent/procevent"
 	"github.com/farmwatch/farmwatch/agent/resident"
 	"github.com/farmwatch/farmwatch/agent/scan"
@@ -49,7 +50,7 @@ var version = "dev"
 // (process events); a helpdesk scan gives none.
 func sensors(cfg Config, res residentParts) []sensor.Sensor {
 	return []sensor.Sensor{
-		remoteaccess.Sensor{},
+		remoteaccess.Sensor{Processes: res.procs},
 		usb.Sensor{},
 		display.Sensor{},
 		network.Sensor{Salt: cfg.FleetSalt},
@@ -63,6 +64,7 @@ func sensors(cfg Config, res residentParts) []sensor.Sensor {
 // residentParts are what the resident agent keeps between scans for its
 // sensors.
 type residentParts struct {
+	procs    *process.Cache     // the processes read at the last scan
 	events   *procevent.Watcher // processes seen starting and ending between scans
 	activity *activity.Counts   // the hours of human input, kept in the state directory
 }
@@ -187,11 +189,17 @@ func parse(fs *flag.FlagSet, args []string) error {
 // loadRules loads the built-in rules plus every --rules directory, plus
 // extra sources (a collector's bundle).
 func loadRules(dirs []string, extra ...rules.Source) (*rules.Set, error) {
+	return loadRulesWith(rules.Options{}, dirs, extra...)
+}
+
+// loadRulesWith is loadRules with options: rules test and --explain need
+// the rules' tests, which a scan does without.
+func loadRulesWith(opts rules.Options, dirs []string, extra ...rules.Source) (*rules.Set, error) {
 	srcs, err := ruleSources(dirs)
 	if err != nil {
 		return nil, err
 	}
-	set, err := rules.Load(append(srcs, extra...), rules.Options{})
+	set, err := rules.Load(append(srcs, extra...), opts)
 	if err != nil {
 		return nil, fmt.Errorf("bad rule file: %w", err)
 	}
@@ -201,7 +209,7 @@ func loadRules(dirs []string, extra ...rules.Source) (*rules.Set, error) {
 // withStoredBundle adds the rule bundle kept in an agent's state directory
 // to its rules; a bundle that cannot be read or loaded is logged and left
 // out.
-func withStoredBundle(set *rules.Set, dirs []string, state string, log zerolog.Logger) *rules.Set {
+func withStoredBundle(set *rules.Set, opts rules.Options, dirs []string, state string, log zerolog.Logger) *rules.Set {
 	rb, err := resident.StoredBundle(state)
 	if err != nil {
 		log.Warn().Err(err).Msg("the collector's rules are left out")
@@ -213,7 +221,7 @@ func withStoredBundle(set *rules.Set, dirs []string, state string, log zerolog.L
 	srcs, err := rules.BundleSources(rb)
 	if err == nil {
 		var withBundle *rules.Set
-		if withBundle, err = loadRules(dirs, srcs...); err == nil {
+		if withBundle, err = loadRulesWith(opts, dirs, srcs...); err == nil {
 			log.Info().Str("version", rb.GetVersion()).Int("files", len(srcs)).Msg("with the collector's rules")
 			return withBundle
 		}
@@ -300,11 +308,12 @@ func cmdScan(ctx context.Context, args []string, stdout, stderr io.Writer, log z
 	}
 	ch := make(chan loaded, 1)
 	go func() {
-		set, err := loadRules(ruleDirs)
+		opts := rules.Options{Tests: *explain != ""}
+		set, err := loadRulesWith(opts, ruleDirs)
 		if err == nil && cfg.State != "" {
 			// An installed agent's config: judge by the collector's rules
 			// too, as the agent does, when it has been sent them.
-			set = withStoredBundle(set, ruleDirs, cfg.State, log)
+			set = withStoredBundle(set, opts, ruleDirs, cfg.State, log)
 		}
 		ch <- loaded{set, err}
 	}()
@@ -500,7 +509,7 @@ func cmdRules(args []string, stdout, stderr io.Writer) (int, error) {
 	if err := parse(fs, args[1:]); err != nil {
 		return exitError, err
 	}
-	set, err := loadRules(ruleDirs)
+	set, err := loadRulesWith(rules.Options{Tests: args[0] == "test"}, ruleDirs)
 	if err != nil {
 		return exitError, err
 	}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/farmwatch/farmwatch/agent/host"
 	"github.com/farmwatch/farmwatch/agent/outbox"
+	"github.com/farmwatch/farmwatch/agent/process"
 	"github.com/farmwatch/farmwatch/agent/procevent"
 	"github.com/farmwatch/farmwatch/agent/resident"
 	"github.com/farmwatch/farmwatch/agent/scan"
@@ -140,7 +141,7 @@ func cmdRun(ctx context.Context, args []string, stderr io.Writer, log zerolog.Lo
 	// the agent's rules, and those it cares about make the agent scan
 	// soon and are reported with their end.
 	var (
-		res    = residentParts{activity: activity.NewCounts(*state)}
+		res    = residentParts{activity: activity.NewCounts(*state), procs: process.NewCache()}
 		events = make(chan struct{}, 1)
 		agent  *resident.Agent
 	)

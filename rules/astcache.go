@@ -3,13 +3,16 @@ package rules
 import (
 	"bytes"
 	"cmp"
+	"context"
 	"encoding/binary"
 	"errors"
 	"slices"
 	"strings"
+	"sync"
 	"unsafe"
 
 	"cel.dev/cel-go/cel"
+	"cel.dev/cel-go/common/types/ref"
 	"google.golang.org/protobuf/proto"
 
 	exprpb "google.golang.org/genproto/googleapis/api/expr/v1alpha1"
@@ -91,18 +94,78 @@ func readASTCache(b []byte) map[string]astEntry {
 }
 
 // compileCached compiles an expression of a scope from the cache when it
-// holds it, else from its text.
+// holds it, else from its text. A cached expression was checked when the
+// cache was made (TestBuiltinAST keeps it current), so it is only decoded
+// and planned when it is first evaluated: a rule whose kind a host never
+// shows, or a fleet rule in the agent, costs neither time nor memory.
 func (e *envs) compileCached(env *cel.Env, scope, src string, want *cel.Type) (cel.Program, *exprError) {
 	if ent, ok := e.cache[astKey(scope, src, want)]; ok {
-		if ast, err := e.decodeAST(ent.ast); err == nil {
-			var gate *cel.Ast
-			if len(ent.gate) > 0 {
-				gate, _ = e.decodeAST(ent.gate)
+		return &lazyProgram{plan: func() (cel.Program, error) {
+			var prg cel.Program
+			var ee *exprError
+			if ast, err := e.decodeAST(ent.ast); err == nil {
+				var gate *cel.Ast
+				if len(ent.gate) > 0 {
+					gate, _ = e.decodeAST(ent.gate)
+				}
+				prg, ee = program(env, ast, ent.bounded, gate)
+			} else {
+				prg, ee = compile(env, src, want) // a damaged entry: from the text, as before caching
 			}
-			return program(env, ast, ent.bounded, gate)
-		}
+			if ee != nil {
+				return nil, errors.New(ee.msg)
+			}
+			return prg, nil
+		}}, nil
 	}
 	return compile(env, src, want)
+}
+
+// lazyProgram is a cached expression, planned at its first evaluation (by
+// whichever goroutine comes first; the others wait for it).
+type lazyProgram struct {
+	once sync.Once
+	plan func() (cel.Program, error) // nil once planned
+	prg  cel.Program
+	err  error
+}
+
+func (l *lazyProgram) get() (cel.Program, error) {
+	l.once.Do(func() {
+		l.prg, l.err = l.plan()
+		l.plan = nil
+	})
+	return l.prg, l.err
+}
+
+// Eval implements cel.Program.
+func (l *lazyProgram) Eval(input any) (ref.Val, *cel.EvalDetails, error) {
+	p, err := l.get()
+	if err != nil {
+		return nil, nil, err
+	}
+	return p.Eval(input)
+}
+
+// ContextEval implements cel.Program.
+func (l *lazyProgram) ContextEval(ctx context.Context, input any) (ref.Val, *cel.EvalDetails, error) {
+	p, err := l.get()
+	if err != nil {
+		return nil, nil, err
+	}
+	return p.ContextEval(ctx, input)
+}
+
+// ConcurrentEval implements cel.Program.
+func (l *lazyProgram) ConcurrentEval(ctx context.Context, input any) <-chan cel.EvalResult {
+	p, err := l.get()
+	if err != nil {
+		ch := make(chan cel.EvalResult, 1)
+		ch <- cel.EvalResult{Err: err}
+		close(ch)
+		return ch
+	}
+	return p.ConcurrentEval(ctx, input)
 }
 
 // decodeAST reads a cached expression and gives its list references their

@@ -49,13 +49,18 @@ type Options struct {
 	// Now is the clock that exception expiry is checked against;
 	// time.Now when nil.
 	Now func() time.Time
+	// Tests loads every rule's tests (rules test, --explain). Without it
+	// a built-in file may come from its parsed image (yamlimg.go), which
+	// leaves them out; other files' tests are always read and checked.
+	Tests bool
 }
 
 var idPattern = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]*$`)
 
 type parsedFile struct {
 	src        Source
-	lines      []string
+	fromImage  bool // the built-in image's tree: no tests
+	lineCache  []string
 	lists      *yaml.Node
 	rules      *yaml.Node
 	exceptions *yaml.Node
@@ -69,9 +74,13 @@ func Load(srcs []Source, opts Options) (*Set, error) {
 	if s.now == nil {
 		s.now = time.Now
 	}
+	var img map[string]yamlImage
+	if !opts.Tests && slices.ContainsFunc(srcs, func(s Source) bool { return s.builtin }) {
+		img = readYAMLImage(builtinYAML)
+	}
 	var files []*parsedFile
 	for _, src := range srcs {
-		f, err := parseFile(src)
+		f, err := parseFile(src, img)
 		if err != nil {
 			return nil, err
 		}
@@ -102,20 +111,39 @@ func Load(srcs []Source, opts Options) (*Set, error) {
 	return s, nil
 }
 
-func parseFile(src Source) (*parsedFile, error) {
-	f := &parsedFile{src: src, lines: strings.Split(string(src.Data), "\n")}
-	var doc yaml.Node
-	dec := yaml.NewDecoder(bytes.NewReader(src.Data))
-	if err := dec.Decode(&doc); err == io.EOF {
-		return nil, &LoadError{File: src.Name, Line: 1, Reason: "file is empty: want lists:, rules: or exceptions:"}
-	} else if err != nil {
-		msg := strings.TrimPrefix(err.Error(), "yaml: ")
-		return nil, &LoadError{File: src.Name, Line: yamlErrLine(src.Data, err), Reason: "bad YAML: " + msg}
+// lines are the file's lines, for placing an error inside an expression.
+func (f *parsedFile) lines() []string {
+	if f.lineCache == nil {
+		f.lineCache = strings.Split(string(f.src.Data), "\n")
 	}
-	if len(doc.Content) == 0 || doc.Content[0].Kind != yaml.MappingNode {
+	return f.lineCache
+}
+
+// parseFile parses a rule file, or takes a built-in one's tree from img.
+func parseFile(src Source, img map[string]yamlImage) (*parsedFile, error) {
+	f := &parsedFile{src: src}
+	var root *yaml.Node
+	if src.builtin && img != nil {
+		root = imageNodes(img, src)
+		f.fromImage = root != nil
+	}
+	if root == nil {
+		var doc yaml.Node
+		dec := yaml.NewDecoder(bytes.NewReader(src.Data))
+		if err := dec.Decode(&doc); err == io.EOF {
+			return nil, &LoadError{File: src.Name, Line: 1, Reason: "file is empty: want lists:, rules: or exceptions:"}
+		} else if err != nil {
+			msg := strings.TrimPrefix(err.Error(), "yaml: ")
+			return nil, &LoadError{File: src.Name, Line: yamlErrLine(src.Data, err), Reason: "bad YAML: " + msg}
+		}
+		if len(doc.Content) == 0 {
+			return nil, &LoadError{File: src.Name, Line: 1, Reason: "want a mapping with lists:, rules: or exceptions:"}
+		}
+		root = doc.Content[0]
+	}
+	if root.Kind != yaml.MappingNode {
 		return nil, &LoadError{File: src.Name, Line: 1, Reason: "want a mapping with lists:, rules: or exceptions:"}
 	}
-	root := doc.Content[0]
 	err := eachKey(f, root, "", map[string]bool{"lists": true, "rules": true, "exceptions": true}, func(k string, v *yaml.Node) error {
 		switch k {
 		case "lists":
@@ -402,9 +430,13 @@ func (s *Set) loadRule(f *parsedFile, n *yaml.Node) (*Rule, error) {
 	}
 	env := s.envs.byScope[r.Scope]
 	comp := func(key, src string, want *cel.Type) (cel.Program, error) {
-		if ee := s.unknownList(src); ee != nil {
-			line, col := exprPos(f, nodes[key], ee)
-			return nil, &LoadError{File: f.src.Name, Line: line, Col: col, RuleID: r.ID, Reason: key + ": " + ee.msg}
+		// A cached expression was checked against the built-in lists,
+		// which every set has.
+		if _, cached := s.envs.cache[astKey(r.Scope, src, want)]; !cached {
+			if ee := s.unknownList(src); ee != nil {
+				line, col := exprPos(f, nodes[key], ee)
+				return nil, &LoadError{File: f.src.Name, Line: line, Col: col, RuleID: r.ID, Reason: key + ": " + ee.msg}
+			}
 		}
 		prg, ee := s.envs.compileCached(env, r.Scope, src, want)
 		if ee != nil {
@@ -435,7 +467,7 @@ func (s *Set) loadRule(f *parsedFile, n *yaml.Node) (*Rule, error) {
 		if r.Tests, err = parseTests(f, r, t); err != nil {
 			return nil, err
 		}
-	} else if f.src.builtin {
+	} else if f.src.builtin && !f.fromImage {
 		return nil, f.errAt(n, r.ID, "missing tests: a built-in rule needs a case with expect: true and one with expect: false")
 	}
 	return r, nil
@@ -460,8 +492,8 @@ func exprPos(f *parsedFile, n *yaml.Node, e *exprError) (int, int) {
 	case yaml.LiteralStyle, yaml.FoldedStyle:
 		line := n.Line + e.line
 		indent := 0
-		if n.Line < len(f.lines) { // the first content line sets the block's indent
-			l := f.lines[n.Line]
+		if lines := f.lines(); n.Line < len(lines) { // the first content line sets the block's indent
+			l := lines[n.Line]
 			indent = len(l) - len(strings.TrimLeft(l, " "))
 		}
 		return line, indent + e.col

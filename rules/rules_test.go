@@ -237,7 +237,7 @@ func TestListMatch(t *testing.T) {
 
 // TestBuiltin loads the embedded rule files and runs every rule's tests.
 func TestBuiltin(t *testing.T) {
-	s, err := Load(Builtin(), Options{})
+	s, err := Load(Builtin(), Options{Tests: true})
 	if err != nil {
 		t.Fatal(err)
 	}

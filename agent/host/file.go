@@ -62,6 +62,23 @@ func readAll(f *os.File) ([]byte, error) {
 	}
 }
 
+// readLive reads a file of the live machine into a scratch buffer of the
+// host's (sensors read at the same time, so each read takes one of its
+// own), and returns a copy of the exact size.
+func (h *Host) readLive(path string) ([]byte, error) {
+	bp, _ := h.bufs.Get().(*[]byte)
+	if bp == nil {
+		bp = new([]byte)
+		*bp = make([]byte, 16<<10)
+	}
+	b, buf, err := liveRead(path, *bp)
+	if cap(buf) <= 1<<20 { // a large file's buffer is not kept
+		*bp = buf
+		h.bufs.Put(bp)
+	}
+	return b, err
+}
+
 // ReadFile reads a file of the host, at most MaxFileSize bytes.
 func (h *Host) ReadFile(p string) ([]byte, error) {
 	clean, err := hostPath(p)
@@ -82,18 +99,17 @@ func (h *Host) ReadFile(p string) ([]byte, error) {
 			b = bytes.Clone(b) // the caller may write to it
 		}
 	} else {
-		var f *os.File
 		if h.dir != nil {
-			f, err = h.rootOpen(clean)
-		} else {
-			f, err = os.Open(h.livePath(clean))
-		}
-		if err != nil {
+			f, err := h.rootOpen(clean)
+			if err != nil {
+				return nil, err
+			}
+			defer f.Close()
+			if b, err = readAll(f); err != nil {
+				return nil, fmt.Errorf("read %s: %w", p, err)
+			}
+		} else if b, err = h.readLive(h.livePath(clean)); err != nil {
 			return nil, err
-		}
-		defer f.Close()
-		if b, err = readAll(f); err != nil {
-			return nil, fmt.Errorf("read %s: %w", p, err)
 		}
 	}
 	if len(b) > MaxFileSize {

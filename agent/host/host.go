@@ -61,6 +61,8 @@ type Host struct {
 
 	cacheMu  sync.Mutex
 	dirCache map[string]string // resolved directories of a --root directory
+
+	bufs sync.Pool // scratch buffers for reading live files (readLive)
 }
 
 // Meta is what snapshot.json says of the captured host, besides its entries.

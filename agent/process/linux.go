@@ -9,6 +9,7 @@ import (
 	"path"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/farmwatch/farmwatch/agent/host"
@@ -22,6 +23,14 @@ const clockTicks = 100
 
 // readLinux reads the process table from /proc; the package doc says what.
 func readLinux(ctx context.Context, h *host.Host) ([]*fwv1.Process, error) {
+	return listWith(ctx, h, func(pid int, btime int64, users map[uint32]string) (*fwv1.Process, error) {
+		return readProcess(h, pid, btime, users)
+	})
+}
+
+// listWith lists /proc, reading each process with read (nil, nil: a kernel
+// thread, not listed).
+func listWith(ctx context.Context, h *host.Host, read func(pid int, btime int64, users map[uint32]string) (*fwv1.Process, error)) ([]*fwv1.Process, error) {
 	ents, err := h.ReadDir("/proc")
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) && !h.Live() {
@@ -46,9 +55,9 @@ func readLinux(ctx context.Context, h *host.Host) ([]*fwv1.Process, error) {
 		if err != nil || pid <= 0 {
 			continue
 		}
-		p, err := readProcess(h, pid, btime, users)
+		p, err := read(pid, btime, users)
 		if err != nil {
-			if errors.Is(err, fs.ErrNotExist) {
+			if gone(err) {
 				continue // it exited while we looked
 			}
 			return nil, err
@@ -60,20 +69,47 @@ func readLinux(ctx context.Context, h *host.Host) ([]*fwv1.Process, error) {
 	return out, nil
 }
 
+// gone says whether reading a process's /proc files failed because it
+// exited meanwhile: its directory is gone (ENOENT), or the kernel already
+// refuses to describe it (ESRCH, from a file opened just before it exited).
+func gone(err error) bool {
+	return errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ESRCH)
+}
+
+func itoa(pid int) string { return strconv.Itoa(pid) }
+
+func errStat(dir string, err error) error { return fmt.Errorf("%s/stat: %w", dir, err) }
+
+// isKernelThread: kernel threads have no executable and no user.
+func isKernelThread(pid int, st Stat) bool { return st.PPid == 2 || pid == 2 }
+
+// readExe reads the exe link of /proc/<pid>, without the " (deleted)" of
+// an executable removed since it started.
+func readExe(h *host.Host, dir string) (string, error) {
+	t, err := h.Readlink(dir + "/exe")
+	return strings.TrimSuffix(t, " (deleted)"), err
+}
+
 // readProcess reads /proc/<pid>; nil for a kernel thread.
 func readProcess(h *host.Host, pid int, btime int64, users map[uint32]string) (*fwv1.Process, error) {
-	dir := "/proc/" + strconv.Itoa(pid)
+	dir := "/proc/" + itoa(pid)
 	statb, err := h.ReadFile(dir + "/stat")
 	if err != nil {
 		return nil, err
 	}
 	st, err := ParseStat(statb)
 	if err != nil {
-		return nil, fmt.Errorf("%s/stat: %w", dir, err)
+		return nil, errStat(dir, err)
 	}
-	if st.PPid == 2 || pid == 2 { // kernel threads: no executable, no user
+	if isKernelThread(pid, st) {
 		return nil, nil
 	}
+	return readRest(h, dir, pid, st, btime, users)
+}
+
+// readRest reads what /proc/<pid>/stat does not say: the user, the
+// arguments and the executable.
+func readRest(h *host.Host, dir string, pid int, st Stat, btime int64, users map[uint32]string) (*fwv1.Process, error) {
 	p := &fwv1.Process{Pid: int32(pid), Ppid: st.PPid, Name: st.Comm}
 	if b, err := h.ReadFile(dir + "/status"); err == nil {
 		if uid, ok := ParseStatusUID(b); ok {
@@ -88,8 +124,8 @@ func readProcess(h *host.Host, pid int, btime int64, users map[uint32]string) (*
 		p.Args = ParseCmdline(b)
 		p.Cmdline = strings.Join(p.Args, " ")
 	}
-	if t, err := h.Readlink(dir + "/exe"); err == nil {
-		p.Exe = strings.TrimSuffix(t, " (deleted)")
+	if t, err := readExe(h, dir); err == nil {
+		p.Exe = t
 	}
 	if btime > 0 {
 		ms := btime*1000 + int64(st.StartTicks)*1000/clockTicks

@@ -3,6 +3,8 @@ package process
 import (
 	"context"
 	"errors"
+	"fmt"
+	"io/fs"
 	"strconv"
 	"sync"
 	"time"
@@ -66,6 +68,9 @@ func (r *Reader) Read(ctx context.Context, pid int32) (*fwv1.Process, error) {
 	r.mu.Unlock()
 	p, err := readProcess(r.h, int(pid), btime, users)
 	if err != nil {
+		if gone(err) && !errors.Is(err, fs.ErrNotExist) {
+			err = fmt.Errorf("process %d: %w (%w)", pid, fs.ErrNotExist, err)
+		}
 		return nil, err
 	}
 	if p == nil {

@@ -44,6 +44,11 @@ func Key(p *fwv1.Process) string {
 // List returns the host's processes, sorted by pid, with parent names filled in.
 func List(ctx context.Context, h *host.Host) ([]*fwv1.Process, error) {
 	ps, err := sensor.ByOS[[]*fwv1.Process]{Linux: readLinux, Darwin: readDarwin, Windows: readWindows}.Read(ctx, h)
+	return finish(ps, err)
+}
+
+// finish sorts a listing by pid and fills in parent and executable names.
+func finish(ps []*fwv1.Process, err error) ([]*fwv1.Process, error) {
 	if ps == nil { // a reader that could not list returns no processes
 		return nil, err
 	}

@@ -3,10 +3,14 @@ package process
 import (
 	"bytes"
 	"context"
+	"errors"
+	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/farmwatch/farmwatch/agent/host"
@@ -267,4 +271,24 @@ func FuzzParseInfoPlist(f *testing.F) {
 			t.Fatalf("parsing twice: %+v, then %+v, %v", bi, again, err)
 		}
 	})
+}
+
+// TestGone: a process that exits between the listing of /proc and the
+// reading of its files is skipped, whichever of the two errors the kernel
+// gives; any other error is not taken for an exit.
+func TestGone(t *testing.T) {
+	for _, tc := range []struct {
+		err  error
+		want bool
+	}{
+		{&fs.PathError{Op: "open", Path: "/proc/7/stat", Err: syscall.ENOENT}, true},
+		{&fs.PathError{Op: "read", Path: "/proc/7/stat", Err: syscall.ESRCH}, true},
+		{fmt.Errorf("read /proc/7/cmdline: %w", syscall.ESRCH), true},
+		{&fs.PathError{Op: "open", Path: "/proc/7/stat", Err: syscall.EACCES}, false},
+		{errors.New("no (comm)"), false},
+	} {
+		if got := gone(tc.err); got != tc.want {
+			t.Errorf("gone(%v) = %v, want %v", tc.err, got, tc.want)
+		}
+	}
 }

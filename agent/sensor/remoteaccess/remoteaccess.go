@@ -17,16 +17,20 @@ import (
 )
 
 // Sensor is the remote-access sensor.
-type Sensor struct{}
+type Sensor struct {
+	// Processes, when set, keeps the processes read at one scan for the
+	// next (the resident agent's); nil reads every process each time.
+	Processes *process.Cache
+}
 
 // Name is "remoteaccess".
 func (Sensor) Name() string { return "remoteaccess" }
 
 // Sense lists processes and services. Either half failing leaves the other's
 // observations in place, and the error says which half failed.
-func (Sensor) Sense(ctx context.Context, h *host.Host) ([]*fwv1.Observation, error) {
+func (s Sensor) Sense(ctx context.Context, h *host.Host) ([]*fwv1.Observation, error) {
 	var obs []*fwv1.Observation
-	ps, perr := process.List(ctx, h)
+	ps, perr := s.Processes.List(ctx, h)
 	for _, p := range ps {
 		obs = append(obs, &fwv1.Observation{Key: process.Key(p), Kind: &fwv1.Observation_Process{Process: p}})
 	}

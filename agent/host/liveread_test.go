@@ -1,0 +1,122 @@
+//go:build unix
+
+package host
+
+import (
+	"bytes"
+	"errors"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+)
+
+// TestLiveRead reads live files of every shape a sensor may meet through
+// the plain-syscall path: small and /proc files, files larger than the
+// scratch buffer, the size limit, and things that are not files at all.
+func TestLiveRead(t *testing.T) {
+	h, err := Live()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	write := func(name string, b []byte) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	big := bytes.Repeat([]byte("0123456789abcdef"), 40000) // 640 KB: grows the 16 KB buffer
+	huge := filepath.Join(dir, "huge")
+	if err := os.WriteFile(huge, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Truncate(huge, MaxFileSize+1); err != nil {
+		t.Fatal(err)
+	}
+	fifo := filepath.Join(dir, "fifo")
+	if err := syscall.Mkfifo(fifo, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name, path string
+		want       []byte
+		err        string // a part of the error; "" for none
+		notExist   bool
+	}{
+		{name: "empty", path: write("empty", nil), want: []byte{}},
+		{name: "small", path: write("small", []byte("hello\n")), want: []byte("hello\n")},
+		{name: "exactly the buffer", path: write("16k", bytes.Repeat([]byte{'x'}, 16<<10)), want: bytes.Repeat([]byte{'x'}, 16<<10)},
+		{name: "larger than the buffer", path: write("big", big), want: big},
+		{name: "at the limit", path: write("limit", bytes.Repeat([]byte{'y'}, MaxFileSize)), want: bytes.Repeat([]byte{'y'}, MaxFileSize)},
+		{name: "over the limit", path: huge, err: "larger than"},
+		{name: "missing", path: filepath.Join(dir, "nothing"), notExist: true},
+		{name: "a directory", path: dir, err: "is a directory"},
+		{name: "a FIFO without a writer does not block", path: fifo, want: []byte{}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			b, err := h.ReadFile(tc.path)
+			switch {
+			case tc.notExist:
+				if !errors.Is(err, fs.ErrNotExist) {
+					t.Fatalf("err = %v, want one of fs.ErrNotExist", err)
+				}
+			case tc.err != "":
+				if err == nil || !strings.Contains(err.Error(), tc.err) || !strings.Contains(err.Error(), tc.path) {
+					t.Fatalf("err = %v, want one naming %s and saying %q", err, tc.path, tc.err)
+				}
+			case err != nil:
+				t.Fatal(err)
+			case !bytes.Equal(b, tc.want):
+				t.Fatalf("read %d bytes, want %d", len(b), len(tc.want))
+			}
+		})
+	}
+	t.Run("a FIFO with a silent writer is an error, not a wait", func(t *testing.T) {
+		w, err := os.OpenFile(fifo, os.O_RDWR, 0) // holds the FIFO open, writes nothing
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer w.Close()
+		_, err = h.ReadFile(fifo)
+		if err == nil || !strings.Contains(err.Error(), fifo) {
+			t.Fatalf("err = %v, want one naming the FIFO", err)
+		}
+	})
+	t.Run("proc", func(t *testing.T) {
+		if _, err := os.Stat("/proc/self/stat"); err != nil {
+			t.Skip("no /proc on this OS")
+		}
+		b, err := h.ReadFile("/proc/self/status")
+		if err != nil || !bytes.Contains(b, []byte("\nUid:")) {
+			t.Fatalf("status: %v\n%s", err, b)
+		}
+	})
+	t.Run("concurrent reads each get their own bytes", func(t *testing.T) {
+		paths := []string{write("a", bytes.Repeat([]byte{'a'}, 20000)), write("b", bytes.Repeat([]byte{'b'}, 300))}
+		var wg sync.WaitGroup
+		for i := range 8 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for range 200 {
+					p := paths[i%2]
+					b, err := h.ReadFile(p)
+					if err != nil {
+						t.Error(err)
+						return
+					}
+					if c := b[0]; bytes.Count(b, []byte{c}) != len(b) || len(b) != map[byte]int{'a': 20000, 'b': 300}[c] || c != "ab"[i%2] {
+						t.Errorf("%s: read %d bytes of a mixed buffer", p, len(b))
+						return
+					}
+				}
+			}()
+		}
+		wg.Wait()
+	})
+}

@@ -1,0 +1,177 @@
+package process
+
+import (
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"testing"
+	"time"
+
+	"github.com/farmwatch/farmwatch/agent/host"
+	fwv1 "github.com/farmwatch/farmwatch/proto/farmwatch/v1"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/testing/protocmp"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+// TestCacheLive lists this machine twice through a Cache: the second
+// listing takes the known processes from the cache and gives what a full
+// read gives; a process that executes another program under the same name
+// is read again, not taken from the cache.
+func TestCacheLive(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("the cache is for /proc")
+	}
+	sh, err := exec.LookPath("sh")
+	if err != nil {
+		t.Skip("no sh")
+	}
+	dir := t.TempDir()
+	// Two copies of sh with one name: exec from the first to the second
+	// keeps the pid, the start time and the name (comm); only the exe
+	// link tells them apart.
+	for _, d := range []string{"a", "b"} {
+		b, err := os.ReadFile(sh)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.MkdirAll(filepath.Join(dir, d), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, d, "fwcachetest"), b, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	a, b := filepath.Join(dir, "a", "fwcachetest"), filepath.Join(dir, "b", "fwcachetest")
+	flag := filepath.Join(dir, "go")
+	cmd := exec.Command(a, "-c", `while [ ! -e "$1" ]; do sleep 0.05; done; exec "$2" -c 'sleep 60'`, "x", flag, b)
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { cmd.Process.Kill(); cmd.Wait() }()
+	pid := int32(cmd.Process.Pid)
+
+	h, err := host.Live()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	c := NewCache()
+	first, err := c.List(ctx, h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st := c.Stats(); st.Reused != 0 || st.Read < 2 {
+		t.Fatalf("first listing: %+v, want every process read", st)
+	}
+	if p := find(first, pid); p == nil || p.Exe != a {
+		t.Fatalf("first listing: the test process is %v, want exe %s", p, a)
+	}
+
+	second, err := c.List(ctx, h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	full, err := List(ctx, h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st := c.Stats(); st.Reused < len(first)/2 {
+		t.Fatalf("second listing: %+v of %d processes, want most taken from the cache", st, len(first))
+	}
+	// Every process in both listings under one key is the same record,
+	// parent and executable names included.
+	same := 0
+	for _, p := range second {
+		q := find(full, p.Pid)
+		if q == nil || Key(q) != Key(p) || q.Name != p.Name || q.Cmdline != p.Cmdline && p.Pid != int32(os.Getpid()) {
+			continue // it changed or ended between the two listings
+		}
+		if p.Pid == int32(os.Getpid()) {
+			continue // this test process: its threads come and go
+		}
+		if d := cmp.Diff(q, p, protocmp.Transform()); d != "" {
+			t.Errorf("pid %d: cached listing differs from a full read (-full +cached):\n%s", p.Pid, d)
+		}
+		same++
+	}
+	if same < len(second)/2 {
+		t.Fatalf("only %d of %d processes compared", same, len(second))
+	}
+
+	// The test process executes the other copy: same pid, start time and
+	// name, another executable.
+	if err := os.WriteFile(flag, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if t2, _ := os.Readlink("/proc/" + itoa(int(pid)) + "/exe"); t2 == b {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the test process never executed the second copy")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	third, err := c.List(ctx, h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := find(third, pid)
+	if p == nil || p.Exe != b || p.Cmdline != b+" -c sleep 60" {
+		t.Fatalf("after exec: %v, want exe %s and its arguments read anew", p, b)
+	}
+	if Key(p) != Key(find(first, pid)) {
+		t.Fatalf("after exec the key changed: %s, was %s", Key(p), Key(find(first, pid)))
+	}
+}
+
+// TestCacheNotLive: a snapshot or --root host is listed without the cache,
+// which stays empty.
+func TestCacheNotLive(t *testing.T) {
+	root := t.TempDir()
+	for name, body := range map[string]string{
+		"proc/stat":       "btime 1700000000\n",
+		"proc/42/stat":    "42 (anydesk) S 1 42 42 0 -1 4194560 1 0 0 0 0 0 0 0 20 0 1 0 500 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1\n",
+		"proc/42/cmdline": "/usr/bin/anydesk\x00--service\x00",
+		"etc/hostname":    "snap\n",
+	} {
+		if err := os.MkdirAll(filepath.Dir(filepath.Join(root, name)), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(root, name), []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	h, err := host.FromRoot(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := NewCache()
+	for range 2 {
+		ps, err := c.List(context.Background(), h)
+		if err != nil || len(ps) != 1 || ps[0].Name != "anydesk" {
+			t.Fatalf("list: %v %v", ps, err)
+		}
+	}
+	if st := c.Stats(); st != (CacheStats{}) || len(c.byPid) != 0 {
+		t.Fatalf("a --root host went through the cache: %+v, %d cached", st, len(c.byPid))
+	}
+	var nilCache *Cache
+	if ps, err := nilCache.List(context.Background(), h); err != nil || len(ps) != 1 {
+		t.Fatalf("nil cache: %v %v", ps, err)
+	}
+}
+
+func find(ps []*fwv1.Process, pid int32) *fwv1.Process {
+	for _, p := range ps {
+		if p.Pid == pid {
+			return proto.CloneOf(p)
+		}
+	}
+	return nil
+}
