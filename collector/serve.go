@@ -101,6 +101,7 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
 	webAddr := fs.String("web", "", "address to serve the web console on over HTTPS with the server certificate, e.g. 127.0.0.1:7445 (\"\" for none)")
 	proxyFrom := fs.String("proxy-protocol-from", "", "CIDR[,CIDR...] of load balancers whose PROXY protocol (v1 or v2) header gives the agent's address; a header from any other peer is refused")
 	geoFiles := fs.String("geoip", "", "FILE[,FILE] MaxMind-format databases (GeoLite2/GeoIP2 Country or City, ASN): each egress IP's country and ASN, compared with the roster's (read at start)")
+	pprofAddr := fs.String("pprof", "", "a loopback address (127.0.0.1:PORT) to serve Go's profiles on, /debug/pprof/ (CPU, heap, mutex, block; \"\" for none: the default)")
 	storeURL := fs.String("store", "", "the store: a postgres:// URL, which several replicas may share (default: SQLite in --data)") // [pg]
 	if _, err := parse(fs, args); err != nil {
 		return err
@@ -242,6 +243,19 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
 		hs = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 		log.Info().Str("listen", mln.Addr().String()).Msg("metrics and health serving")
 	}
+	var prof *http.Server
+	var pln net.Listener
+	if *pprofAddr != "" {
+		if pln, err = pprofListen(*pprofAddr); err != nil {
+			ln.Close()
+			if mln != nil {
+				mln.Close()
+			}
+			return usageError{"serve: " + err.Error()}
+		}
+		prof = pprofServer()
+		log.Warn().Str("listen", pln.Addr().String()).Msg("profiles serving (--pprof): for measuring, not for production")
+	}
 	var ws *http.Server
 	var wln net.Listener
 	if *webAddr != "" {
@@ -249,6 +263,9 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
 			ln.Close()
 			if mln != nil {
 				mln.Close()
+			}
+			if pln != nil {
+				pln.Close()
 			}
 			return err
 		}
@@ -272,6 +289,9 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
 			}
 			return nil
 		})
+	}
+	if prof != nil {
+		grp.Go(func() error { return pprofServe(prof, pln) })
 	}
 	if ws != nil {
 		grp.Go(func() error {
@@ -308,6 +328,9 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
 		}
 		if ws != nil {
 			ws.Close()
+		}
+		if prof != nil {
+			prof.Close()
 		}
 		done := make(chan struct{})
 		go func() { g.GracefulStop(); close(done) }()

@@ -26,6 +26,11 @@ type Device struct {
 	Label string
 }
 
+// FactKinds are the observation kinds (observation.KindOf) FactsOf reads:
+// a host's facts come from these alone, so a store need only read these
+// (a handful of a host's hundreds of observations).
+var FactKinds = []string{"neighbor", "wifi_network", "net_interface", "usb_device", "display"}
+
 // MaxFacts bounds each list of a host's facts.
 const MaxFacts = 1024
 

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/farmwatch/farmwatch/fleethash"
+	"github.com/farmwatch/farmwatch/observation"
 	fwv1 "github.com/farmwatch/farmwatch/proto/farmwatch/v1"
 	"github.com/google/go-cmp/cmp"
 )
@@ -218,6 +219,35 @@ func TestFactsOf(t *testing.T) {
 	}}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("facts (-want +got):\n%s", diff)
+	}
+	// The facts come from FactKinds alone: the other kinds, even in a
+	// finding's evidence, change nothing, and each of FactKinds is read.
+	other := append(slices.Clone(obs),
+		&fwv1.Observation{Key: "process/7@0", Kind: &fwv1.Observation_Process{Process: &fwv1.Process{Name: "x"}}},
+		&fwv1.Observation{Key: "route/default", Kind: &fwv1.Observation_Route{Route: &fwv1.Route{Gateway: "g"}}})
+	more := append(slices.Clone(findings), &fwv1.Finding{Rule: "r", Severity: fwv1.Severity_SEVERITY_HIGH, Tags: []string{"T1200"}, Evidence: []string{"process/7@0"}})
+	if diff := cmp.Diff(want, FactsOf(other, more)); diff != "" {
+		t.Errorf("facts with other kinds (-want +got):\n%s", diff)
+	}
+	var only []*fwv1.Observation
+	for _, o := range other {
+		if slices.Contains(FactKinds, observation.KindOf(o)) {
+			only = append(only, o)
+		}
+	}
+	if diff := cmp.Diff(want, FactsOf(only, findings)); diff != "" {
+		t.Errorf("facts of FactKinds only (-want +got):\n%s", diff)
+	}
+	for _, k := range FactKinds {
+		var without []*fwv1.Observation
+		for _, o := range obs {
+			if observation.KindOf(o) != k {
+				without = append(without, o)
+			}
+		}
+		if cmp.Equal(want, FactsOf(without, findings)) {
+			t.Errorf("FactKinds names %s, but the facts are the same without it", k)
+		}
 	}
 }
 

@@ -411,6 +411,7 @@ func (s *Server) evaluate(ctx context.Context, p *Policy, h store.Host, sess *se
 		if err != nil {
 			return nil, err
 		}
+		internObservations(obs)
 		st = set.NewHostState(info, org)
 		st.Apply(true, obs, nil)
 	}
@@ -418,6 +419,7 @@ func (s *Server) evaluate(ctx context.Context, p *Policy, h store.Host, sess *se
 		sess.rules = st // unchanged
 		return nil, errHostFull{n, s.limits.HostObservations}
 	}
+	internObservations(a.Upserted) // the state keeps them
 	res := st.Apply(a.Full, a.Upserted, a.Removed)
 	for _, e := range res.Errors {
 		s.log.Warn().Str("host_id", h.ID).Str("error", e).Msg("rule error")

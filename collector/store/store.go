@@ -342,6 +342,10 @@ type Store interface {
 	// SetAgentStatus records what a connecting agent says of itself.
 	SetAgentStatus(ctx context.Context, hostID string, st AgentStatus) error
 	Observations(ctx context.Context, hostID string) ([]*fwv1.Observation, error)
+	// ObservationsOfKinds is the host's observations of these kinds
+	// (observation.KindOf), ordered by key: what the clusters read of a
+	// host, a few rows of its hundreds.
+	ObservationsOfKinds(ctx context.Context, hostID string, kinds []string) ([]*fwv1.Observation, error)
 	// Changes is the host's history: each observation added, changed or
 	// removed by an applied message (an observation sent again unchanged
 	// is no change), oldest first.

@@ -6,6 +6,7 @@ import (
 
 	"github.com/farmwatch/farmwatch/collector/store"
 	fwv1 "github.com/farmwatch/farmwatch/proto/farmwatch/v1"
+	"github.com/jackc/pgx/v5"
 	"google.golang.org/protobuf/proto"
 )
 
@@ -15,6 +16,20 @@ func (s *DB) Observations(ctx context.Context, hostID string) ([]*fwv1.Observati
 	if err != nil {
 		return nil, fmt.Errorf("observations %s: %w", hostID, err)
 	}
+	return observationRows(hostID, rows)
+}
+
+// ObservationsOfKinds implements store.Store.
+func (s *DB) ObservationsOfKinds(ctx context.Context, hostID string, kinds []string) ([]*fwv1.Observation, error) {
+	rows, err := s.pool.Query(ctx, `SELECT key, body FROM observations WHERE host_id = $1 AND kind = ANY($2) ORDER BY key COLLATE "C"`, hostID, kinds)
+	if err != nil {
+		return nil, fmt.Errorf("observations %s: %w", hostID, err)
+	}
+	return observationRows(hostID, rows)
+}
+
+// observationRows decodes rows of (key, body).
+func observationRows(hostID string, rows pgx.Rows) ([]*fwv1.Observation, error) {
 	defer rows.Close()
 	var out []*fwv1.Observation
 	for rows.Next() {
@@ -31,7 +46,10 @@ func (s *DB) Observations(ctx context.Context, hostID string) ([]*fwv1.Observati
 		}
 		out = append(out, o)
 	}
-	return out, rows.Err()
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("observations %s: %w", hostID, err)
+	}
+	return out, nil
 }
 
 // FindObservations implements store.ObservationFinder: one lookup of the

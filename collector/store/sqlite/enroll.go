@@ -19,12 +19,23 @@ func (s *DB) Enroll(ctx context.Context, e store.Enrollment) (store.EnrollOutcom
 	if err != nil {
 		return 0, err
 	}
-	tx, err := s.db.BeginTx(ctx, nil)
+	var outcome store.EnrollOutcome
+	err = s.inGroup(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		var err error
+		outcome, err = enrollTx(ctx, tx, e, info)
+		return err
+	})
 	if err != nil {
 		return 0, fmt.Errorf("enroll %s: %w", h.ID, err)
 	}
-	defer tx.Rollback()
-	fail := func(err error) (store.EnrollOutcome, error) { return 0, fmt.Errorf("enroll %s: %w", h.ID, err) }
+	return outcome, nil
+}
+
+// enrollTx decides and records an enrolment in tx (the writer's group
+// commit: a few hundred agents enrolling at once share its commits).
+func enrollTx(ctx context.Context, tx *sql.Tx, e store.Enrollment, info []byte) (store.EnrollOutcome, error) {
+	h := e.Host
+	fail := func(err error) (store.EnrollOutcome, error) { return 0, err }
 	var current []byte
 	switch err := tx.QueryRowContext(ctx, `SELECT node_key_hash FROM hosts WHERE id = ?`, h.ID).Scan(&current); {
 	case errors.Is(err, sql.ErrNoRows):
@@ -32,7 +43,7 @@ func (s *DB) Enroll(ctx context.Context, e store.Enrollment) (store.EnrollOutcom
 VALUES (?, ?, ?, ?, ?, ?, ?, ?)`, h.ID, h.Hostname, h.OS, info, h.NodeKeyHash, ms(h.EnrolledAt), ms(h.LastSeen), h.EgressIP); err != nil {
 			return fail(err)
 		}
-		return store.Enrolled, commit(tx, h.ID)
+		return store.Enrolled, nil
 	case err != nil:
 		return fail(err)
 	}
@@ -66,7 +77,7 @@ ON CONFLICT(host_id, request_id) DO UPDATE SET hostname = excluded.hostname, pee
 (SELECT request_id FROM pending_enrollments WHERE host_id = ? ORDER BY approved DESC, requested DESC LIMIT ?)`, h.ID, h.ID, store.MaxPending); err != nil {
 			return fail(err)
 		}
-		return store.Pending, commit(tx, h.ID)
+		return store.Pending, nil
 	}
 	if _, err := tx.ExecContext(ctx, `UPDATE hosts SET hostname = ?, os = ?, info = ?, node_key_hash = ?, enrolled_at = ?, last_seen = ?, egress_ip = ? WHERE id = ?`,
 		h.Hostname, h.OS, info, h.NodeKeyHash, ms(h.EnrolledAt), ms(h.LastSeen), h.EgressIP, h.ID); err != nil {
@@ -75,14 +86,7 @@ ON CONFLICT(host_id, request_id) DO UPDATE SET hostname = excluded.hostname, pee
 	if _, err := tx.ExecContext(ctx, `DELETE FROM pending_enrollments WHERE host_id = ?`, h.ID); err != nil {
 		return fail(err)
 	}
-	return outcome, commit(tx, h.ID)
-}
-
-func commit(tx *sql.Tx, id string) error {
-	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("enroll %s: %w", id, err)
-	}
-	return nil
+	return outcome, nil
 }
 
 // PendingEnrollments implements store.Store.

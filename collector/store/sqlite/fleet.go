@@ -21,22 +21,18 @@ func (s *DB) SetEgress(ctx context.Context, hostID, ip string, at time.Time) err
 	if ip == "" {
 		return nil
 	}
-	tx, err := s.db.BeginTx(ctx, nil)
+	err := s.inGroup(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		r, err := tx.ExecContext(ctx, `UPDATE hosts SET egress_ip = ?, last_seen = max(last_seen, ?) WHERE id = ?`, ip, ms(at), hostID)
+		if err != nil {
+			return err
+		}
+		if n, _ := r.RowsAffected(); n == 0 {
+			return store.ErrNotFound
+		}
+		_, err = tx.ExecContext(ctx, egressUpsert, hostID, ip, ms(at))
+		return err
+	})
 	if err != nil {
-		return fmt.Errorf("egress %s: %w", hostID, err)
-	}
-	defer tx.Rollback()
-	r, err := tx.ExecContext(ctx, `UPDATE hosts SET egress_ip = ?, last_seen = max(last_seen, ?) WHERE id = ?`, ip, ms(at), hostID)
-	if err != nil {
-		return fmt.Errorf("egress %s: %w", hostID, err)
-	}
-	if n, _ := r.RowsAffected(); n == 0 {
-		return fmt.Errorf("egress %s: %w", hostID, store.ErrNotFound)
-	}
-	if _, err := tx.ExecContext(ctx, egressUpsert, hostID, ip, ms(at)); err != nil {
-		return fmt.Errorf("egress %s: %w", hostID, err)
-	}
-	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("egress %s: %w", hostID, err)
 	}
 	return nil

@@ -133,13 +133,19 @@ func (s *DB) AddRefused(ctx context.Context, hostID string, n int) error {
 
 // SetAgentStatus implements store.Store.
 func (s *DB) SetAgentStatus(ctx context.Context, hostID string, st store.AgentStatus) error {
-	r, err := s.db.ExecContext(ctx, `UPDATE hosts SET agent_version = ?, rules_version = ?, rules_error = ? WHERE id = ?`,
-		st.AgentVersion, st.RulesVersion, st.RulesError, hostID)
+	err := s.inGroup(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		r, err := tx.ExecContext(ctx, `UPDATE hosts SET agent_version = ?, rules_version = ?, rules_error = ? WHERE id = ?`,
+			st.AgentVersion, st.RulesVersion, st.RulesError, hostID)
+		if err != nil {
+			return err
+		}
+		if n, _ := r.RowsAffected(); n == 0 {
+			return store.ErrNotFound
+		}
+		return nil
+	})
 	if err != nil {
 		return fmt.Errorf("agent status %s: %w", hostID, err)
-	}
-	if n, _ := r.RowsAffected(); n == 0 {
-		return fmt.Errorf("agent status %s: %w", hostID, store.ErrNotFound)
 	}
 	return nil
 }

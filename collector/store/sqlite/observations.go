@@ -2,6 +2,7 @@ package sqlite
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 
 	fwv1 "github.com/farmwatch/farmwatch/proto/farmwatch/v1"
@@ -14,6 +15,21 @@ func (s *DB) Observations(ctx context.Context, hostID string) ([]*fwv1.Observati
 	if err != nil {
 		return nil, fmt.Errorf("observations %s: %w", hostID, err)
 	}
+	return observationRows(hostID, rows)
+}
+
+// ObservationsOfKinds implements store.Store: the kinds go as one JSON
+// array, so the statement is prepared once.
+func (s *DB) ObservationsOfKinds(ctx context.Context, hostID string, kinds []string) ([]*fwv1.Observation, error) {
+	rows, err := s.rs.ofKinds.QueryContext(ctx, hostID, keyArray(kinds))
+	if err != nil {
+		return nil, fmt.Errorf("observations %s: %w", hostID, err)
+	}
+	return observationRows(hostID, rows)
+}
+
+// observationRows decodes rows of (key, body).
+func observationRows(hostID string, rows *sql.Rows) ([]*fwv1.Observation, error) {
 	defer rows.Close()
 	var out []*fwv1.Observation
 	for rows.Next() {

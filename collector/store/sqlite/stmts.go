@@ -66,6 +66,7 @@ ON CONFLICT(host_id, id) DO UPDATE SET body = excluded.body, severity = excluded
 type readStmts struct {
 	host, hostsByName, hosts *sql.Stmt // hostCols
 	observations             *sql.Stmt // hostID -> key, body of each
+	ofKinds                  *sql.Stmt // hostID, kinds (JSON array) -> key, body of each of those kinds
 	bodies                   *sql.Stmt // hostID, keyArray -> key, body of those it has
 	changesSince             *sql.Stmt // hostID, since -> seq, at, body, newest first
 	tokenByHash              *sql.Stmt // hash -> tokenCols
@@ -78,6 +79,7 @@ func newReadStmts(prepare func(name, q string) *sql.Stmt) readStmts {
 		hostsByName:  prepare("hostsByName", `SELECT `+hostCols+` FROM hosts WHERE hostname = ? ORDER BY last_seen DESC, id`),
 		hosts:        prepare("hosts", `SELECT `+hostCols+` FROM hosts ORDER BY hostname, id`),
 		observations: prepare("observations", `SELECT key, body FROM observations WHERE host_id = ? ORDER BY key`),
+		ofKinds:      prepare("ofKinds", `SELECT key, body FROM observations WHERE host_id = ? AND kind IN (SELECT value FROM json_each(?)) ORDER BY key`),
 		bodies:       prepare("bodies", `SELECT key, body FROM observations WHERE host_id = ? AND key IN (SELECT value FROM json_each(?))`),
 		changesSince: prepare("changesSince", `SELECT seq, at, body FROM changes WHERE host_id = ? AND at >= ? ORDER BY seq DESC`),
 		tokenByHash:  prepare("tokenByHash", `SELECT `+tokenCols+` FROM tokens WHERE hash = ?`),
