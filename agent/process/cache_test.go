@@ -8,7 +8,6 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -229,7 +228,11 @@ func TestCacheFollow(t *testing.T) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	defer syscall.Kill(int(child), syscall.SIGKILL)
+	defer func() {
+		if p, err := os.FindProcess(int(child)); err == nil {
+			p.Kill()
+		}
+	}()
 
 	h, err := host.Live()
 	if err != nil {
