@@ -86,6 +86,18 @@ func (s *Set) EvaluateOrg(hi *fwv1.HostInfo, org *fwv1.OrgPolicy, obs []*fwv1.Ob
 	return res
 }
 
+// EvaluateObservation runs the rules of one observation's scope on it
+// alone, with their exceptions, and not the host rules: whether the rules
+// care about one process the agent saw start (a host rule would see a host
+// of one process).
+func (s *Set) EvaluateObservation(hi *fwv1.HostInfo, org *fwv1.OrgPolicy, o *fwv1.Observation) *Result {
+	res := &Result{}
+	if kind, msg := KindOf(o); kind != "" && len(s.byScope[kind]) > 0 {
+		res.Findings = s.newEvaluation(hi, org).observation(o, kind, msg, nil, res)
+	}
+	return res
+}
+
 // evaluation is the state of one evaluation over one host.
 type evaluation struct {
 	s       *Set

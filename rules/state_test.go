@@ -131,3 +131,44 @@ func TestHostStateExceptionExpiry(t *testing.T) {
 		t.Fatal("the kept finding is still suppressed after the exception expired")
 	}
 }
+
+// TestEvaluateObservation: one observation judged alone gives exactly the
+// findings of its scope's rules that judging a whole host gives on it, and
+// none of the host rules'.
+func TestEvaluateObservation(t *testing.T) {
+	set, err := Load(Builtin(), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hi := &fwv1.HostInfo{Os: "linux", Hostname: "h"}
+	var obs []*fwv1.Observation
+	for i, n := range []string{"anydesk", "rustdesk", "bash", "teamviewer", "sshd", "x11vnc"} {
+		obs = append(obs, &fwv1.Observation{Key: fmt.Sprintf("process/%d", i), Kind: &fwv1.Observation_Process{Process: &fwv1.Process{Pid: int32(i), Name: n, Exe: "/usr/bin/" + n}}})
+	}
+	whole := set.EvaluateOrg(hi, nil, obs)
+	hostRuleHit := false
+	for _, f := range whole.Findings {
+		if set.Rule(f.Rule).Scope == "host" {
+			hostRuleHit = true
+		}
+	}
+	if !hostRuleHit {
+		t.Fatal("no host rule fired on the whole host: the test shows nothing")
+	}
+	for _, o := range obs {
+		var want []*fwv1.Finding
+		for _, f := range whole.Findings {
+			if set.Rule(f.Rule).Scope == "process" && slices.Contains(f.Evidence, o.Key) {
+				want = append(want, f)
+			}
+		}
+		got := set.EvaluateObservation(hi, nil, o)
+		SortFindings(got.Findings)
+		if a, b := text(got.Findings), text(want); a != b {
+			t.Errorf("%s: alone\n%s\nwithin the host\n%s", o.Key, a, b)
+		}
+	}
+	if r := set.EvaluateObservation(hi, nil, &fwv1.Observation{Key: "x"}); len(r.Findings) != 0 || len(r.Errors) != 0 {
+		t.Errorf("an observation of no kind: %v", r)
+	}
+}

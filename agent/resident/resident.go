@@ -244,7 +244,7 @@ func (a *Agent) Judge(p *fwv1.Process) bool {
 		hi = &fwv1.HostInfo{Os: runtime.GOOS}
 	}
 	o := &fwv1.Observation{Key: process.Key(p), Kind: &fwv1.Observation_Process{Process: p}}
-	for _, f := range sc.Rules.EvaluateOrg(hi, sc.Org, []*fwv1.Observation{o}).Findings {
+	for _, f := range sc.Rules.EvaluateObservation(hi, sc.Org, o).Findings {
 		if f.GetSuppressedBy() == "" && slices.Contains(f.GetEvidence(), o.Key) {
 			return true
 		}
