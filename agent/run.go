@@ -150,7 +150,7 @@ func cmdRun(ctx context.Context, args []string, stderr io.Writer, log zerolog.Lo
 		if err != nil {
 			return exitError, err
 		}
-		res.events = procevent.New(procevent.Config{Host: live, PollOnly: cfg.ProcessEvents == "poll",
+		res.events = procevent.New(procevent.Config{Host: live, PollOnly: cfg.ProcessEvents == "poll", Processes: res.procs,
 			Judge: func(p *fwv1.Process) bool { return agent.Judge(p) },
 			Notify: func() {
 				select {

@@ -1,12 +1,14 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"path/filepath"
 	"sync"
 	"time"
 
+	"github.com/farmwatch/farmwatch/collector/output"
 	"github.com/farmwatch/farmwatch/collector/replica"
 	"github.com/farmwatch/farmwatch/collector/server"
 	"github.com/farmwatch/farmwatch/collector/store"
@@ -44,9 +46,11 @@ func openServedStore(ctx context.Context, data, url string) (servedStore, string
 
 // runReplica runs this collector as one replica of a fleet on PostgreSQL
 // (collector/replica) until ctx ends. The fleet's periodic jobs run on one
-// replica at a time: history pruning, the clusters' recomputation, and the policy reload, which
-// publishes the policy read from this replica's --rules and --org (give
-// every replica the same ones) for every replica to push to its agents.
+// replica at a time: history pruning, the clusters' recomputation, and the
+// policy reload, which publishes the policy read from this replica's
+// --rules, --org and --roster (give every replica the same ones) for every
+// replica to use and push to its agents. A replica whose own --org or
+// --roster differ from the fleet's says so in its log, and uses the fleet's.
 func runReplica(ctx context.Context, rep *replica.Replica, srv *server.Server, st store.Store, ps policySource, cur server.Policy,
 	reload time.Duration, historyKeep time.Duration, log zerolog.Logger) error {
 	var (
@@ -54,18 +58,40 @@ func runReplica(ctx context.Context, rep *replica.Replica, srv *server.Server, s
 		inUse  = cur
 		hasSrc = len(ps.ruleDirs) > 0 || ps.orgFile != "" || ps.rosterFile != ""
 	)
-	apply := func(bundle *fwv1.RuleBundle, cfg *fwv1.ConfigUpdate) {
-		p := server.Policy{Bundle: bundle, Org: cfg.GetOrg(), Interval: time.Duration(cfg.GetIntervalSeconds()) * time.Second}
+	warned := ""
+	apply := func(fp replica.FleetPolicy) {
+		cfg := fp.Config
+		p := server.Policy{Bundle: fp.Bundle, Org: cfg.GetOrg(), Interval: time.Duration(cfg.GetIntervalSeconds()) * time.Second}
 		mu.Lock()
 		defer mu.Unlock()
-		// The roster and the org file's networks are this replica's own
-		// (--roster, --org: give every replica the same ones).
+		// The roster and the org file's networks are the fleet's, as the
+		// replica that published the policy read them; a policy without
+		// them (published by an older replica) keeps this one's own.
 		p.Networks, p.Roster, p.RosterFile, p.RosterLoaded, p.RosterVersion, p.RosterErr =
 			inUse.Networks, inUse.Roster, inUse.RosterFile, inUse.RosterLoaded, inUse.RosterVersion, inUse.RosterErr
+		if fp.Files != nil {
+			files, err := decodeFleetFiles(fp.Files)
+			if err == nil {
+				err = ps.applyFleetFiles(&p, files, inUse)
+			}
+			if err != nil {
+				log.Error().Err(err).Msg("the fleet's roster and org files do not read here: keeping the ones in use")
+				p.Networks, p.Roster, p.RosterFile, p.RosterLoaded, p.RosterVersion, p.RosterErr =
+					inUse.Networks, inUse.Roster, inUse.RosterFile, inUse.RosterLoaded, inUse.RosterVersion, inUse.RosterErr
+			} else if why := ownDiffers(ps, files); why != warned {
+				if why != "" {
+					log.Warn().Str("own", why).Str("fleet_roster", p.RosterVersion).
+						Msg("this replica's own files differ from the fleet's: the fleet's, published by the replica running the fleet jobs, are used")
+				}
+				warned = why
+			}
+		}
 		if samePolicy(p, inUse) {
 			return
 		}
-		if err := ps.compile(&p); err != nil {
+		if p.Bundle.GetVersion() == inUse.Bundle.GetVersion() && inUse.Rules != nil {
+			p.Rules = inUse.Rules // only the settings, roster or networks changed
+		} else if err := ps.compile(&p); err != nil {
 			log.Error().Err(err).Str("keeping", inUse.Bundle.GetVersion()).Msg("the fleet's rules do not compile here: keeping the rules in use")
 			return
 		}
@@ -86,24 +112,37 @@ func runReplica(ctx context.Context, rep *replica.Replica, srv *server.Server, s
 	return rep.Run(ctx, srv, replica.Jobs{Lead: lead, Policy: apply})
 }
 
-// publishPolicy reads --rules and --org now and every period, and
-// publishes them as the fleet's policy when they differ from it.
+// publishPolicy reads --rules, --org and --roster now and every period,
+// and publishes them as the fleet's policy when they differ from it.
 func publishPolicy(ctx context.Context, rep *replica.Replica, ps policySource, period time.Duration, log zerolog.Logger) {
 	var (
-		published *server.Policy
-		lastErr   string
+		published      *server.Policy
+		publishedFiles []byte
+		lastErr        string
 	)
-	if b, c, ok, err := rep.Policy(ctx); err == nil && ok {
-		published = &server.Policy{Bundle: b, Org: c.GetOrg(), Interval: time.Duration(c.GetIntervalSeconds()) * time.Second}
+	if fp, ok, err := rep.Policy(ctx); err == nil && ok {
+		c := fp.Config
+		published = &server.Policy{Bundle: fp.Bundle, Org: c.GetOrg(), Interval: time.Duration(c.GetIntervalSeconds()) * time.Second}
+		publishedFiles = fp.Files
 	}
 	for {
 		p, err := ps.load(published)
-		if err == nil && (published == nil || !samePolicy(p, *published)) {
+		var files []byte
+		if err == nil {
+			var prev fleetFiles
+			if publishedFiles != nil {
+				prev, _ = decodeFleetFiles(publishedFiles)
+			}
+			var f fleetFiles
+			f, err = ps.readFleetFiles(prev)
+			files = f.encode()
+		}
+		if err == nil && (published == nil || !samePolicy(p, *published) || !bytes.Equal(files, publishedFiles)) {
 			if err = ps.compile(&p); err == nil {
 				cfg := &fwv1.ConfigUpdate{IntervalSeconds: int64(p.Interval / time.Second), RulesVersion: p.Bundle.GetVersion(), Org: p.Org}
-				if err = rep.Publish(ctx, p.Bundle, cfg); err == nil {
-					log.Info().Str("rules_version", p.Bundle.GetVersion()).Msg("fleet policy published to every replica")
-					published = &p
+				if err = rep.Publish(ctx, p.Bundle, cfg, files); err == nil {
+					log.Info().Str("rules_version", p.Bundle.GetVersion()).Str("roster_version", p.RosterVersion).Msg("fleet policy published to every replica")
+					published, publishedFiles = &p, files
 				}
 			}
 		}
@@ -120,6 +159,22 @@ func publishPolicy(ctx context.Context, rep *replica.Replica, ps policySource, p
 			return
 		case <-time.After(period):
 		}
+	}
+}
+
+// shareOutputs makes the outputs of a replica (rep not nil) the fleet's:
+// one replica at a time compares and sends (under replica.OutputsLock),
+// from what was sent as the database keeps it, so that each event goes
+// out once per fleet whichever replica applied the change. Each replica
+// still sends what it had queued on its own disk. Give every replica the
+// same --webhook and --syslog: the one that sends uses its own.
+func shareOutputs(outs *output.Outputs, rep *replica.Replica) {
+	if rep == nil {
+		return
+	}
+	outs.Ledger = rep.OutputLedger()
+	outs.Lead = func(ctx context.Context, f func(context.Context)) {
+		rep.RunLocked(ctx, replica.OutputsLock, "outputs", f)
 	}
 }
 

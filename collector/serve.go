@@ -201,6 +201,7 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
 		if outs, err = of.build(*data, st, reg, log.With().Str("part", "output").Logger()); err != nil {
 			return err
 		}
+		shareOutputs(outs, rep)
 	}
 	opts := srv.GRPCOptions()
 	if *insecure {

@@ -60,3 +60,37 @@ func BenchmarkEvaluate(b *testing.B) {
 	}
 	b.ReportMetric(float64(checks)/b.Elapsed().Seconds(), "checks/s")
 }
+
+// BenchmarkHostStateApply is the collector's work for one agent's delta: a
+// host of 300 processes and a few other observations, 6 of which change,
+// judged incrementally.
+func BenchmarkHostStateApply(b *testing.B) {
+	set, err := Load(Builtin(), Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	hi := &fwv1.HostInfo{Os: "linux", Hostname: "h"}
+	obs := make([]*fwv1.Observation, 0, 310)
+	for i := range 300 {
+		obs = append(obs, &fwv1.Observation{Key: fmt.Sprintf("process/%d@1", i), Kind: &fwv1.Observation_Process{Process: &fwv1.Process{Pid: int32(i), Name: fmt.Sprintf("proc%d", i%40), Exe: fmt.Sprintf("/usr/bin/proc%d", i%40)}}})
+	}
+	for i := range 10 {
+		obs = append(obs, &fwv1.Observation{Key: fmt.Sprintf("usb/%d", i), Kind: &fwv1.Observation_UsbDevice{UsbDevice: &fwv1.UsbDevice{VendorId: 0x046d, ProductId: uint32(i)}}})
+	}
+	st := set.NewHostState(hi, nil)
+	st.Apply(true, obs, nil)
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		var up []*fwv1.Observation
+		var rm []string
+		for j := range 3 {
+			n := 1000 + (i*3+j)%5000
+			up = append(up, &fwv1.Observation{Key: fmt.Sprintf("process/%d@2", n), Kind: &fwv1.Observation_Process{Process: &fwv1.Process{Pid: int32(n), Name: "bash", Exe: "/usr/bin/bash"}}})
+			if i > 0 {
+				m := 1000 + ((i-1)*3+j)%5000
+				rm = append(rm, fmt.Sprintf("process/%d@2", m))
+			}
+		}
+		st.Apply(false, up, rm)
+	}
+}

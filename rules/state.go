@@ -19,16 +19,25 @@ type HostState struct {
 	set   *Set
 	hi    *fwv1.HostInfo
 	org   *fwv1.OrgPolicy
-	obs   map[string]*fwv1.Observation
+	obs   map[string]stateObs
+	keys  []string                   // of obs, sorted: the host rules see the host in a stable order
 	found map[string][]*fwv1.Finding // observation key -> its findings
 	errs  map[string][]string        // observation key -> its rule errors
 	// until is when an exception's expiry makes the kept findings stale.
 	until time.Time
 }
 
+// stateObs is one observation with its kind, found once when it comes in
+// (not at every change of the host).
+type stateObs struct {
+	o    *fwv1.Observation
+	kind string
+	msg  proto.Message
+}
+
 // NewHostState is the state of a host with no observations yet.
 func (s *Set) NewHostState(hi *fwv1.HostInfo, org *fwv1.OrgPolicy) *HostState {
-	return &HostState{set: s, hi: hi, org: org, obs: map[string]*fwv1.Observation{},
+	return &HostState{set: s, hi: hi, org: org, obs: map[string]stateObs{},
 		found: map[string][]*fwv1.Finding{}, errs: map[string][]string{}, until: s.nextExpiry(s.now())}
 }
 
@@ -72,6 +81,7 @@ func (st *HostState) Apply(full bool, upserted []*fwv1.Observation, removed []st
 	}
 	if full {
 		clear(st.obs)
+		st.keys = st.keys[:0]
 		clear(st.found)
 		clear(st.errs)
 		st.until = st.set.nextExpiry(e.now)
@@ -83,7 +93,12 @@ func (st *HostState) Apply(full bool, upserted []*fwv1.Observation, removed []st
 		if kind == "" {
 			continue
 		}
-		st.obs[o.Key] = o
+		if _, ok := st.obs[o.Key]; !ok {
+			if i, found := slices.BinarySearch(st.keys, o.Key); !found {
+				st.keys = slices.Insert(st.keys, i, o.Key)
+			}
+		}
+		st.obs[o.Key] = stateObs{o: o, kind: kind, msg: msg}
 		one := &Result{}
 		fs := e.observation(o, kind, msg, nil, one)
 		res.Checks += one.Checks
@@ -99,19 +114,19 @@ func (st *HostState) Apply(full bool, upserted []*fwv1.Observation, removed []st
 		}
 	}
 	for _, k := range removed {
+		if _, ok := st.obs[k]; ok {
+			if i, found := slices.BinarySearch(st.keys, k); found {
+				st.keys = slices.Delete(st.keys, i, i+1)
+			}
+		}
 		delete(st.obs, k)
 		delete(st.found, k)
 		delete(st.errs, k)
 	}
-	keys := make([]string, 0, len(st.obs))
-	for k := range st.obs {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys) // the host rules see the host in a stable order
 	byKind := map[string][]proto.Message{}
-	for _, k := range keys {
-		kind, msg := KindOf(st.obs[k])
-		byKind[kind] = append(byKind[kind], msg)
+	for _, k := range st.keys {
+		so := st.obs[k]
+		byKind[so.kind] = append(byKind[so.kind], so.msg)
 		res.Findings = append(res.Findings, st.found[k]...)
 		res.Errors = append(res.Errors, st.errs[k]...)
 	}
@@ -123,8 +138,8 @@ func (st *HostState) Apply(full bool, upserted []*fwv1.Observation, removed []st
 // merged is the host after a change, as one full state.
 func (st *HostState) merged(upserted []*fwv1.Observation, removed []string) []*fwv1.Observation {
 	m := make(map[string]*fwv1.Observation, len(st.obs)+len(upserted))
-	for k, o := range st.obs {
-		m[k] = o
+	for k, so := range st.obs {
+		m[k] = so.o
 	}
 	for _, o := range upserted {
 		m[o.GetKey()] = o

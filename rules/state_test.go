@@ -2,6 +2,7 @@ package rules
 
 import (
 	"fmt"
+	"maps"
 	"math/rand/v2"
 	"slices"
 	"testing"
@@ -79,6 +80,9 @@ func TestHostStateIsEvaluate(t *testing.T) {
 			}
 			if st.Len() != len(cur) {
 				t.Fatalf("seed %d step %d: %d observations kept, want %d", seed, step, st.Len(), len(cur))
+			}
+			if want := slices.Sorted(maps.Keys(cur)); !slices.Equal(st.keys, want) {
+				t.Fatalf("seed %d step %d: kept keys %v, want %v", seed, step, st.keys, want)
 			}
 		}
 	}

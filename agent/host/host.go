@@ -63,6 +63,9 @@ type Host struct {
 	dirCache map[string]string // resolved directories of a --root directory
 
 	bufs sync.Pool // scratch buffers for reading live files (readLive)
+
+	sharedMu sync.Mutex
+	shared   map[string]*sharedValue // readings shared by the sensors (Shared)
 }
 
 // Meta is what snapshot.json says of the captured host, besides its entries.

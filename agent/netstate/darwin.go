@@ -33,7 +33,7 @@ func readDarwin(ctx context.Context, h *host.Host) (State, error) {
 	if err != nil {
 		errs = append(errs, err)
 	}
-	st.Routes = routes
+	st.Routes, st.main, st.mainErr = routes, routes, err
 	return st, absentOK(errs)
 }
 

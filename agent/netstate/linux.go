@@ -10,6 +10,7 @@ import (
 	"math/bits"
 	"net/netip"
 	"path"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -18,8 +19,14 @@ import (
 )
 
 // readLinux reads the interfaces, their addresses and the routes from the
-// Linux files named in the package doc.
+// Linux files named in the package doc, and the policy routes.
 func readLinux(ctx context.Context, h *host.Host) (State, error) {
+	return readLinuxWith(ctx, h, policyRoutesLinux)
+}
+
+// readLinuxWith is readLinux with policy as the reader of the policy
+// routes (the benchmark gives it the ip commands to compare).
+func readLinuxWith(ctx context.Context, h *host.Host, policy func(context.Context, *host.Host) ([]*fwv1.Route, error)) (State, error) {
 	var st State
 	var errs []error
 	ifs, err := linuxInterfaces(h)
@@ -31,7 +38,8 @@ func readLinux(ctx context.Context, h *host.Host) (State, error) {
 	if err != nil {
 		errs = append(errs, err)
 	}
-	pol, err := policyRoutesLinux(ctx, h)
+	st.main, st.mainErr = slices.Clip(st.Routes), err
+	pol, err := policy(ctx, h)
 	if err != nil {
 		errs = append(errs, err)
 	}

@@ -6,22 +6,24 @@
 //
 // What it reads, per OS:
 //
-// Linux (files only, through the host root):
+// Linux (files through the host root, and one netlink reading):
 //   - /sys/class/net/*/{type,ifindex,operstate,address,flags,mtu,uevent,
 //     tun_flags,phy80211/name} and the link /sys/class/net/*/device;
 //   - addresses: /proc/net/if_inet6 (IPv6) and /proc/net/fib_trie (IPv4:
-//     procfs has no per-interface IPv4 file and the ip command is not
-//     allowed; each local /32 of the trie is given to the interface whose
-//     connected route holds it, 127/8 to lo);
+//     procfs has no per-interface IPv4 file; each local /32 of the trie
+//     is given to the interface whose connected route holds it, 127/8 to
+//     lo);
 //   - routes: /proc/net/route and /proc/net/ipv6_route (the main table);
-//   - policy routing: `/sbin/ip rule show`, `/sbin/ip -6 rule show`,
+//   - policy routing: the rules and the routes of every table of both
+//     families, read over netlink (RTM_GETRULE and RTM_GETROUTE dumps) and
+//     recorded as api/policy_routing.json; a snapshot recorded before it
+//     holds the output of `/sbin/ip rule show`, `/sbin/ip -6 rule show`,
 //     `/sbin/ip route show table all` and `/sbin/ip -6 route show table
-//     all` (the one command allowed on Linux; recorded in snapshots, absent
-//     ones are no error): the default route of a table that a rule sends
-//     every packet of the host to, as wg-quick's table 51820 and
-//     Tailscale's exit-node table 52 are, is added with its table and rule
-//     (policy.go). Only Read adds them; Routes, for the default gateway,
-//     keeps the main table.
+//     all` instead, which is read in its place (absent ones are no error):
+//     the default route of a table that a rule sends every packet of the
+//     host to, as wg-quick's table 51820 and Tailscale's exit-node table 52
+//     are, is added with its table and rule (policy.go). Only Read adds
+//     them; Routes, for the default gateway, keeps the main table.
 //
 // macOS: api/interfaces.json (gopsutil net.Interfaces, getifaddrs) and
 // `/usr/sbin/netstat -rn` (routes).
@@ -44,6 +46,8 @@ import (
 	"slices"
 	"strings"
 
+	"google.golang.org/protobuf/proto"
+
 	"github.com/farmwatch/farmwatch/agent/host"
 	"github.com/farmwatch/farmwatch/agent/sensor"
 	fwv1 "github.com/farmwatch/farmwatch/proto/farmwatch/v1"
@@ -54,18 +58,66 @@ type State struct {
 	Interfaces []*fwv1.NetInterface // kind (type) and addresses filled in; tunnel left to the caller
 	Routes     []*fwv1.Route        // as read: family set, default and tunnel marks left to MarkRoutes
 	DNS        []*fwv1.DnsResolver  // Windows only: the DNS servers of each adapter, source "adapter"
+
+	main    []*fwv1.Route // what Routes gives: on Linux the main table alone
+	mainErr error
 }
 
 // Read reads the host's interfaces and routes. A part that cannot be read
 // leaves the others; an API result or command that a snapshot does not hold,
 // or that a --root tree cannot give, leaves its part empty and is no error.
+//
+// The host is read once: the network and netid sensors of one scan (one
+// Host) share the reading, each getting a copy of its own to mark.
 func Read(ctx context.Context, h *host.Host) (State, error) {
-	return sensor.ByOS[State]{Linux: readLinux, Darwin: readDarwin, Windows: readWindows}.Read(ctx, h)
+	st, err := shared(ctx, h)
+	return st.clone(), err
 }
 
-// Routes reads the host's routes alone, as Read does.
+// Routes reads the host's routes alone, as Read does, without the policy
+// routes of other tables on Linux: the default gateway is main's. It
+// shares Read's reading.
 func Routes(ctx context.Context, h *host.Host) ([]*fwv1.Route, error) {
-	return sensor.ByOS[[]*fwv1.Route]{Linux: routesLinux, Darwin: routesDarwin, Windows: routesWindows}.Read(ctx, h)
+	st, _ := shared(ctx, h)
+	return cloneAll(st.main), st.mainErr
+}
+
+// shared reads the host once per Host (host.Shared); the first sensor to
+// ask reads with its context, the other waits for that reading.
+func shared(ctx context.Context, h *host.Host) (State, error) {
+	type reading struct {
+		st  State
+		err error
+	}
+	v, _ := h.Shared("netstate", func() (any, error) {
+		st, err := sensor.ByOS[State]{Linux: readLinux, Darwin: readDarwin, Windows: readWindows}.Read(ctx, h)
+		if errors.Is(err, errors.ErrUnsupported) {
+			st.mainErr = err
+		}
+		return reading{st, err}, nil
+	})
+	r, ok := v.(reading)
+	if !ok {
+		err := errors.New("netstate: the shared reading of the network failed")
+		return State{mainErr: err}, err
+	}
+	return r.st, r.err
+}
+
+// clone copies what the sensors change (MarkRoutes, tunnel marks).
+func (s State) clone() State {
+	return State{Interfaces: cloneAll(s.Interfaces), Routes: cloneAll(s.Routes), DNS: cloneAll(s.DNS)}
+}
+
+func cloneAll[T proto.Message](in []T) []T {
+	if in == nil {
+		return nil
+	}
+	out := make([]T, len(in))
+	for i, m := range in {
+		out[i] = proto.Clone(m).(T)
+	}
+	return out
 }
 
 // IfaceRecord is one interface as api/interfaces.json holds it (macOS from

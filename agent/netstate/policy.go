@@ -4,6 +4,7 @@ import (
 	"context"
 
 	"net/netip"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -21,15 +22,18 @@ import (
 //
 // and Tailscale, using an exit node, puts "default dev tailscale0" in
 // table 52 behind "5270: from all lookup 52". /proc/net/route shows the
-// main table only, so the agent reads the rules and every table through
-// the allow-listed ip command (recorded in snapshots like any command):
+// main table only, so the agent reads the rules and every table over
+// netlink (netlink.go), recorded as api/policy_routing.json (API.md).
+// Snapshots recorded before that hold the output of the allow-listed ip
+// command instead, which is read when there is no record (and on a live
+// host whose netlink socket is refused):
 //
 //	/sbin/ip rule show
 //	/sbin/ip -6 rule show
 //	/sbin/ip route show table all
 //	/sbin/ip -6 route show table all
 //
-// A snapshot without them, or a --root tree, leaves the policy routes
+// A snapshot with neither, or a --root tree, leaves the policy routes
 // out and is no error.
 
 // IPRule is one line of `ip rule show`.
@@ -109,6 +113,9 @@ func ParseIPRule(s string) []IPRule {
 		if r.Action == "" || r.Action == "lookup" && r.Table == "" {
 			continue
 		}
+		if r.Action != "lookup" {
+			r.Table = "" // "lookup 5 ... unreachable": the action wins, no table is looked up
+		}
 		out = append(out, r)
 	}
 	return out
@@ -129,7 +136,10 @@ var routeTypes = map[string]bool{"local": true, "broadcast": true, "blackhole": 
 	"prohibit": true, "throw": true, "multicast": true, "anycast": true, "nat": true, "unicast": true}
 
 // ParseIPRoute parses the output of `ip route show table all` (or `ip -6
-// ...`); v6 says which family "default" stands for. Multipath next hops
+// ...`); v6 says which family "default" stands for. Without -4, ip shows
+// the IPv6 routes too: when v6 is false a route with an IPv6 destination,
+// or with a router preference (written "pref", IPv6 only), is left out, so
+// that an IPv6 default is not taken for an IPv4 one. Multipath next hops
 // after the first line of a route are skipped.
 func ParseIPRoute(s string, v6 bool) []IPRoute {
 	var out []IPRoute
@@ -162,8 +172,8 @@ func ParseIPRoute(s string, v6 bool) []IPRoute {
 			}
 		}
 		p, err := netip.ParsePrefix(dst)
-		if err != nil {
-			continue
+		if err != nil || !v6 && (p.Addr().Is6() || slices.Contains(f[i+1:], "pref")) {
+			continue // `ip route show table all` shows IPv6 too; only they have a pref
 		}
 		r.Destination = p.Masked().String()
 		for i++; i < len(f); i++ {
@@ -268,10 +278,12 @@ func ruleText(r IPRule) string {
 	return b.String()
 }
 
-// policyRoutesLinux reads the rules and all tables with the ip command and
-// returns the policy defaults of both families. A host that cannot run
-// the command, or a snapshot that did not record it, gives none.
-func policyRoutesLinux(ctx context.Context, h *host.Host) ([]*fwv1.Route, error) {
+// policyCommands reads the rules and all tables with the ip command and
+// returns the policy defaults of both families, and the errors of the
+// commands: the reading of snapshots recorded before
+// api/policy_routing.json, and of a live host whose netlink socket was
+// refused.
+func policyCommands(ctx context.Context, h *host.Host) ([]*fwv1.Route, []error) {
 	var out []*fwv1.Route
 	var errs []error
 	for _, fam := range []struct {
@@ -290,5 +302,5 @@ func policyRoutesLinux(ctx context.Context, h *host.Host) ([]*fwv1.Route, error)
 		}
 		out = append(out, PolicyDefaults(ParseIPRule(string(rb)), ParseIPRoute(string(tb), fam.v6 != nil), fam.name)...)
 	}
-	return out, absentOK(errs)
+	return out, errs
 }

@@ -94,6 +94,17 @@ func TestParseIPRoute(t *testing.T) {
 	if len(v6) != 1 || v6[0].Destination != "::/0" {
 		t.Errorf("v6 default: %+v", v6)
 	}
+	// `ip route show table all` without -4 shows both families (this
+	// machine's own output): an IPv6 default is no IPv4 one.
+	mixed := ParseIPRoute(plainTable+`fd00::/64 dev eth0 proto kernel metric 256 pref medium
+default via fd00::1 dev eth0 metric 1024 pref medium
+default dev wg0 table 51820 metric 1024 pref medium
+local ::1 dev lo table local proto kernel metric 0 pref medium
+multicast ff00::/8 dev eth0 table local proto kernel metric 256 pref medium
+`, false)
+	if d := cmp.Diff(ParseIPRoute(plainTable, false), mixed); d != "" {
+		t.Errorf("IPv6 routes read as IPv4 ones (-want +got):\n%s", d)
+	}
 }
 
 func TestPolicyDefaults(t *testing.T) {

@@ -42,14 +42,8 @@ func readWindows(ctx context.Context, h *host.Host) (State, error) {
 		errs = append(errs, err)
 	}
 	st.Routes = WindowsRoutes(routes, names)
-	return st, absentOK(errs)
-}
-
-// routesWindows reads api/routes.json, and api/interfaces.json for the
-// names of the interfaces.
-func routesWindows(ctx context.Context, h *host.Host) ([]*fwv1.Route, error) {
-	st, err := readWindows(ctx, h)
-	return st.Routes, err
+	st.main, st.mainErr = st.Routes, absentOK(errs)
+	return st, st.mainErr
 }
 
 // WindowsKind classifies an adapter by its description, name and IANA

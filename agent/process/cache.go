@@ -3,6 +3,7 @@ package process
 import (
 	"context"
 	"sync"
+	"time"
 
 	"github.com/farmwatch/farmwatch/agent/host"
 	fwv1 "github.com/farmwatch/farmwatch/proto/farmwatch/v1"
@@ -25,15 +26,95 @@ import (
 //
 // A helpdesk scan uses no cache; neither do darwin and windows, whose
 // process table comes whole from one OS call.
+//
+// Where a source reports every exec and exit of the machine as it happens
+// (the process connector: procevent tells the cache with Follow, Changed
+// and Lost), a listing does not even read the stat of a known process that
+// no event named: it reads the /proc directory, and the new or changed
+// processes. The cache trusts the events only after a listing that read
+// every process and started once the source had settled (FollowSettle
+// after it started or lost events), and stops trusting them at once when
+// the source stops or loses events.
 type Cache struct {
-	mu    sync.Mutex
+	mu    sync.Mutex // one listing at a time: each replaces byPid
 	byPid map[int32]cachedProcess
 	stats CacheStats
+
+	ev        sync.Mutex // guards the event state below; never held while reading
+	following bool       // a source reports every exec and exit
+	since     time.Time  // when it started following, or last lost events
+	gen       uint64     // counts Follow and Lost calls
+	trusted   bool       // listings may take unnamed known processes unread
+	dirty     map[int32]bool
+	now       func() time.Time
 }
 
-// CacheStats counts how the last listing was made.
+// FollowSettle is how long after an event source started (or lost
+// events) a listing must start for the cache to trust the source: the
+// process connector answers its subscription within two seconds or fails.
+const FollowSettle = 3 * time.Second
+
+// maxDirty bounds the pids remembered between two listings; past it the
+// next listing reads every process, as if events had been lost.
+const maxDirty = 8192
+
+// CacheStats counts how the last listing was made: processes taken from
+// the cache after a check of their stat and exe link, taken unread
+// (trusted events named nothing about them), and read.
 type CacheStats struct {
-	Reused, Read int
+	Reused, Trusted, Read int
+}
+
+// Follow says whether a source now reports every exec and exit of the
+// machine to Changed (true), or none does any more (false). Either way the
+// next listing reads every process.
+func (c *Cache) Follow(on bool) {
+	if c == nil {
+		return
+	}
+	c.ev.Lock()
+	defer c.ev.Unlock()
+	c.following, c.trusted, c.since, c.dirty = on, false, c.clock(), nil
+	c.gen++
+}
+
+// Lost says that the source lost events: the next listing reads every
+// process.
+func (c *Cache) Lost() {
+	if c == nil {
+		return
+	}
+	c.ev.Lock()
+	defer c.ev.Unlock()
+	c.trusted, c.since, c.dirty = false, c.clock(), nil
+	c.gen++
+}
+
+// Changed says that a process started, executed a program or ended.
+func (c *Cache) Changed(pid int32) {
+	if c == nil {
+		return
+	}
+	c.ev.Lock()
+	defer c.ev.Unlock()
+	if !c.trusted && !c.following {
+		return
+	}
+	if c.dirty == nil {
+		c.dirty = map[int32]bool{}
+	}
+	c.dirty[pid] = true
+	if len(c.dirty) > maxDirty {
+		c.trusted, c.since, c.dirty = false, c.clock(), nil
+		c.gen++
+	}
+}
+
+func (c *Cache) clock() time.Time {
+	if c.now != nil {
+		return c.now()
+	}
+	return time.Now()
 }
 
 type cachedProcess struct {
@@ -60,19 +141,36 @@ func (c *Cache) List(ctx context.Context, h *host.Host) ([]*fwv1.Process, error)
 	if c == nil || !h.Live() || h.OS() != "linux" {
 		return List(ctx, h)
 	}
-	c.mu.Lock() // one listing at a time: each replaces the cache
+	c.mu.Lock()
 	defer c.mu.Unlock()
+	c.ev.Lock()
+	dirty, trust, gen, start := c.dirty, c.trusted, c.gen, c.clock()
+	c.dirty = nil // what changes from now on is for the next listing
+	c.ev.Unlock()
+
 	next := make(map[int32]cachedProcess, len(c.byPid))
 	var st CacheStats
-	ps, err := listWith(ctx, h, func(pid int, btime int64, users map[uint32]string) (*fwv1.Process, error) {
-		return c.read(h, pid, btime, users, next, &st)
+	ps, err := listWith(ctx, h, 1, func(pid int, btime int64, users map[uint32]string) (*fwv1.Process, error) {
+		if old, ok := c.byPid[int32(pid)]; ok && trust && !dirty[int32(pid)] && !dirty[old.p.Ppid] {
+			next[int32(pid)] = old
+			st.Trusted++
+			return proto.CloneOf(old.p), nil
+		}
+		return c.read(h, pid, btime, users, next, &st, dirty[int32(pid)])
 	})
 	c.byPid, c.stats = next, st
+
+	c.ev.Lock()
+	if !trust && err == nil && c.gen == gen && c.following && start.Sub(c.since) >= FollowSettle {
+		c.trusted = true // this listing read everything after the source settled
+	}
+	c.ev.Unlock()
 	return finish(ps, err)
 }
 
 // read reads one process, from the cache when it is the one cached.
-func (c *Cache) read(h *host.Host, pid int, btime int64, users map[uint32]string, next map[int32]cachedProcess, st *CacheStats) (*fwv1.Process, error) {
+// A changed process (an event named it) is read whole.
+func (c *Cache) read(h *host.Host, pid int, btime int64, users map[uint32]string, next map[int32]cachedProcess, st *CacheStats, changed bool) (*fwv1.Process, error) {
 	dir := "/proc/" + itoa(pid)
 	statb, err := h.ReadFile(dir + "/stat")
 	if err != nil {
@@ -85,11 +183,15 @@ func (c *Cache) read(h *host.Host, pid int, btime int64, users map[uint32]string
 	if isKernelThread(pid, s) {
 		return nil, nil
 	}
-	if old, ok := c.byPid[int32(pid)]; ok && old.startTicks == s.StartTicks && old.comm == s.Comm {
+	if old, ok := c.byPid[int32(pid)]; ok && !changed && old.startTicks == s.StartTicks && old.comm == s.Comm {
 		exe, _ := readExe(h, dir)
 		if exe == old.exe {
+			if old.p.Ppid != s.PPid { // reparented: the same process, another parent
+				np := proto.CloneOf(old.p)
+				np.Ppid = s.PPid
+				old.p = np
+			}
 			p := proto.CloneOf(old.p)
-			p.Ppid = s.PPid // a reparented process keeps its identity
 			next[int32(pid)] = old
 			st.Reused++
 			return p, nil

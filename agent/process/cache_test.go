@@ -6,6 +6,8 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -174,4 +176,176 @@ func find(ps []*fwv1.Process, pid int32) *fwv1.Process {
 		}
 	}
 	return nil
+}
+
+// TestCacheFollow: with a source that reports every exec and exit, the
+// cache trusts it only after a full listing that started once the source
+// settled; then a known process is taken unread until an event names it
+// (or its parent), and lost events, a flood of events or the end of the
+// source make the next listing read everything again.
+func TestCacheFollow(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("the cache is for /proc")
+	}
+	sh, err := exec.LookPath("sh")
+	if err != nil {
+		t.Skip("no sh")
+	}
+	dir := t.TempDir()
+	var copies [2]string
+	for i, d := range []string{"a", "b"} {
+		b, err := os.ReadFile(sh)
+		if err != nil {
+			t.Fatal(err)
+		}
+		copies[i] = filepath.Join(dir, d, "fwfollowtest")
+		if err := os.MkdirAll(filepath.Dir(copies[i]), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(copies[i], b, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	flag := filepath.Join(dir, "go")
+	// The parent starts a child, waits for the flag, then executes the
+	// other copy of sh; told to, that one exits, leaving its child to be
+	// reparented.
+	cmd := exec.Command(copies[0], "-c", `sleep 60 & echo $! > "$1.child"; while [ ! -e "$1" ]; do sleep 0.05; done; exec "$2" -c 'while [ ! -e "$0.exit" ]; do sleep 0.05; done' "$1"`, "x", flag, copies[1])
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { cmd.Process.Kill(); cmd.Wait() }()
+	pid := int32(cmd.Process.Pid)
+	var child int32
+	deadline := time.Now().Add(10 * time.Second)
+	for child == 0 {
+		if b, err := os.ReadFile(flag + ".child"); err == nil && len(b) > 1 {
+			n, _ := strconv.Atoi(strings.TrimSpace(string(b)))
+			child = int32(n)
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the child never started")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	defer func() {
+		if p, err := os.FindProcess(int(child)); err == nil {
+			p.Kill()
+		}
+	}()
+
+	h, err := host.Live()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	now := time.Unix(1_800_000_000, 0)
+	c := NewCache()
+	c.now = func() time.Time { return now }
+	list := func() []*fwv1.Process {
+		t.Helper()
+		ps, err := c.List(ctx, h)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ps
+	}
+
+	c.Follow(true)
+	list() // read everything; the source has not settled
+	if st := c.Stats(); st.Read == 0 || st.Trusted != 0 {
+		t.Fatalf("first listing %+v", st)
+	}
+	now = now.Add(FollowSettle - time.Millisecond)
+	list()
+	if st := c.Stats(); st.Trusted != 0 || st.Reused == 0 {
+		t.Fatalf("listing before the source settled %+v: want every process checked", st)
+	}
+	now = now.Add(time.Second)
+	list() // checks every process, after the source settled: trusted from now
+	if st := c.Stats(); st.Trusted != 0 {
+		t.Fatalf("the settling listing trusted %d processes", st.Trusted)
+	}
+	ps := list()
+	if st := c.Stats(); st.Trusted < len(ps)/2 || st.Reused != 0 {
+		t.Fatalf("trusted listing %+v of %d", st, len(ps))
+	}
+
+	// Exec in place, unreported: the trusted cache keeps the old program
+	// (what it trusts the events for); reported, it reads the new one.
+	if err := os.WriteFile(flag, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	waitExe(t, pid, copies[1])
+	if p := find(list(), pid); p == nil || p.Exe != copies[0] {
+		t.Fatalf("unreported exec: %v, want the cached %s (taken unread)", p, copies[0])
+	}
+	c.Changed(pid)
+	if p := find(list(), pid); p == nil || p.Exe != copies[1] || !strings.Contains(p.Cmdline, "exit") {
+		t.Fatalf("reported exec: %v, want %s read anew", p, copies[1])
+	}
+	if st := c.Stats(); st.Trusted == 0 {
+		t.Fatalf("one event made the cache distrust everything: %+v", st)
+	}
+
+	// The parent ends: its exit (an event naming it) makes its children
+	// be checked again, so the reparented child shows its new parent.
+	if err := os.WriteFile(flag+".exit", nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cmd.Wait()
+	c.Changed(pid)
+	if p := find(list(), child); p == nil || p.Ppid == pid {
+		t.Fatalf("reparented child: %v, want another parent than the ended %d", p, pid)
+	}
+
+	// Lost events: everything is checked again, then trusted after the
+	// source settles again.
+	c.Lost()
+	list()
+	if st := c.Stats(); st.Trusted != 0 {
+		t.Fatalf("after lost events %+v", st)
+	}
+	now = now.Add(FollowSettle)
+	list()
+	list()
+	if st := c.Stats(); st.Trusted == 0 {
+		t.Fatalf("not trusted again after settling: %+v", st)
+	}
+
+	// A flood of events is as good as lost.
+	for i := range maxDirty + 1 {
+		c.Changed(int32(4_000_000 + i))
+	}
+	list()
+	if st := c.Stats(); st.Trusted != 0 {
+		t.Fatalf("after a flood of events %+v", st)
+	}
+	if len(c.dirty) != 0 {
+		t.Fatalf("%d dirty pids kept", len(c.dirty))
+	}
+
+	// The source stops: never trusted again until it follows again.
+	c.Follow(false)
+	for range 3 {
+		now = now.Add(FollowSettle)
+		list()
+		if st := c.Stats(); st.Trusted != 0 {
+			t.Fatalf("after the source stopped %+v", st)
+		}
+	}
+}
+
+func waitExe(t *testing.T, pid int32, exe string) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if got, _ := os.Readlink("/proc/" + itoa(int(pid)) + "/exe"); got == exe {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("pid %d never executed %s", pid, exe)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }

@@ -7,8 +7,10 @@ import (
 	"fmt"
 	"io/fs"
 	"path"
+	"runtime"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -22,15 +24,26 @@ import (
 const clockTicks = 100
 
 // readLinux reads the process table from /proc; the package doc says what.
+// The live machine's processes are read by several workers at once: a
+// helpdesk scan is mostly this, and the other sensors leave cores idle.
 func readLinux(ctx context.Context, h *host.Host) ([]*fwv1.Process, error) {
-	return listWith(ctx, h, func(pid int, btime int64, users map[uint32]string) (*fwv1.Process, error) {
+	workers := 1
+	if h.Live() {
+		workers = min(runtime.GOMAXPROCS(0), maxListWorkers)
+	}
+	return listWith(ctx, h, workers, func(pid int, btime int64, users map[uint32]string) (*fwv1.Process, error) {
 		return readProcess(h, pid, btime, users)
 	})
 }
 
+// maxListWorkers bounds the workers of a listing.
+const maxListWorkers = 4
+
 // listWith lists /proc, reading each process with read (nil, nil: a kernel
-// thread, not listed).
-func listWith(ctx context.Context, h *host.Host, read func(pid int, btime int64, users map[uint32]string) (*fwv1.Process, error)) ([]*fwv1.Process, error) {
+// thread, not listed) in workers goroutines at once; read must then be
+// safe for concurrent use. The result is in the directory's order, and the
+// error is the one of the first process in it that failed.
+func listWith(ctx context.Context, h *host.Host, workers int, read func(pid int, btime int64, users map[uint32]string) (*fwv1.Process, error)) ([]*fwv1.Process, error) {
 	ents, err := h.ReadDir("/proc")
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) && !h.Live() {
@@ -46,17 +59,40 @@ func listWith(ctx context.Context, h *host.Host, read func(pid int, btime int64,
 	if b, err := h.ReadFile("/etc/passwd"); err == nil {
 		users = ParsePasswd(b)
 	}
-	out := make([]*fwv1.Process, 0, len(ents))
-	for i, e := range ents {
-		if i%64 == 0 && ctx.Err() != nil {
-			return nil, ctx.Err()
+	pids := make([]int, 0, len(ents))
+	for _, e := range ents {
+		if pid, err := strconv.Atoi(e.Name); err == nil && pid > 0 {
+			pids = append(pids, pid)
 		}
-		pid, err := strconv.Atoi(e.Name)
-		if err != nil || pid <= 0 {
-			continue
+	}
+	got := make([]*fwv1.Process, len(pids))
+	errs := make([]error, len(pids))
+	readRange := func(from, to int) {
+		for i := from; i < to; i++ {
+			if (i-from)%64 == 0 && ctx.Err() != nil {
+				errs[i] = ctx.Err()
+				return
+			}
+			got[i], errs[i] = read(pids[i], btime, users)
 		}
-		p, err := read(pid, btime, users)
-		if err != nil {
+	}
+	if workers = max(1, min(workers, len(pids)/64)); workers == 1 {
+		readRange(0, len(pids))
+	} else {
+		var wg sync.WaitGroup
+		per := (len(pids) + workers - 1) / workers
+		for from := 0; from < len(pids); from += per {
+			wg.Add(1)
+			go func(from, to int) {
+				defer wg.Done()
+				readRange(from, to)
+			}(from, min(from+per, len(pids)))
+		}
+		wg.Wait()
+	}
+	out := make([]*fwv1.Process, 0, len(pids))
+	for i, p := range got {
+		if err := errs[i]; err != nil {
 			if gone(err) {
 				continue // it exited while we looked
 			}

@@ -25,6 +25,9 @@ type netlinkSource struct{}
 
 func (netlinkSource) name() string { return "netlink (CN_PROC)" }
 
+// reportsEveryExec: the connector reports every exec and every exit.
+func (netlinkSource) reportsEveryExec() bool { return true }
+
 // ackTimeout is how long the kernel has to answer the subscription. It
 // does not answer at all outside the initial PID namespace.
 const ackTimeout = 2 * time.Second

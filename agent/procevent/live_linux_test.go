@@ -4,6 +4,7 @@ package procevent
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"os"
 	"os/exec"
@@ -14,6 +15,7 @@ import (
 	"time"
 
 	"github.com/farmwatch/farmwatch/agent/host"
+	"github.com/farmwatch/farmwatch/agent/process"
 	fwv1 "github.com/farmwatch/farmwatch/proto/farmwatch/v1"
 )
 
@@ -112,4 +114,85 @@ func copyFile(t *testing.T, from, to string) {
 	if err := dst.Close(); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// TestWatcherFeedsCache: with the process connector, the watcher tells the
+// resident agent's process cache of every exec, so a trusted cache that
+// reads no known process still sees a program executed in place.
+func TestWatcherFeedsCache(t *testing.T) {
+	if testing.Short() {
+		t.Skip("waits for the connector to settle")
+	}
+	h, err := host.Live()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Close()
+	dir := t.TempDir()
+	a, b := filepath.Join(dir, "a", "fwfeedtest"), filepath.Join(dir, "b", "fwfeedtest")
+	for _, p := range []string{a, b} {
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		copyFile(t, "/bin/sh", p)
+	}
+	flag := filepath.Join(dir, "go")
+	cmd := exec.Command(a, "-c", `while [ ! -e "$1" ]; do sleep 0.05; done; exec "$2" -c 'sleep 60'`, "x", flag, b)
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { cmd.Process.Kill(); cmd.Wait() }()
+
+	c := process.NewCache()
+	w := New(Config{Host: h, Processes: c})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- w.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+	deadline := time.Now().Add(5 * time.Second)
+	for w.Mode() == "not started" && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	time.Sleep(ackTimeout + 100*time.Millisecond)
+	if !strings.HasPrefix(w.Mode(), "netlink") {
+		t.Skipf("the process connector is not available here (%s)", w.Mode())
+	}
+	list := func() []*fwv1.Process {
+		t.Helper()
+		ps, err := c.List(ctx, h)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ps
+	}
+	list()
+	time.Sleep(process.FollowSettle)
+	list() // after the source settled: trusted from now
+	list()
+	if st := c.Stats(); st.Trusted == 0 {
+		t.Fatalf("the cache does not trust the connector: %+v", st)
+	}
+	if err := os.WriteFile(flag, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	pid := cmd.Process.Pid
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		if got, _ := os.Readlink(fmt.Sprintf("/proc/%d/exe", pid)); got == b {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the test process never executed the second copy")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	time.Sleep(200 * time.Millisecond) // the event's way through the socket
+	for _, p := range list() {
+		if p.Pid == int32(pid) {
+			if p.Exe != b {
+				t.Fatalf("after an exec the connector reported: exe %s, want %s", p.Exe, b)
+			}
+			return
+		}
+	}
+	t.Fatalf("pid %d not listed", pid)
 }

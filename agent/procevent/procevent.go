@@ -24,6 +24,10 @@
 //
 // What a scan took is the API result api/process_events.json (API.md), so
 // a snapshot replays it.
+//
+// The resident agent's process cache (process.Cache) is told of every
+// event, and whether the source reports every exec and exit: with the
+// connector, a scan reads only the processes that an event named.
 package procevent
 
 import (
@@ -133,6 +137,11 @@ type Config struct {
 	// Notify is called, without blocking, when a process the rules care
 	// about started or ended: the agent scans soon.
 	Notify func()
+	// Processes, when set, is the resident agent's process cache: it is
+	// told of every event before any judging, and whether the source
+	// reports every exec and exit (process.Cache says what it does with
+	// that).
+	Processes *process.Cache
 }
 
 // Watcher follows process starts and ends on the running machine.
@@ -194,6 +203,15 @@ type source interface {
 	run(ctx context.Context, emit func([]Event), lost func(uint64)) error
 }
 
+// complete is a source that reports every exec and every exit of the
+// machine (the process connector); a polling source sees new pids only.
+type complete interface{ reportsEveryExec() bool }
+
+func isComplete(s source) bool {
+	c, ok := s.(complete)
+	return ok && c.reportsEveryExec()
+}
+
 // errUnavailable wraps why an event source cannot be used here.
 var errUnavailable = errors.New("unavailable")
 
@@ -204,9 +222,12 @@ func (w *Watcher) Run(ctx context.Context) error {
 	if w.c.PollOnly && len(srcs) > 0 {
 		srcs = []source{fallback{srcs[len(srcs)-1], "as configured"}}
 	}
+	defer w.c.Processes.Follow(false)
 	for i, src := range srcs {
 		w.setMode(src.name())
+		w.c.Processes.Follow(isComplete(src))
 		err := src.run(ctx, w.handle, w.lost)
+		w.c.Processes.Follow(false)
 		if ctx.Err() != nil {
 			return nil
 		}
@@ -230,6 +251,7 @@ type fallback struct {
 func (f fallback) name() string { return f.source.name() + " (" + f.why + ")" }
 
 func (w *Watcher) lost(n uint64) {
+	w.c.Processes.Lost()
 	w.mu.Lock()
 	w.stats.DroppedEvents += n
 	w.mu.Unlock()
@@ -238,6 +260,7 @@ func (w *Watcher) lost(n uint64) {
 // handle takes a batch of events from a source.
 func (w *Watcher) handle(evs []Event) {
 	for _, e := range evs {
+		w.c.Processes.Changed(e.Pid)
 		switch e.Kind {
 		case Exec:
 			w.exec(e)

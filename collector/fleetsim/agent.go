@@ -194,7 +194,7 @@ func (a *simAgent) sendSeq(send func(*fwv1.AgentMessage) error, m *fwv1.AgentMes
 }
 
 // receive reads the collector's messages: acks are timed, scan requests
-// answered with the current state, bundles taken.
+// answered with the current state, hunts over it (hunt.go), bundles taken.
 func (a *simAgent) receive(st fwv1.AgentService_ConnectClient, send func(*fwv1.AgentMessage) error) error {
 	for {
 		m, err := st.Recv()
@@ -218,7 +218,14 @@ func (a *simAgent) receive(st fwv1.AgentService_ConnectClient, send func(*fwv1.A
 				return err
 			}
 			a.sim.stats.scansAnswered.Add(1)
+		case *fwv1.CollectorMessage_Hunt:
+			reply := a.sim.hunter.answer(b.Hunt, a.hostInfo(), a.snapshot())
+			if err := send(&fwv1.AgentMessage{Sent: timestamppb.Now(), Body: &fwv1.AgentMessage_HuntReply{HuntReply: reply}}); err != nil {
+				return err
+			}
+			a.sim.stats.huntsAnswered.Add(1)
 		case *fwv1.CollectorMessage_Rules:
+			a.sim.hunter.take(b.Rules)
 			bs := &fwv1.BundleStatus{Version: b.Rules.GetVersion()}
 			if err := send(&fwv1.AgentMessage{Sent: timestamppb.Now(), Body: &fwv1.AgentMessage_BundleStatus{BundleStatus: bs}}); err != nil {
 				return err

@@ -11,7 +11,7 @@
 // displays, network, netid and locale observations (in chunks when large,
 // as agents do), then a delta every --interval (±10 %) in which --churn of
 // its processes end and as many start, and answers live scans with its
-// state. Each message's time from send to the collector's ack (which comes
+// state and hunts over it as a real agent does (hunt.go). Each message's time from send to the collector's ack (which comes
 // after its commit) is measured.
 //
 // With --token-file (a helpdesk or admin token) it also asks --scans live
@@ -26,7 +26,7 @@
 //
 // It prints one summary: connected (at the end), errors, messages_sent,
 // messages_acked, ack_p50_ms, ack_p99_ms, scan_p50_ms, scan_p99_ms,
-// hosts_ms and more.
+// hunts_answered, hosts_ms and more.
 package main
 
 import (
@@ -116,6 +116,7 @@ type sim struct {
 	tlsCfg  *tls.Config
 	churnN  int
 	stats   stats
+	hunter  hunter
 	enrolls chan struct{} // enrolments in progress
 
 	errMu   sync.Mutex
@@ -334,7 +335,7 @@ func saveIdentities(path string, agents []*simAgent) error {
 
 // stats are the run's counters and latencies.
 type stats struct {
-	connected, enrolled, sent, acked, errors, resyncs, scansAnswered, scanErrors atomic.Int64
+	connected, enrolled, sent, acked, errors, resyncs, scansAnswered, scanErrors, huntsAnswered atomic.Int64
 
 	mu    sync.Mutex
 	acks  []time.Duration
@@ -408,6 +409,7 @@ type summary struct {
 	ScanErrors       int64          `json:"scan_errors"`
 	ScanP50          float64        `json:"scan_p50_ms"`
 	ScanP99          float64        `json:"scan_p99_ms"`
+	HuntsAnswered    int64          `json:"hunts_answered"`
 	HostsMS          float64        `json:"hosts_ms"`
 	HostsListed      int            `json:"hosts_listed"`
 	HostsOnline      int            `json:"hosts_online"`
@@ -428,7 +430,7 @@ func (s *sim) summary(connected int64, limit uint64) summary {
 		FirstStateAcks: st.firstAcks, FirstAckP50: st.firstAckP50, FirstAckP99: st.firstAckP99,
 		AckSamples: len(st.acks), AckP50: pct(st.acks, 0.5), AckP99: pct(st.acks, 0.99), AckMax: pct(st.acks, 1),
 		Scans: len(st.scans), ScanErrors: st.scanErrors.Load(), ScanP50: pct(st.scans, 0.5), ScanP99: pct(st.scans, 0.99),
-		HostsMS: float64(st.hostsTime.Microseconds()) / 1000, HostsListed: st.hostsListed, HostsOnline: st.hostsOnline,
+		HuntsAnswered: st.huntsAnswered.Load(), HostsMS: float64(st.hostsTime.Microseconds()) / 1000, HostsListed: st.hostsListed, HostsOnline: st.hostsOnline,
 		FDLimit: limit,
 	}
 }
@@ -437,11 +439,11 @@ func printText(w io.Writer, s summary) error {
 	_, err := fmt.Fprintf(w, `agents %d: connected %d, enrolled %d, errors %d, resyncs %d (connect %.1fs, steady %.1fs)
 messages sent %d, acked %d; first states: p50 %.1f ms, p99 %.1f ms
 steady ack: p50 %.1f ms, p99 %.1f ms, max %.1f ms (%d samples)
-live scans: %d (%d failed), p50 %.1f ms, p99 %.1f ms
+live scans: %d (%d failed), p50 %.1f ms, p99 %.1f ms; hunts answered %d
 hosts: %d listed (%d online) in %.1f ms
 `, s.Agents, s.Connected, s.Enrolled, s.Errors, s.Resyncs, s.ConnectSeconds, s.SteadySeconds,
 		s.MessagesSent, s.MessagesAcked, s.FirstAckP50, s.FirstAckP99, s.AckP50, s.AckP99, s.AckMax, s.AckSamples,
-		s.Scans, s.ScanErrors, s.ScanP50, s.ScanP99, s.HostsListed, s.HostsOnline, s.HostsMS)
+		s.Scans, s.ScanErrors, s.ScanP50, s.ScanP99, s.HuntsAnswered, s.HostsListed, s.HostsOnline, s.HostsMS)
 	for e, n := range s.ErrorSamples {
 		fmt.Fprintf(w, "  error x%d: %s\n", n, e)
 	}

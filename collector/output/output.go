@@ -4,9 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
-	"os"
-	"path/filepath"
 	"sort"
 	"time"
 
@@ -25,10 +22,17 @@ type Outputs struct {
 	Metrics  *Metrics
 	Version  string // the collector's, in the OCSF metadata
 	// StateFile keeps what was last sent, so events that happen while
-	// the collector is down are sent after it restarts.
+	// the collector is down are sent after it restarts; Ledger, when set,
+	// keeps it instead (shared by the replicas of a fleet).
 	StateFile string
-	Every     time.Duration // how often the store is compared; 2 s when zero
-	Now       func() time.Time
+	Ledger    Ledger
+	// Lead, when set, runs the comparison only while this collector is
+	// the one of its fleet that sends (replica.RunLocked): it calls its
+	// function whenever it becomes so, until ctx ends. The senders of the
+	// events already queued here run always.
+	Lead  func(ctx context.Context, f func(context.Context))
+	Every time.Duration // how often the store is compared; 2 s when zero
+	Now   func() time.Time
 }
 
 // seen is what was last sent of one finding or cluster.
@@ -53,9 +57,9 @@ func (o *Outputs) Run(ctx context.Context) error {
 	for _, s := range o.Syslogs {
 		s.q = make(chan []byte, syslogQueue)
 	}
-	state, err := o.load()
-	if err != nil {
-		return err
+	ledger := o.Ledger
+	if ledger == nil {
+		ledger = &fileLedger{path: o.StateFile}
 	}
 	done := make(chan struct{})
 	n := 0
@@ -72,28 +76,42 @@ func (o *Outputs) Run(ctx context.Context) error {
 			<-done
 		}
 	}()
+	if o.Lead != nil {
+		o.Lead(ctx, func(ctx context.Context) { o.compareEvery(ctx, ledger, every) })
+		return nil
+	}
+	o.compareEvery(ctx, ledger, every)
+	return nil
+}
+
+// compareEvery compares the store with the ledger's state and sends the
+// events, every period until ctx ends.
+func (o *Outputs) compareEvery(ctx context.Context, ledger Ledger, every time.Duration) {
 	tick := time.NewTicker(every)
 	defer tick.Stop()
 	for {
-		evs, next, err := o.compare(ctx, state)
-		if err != nil && ctx.Err() == nil {
-			o.Log.Warn().Err(err).Msg("outputs: store not read")
-		}
-		if err == nil {
+		err := ledger.Turn(ctx, func(prev []byte) ([]byte, error) {
+			evs, next, err := o.compare(ctx, o.decode(prev))
+			if err != nil {
+				return nil, err
+			}
 			for _, e := range evs {
 				o.emit(e)
 			}
-			state = next
-			if err := o.save(state); err != nil {
-				o.Log.Error().Err(err).Msg("outputs: state not saved: events may be sent again after a restart")
-			}
+			return json.Marshal(next)
+		})
+		switch {
+		case errors.Is(err, errNotSaved):
+			o.Log.Error().Err(err).Msg("outputs: state not saved: events may be sent again after a restart")
+		case err != nil && ctx.Err() == nil:
+			o.Log.Warn().Err(err).Msg("outputs: store not read")
 		}
 		for _, w := range o.Webhooks {
 			o.Metrics.setQueued("webhook "+redact(w.URL), w.Queue.Len())
 		}
 		select {
 		case <-ctx.Done():
-			return nil
+			return
 		case <-tick.C:
 		}
 	}
@@ -186,48 +204,19 @@ func (o *Outputs) emit(e Event) {
 	}
 }
 
-func (o *Outputs) load() (map[string]seen, error) {
-	b, err := os.ReadFile(o.StateFile)
-	if errors.Is(err, os.ErrNotExist) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, fmt.Errorf("outputs: %w", err)
+// decode reads a saved state; none (nil) is a first start, and so is a
+// damaged one, loudly.
+func (o *Outputs) decode(b []byte) map[string]seen {
+	if b == nil {
+		return nil
 	}
 	var st map[string]seen
 	if err := json.Unmarshal(b, &st); err != nil {
-		// A damaged state file: start over as on a first start, loudly.
 		o.Log.Error().Err(err).Str("file", o.StateFile).Msg("outputs: state file damaged: starting over (events open now are not sent)")
-		return nil, nil
+		return nil
 	}
 	if st == nil {
 		st = map[string]seen{}
 	}
-	return st, nil
-}
-
-func (o *Outputs) save(st map[string]seen) error {
-	b, err := json.Marshal(st)
-	if err != nil {
-		return err
-	}
-	if err := os.MkdirAll(filepath.Dir(o.StateFile), 0o700); err != nil {
-		return err
-	}
-	tmp := o.StateFile + ".tmp"
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
-	if err != nil {
-		return err
-	}
-	_, err = f.Write(b)
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		return err
-	}
-	return os.Rename(tmp, o.StateFile)
+	return st
 }

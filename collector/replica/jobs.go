@@ -16,13 +16,28 @@ import (
 )
 
 // lead takes the fleet's jobs whenever it can get the lock, and runs them
-// while it holds it (on a connection of its own: the lock is the
-// connection's, and goes when it does).
+// (with the tidying of dead replicas) while it holds it.
 func (r *Replica) lead(ctx context.Context, jobs func(context.Context)) {
+	r.RunLocked(ctx, leaderLock, "the fleet's periodic jobs", func(ctx context.Context) {
+		var wg sync.WaitGroup
+		wg.Go(func() { r.tidy(ctx) })
+		if jobs != nil {
+			wg.Go(func() { jobs(ctx) })
+		}
+		wg.Wait()
+	})
+}
+
+// RunLocked calls f whenever this replica takes the advisory lock named
+// lock (what says what it guards, for the log), and ends f's context when
+// it loses it, until ctx ends: f runs on one replica of the fleet at a
+// time. The lock is held on a connection of its own, and goes when it
+// does (the replica died, or its database connection did).
+func (r *Replica) RunLocked(ctx context.Context, lock int64, what string, f func(context.Context)) {
 	t := time.NewTicker(leaderPoll)
 	defer t.Stop()
 	for {
-		r.leadOnce(ctx, jobs)
+		r.runLockedOnce(ctx, lock, what, f)
 		select {
 		case <-ctx.Done():
 			return
@@ -31,26 +46,23 @@ func (r *Replica) lead(ctx context.Context, jobs func(context.Context)) {
 	}
 }
 
-func (r *Replica) leadOnce(ctx context.Context, jobs func(context.Context)) {
+func (r *Replica) runLockedOnce(ctx context.Context, lock int64, what string, f func(context.Context)) {
 	conn, err := pgx.ConnectConfig(ctx, r.pool.Config().ConnConfig.Copy())
 	if err != nil {
 		if ctx.Err() == nil {
-			r.log.Warn().Err(err).Msg("fleet jobs: no connection")
+			r.log.Warn().Err(err).Str("job", what).Msg("fleet job: no connection")
 		}
 		return
 	}
 	defer conn.Close(context.WithoutCancel(ctx))
 	var got bool
-	if err := conn.QueryRow(ctx, `SELECT pg_try_advisory_lock($1)`, leaderLock).Scan(&got); err != nil || !got {
+	if err := conn.QueryRow(ctx, `SELECT pg_try_advisory_lock($1)`, lock).Scan(&got); err != nil || !got {
 		return
 	}
-	r.log.Info().Msg("this replica runs the fleet's periodic jobs")
+	r.log.Info().Str("job", what).Msg("this replica runs a fleet job")
 	jctx, cancel := context.WithCancel(ctx)
 	var wg sync.WaitGroup
-	wg.Go(func() { r.tidy(jctx) })
-	if jobs != nil {
-		wg.Go(func() { jobs(jctx) })
-	}
+	wg.Go(func() { f(jctx) })
 	// Hold the lock while the connection lives.
 	t := time.NewTicker(leaderPoll)
 	defer t.Stop()
@@ -61,7 +73,7 @@ func (r *Replica) leadOnce(ctx context.Context, jobs func(context.Context)) {
 			if err := conn.Ping(ctx); err == nil {
 				continue
 			} else if ctx.Err() == nil {
-				r.log.Warn().Err(err).Msg("fleet jobs: lock connection lost; another replica takes them")
+				r.log.Warn().Err(err).Str("job", what).Msg("fleet job: lock connection lost; another replica takes it")
 			}
 		}
 		cancel()
@@ -78,6 +90,10 @@ func (r *Replica) tidy(ctx context.Context) {
 			`DELETE FROM sessions WHERE replica_id IN (SELECT id FROM replicas WHERE seen < $1)`,
 			`DELETE FROM replicas WHERE seen < $1`,
 			`DELETE FROM relay_replies WHERE created < $1`,
+			`DELETE FROM relay_hunts WHERE created < $1`,
+			`DELETE FROM relay_hunt_answers WHERE created < $1`,
+			`DELETE FROM relay_hunt_asked WHERE created < $1`,
+			`DELETE FROM relay_hunt_acks WHERE created < $1`,
 		} {
 			if _, err := r.pool.Exec(ctx, q, old); err != nil && ctx.Err() == nil {
 				r.log.Warn().Err(err).Msg("dead replicas not tidied")
@@ -91,8 +107,10 @@ func (r *Replica) tidy(ctx context.Context) {
 	}
 }
 
-// Publish makes bundle and cfg the fleet's policy and tells every replica.
-func (r *Replica) Publish(ctx context.Context, bundle *fwv1.RuleBundle, cfg *fwv1.ConfigUpdate) error {
+// Publish makes bundle, cfg and files (what else the collector
+// publishes with them, opaque here) the fleet's policy and tells every
+// replica.
+func (r *Replica) Publish(ctx context.Context, bundle *fwv1.RuleBundle, cfg *fwv1.ConfigUpdate, files []byte) error {
 	var bb []byte
 	if bundle != nil {
 		var err error
@@ -104,8 +122,8 @@ func (r *Replica) Publish(ctx context.Context, bundle *fwv1.RuleBundle, cfg *fwv
 	if err != nil {
 		return err
 	}
-	if _, err := r.pool.Exec(ctx, `INSERT INTO policy (id, bundle, config, version) VALUES (1, $1, $2, 1)
-ON CONFLICT (id) DO UPDATE SET bundle = excluded.bundle, config = excluded.config, version = policy.version + 1`, bb, cb); err != nil {
+	if _, err := r.pool.Exec(ctx, `INSERT INTO policy (id, bundle, config, version, files) VALUES (1, $1, $2, 1, $3)
+ON CONFLICT (id) DO UPDATE SET bundle = excluded.bundle, config = excluded.config, files = excluded.files, version = policy.version + 1`, bb, cb, files); err != nil {
 		return fmt.Errorf("publish the policy: %w", err)
 	}
 	if _, err := r.pool.Exec(ctx, `SELECT pg_notify($1, '')`, policyChannel); err != nil {
@@ -114,32 +132,39 @@ ON CONFLICT (id) DO UPDATE SET bundle = excluded.bundle, config = excluded.confi
 	return nil
 }
 
+// FleetPolicy is the fleet's published policy.
+type FleetPolicy struct {
+	Bundle *fwv1.RuleBundle
+	Config *fwv1.ConfigUpdate
+	Files  []byte
+}
+
 // loadPolicy reads the fleet's policy; ok is false when none was
 // published.
-func (r *Replica) loadPolicy(ctx context.Context) (*fwv1.RuleBundle, *fwv1.ConfigUpdate, bool, error) {
-	var bb, cb []byte
-	err := r.pool.QueryRow(ctx, `SELECT bundle, config FROM policy WHERE id = 1`).Scan(&bb, &cb)
+func (r *Replica) loadPolicy(ctx context.Context) (FleetPolicy, bool, error) {
+	var bb, cb, files []byte
+	err := r.pool.QueryRow(ctx, `SELECT bundle, config, files FROM policy WHERE id = 1`).Scan(&bb, &cb, &files)
 	if errors.Is(err, pgx.ErrNoRows) {
-		return nil, nil, false, nil
+		return FleetPolicy{}, false, nil
 	}
 	if err != nil {
-		return nil, nil, false, err
+		return FleetPolicy{}, false, err
 	}
 	var bundle *fwv1.RuleBundle
 	if bb != nil {
 		bundle = &fwv1.RuleBundle{}
 		if err := proto.Unmarshal(bb, bundle); err != nil {
-			return nil, nil, false, fmt.Errorf("stored policy: %w", err)
+			return FleetPolicy{}, false, fmt.Errorf("stored policy: %w", err)
 		}
 	}
 	cfg := &fwv1.ConfigUpdate{}
 	if err := proto.Unmarshal(cb, cfg); err != nil {
-		return nil, nil, false, fmt.Errorf("stored policy: %w", err)
+		return FleetPolicy{}, false, fmt.Errorf("stored policy: %w", err)
 	}
-	return bundle, cfg, true, nil
+	return FleetPolicy{Bundle: bundle, Config: cfg, Files: files}, true, nil
 }
 
 // Policy returns the fleet's published policy, if any.
-func (r *Replica) Policy(ctx context.Context) (*fwv1.RuleBundle, *fwv1.ConfigUpdate, bool, error) {
+func (r *Replica) Policy(ctx context.Context) (FleetPolicy, bool, error) {
 	return r.loadPolicy(ctx)
 }

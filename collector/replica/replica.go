@@ -10,6 +10,10 @@
 //     is a notification on that replica's channel; an answer too large for
 //     a notification (a report) waits in relay_replies and the asker is
 //     notified to fetch it.
+//   - A hunt goes to every other live replica, and their agents' answers
+//     come back through tables (hunt.go).
+//   - The fleet's outputs run on one replica at a time, from a state kept
+//     in the database (outputs.go).
 //   - One replica at a time, the holder of an advisory lock on its own
 //     connection, runs the fleet's periodic jobs: history pruning, policy
 //     reloads (published in table policy, and notified to every replica,
@@ -34,6 +38,7 @@ import (
 	"time"
 
 	"github.com/farmwatch/farmwatch/collector/server"
+	"github.com/farmwatch/farmwatch/limits"
 	fwv1 "github.com/farmwatch/farmwatch/proto/farmwatch/v1"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -63,6 +68,7 @@ const policyChannel = "farmwatch_policy"
 type Server interface {
 	ScanLocal(ctx context.Context, hostID string, timeout time.Duration) (*fwv1.Report, error)
 	DropSession(hostID string, reset bool)
+	HuntLocal(ctx context.Context, h server.RelayHunt, claim server.HuntClaim, answer func(hostID string, r *fwv1.HuntReply)) error
 }
 
 // Replica is one collector of a fleet on PostgreSQL. It implements
@@ -72,13 +78,17 @@ type Replica struct {
 	id   string
 	addr string
 	log  zerolog.Logger
-	now  func() time.Time
+	// MaxAnswerBytes bounds a relayed hunt answer (larger ones are not
+	// read, and reach the asker as an error).
+	MaxAnswerBytes int
+	now            func() time.Time
 
 	srv Server // set by Run
 
 	mu      sync.Mutex
 	dirty   map[string]bool // host -> held (true) or let go (false), not yet written
 	waiters map[string]chan *fwv1.ScanReply
+	hunts   map[string]chan struct{} // hunts asked here -> their wake-up (hunt.go)
 	kick    chan struct{}
 	// listening is closed once the replica listens to its channel: it
 	// takes no stream and asks nothing before, or answers would be lost.
@@ -97,6 +107,7 @@ func New(pool *pgxpool.Pool, addr string, log zerolog.Logger) *Replica {
 	rand.Read(b)
 	return &Replica{pool: pool, id: hex.EncodeToString(b), addr: addr, log: log.With().Str("replica", hex.EncodeToString(b)).Logger(),
 		now: time.Now, dirty: map[string]bool{}, waiters: map[string]chan *fwv1.ScanReply{},
+		hunts: map[string]chan struct{}{}, MaxAnswerBytes: limits.Default().MaxMessageBytes,
 		kick: make(chan struct{}, 1), listening: make(chan struct{}), baseCtx: context.Background()}
 }
 
@@ -111,7 +122,7 @@ type Jobs struct {
 	Lead func(ctx context.Context)
 	// Policy is called with the fleet's policy at start, when there is
 	// one, and whenever it changes.
-	Policy func(bundle *fwv1.RuleBundle, cfg *fwv1.ConfigUpdate)
+	Policy func(FleetPolicy)
 }
 
 // Run serves the replica until ctx ends: it says it is alive, writes the
@@ -125,10 +136,10 @@ func (r *Replica) Run(ctx context.Context, srv Server, jobs Jobs) error {
 	}
 	r.log.Info().Str("addr", r.addr).Msg("replica joined the fleet")
 	if jobs.Policy != nil {
-		if b, c, ok, err := r.loadPolicy(ctx); err != nil {
+		if p, ok, err := r.loadPolicy(ctx); err != nil {
 			r.log.Error().Err(err).Msg("fleet policy not read")
 		} else if ok {
-			jobs.Policy(b, c)
+			jobs.Policy(p)
 		}
 	}
 	var wg sync.WaitGroup
@@ -425,11 +436,11 @@ func (r *Replica) listen(ctx context.Context, jobs Jobs) {
 			return nil
 		}
 		r.wg.Go(func() {
-			b, c, ok, err := r.loadPolicy(ctx)
+			p, ok, err := r.loadPolicy(ctx)
 			if err != nil {
 				r.log.Error().Err(err).Msg("fleet policy not read")
 			} else if ok {
-				jobs.Policy(b, c)
+				jobs.Policy(p)
 			}
 		})
 		return nil
@@ -505,6 +516,18 @@ func (r *Replica) handle(m msg) {
 				}
 			}
 		})
+	case opHunt:
+		r.wg.Go(func() { r.huntHere(ctx, m) })
+	case opHuntNews:
+		r.mu.Lock()
+		kick := r.hunts[m.ID]
+		r.mu.Unlock()
+		if kick != nil {
+			select {
+			case kick <- struct{}{}:
+			default:
+			}
+		}
 	case opDrop:
 		r.srv.DropSession(m.Host, false)
 	case opReset:

@@ -26,6 +26,11 @@ type fakeServer struct {
 	mu      sync.Mutex
 	held    map[string]bool
 	dropped []string
+	// Hunts (hunt_test.go): how many were put here, the hosts asked, how
+	// many matches each answer carries, and whether to answer at all.
+	hunts, asked int
+	matches      int
+	silent       bool
 }
 
 const reportObs = 300
@@ -82,7 +87,7 @@ func start(t testing.TB, dsn string, leads *atomic.Int32) *node {
 				<-ctx.Done()
 				leads.Add(-1)
 			},
-			Policy: func(b *fwv1.RuleBundle, c *fwv1.ConfigUpdate) { n.policy.Store(b.GetVersion()) },
+			Policy: func(p FleetPolicy) { n.policy.Store(p.Bundle.GetVersion() + string(p.Files)) },
 		})
 	}()
 	t.Cleanup(n.stop)
@@ -150,10 +155,10 @@ func TestReplicas(t *testing.T) {
 		return len(b.srv.dropped) == 1 && b.srv.dropped[0] == "h1true"
 	})
 	// A policy published by one reaches both.
-	if err := a.rep.Publish(ctx, &fwv1.RuleBundle{Version: "v7"}, &fwv1.ConfigUpdate{IntervalSeconds: 60}); err != nil {
+	if err := a.rep.Publish(ctx, &fwv1.RuleBundle{Version: "v7"}, &fwv1.ConfigUpdate{IntervalSeconds: 60}, []byte("+files")); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "the policy at both", func() bool { return a.policy.Load() == "v7" && b.policy.Load() == "v7" })
+	eventually(t, "the policy at both", func() bool { return a.policy.Load() == "v7+files" && b.policy.Load() == "v7+files" })
 	// One of them runs the jobs; stopped, the other takes them.
 	eventually(t, "a replica running the jobs", func() bool { return leads.Load() == 1 })
 	first, second := a, b
@@ -164,7 +169,7 @@ func TestReplicas(t *testing.T) {
 	eventually(t, "the other replica running the jobs", func() bool { return second.led.Load() && leads.Load() == 1 })
 	// A third replica starting now gets the published policy.
 	c := start(t, dsn, &leads)
-	eventually(t, "the policy at a new replica", func() bool { return c.policy.Load() == "v7" })
+	eventually(t, "the policy at a new replica", func() bool { return c.policy.Load() == "v7+files" })
 }
 
 // BenchmarkRelayScan: a live scan asked of a replica that does not hold

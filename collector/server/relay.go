@@ -25,6 +25,12 @@ type Relay interface {
 	// Reset tells the replica that holds the host's stream, if any, that
 	// the host was reset.
 	Reset(ctx context.Context, hostID string)
+	// ClaimHunt records that this replica puts hunt id to hosts (host id
+	// -> hostname), and returns those no replica asked yet.
+	ClaimHunt(ctx context.Context, id string, hosts map[string]string) (map[string]string, error)
+	// Hunt puts h to the agents other replicas hold, and sends news of
+	// it (hunt.go) until ctx ends. Every send gives up when ctx ends.
+	Hunt(ctx context.Context, h RelayHunt, news chan<- HuntNews)
 }
 
 // Scan asks a host's agent to scan now and waits for its report: on this

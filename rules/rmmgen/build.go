@@ -324,6 +324,26 @@ func (b *builder) addExtra(e extraEntry) {
 		it, dr := classifyName(n, osPosix)
 		use("name", it, dr)
 	}
+	for _, n := range e.ProcessNamesLin {
+		it, dr := classifyName(n, osLinux)
+		for i := range it {
+			if it[i].list != lProcNames || it[i].os != osLinux {
+				dr = append(dr, dropped{it[i].value, "process_names_linux takes plain Linux names (no extension, no wildcard)"})
+				it = nil
+				break
+			}
+			it[i].list = lProcNamesLinux
+		}
+		use("name", it, dr)
+	}
+	for _, n := range e.NameStems {
+		it, dr := classifyStem(n, false)
+		use("name_stem", it, dr)
+	}
+	for _, n := range e.NameSuffixes {
+		it, dr := classifyStem(n, true)
+		use("name_suffix", it, dr)
+	}
 	for _, n := range e.OriginalFilename {
 		it, dr := classifyOriginal(n, "x.exe")
 		use("original_filename", it, dr)

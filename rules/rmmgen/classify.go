@@ -18,13 +18,15 @@ const (
 	lPathsLinux
 	lSvcNames
 	lSvcGlobs
+	lNameStems
+	lProcNamesLinux
 	nLists
 )
 
 var listNames = [nLists]string{
 	"rmm_process_names", "rmm_process_globs", "rmm_original_filenames", "rmm_bundle_ids",
 	"rmm_paths_windows", "rmm_paths_darwin", "rmm_paths_linux",
-	"rmm_service_names", "rmm_service_globs",
+	"rmm_service_names", "rmm_service_globs", "rmm_name_stems", "rmm_process_names_linux",
 }
 
 func (l listID) String() string { return listNames[l] }
@@ -150,6 +152,44 @@ func classifyName(raw string, posix osSet) ([]item, []dropped) {
 		return nil, []dropped{{n, "name too short to identify a tool"}}
 	}
 	return []item{{lProcNames, n, os}}, nil
+}
+
+// minStem is the shortest product stem extra.yaml may give: a shorter one
+// ("nx", "sr", "tv") begins too many unrelated names. A suffix may be one
+// character shorter (minSuffix): "*vnc" (Xvnc, x11vnc, wayvnc, Xtigervnc)
+// ends no common program's name, while three-letter prefixes abound.
+const (
+	minStem   = 4
+	minSuffix = 3
+)
+
+// classifyStem turns a product-level name stem of extra.yaml into a glob of
+// rmm_name_stems (a list of its own: the rule ranks a stem below an exact
+// name and an install folder, and lets a foreign bundle id veto it): "teamviewer" becomes "teamviewer*" (TeamViewer, TeamViewer_Service,
+// TeamViewer Helper, teamviewerd), and with suffix set "vncserver" becomes
+// "*vncserver" (tigervncserver, x0vncserver, AppleVNCServer). Unlike a
+// process name, a stem may hold spaces (macOS names: "splashtop streamer"),
+// but no wildcard, path separator or control character, and at least minStem
+// characters (minSuffix for a suffix).
+func classifyStem(raw string, suffix bool) ([]item, []dropped) {
+	n := lowerASCII(strings.TrimSpace(raw))
+	switch {
+	case n == "":
+		return nil, []dropped{{raw, "empty stem"}}
+	case hasWild(n):
+		return nil, []dropped{{n, "a stem holds no wildcard (the generator adds it)"}}
+	case strings.ContainsAny(n, "\\/:\n\t\r"):
+		return nil, []dropped{{n, "not a file name"}}
+	case !suffix && len(n) < minStem, suffix && len(n) < minSuffix:
+		return nil, []dropped{{n, "stem too short to identify a product"}}
+	}
+	if why, ok := deniedNames[n]; ok {
+		return nil, []dropped{{n, why}}
+	}
+	if suffix {
+		return []item{{lNameStems, "*" + n, osWindows | osPosix}}, nil
+	}
+	return []item{{lNameStems, n + "*", osWindows | osPosix}}, nil
 }
 
 // classifyOriginal classifies a PE OriginalFileName (with the Filename it

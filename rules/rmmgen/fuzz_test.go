@@ -117,7 +117,7 @@ func FuzzClassifyInstallPath(f *testing.F) {
 				t.Fatalf("classifyInstallPath(%q) = %+v", s, it)
 			}
 			want := map[listID]osSet{lPathsWindows: osWindows, lPathsDarwin: osDarwin, lPathsLinux: osLinux, lSvcNames: osWindows | osPosix, lSvcGlobs: osWindows | osPosix,
-				lProcNames: osWindows | osPosix, lProcGlobs: osWindows | osPosix}[it.list]
+				lProcNames: osWindows | osPosix, lProcGlobs: osWindows | osPosix, lNameStems: osWindows | osPosix, lProcNamesLinux: osLinux}[it.list]
 			if it.os == 0 || it.os&^want != 0 {
 				t.Fatalf("classifyInstallPath(%q) = %+v: systems %v do not fit %s", s, it, it.os, it.list)
 			}

@@ -232,6 +232,9 @@ type extraEntry struct {
 	Label            string   `yaml:"label"`
 	Source           string   `yaml:"source"`
 	ProcessNames     []string `yaml:"process_names"`
+	ProcessNamesLin  []string `yaml:"process_names_linux"`
+	NameStems        []string `yaml:"name_stems"`
+	NameSuffixes     []string `yaml:"name_suffixes"`
 	OriginalFilename []string `yaml:"original_filenames"`
 	BundleIDs        []string `yaml:"bundle_ids"`
 	PathsWindows     []string `yaml:"paths_windows"`

@@ -19,6 +19,10 @@
 //	go run ./rules/rmmgen
 //	go run ./rules/rmmgen -check   # fail if rules/rmm_lists.yaml is not current
 //
+// It also writes rules/rmmgen/AUDIT.md (-audit): a per-vendor table of what
+// the lists know on each system (processes, name stems, services, launchd
+// jobs, units, bundle ids, folders), where an empty cell is a gap.
+//
 // The output is sorted and carries no time stamp, so a re-run on the same
 // inputs writes a byte-identical file. What the generator drops (names too
 // generic to identify a tool, files that are not executables, ...) is printed
@@ -41,6 +45,7 @@ type config struct {
 	indicators string
 	extra      string
 	out        string
+	audit      string
 	check      bool
 	quiet      bool
 }
@@ -52,6 +57,7 @@ func main() {
 	flag.StringVar(&c.indicators, "indicators", "../shared/indicators/indicators.yaml", "indicator catalogue (a research file kept beside the repository)")
 	flag.StringVar(&c.extra, "extra", "rules/rmmgen/extra.yaml", "curated supplement")
 	flag.StringVar(&c.out, "o", "rules/rmm_lists.yaml", "output file")
+	flag.StringVar(&c.audit, "audit", "rules/rmmgen/AUDIT.md", "per-vendor audit file (what the lists know of each vendor per system); \"\" for none")
 	flag.BoolVar(&c.check, "check", false, "do not write; exit 1 if the output file differs from what would be generated")
 	flag.BoolVar(&c.quiet, "q", false, "print only errors and the coverage summary")
 	flag.Parse()
@@ -91,18 +97,30 @@ func run(c config, log io.Writer) error {
 		}
 	}
 	writeCoverage(log, res)
-	if c.check {
-		cur, err := os.ReadFile(c.out)
-		if err != nil {
-			return fmt.Errorf("check: %w", err)
-		}
-		if !bytes.Equal(cur, out) {
-			return fmt.Errorf("check: %s is not current; run: go run ./rules/rmmgen", c.out)
-		}
-		return nil
+	files := []struct {
+		path string
+		data []byte
+	}{{c.out, out}}
+	if c.audit != "" {
+		files = append(files, struct {
+			path string
+			data []byte
+		}{c.audit, renderAudit(res)})
 	}
-	if err := os.WriteFile(c.out, out, 0o644); err != nil {
-		return fmt.Errorf("write %s: %w", c.out, err)
+	for _, f := range files {
+		if c.check {
+			cur, err := os.ReadFile(f.path)
+			if err != nil {
+				return fmt.Errorf("check: %w", err)
+			}
+			if !bytes.Equal(cur, f.data) {
+				return fmt.Errorf("check: %s is not current; run: go run ./rules/rmmgen", f.path)
+			}
+			continue
+		}
+		if err := os.WriteFile(f.path, f.data, 0o644); err != nil {
+			return fmt.Errorf("write %s: %w", f.path, err)
+		}
 	}
 	return nil
 }

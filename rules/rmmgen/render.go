@@ -12,15 +12,17 @@ import (
 )
 
 var listMeta = [nLists]struct{ match, desc string }{
-	lProcNames:    {"exact", "Process image names of remote-access and remote-management tools on Windows, macOS and Linux (process.name, process.exe_name), labelled with the vendor or product family."},
-	lProcGlobs:    {"glob", "Process image name patterns of remote-access tools (versioned or branded builds: rustdesk*.exe), labelled with the vendor."},
-	lOrigNames:    {"exact", "PE OriginalFilename values of remote-access tools (process.original_filename): they survive a renamed binary."},
-	lBundleIDs:    {"exact", "macOS bundle identifiers of remote-access tools (process.bundle_id)."},
-	lPathsWindows: {"glob", `Install folders and executables of remote-access tools on Windows, matched against process.exe. A folder under one Program Files folder is listed under both (the folder follows the build's bitness, not the tool); "c:\users\*\" is any user.`},
-	lPathsDarwin:  {"glob", "Install folders, app bundles and executables of remote-access tools on macOS, matched against process.exe."},
-	lPathsLinux:   {"glob", "Install folders and executables of remote-access tools on Linux, matched against process.exe."},
-	lSvcNames:     {"exact", "Service names of remote-access tools: Windows service key and display names, systemd units, launchd labels (service.name, service.display_name)."},
-	lSvcGlobs:     {"glob", "Service name patterns of remote-access tools: systemd template units (chrome-remote-desktop@*.service), per-install Windows services (GoToResolve_*)."},
+	lProcNames:      {"exact", "Process image names of remote-access and remote-management tools on Windows, macOS and Linux (process.name, process.exe_name), labelled with the vendor or product family."},
+	lProcGlobs:      {"glob", "Process image name patterns of remote-access tools (versioned or branded builds: rustdesk*.exe), labelled with the vendor."},
+	lOrigNames:      {"exact", "PE OriginalFilename values of remote-access tools (process.original_filename): they survive a renamed binary."},
+	lBundleIDs:      {"exact", "macOS bundle identifiers of remote-access tools (process.bundle_id)."},
+	lPathsWindows:   {"glob", `Install folders and executables of remote-access tools on Windows, matched against process.exe. A folder under one Program Files folder is listed under both (the folder follows the build's bitness, not the tool); "c:\users\*\" is any user.`},
+	lPathsDarwin:    {"glob", "Install folders, app bundles and executables of remote-access tools on macOS, matched against process.exe."},
+	lPathsLinux:     {"glob", "Install folders and executables of remote-access tools on Linux, matched against process.exe."},
+	lSvcNames:       {"exact", "Service names of remote-access tools: Windows service key and display names, systemd units, launchd labels (service.name, service.display_name)."},
+	lSvcGlobs:       {"glob", "Service name patterns of remote-access tools: systemd template units (chrome-remote-desktop@*.service), per-install Windows services (GoToResolve_*)."},
+	lProcNamesLinux: {"exact", "Process image names that are a remote-access tool's on Linux only (the same bare name is another program elsewhere: parsecd is Apple's CoreParsec daemon on every Mac); matched only when host.os is linux."},
+	lNameStems:      {"glob", "Product-level name stems of remote-access tools (teamviewer*, *vncserver): the family of a vendor's binaries (service, helper, host, streamer, updater, tray, viewer) that no exact name lists. Weaker than an exact name or an install folder; from rules/rmmgen/extra.yaml name_stems and name_suffixes."},
 }
 
 // render writes the lists file: a header, the lists, and a comment block of

@@ -391,7 +391,7 @@ func TestGeneratedFileIsCurrent(t *testing.T) {
 	c := config{
 		lolrmmDir: lolrmm, lolrmmRev: "3c75cf091b10bf7e8ecd576055c44d172b35ff21",
 		indicators: indicators, extra: "extra.yaml",
-		out: filepath.Join(root, "rules", "rmm_lists.yaml"), check: true, quiet: true,
+		out: filepath.Join(root, "rules", "rmm_lists.yaml"), audit: "AUDIT.md", check: true, quiet: true,
 	}
 	if err := run(c, io.Discard); err != nil {
 		t.Fatal(err)
@@ -469,5 +469,48 @@ func write(t *testing.T, p, s string) {
 	t.Helper()
 	if err := os.WriteFile(p, []byte(s), 0o644); err != nil {
 		t.Fatal(err)
+	}
+}
+
+func TestClassifyStem(t *testing.T) {
+	tests := []struct {
+		in     string
+		suffix bool
+		want   []item
+		drop   string
+	}{
+		{"TeamViewer", false, []item{{lNameStems, "teamviewer*", osWindows | osPosix}}, ""},
+		{"jump desktop", false, []item{{lNameStems, "jump desktop*", osWindows | osPosix}}, ""},
+		{"vncserver", true, []item{{lNameStems, "*vncserver", osWindows | osPosix}}, ""},
+		{"vnc", true, []item{{lNameStems, "*vnc", osWindows | osPosix}}, ""},
+		{"vnc", false, nil, "too short"},
+		{"sr", true, nil, "too short"},
+		{"team*", false, nil, "wildcard"},
+		{"/opt/teamviewer", false, nil, "not a file name"},
+		{`c:\tv`, false, nil, "not a file name"},
+		{"  ", false, nil, "empty"},
+	}
+	for _, tt := range tests {
+		got, drops := classifyStem(tt.in, tt.suffix)
+		if diff := cmp.Diff(tt.want, got, cmp.AllowUnexported(item{})); diff != "" {
+			t.Errorf("classifyStem(%q, %v) (-want +got):\n%s", tt.in, tt.suffix, diff)
+		}
+		checkDrop(t, tt.in, drops, tt.drop)
+	}
+}
+
+func TestExtraLinuxOnlyNames(t *testing.T) {
+	res, err := build(nil, nil, []extraEntry{{Label: "Parsec", Source: "s", ProcessNamesLin: []string{"parsecd", "parsecd.exe", "parsec*"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e := res.lists[lProcNamesLinux]["parsecd"]; e == nil || e.label != "Parsec" || e.os != osLinux {
+		t.Errorf("parsecd: %+v, want a Linux-only name of Parsec", e)
+	}
+	if len(res.lists[lProcNamesLinux]) != 1 || len(res.lists[lProcNames]) != 0 || len(res.lists[lProcGlobs]) != 0 {
+		t.Errorf("lists: linux-only %v, names %v, globs %v; want only parsecd, Linux-only", res.lists[lProcNamesLinux], res.lists[lProcNames], res.lists[lProcGlobs])
+	}
+	if len(res.drops) != 2 {
+		t.Errorf("drops %+v, want parsecd.exe and parsec* refused", res.drops)
 	}
 }

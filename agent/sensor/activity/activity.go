@@ -5,9 +5,10 @@
 // keystroke, no content, no window title.
 //
 // What it reads, per OS:
-//   - linux: logind, by its command line: /usr/bin/loginctl show-seat seat0
-//     (the console's active session), then /usr/bin/loginctl show-session
-//     ID: IdleHint and IdleSinceHint, which the desktop (GNOME, KDE, X11 and
+//   - linux: logind: the console's active session from its seat file
+//     /run/systemd/seats/seat0 (ACTIVE=; a snapshot without the file:
+//     /usr/bin/loginctl show-seat seat0), then /usr/bin/loginctl
+//     show-session ID: IdleHint and IdleSinceHint, which the desktop (GNOME, KDE, X11 and
 //     Wayland alike) sets through logind, and which logind itself keeps from
 //     the terminal's access time for a text console. A remote session
 //     (Remote=yes) is not the console. A desktop that never sets the hint

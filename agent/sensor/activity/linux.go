@@ -13,8 +13,8 @@ import (
 	"github.com/farmwatch/farmwatch/agent/host"
 )
 
-// The commands run on Linux, exactly: the console seat's properties, then
-// those of its active session.
+// The commands run on Linux, exactly: the console seat's properties (when
+// logind's seat file does not say them), then those of its active session.
 var seatCmd = host.Command{Name: "loginctl", Args: []string{"show-seat", "seat0"}}
 
 func sessionCmd(id string) host.Command {
@@ -28,22 +28,47 @@ var sessionID = regexp.MustCompile(`^[A-Za-z0-9_-]{1,32}$`)
 // logind (a container, a system without systemd) or without a console
 // seat has no console to sample: no sample, no failure.
 func readLinux(ctx context.Context, h *host.Host) (Sample, error) {
-	out, err := h.Run(ctx, seatCmd)
-	if err != nil {
-		if noLogind(err) {
-			return Sample{Source: "logind"}, nil
+	id, known := activeFromSeatFile(h)
+	if !known {
+		out, err := h.Run(ctx, seatCmd)
+		if err != nil {
+			if noLogind(err) || errors.Is(err, host.ErrNotRecorded) {
+				return Sample{Source: "logind"}, nil
+			}
+			return Sample{}, err
 		}
-		return Sample{}, err
+		id = parseProps(out)["ActiveSession"]
 	}
-	id := parseProps(out)["ActiveSession"]
 	if !sessionID.MatchString(id) {
 		return Sample{Source: "logind"}, nil // nobody at the console
 	}
-	out, err = h.Run(ctx, sessionCmd(id))
+	out, err := h.Run(ctx, sessionCmd(id))
 	if err != nil {
 		return Sample{}, err
 	}
 	return sessionSample(parseProps(out), h.Captured()), nil
+}
+
+// seatFile is where logind keeps the state of the console's seat; its
+// ACTIVE= is the active session, which sd-login's sd_seat_get_active
+// reads from it too. Reading it spares running loginctl at every scan,
+// and on a machine without a console seat (a server, a VM) any command.
+const seatFile = "/run/systemd/seats/seat0"
+
+// activeFromSeatFile returns the console's active session ("" for none)
+// from seatFile, and whether that settled it: on the live machine a
+// missing file means no logind or no console seat; a snapshot without it
+// (recorded before the agent read it) is asked through the recorded
+// loginctl.
+func activeFromSeatFile(h *host.Host) (string, bool) {
+	b, err := h.ReadFile(seatFile)
+	switch {
+	case err == nil:
+		return parseProps(b)["ACTIVE"], true
+	case h.Live() && errors.Is(err, fs.ErrNotExist):
+		return "", true
+	}
+	return "", false
 }
 
 // noLogind says whether a loginctl failure means there is no logind or no

@@ -1,9 +1,12 @@
 package activity
 
 import (
+	"bytes"
 	"context"
 	"os"
 	"path/filepath"
+	"runtime"
+	"strings"
 	"testing"
 	"time"
 
@@ -180,6 +183,13 @@ func TestSense(t *testing.T) {
 			"cmd//usr/bin/loginctl show-session 2", gnomeIdle), -1, "logind", false, false},
 		{"linux, nobody at the console", snapshotHost(t, `{"os":"linux","hostname":"l","captured":"2026-11-28T10:00:30Z"}`,
 			"cmd//usr/bin/loginctl show-seat seat0", "Id=seat0\nActiveSession=\n"), 0, "", true, false},
+		{"linux, logind's seat file", snapshotHost(t, `{"os":"linux","hostname":"l","captured":"2026-11-28T10:00:30Z"}`,
+			"root/run/systemd/seats/seat0", "# This is private data. Do not parse.\nIS_SEAT0=1\nCAN_MULTI_SESSION=1\nCAN_TTY=1\nCAN_GRAPHICAL=1\nACTIVE=2\nACTIVE_UID=1000\nSESSIONS=2 c1\nUIDS=1000 120\n",
+			"cmd//usr/bin/loginctl show-session 2", "Type=wayland\nClass=user\nActive=yes\nIdleHint=no\nIdleSinceHint=1764316790000000\n"), 10, "logind", false, false},
+		{"linux, the seat file says nobody is active", snapshotHost(t, `{"os":"linux","hostname":"l","captured":"2026-11-28T10:00:30Z"}`,
+			"root/run/systemd/seats/seat0", "IS_SEAT0=1\nCAN_GRAPHICAL=1\n",
+			"cmd//usr/bin/loginctl show-seat seat0", "Id=seat0\nActiveSession=2\n"), 0, "", true, false},
+		{"linux, a snapshot with neither", snapshotHost(t, `{"os":"linux","hostname":"l"}`), 0, "", true, false},
 		{"macOS", snapshotHost(t, `{"os":"darwin","hostname":"m","captured":"2026-11-28T03:10:00Z"}`,
 			"cmd//usr/sbin/ioreg -r -d 1 -c IOHIDSystem", "+-o IOHIDSystem  <class IOHIDSystem>\n    {\n      \"HIDIdleTime\" = 20000000000\n    }\n"), 3, "hid_idle_time", false, false},
 		{"windows", snapshotHost(t, `{"os":"windows","hostname":"w","captured":"2026-11-28T22:00:05Z"}`,
@@ -222,5 +232,33 @@ func TestSense(t *testing.T) {
 	Sensor{Counts: NewCounts(dir)}.Sense(context.Background(), tests[0].h)
 	if _, err := os.Stat(filepath.Join(dir, countsFile)); err == nil {
 		t.Error("a replay wrote the counts")
+	}
+}
+
+// TestLiveNoSeatRunsNothing: on a live Linux machine without logind's
+// console seat (a server, a VM, this CI machine) the sensor reports no
+// sample and runs no command at all: loginctl used to run at every scan.
+func TestLiveNoSeatRunsNothing(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("logind is Linux")
+	}
+	if _, err := os.Stat(seatFile); err == nil {
+		t.Skipf("this machine has a console seat (%s)", seatFile)
+	}
+	h, err := host.Live()
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.Record()
+	s, err := readLinux(context.Background(), h)
+	if err != nil || s.Console {
+		t.Fatalf("sample %+v, %v: want none", s, err)
+	}
+	var b bytes.Buffer
+	if err := h.WriteSnapshot(&b); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(b.String(), "-- cmd/") {
+		t.Fatalf("a command ran:\n%s", b.String())
 	}
 }
