@@ -49,6 +49,11 @@ func TestNetnsWgQuick(t *testing.T) {
 		{"link", "set", "lo", "up"},
 		{"link", "add", "eth0", "type", "veth", "peer", "name", "eth0p"},
 		{"link", "add", "wg0", "type", "veth", "peer", "name", "wg0p"},
+		// No IPv6 link-local addresses: the kernel adds them (and their
+		// local routes) a moment after a link comes up, so ip and netlink,
+		// read one after the other, would see different tables.
+		{"link", "set", "eth0", "addrgenmode", "none"}, {"link", "set", "eth0p", "addrgenmode", "none"},
+		{"link", "set", "wg0", "addrgenmode", "none"}, {"link", "set", "wg0p", "addrgenmode", "none"},
 		{"link", "set", "eth0", "up"}, {"link", "set", "eth0p", "up"}, {"link", "set", "wg0", "up"}, {"link", "set", "wg0p", "up"},
 		{"addr", "add", "192.0.2.2/24", "dev", "eth0"},
 		{"-6", "addr", "add", "fd00::2/64", "dev", "eth0", "nodad"},
