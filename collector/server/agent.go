@@ -137,6 +137,7 @@ type session struct {
 	send     chan *fwv1.CollectorMessage
 	done     chan struct{}                  // closed when a newer stream replaces this one, or it ends
 	rules    *rules.HostState               // the host's observations and findings, for collector rules; the apply worker's
+	facts    factWatch                      // whether a message changed what the clusters read; the apply worker's
 	org      atomic.Pointer[fwv1.OrgPolicy] // the agent's own expectations, from its hello
 	// Set from the hello, used only by the apply worker.
 	status store.AgentStatus
@@ -360,7 +361,11 @@ func (s *Server) handle(ctx context.Context, h store.Host, egress string, m *fwv
 	}
 	if applied {
 		sess.rules = next
-		s.fleetTouch(h.ID)
+		// With replicas the clusters also read again every host whose last
+		// applied message moved (another replica may have applied it).
+		if sess.facts.applied(a) {
+			s.fleetTouch(h.ID)
+		}
 	}
 	s.metrics.applied(start)
 	s.metrics.spoolDropped(a.SpoolDropped)
@@ -412,6 +417,7 @@ func (s *Server) evaluate(ctx context.Context, p *Policy, h store.Host, sess *se
 			return nil, err
 		}
 		internObservations(obs)
+		sess.facts.seed(obs)
 		st = set.NewHostState(info, org)
 		st.Apply(true, obs, nil)
 	}

@@ -157,8 +157,10 @@ func (s *Server) recomputeFleet(ctx context.Context) error {
 		}
 		facts, ok := f.facts[h.ID]
 		// A host another replica applied a message of is not in dirty:
-		// its last applied message tells.
-		if !ok || all || dirty[h.ID] || f.seqs[h.ID] != h.LastSeq {
+		// its last applied message tells. Alone, this collector applies
+		// every message and marks dirty those that can change the facts
+		// (factWatch).
+		if !ok || all || dirty[h.ID] || (s.relay != nil && f.seqs[h.ID] != h.LastSeq) {
 			obs, err := s.store.ObservationsOfKinds(ctx, h.ID, fleet.FactKinds)
 			if err != nil {
 				return err
