@@ -1,9 +1,11 @@
 package rules
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 
+	"github.com/farmwatch/farmwatch/limits"
 	fwv1 "github.com/farmwatch/farmwatch/proto/farmwatch/v1"
 )
 
@@ -150,4 +152,34 @@ func FuzzQuery(f *testing.F) {
 		}
 		q.Match(&fwv1.HostInfo{}, nil, o) // bounded by the cost limit: returns
 	})
+}
+
+// TestQueryHunt: a hunt's reply counts every observation, keeps the
+// matches up to the host's bound, and reports the first evaluation error
+// while still judging the rest.
+func TestQueryHunt(t *testing.T) {
+	s, err := Load(Builtin(), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	q, err := s.Query("process", `process.name == "anydesk" || 1 / int(process.pid - 7) > 5`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var obs []*fwv1.Observation
+	for i := range limits.HostObservations + 10 {
+		name := "bash"
+		if i%2 == 0 {
+			name = "anydesk"
+		}
+		obs = append(obs, &fwv1.Observation{Key: fmt.Sprintf("process/%d", i), Kind: &fwv1.Observation_Process{Process: &fwv1.Process{Pid: int32(i), Name: name}}})
+	}
+	r := q.Hunt(&fwv1.HostInfo{Os: "linux"}, nil, obs)
+	if int(r.Scanned) != len(obs) || len(r.Matches) != (len(obs)+1)/2 || r.Error == "" || !strings.Contains(r.Error, "division by zero") {
+		t.Fatalf("scanned %d matches %d error %q", r.Scanned, len(r.Matches), r.Error)
+	}
+	r = q.Hunt(&fwv1.HostInfo{Os: "linux"}, nil, append(append([]*fwv1.Observation{}, obs...), obs...))
+	if len(r.Matches) != limits.HostObservations {
+		t.Fatalf("%d matches, want the bound %d", len(r.Matches), limits.HostObservations)
+	}
 }

@@ -5,6 +5,7 @@ import (
 	"strings"
 
 	"cel.dev/cel-go/cel"
+	"github.com/farmwatch/farmwatch/limits"
 	fwv1 "github.com/farmwatch/farmwatch/proto/farmwatch/v1"
 	"google.golang.org/protobuf/proto"
 )
@@ -86,4 +87,26 @@ func (q *Query) Match(hi *fwv1.HostInfo, org *fwv1.OrgPolicy, o *fwv1.Observatio
 		return false, fmt.Errorf("%s: %w", o.GetKey(), err)
 	}
 	return ok, nil
+}
+
+// Hunt runs the query over a host's observations, as an agent answers a
+// hunt: every observation counted as scanned, at most
+// limits.HostObservations matches, and the first evaluation error (the
+// others are alike).
+func (q *Query) Hunt(hi *fwv1.HostInfo, org *fwv1.OrgPolicy, obs []*fwv1.Observation) *fwv1.HuntReply {
+	out := &fwv1.HuntReply{}
+	for _, o := range obs {
+		out.Scanned++
+		ok, err := q.Match(hi, org, o)
+		if err != nil {
+			if out.Error == "" {
+				out.Error = err.Error()
+			}
+			continue
+		}
+		if ok && len(out.Matches) < limits.HostObservations {
+			out.Matches = append(out.Matches, o)
+		}
+	}
+	return out
 }

@@ -27,7 +27,6 @@ import (
 	"github.com/farmwatch/farmwatch/agent/sensor"
 	"github.com/farmwatch/farmwatch/agent/spool"
 	"github.com/farmwatch/farmwatch/agent/statefile"
-	"github.com/farmwatch/farmwatch/limits"
 	fwv1 "github.com/farmwatch/farmwatch/proto/farmwatch/v1"
 	"github.com/farmwatch/farmwatch/rules"
 	"github.com/rs/zerolog"
@@ -431,20 +430,5 @@ func (a *Agent) Hunt(ctx context.Context, req *fwv1.HuntRequest) *fwv1.HuntReply
 	if err != nil {
 		return &fwv1.HuntReply{Error: "scan: " + err.Error()}
 	}
-	out := &fwv1.HuntReply{}
-	var errs int
-	for _, o := range rep.GetObservations() {
-		out.Scanned++
-		ok, err := q.Match(rep.GetHost(), sc.Org, o)
-		if err != nil {
-			if errs++; errs == 1 {
-				out.Error = err.Error()
-			}
-			continue
-		}
-		if ok && len(out.Matches) < limits.HostObservations {
-			out.Matches = append(out.Matches, o)
-		}
-	}
-	return out
+	return q.Hunt(rep.GetHost(), sc.Org, rep.GetObservations())
 }

@@ -3,7 +3,6 @@ package main
 import (
 	"sync"
 
-	"github.com/farmwatch/farmwatch/limits"
 	fwv1 "github.com/farmwatch/farmwatch/proto/farmwatch/v1"
 	"github.com/farmwatch/farmwatch/rules"
 )
@@ -72,25 +71,11 @@ func (h *hunter) query(kind, filter string) (*rules.Query, error) {
 
 // answer is an agent's reply to req, over its host and observations.
 func (h *hunter) answer(req *fwv1.HuntRequest, host *fwv1.HostInfo, obs []*fwv1.Observation) *fwv1.HuntReply {
-	out := &fwv1.HuntReply{RequestId: req.GetRequestId()}
 	q, err := h.query(req.GetKind(), req.GetFilter())
 	if err != nil {
-		out.Error = err.Error()
-		return out
+		return &fwv1.HuntReply{RequestId: req.GetRequestId(), Error: err.Error()}
 	}
-	var errs int
-	for _, o := range obs {
-		out.Scanned++
-		ok, err := q.Match(host, nil, o)
-		if err != nil {
-			if errs++; errs == 1 {
-				out.Error = err.Error()
-			}
-			continue
-		}
-		if ok && len(out.Matches) < limits.HostObservations {
-			out.Matches = append(out.Matches, o)
-		}
-	}
+	out := q.Hunt(host, nil, obs)
+	out.RequestId = req.GetRequestId()
 	return out
 }
