@@ -67,27 +67,18 @@ func readASTCache(b []byte) map[string]astEntry {
 		return nil
 	}
 	m := map[string]astEntry{}
-	field := func() ([]byte, bool) {
-		n, k := binary.Uvarint(rest)
-		if k <= 0 || n > uint64(len(rest)-k) {
-			return nil, false
-		}
-		f := rest[k : k+int(n)]
-		rest = rest[k+int(n):]
-		return f, true
-	}
 	for len(rest) > 0 {
-		key, ok := field()
-		if !ok || len(rest) == 0 {
+		key, r, ok := field(rest)
+		if !ok || len(r) == 0 || len(key) == 0 {
 			return nil
 		}
-		flags := rest[0]
-		rest = rest[1:]
-		ast, ok1 := field()
-		gate, ok2 := field()
-		if !ok1 || !ok2 || len(key) == 0 {
+		flags := r[0]
+		ast, r, ok1 := field(r[1:])
+		gate, r, ok2 := field(r)
+		if !ok1 || !ok2 {
 			return nil
 		}
+		rest = r
 		m[unsafe.String(&key[0], len(key))] = astEntry{bounded: flags&1 != 0, ast: ast, gate: gate}
 	}
 	return m
@@ -252,15 +243,25 @@ func writeASTCache(e *envs, exprs []cacheExpr) ([]byte, error) {
 	slices.SortFunc(ents, func(a, b ent) int { return cmp.Compare(a.key, b.key) })
 	out := []byte(astMagic)
 	for _, n := range ents {
-		out = binary.AppendUvarint(out, uint64(len(n.key)))
-		out = append(out, n.key...)
-		out = append(out, n.flags)
-		out = binary.AppendUvarint(out, uint64(len(n.ast)))
-		out = append(out, n.ast...)
-		out = binary.AppendUvarint(out, uint64(len(n.gate)))
-		out = append(out, n.gate...)
+		out = appendASTEntry(out, n.key, astEntry{bounded: n.flags&1 != 0, ast: n.ast, gate: n.gate})
 	}
 	return out, nil
+}
+
+// appendASTEntry encodes one cached expression (the format is in
+// builtinAST's doc).
+func appendASTEntry(out []byte, key string, e astEntry) []byte {
+	var flags byte
+	if e.bounded {
+		flags = 1
+	}
+	out = binary.AppendUvarint(out, uint64(len(key)))
+	out = append(out, key...)
+	out = append(out, flags)
+	out = binary.AppendUvarint(out, uint64(len(e.ast)))
+	out = append(out, e.ast...)
+	out = binary.AppendUvarint(out, uint64(len(e.gate)))
+	return append(out, e.gate...)
 }
 
 // expressions lists every expression of a set's rules with its scope and

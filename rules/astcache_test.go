@@ -2,7 +2,6 @@ package rules
 
 import (
 	"bytes"
-	"encoding/binary"
 	"flag"
 	"os"
 	"testing"
@@ -66,7 +65,7 @@ func TestLazyCached(t *testing.T) {
 			old := builtinAST
 			defer func() { builtinAST = old }()
 			key := astKey("process", `process.name == "anydesk"`, cel.BoolType)
-			builtinAST = appendCacheEntry([]byte(astMagic), key, tc.entry)
+			builtinAST = appendASTEntry([]byte(astMagic), key, tc.entry)
 			set, err := Load(src, Options{})
 			if err != nil {
 				t.Fatal(err)
@@ -102,18 +101,4 @@ func mustCachedAST(t *testing.T, expr string) []byte {
 	}
 	t.Fatal("no entry")
 	return nil
-}
-
-func appendCacheEntry(out []byte, key string, e astEntry) []byte {
-	out = binary.AppendUvarint(out, uint64(len(key)))
-	out = append(out, key...)
-	if e.bounded {
-		out = append(out, 1)
-	} else {
-		out = append(out, 0)
-	}
-	out = binary.AppendUvarint(out, uint64(len(e.ast)))
-	out = append(out, e.ast...)
-	out = binary.AppendUvarint(out, uint64(len(e.gate)))
-	return append(out, e.gate...)
 }

@@ -171,17 +171,9 @@ func (c *Cache) List(ctx context.Context, h *host.Host) ([]*fwv1.Process, error)
 // read reads one process, from the cache when it is the one cached.
 // A changed process (an event named it) is read whole.
 func (c *Cache) read(h *host.Host, pid int, btime int64, users map[uint32]string, next map[int32]cachedProcess, st *CacheStats, changed bool) (*fwv1.Process, error) {
-	dir := "/proc/" + itoa(pid)
-	statb, err := h.ReadFile(dir + "/stat")
-	if err != nil {
+	dir, s, kernel, err := readStat(h, pid)
+	if err != nil || kernel {
 		return nil, err
-	}
-	s, err := ParseStat(statb)
-	if err != nil {
-		return nil, errStat(dir, err)
-	}
-	if isKernelThread(pid, s) {
-		return nil, nil
 	}
 	if old, ok := c.byPid[int32(pid)]; ok && !changed && old.startTicks == s.StartTicks && old.comm == s.Comm {
 		exe, _ := readExe(h, dir)

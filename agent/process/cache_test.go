@@ -27,27 +27,8 @@ func TestCacheLive(t *testing.T) {
 	if runtime.GOOS != "linux" {
 		t.Skip("the cache is for /proc")
 	}
-	sh, err := exec.LookPath("sh")
-	if err != nil {
-		t.Skip("no sh")
-	}
 	dir := t.TempDir()
-	// Two copies of sh with one name: exec from the first to the second
-	// keeps the pid, the start time and the name (comm); only the exe
-	// link tells them apart.
-	for _, d := range []string{"a", "b"} {
-		b, err := os.ReadFile(sh)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := os.MkdirAll(filepath.Join(dir, d), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(filepath.Join(dir, d, "fwcachetest"), b, 0o755); err != nil {
-			t.Fatal(err)
-		}
-	}
-	a, b := filepath.Join(dir, "a", "fwcachetest"), filepath.Join(dir, "b", "fwcachetest")
+	a, b := shCopies(t, dir)
 	flag := filepath.Join(dir, "go")
 	cmd := exec.Command(a, "-c", `while [ ! -e "$1" ]; do sleep 0.05; done; exec "$2" -c 'sleep 60'`, "x", flag, b)
 	if err := cmd.Start(); err != nil {
@@ -109,16 +90,7 @@ func TestCacheLive(t *testing.T) {
 	if err := os.WriteFile(flag, nil, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		if t2, _ := os.Readlink("/proc/" + itoa(int(pid)) + "/exe"); t2 == b {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("the test process never executed the second copy")
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	waitExe(t, pid, b)
 	third, err := c.List(ctx, h)
 	if err != nil {
 		t.Fatal(err)
@@ -187,25 +159,9 @@ func TestCacheFollow(t *testing.T) {
 	if runtime.GOOS != "linux" {
 		t.Skip("the cache is for /proc")
 	}
-	sh, err := exec.LookPath("sh")
-	if err != nil {
-		t.Skip("no sh")
-	}
 	dir := t.TempDir()
 	var copies [2]string
-	for i, d := range []string{"a", "b"} {
-		b, err := os.ReadFile(sh)
-		if err != nil {
-			t.Fatal(err)
-		}
-		copies[i] = filepath.Join(dir, d, "fwfollowtest")
-		if err := os.MkdirAll(filepath.Dir(copies[i]), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(copies[i], b, 0o755); err != nil {
-			t.Fatal(err)
-		}
-	}
+	copies[0], copies[1] = shCopies(t, dir)
 	flag := filepath.Join(dir, "go")
 	// The parent starts a child, waits for the flag, then executes the
 	// other copy of sh; told to, that one exits, leaving its child to be
@@ -340,7 +296,7 @@ func waitExe(t *testing.T, pid int32, exe string) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		if got, _ := os.Readlink("/proc/" + itoa(int(pid)) + "/exe"); got == exe {
+		if got, _ := os.Readlink("/proc/" + strconv.Itoa(int(pid)) + "/exe"); got == exe {
 			return
 		}
 		if time.Now().After(deadline) {
@@ -348,4 +304,30 @@ func waitExe(t *testing.T, pid int32, exe string) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+// shCopies makes two copies of sh with one name in dir: exec from the
+// first to the second keeps the pid, the start time and the name (comm);
+// only the exe link tells them apart.
+func shCopies(t *testing.T, dir string) (a, b string) {
+	t.Helper()
+	sh, err := exec.LookPath("sh")
+	if err != nil {
+		t.Skip("no sh")
+	}
+	body, err := os.ReadFile(sh)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out [2]string
+	for i, d := range []string{"a", "b"} {
+		out[i] = filepath.Join(dir, d, "fwcachetest")
+		if err := os.MkdirAll(filepath.Dir(out[i]), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(out[i], body, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return out[0], out[1]
 }

@@ -112,12 +112,20 @@ func gone(err error) bool {
 	return errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ESRCH)
 }
 
-func itoa(pid int) string { return strconv.Itoa(pid) }
-
-func errStat(dir string, err error) error { return fmt.Errorf("%s/stat: %w", dir, err) }
-
-// isKernelThread: kernel threads have no executable and no user.
-func isKernelThread(pid int, st Stat) bool { return st.PPid == 2 || pid == 2 }
+// readStat reads /proc/<pid>/stat and returns the process's directory;
+// kernel is true for a kernel thread (no executable, no user), which is
+// not listed.
+func readStat(h *host.Host, pid int) (dir string, st Stat, kernel bool, err error) {
+	dir = "/proc/" + strconv.Itoa(pid)
+	b, err := h.ReadFile(dir + "/stat")
+	if err != nil {
+		return dir, st, false, err
+	}
+	if st, err = ParseStat(b); err != nil {
+		return dir, st, false, fmt.Errorf("%s/stat: %w", dir, err)
+	}
+	return dir, st, st.PPid == 2 || pid == 2, nil
+}
 
 // readExe reads the exe link of /proc/<pid>, without the " (deleted)" of
 // an executable removed since it started.
@@ -128,17 +136,9 @@ func readExe(h *host.Host, dir string) (string, error) {
 
 // readProcess reads /proc/<pid>; nil for a kernel thread.
 func readProcess(h *host.Host, pid int, btime int64, users map[uint32]string) (*fwv1.Process, error) {
-	dir := "/proc/" + itoa(pid)
-	statb, err := h.ReadFile(dir + "/stat")
-	if err != nil {
+	dir, st, kernel, err := readStat(h, pid)
+	if err != nil || kernel {
 		return nil, err
-	}
-	st, err := ParseStat(statb)
-	if err != nil {
-		return nil, errStat(dir, err)
-	}
-	if isKernelThread(pid, st) {
-		return nil, nil
 	}
 	return readRest(h, dir, pid, st, btime, users)
 }
