@@ -120,3 +120,25 @@ func TestLiveRead(t *testing.T) {
 		wg.Wait()
 	})
 }
+
+// TestLiveReadEndless: a device that never ends is refused at the size
+// limit, its buffer grown no further than the limit.
+func TestLiveReadEndless(t *testing.T) {
+	if _, err := os.Stat("/dev/zero"); err != nil {
+		t.Skip("no /dev/zero")
+	}
+	b, buf, err := liveRead("/dev/zero", make([]byte, 16<<10))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(b) != MaxFileSize+1 || cap(buf) > MaxFileSize+1+MaxFileSize/8 {
+		t.Fatalf("read %d bytes into a buffer of %d: want the limit plus one, the buffer about the limit", len(b), cap(buf))
+	}
+	h, err := Live()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.ReadFile("/dev/zero"); err == nil || !strings.Contains(err.Error(), "larger than") {
+		t.Fatalf("ReadFile(/dev/zero): %v, want refused as too large", err)
+	}
+}

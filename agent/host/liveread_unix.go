@@ -21,7 +21,7 @@ import (
 // (or, for a FIFO without a writer, empty). buf is scratch space the
 // caller may reuse; the result is a fresh copy of the exact size.
 func liveRead(path string, buf []byte) ([]byte, []byte, error) {
-	fd, err := open(path)
+	fd, err := openNonBlocking(path)
 	if err != nil {
 		return nil, buf, &fs.PathError{Op: "open", Path: path, Err: err}
 	}
@@ -32,7 +32,7 @@ func liveRead(path string, buf []byte) ([]byte, []byte, error) {
 			if n > MaxFileSize {
 				break // over the limit: the caller refuses it
 			}
-			want := 2 * len(buf)
+			want := min(2*len(buf), MaxFileSize+1) // a device without end grows it no further
 			var st syscall.Stat_t
 			if !sized && syscall.Fstat(fd, &st) == nil && st.Mode&syscall.S_IFMT == syscall.S_IFREG && int64(want) <= st.Size {
 				want = int(min(st.Size, MaxFileSize) + 1) // one more, to see the end without growing again
@@ -60,7 +60,7 @@ func liveRead(path string, buf []byte) ([]byte, []byte, error) {
 	return out, buf, nil
 }
 
-func open(path string) (int, error) {
+func openNonBlocking(path string) (int, error) {
 	for {
 		fd, err := syscall.Open(path, syscall.O_RDONLY|syscall.O_CLOEXEC|syscall.O_NONBLOCK|syscall.O_NOCTTY, 0)
 		if err != syscall.EINTR {
