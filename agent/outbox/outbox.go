@@ -11,6 +11,7 @@
 package outbox
 
 import (
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"path/filepath"
@@ -34,7 +35,8 @@ type Outbox struct {
 	mu           sync.Mutex // guards everything below
 	sp           *spool.Spool
 	seq          uint64
-	sent         map[string]*fwv1.Observation // the state last queued, by key; nil: queue a full state next
+	sent         map[string]digest // the state last queued, by key; nil: queue a full state next
+	buf          []byte            // for digests, reused
 	lastDropped  uint64
 	lastFindings []*fwv1.Finding
 	queued       chan struct{} // a message was queued
@@ -262,30 +264,60 @@ func sameFindings(a, b []*fwv1.Finding) bool {
 	return true
 }
 
+// digest stands for an observation as it was queued: the SHA-256 of its
+// deterministic encoding. Keeping digests rather than the observations
+// themselves (a thousand processes' worth on a busy host) keeps an idle
+// agent's heap small; equal encodings are equal observations.
+type digest [sha256.Size]byte
+
+// unknown is the digest of an observation that did not encode; it equals
+// none, so the observation is sent again (and its encoding error reported
+// by the message's).
+var unknown digest
+
+func (o *Outbox) digest(ob *fwv1.Observation) (digest, bool) {
+	b, err := proto.MarshalOptions{Deterministic: true}.MarshalAppend(o.buf[:0], ob)
+	if err != nil {
+		return unknown, false
+	}
+	o.buf = b
+	return sha256.Sum256(b), true
+}
+
 func (o *Outbox) remember(obs []*fwv1.Observation) {
-	m := make(map[string]*fwv1.Observation, len(obs))
+	m := make(map[string]digest, len(obs))
 	for _, ob := range obs {
-		m[ob.Key] = ob
+		m[ob.Key], _ = o.digest(ob)
 	}
 	o.sent = m
+	o.trimBuf()
+}
+
+// trimBuf lets go of a digest buffer one large observation grew.
+func (o *Outbox) trimBuf() {
+	if cap(o.buf) > 64<<10 {
+		o.buf = nil
+	}
 }
 
 // delta is what changed since the state last queued.
 func (o *Outbox) delta(rep *fwv1.Report) *fwv1.Delta {
 	prev := o.sent
 	d := &fwv1.Delta{Findings: rep.Findings, Sensors: rep.Sensors}
-	now := make(map[string]bool, len(rep.Observations))
+	next := make(map[string]digest, len(rep.Observations))
 	for _, ob := range rep.Observations {
-		now[ob.Key] = true
-		if old, ok := prev[ob.Key]; !ok || !proto.Equal(old, ob) {
+		sum, ok := o.digest(ob)
+		next[ob.Key] = sum
+		if old, seen := prev[ob.Key]; !ok || !seen || old != sum {
 			d.Upserted = append(d.Upserted, ob)
 		}
 	}
 	for k := range prev {
-		if !now[k] {
+		if _, ok := next[k]; !ok {
 			d.Removed = append(d.Removed, k)
 		}
 	}
-	o.remember(rep.Observations)
+	o.sent = next
+	o.trimBuf()
 	return d
 }

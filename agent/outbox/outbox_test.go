@@ -198,3 +198,29 @@ func FuzzSeqFile(f *testing.F) {
 		}
 	})
 }
+
+// The last state is kept as digests: a change deep inside an observation
+// is still a change, and an observation that cannot be encoded is never
+// taken for unchanged (its message fails to encode, each time).
+func TestDeltaByDigest(t *testing.T) {
+	o := open(t, t.TempDir(), 1<<20)
+	proc := func(args ...string) *fwv1.Observation {
+		return &fwv1.Observation{Key: "p", Kind: &fwv1.Observation_Process{Process: &fwv1.Process{Name: "x", Args: args}}}
+	}
+	if err := o.Put(&fwv1.Report{Observations: []*fwv1.Observation{proc("-a", "-b"), obs("q", "1")}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := o.Put(&fwv1.Report{Observations: []*fwv1.Observation{proc("-a", "-c"), obs("q", "1")}}); err != nil {
+		t.Fatal(err)
+	}
+	d := last(t, o).GetDelta()
+	if len(d.GetUpserted()) != 1 || d.GetUpserted()[0].Key != "p" || len(d.Removed) != 0 {
+		t.Fatalf("one argument changed: %v", d)
+	}
+	bad := obs("q", "\xff")
+	for i := range 2 {
+		if err := o.Put(&fwv1.Report{Observations: []*fwv1.Observation{proc("-a", "-c"), bad}}); err == nil || !strings.Contains(err.Error(), "encode") {
+			t.Fatalf("put %d of an observation that cannot be encoded: %v", i, err)
+		}
+	}
+}
