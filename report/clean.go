@@ -81,7 +81,12 @@ func CleanLines(s string) string {
 // LogWriter is a zerolog console writer whose field values pass through
 // Clean: a log line quotes hostnames, peers and errors that agents chose.
 func LogWriter(out io.Writer, color bool) zerolog.ConsoleWriter {
-	clean := func(i any) string { return Clean(fmt.Sprint(i)) }
+	clean := func(i any) string {
+		if b, ok := i.([]byte); ok { // a bool, a number in an array, an object: zerolog gives its JSON
+			return Clean(string(b))
+		}
+		return Clean(fmt.Sprint(i))
+	}
 	return zerolog.ConsoleWriter{Out: out, NoColor: !color, TimeFormat: time.TimeOnly,
 		FormatFieldValue: clean, FormatErrFieldValue: clean,
 		FormatMessage: func(i any) string {

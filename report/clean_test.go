@@ -1,9 +1,12 @@
 package report
 
 import (
+	"bytes"
 	"strings"
 	"testing"
 	"unicode/utf8"
+
+	"github.com/rs/zerolog"
 )
 
 func TestClean(t *testing.T) {
@@ -51,4 +54,21 @@ func FuzzClean(f *testing.F) {
 			t.Fatalf("changed without an escape: %q -> %q", s, c)
 		}
 	})
+}
+
+// TestLogWriterValues: every kind of field value reads as itself in the
+// log lines, not as Go's print of the bytes of its JSON.
+func TestLogWriterValues(t *testing.T) {
+	var buf bytes.Buffer
+	log := zerolog.New(LogWriter(&buf, false))
+	log.Info().Bool("salt", true).Int("n", 42).Strs("names", []string{"a", "b"}).Str("s", "x\x1b[31my").Msg("m")
+	got := buf.String()
+	for _, want := range []string{"salt=true", "n=42", `names=["a","b"]`, `s="x`} {
+		if !strings.Contains(got, want) {
+			t.Errorf("log line %q lacks %q", got, want)
+		}
+	}
+	if strings.Contains(got, "\x1b") {
+		t.Errorf("log line %q holds an escape sequence", got)
+	}
 }

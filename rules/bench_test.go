@@ -2,9 +2,14 @@ package rules
 
 import (
 	"fmt"
+	"runtime"
+	"strings"
 	"testing"
+	"time"
 
 	fwv1 "github.com/farmwatch/farmwatch/proto/farmwatch/v1"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/timestamppb"
 )
 
 // benchObservations is a realistic mix: mostly ordinary processes, a few
@@ -78,7 +83,9 @@ func BenchmarkHostStateApply(b *testing.B) {
 		obs = append(obs, &fwv1.Observation{Key: fmt.Sprintf("usb/%d", i), Kind: &fwv1.Observation_UsbDevice{UsbDevice: &fwv1.UsbDevice{VendorId: 0x046d, ProductId: uint32(i)}}})
 	}
 	st := set.NewHostState(hi, nil)
-	st.Apply(true, obs, nil)
+	if _, err := st.Apply(true, obs, nil); err != nil {
+		b.Fatal(err)
+	}
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		var up []*fwv1.Observation
@@ -91,6 +98,80 @@ func BenchmarkHostStateApply(b *testing.B) {
 				rm = append(rm, fmt.Sprintf("process/%d@2", m))
 			}
 		}
-		st.Apply(false, up, rm)
+		if _, err := st.Apply(false, up, rm); err != nil {
+			b.Fatal(err)
+		}
 	}
+}
+
+// BenchmarkHostStateMemory is the memory the collector keeps for one
+// connected host between its messages: 100 hosts of 300 processes, 10 USB
+// devices and 2 displays each, decoded from the wire as the collector gets
+// them, then judged into a state. It reports the live heap a host's state
+// holds (measured after a collection, with the decoded messages no longer
+// referenced by anything else).
+func BenchmarkHostStateMemory(b *testing.B) {
+	set, err := Load(Builtin(), Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	hi := &fwv1.HostInfo{Os: "linux", Hostname: "h"}
+	const hosts = 100
+	wire := func(h int) [][]byte {
+		var out [][]byte
+		add := func(o *fwv1.Observation) {
+			w, err := proto.Marshal(o)
+			if err != nil {
+				b.Fatal(err)
+			}
+			out = append(out, w)
+		}
+		for i := range 300 {
+			name := fmt.Sprintf("proc%d", i%40)
+			exe := "/usr/bin/" + name
+			args := []string{exe, fmt.Sprintf("--instance=%d", i), "--config=/etc/" + name + "/config.yaml", "--log-level=info"}
+			add(&fwv1.Observation{Key: fmt.Sprintf("process/%d@%d", 1000+i*4, 1700000000+i+h), Sensor: "remoteaccess",
+				Kind: &fwv1.Observation_Process{Process: &fwv1.Process{Pid: int32(1000 + i*4), Ppid: 1, Name: name, Exe: exe,
+					Cmdline: strings.Join(args, " "), Args: args, Username: "user", ParentName: "systemd", ExeName: name,
+					StartTime: timestamppb.New(time.Unix(int64(1700000000+i), 0))}}})
+		}
+		for i := range 10 {
+			add(&fwv1.Observation{Key: fmt.Sprintf("usb/1-%d", i), Sensor: "usb", Kind: &fwv1.Observation_UsbDevice{UsbDevice: &fwv1.UsbDevice{
+				VendorId: 0x046d, ProductId: uint32(0xc000 + i), Manufacturer: "Logitech", Product: "USB Receiver", Serial: fmt.Sprintf("S%d-%d", h, i)}}})
+		}
+		for i := range 2 {
+			add(&fwv1.Observation{Key: fmt.Sprintf("display/card0-DP-%d", i), Sensor: "display", Kind: &fwv1.Observation_Display{Display: &fwv1.Display{
+				Connector: fmt.Sprintf("card0-DP-%d", i), Status: "connected", Enabled: true, Builtin: i == 0}}})
+		}
+		return out
+	}
+	wires := make([][][]byte, hosts)
+	for h := range wires {
+		wires[h] = wire(h)
+	}
+	var per float64
+	for b.Loop() {
+		states := make([]*HostState, hosts)
+		runtime.GC()
+		var before, after runtime.MemStats
+		runtime.ReadMemStats(&before)
+		for h := range states {
+			obs := make([]*fwv1.Observation, len(wires[h]))
+			for i, w := range wires[h] {
+				obs[i] = &fwv1.Observation{}
+				if err := proto.Unmarshal(w, obs[i]); err != nil {
+					b.Fatal(err)
+				}
+			}
+			states[h] = set.NewHostState(hi, nil)
+			if _, err := states[h].Apply(true, obs, nil); err != nil {
+				b.Fatal(err)
+			}
+		}
+		runtime.GC()
+		runtime.ReadMemStats(&after)
+		per = float64(after.HeapAlloc-before.HeapAlloc) / hosts
+		runtime.KeepAlive(states)
+	}
+	b.ReportMetric(per/1024, "KiB/host")
 }

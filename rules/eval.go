@@ -184,6 +184,9 @@ func (e *evaluation) hostRules(byKind map[string][]proto.Message, found []*fwv1.
 	}
 	hv := map[string]any{}
 	for _, sc := range scopes {
+		if !e.s.hostReads[sc.name] {
+			continue // no host rule reads them: not bound, not given
+		}
 		if n := len(byKind[sc.name]); n > MaxHostListLen {
 			res.Errors = append(res.Errors, fmt.Sprintf("host rules not evaluated: %d %s, over the bound of %d", n, sc.plural, MaxHostListLen))
 			return found

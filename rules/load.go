@@ -108,6 +108,7 @@ func Load(srcs []Source, opts Options) (*Set, error) {
 			return nil, err
 		}
 	}
+	s.hostReads = hostReadsOf(s.host)
 	return s, nil
 }
 

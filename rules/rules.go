@@ -120,8 +120,10 @@ type Set struct {
 	byScope map[string][]*Rule
 	host    []*Rule
 	fleet   []*Rule
-	envs    *envs
-	now     func() time.Time
+	// hostReads is the kinds whose lists the host rules read (hostReadsOf).
+	hostReads map[string]bool
+	envs      *envs
+	now       func() time.Time
 }
 
 // Rule returns the rule with the id, or nil.

@@ -1,8 +1,8 @@
 package rules
 
 import (
+	"errors"
 	"fmt"
-	"maps"
 	"math/rand/v2"
 	"slices"
 	"testing"
@@ -16,10 +16,37 @@ import (
 // the incremental state gives exactly the findings and errors a whole
 // evaluation of the same observations gives.
 func TestHostStateIsEvaluate(t *testing.T) {
-	set, err := Load(Builtin(), Options{})
+	builtin, err := Load(Builtin(), Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
+	// An organisation's host rule that reads the processes and the USB
+	// devices: the state must then keep those messages too.
+	readsAll, err := Load(append(Builtin(), Source{Name: "org.yaml", Data: []byte(`rules:
+  - id: t-busy-kvm-host
+    title: busy host with a KVM
+    description: a test rule that reads the processes and the USB devices of the host
+    sources: [test]
+    severity: low
+    scope: host
+    when: size(processes) > 3 && usb_devices.exists(u, u.vendor_id == 0x1d6bu) && findings.exists(f, f.rule == 'remote-access-tool')
+    label: processes.map(p, p.name).distinct().join(',')
+`)}), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if builtin.hostReads["process"] || !builtin.hostReads["display"] {
+		t.Fatalf("the built-in host rules read %v, want the displays and not the processes", builtin.hostReads)
+	}
+	if !readsAll.hostReads["process"] || !readsAll.hostReads["usb_device"] {
+		t.Fatalf("with the organisation's rule the host rules read %v, want processes and usb_devices too", readsAll.hostReads)
+	}
+	for _, set := range []*Set{builtin, readsAll} {
+		hostStateIsEvaluate(t, set)
+	}
+}
+
+func hostStateIsEvaluate(t *testing.T, set *Set) {
 	hi := &fwv1.HostInfo{Os: "linux", Hostname: "h"}
 	org := &fwv1.OrgPolicy{ExpectedCountries: []string{"US"}}
 	names := []string{"anydesk", "rustdesk", "teamviewer", "bash", "sshd", "tailscaled", "chrome-remote-desktop-host", "sleep"}
@@ -60,7 +87,10 @@ func TestHostStateIsEvaluate(t *testing.T) {
 			if n := st.After(full, up, rm); n != len(cur) {
 				t.Fatalf("seed %d step %d: After says %d observations, the host has %d", seed, step, n, len(cur))
 			}
-			got := st.Apply(full, up, rm)
+			got, err := st.Apply(full, up, rm)
+			if err != nil {
+				t.Fatal(err)
+			}
 			var all []*fwv1.Observation
 			for _, k := range slices.Sorted(func(yield func(string) bool) {
 				for k := range cur {
@@ -81,8 +111,20 @@ func TestHostStateIsEvaluate(t *testing.T) {
 			if st.Len() != len(cur) {
 				t.Fatalf("seed %d step %d: %d observations kept, want %d", seed, step, st.Len(), len(cur))
 			}
-			if want := slices.Sorted(maps.Keys(cur)); !slices.Equal(st.keys, want) {
-				t.Fatalf("seed %d step %d: kept keys %v, want %v", seed, step, st.keys, want)
+			for k := range cur {
+				if _, ok := st.keys[st.hash(k)]; !ok {
+					t.Fatalf("seed %d step %d: key %s not kept", seed, step, k)
+				}
+			}
+			for k, so := range st.msgs {
+				if !set.hostReads[so.kind] || cur[k] == nil {
+					t.Fatalf("seed %d step %d: kept the message of %s (%s), which no host rule reads or the host no longer has", seed, step, k, so.kind)
+				}
+			}
+			for k, o := range cur {
+				if kind, _ := KindOf(o); set.hostReads[kind] && st.msgs[k].msg == nil {
+					t.Fatalf("seed %d step %d: %s (%s) not kept, and a host rule reads it", seed, step, k, kind)
+				}
 			}
 		}
 	}
@@ -96,8 +138,8 @@ func text(fs []*fwv1.Finding) string {
 	return s
 }
 
-// An exception that expires makes the kept findings stale: the state
-// judges everything again.
+// An exception that expires makes the kept findings stale: the state says
+// so and refuses a change, and one built again judges everything again.
 func TestHostStateExceptionExpiry(t *testing.T) {
 	src := Source{Name: "org.yaml", Data: []byte(`exceptions:
   - id: it-anydesk
@@ -123,12 +165,32 @@ func TestHostStateExceptionExpiry(t *testing.T) {
 		t.Fatal("no remote-access-tool finding")
 		return false
 	}
-	if !suppressed(st.Apply(true, []*fwv1.Observation{o}, nil)) {
+	must := func(res *Result, err error) *Result {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return res
+	}
+	hi := &fwv1.HostInfo{Os: "linux"}
+	if !suppressed(must(st.Apply(true, []*fwv1.Observation{o}, nil))) {
 		t.Fatal("the exception does not suppress before it expires")
 	}
+	if !st.Matches(set, hi, nil) || st.Stale() {
+		t.Fatal("the state is stale before the exception expired")
+	}
 	now = now.Add(26 * time.Hour) // the exception holds through the end of its day
-	if suppressed(st.Apply(false, nil, nil)) {
-		t.Fatal("the kept finding is still suppressed after the exception expired")
+	if !st.Stale() || st.Matches(set, hi, nil) {
+		t.Fatal("the state is not stale after the exception expired")
+	}
+	if res, err := st.Apply(false, nil, nil); !errors.Is(err, ErrStale) || res != nil {
+		t.Fatalf("a change to a stale state: %v, %v; want ErrStale", res, err)
+	}
+	if suppressed(must(st.Apply(true, []*fwv1.Observation{o}, nil))) {
+		t.Fatal("the finding is still suppressed after the exception expired and the state was built again")
+	}
+	if st.Stale() {
+		t.Fatal("the state built again is stale")
 	}
 }
 

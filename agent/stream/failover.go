@@ -6,6 +6,8 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/farmwatch/farmwatch/internal/agentconn"
+
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
 )
@@ -46,6 +48,6 @@ func Failover(addrs []string, cfg *tls.Config) Dialer {
 		addr := addrs[next%len(addrs)]
 		next++
 		mu.Unlock()
-		return grpc.NewClient(addr, grpc.WithTransportCredentials(creds), grpc.WithDefaultServiceConfig(pickFirstShuffled))
+		return grpc.NewClient(addr, append(agentconn.DialOptions(creds), grpc.WithDefaultServiceConfig(pickFirstShuffled))...)
 	}
 }

@@ -21,6 +21,8 @@ import (
 	"os"
 	"time"
 
+	"github.com/farmwatch/farmwatch/internal/agentconn"
+
 	fwv1 "github.com/farmwatch/farmwatch/proto/farmwatch/v1"
 	"github.com/rs/zerolog"
 	"google.golang.org/grpc"
@@ -73,7 +75,7 @@ type Dialer func() (*grpc.ClientConn, error)
 // TLS dials the collector at addr over TLS.
 func TLS(addr string, cfg *tls.Config) Dialer {
 	return func() (*grpc.ClientConn, error) {
-		return grpc.NewClient(addr, grpc.WithTransportCredentials(credentials.NewTLS(cfg)))
+		return grpc.NewClient(addr, agentconn.DialOptions(credentials.NewTLS(cfg))...)
 	}
 }
 

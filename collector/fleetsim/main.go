@@ -47,6 +47,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/farmwatch/farmwatch/internal/agentconn"
+
 	"github.com/farmwatch/farmwatch/credential"
 	fwv1 "github.com/farmwatch/farmwatch/proto/farmwatch/v1"
 	"google.golang.org/grpc"
@@ -123,8 +125,10 @@ type sim struct {
 	lastErr map[string]int // the errors met, by message (a few)
 }
 
+// dial connects as an agent does (agentconn.DialOptions: the same buffers
+// and TLS record sizes, which the collector's memory depends on).
 func (s *sim) dial() (*grpc.ClientConn, error) {
-	return grpc.NewClient(s.collector, grpc.WithTransportCredentials(credentials.NewTLS(s.tlsCfg)))
+	return grpc.NewClient(s.collector, agentconn.DialOptions(credentials.NewTLS(s.tlsCfg))...)
 }
 
 func (s *sim) noteError(err error) {

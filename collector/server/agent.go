@@ -411,22 +411,34 @@ func (s *Server) evaluate(ctx context.Context, p *Policy, h store.Host, sess *se
 	org := p.orgFor(sess.org.Load(), h.Hostname)
 	st := sess.rules
 	sess.rules = nil // until the store commits: a failure leaves nothing half-changed behind
-	if st == nil || !st.Matches(set, info, org) {
-		obs, err := s.store.Observations(ctx, h.ID)
+	var res *rules.Result
+	for {
+		if st == nil || !st.Matches(set, info, org) {
+			obs, err := s.store.Observations(ctx, h.ID)
+			if err != nil {
+				return nil, err
+			}
+			sess.facts.seed(obs)
+			st = set.NewHostState(info, org)
+			if _, err := st.Apply(true, obs, nil); err != nil {
+				return nil, err
+			}
+		}
+		if n := st.After(a.Full, a.Upserted, a.Removed); n > s.limits.HostObservations {
+			sess.rules = st // unchanged
+			return nil, errHostFull{n, s.limits.HostObservations}
+		}
+		var err error
+		res, err = st.Apply(a.Full, a.Upserted, a.Removed)
+		if errors.Is(err, rules.ErrStale) {
+			st = nil // an exception expired between Matches and Apply: build it again
+			continue
+		}
 		if err != nil {
 			return nil, err
 		}
-		internObservations(obs)
-		sess.facts.seed(obs)
-		st = set.NewHostState(info, org)
-		st.Apply(true, obs, nil)
+		break
 	}
-	if n := st.After(a.Full, a.Upserted, a.Removed); n > s.limits.HostObservations {
-		sess.rules = st // unchanged
-		return nil, errHostFull{n, s.limits.HostObservations}
-	}
-	internObservations(a.Upserted) // the state keeps them
-	res := st.Apply(a.Full, a.Upserted, a.Removed)
 	for _, e := range res.Errors {
 		s.log.Warn().Str("host_id", h.ID).Str("error", e).Msg("rule error")
 	}

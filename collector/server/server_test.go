@@ -6,6 +6,7 @@ import (
 	"net"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -471,4 +472,58 @@ func TestRefusals(t *testing.T) {
 // enrollCtx carries an enroll secret as agents send it.
 func enrollCtx(ctx context.Context, secret string) context.Context {
 	return metadata.AppendToOutgoingContext(ctx, credential.MDAuthorization, credential.Enroll(secret))
+}
+
+// TestCollectorExceptionExpiry: when an organisation's exception expires,
+// the host state a session keeps is stale; the next message builds it
+// again from the store, and the finding it suppressed stands.
+func TestCollectorExceptionExpiry(t *testing.T) {
+	f := start(t)
+	var (
+		mu  sync.Mutex
+		now = time.Date(2029, 12, 31, 12, 0, 0, 0, time.UTC)
+	)
+	set, err := rules.Load(append(rules.Builtin(), rules.Source{Name: "org.yaml", Data: []byte(`exceptions:
+  - id: it-anydesk
+    rules: [remote-access-tool]
+    reason: IT's own, until the contract ends
+    expires: 2030-01-01
+    when: process.name == "anydesk"
+`)}), rules.Options{Now: func() time.Time { mu.Lock(); defer mu.Unlock(); return now }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.srv.SetPolicy(Policy{Rules: set})
+	cc := f.dial(t)
+	r := enroll(t, cc, f.install.EnrollSecret, "laptop-x")
+	st := connect(t, cc, r.HostId, r.NodeKey)
+	suppressedBy := func() string {
+		t.Helper()
+		rows, err := f.store.Findings(context.Background(), store.FindingFilter{HostID: r.HostId})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, row := range rows {
+			if row.Finding.Rule == "remote-access-tool" {
+				return row.Finding.SuppressedBy
+			}
+		}
+		t.Fatalf("no remote-access-tool finding in %+v", rows)
+		return ""
+	}
+	st.Send(&fwv1.AgentMessage{Seq: 1, Body: &fwv1.AgentMessage_Full{Full: &fwv1.FullState{Observations: []*fwv1.Observation{proc(1, "init"), proc(2, "anydesk")}}}})
+	recvAck(t, st)
+	if got := suppressedBy(); got != "it-anydesk" {
+		t.Fatalf("before the expiry the finding is suppressed by %q, want it-anydesk", got)
+	}
+	mu.Lock()
+	now = now.Add(36 * time.Hour)
+	mu.Unlock()
+	// A delta that does not touch the tool: only a state built again from
+	// the store judges it again.
+	st.Send(&fwv1.AgentMessage{Seq: 2, Body: &fwv1.AgentMessage_Delta{Delta: &fwv1.Delta{Upserted: []*fwv1.Observation{proc(3, "bash")}}}})
+	recvAck(t, st)
+	if got := suppressedBy(); got != "" {
+		t.Fatalf("after the expiry the finding is still suppressed by %q", got)
+	}
 }
