@@ -7,9 +7,11 @@ import (
 	"sort"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/farmwatch/farmwatch/limits"
 	fwv1 "github.com/farmwatch/farmwatch/proto/farmwatch/v1"
+	"google.golang.org/protobuf/types/known/timestamppb"
 )
 
 func obs(key, name string) *fwv1.Observation {
@@ -222,5 +224,42 @@ func TestDeltaByDigest(t *testing.T) {
 		if err := o.Put(&fwv1.Report{Observations: []*fwv1.Observation{proc("-a", "-c"), bad}}); err == nil || !strings.Contains(err.Error(), "encode") {
 			t.Fatalf("put %d of an observation that cannot be encoded: %v", i, err)
 		}
+	}
+}
+
+// BenchmarkPutUnchanged is the outbox's share of a resident agent's scan
+// on a host of 1000 processes where nothing changed: the delta against
+// the last state, which queues nothing.
+func BenchmarkPutUnchanged(b *testing.B) {
+	o, _, err := Open(b.TempDir(), 64<<20)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer o.Close()
+	rep := func() *fwv1.Report {
+		r := &fwv1.Report{}
+		for i := range 1000 {
+			r.Observations = append(r.Observations, &fwv1.Observation{Key: fmt.Sprintf("process/%d", i), Kind: &fwv1.Observation_Process{Process: &fwv1.Process{
+				Pid: int32(i), Ppid: 1, Name: "sleep", Exe: "/usr/bin/sleep", ExeName: "sleep", Username: "root", Cmdline: "/usr/bin/sleep 7200",
+				Args: []string{"/usr/bin/sleep", "7200"}, StartTime: timestamppb.New(time.Unix(1700000000, 0)), ParentName: "bash"}}})
+		}
+		return r
+	}
+	if err := o.Put(rep()); err != nil {
+		b.Fatal(err)
+	}
+	seq := o.LastSeq()
+	b.ResetTimer()
+	for range b.N {
+		b.StopTimer()
+		r := rep()
+		b.StartTimer()
+		if err := o.Put(r); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.StopTimer()
+	if o.LastSeq() != seq {
+		b.Fatalf("an unchanged host queued message #%d", o.LastSeq())
 	}
 }
