@@ -308,6 +308,15 @@ func TestEnrollConnectApplyAck(t *testing.T) {
 	}
 }
 
+// ruled gives the collector these rules and connects a new host to it.
+func (f *fixture) ruled(t *testing.T, set *rules.Set, name string) (*fwv1.EnrollResponse, fwv1.AgentService_ConnectClient) {
+	t.Helper()
+	f.srv.SetPolicy(Policy{Rules: set})
+	cc := f.dial(t)
+	r := enroll(t, cc, f.install.EnrollSecret, name)
+	return r, connect(t, cc, r.HostId, r.NodeKey)
+}
+
 // With rules, the collector judges each host's current state itself.
 func TestCollectorRules(t *testing.T) {
 	f := start(t)
@@ -315,10 +324,7 @@ func TestCollectorRules(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f.srv.SetPolicy(Policy{Rules: set})
-	cc := f.dial(t)
-	r := enroll(t, cc, f.install.EnrollSecret, "laptop-r")
-	st := connect(t, cc, r.HostId, r.NodeKey)
+	r, st := f.ruled(t, set, "laptop-r")
 	st.Send(&fwv1.AgentMessage{Seq: 1, Body: &fwv1.AgentMessage_Full{Full: &fwv1.FullState{Observations: []*fwv1.Observation{proc(1, "init"), proc(2, "anydesk")}}}})
 	recvAck(t, st)
 	rows, err := f.store.Findings(context.Background(), store.FindingFilter{HostID: r.HostId})
@@ -493,10 +499,7 @@ func TestCollectorExceptionExpiry(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f.srv.SetPolicy(Policy{Rules: set})
-	cc := f.dial(t)
-	r := enroll(t, cc, f.install.EnrollSecret, "laptop-x")
-	st := connect(t, cc, r.HostId, r.NodeKey)
+	r, st := f.ruled(t, set, "laptop-x")
 	suppressedBy := func() string {
 		t.Helper()
 		rows, err := f.store.Findings(context.Background(), store.FindingFilter{HostID: r.HostId})
