@@ -173,12 +173,30 @@ WHERE p.seen > $1 AND p.id <> $2`, r.now().Add(-deadAfter).UnixMilli(), r.id)
 	if err != nil {
 		return nil, err
 	}
+	return hostsByReplica(rows)
+}
+
+// huntAcks reads the acknowledgements of hunt id from replicas not in
+// seen, each with the hosts it asked.
+func (r *Replica) huntAcks(ctx context.Context, id string, seen []string) (map[string]map[string]string, error) {
+	rows, err := r.pool.Query(ctx, `SELECT a.replica_id, s.host_id, coalesce(s.hostname, '') FROM relay_hunt_acks a
+LEFT JOIN relay_hunt_asked s ON s.hunt_id = a.hunt_id AND s.replica_id = a.replica_id
+WHERE a.hunt_id = $1 AND NOT (a.replica_id = ANY($2::text[]))`, id, seen)
+	if err != nil {
+		return nil, err
+	}
+	return hostsByReplica(rows)
+}
+
+// hostsByReplica reads rows of (replica id, host id or NULL, hostname)
+// into each replica's hosts by id, with every replica present even when
+// it has none.
+func hostsByReplica(rows pgx.Rows) (map[string]map[string]string, error) {
 	defer rows.Close()
 	out := map[string]map[string]string{}
 	for rows.Next() {
-		var rep string
+		var rep, name string
 		var host *string
-		var name string
 		if err := rows.Scan(&rep, &host, &name); err != nil {
 			return nil, err
 		}
@@ -187,33 +205,6 @@ WHERE p.seen > $1 AND p.id <> $2`, r.now().Add(-deadAfter).UnixMilli(), r.id)
 		}
 		if host != nil {
 			out[rep][*host] = name
-		}
-	}
-	return out, rows.Err()
-}
-
-// huntAcks reads the acknowledgements of hunt id from replicas not in
-// seen, each with the hosts it asked.
-func (r *Replica) huntAcks(ctx context.Context, id string, seen []string) (map[string]map[string]string, error) {
-	rows, err := r.pool.Query(ctx, `SELECT a.replica_id, s.host_id, s.hostname FROM relay_hunt_acks a
-LEFT JOIN relay_hunt_asked s ON s.hunt_id = a.hunt_id AND s.replica_id = a.replica_id
-WHERE a.hunt_id = $1 AND NOT (a.replica_id = ANY($2::text[]))`, id, seen)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	out := map[string]map[string]string{}
-	for rows.Next() {
-		var rep string
-		var host, name *string
-		if err := rows.Scan(&rep, &host, &name); err != nil {
-			return nil, err
-		}
-		if out[rep] == nil {
-			out[rep] = map[string]string{}
-		}
-		if host != nil {
-			out[rep][*host] = *name
 		}
 	}
 	return out, rows.Err()
