@@ -3,7 +3,6 @@ package replica
 import (
 	"context"
 	"fmt"
-	"sort"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -283,12 +282,5 @@ func BenchmarkRelayHunt(b *testing.B) {
 		}
 		relay, direct = append(relay, t1.Sub(t0)), append(direct, time.Since(t2))
 	}
-	p50 := func(ds []time.Duration) float64 {
-		sort.Slice(ds, func(i, j int) bool { return ds[i] < ds[j] })
-		return float64(ds[len(ds)/2].Microseconds()) / 1000
-	}
-	r, d := p50(relay), p50(direct)
-	b.ReportMetric(r, "relay-p50-ms")
-	b.ReportMetric(d, "direct-p50-ms")
-	b.ReportMetric(r/d, "relay/direct")
+	reportRelayDirect(b, relay, direct)
 }
