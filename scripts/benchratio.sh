@@ -45,11 +45,13 @@ relay=$(col BenchmarkRelayScan relay-p50-ms | median)
 relayratio=$(col BenchmarkRelayScan relay/direct | median)
 relaydirect=$(col BenchmarkRelayScan direct-p50-ms | median)
 awk -v rss="$rss" -v anon="$anon" -v file="$file" -v base="$base" -v core="$core" -v forks="$forks" -v banon="$banon" -v bfile="$bfile" -v scanms="$scanms" -v psms="$psms" -v scanps="$scanps" -v p="$plain" -v s="$scan" -v n="$procs" -v c="$checks" -v e="$edid" -v u="$usb" -v up="$usbplain" -v d="$disp" -v dp="$dispplain" -v ir="$ingest" -v irate="$ingestrate" -v sr="$storeraw" -v p50="$p50" -v p99="$p99" -v pgraw="$pgraw" -v pgrate="$pgrate" -v findp50="$findp50" -v findn="$findn" -v relay="$relay" -v relayratio="$relayratio" -v relaydirect="$relaydirect" -v qp50="$qp50" -v qp99="$qp99" -v qscan="$qscan" -v qn="$qn" 'BEGIN {
-  printf "processes on the machine:            %s\n", n
-  printf "plain /proc read, median:            %.1f ms\n", p/1e6
-  printf "full scan, median:                   %.1f ms\n", s/1e6
-  printf "scan / plain read:                   %.2fx   (goal: at most 2x)\n", s/p
-  printf "rule checks per second, one core:    %.0f   (goal: at least 1000000)\n", c
+  if (s != "nan") {
+    printf "processes on the machine:            %s\n", n
+    printf "plain /proc read, median:            %.1f ms\n", p/1e6
+    printf "full scan, median:                   %.1f ms\n", s/1e6
+    printf "scan / plain read:                   %.2fx   (goal: at most 2x)\n", s/p
+  }
+  if (c != "nan") printf "rule checks per second, one core:    %.0f   (goal: at least 1000000)\n", c
   if (e != "nan") printf "EDIDs parsed per second, one core:   %.0f   (goal: at least 1000000)\n", 1e9/e
   if (u != "nan") printf "usb sensor, 40 devices:              %.2f ms (plain read of the same files %.2f ms, %.2fx)\n", u/1e6, up/1e6, u/up
   if (d != "nan") printf "display sensor:                      %.2f ms (plain read of the same files %.2f ms, %.2fx)\n", d/1e6, dp/1e6, d/dp
