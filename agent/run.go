@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -20,6 +21,7 @@ import (
 	"github.com/farmwatch/farmwatch/agent/sensor/activity"
 	"github.com/farmwatch/farmwatch/agent/statefile"
 	"github.com/farmwatch/farmwatch/agent/stream"
+	"github.com/farmwatch/farmwatch/agent/workingset"
 	"github.com/farmwatch/farmwatch/credential"
 	fwv1 "github.com/farmwatch/farmwatch/proto/farmwatch/v1"
 	"github.com/farmwatch/farmwatch/rules"
@@ -173,7 +175,8 @@ func cmdRun(ctx context.Context, args []string, stderr io.Writer, log zerolog.Lo
 				log.Warn().Err(err).Msg("status file not written")
 			}
 		},
-		Events: events,
+		Events:  events,
+		Settled: func() { trimWorkingSet(log) },
 	})
 	if err != nil {
 		return exitError, err
@@ -257,6 +260,22 @@ func watchProcesses(ctx context.Context, w *procevent.Watcher, state string, log
 func residentRules(dirs []string, extra ...rules.Source) (*rules.Set, error) {
 	defer debug.SetGCPercent(debug.SetGCPercent(10))
 	return loadRules(dirs, extra...)
+}
+
+// trimWorkingSet gives back the pages of the executable the agent touched
+// only to start or to load rules (agent/workingset), and logs what it gave
+// back.
+func trimWorkingSet(log zerolog.Logger) {
+	res, err := workingset.Trim()
+	switch {
+	case errors.Is(err, workingset.ErrUnsupported):
+		log.Debug().Err(err).Msg("working set not trimmed")
+	case err != nil:
+		log.Warn().Err(err).Msg("working set not trimmed")
+	default:
+		log.Info().Int64("file_rss_kb_before", res.FileBefore>>10).Int64("file_rss_kb_after", res.FileAfter>>10).
+			Int("mappings", res.Mappings).Msg("working set trimmed")
+	}
 }
 
 // selfCPUTime is the agent's own CPU time (user + system), for its

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -37,12 +38,31 @@ func freeAddr(t *testing.T) string {
 
 type proc struct {
 	cmd *exec.Cmd
-	log *bytes.Buffer
+	log *logBuf
+}
+
+// logBuf is a process's output: exec's goroutine writes it while a test
+// reads it.
+type logBuf struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *logBuf) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *logBuf) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }
 
 func startProc(t *testing.T, bin string, args ...string) *proc {
 	t.Helper()
-	p := &proc{cmd: exec.Command(bin, args...), log: &bytes.Buffer{}}
+	p := &proc{cmd: exec.Command(bin, args...), log: &logBuf{}}
 	p.cmd.Stdout, p.cmd.Stderr = p.log, p.log
 	if err := p.cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -74,8 +94,8 @@ func TestCollectorAndAgents(t *testing.T) {
 		return append([]string{"run", "--collector", addr, "--ca", filepath.Join(data, "ca.crt"),
 			"--enroll-secret-file", filepath.Join(data, "enroll-secret"), "--state", filepath.Join(dir, state), "--interval", "1s"}, extra...)
 	}
-	startProc(t, agent, agentArgs("a1")...)
-	startProc(t, agent, agentArgs("a2", "--snapshot", "../testdata/hosts/linux-pikvm-v4plus.txtar")...)
+	a1 := startProc(t, agent, agentArgs("a1")...)
+	a2 := startProc(t, agent, agentArgs("a2", "--snapshot", "../testdata/hosts/linux-pikvm-v4plus.txtar")...)
 	env := append(os.Environ(), "FARMWATCH_COLLECTOR="+addr, "FARMWATCH_CA="+filepath.Join(data, "ca.crt"))
 	cli := func(args ...string) ([]byte, error) {
 		cmd := exec.Command(collector, append(args, "--token-file", filepath.Join(data, "admin.token"), "--format", "json")...)
@@ -133,6 +153,13 @@ func TestCollectorAndAgents(t *testing.T) {
 	bad.Env = env
 	if b, err := bad.CombinedOutput(); err == nil || !strings.Contains(string(b), `findings: --severity: `) || !strings.Contains(string(b), "dire") {
 		t.Fatalf("a bad severity: %v %s", err, b)
+	}
+	// Settled agents give back what they touched only to start
+	// (agent/workingset); what follows runs on trimmed agents.
+	for _, a := range []*proc{a1, a2} {
+		waitUntil(t, "the agent trims its working set", 30*time.Second, func() bool {
+			return strings.Contains(a.log.String(), "working set trimmed")
+		}, a)
 	}
 	start := time.Now()
 	out, err = cli("scan", "linux-pikvm-v4plus")

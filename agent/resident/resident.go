@@ -74,7 +74,17 @@ type Config struct {
 	// than EventGap after the last scan: a process the rules care about
 	// started or ended (agent/procevent).
 	Events <-chan struct{}
+	// Settled, when set, is called once the agent has settled: after its
+	// SettleScans-th scan since it started or since its rules last
+	// changed. Getting there (package initialisation, compiling rules, the
+	// first connection) touches much that a scan never does again; the
+	// agent gives that memory back (agent/workingset).
+	Settled func()
 }
+
+// SettleScans is the scan after which the agent counts as settled: by the
+// second, the collector has been reached and its rule bundle loaded.
+const SettleScans = 2
 
 // EventGap is the least time between two scans that process events ask
 // for: a burst of starts makes one scan, and a tool that lives a few
@@ -104,6 +114,8 @@ type Agent struct {
 	salt      string         // the collector's fleet salt in use; "" for the config's
 	rescan    chan struct{}  // scan soon: the rules changed
 	hostInfo  *fwv1.HostInfo // of the last scan, for Judge
+	rulesGen  int            // counts rule changes
+	unsettled int            // scans with the rules of rulesGen left before the agent counts as settled; 0 once it has
 }
 
 // bundleFile is where the agent keeps the collector's rule bundle.
@@ -140,7 +152,7 @@ func New(c Config) (*Agent, error) {
 	if c.Interval <= 0 {
 		c.Interval = time.Minute
 	}
-	a := &Agent{c: c, scanner: c.Scanner, interval: c.Interval, rescan: make(chan struct{}, 1)}
+	a := &Agent{c: c, scanner: c.Scanner, interval: c.Interval, rescan: make(chan struct{}, 1), unsettled: SettleScans}
 	// The bundle kept from the last run: used until the collector says
 	// otherwise. One that no longer loads (an older agent binary) is
 	// reported in the hello, and the collector sends it again.
@@ -293,6 +305,7 @@ func (a *Agent) Run(ctx context.Context) error {
 			a.c.Log.Warn().Str("reason", why).Msg("scan skipped: over the agent's resource limit")
 			continue
 		}
+		gen := a.generation()
 		rep, err := a.Scan(ctx)
 		if err != nil {
 			a.c.Log.Warn().Err(err).Msg("scan failed")
@@ -308,6 +321,9 @@ func (a *Agent) Run(ctx context.Context) error {
 		// A scan's garbage is most of the agent's memory; between scans an
 		// idle agent gives it back (idle RSS is measured by make bench).
 		debug.FreeOSMemory()
+		if a.settle(gen) && a.c.Settled != nil {
+			a.c.Settled()
+		}
 	}
 }
 
@@ -351,8 +367,30 @@ func (a *Agent) useBundle(rb *fwv1.RuleBundle) error {
 	}
 	a.mu.Lock()
 	a.scanner.Rules, a.bundleVer, a.bundleErr = set, rb.GetVersion(), ""
+	a.rulesGen++
+	a.unsettled = SettleScans
 	a.mu.Unlock()
 	return nil
+}
+
+// generation is the count of rule changes so far.
+func (a *Agent) generation() int {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.rulesGen
+}
+
+// settle counts a queued scan that began with the rules of generation gen
+// towards settling, and says whether the agent has just settled. A scan
+// that began before the rules changed does not count.
+func (a *Agent) settle(gen int) bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.unsettled == 0 || gen != a.rulesGen {
+		return false
+	}
+	a.unsettled--
+	return a.unsettled == 0
 }
 
 // ApplyBundle answers a bundle from the collector: it is loaded, kept on

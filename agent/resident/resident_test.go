@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -259,5 +260,103 @@ func TestHuntRefusals(t *testing.T) {
 	}
 	if r := a.Hunt(context.Background(), &fwv1.HuntRequest{Kind: "process", Filter: "true"}); !strings.HasPrefix(r.Error, "scan: ") {
 		t.Errorf("failed scan: %v", r)
+	}
+}
+
+// queued is an outbox that hands each scan to the test, and runs during
+// the Put of the scan numbered at (from 1) the function do.
+type queued struct {
+	out chan *fwv1.Report
+	n   int
+	at  int
+	do  func()
+}
+
+func (q *queued) Put(r *fwv1.Report) error {
+	q.n++
+	if q.n == q.at {
+		q.do()
+	}
+	q.out <- r
+	return nil
+}
+
+// The agent settles once after its second scan, and again after the
+// second scan that began with new rules; not after the scans in between,
+// nor for a scan that began before the rules changed.
+func TestSettled(t *testing.T) {
+	dir := t.TempDir()
+	load := func(b []rules.Source) (*rules.Set, error) {
+		return rules.Load(append(rules.Builtin(), b...), rules.Options{})
+	}
+	base, err := load(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var a *Agent
+	out := &queued{out: make(chan *fwv1.Report, 1), at: 4}
+	out.do = func() { // new rules arrive while the fourth scan is queued
+		if st := a.ApplyBundle(bundle(t, orgRule)); st.Error != "" {
+			t.Error(st.Error)
+		}
+	}
+	rescan := make(chan struct{}, 1)
+	var settled atomic.Int32
+	a, err = New(Config{
+		StateDir: dir, Interval: time.Hour, Log: zerolog.Nop(), Outbox: out, LoadRules: load, Rescan: rescan,
+		Scanner: scan.Scanner{Rules: base},
+		Open: func() (*host.Host, func(), error) {
+			h, err := host.Open("../../testdata/hosts/linux-astrill.txtar")
+			return h, func() { h.Close() }, err
+		},
+		Settled: func() { settled.Add(1) },
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- a.Run(ctx) }()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Error(err)
+		}
+	}()
+	// next waits for the next queued scan, asking for it first or not (the
+	// first scan comes at once, and new rules ask for one). The scan loop
+	// settles after a scan's Put and before the next scan: once scan k+1
+	// is queued, the count says whether scan k settled the agent.
+	scans := 0
+	next := func(ask bool) int32 {
+		t.Helper()
+		if ask {
+			rescan <- struct{}{}
+		}
+		select {
+		case <-out.out:
+		case <-time.After(30 * time.Second):
+			t.Fatalf("scan %d never queued", scans+1)
+		}
+		scans++
+		return settled.Load()
+	}
+	next(false)
+	for i, want := range []struct {
+		ask     bool
+		settled int32
+		why     string
+	}{
+		{true, 0, "the first scan does not settle"},
+		{true, 1, "the second does"},
+		{true, 1, "the third does not"},
+		{false, 1, "the fourth began with the old rules; the new ones ask for the fifth"},
+		{true, 1, "the fifth is the first with the new rules"},
+		{true, 2, "the sixth is the second"},
+		{true, 2, "the seventh does not"},
+	} {
+		if got := next(want.ask); got != want.settled {
+			t.Fatalf("once scan %d was queued: settled %d times, want %d (%s)", i+2, got, want.settled, want.why)
+		}
 	}
 }

@@ -1,0 +1,30 @@
+// Package workingset gives back to the operating system the memory a
+// resident agent touched only to get going.
+//
+// Starting the agent (package initialisation, rule loading, the first TLS
+// handshake) touches code and read-only data across most of its binary,
+// and the kernel keeps every page of the executable that was ever touched
+// mapped: on Linux, with the 64 KiB fault-around, a page touched once at
+// start-up stays in the idle agent's RSS with its fifteen neighbours.
+// Measured on Linux with 1,000 processes, a settled agent reads about 2 MB
+// of its code and 3 MB of its read-only data in a scan cycle, while some
+// 19 MB of the executable stayed mapped. Trim unmaps and reclaims those
+// pages; what the agent still uses comes back at its next scan.
+//
+// On Windows, Trim empties the working set (the service manager's usual
+// trim of an idle process); the pages go to the standby list and come back
+// by soft fault. Other systems have no trim: Trim returns ErrUnsupported.
+package workingset
+
+import "errors"
+
+// ErrUnsupported is returned where the system has no way to trim.
+var ErrUnsupported = errors.New("working set trim not supported on this system")
+
+// Result is what a trim did: the process's file-backed resident memory
+// before and after, in bytes, where the system says (zero otherwise), and
+// how many mappings of the executable were trimmed.
+type Result struct {
+	FileBefore, FileAfter int64
+	Mappings              int
+}
