@@ -62,6 +62,9 @@ func readAll(f *os.File) ([]byte, error) {
 	}
 }
 
+// maxPooledBuf is the largest scratch buffer readLive keeps for reuse.
+const maxPooledBuf = 64 << 10
+
 // readLive reads a file of the live machine into a scratch buffer of the
 // host's (sensors read at the same time, so each read takes one of its
 // own), and returns a copy of the exact size.
@@ -72,7 +75,10 @@ func (h *Host) readLive(path string) ([]byte, error) {
 		*bp = make([]byte, 16<<10)
 	}
 	b, buf, err := liveRead(path, *bp)
-	if cap(buf) <= 1<<20 { // a large file's buffer is not kept
+	// Only small buffers are kept: a resident agent's idle heap would
+	// otherwise hold one as large as the largest file read (dpkg's status,
+	// 0.6 MB here) from one scan to the next.
+	if cap(buf) <= maxPooledBuf {
 		*bp = buf
 		h.bufs.Put(bp)
 	}
