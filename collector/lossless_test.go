@@ -623,7 +623,7 @@ func TestHTTPSProxy(t *testing.T) {
 	proxy := startConnectProxy(t)
 	ch := newChurn(t, dir, "proxied-host", 0)
 	ch.write(t, 1)
-	ag := &proc{cmd: exec.Command(f.agent, f.agentArgs("agent", "--snapshot", ch.file)...), log: &logBuf{}}
+	ag := &proc{cmd: exec.Command(f.agent, f.agentArgs("agent", "--snapshot", ch.file)...), log: &syncBuffer{}}
 	ag.cmd.Env = append(os.Environ(), "HTTPS_PROXY=http://"+proxy.addr, "https_proxy=", "NO_PROXY=", "no_proxy=")
 	ag.cmd.Stdout, ag.cmd.Stderr = ag.log, ag.log
 	if err := ag.cmd.Start(); err != nil {

@@ -35,7 +35,9 @@ type nowhere struct{}
 
 func (nowhere) Put(*fwv1.Report) error { return fmt.Errorf("nothing may be queued here") }
 
-func newTestAgent(t *testing.T, dir string) *Agent {
+// builtinRules returns a LoadRules of the built-in rules with a bundle's
+// files on top, and the built-in rules alone.
+func builtinRules(t *testing.T) (func([]rules.Source) (*rules.Set, error), *rules.Set) {
 	t.Helper()
 	load := func(b []rules.Source) (*rules.Set, error) {
 		return rules.Load(append(rules.Builtin(), b...), rules.Options{})
@@ -44,6 +46,12 @@ func newTestAgent(t *testing.T, dir string) *Agent {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return load, base
+}
+
+func newTestAgent(t *testing.T, dir string) *Agent {
+	t.Helper()
+	load, base := builtinRules(t)
 	own := &fwv1.OrgPolicy{ExpectedCountries: []string{"US"}}
 	a, err := New(Config{
 		StateDir: dir, Interval: time.Minute, Log: zerolog.Nop(), Outbox: nowhere{},
@@ -196,13 +204,7 @@ func (named) Sense(context.Context, *host.Host) ([]*fwv1.Observation, error) {
 // config's back; a salt that is not one short line is refused.
 func TestFleetSalt(t *testing.T) {
 	dir := t.TempDir()
-	load := func(b []rules.Source) (*rules.Set, error) {
-		return rules.Load(append(rules.Builtin(), b...), rules.Options{})
-	}
-	base, err := load(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	load, base := builtinRules(t)
 	mk := func() *Agent {
 		a, err := New(Config{
 			StateDir: dir, Log: zerolog.Nop(), Outbox: nowhere{}, LoadRules: load,
@@ -286,13 +288,7 @@ func (q *queued) Put(r *fwv1.Report) error {
 // nor for a scan that began before the rules changed.
 func TestSettled(t *testing.T) {
 	dir := t.TempDir()
-	load := func(b []rules.Source) (*rules.Set, error) {
-		return rules.Load(append(rules.Builtin(), b...), rules.Options{})
-	}
-	base, err := load(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	load, base := builtinRules(t)
 	var a *Agent
 	out := &queued{out: make(chan *fwv1.Report, 1), at: 4}
 	out.do = func() { // new rules arrive while the fourth scan is queued
@@ -302,6 +298,7 @@ func TestSettled(t *testing.T) {
 	}
 	rescan := make(chan struct{}, 1)
 	var settled atomic.Int32
+	var err error
 	a, err = New(Config{
 		StateDir: dir, Interval: time.Hour, Log: zerolog.Nop(), Outbox: out, LoadRules: load, Rescan: rescan,
 		Scanner: scan.Scanner{Rules: base},
