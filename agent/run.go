@@ -175,8 +175,8 @@ func cmdRun(ctx context.Context, args []string, stderr io.Writer, log zerolog.Lo
 				log.Warn().Err(err).Msg("status file not written")
 			}
 		},
-		Events:  events,
-		Settled: func() { trimWorkingSet(log) },
+		Events: events,
+		Trim:   func() { trimWorkingSet(log) },
 	})
 	if err != nil {
 		return exitError, err

@@ -74,17 +74,25 @@ type Config struct {
 	// than EventGap after the last scan: a process the rules care about
 	// started or ended (agent/procevent).
 	Events <-chan struct{}
-	// Settled, when set, is called once the agent has settled: after its
-	// SettleScans-th scan since it started or since its rules last
-	// changed. Getting there (package initialisation, compiling rules, the
-	// first connection) touches much that a scan never does again; the
-	// agent gives that memory back (agent/workingset).
-	Settled func()
+	// Trim, when set, is called after each of the first TrimScans scans
+	// that began with the rules in use (since the agent started, or since
+	// a bundle changed them), and after every RetrimScans-th. Getting
+	// going (package initialisation, compiling rules, the first
+	// connection) touches much that a scan never does again, and what is
+	// touched now and then stays mapped: the agent gives that memory back
+	// (agent/workingset), at once after the first scan, again after the
+	// second (by then the collector has been reached), and then now and
+	// then.
+	Trim func()
 }
 
-// SettleScans is the scan after which the agent counts as settled: by the
-// second, the collector has been reached and its rule bundle loaded.
-const SettleScans = 2
+// TrimScans is how many scans with new rules call Trim; RetrimScans is
+// how often Trim is called after them (every 30 min at the default 60 s
+// interval).
+const (
+	TrimScans   = 2
+	RetrimScans = 30
+)
 
 // EventGap is the least time between two scans that process events ask
 // for: a burst of starts makes one scan, and a tool that lives a few
@@ -115,7 +123,7 @@ type Agent struct {
 	rescan    chan struct{}  // scan soon: the rules changed
 	hostInfo  *fwv1.HostInfo // of the last scan, for Judge
 	rulesGen  int            // counts rule changes
-	unsettled int            // scans with the rules of rulesGen left before the agent counts as settled; 0 once it has
+	genScans  int            // queued scans that began with the rules of rulesGen
 }
 
 // bundleFile is where the agent keeps the collector's rule bundle.
@@ -152,7 +160,7 @@ func New(c Config) (*Agent, error) {
 	if c.Interval <= 0 {
 		c.Interval = time.Minute
 	}
-	a := &Agent{c: c, scanner: c.Scanner, interval: c.Interval, rescan: make(chan struct{}, 1), unsettled: SettleScans}
+	a := &Agent{c: c, scanner: c.Scanner, interval: c.Interval, rescan: make(chan struct{}, 1)}
 	// The bundle kept from the last run: used until the collector says
 	// otherwise. One that no longer loads (an older agent binary) is
 	// reported in the hello, and the collector sends it again.
@@ -321,8 +329,8 @@ func (a *Agent) Run(ctx context.Context) error {
 		// A scan's garbage is most of the agent's memory; between scans an
 		// idle agent gives it back (idle RSS is measured by make bench).
 		debug.FreeOSMemory()
-		if a.settle(gen) && a.c.Settled != nil {
-			a.c.Settled()
+		if a.trimAfter(gen) && a.c.Trim != nil {
+			a.c.Trim()
 		}
 	}
 }
@@ -368,7 +376,7 @@ func (a *Agent) useBundle(rb *fwv1.RuleBundle) error {
 	a.mu.Lock()
 	a.scanner.Rules, a.bundleVer, a.bundleErr = set, rb.GetVersion(), ""
 	a.rulesGen++
-	a.unsettled = SettleScans
+	a.genScans = 0
 	a.mu.Unlock()
 	return nil
 }
@@ -380,17 +388,18 @@ func (a *Agent) generation() int {
 	return a.rulesGen
 }
 
-// settle counts a queued scan that began with the rules of generation gen
-// towards settling, and says whether the agent has just settled. A scan
-// that began before the rules changed does not count.
-func (a *Agent) settle(gen int) bool {
+// trimAfter counts a queued scan that began with the rules of generation
+// gen, and says whether Trim follows it: one of the first TrimScans with
+// these rules, or a RetrimScans-th. A scan that began before the rules
+// changed does not count.
+func (a *Agent) trimAfter(gen int) bool {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	if a.unsettled == 0 || gen != a.rulesGen {
+	if gen != a.rulesGen {
 		return false
 	}
-	a.unsettled--
-	return a.unsettled == 0
+	a.genScans++
+	return a.genScans <= TrimScans || a.genScans%RetrimScans == 0
 }
 
 // ApplyBundle answers a bundle from the collector: it is loaded, kept on

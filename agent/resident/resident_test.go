@@ -283,10 +283,11 @@ func (q *queued) Put(r *fwv1.Report) error {
 	return nil
 }
 
-// The agent settles once after its second scan, and again after the
-// second scan that began with new rules; not after the scans in between,
-// nor for a scan that began before the rules changed.
-func TestSettled(t *testing.T) {
+// Trim is called after the first and the second scan, and again after the
+// first two that began with new rules, then after every RetrimScans-th;
+// not after the scans in between, nor for a scan that began before the
+// rules changed.
+func TestTrimAfter(t *testing.T) {
 	dir := t.TempDir()
 	load, base := builtinRules(t)
 	var a *Agent
@@ -297,7 +298,7 @@ func TestSettled(t *testing.T) {
 		}
 	}
 	rescan := make(chan struct{}, 1)
-	var settled atomic.Int32
+	var trims atomic.Int32
 	var err error
 	a, err = New(Config{
 		StateDir: dir, Interval: time.Hour, Log: zerolog.Nop(), Outbox: out, LoadRules: load, Rescan: rescan,
@@ -306,7 +307,7 @@ func TestSettled(t *testing.T) {
 			h, err := host.Open("../../testdata/hosts/linux-astrill.txtar")
 			return h, func() { h.Close() }, err
 		},
-		Settled: func() { settled.Add(1) },
+		Trim: func() { trims.Add(1) },
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -322,8 +323,8 @@ func TestSettled(t *testing.T) {
 	}()
 	// next waits for the next queued scan, asking for it first or not (the
 	// first scan comes at once, and new rules ask for one). The scan loop
-	// settles after a scan's Put and before the next scan: once scan k+1
-	// is queued, the count says whether scan k settled the agent.
+	// trims after a scan's Put and before the next scan: once scan k+1 is
+	// queued, the count says whether scan k was followed by a trim.
 	scans := 0
 	next := func(ask bool) int32 {
 		t.Helper()
@@ -336,24 +337,34 @@ func TestSettled(t *testing.T) {
 			t.Fatalf("scan %d never queued", scans+1)
 		}
 		scans++
-		return settled.Load()
+		return trims.Load()
 	}
 	next(false)
 	for i, want := range []struct {
-		ask     bool
-		settled int32
-		why     string
+		ask   bool
+		trims int32
+		why   string
 	}{
-		{true, 0, "the first scan does not settle"},
-		{true, 1, "the second does"},
-		{true, 1, "the third does not"},
-		{false, 1, "the fourth began with the old rules; the new ones ask for the fifth"},
-		{true, 1, "the fifth is the first with the new rules"},
-		{true, 2, "the sixth is the second"},
-		{true, 2, "the seventh does not"},
+		{true, 1, "the first scan"},
+		{true, 2, "the second"},
+		{true, 2, "not the third"},
+		{false, 2, "not the fourth, begun with the old rules; the new ones ask for the fifth"},
+		{true, 3, "the fifth is the first with the new rules"},
+		{true, 4, "the sixth is the second"},
+		{true, 4, "not the seventh"},
 	} {
-		if got := next(want.ask); got != want.settled {
-			t.Fatalf("once scan %d was queued: settled %d times, want %d (%s)", i+2, got, want.settled, want.why)
+		if got := next(want.ask); got != want.trims {
+			t.Fatalf("once scan %d was queued: %d trims, want %d (%s)", i+2, got, want.trims, want.why)
 		}
+	}
+	// Scans 5.. are the new rules' 1..: the RetrimScans-th is trimmed, and
+	// the ones before it are not.
+	for n := 4; n < RetrimScans; n++ {
+		if got := next(true); got != 4 {
+			t.Fatalf("after the new rules' scan %d: %d trims, want 4", n, got)
+		}
+	}
+	if got := next(true); got != 5 {
+		t.Fatalf("after the new rules' scan %d: %d trims, want 5", RetrimScans, got)
 	}
 }
