@@ -248,7 +248,7 @@ func TestMigrate(t *testing.T) {
 	ch := newChurn(t, f.dir, "churn-host", 20)
 	ch.write(t, 1)
 	ag := startProc(t, f.agent, f.agentArgs("agent", "--snapshot", ch.file)...)
-	startProc(t, f.agent, f.agentArgs("pikvm", "--snapshot", "../testdata/hosts/linux-pikvm-v4plus.txtar")...)
+	pikvm := startProc(t, f.agent, f.agentArgs("pikvm", "--snapshot", "../testdata/hosts/linux-pikvm-v4plus.txtar")...)
 	caughtUp := func() bool {
 		out, err := f.cli("hosts")
 		var hs []map[string]any
@@ -268,8 +268,12 @@ func TestMigrate(t *testing.T) {
 		p.cmd.Process.Signal(os.Interrupt)
 		p.cmd.Wait()
 	}
-	ag.cmd.Process.Kill()
-	ag.cmd.Wait()
+	// Both agents go: one still running would reconnect to the collector
+	// that serves each read, online in one and not in the other.
+	for _, p := range []*proc{ag, pikvm} {
+		p.cmd.Process.Kill()
+		p.cmd.Wait()
+	}
 	commands := [][]string{{"hosts"}, {"host", "churn-host"}, {"findings", "--all"}, {"history", "churn-host", "--limit", "100000"},
 		{"history", "linux-pikvm-v4plus"}, {"token", "list", "--all"}}
 	read := func(extra ...string) []string {
