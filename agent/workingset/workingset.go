@@ -14,6 +14,9 @@
 // On Windows, Trim empties the working set (the service manager's usual
 // trim of an idle process); the pages go to the standby list and come back
 // by soft fault. Other systems have no trim: Trim returns ErrUnsupported.
+//
+// It reads only the agent's own process (/proc/self), never the machine
+// the agent observes, which is agent/host's alone.
 package workingset
 
 import "errors"
