@@ -17,8 +17,9 @@ BUF   := $(GO) tool -modfile=../tools/go.mod buf
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
 
-build: ## build bin/farmwatch-agent and bin/farmwatch-collector for this machine
+build: ## build bin/farmwatch-agent, bin/farmwatch-agentd (the service) and bin/farmwatch-collector for this machine
 	$(GO) build -trimpath -tags '$(TAGS)' -ldflags '$(LDFLAGS)' -o $(BIN)/farmwatch-agent ./agent
+	$(GO) build -trimpath -tags '$(TAGS)' -ldflags '$(LDFLAGS)' -o $(BIN)/farmwatch-agentd ./agent/cmd/farmwatch-agentd
 	$(GO) build -trimpath -tags '$(TAGS)' -ldflags '$(LDFLAGS)' -o $(BIN)/farmwatch-collector ./collector
 
 test: ## run every test (unit, rule tests, golden snapshots, end-to-end; PostgreSQL ones on a throwaway cluster of /usr/lib/postgresql/15/bin)
@@ -57,6 +58,7 @@ cross: ## vet and build for linux, darwin and windows on amd64 and arm64
 	  echo "vet+build $$os/$$arch"; \
 	  GOOS=$$os GOARCH=$$arch $(GO) vet $(PKGS); \
 	  GOOS=$$os GOARCH=$$arch $(GO) build -o /dev/null ./agent; \
+	  GOOS=$$os GOARCH=$$arch $(GO) build -o /dev/null ./agent/cmd/farmwatch-agentd; \
 	  GOOS=$$os GOARCH=$$arch $(GO) build -o /dev/null ./collector; \
 	done; done
 

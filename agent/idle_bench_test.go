@@ -31,9 +31,9 @@ const (
 )
 
 // BenchmarkAgentIdle runs the real binaries: a collector made by init and
-// an agent scanning this machine live every 2 s, with at least 1000
-// processes running (sleeping stand-ins make up the number). Once it is connected and
-// has scanned a few times it samples the agent's /proc status (VmRSS,
+// the service's agent (farmwatch-agentd) scanning this machine live every
+// 2 s, with at least 1000 processes running (sleeping stand-ins make up
+// the number). Once it is connected and has scanned a few times it samples the agent's /proc status (VmRSS,
 // RssAnon, RssFile) between scans and its CPU time (the sum of its
 // threads' schedstat, in nanoseconds, plus the CPU of the programs it ran
 // and waited for) for 20 s, and reports the medians,
@@ -67,7 +67,7 @@ func benchAgentIdle(b *testing.B, interval time.Duration) {
 	}
 	warmup, window := idleTiming(interval)
 	dir := b.TempDir()
-	agent := idleBuild(b, dir, "./agent", "farmwatch-agent")
+	agent := idleBuildDaemon(b, dir)
 	collector := idleBuild(b, dir, "./collector", "farmwatch-collector")
 	baseline := idleBuildBaseline(b, dir)
 	procs := startSleepers(b, scanBenchProcs) // the goals are for a host with 1000 processes
@@ -437,6 +437,21 @@ func idleBuild(b *testing.B, dir, pkg, name string) string {
 		b.Fatalf("go build %s: %v\n%s", pkg, err, o)
 	}
 	return out
+}
+
+// idleBuildDaemon builds what the service runs: farmwatch-agentd, or, for
+// a FARMWATCH_BENCH_REV from before it existed, farmwatch-agent (whose run
+// the service ran then).
+func idleBuildDaemon(b *testing.B, dir string) string {
+	b.Helper()
+	src := ".."
+	if rev := os.Getenv("FARMWATCH_BENCH_REV"); rev != "" {
+		src = idleSource(b, dir, rev)
+	}
+	if _, err := os.Stat(filepath.Join(src, "agent", "cmd", "farmwatch-agentd")); err != nil {
+		return idleBuild(b, dir, "./agent", "farmwatch-agent")
+	}
+	return idleBuild(b, dir, "./agent/cmd/farmwatch-agentd", "farmwatch-agentd")
 }
 
 // idleSource writes the module's tree at rev into dir (once) and returns

@@ -4,6 +4,8 @@
 //	farmwatch-agent scan [--root DIR | --snapshot FILE] [--format table|json] [--fail-on SEVERITY] [--rules DIR] [--explain RULE]
 //	farmwatch-agent snapshot -o FILE [--root DIR]
 //	farmwatch-agent rules test|list [--rules DIR]
+//	farmwatch-agent run ...      (the resident agent in the foreground; the service runs farmwatch-agentd)
+//	farmwatch-agent install|configure|uninstall|start|stop|status|purge ...
 //	farmwatch-agent version
 //
 // Exit status: 0 nothing at or above --fail-on, 1 findings at or above it,
@@ -13,7 +15,6 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -22,68 +23,31 @@ import (
 	"strings"
 	"time"
 
+	"github.com/farmwatch/farmwatch/agent/daemon"
 	"github.com/farmwatch/farmwatch/agent/host"
-	"github.com/farmwatch/farmwatch/agent/process"
-	"github.com/farmwatch/farmwatch/agent/procevent"
-	"github.com/farmwatch/farmwatch/agent/resident"
 	"github.com/farmwatch/farmwatch/agent/scan"
 	"github.com/farmwatch/farmwatch/agent/sensor"
 	"github.com/farmwatch/farmwatch/agent/sensor/activity"
-	"github.com/farmwatch/farmwatch/agent/sensor/display"
-	"github.com/farmwatch/farmwatch/agent/sensor/locale"
-	"github.com/farmwatch/farmwatch/agent/sensor/netid"
-	"github.com/farmwatch/farmwatch/agent/sensor/network"
-	"github.com/farmwatch/farmwatch/agent/sensor/remoteaccess"
-	"github.com/farmwatch/farmwatch/agent/sensor/usb"
+	"github.com/farmwatch/farmwatch/agent/wiring"
 	fwv1 "github.com/farmwatch/farmwatch/proto/farmwatch/v1"
 	"github.com/farmwatch/farmwatch/report"
 	"github.com/farmwatch/farmwatch/rules"
-	"github.com/mattn/go-isatty"
 	"github.com/rs/zerolog"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
 var version = "dev"
 
-// sensors is THE list of sensors the agent runs. A new sensor is one
-// package and one line here. The resident agent gives what only it has
-// (process events); a helpdesk scan gives none.
-func sensors(cfg Config, res residentParts) []sensor.Sensor {
-	return []sensor.Sensor{
-		remoteaccess.Sensor{Processes: res.procs},
-		usb.Sensor{},
-		display.Sensor{},
-		network.Sensor{Salt: cfg.FleetSalt},
-		netid.New(netid.Options{Salt: cfg.FleetSalt, MDNS: cfg.MDNS}),
-		locale.Sensor{},
-		procevent.Sensor{Watcher: res.events}, // after remoteaccess: an ended process replaces its running self
-		activity.Sensor{Counts: res.activity},
-	}
-}
-
-// residentParts are what the resident agent keeps between scans for its
-// sensors.
-type residentParts struct {
-	procs    *process.Cache     // the processes read at the last scan
-	events   *procevent.Watcher // processes seen starting and ending between scans
-	activity *activity.Counts   // the hours of human input, kept in the state directory
-}
-
 // scanMemoryLimit is the heap at which a helpdesk scan, which otherwise
 // does not collect its garbage, starts to.
 const scanMemoryLimit = 256 << 20
 
-// Exit statuses.
+// Exit statuses (wiring's, shared with farmwatch-agentd).
 const (
-	exitOK       = 0
-	exitFindings = 1
-	exitError    = 2
+	exitOK       = wiring.ExitOK
+	exitFindings = wiring.ExitFindings
+	exitError    = wiring.ExitError
 )
-
-// usageError is a bad command line; main prints usage with it.
-type usageError struct{ msg string }
-
-func (e usageError) Error() string { return e.msg }
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
@@ -96,7 +60,7 @@ const usage = `usage:
   farmwatch-agent scan [--root DIR | --snapshot FILE] [--format table|json] [--fail-on info|low|medium|high|critical]
                        [--rules DIR]... [--explain RULE] [--timeout DURATION] [--config FILE]
   farmwatch-agent snapshot -o FILE [--root DIR | --pack SRCDIR] [--config FILE]
-  farmwatch-agent run --collector ADDR --ca FILE --enroll-secret-file FILE --state DIR [--snapshot FILE] [--interval DURATION]
+  farmwatch-agent run ...   (the resident agent in the foreground: as farmwatch-agentd run; see farmwatch-agentd help)
   farmwatch-agent install --collector ADDR --ca FILE --enroll-secret-file FILE [--state DIR] [--interval D] [--config PATH]
   farmwatch-agent configure [--collector ADDR] [--ca FILE | --ca-pem PEM] [--enroll-secret S | --enroll-secret-file FILE] [--state DIR] [--config PATH]
   farmwatch-agent uninstall|start|stop|status|purge [--config PATH]
@@ -105,7 +69,7 @@ const usage = `usage:
 `
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	log := zerolog.New(report.LogWriter(stderr, isTerminal(stderr))).
+	log := zerolog.New(report.LogWriter(stderr, wiring.IsTerminal(stderr))).
 		Level(zerolog.WarnLevel).With().Timestamp().Logger()
 	if len(args) == 0 {
 		fmt.Fprint(stderr, usage)
@@ -119,7 +83,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	case "scan":
 		code, err = cmdScan(ctx, args[1:], stdout, stderr, log)
 	case "run":
-		code, err = cmdRun(ctx, args[1:], stderr, log)
+		// The service runs farmwatch-agentd, which links only this
+		// (agent/daemon); here it stays for running by hand, and for
+		// services installed before farmwatch-agentd existed.
+		code, err = daemon.Run(ctx, args[1:], log, version)
 	case "install", "configure", "uninstall", "start", "stop", "status", "purge":
 		code, err = cmdService(args[0], args[1:], stdout, stderr)
 	case "snapshot":
@@ -140,11 +107,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprint(stdout, usage)
 		return exitOK
 	default:
-		err = usageError{fmt.Sprintf("unknown command %q", args[0])}
+		err = wiring.UsageError{Msg: fmt.Sprintf("unknown command %q", args[0])}
 	}
 	if err != nil {
 		fmt.Fprintf(stderr, "farmwatch-agent: %s\n", report.CleanLines(err.Error()))
-		var ue usageError
+		var ue wiring.UsageError
 		if errors.As(err, &ue) {
 			fmt.Fprint(stderr, usage)
 		}
@@ -153,101 +120,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	return code
 }
 
-func isTerminal(w io.Writer) bool {
-	f, ok := w.(*os.File)
-	if !ok || os.Getenv("NO_COLOR") != "" || os.Getenv("TERM") == "dumb" {
-		return false
-	}
-	return isatty.IsTerminal(f.Fd()) || isatty.IsCygwinTerminal(f.Fd())
-}
-
-// multiFlag collects a repeatable flag.
-type multiFlag []string
-
-func (m *multiFlag) String() string     { return strings.Join(*m, ",") }
-func (m *multiFlag) Set(v string) error { *m = append(*m, v); return nil }
-
-func newFlags(name string, stderr io.Writer) *flag.FlagSet {
-	fs := flag.NewFlagSet(name, flag.ContinueOnError)
-	fs.SetOutput(io.Discard) // errors are returned and printed once, by run
-	return fs
-}
-
-func parse(fs *flag.FlagSet, args []string) error {
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return usageError{"help requested"}
-		}
-		return usageError{fs.Name() + ": " + err.Error()}
-	}
-	if fs.NArg() > 0 {
-		return usageError{fmt.Sprintf("%s: unexpected argument %q", fs.Name(), fs.Arg(0))}
-	}
-	return nil
-}
-
-// loadRules loads the built-in rules plus every --rules directory, plus
-// extra sources (a collector's bundle).
-func loadRules(dirs []string, extra ...rules.Source) (*rules.Set, error) {
-	return loadRulesWith(rules.Options{}, dirs, extra...)
-}
-
-// loadRulesWith is loadRules with options: rules test and --explain need
-// the rules' tests, which a scan does without.
-func loadRulesWith(opts rules.Options, dirs []string, extra ...rules.Source) (*rules.Set, error) {
-	srcs, err := ruleSources(dirs)
-	if err != nil {
-		return nil, err
-	}
-	set, err := rules.Load(append(srcs, extra...), opts)
-	if err != nil {
-		return nil, fmt.Errorf("bad rule file: %w", err)
-	}
-	return set, nil
-}
-
-// withStoredBundle adds the rule bundle kept in an agent's state directory
-// to its rules; a bundle that cannot be read or loaded is logged and left
-// out.
-func withStoredBundle(set *rules.Set, opts rules.Options, dirs []string, state string, log zerolog.Logger) *rules.Set {
-	rb, err := resident.StoredBundle(state)
-	if err != nil {
-		log.Warn().Err(err).Msg("the collector's rules are left out")
-		return set
-	}
-	if rb == nil {
-		return set
-	}
-	srcs, err := rules.BundleSources(rb)
-	if err == nil {
-		var withBundle *rules.Set
-		if withBundle, err = loadRulesWith(opts, dirs, srcs...); err == nil {
-			log.Info().Str("version", rb.GetVersion()).Int("files", len(srcs)).Msg("with the collector's rules")
-			return withBundle
-		}
-	}
-	log.Warn().Err(err).Str("version", rb.GetVersion()).Msg("the collector's rules are left out")
-	return set
-}
-
-// ruleSources reads the built-in rules and every --rules directory.
-func ruleSources(dirs []string) ([]rules.Source, error) {
-	srcs := rules.Builtin()
-	for _, d := range dirs {
-		more, err := rules.ReadDir(d)
-		if err != nil {
-			return nil, err
-		}
-		srcs = append(srcs, more...)
-	}
-	return srcs, nil
-}
-
 // openHost opens the host named by --root or --snapshot, or this machine.
 func openHost(root, snap string) (*host.Host, error) {
 	switch {
 	case root != "" && snap != "":
-		return nil, usageError{"give --root or --snapshot, not both"}
+		return nil, wiring.UsageError{Msg: "give --root or --snapshot, not both"}
 	case root != "":
 		return host.FromRoot(root)
 	case snap != "":
@@ -257,7 +134,7 @@ func openHost(root, snap string) (*host.Host, error) {
 }
 
 func cmdScan(ctx context.Context, args []string, stdout, stderr io.Writer, log zerolog.Logger) (int, error) {
-	fs := newFlags("scan", stderr)
+	fs := wiring.NewFlags("scan")
 	root := fs.String("root", "", "scan a directory that mirrors a host's filesystem")
 	snap := fs.String("snapshot", "", "scan a captured snapshot file")
 	format := fs.String("format", "table", "table or json")
@@ -265,12 +142,12 @@ func cmdScan(ctx context.Context, args []string, stdout, stderr io.Writer, log z
 	failOn := fs.String("fail-on", "", "exit 1 when a finding is at or above this severity (default high)")
 	explain := fs.String("explain", "", "show a rule, its sources and what it matched")
 	timeout := fs.Duration("timeout", 0, "time limit for each sensor (default 10s)")
-	var ruleDirs multiFlag
+	var ruleDirs wiring.MultiFlag
 	fs.Var(&ruleDirs, "rules", "a directory of extra rule and exception files (repeatable)")
-	if err := parse(fs, args); err != nil {
+	if err := wiring.Parse(fs, args); err != nil {
 		return exitError, err
 	}
-	cfg, err := loadConfig(*configFile)
+	cfg, err := wiring.LoadConfig(*configFile)
 	if err != nil {
 		return exitError, err
 	}
@@ -282,14 +159,14 @@ func cmdScan(ctx context.Context, args []string, stdout, stderr io.Writer, log z
 	}
 	ruleDirs = append(cfg.Rules, ruleDirs...)
 	if *format != "table" && *format != "json" {
-		return exitError, usageError{fmt.Sprintf("--format %q: want table or json", *format)}
+		return exitError, wiring.UsageError{Msg: fmt.Sprintf("--format %q: want table or json", *format)}
 	}
 	threshold, err := report.ParseSeverity(*failOn)
 	if err != nil {
-		return exitError, usageError{"--fail-on: " + err.Error()}
+		return exitError, wiring.UsageError{Msg: "--fail-on: " + err.Error()}
 	}
 	if *timeout <= 0 {
-		return exitError, usageError{"--timeout must be positive"}
+		return exitError, wiring.UsageError{Msg: "--timeout must be positive"}
 	}
 	h, err := openHost(*root, *snap)
 	if err != nil {
@@ -309,15 +186,15 @@ func cmdScan(ctx context.Context, args []string, stdout, stderr io.Writer, log z
 	ch := make(chan loaded, 1)
 	go func() {
 		opts := rules.Options{Tests: *explain != ""}
-		set, err := loadRulesWith(opts, ruleDirs)
+		set, err := wiring.LoadRulesWith(opts, ruleDirs)
 		if err == nil && cfg.State != "" {
 			// An installed agent's config: judge by the collector's rules
 			// too, as the agent does, when it has been sent them.
-			set = withStoredBundle(set, opts, ruleDirs, cfg.State, log)
+			set = wiring.WithStoredBundle(set, opts, ruleDirs, cfg.State, log)
 		}
 		ch <- loaded{set, err}
 	}()
-	sc := &scan.Scanner{Sensors: sensors(cfg, residentParts{}), Timeout: *timeout, Org: cfg.Org()}
+	sc := &scan.Scanner{Sensors: wiring.Sensors(cfg, wiring.Resident{}), Timeout: *timeout, Org: cfg.Org()}
 	rep := sc.Sense(ctx, h)
 	ld := <-ch
 	if ld.err != nil {
@@ -338,7 +215,7 @@ func cmdScan(ctx context.Context, args []string, stdout, stderr io.Writer, log z
 		}
 	}
 	if rule != nil {
-		if err := explainRule(stdout, set, rule, rep, isTerminal(stdout)); err != nil {
+		if err := explainRule(stdout, set, rule, rep, wiring.IsTerminal(stdout)); err != nil {
 			return exitError, err
 		}
 	} else if *format == "json" {
@@ -349,7 +226,7 @@ func cmdScan(ctx context.Context, args []string, stdout, stderr io.Writer, log z
 		if _, err := stdout.Write(b); err != nil {
 			return exitError, err
 		}
-	} else if err := report.Table(stdout, rep, report.TableOptions{Color: isTerminal(stdout)}); err != nil {
+	} else if err := report.Table(stdout, rep, report.TableOptions{Color: wiring.IsTerminal(stdout)}); err != nil {
 		return exitError, err
 	}
 	if worstAtLeast(rep, threshold) {
@@ -428,25 +305,25 @@ func wrap(s string, width int, pre string) string {
 }
 
 func cmdSnapshot(ctx context.Context, args []string, stdout, stderr io.Writer, log zerolog.Logger) (int, error) {
-	fs := newFlags("snapshot", stderr)
+	fs := wiring.NewFlags("snapshot")
 	out := fs.String("o", "", "write the snapshot to this file (- for standard output)")
 	root := fs.String("root", "", "record a directory that mirrors a host instead of this machine")
 	pack := fs.String("pack", "", "build the snapshot from an unpacked source directory (recorded macOS/Windows outputs; see SNAPSHOT.md)")
 	timeout := fs.Duration("timeout", 30*time.Second, "time limit for each sensor")
 	configFile := fs.String("config", "", "a YAML config file (fleet_salt, mdns)")
-	if err := parse(fs, args); err != nil {
+	if err := wiring.Parse(fs, args); err != nil {
 		return exitError, err
 	}
-	cfg, err := loadConfig(*configFile)
+	cfg, err := wiring.LoadConfig(*configFile)
 	if err != nil {
 		return exitError, err
 	}
 	if *out == "" {
-		return exitError, usageError{"snapshot: -o FILE is required"}
+		return exitError, wiring.UsageError{Msg: "snapshot: -o FILE is required"}
 	}
 	if *pack != "" {
 		if *root != "" {
-			return exitError, usageError{"snapshot: give --pack or --root, not both"}
+			return exitError, wiring.UsageError{Msg: "snapshot: give --pack or --root, not both"}
 		}
 		s, err := host.Pack(*pack)
 		if err != nil {
@@ -464,7 +341,7 @@ func cmdSnapshot(ctx context.Context, args []string, stdout, stderr io.Writer, l
 	}
 	defer h.Close()
 	h.Record()
-	results := sensor.Run(ctx, h, sensors(cfg, residentParts{}), *timeout)
+	results := sensor.Run(ctx, h, wiring.Sensors(cfg, wiring.Resident{}), *timeout)
 	for _, r := range results {
 		if r.Err != nil {
 			log.Warn().Str("sensor", r.Sensor).Err(r.Err).Msg("sensor failed while recording")
@@ -501,15 +378,15 @@ func writeFile(name string, b []byte, stdout io.Writer) error {
 
 func cmdRules(args []string, stdout, stderr io.Writer) (int, error) {
 	if len(args) == 0 {
-		return exitError, usageError{"rules: want test or list"}
+		return exitError, wiring.UsageError{Msg: "rules: want test or list"}
 	}
-	fs := newFlags("rules "+args[0], stderr)
-	var ruleDirs multiFlag
+	fs := wiring.NewFlags("rules " + args[0])
+	var ruleDirs wiring.MultiFlag
 	fs.Var(&ruleDirs, "rules", "a directory of extra rule and exception files (repeatable)")
-	if err := parse(fs, args[1:]); err != nil {
+	if err := wiring.Parse(fs, args[1:]); err != nil {
 		return exitError, err
 	}
-	set, err := loadRulesWith(rules.Options{Tests: args[0] == "test"}, ruleDirs)
+	set, err := wiring.LoadRulesWith(rules.Options{Tests: args[0] == "test"}, ruleDirs)
 	if err != nil {
 		return exitError, err
 	}
@@ -531,5 +408,5 @@ func cmdRules(args []string, stdout, stderr io.Writer) (int, error) {
 		}
 		return exitOK, nil
 	}
-	return exitError, usageError{fmt.Sprintf("rules: unknown subcommand %q: want test or list", args[0])}
+	return exitError, wiring.UsageError{Msg: fmt.Sprintf("rules: unknown subcommand %q: want test or list", args[0])}
 }

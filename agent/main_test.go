@@ -17,6 +17,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/farmwatch/farmwatch/agent/wiring"
 	fwv1 "github.com/farmwatch/farmwatch/proto/farmwatch/v1"
 	"github.com/farmwatch/farmwatch/report"
 	"github.com/farmwatch/farmwatch/rules"
@@ -72,7 +73,7 @@ func TestGoldenHosts(t *testing.T) {
 			if _, err := os.Stat(base + ".config.yaml"); err == nil {
 				args = append(args, "--config", base+".config.yaml")
 			}
-			set, err := loadRules(ruleDirs)
+			set, err := wiring.LoadRules(ruleDirs)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -448,7 +449,7 @@ func TestExplain(t *testing.T) {
 // TestExpectCatchesFaults shows that each part of an expect file fails on a
 // scan that breaks it, and that a malformed expect file is refused.
 func TestExpectCatchesFaults(t *testing.T) {
-	set, err := loadRules([]string{"../testdata/hosts/windows-sanctioned-teamviewer.rules"})
+	set, err := wiring.LoadRules([]string{"../testdata/hosts/windows-sanctioned-teamviewer.rules"})
 	if err != nil {
 		t.Fatal(err)
 	}

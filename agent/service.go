@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"crypto/x509"
 	"encoding/base64"
 	"encoding/pem"
@@ -12,15 +11,15 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
-	"sync"
 	"time"
 
+	"github.com/farmwatch/farmwatch/agent/daemon"
 	"github.com/farmwatch/farmwatch/agent/resident"
 	"github.com/farmwatch/farmwatch/agent/statefile"
+	"github.com/farmwatch/farmwatch/agent/wiring"
 	"github.com/farmwatch/farmwatch/installer/servicedef"
 	"github.com/farmwatch/farmwatch/report"
 	"github.com/kardianos/service"
-	"github.com/rs/zerolog"
 	"go.yaml.in/yaml/v3"
 )
 
@@ -50,48 +49,64 @@ func defaultStateDir() string {
 	return servicedef.Linux.State
 }
 
-// serviceConfig is how the service manager runs the agent: this binary,
-// "run --config PATH".
-func serviceConfig(configPath string) *service.Config {
-	return &service.Config{
-		Name:        serviceName,
-		DisplayName: "farmwatch agent",
-		Description: "Reports signs that this computer is controlled from elsewhere to the farmwatch collector.",
-		Arguments:   servicedef.Args(configPath),
-		Option:      serviceOptions(),
+// findDaemon is the farmwatch-agentd that install has the service run: the
+// one beside this executable (make build, an unpacked release), else the
+// package's (servicedef: /usr/sbin beside /usr/bin on Linux). It must
+// exist: a service that cannot start is worse than an install that says
+// why.
+func findDaemon() (string, error) {
+	exe, err := os.Executable()
+	if err != nil {
+		return "", err
 	}
+	return daemonFor(exe, packagedPaths())
 }
 
-// serviceOptions are kardianos/service's options for restarting a failed
-// agent. In v1.3.0, on Windows, OnFailure "restart" makes Install call
-// SetRecoveryActions with one action, restart after
-// OnFailureDelayDuration, which the service control manager repeats for
-// every later failure, with the count reset after OnFailureResetPeriod
-// seconds; left unset (its default, despite the doc comment) Install sets
-// no action and a crashed agent stays stopped. installRecovery then
-// replaces that with servicedef's delays and the failure actions flag
-// (service_windows.go). KeepAlive and RunAtLoad are launchd's, Restart
-// systemd's; on those two the unit and plist come from servicedef
-// (installTemplates).
-func serviceOptions() service.KeyValue {
-	return service.KeyValue{
-		"OnFailure":              "restart",
-		"OnFailureDelayDuration": servicedef.WindowsRestartDelays[0].String(),
-		"OnFailureResetPeriod":   int(servicedef.WindowsResetPeriod / time.Second),
-		"KeepAlive":              true,
-		"RunAtLoad":              true,
-		"Restart":                "always",
+// packagedPaths are where the packages put the agent on this OS.
+func packagedPaths() servicedef.Paths {
+	switch runtime.GOOS {
+	case "windows":
+		return servicedef.Windows
+	case "darwin":
+		return servicedef.Darwin
 	}
+	return servicedef.Linux
 }
 
-// installTemplates sets the systemd unit and launchd plist that install
-// writes: servicedef's, as the packages install, with this binary.
-func installTemplates(c *service.Config, state string) error {
+// daemonFor finds the daemon for the farmwatch-agent at exe: beside it, or
+// where the package put it when exe is where the package put the command.
+func daemonFor(exe string, pkg servicedef.Paths) (string, error) {
+	name := servicedef.Daemon
+	if strings.EqualFold(filepath.Ext(exe), ".exe") {
+		name += ".exe"
+	}
+	try := []string{filepath.Join(filepath.Dir(exe), name)}
+	if exe == pkg.Binary && pkg.Daemon != try[0] {
+		try = append(try, pkg.Daemon)
+	}
+	for _, d := range try {
+		fi, err := os.Stat(d)
+		if err != nil {
+			continue
+		}
+		if fi.IsDir() || (runtime.GOOS != "windows" && fi.Mode()&0o111 == 0) {
+			return "", fmt.Errorf("the service's executable %s is not an executable file", d)
+		}
+		return d, nil
+	}
+	return "", fmt.Errorf("the service's executable is missing: looked for %s; install it beside %s (make build builds both)", strings.Join(try, " and "), exe)
+}
+
+// installTemplates sets what install writes: the service's executable
+// (farmwatch-agentd, for every manager) and, on Linux and macOS,
+// servicedef's systemd unit and launchd plist, as the packages install.
+func installTemplates(c *service.Config, daemonPath, state string) error {
 	exe, err := os.Executable()
 	if err != nil {
 		return err
 	}
-	p := servicedef.Paths{Binary: exe, Config: c.Arguments[len(c.Arguments)-1], State: state}
+	c.Executable = daemonPath
+	p := servicedef.Paths{Binary: exe, Daemon: daemonPath, Config: c.Arguments[len(c.Arguments)-1], State: state}
 	switch runtime.GOOS {
 	case "linux":
 		u, err := servicedef.SystemdUnit(p)
@@ -110,67 +125,18 @@ func installTemplates(c *service.Config, state string) error {
 	return nil
 }
 
-// program adapts the agent's run loop to the service manager's start and
-// stop signals. When the run loop ends by itself (a fatal error: the
-// spool can no longer keep what it is given), the process exits non-zero,
-// so that the service manager restarts it: a process that stays up doing
-// nothing would never be restarted.
-type program struct {
-	run    func(context.Context) error
-	log    zerolog.Logger
-	exit   func(code int) // os.Exit; tests replace it
-	cancel context.CancelFunc
-	done   chan struct{}
-	mu     sync.Mutex
-	err    error
-}
+// control is the service as this command sees it: it installs, starts,
+// stops and asks about the service, and never runs it (farmwatch-agentd
+// does, agent/daemon).
+type control struct{}
 
-func (p *program) Start(service.Service) error {
-	ctx, cancel := context.WithCancel(context.Background())
-	p.cancel, p.done = cancel, make(chan struct{})
-	go func() {
-		defer close(p.done)
-		err := p.run(ctx)
-		if ctx.Err() != nil { // Stop asked for it
-			p.mu.Lock()
-			p.err = err
-			p.mu.Unlock()
-			return
-		}
-		if err == nil {
-			err = errors.New("the run loop ended by itself")
-		}
-		p.log.Error().Err(err).Msg("agent failed: exiting for the service manager to restart it")
-		p.exit(exitError)
-	}()
-	return nil
+func (control) Start(service.Service) error {
+	return errors.New("farmwatch-agent does not run as the service: farmwatch-agentd does")
 }
-
-func (p *program) Stop(service.Service) error {
-	p.cancel()
-	select {
-	case <-p.done:
-	case <-time.After(15 * time.Second):
-		return errors.New("the agent did not stop within 15s")
-	}
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.err
-}
-
-// runService runs the agent under the service manager, which sends start
-// and stop. A fatal error of run exits the process with exitError through
-// exit (os.Exit), for the manager to restart it.
-func runService(run func(context.Context) error, configPath string, log zerolog.Logger, exit func(int)) error {
-	s, err := service.New(&program{run: run, log: log, exit: exit}, serviceConfig(configPath))
-	if err != nil {
-		return err
-	}
-	return s.Run()
-}
+func (control) Stop(service.Service) error { return nil }
 
 // writeServiceConfig writes the settings of an installed agent.
-func writeServiceConfig(path string, c Config) error {
+func writeServiceConfig(path string, c wiring.Config) error {
 	b, err := yaml.Marshal(c)
 	if err != nil {
 		return err
@@ -207,7 +173,7 @@ func mkdirConfig(dir string) error {
 //	farmwatch-agent status [--config PATH] [--state DIR]
 //	farmwatch-agent purge [--config PATH]
 func cmdService(action string, args []string, stdout, stderr io.Writer) (int, error) {
-	fs := newFlags(action, stderr)
+	fs := wiring.NewFlags(action)
 	configPath := fs.String("config", defaultConfigPath(), "the service's config file")
 	collector := fs.String("collector", "", "install, configure: the collector's address")
 	ca := fs.String("ca", "", "install, configure: the collector's CA certificate")
@@ -216,8 +182,8 @@ func cmdService(action string, args []string, stdout, stderr io.Writer) (int, er
 	secretValue := fs.String("enroll-secret", "", "configure: the fleet's enroll secret itself")
 	state := fs.String("state", "", "install, configure, status: the agent's state directory (default "+defaultStateDir()+")")
 	interval := fs.Duration("interval", 0, "install, configure: time between scans (default 1m)")
-	if err := parse(fs, args); err != nil {
-		return exitError, err
+	if err := wiring.Parse(fs, args); err != nil {
+		return wiring.ExitError, err
 	}
 	switch action {
 	case "configure":
@@ -226,19 +192,19 @@ func cmdService(action string, args []string, stdout, stderr io.Writer) (int, er
 	case "purge":
 		return purge(*configPath, stdout)
 	}
-	sc := serviceConfig(*configPath)
-	s, err := service.New(&program{}, sc)
+	sc := daemon.ServiceConfig(*configPath)
+	s, err := service.New(control{}, sc)
 	if err != nil {
-		return exitError, fmt.Errorf("%s: %w", action, err)
+		return wiring.ExitError, fmt.Errorf("%s: %w", action, err)
 	}
 	switch action {
 	case "install":
 		if *collector == "" || *ca == "" || *secret == "" {
-			return exitError, usageError{"install: --collector, --ca and --enroll-secret-file are required"}
+			return wiring.ExitError, wiring.UsageError{Msg: "install: --collector, --ca and --enroll-secret-file are required"}
 		}
 		for _, f := range []string{*ca, *secret} {
 			if _, err := os.Stat(f); err != nil {
-				return exitError, fmt.Errorf("install: %w", err)
+				return wiring.ExitError, fmt.Errorf("install: %w", err)
 			}
 		}
 		if *state == "" {
@@ -248,27 +214,31 @@ func cmdService(action string, args []string, stdout, stderr io.Writer) (int, er
 			*interval = time.Minute
 		}
 		abs := func(p string) string { a, _ := filepath.Abs(p); return a }
-		c := defaultConfig()
-		c.Collector, c.CA, c.EnrollSecretFile, c.State, c.Interval = addrList(*collector), abs(*ca), abs(*secret), abs(*state), *interval
-		if err := installTemplates(sc, c.State); err != nil {
-			return exitError, fmt.Errorf("install: %w", err)
+		c := wiring.DefaultConfig()
+		c.Collector, c.CA, c.EnrollSecretFile, c.State, c.Interval = wiring.AddrList(*collector), abs(*ca), abs(*secret), abs(*state), *interval
+		d, err := findDaemon()
+		if err != nil {
+			return wiring.ExitError, fmt.Errorf("install: %w", err)
 		}
-		if s, err = service.New(&program{}, sc); err != nil {
-			return exitError, fmt.Errorf("install: %w", err)
+		if err := installTemplates(sc, d, c.State); err != nil {
+			return wiring.ExitError, fmt.Errorf("install: %w", err)
+		}
+		if s, err = service.New(control{}, sc); err != nil {
+			return wiring.ExitError, fmt.Errorf("install: %w", err)
 		}
 		if err := writeServiceConfig(*configPath, c); err != nil {
-			return exitError, err
+			return wiring.ExitError, err
 		}
 		if err := s.Install(); err != nil {
-			return exitError, fmt.Errorf("install on %s: %w", service.Platform(), err)
+			return wiring.ExitError, fmt.Errorf("install on %s: %w", service.Platform(), err)
 		}
 		if err := installRecovery(); err != nil {
-			return exitError, fmt.Errorf("install on %s: recovery actions: %w", service.Platform(), err)
+			return wiring.ExitError, fmt.Errorf("install on %s: recovery actions: %w", service.Platform(), err)
 		}
 		fmt.Fprintf(stdout, "installed %s (%s); settings in %s; start it with: farmwatch-agent start\n", serviceName, service.Platform(), *configPath)
 	case "uninstall", "start", "stop":
 		if err := service.Control(s, action); err != nil {
-			return exitError, fmt.Errorf("%s on %s: %w", action, service.Platform(), err)
+			return wiring.ExitError, fmt.Errorf("%s on %s: %w", action, service.Platform(), err)
 		}
 		fmt.Fprintf(stdout, "%s: done\n", action)
 	case "status":
@@ -279,19 +249,19 @@ func cmdService(action string, args []string, stdout, stderr io.Writer) (int, er
 		// connector, ETW, or polling and why): --state, else the config's,
 		// else the default; an agent run by hand writes it too.
 		dir := *state
-		if c, err := loadConfig(*configPath); err == nil && dir == "" {
+		if c, err := wiring.LoadConfig(*configPath); err == nil && dir == "" {
 			dir = c.State
 		}
 		if dir == "" {
 			dir = defaultStateDir()
 		}
-		if b, err := os.ReadFile(filepath.Join(dir, eventsStatusFile)); err == nil {
+		if b, err := os.ReadFile(filepath.Join(dir, daemon.EventsStatusFile)); err == nil {
 			fmt.Fprintf(stdout, "process events: %s\n", report.Clean(strings.TrimSpace(string(b))))
 		} else {
 			fmt.Fprintf(stdout, "process events: not known (no agent has run with state %s)\n", report.Clean(dir))
 		}
 	}
-	return exitOK, nil
+	return wiring.ExitOK, nil
 }
 
 // statusWords says what the service manager said.
@@ -312,7 +282,7 @@ func statusWords(st service.Status, err error) string {
 // printStatus prints what the config and the running agent's status file
 // say: the collector, the last scan and the spool's backlog.
 func printStatus(w io.Writer, configPath string, now time.Time) {
-	cfg, err := loadConfig(configPath)
+	cfg, err := wiring.LoadConfig(configPath)
 	if err != nil {
 		fmt.Fprintf(w, "config:        %s\n", report.Clean(err.Error()))
 		return
@@ -354,28 +324,28 @@ type configureArgs struct {
 // and a complete config, it changes nothing (an upgrade).
 func configure(configPath string, a configureArgs, stdout io.Writer) (int, error) {
 	if a.caFile != "" && a.caPEM != "" {
-		return exitError, usageError{"configure: give --ca or --ca-pem, not both"}
+		return wiring.ExitError, wiring.UsageError{Msg: "configure: give --ca or --ca-pem, not both"}
 	}
 	if a.secretFile != "" && a.secret != "" {
-		return exitError, usageError{"configure: give --enroll-secret or --enroll-secret-file, not both"}
+		return wiring.ExitError, wiring.UsageError{Msg: "configure: give --enroll-secret or --enroll-secret-file, not both"}
 	}
-	c := defaultConfig()
+	c := wiring.DefaultConfig()
 	if _, err := os.Stat(configPath); err == nil {
-		if c, err = loadConfig(configPath); err != nil {
-			return exitError, fmt.Errorf("configure: %w", err)
+		if c, err = wiring.LoadConfig(configPath); err != nil {
+			return wiring.ExitError, fmt.Errorf("configure: %w", err)
 		}
 	}
 	dir := filepath.Dir(configPath)
 	changed := false
 	if a.collector != "" {
-		c.Collector, changed = addrList(a.collector), true
+		c.Collector, changed = wiring.AddrList(a.collector), true
 	}
 	if a.state != "" {
 		c.State, changed = a.state, true
 	}
 	if a.interval != 0 {
 		if a.interval < time.Second {
-			return exitError, usageError{"configure: --interval must be at least 1s"}
+			return wiring.ExitError, wiring.UsageError{Msg: "configure: --interval must be at least 1s"}
 		}
 		c.Interval, changed = a.interval, true
 	}
@@ -384,20 +354,20 @@ func configure(configPath string, a configureArgs, stdout io.Writer) (int, error
 		if a.caFile != "" {
 			b, err := os.ReadFile(a.caFile)
 			if err != nil {
-				return exitError, fmt.Errorf("configure: %w", err)
+				return wiring.ExitError, fmt.Errorf("configure: %w", err)
 			}
 			pemText = b
 		}
 		certs, err := parseCA(pemText)
 		if err != nil {
-			return exitError, fmt.Errorf("configure: CA certificate: %w", err)
+			return wiring.ExitError, fmt.Errorf("configure: CA certificate: %w", err)
 		}
 		if err := mkdirConfig(dir); err != nil {
-			return exitError, err
+			return wiring.ExitError, err
 		}
 		c.CA = filepath.Join(dir, "ca.crt")
 		if err := statefile.Write(c.CA, certs); err != nil {
-			return exitError, fmt.Errorf("configure: %w", err)
+			return wiring.ExitError, fmt.Errorf("configure: %w", err)
 		}
 		changed = true
 	}
@@ -406,20 +376,20 @@ func configure(configPath string, a configureArgs, stdout io.Writer) (int, error
 		if a.secretFile != "" {
 			b, err := os.ReadFile(a.secretFile)
 			if err != nil {
-				return exitError, fmt.Errorf("configure: %w", err)
+				return wiring.ExitError, fmt.Errorf("configure: %w", err)
 			}
 			s = b
 		}
 		s = []byte(strings.TrimSpace(string(s)))
 		if len(s) == 0 {
-			return exitError, errors.New("configure: the enroll secret is empty")
+			return wiring.ExitError, errors.New("configure: the enroll secret is empty")
 		}
 		if err := mkdirConfig(dir); err != nil {
-			return exitError, err
+			return wiring.ExitError, err
 		}
 		c.EnrollSecretFile = filepath.Join(dir, "enroll-secret")
 		if err := statefile.Write(c.EnrollSecretFile, append(s, '\n')); err != nil {
-			return exitError, fmt.Errorf("configure: %w", err)
+			return wiring.ExitError, fmt.Errorf("configure: %w", err)
 		}
 		changed = true
 	}
@@ -440,20 +410,20 @@ func configure(configPath string, a configureArgs, stdout io.Writer) (int, error
 		missing = append(missing, "--enroll-secret or --enroll-secret-file (MSI: ENROLL_SECRET)")
 	}
 	if len(missing) > 0 {
-		return exitError, fmt.Errorf("configure: the settings in %s are incomplete: give %s", configPath, strings.Join(missing, ", "))
+		return wiring.ExitError, fmt.Errorf("configure: the settings in %s are incomplete: give %s", configPath, strings.Join(missing, ", "))
 	}
 	if !changed {
 		fmt.Fprintf(stdout, "configure: %s is complete; nothing changed\n", configPath)
-		return exitOK, nil
+		return wiring.ExitOK, nil
 	}
 	if err := writeServiceConfig(configPath, c); err != nil {
-		return exitError, err
+		return wiring.ExitError, err
 	}
 	if err := statefile.MkdirPrivate(c.State); err != nil {
-		return exitError, err
+		return wiring.ExitError, err
 	}
 	fmt.Fprintf(stdout, "configure: wrote %s (collector %s)\n", configPath, report.Clean(string(c.Collector)))
-	return exitOK, nil
+	return wiring.ExitOK, nil
 }
 
 // parseCA reads a CA certificate given as PEM, as PEM whose line breaks
@@ -501,10 +471,10 @@ func parseCA(b []byte) ([]byte, error) {
 // directory, and the config, CA and enroll secret. The packages run it on
 // purge (deb) and on an uninstall with PURGE=1 (msi).
 func purge(configPath string, stdout io.Writer) (int, error) {
-	c := defaultConfig()
+	c := wiring.DefaultConfig()
 	if _, err := os.Stat(configPath); err == nil {
-		if c, err = loadConfig(configPath); err != nil {
-			return exitError, fmt.Errorf("purge: %w", err)
+		if c, err = wiring.LoadConfig(configPath); err != nil {
+			return wiring.ExitError, fmt.Errorf("purge: %w", err)
 		}
 	}
 	dir := filepath.Dir(configPath)
@@ -512,14 +482,14 @@ func purge(configPath string, stdout io.Writer) (int, error) {
 		c.State = defaultStateDir()
 	}
 	if err := os.RemoveAll(c.State); err != nil {
-		return exitError, fmt.Errorf("purge: %w", err)
+		return wiring.ExitError, fmt.Errorf("purge: %w", err)
 	}
 	for _, f := range []string{filepath.Join(dir, "ca.crt"), filepath.Join(dir, "enroll-secret"), configPath} {
 		if err := statefile.Remove(f); err != nil {
-			return exitError, fmt.Errorf("purge: %w", err)
+			return wiring.ExitError, fmt.Errorf("purge: %w", err)
 		}
 	}
 	_ = os.Remove(dir) // only when empty
 	fmt.Fprintf(stdout, "purge: removed %s and the settings in %s\n", c.State, dir)
-	return exitOK, nil
+	return wiring.ExitOK, nil
 }

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -10,64 +9,39 @@ import (
 	"encoding/base64"
 	"encoding/pem"
 	"errors"
-	"fmt"
 	"math/big"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"runtime"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/farmwatch/farmwatch/agent/daemon"
 	"github.com/farmwatch/farmwatch/agent/resident"
+	"github.com/farmwatch/farmwatch/agent/wiring"
 	"github.com/farmwatch/farmwatch/credential"
+	"github.com/farmwatch/farmwatch/installer/servicedef"
 	"github.com/kardianos/service"
-	"github.com/rs/zerolog"
 )
 
 func TestServiceConfigRoundTrip(t *testing.T) {
 	p := filepath.Join(t.TempDir(), "etc", "agent.yaml")
-	c := defaultConfig()
+	c := wiring.DefaultConfig()
 	c.Collector, c.CA, c.EnrollSecretFile, c.State, c.Interval = "collector.example:7443", "/etc/farmwatch/ca.crt", "/etc/farmwatch/enroll-secret", "/var/lib/farmwatch", 90*time.Second
 	if err := writeServiceConfig(p, c); err != nil {
 		t.Fatal(err)
 	}
-	got, err := loadConfig(p)
+	got, err := wiring.LoadConfig(p)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if got.Collector != c.Collector || got.CA != c.CA || got.EnrollSecretFile != c.EnrollSecretFile || got.State != c.State || got.Interval != c.Interval || got.FailOn != "high" {
 		t.Fatalf("read back %+v, wrote %+v", got, c)
 	}
-	sc := serviceConfig(p)
+	sc := daemon.ServiceConfig(p)
 	if sc.Name != "farmwatch-agent" || strings.Join(sc.Arguments, " ") != "run --config "+p {
 		t.Fatalf("service config %+v", sc)
-	}
-}
-
-func TestProgramStartStop(t *testing.T) {
-	stopped := make(chan struct{})
-	p := &program{run: func(ctx context.Context) error {
-		<-ctx.Done()
-		close(stopped)
-		return nil
-	}}
-	if err := p.Start(nil); err != nil {
-		t.Fatal(err)
-	}
-	if err := p.Stop(nil); err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case <-stopped:
-	default:
-		t.Fatal("the run loop did not see the stop")
-	}
-	p = &program{run: func(ctx context.Context) error { <-ctx.Done(); return errors.New("boom") }}
-	p.Start(nil)
-	if err := p.Stop(nil); err == nil || err.Error() != "boom" {
-		t.Fatalf("stop error %v", err)
 	}
 }
 
@@ -86,76 +60,93 @@ func TestInstallNeedsSettings(t *testing.T) {
 	}
 }
 
-func TestServiceOptions(t *testing.T) {
-	o := serviceConfig("/etc/farmwatch/agent.yaml").Option
-	// kardianos/service sets Windows recovery actions only when OnFailure
-	// is set; launchd's and systemd's restarts come from these too.
-	if o["OnFailure"] != "restart" || o["OnFailureDelayDuration"] != "5s" || o["OnFailureResetPeriod"] != 86400 ||
-		o["KeepAlive"] != true || o["RunAtLoad"] != true || o["Restart"] != "always" {
-		t.Fatalf("options %v", o)
-	}
-	sc := serviceConfig("/etc/farmwatch/agent.yaml")
-	if err := installTemplates(sc, "/var/lib/farmwatch"); err != nil {
+// TestInstallTemplates: install has the service run farmwatch-agentd,
+// from the unit and the plist of the packages.
+func TestInstallTemplates(t *testing.T) {
+	d := "/opt/farmwatch/farmwatch-agentd"
+	sc := daemon.ServiceConfig("/etc/farmwatch/agent.yaml")
+	if err := installTemplates(sc, d, "/var/lib/farmwatch"); err != nil {
 		t.Fatal(err)
 	}
-	exe, _ := os.Executable()
+	if sc.Executable != d {
+		t.Fatalf("the service runs %q, want %q", sc.Executable, d)
+	}
 	switch runtime.GOOS {
 	case "linux":
 		u, _ := sc.Option["SystemdScript"].(string)
-		if !strings.Contains(u, "ExecStart="+exe+" run --config /etc/farmwatch/agent.yaml\n") || !strings.Contains(u, "ProtectSystem=strict") || strings.Contains(u, "{{") {
+		if !strings.Contains(u, "ExecStart="+d+" run --config /etc/farmwatch/agent.yaml\n") || !strings.Contains(u, "ProtectSystem=strict") || strings.Contains(u, "{{") {
 			t.Fatalf("unit:\n%s", u)
 		}
 	case "darwin":
-		if p, _ := sc.Option["LaunchdConfig"].(string); !strings.Contains(p, "<string>"+exe+"</string>") {
+		if p, _ := sc.Option["LaunchdConfig"].(string); !strings.Contains(p, "<string>"+d+"</string>") {
 			t.Fatalf("plist:\n%s", p)
 		}
 	}
 }
 
-func TestProgramFatalExits(t *testing.T) {
-	code := make(chan int, 1)
-	p := &program{run: func(context.Context) error { return errors.New("spool: disk full") }, exit: func(c int) { code <- c }}
-	if err := p.Start(nil); err != nil {
+// TestFindDaemon: install finds farmwatch-agentd beside farmwatch-agent,
+// or where the package put it, and refuses to install a service that
+// could not start.
+func TestFindDaemon(t *testing.T) {
+	dir := t.TempDir()
+	cli, beside := filepath.Join(dir, "bin", "farmwatch-agent"), filepath.Join(dir, "bin", "farmwatch-agentd")
+	pkg := servicedef.Paths{Binary: cli, Daemon: filepath.Join(dir, "sbin", "farmwatch-agentd")}
+	os.MkdirAll(filepath.Dir(cli), 0o755)
+	os.MkdirAll(filepath.Dir(pkg.Daemon), 0o755)
+	if _, err := daemonFor(cli, pkg); err == nil || !strings.Contains(err.Error(), beside+" and "+pkg.Daemon) || !strings.Contains(err.Error(), "missing") {
+		t.Fatalf("no farmwatch-agentd: %v", err)
+	}
+	if err := os.WriteFile(pkg.Daemon, []byte("#!/bin/sh\n"), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	select {
-	case c := <-code:
-		if c != exitError {
-			t.Fatalf("exit %d", c)
-		}
-	case <-time.After(5 * time.Second):
-		t.Fatal("a fatal run error did not exit")
+	if got, err := daemonFor(cli, pkg); err != nil || got != pkg.Daemon {
+		t.Fatalf("the package's: %q, %v", got, err)
 	}
-	// A run loop that ends by itself, with no error, is a failure too.
-	p = &program{run: func(context.Context) error { return nil }, exit: func(c int) { code <- c }}
-	p.Start(nil)
-	if c := <-code; c != exitError {
-		t.Fatalf("exit %d", c)
+	// A command elsewhere does not take the package's daemon.
+	other := filepath.Join(dir, "opt", "farmwatch-agent")
+	if _, err := daemonFor(other, pkg); err == nil || strings.Contains(err.Error(), pkg.Daemon) {
+		t.Fatalf("a command outside the package: %v", err)
+	}
+	if err := os.Mkdir(beside, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := daemonFor(cli, pkg); err == nil || !strings.Contains(err.Error(), "not an executable") {
+		t.Fatalf("a directory: %v", err)
+	}
+	os.Remove(beside)
+	if runtime.GOOS != "windows" {
+		if err := os.WriteFile(beside, []byte("#!/bin/sh\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := daemonFor(cli, pkg); err == nil || !strings.Contains(err.Error(), "not an executable") {
+			t.Fatalf("not executable: %v", err)
+		}
+		os.Chmod(beside, 0o755)
+	} else if err := os.WriteFile(beside, []byte("MZ"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := daemonFor(cli, pkg); err != nil || got != beside {
+		t.Fatalf("beside: %q, %v; want %q", got, err, beside)
+	}
+	if got, err := daemonFor(cli+".exe", pkg); err == nil || !strings.Contains(err.Error(), beside+".exe") {
+		t.Fatalf("farmwatch-agent.exe looks for farmwatch-agentd.exe: %q, %v", got, err)
 	}
 }
 
-// TestServiceFatalExitNonZero runs the agent's service mode in a child
-// process whose run loop fails, and checks that the process exits 2, so
-// that systemd, launchd or the Windows service manager restarts it.
-func TestServiceFatalExitNonZero(t *testing.T) {
-	if os.Getenv("FARMWATCH_SERVICE_CHILD") == "1" {
-		log := zerolog.New(os.Stderr)
-		err := runService(func(ctx context.Context) error {
-			time.Sleep(50 * time.Millisecond)
-			return errors.New("spool: disk full")
-		}, filepath.Join(t.TempDir(), "agent.yaml"), log, os.Exit)
-		fmt.Fprintf(os.Stderr, "runService returned: %v\n", err)
-		os.Exit(0) // not reached when the fatal error exits
+// TestInstallNeedsDaemon: install stops before it writes anything when
+// farmwatch-agentd is missing (the test binary has none beside it).
+func TestInstallNeedsDaemon(t *testing.T) {
+	dir := t.TempDir()
+	ca, secret := filepath.Join(dir, "ca.crt"), filepath.Join(dir, "s")
+	os.WriteFile(ca, testCA(t), 0o600)
+	os.WriteFile(secret, []byte("x\n"), 0o600)
+	cfg := filepath.Join(dir, "etc", "agent.yaml")
+	code, _, stderr := runCLI(t, "install", "--collector", "c:7443", "--ca", ca, "--enroll-secret-file", secret, "--config", cfg)
+	if code != exitError || !strings.Contains(stderr, "farmwatch-agentd") || !strings.Contains(stderr, "missing") {
+		t.Fatalf("install without farmwatch-agentd: exit %d: %s", code, stderr)
 	}
-	cmd := exec.Command(os.Args[0], "-test.run=^TestServiceFatalExitNonZero$")
-	cmd.Env = append(os.Environ(), "FARMWATCH_SERVICE_CHILD=1")
-	out, err := cmd.CombinedOutput()
-	var ee *exec.ExitError
-	if !errors.As(err, &ee) || ee.ExitCode() != exitError {
-		t.Fatalf("child: %v, want exit %d:\n%s", err, exitError, out)
-	}
-	if !strings.Contains(string(out), "agent failed") || !strings.Contains(string(out), "disk full") {
-		t.Fatalf("child's log:\n%s", out)
+	if _, err := os.Stat(cfg); !os.IsNotExist(err) {
+		t.Fatalf("install wrote %s before failing: %v", cfg, err)
 	}
 }
 
@@ -217,7 +208,7 @@ func TestConfigure(t *testing.T) {
 	if code != exitOK {
 		t.Fatalf("exit %d: %s", code, stderr)
 	}
-	c, err := loadConfig(cfg)
+	c, err := wiring.LoadConfig(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -249,7 +240,7 @@ func TestConfigure(t *testing.T) {
 	if code, _, stderr = runCLI(t, "configure", "--config", cfg, "--collector", "other:7443"); code != exitOK {
 		t.Fatal(stderr)
 	}
-	if c2, _ := loadConfig(cfg); c2.Collector != "other:7443" || c2.CA != c.CA {
+	if c2, _ := wiring.LoadConfig(cfg); c2.Collector != "other:7443" || c2.CA != c.CA {
 		t.Fatalf("config %+v", c2)
 	}
 	if code, _, _ = runCLI(t, "configure", "--config", cfg, "--ca-pem", "junk"); code != exitError {

@@ -59,7 +59,7 @@ func TestCollectorAndAgents(t *testing.T) {
 	}
 	dir := t.TempDir()
 	collector := build(t, dir, "./collector", "farmwatch-collector")
-	agent := build(t, dir, "./agent", "farmwatch-agent")
+	agent := build(t, dir, "./agent/cmd/farmwatch-agentd", "farmwatch-agentd")
 	data := filepath.Join(dir, "data")
 	if out, err := exec.Command(collector, "init", "--data", data).CombinedOutput(); err != nil {
 		t.Fatalf("init: %v\n%s", err, out)

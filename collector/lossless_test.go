@@ -85,7 +85,8 @@ func (c *churn) write(t *testing.T, v int) {
 type fleet struct {
 	t                  *testing.T
 	dir, data, addr    string
-	collector, agent   string
+	collector, agent   string // agent: farmwatch-agentd
+	agentCmd           string // farmwatch-agent, built by command()
 	srv                *proc
 	env                []string
 	collectorExtraArgs []string
@@ -96,7 +97,7 @@ func newFleet(t *testing.T) *fleet {
 	dir := t.TempDir()
 	f := &fleet{t: t, dir: dir, data: filepath.Join(dir, "data")}
 	f.collector = build(t, dir, "./collector", "farmwatch-collector")
-	f.agent = build(t, dir, "./agent", "farmwatch-agent")
+	f.agent = build(t, dir, "./agent/cmd/farmwatch-agentd", "farmwatch-agentd")
 	if out, err := exec.Command(f.collector, "init", "--data", f.data).CombinedOutput(); err != nil {
 		t.Fatalf("init: %v\n%s", err, out)
 	}
@@ -112,6 +113,17 @@ func (f *fleet) serve(extra ...string) {
 func (f *fleet) kill() {
 	f.srv.cmd.Process.Kill()
 	f.srv.cmd.Wait()
+}
+
+// command builds farmwatch-agent, the agent's command (helpdesk scan,
+// status), once per fleet; f.agent is farmwatch-agentd, what the service
+// runs.
+func (f *fleet) command() string {
+	f.t.Helper()
+	if f.agentCmd == "" {
+		f.agentCmd = build(f.t, f.dir, "./agent", "farmwatch-agent")
+	}
+	return f.agentCmd
 }
 
 func (f *fleet) agentArgs(state string, extra ...string) []string {
@@ -436,7 +448,7 @@ func TestRuleBundle(t *testing.T) {
 	// A helpdesk scan with the agent's config judges by the same rules.
 	cfg := filepath.Join(f.dir, "agent.yaml")
 	os.WriteFile(cfg, []byte("state: "+state+"\n"), 0o600)
-	out, err := exec.Command(f.agent, "scan", "--snapshot", ch.file, "--config", cfg, "--format", "json").Output()
+	out, err := exec.Command(f.command(), "scan", "--snapshot", ch.file, "--config", cfg, "--format", "json").Output()
 	if err != nil || !strings.Contains(string(out), `"rule": "org-bash"`) {
 		t.Fatalf("helpdesk scan with the agent's config: %v\n%s", err, out)
 	}
@@ -608,7 +620,7 @@ func TestHTTPSProxy(t *testing.T) {
 	dir := t.TempDir()
 	f := &fleet{t: t, dir: dir, data: filepath.Join(dir, "data")}
 	f.collector = build(t, dir, "./collector", "farmwatch-collector")
-	f.agent = build(t, dir, "./agent", "farmwatch-agent")
+	f.agent = build(t, dir, "./agent/cmd/farmwatch-agentd", "farmwatch-agentd")
 	if out, err := exec.Command(f.collector, "init", "--data", f.data, "--name", ip).CombinedOutput(); err != nil {
 		t.Fatalf("init: %v\n%s", err, out)
 	}

@@ -56,7 +56,7 @@ func TestShortLivedTool(t *testing.T) {
 			}
 			// farmwatch-agent status says it (its exit code is the service
 			// manager's, which has no farmwatch service here).
-			out, _ := exec.Command(f.agent, "status", "--config", conf, "--state", state).Output()
+			out, _ := exec.Command(f.command(), "status", "--config", conf, "--state", state).Output()
 			if !strings.Contains(string(out), "process events: "+string(status)) {
 				t.Fatalf("farmwatch-agent status says\n%s\nnot %q", out, status)
 			}

@@ -5,6 +5,7 @@
 set -uo pipefail
 bin=${1:-bin}
 agent=$bin/farmwatch-agent
+agentd=$bin/farmwatch-agentd   # the resident agent, as the service runs it
 collector=$bin/farmwatch-collector
 hr() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 tmp=$(mktemp -d)
@@ -59,7 +60,7 @@ YAML
 sleep 0.5
 run_agent() { # [to=ADDR] run_agent NAME [--snapshot FILE --hostname NAME]
   local name=$1; shift
-  "$agent" run --collector "${to:-$addr}" --ca "$data/ca.crt" --enroll-secret-file "$data/enroll-secret" \
+  "$agentd" run --collector "${to:-$addr}" --ca "$data/ca.crt" --enroll-secret-file "$data/enroll-secret" \
     --state "$tmp/agent-$name" --interval 5s "$@" > "$tmp/agent-$name.log" 2>&1 & pids+=($!)
 }
 # The five captured hosts come from one house: a relay that plays its
@@ -128,7 +129,7 @@ for spec in farm-ann=198.51.100.7 farm-bo=198.51.100.7 farm-cy=198.51.100.7 farm
   remote-eve=198.51.100.60 remote-fay=203.0.113.77; do
   name=${spec%%=*}
   relays+=("127.0.0.1:$((port + n))=${spec#*=}")
-  "$agent" run --collector "127.0.0.1:$((port + n))" --ca "$data/ca.crt" --enroll-secret-file "$data/enroll-secret" \
+  "$agentd" run --collector "127.0.0.1:$((port + n))" --ca "$data/ca.crt" --enroll-secret-file "$data/enroll-secret" \
     --state "$tmp/agent-$name" --interval 5s --snapshot "$tmp/$name.txtar" --hostname "$name" > "$tmp/agent-$name.log" 2>&1 & pids+=($!)
   n=$((n + 1))
 done

@@ -1,7 +1,8 @@
 // Package linuxpkg builds the agent's deb and rpm packages with nfpm
 // (github.com/goreleaser/nfpm/v2, used as a library). A package holds:
 //
-//	/usr/bin/farmwatch-agent                          0755
+//	/usr/bin/farmwatch-agent                          0755  the command: configure, status, scans
+//	/usr/sbin/farmwatch-agentd                        0755  the service's executable (the unit runs it)
 //	/etc/farmwatch/agent.yaml                         0644  conffile (rpm: %config(noreplace))
 //	/usr/lib/systemd/system/farmwatch-agent.service   0644  installer/servicedef's unit
 //	/var/lib/farmwatch/                               0700  the state directory
@@ -35,7 +36,8 @@ var assets embed.FS
 type Options struct {
 	Version version.Version
 	Arch    string // Go's: amd64 or arm64
-	Binary  string // the linux agent for Arch
+	Binary  string // farmwatch-agent, the linux command for Arch
+	Daemon  string // farmwatch-agentd, the linux service executable for Arch
 	Out     string // the directory the package is written to
 	MTime   time.Time
 	// GPGKey is an armored or binary PGP secret key file; empty: unsigned.
@@ -49,6 +51,16 @@ func Build(format string, o Options) (string, error) {
 	}
 	if o.Arch != "amd64" && o.Arch != "arm64" {
 		return "", fmt.Errorf("linuxpkg: arch %q: want amd64 or arm64", o.Arch)
+	}
+	// nfpm would name a missing source only once it packs it, and an
+	// empty one not at all.
+	for _, b := range []struct{ what, path string }{{"Binary (farmwatch-agent)", o.Binary}, {"Daemon (farmwatch-agentd)", o.Daemon}} {
+		if b.path == "" {
+			return "", fmt.Errorf("linuxpkg: no %s given", b.what)
+		}
+		if _, err := os.Stat(b.path); err != nil {
+			return "", fmt.Errorf("linuxpkg: %s: %w", b.what, err)
+		}
 	}
 	tmp, err := os.MkdirTemp("", "farmwatch-linuxpkg-")
 	if err != nil {
@@ -101,6 +113,7 @@ func Build(format string, o Options) (string, error) {
 	}
 	info.Contents = files.Contents{
 		{Source: o.Binary, Destination: servicedef.Linux.Binary, FileInfo: fi(0o755)},
+		{Source: o.Daemon, Destination: servicedef.Linux.Daemon, FileInfo: fi(0o755)},
 		{Destination: "/etc/farmwatch", Type: files.TypeDir, FileInfo: fi(0o755)},
 		{Source: confPath, Destination: servicedef.Linux.Config, Type: files.TypeConfigNoReplace, FileInfo: fi(0o644)},
 		{Source: unitPath, Destination: "/usr/lib/systemd/system/" + servicedef.Name + ".service", FileInfo: fi(0o644)},

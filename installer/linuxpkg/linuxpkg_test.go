@@ -13,15 +13,26 @@ import (
 	"github.com/farmwatch/farmwatch/installer/version"
 )
 
-// fakeAgent is a stand-in binary: the packages' layout and scripts do not
-// depend on what it is (installer/cmd/package tests the real agent).
-func fakeAgent(t *testing.T) string {
+// fakeCLI and fakeDaemon stand in for farmwatch-agent and farmwatch-agentd:
+// the packages' layout and scripts do not depend on what they are
+// (installer/cmd/package tests the real ones). The daemon echoes its
+// arguments, so that a test that runs the installed file sees which it is.
+const (
+	fakeCLI    = "#!/bin/sh\necho farmwatch-agent fake\n"
+	fakeDaemon = "#!/bin/sh\necho \"farmwatch-agentd fake $*\"\n"
+)
+
+// fakeBinaries writes fakeCLI and fakeDaemon and returns their paths.
+func fakeBinaries(t *testing.T) (cli, daemon string) {
 	t.Helper()
-	p := filepath.Join(t.TempDir(), "farmwatch-agent")
-	if err := os.WriteFile(p, []byte("#!/bin/sh\necho farmwatch-agent fake\n"), 0o755); err != nil {
-		t.Fatal(err)
+	dir := t.TempDir()
+	cli, daemon = filepath.Join(dir, "farmwatch-agent"), filepath.Join(dir, "farmwatch-agentd")
+	for p, body := range map[string]string{cli: fakeCLI, daemon: fakeDaemon} {
+		if err := os.WriteFile(p, []byte(body), 0o755); err != nil {
+			t.Fatal(err)
+		}
 	}
-	return p
+	return cli, daemon
 }
 
 func build(t *testing.T, format, describe string, key pgptest.Key) string {
@@ -30,7 +41,8 @@ func build(t *testing.T, format, describe string, key pgptest.Key) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p, err := Build(format, Options{Version: v, Arch: "amd64", Binary: fakeAgent(t), Out: t.TempDir(),
+	cli, daemon := fakeBinaries(t)
+	p, err := Build(format, Options{Version: v, Arch: "amd64", Binary: cli, Daemon: daemon, Out: t.TempDir(),
 		MTime: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC), GPGKey: key.SecretFile, GPGPassphrase: key.Passphrase})
 	if err != nil {
 		t.Fatal(err)
@@ -70,7 +82,7 @@ func TestDebContents(t *testing.T) {
 	}
 	list := run(t, nil, "dpkg-deb", "--contents", deb)
 	for _, want := range []string{
-		"-rwxr-xr-x root/root", "./usr/bin/farmwatch-agent",
+		"-rwxr-xr-x root/root", "./usr/bin/farmwatch-agent\n", "./usr/sbin/farmwatch-agentd\n",
 		"-rw-r--r-- root/root", "./etc/farmwatch/agent.yaml",
 		"./usr/lib/systemd/system/farmwatch-agent.service",
 		"drwx------ root/root", "./var/lib/farmwatch/",
@@ -80,7 +92,7 @@ func TestDebContents(t *testing.T) {
 		}
 	}
 	for _, l := range strings.Split(list, "\n") {
-		if strings.HasSuffix(l, "./usr/bin/farmwatch-agent") && !strings.HasPrefix(l, "-rwxr-xr-x root/root") ||
+		if (strings.HasSuffix(l, "./usr/bin/farmwatch-agent") || strings.HasSuffix(l, "./usr/sbin/farmwatch-agentd")) && !strings.HasPrefix(l, "-rwxr-xr-x root/root") ||
 			strings.HasSuffix(l, "./var/lib/farmwatch/") && !strings.HasPrefix(l, "drwx------ root/root") {
 			t.Errorf("mode: %s", l)
 		}
@@ -98,10 +110,37 @@ func TestDebContents(t *testing.T) {
 	}
 	x := t.TempDir()
 	run(t, nil, "dpkg-deb", "--extract", deb, x)
+	// Each file is the one it was given, not the other twice.
+	for path, want := range map[string]string{"usr/bin/farmwatch-agent": fakeCLI, "usr/sbin/farmwatch-agentd": fakeDaemon} {
+		if b, err := os.ReadFile(filepath.Join(x, path)); err != nil || string(b) != want {
+			t.Errorf("%s: %v %q, want %q", path, err, b, want)
+		}
+	}
 	unit, _ := os.ReadFile(filepath.Join(x, "usr/lib/systemd/system/farmwatch-agent.service"))
-	for _, want := range []string{"ExecStart=/usr/bin/farmwatch-agent run --config /etc/farmwatch/agent.yaml", "ProtectSystem=strict", "Restart=always"} {
+	for _, want := range []string{"\nExecStart=/usr/sbin/farmwatch-agentd run --config /etc/farmwatch/agent.yaml\n", "ProtectSystem=strict", "Restart=always"} {
 		if !strings.Contains(string(unit), want) {
-			t.Errorf("unit lacks %q", want)
+			t.Errorf("unit lacks %q:\n%s", want, unit)
+		}
+	}
+}
+
+// TestBuildNeedsBoth: a package without either executable is refused, and
+// the error says which is missing.
+func TestBuildNeedsBoth(t *testing.T) {
+	v, _ := version.Parse("v1.2.3")
+	cli, daemon := fakeBinaries(t)
+	gone := filepath.Join(t.TempDir(), "farmwatch-agentd")
+	for _, c := range []struct {
+		o    Options
+		want string
+	}{
+		{Options{Binary: cli}, "no Daemon (farmwatch-agentd) given"},
+		{Options{Daemon: daemon}, "no Binary (farmwatch-agent) given"},
+		{Options{Binary: cli, Daemon: gone}, gone},
+	} {
+		c.o.Version, c.o.Arch, c.o.Out = v, "amd64", t.TempDir()
+		if _, err := Build("deb", c.o); err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%+v: error %v, want one with %q", c.o, err, c.want)
 		}
 	}
 }
@@ -152,6 +191,10 @@ exit 0
 	}
 	if fi, err := os.Stat(state); err != nil || fi.Mode().Perm() != 0o700 {
 		t.Fatalf("state: %v %v", fi, err)
+	}
+	// The daemon the unit names is installed and runs.
+	if out := run(t, nil, filepath.Join(root, "usr/sbin/farmwatch-agentd"), "version"); out != "farmwatch-agentd fake version\n" {
+		t.Errorf("installed daemon: %q", out)
 	}
 	// Remove stops and disables; the conffile stays.
 	dpkg("--remove", "farmwatch-agent")
@@ -206,7 +249,7 @@ func TestRPM(t *testing.T) {
 	if got := q("--qf", "%{NAME} %{VERSION} %{RELEASE} %{ARCH}"); got != "farmwatch-agent 1.2.3 1.4.gabc1234 x86_64" {
 		t.Errorf("header %q", got)
 	}
-	if got := q("-l"); got != "/etc/farmwatch\n/etc/farmwatch/agent.yaml\n/usr/bin/farmwatch-agent\n/usr/lib/systemd/system/farmwatch-agent.service\n/var/lib/farmwatch\n" {
+	if got := q("-l"); got != "/etc/farmwatch\n/etc/farmwatch/agent.yaml\n/usr/bin/farmwatch-agent\n/usr/lib/systemd/system/farmwatch-agent.service\n/usr/sbin/farmwatch-agentd\n/var/lib/farmwatch\n" {
 		t.Errorf("files:\n%s", got)
 	}
 	if got := q("-c"); got != "/etc/farmwatch/agent.yaml\n" {
@@ -218,7 +261,8 @@ func TestRPM(t *testing.T) {
 		f := strings.Fields(l)
 		modes[f[0]] = f[4] + " " + f[5] + ":" + f[6]
 	}
-	for path, want := range map[string]string{"/usr/bin/farmwatch-agent": "0100755 root:root", "/var/lib/farmwatch": "040700 root:root", "/etc/farmwatch/agent.yaml": "0100644 root:root"} {
+	for path, want := range map[string]string{"/usr/bin/farmwatch-agent": "0100755 root:root", "/usr/sbin/farmwatch-agentd": "0100755 root:root",
+		"/var/lib/farmwatch": "040700 root:root", "/etc/farmwatch/agent.yaml": "0100644 root:root"} {
 		if modes[path] != want {
 			t.Errorf("%s: %q, want %q", path, modes[path], want)
 		}

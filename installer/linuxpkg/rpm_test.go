@@ -44,8 +44,12 @@ exit 0
 	if fi, err := os.Stat(state); err != nil || fi.Mode().Perm() != 0o700 {
 		t.Fatalf("state: %v %v", fi, err)
 	}
-	if b, err := os.ReadFile(r.Path("usr/bin/farmwatch-agent")); err != nil || !strings.Contains(string(b), "farmwatch-agent fake") {
+	if b, err := os.ReadFile(r.Path("usr/bin/farmwatch-agent")); err != nil || string(b) != fakeCLI {
 		t.Errorf("agent: %v %q", err, b)
+	}
+	// The daemon the unit names is installed and runs in the root.
+	if out, _ := r.Run(nil, "/usr/sbin/farmwatch-agentd", "version"); out != "farmwatch-agentd fake version\n" {
+		t.Errorf("installed daemon: %q", out)
 	}
 	// An erase stops and disables it.
 	if _, calls := rpm("-e", "farmwatch-agent"); calls != "disable --now farmwatch-agent.service\ndaemon-reload" {
@@ -77,7 +81,9 @@ exit 0
 	if _, err := os.Stat(filepath.Join(state, "node.key")); err != nil {
 		t.Errorf("erase deleted the state: %v", err)
 	}
-	if _, err := os.Stat(r.Path("usr/bin/farmwatch-agent")); !os.IsNotExist(err) {
-		t.Errorf("erase left the agent: %v", err)
+	for _, p := range []string{"usr/bin/farmwatch-agent", "usr/sbin/farmwatch-agentd"} {
+		if _, err := os.Stat(r.Path(p)); !os.IsNotExist(err) {
+			t.Errorf("erase left %s: %v", p, err)
+		}
 	}
 }

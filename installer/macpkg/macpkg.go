@@ -12,7 +12,8 @@
 //
 // and installs
 //
-//	/usr/local/bin/farmwatch-agent                         0755
+//	/usr/local/bin/farmwatch-agent                         0755  the command: configure, status, scans
+//	/usr/local/bin/farmwatch-agentd                        0755  the LaunchDaemon's executable
 //	/Library/LaunchDaemons/farmwatch-agent.plist           0644  installer/servicedef's (KeepAlive, RunAtLoad)
 //	/Library/Application Support/farmwatch/uninstall.sh    0755
 //	/private/etc/newsyslog.d/farmwatch-agent.conf          0644  rotates /Library/Logs/farmwatch-agent.log
@@ -53,7 +54,8 @@ const Identifier = "com.farmwatch.agent"
 type Options struct {
 	Version version.Version
 	Arch    string // amd64 or arm64
-	Binary  string // the darwin agent for Arch
+	Binary  string // farmwatch-agent, the darwin command for Arch
+	Daemon  string // farmwatch-agentd, the darwin service executable for Arch
 	Out     string
 	MTime   time.Time
 }
@@ -66,8 +68,9 @@ type file struct {
 	data []byte
 }
 
-// Payload lists what the package installs, directories first.
-func Payload(binary []byte) ([]file, error) {
+// Payload lists what the package installs, directories first: binary is
+// farmwatch-agent's content, daemon farmwatch-agentd's.
+func Payload(binary, daemon []byte) ([]file, error) {
 	plist, err := servicedef.LaunchdPlist(servicedef.Darwin)
 	if err != nil {
 		return nil, err
@@ -91,6 +94,7 @@ func Payload(binary []byte) ([]file, error) {
 		dir("./usr/local", 0),
 		dir("./usr/local/bin", 0),
 		{path: "." + servicedef.Darwin.Binary, mode: 0o755, data: binary},
+		{path: "." + servicedef.Darwin.Daemon, mode: 0o755, data: daemon},
 	}, nil
 }
 
@@ -112,15 +116,24 @@ func Build(o Options) (string, error) {
 	if hostArch == "" {
 		return "", fmt.Errorf("macpkg: arch %q: want amd64 or arm64", o.Arch)
 	}
-	bin, err := os.ReadFile(o.Binary)
-	if err != nil {
-		return "", err
+	var bin, daemon []byte
+	for _, b := range []struct {
+		what, path string
+		data       *[]byte
+	}{{"Binary (farmwatch-agent)", o.Binary, &bin}, {"Daemon (farmwatch-agentd)", o.Daemon, &daemon}} {
+		if b.path == "" {
+			return "", fmt.Errorf("macpkg: no %s given", b.what)
+		}
+		var err error
+		if *b.data, err = os.ReadFile(b.path); err != nil {
+			return "", fmt.Errorf("macpkg: %s: %w", b.what, err)
+		}
 	}
 	mtime := o.MTime
 	if mtime.IsZero() {
 		mtime = time.Unix(0, 0)
 	}
-	files, err := Payload(bin)
+	files, err := Payload(bin, daemon)
 	if err != nil {
 		return "", err
 	}

@@ -21,20 +21,48 @@ import (
 
 var mtime = time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
 
-func build(t *testing.T, arch string) (string, []byte) {
+// fakes are stand-ins for farmwatch-agent and farmwatch-agentd, told
+// apart by their content.
+type fakes struct{ cli, daemon []byte }
+
+func build(t *testing.T, arch string) (string, fakes) {
 	t.Helper()
-	bin := filepath.Join(t.TempDir(), "farmwatch-agent")
-	content := []byte("\xcf\xfa\xed\xfe fake farmwatch agent " + arch)
-	os.WriteFile(bin, content, 0o755)
+	dir := t.TempDir()
+	f := fakes{cli: []byte("\xcf\xfa\xed\xfe fake farmwatch-agent " + arch), daemon: []byte("\xcf\xfa\xed\xfe fake farmwatch-agentd " + arch)}
+	cli, daemon := filepath.Join(dir, "farmwatch-agent"), filepath.Join(dir, "farmwatch-agentd")
+	os.WriteFile(cli, f.cli, 0o755)
+	os.WriteFile(daemon, f.daemon, 0o755)
 	v, _ := version.Parse("v1.2.3-4-gabc1234")
-	p, err := Build(Options{Version: v, Arch: arch, Binary: bin, Out: t.TempDir(), MTime: mtime})
+	p, err := Build(Options{Version: v, Arch: arch, Binary: cli, Daemon: daemon, Out: t.TempDir(), MTime: mtime})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if filepath.Base(p) != "farmwatch-agent_1.2.3+4.gabc1234_"+arch+".pkg" {
 		t.Errorf("name %s", p)
 	}
-	return p, content
+	return p, f
+}
+
+// TestBuildNeedsBoth: a package without either executable is refused, and
+// the error says which is missing.
+func TestBuildNeedsBoth(t *testing.T) {
+	v, _ := version.Parse("v1.2.3")
+	cli := filepath.Join(t.TempDir(), "farmwatch-agent")
+	os.WriteFile(cli, []byte("\xcf\xfa\xed\xfe"), 0o755)
+	gone := filepath.Join(t.TempDir(), "farmwatch-agentd")
+	for _, c := range []struct {
+		o    Options
+		want string
+	}{
+		{Options{Binary: cli}, "no Daemon (farmwatch-agentd) given"},
+		{Options{Daemon: cli}, "no Binary (farmwatch-agent) given"},
+		{Options{Binary: cli, Daemon: gone}, gone},
+	} {
+		c.o.Version, c.o.Arch, c.o.Out = v, "arm64", t.TempDir()
+		if _, err := Build(c.o); err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%+v: error %v, want one with %q", c.o, err, c.want)
+		}
+	}
 }
 
 func gunzipCpio(t *testing.T, b []byte) []cpio.Entry {
@@ -54,7 +82,7 @@ func gunzipCpio(t *testing.T, b []byte) []cpio.Entry {
 // TOC, the Distribution and PackageInfo, the payload, the Bom and the
 // scripts, and the LaunchDaemon's plist.
 func TestReadBack(t *testing.T) {
-	p, content := build(t, "arm64")
+	p, fake := build(t, "arm64")
 	b, _ := os.ReadFile(p)
 	a, err := xar.Read(b)
 	if err != nil {
@@ -111,6 +139,7 @@ func TestReadBack(t *testing.T) {
 	}
 	for name, mode := range map[string]fs.FileMode{
 		"./usr/local/bin/farmwatch-agent":                      0o755,
+		"./usr/local/bin/farmwatch-agentd":                     0o755,
 		"./Library/LaunchDaemons/farmwatch-agent.plist":        0o644,
 		"./Library/Application Support/farmwatch/uninstall.sh": 0o755,
 		"./private/etc/newsyslog.d/farmwatch-agent.conf":       0o644,
@@ -121,7 +150,8 @@ func TestReadBack(t *testing.T) {
 			t.Errorf("%s: %+v (want mode %v)", name, e, mode)
 		}
 	}
-	if !bytes.Equal(byName["./usr/local/bin/farmwatch-agent"].Data, content) || byName["./Library/Application Support"].GID != 80 {
+	if !bytes.Equal(byName["./usr/local/bin/farmwatch-agent"].Data, fake.cli) || !bytes.Equal(byName["./usr/local/bin/farmwatch-agentd"].Data, fake.daemon) ||
+		byName["./Library/Application Support"].GID != 80 {
 		t.Error("payload content or owner")
 	}
 	var daemon struct {
@@ -133,7 +163,7 @@ func TestReadBack(t *testing.T) {
 	if _, err := plist.Unmarshal(byName["./Library/LaunchDaemons/farmwatch-agent.plist"].Data, &daemon); err != nil {
 		t.Fatal(err)
 	}
-	if daemon.Label != "farmwatch-agent" || daemon.ProgramArguments[0] != "/usr/local/bin/farmwatch-agent" || !daemon.KeepAlive || !daemon.RunAtLoad {
+	if daemon.Label != "farmwatch-agent" || len(daemon.ProgramArguments) == 0 || daemon.ProgramArguments[0] != "/usr/local/bin/farmwatch-agentd" || !daemon.KeepAlive || !daemon.RunAtLoad {
 		t.Errorf("LaunchDaemon %+v", daemon)
 	}
 	boms, err := bom.Read(a.Lookup("farmwatch-agent.pkg/Bom").Data)
@@ -143,10 +173,17 @@ func TestReadBack(t *testing.T) {
 	if len(boms) != len(payload) {
 		t.Errorf("Bom lists %d paths, the payload has %d", len(boms), len(payload))
 	}
+	inBom := map[string]bool{}
 	for _, e := range boms {
+		inBom[e.Path] = true
 		pe, ok := byName[e.Path]
 		if !ok || e.Mode != pe.Mode || int(e.GID) != pe.GID || int(e.Size) != len(pe.Data) || pe.Mode.IsRegular() && e.Checksum != bom.Cksum(pe.Data) {
 			t.Errorf("Bom %+v, payload %s %v", e, pe.Name, pe.Mode)
+		}
+	}
+	for _, exe := range []string{"./usr/local/bin/farmwatch-agent", "./usr/local/bin/farmwatch-agentd"} {
+		if !inBom[exe] {
+			t.Errorf("the Bom lacks %s", exe)
 		}
 	}
 	scripts := gunzipCpio(t, a.Lookup("farmwatch-agent.pkg/Scripts").Data)
@@ -185,8 +222,20 @@ func TestOtherReaders(t *testing.T) {
 			t.Fatalf("bsdtar -xf: %v\n%s", err, out)
 		}
 		out, err = exec.Command("bsdtar", "-tvf", filepath.Join(dir, "farmwatch-agent.pkg/Payload")).CombinedOutput()
-		if err != nil || !strings.Contains(string(out), "./usr/local/bin/farmwatch-agent") || !strings.Contains(string(out), "-rwxr-xr-x") {
-			t.Errorf("bsdtar -tvf Payload: %v\n%s", err, out)
+		if err != nil {
+			t.Fatalf("bsdtar -tvf Payload: %v\n%s", err, out)
+		}
+		var exes int
+		for _, l := range strings.Split(string(out), "\n") {
+			if strings.HasSuffix(l, " ./usr/local/bin/farmwatch-agent") || strings.HasSuffix(l, " ./usr/local/bin/farmwatch-agentd") {
+				exes++
+				if !strings.HasPrefix(l, "-rwxr-xr-x") {
+					t.Errorf("bsdtar -tvf Payload: %s", l)
+				}
+			}
+		}
+		if exes != 2 {
+			t.Errorf("bsdtar -tvf Payload lists %d of the 2 executables:\n%s", exes, out)
 		}
 	}
 	for _, sz := range []string{"7zz", "7z"} {
@@ -240,9 +289,18 @@ func TestMobileConfig(t *testing.T) {
 	if len(prof.PayloadContent) != 3 || len(prof.PayloadContent[0].Rules) != 2 {
 		t.Fatalf("profile %+v", prof)
 	}
+	// Full disk access for the daemon, which reads /Users as the
+	// LaunchDaemon, and for the command's helpdesk scans.
 	fda := prof.PayloadContent[1].Services["SystemPolicyAllFiles"]
-	if len(fda) != 1 || fda[0].Identifier != "/usr/local/bin/farmwatch-agent" || fda[0].Authorization != "Allow" || !strings.Contains(fda[0].CodeRequirement, `leaf[subject.OU] = "ABCDE12345"`) {
-		t.Errorf("privacy policy %+v", fda)
+	if len(fda) != 2 {
+		t.Fatalf("privacy policy %+v", fda)
+	}
+	for i, want := range []struct{ path, id string }{{"/usr/local/bin/farmwatch-agentd", "farmwatch-agentd"}, {"/usr/local/bin/farmwatch-agent", "farmwatch-agent"}} {
+		e := fda[i]
+		if e.Identifier != want.path || e.IdentifierType != "path" || e.Authorization != "Allow" ||
+			!strings.HasPrefix(e.CodeRequirement, `identifier "`+want.id+`" and anchor apple generic`) || !strings.Contains(e.CodeRequirement, `leaf[subject.OU] = "ABCDE12345"`) {
+			t.Errorf("privacy policy entry %d: %+v", i, e)
+		}
 	}
 	if s := prof.PayloadContent[2]; s.PayloadType != Identifier || s.Collector != "c:7443" || s.EnrollSecret != "s" {
 		t.Errorf("settings %+v", s)

@@ -2,6 +2,7 @@ package macpkg
 
 import (
 	"fmt"
+	"path"
 	"regexp"
 
 	"github.com/farmwatch/farmwatch/installer/servicedef"
@@ -16,13 +17,15 @@ import (
 //     identifier when TeamID is set, so that users cannot switch the
 //     daemon off in Login Items;
 //   - with TeamID, a privacy preferences policy
-//     (com.apple.TCC.configuration-profile-policy) giving the agent full
-//     disk access, so that what the sensors read under /Users (keyboard
-//     input sources, per-user launch agents) is readable whatever TCC
-//     protects on that macOS version. A policy needs a code requirement,
-//     which needs the agent signed with a Developer ID (the Go linker signs
-//     arm64 binaries ad hoc, amd64 ones not at all), so without TeamID it
-//     is left out;
+//     (com.apple.TCC.configuration-profile-policy) giving full disk access
+//     to farmwatch-agentd, which the LaunchDaemon runs and which reads
+//     under /Users what the sensors need (keyboard input sources, per-user
+//     launch agents) whatever TCC protects on that macOS version, and to
+//     farmwatch-agent, whose helpdesk scans read the same. A policy needs a
+//     code requirement, which needs each executable signed with a Developer
+//     ID under its own name as identifier (codesign's default for a bare
+//     executable; the Go linker signs arm64 binaries ad hoc, amd64 ones not
+//     at all), so without TeamID it is left out;
 //   - with Collector, CAPEM and EnrollSecret, the com.farmwatch.agent
 //     payload that the package's postinstall configures the agent from
 //     (/Library/Managed Preferences/com.farmwatch.agent.plist): push the
@@ -62,14 +65,19 @@ func MobileConfig(p Profile) ([]byte, error) {
 	content := []any{payload("com.apple.servicemanagement", Identifier+".background", "farmwatch agent: managed background item",
 		map[string]any{"Rules": rules})}
 	if p.TeamID != "" {
-		req := fmt.Sprintf(`identifier "%s" and anchor apple generic and certificate 1[field.1.2.840.113635.100.6.2.6] /* exists */ `+
-			`and certificate leaf[field.1.2.840.113635.100.6.1.13] /* exists */ and certificate leaf[subject.OU] = "%s"`, servicedef.Name, p.TeamID)
+		// The identifier is the file's name, as codesign gives a bare
+		// executable by default.
+		allow := func(exe, comment string) map[string]any {
+			req := fmt.Sprintf(`identifier "%s" and anchor apple generic and certificate 1[field.1.2.840.113635.100.6.2.6] /* exists */ `+
+				`and certificate leaf[field.1.2.840.113635.100.6.1.13] /* exists */ and certificate leaf[subject.OU] = "%s"`, path.Base(exe), p.TeamID)
+			return map[string]any{"Identifier": exe, "IdentifierType": "path", "CodeRequirement": req,
+				"Authorization": "Allow", "StaticCode": false, "Comment": comment}
+		}
 		content = append(content, payload("com.apple.TCC.configuration-profile-policy", Identifier+".privacy", "farmwatch agent: privacy preferences",
-			map[string]any{"Services": map[string]any{"SystemPolicyAllFiles": []any{map[string]any{
-				"Identifier": servicedef.Darwin.Binary, "IdentifierType": "path", "CodeRequirement": req,
-				"Authorization": "Allow", "StaticCode": false,
-				"Comment": "reads users' keyboard input sources and launch agents under /Users",
-			}}}}))
+			map[string]any{"Services": map[string]any{"SystemPolicyAllFiles": []any{
+				allow(servicedef.Darwin.Daemon, "the LaunchDaemon: reads users' keyboard input sources and launch agents under /Users"),
+				allow(servicedef.Darwin.Binary, "helpdesk scans (farmwatch-agent scan): read the same as the daemon"),
+			}}}))
 	}
 	if p.Collector != "" || p.CAPEM != "" || p.EnrollSecret != "" {
 		if p.Collector == "" || p.CAPEM == "" || p.EnrollSecret == "" {

@@ -112,6 +112,9 @@ func TestScriptsInSandbox(t *testing.T) {
 		t.Errorf("upgrade: calls %q", calls)
 	}
 
+	if fi, err := os.Stat(s.Path("usr/local/bin/farmwatch-agentd")); err != nil || fi.Mode().Perm() != 0o755 {
+		t.Fatalf("the daemon before uninstall: %v %v", fi, err)
+	}
 	uninstall, err := os.ReadFile(s.Path(dir + "/uninstall.sh"))
 	if err != nil {
 		t.Fatal(err)
@@ -120,7 +123,7 @@ func TestScriptsInSandbox(t *testing.T) {
 	if calls != "launchctl bootout system/farmwatch-agent\npkgutil --forget com.farmwatch.agent" {
 		t.Errorf("uninstall: calls %q", calls)
 	}
-	for _, gone := range []string{plist, "usr/local/bin/farmwatch-agent", "private/etc/newsyslog.d/farmwatch-agent.conf", dir + "/uninstall.sh"} {
+	for _, gone := range []string{plist, "usr/local/bin/farmwatch-agent", "usr/local/bin/farmwatch-agentd", "private/etc/newsyslog.d/farmwatch-agent.conf", dir + "/uninstall.sh"} {
 		if _, err := os.Stat(s.Path(gone)); !os.IsNotExist(err) {
 			t.Errorf("uninstall left %s: %v", gone, err)
 		}

@@ -12,12 +12,13 @@
 //   - for arm64, the Arm64 platform in the summary information (wixl
 //     knows x86 and x64 only; the tables of an x64 package are the same).
 //
-// The package installs C:\Program Files\farmwatch\farmwatch-agent.exe and
-// the farmwatch-agent service (LocalSystem, automatic start), and runs
-// `farmwatch-agent configure` with the properties before the service
-// starts: msiexec /i farmwatch-agent.msi COLLECTOR=... CA_PEM=...
-// ENROLL_SECRET=... /qn. An upgrade needs no properties: the config is
-// kept. msiexec /x keeps C:\ProgramData\farmwatch unless PURGE=1.
+// The package installs, in C:\Program Files\farmwatch, farmwatch-agent.exe
+// (the command) and farmwatch-agentd.exe, which the farmwatch-agent service
+// runs (LocalSystem, automatic start), and runs `farmwatch-agent configure`
+// with the properties before the service starts: msiexec /i
+// farmwatch-agent.msi COLLECTOR=... CA_PEM=... ENROLL_SECRET=... /qn. An
+// upgrade needs no properties: the config is kept. msiexec /x keeps
+// C:\ProgramData\farmwatch unless PURGE=1.
 package msi
 
 import (
@@ -42,9 +43,24 @@ var wxs string
 // never changes.
 const UpgradeCode = "{6F1E3C2A-8B7D-4E5F-9A0B-1C2D3E4F5A6B}"
 
-// componentGUID is the agent component's, fixed so that upgrades and
-// repairs recognise it.
-const componentGUID = "{3C9B2D41-7E0A-4F6B-8D15-2A9C4E7B1F30}"
+// componentGUID and daemonGUID are the components' (farmwatch-agent.exe;
+// farmwatch-agentd.exe with the service), fixed so that upgrades and
+// repairs recognise them. The service was farmwatch-agent.exe's before
+// farmwatch-agentd existed; an upgrade removes the old product first
+// (RemoveExistingProducts after InstallValidate), so it moves cleanly.
+const (
+	componentGUID = "{3C9B2D41-7E0A-4F6B-8D15-2A9C4E7B1F30}"
+	daemonGUID    = "{EC8E891C-1851-4F67-9CF2-462F22F7E2A1}"
+)
+
+// binaryName and daemonName are the installed files' names, from
+// installer/servicedef's Windows paths.
+var (
+	binaryName = windowsBase(servicedef.Windows.Binary)
+	daemonName = windowsBase(servicedef.Windows.Daemon)
+)
+
+func windowsBase(p string) string { return p[strings.LastIndexByte(p, '\\')+1:] }
 
 // Properties are the public properties an install reads.
 var Properties = []string{"COLLECTOR", "CA_FILE", "CA_PEM", "ENROLL_SECRET", "PURGE"}
@@ -58,7 +74,8 @@ const configureType = 18 + 1024 + 2048 + 8192
 type Options struct {
 	Version version.Version
 	Arch    string // amd64 or arm64
-	Binary  string // the windows agent for Arch, signed already if it is to be
+	Binary  string // farmwatch-agent.exe for Arch, signed already if it is to be
+	Daemon  string // farmwatch-agentd.exe for Arch, likewise
 	Out     string
 }
 
@@ -72,6 +89,15 @@ func Build(o Options) (string, error) {
 		template = "Arm64;1033"
 	default:
 		return "", fmt.Errorf("msi: arch %q: want amd64 or arm64", o.Arch)
+	}
+	// wixl would report a missing source by its link's name only.
+	for _, b := range []struct{ what, path string }{{"Binary (" + binaryName + ")", o.Binary}, {"Daemon (" + daemonName + ")", o.Daemon}} {
+		if b.path == "" {
+			return "", fmt.Errorf("msi: no %s given", b.what)
+		}
+		if _, err := os.Stat(b.path); err != nil {
+			return "", fmt.Errorf("msi: %s: %w", b.what, err)
+		}
 	}
 	wixl, err := exec.LookPath("wixl")
 	if err != nil {
@@ -91,8 +117,10 @@ func Build(o Options) (string, error) {
 	}
 	defer os.RemoveAll(tmp)
 	// wixl takes sources relative to where it runs only.
-	if err := os.Symlink(mustAbs(o.Binary), filepath.Join(tmp, "farmwatch-agent.exe")); err != nil {
-		return "", err
+	for name, src := range map[string]string{binaryName: o.Binary, daemonName: o.Daemon} {
+		if err := os.Symlink(mustAbs(src), filepath.Join(tmp, name)); err != nil {
+			return "", err
+		}
 	}
 	wxsPath := filepath.Join(tmp, "farmwatch-agent.wxs")
 	if err := os.WriteFile(wxsPath, []byte(src), 0o644); err != nil {
@@ -133,14 +161,14 @@ func Build(o Options) (string, error) {
 }
 
 // Source is the package's WiX source for wixl, which runs where the
-// agent is linked as farmwatch-agent.exe.
+// executables are linked as farmwatch-agent.exe and farmwatch-agentd.exe.
 func Source(o Options) (string, error) {
 	config := `[CommonAppDataFolder]farmwatch\agent.yaml`
 	t := template.Must(template.New("wxs").Parse(wxs))
 	var b strings.Builder
 	err := t.Execute(&b, map[string]string{
 		"Version": o.Version.MSI(), "Describe": xmlAttr(o.Version.Describe), "UpgradeCode": UpgradeCode,
-		"ComponentGuid": componentGUID, "Binary": "farmwatch-agent.exe", "Name": servicedef.Name,
+		"ComponentGuid": componentGUID, "DaemonGuid": daemonGUID, "Binary": binaryName, "Daemon": daemonName, "Name": servicedef.Name,
 		"ServiceArgs":   xmlAttr(`run --config "` + config + `"`),
 		"ConfigureArgs": xmlAttr(`configure --config "` + config + `" --collector "[COLLECTOR]" --ca "[CA_FILE]" --ca-pem "[CA_PEM]" --enroll-secret "[ENROLL_SECRET]"`),
 		"PurgeArgs":     xmlAttr(`purge --config "` + config + `"`),
@@ -174,13 +202,13 @@ func Queries(v version.Version) []string {
 			"`ResetPeriod` LONG, `RebootMessage` CHAR(255) LOCALIZABLE, `Command` CHAR(255), `Actions` CHAR(255), `DelayActions` CHAR(255), `Component_` CHAR(72) NOT NULL " +
 			"PRIMARY KEY `MsiServiceConfigFailureActions`)",
 		fmt.Sprintf("INSERT INTO `MsiServiceConfigFailureActions` (`MsiServiceConfigFailureActions`, `Name`, `Event`, `ResetPeriod`, `Actions`, `DelayActions`, `Component_`) "+
-			"VALUES ('AgentRecovery', '%s', %d, %d, '%s', '%s', 'Agent')", servicedef.Name, install|reinstall,
+			"VALUES ('AgentRecovery', '%s', %d, %d, '%s', '%s', 'Daemon')", servicedef.Name, install|reinstall,
 			int(servicedef.WindowsResetPeriod/time.Second), strings.Join(actions, "[~]"), strings.Join(delays, "[~]")),
 		"CREATE TABLE `MsiServiceConfig` (`MsiServiceConfig` CHAR(72) NOT NULL, `Name` CHAR(255) NOT NULL, `Event` SHORT NOT NULL, `ConfigType` LONG NOT NULL, " +
 			"`Argument` CHAR(255), `Component_` CHAR(72) NOT NULL PRIMARY KEY `MsiServiceConfig`)",
 		// ConfigType 4 is SERVICE_CONFIG_FAILURE_ACTIONS_FLAG: the actions
 		// apply also when the service stops itself with an error.
-		fmt.Sprintf("INSERT INTO `MsiServiceConfig` (`MsiServiceConfig`, `Name`, `Event`, `ConfigType`, `Argument`, `Component_`) VALUES ('AgentFailureFlag', '%s', %d, 4, '1', 'Agent')",
+		fmt.Sprintf("INSERT INTO `MsiServiceConfig` (`MsiServiceConfig`, `Name`, `Event`, `ConfigType`, `Argument`, `Component_`) VALUES ('AgentFailureFlag', '%s', %d, 4, '1', 'Daemon')",
 			servicedef.Name, install|reinstall),
 		"INSERT INTO `InstallExecuteSequence` (`Action`, `Condition`, `Sequence`) VALUES ('MsiConfigureServices', 'VersionMsi >= \"5.00\"', 5850)",
 		// 513: migrate features (1) and include the maximum version (512),

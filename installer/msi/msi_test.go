@@ -46,16 +46,21 @@ func row(rows [][]string, key string) []string {
 	return nil
 }
 
-func build(t *testing.T, arch string) (string, []byte) {
+// build packages stand-ins for farmwatch-agent.exe and
+// farmwatch-agentd.exe, told apart by their content, which it returns by
+// file name.
+func build(t *testing.T, arch string) (string, map[string][]byte) {
 	t.Helper()
 	need(t, "wixl", "msibuild", "msiinfo")
-	exe := filepath.Join(t.TempDir(), "farmwatch-agent.exe")
-	content := []byte("MZ fake farmwatch agent " + arch)
-	if err := os.WriteFile(exe, content, 0o755); err != nil {
-		t.Fatal(err)
+	dir := t.TempDir()
+	content := map[string][]byte{"farmwatch-agent.exe": []byte("MZ fake farmwatch-agent " + arch), "farmwatch-agentd.exe": []byte("MZ fake farmwatch-agentd " + arch)}
+	for name, b := range content {
+		if err := os.WriteFile(filepath.Join(dir, name), b, 0o755); err != nil {
+			t.Fatal(err)
+		}
 	}
 	v, _ := version.Parse("v1.2.3-4-gabc1234")
-	p, err := Build(Options{Version: v, Arch: arch, Binary: exe, Out: t.TempDir()})
+	p, err := Build(Options{Version: v, Arch: arch, Binary: filepath.Join(dir, "farmwatch-agent.exe"), Daemon: filepath.Join(dir, "farmwatch-agentd.exe"), Out: t.TempDir()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -65,13 +70,48 @@ func build(t *testing.T, arch string) (string, []byte) {
 	return p, content
 }
 
+// TestBuildNeedsBoth: a package without either executable is refused, and
+// the error says which is missing.
+func TestBuildNeedsBoth(t *testing.T) {
+	v, _ := version.Parse("v1.2.3")
+	exe := filepath.Join(t.TempDir(), "farmwatch-agent.exe")
+	os.WriteFile(exe, []byte("MZ"), 0o755)
+	gone := filepath.Join(t.TempDir(), "farmwatch-agentd.exe")
+	for _, c := range []struct {
+		o    Options
+		want string
+	}{
+		{Options{Binary: exe}, "no Daemon (farmwatch-agentd.exe) given"},
+		{Options{Daemon: exe}, "no Binary (farmwatch-agent.exe) given"},
+		{Options{Binary: exe, Daemon: gone}, gone},
+	} {
+		c.o.Version, c.o.Arch, c.o.Out = v, "amd64", t.TempDir()
+		if _, err := Build(c.o); err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%+v: error %v, want one with %q", c.o, err, c.want)
+		}
+	}
+}
+
 func TestMSITables(t *testing.T) {
 	p, content := build(t, "amd64")
 	svc := row(table(t, p, "ServiceInstall"), "AgentService")
-	// Name, ..., ServiceType 16 (own process), StartType 2 (automatic), ErrorControl 1, ..., Arguments
+	// Name, ..., ServiceType 16 (own process), StartType 2 (automatic), ErrorControl 1, ..., Arguments, Component_
 	if svc == nil || svc[1] != "farmwatch-agent" || svc[3] != "16" || svc[4] != "2" || svc[5] != "1" || svc[8] != "" ||
-		svc[10] != `run --config "[CommonAppDataFolder]farmwatch\agent.yaml"` {
+		svc[10] != `run --config "[CommonAppDataFolder]farmwatch\agent.yaml"` || svc[11] != "Daemon" {
 		t.Errorf("ServiceInstall %q", svc)
+	}
+	// The service's image is its component's key file: farmwatch-agentd.exe.
+	// farmwatch-agent.exe, which configure and purge run, is another.
+	comps, files := table(t, p, "Component"), table(t, p, "File")
+	for _, c := range []struct{ component, file, name string }{{"Daemon", "DaemonExe", "farmwatch-agentd.exe"}, {"Agent", "AgentExe", "farmwatch-agent.exe"}} {
+		// Component: Component, ComponentId, Directory_, Attributes, Condition, KeyPath
+		if r := row(comps, c.component); r == nil || r[2] != "INSTALLDIR" || r[5] != c.file {
+			t.Errorf("component %s: %q, want key file %s", c.component, r, c.file)
+		}
+		// File: File, Component_, FileName (short|long, or long), ...
+		if r := row(files, c.file); r == nil || r[1] != c.component || r[2] != c.name && !strings.HasSuffix(r[2], "|"+c.name) {
+			t.Errorf("file %s: %q, want %s in %s", c.file, r, c.name, c.component)
+		}
 	}
 	// Events 163: start on install (1), stop on install and uninstall (2|32), delete on uninstall (128); wait.
 	if c := row(table(t, p, "ServiceControl"), "AgentServiceControl"); c == nil || c[1] != "farmwatch-agent" || c[2] != "163" || c[4] != "1" {
@@ -79,10 +119,10 @@ func TestMSITables(t *testing.T) {
 	}
 	// Restart after 5 s, 30 s, then every 60 s; the count resets after a day.
 	if r := row(table(t, p, "MsiServiceConfigFailureActions"), "AgentRecovery"); r == nil || r[1] != "farmwatch-agent" || r[3] != "86400" ||
-		r[6] != "1[~]1[~]1" || r[7] != "5000[~]30000[~]60000" || r[8] != "Agent" {
+		r[6] != "1[~]1[~]1" || r[7] != "5000[~]30000[~]60000" || r[8] != "Daemon" {
 		t.Errorf("recovery %q", r)
 	}
-	if r := row(table(t, p, "MsiServiceConfig"), "AgentFailureFlag"); r == nil || r[3] != "4" || r[4] != "1" {
+	if r := row(table(t, p, "MsiServiceConfig"), "AgentFailureFlag"); r == nil || r[3] != "4" || r[4] != "1" || r[5] != "Daemon" {
 		t.Errorf("failure actions flag %q", r)
 	}
 	seq := map[string]int{}
@@ -100,9 +140,13 @@ func TestMSITables(t *testing.T) {
 	if !(seq["StopServices"] < seq["Purge"] && seq["Purge"] < seq["RemoveFiles"]) || seq["RemoveExistingProducts"] == 0 {
 		t.Errorf("removal order %v", seq)
 	}
-	ca := row(table(t, p, "CustomAction"), "Configure")
-	if ca == nil || ca[1] != "11282" || ca[2] != "AgentExe" {
+	actions := table(t, p, "CustomAction")
+	ca := row(actions, "Configure")
+	if ca == nil || ca[1] != "11282" || ca[2] != "AgentExe" || !strings.HasPrefix(ca[3], "configure ") {
 		t.Errorf("Configure %q", ca)
+	}
+	if pa := row(actions, "Purge"); pa == nil || pa[2] != "AgentExe" || !strings.HasPrefix(pa[3], "purge ") {
+		t.Errorf("Purge %q", pa)
 	}
 	for _, prop := range []string{"[COLLECTOR]", "[CA_FILE]", "[CA_PEM]", "[ENROLL_SECRET]"} {
 		if ca != nil && !strings.Contains(ca[3], prop) {
@@ -137,19 +181,24 @@ func TestMSITables(t *testing.T) {
 		if out, err := exec.Command("msiextract", "-C", dir, p).CombinedOutput(); err != nil {
 			t.Fatalf("msiextract: %v %s", err, out)
 		}
-		var found bool
+		found := map[string]bool{}
 		filepath.Walk(dir, func(path string, info os.FileInfo, err error) error {
-			if err == nil && info.Name() == "farmwatch-agent.exe" {
+			if err != nil {
+				return err
+			}
+			if want, ok := content[info.Name()]; ok {
 				b, _ := os.ReadFile(path)
-				found = bytes.Equal(b, content)
-				if !strings.Contains(filepath.ToSlash(path), "farmwatch/farmwatch-agent.exe") {
+				found[info.Name()] = bytes.Equal(b, want)
+				if filepath.Base(filepath.Dir(path)) != "farmwatch" {
 					t.Errorf("installed at %s", path)
 				}
 			}
 			return nil
 		})
-		if !found {
-			t.Error("the agent is not in the package")
+		for name := range content {
+			if !found[name] {
+				t.Errorf("%s is not in the package as given", name)
+			}
 		}
 	}
 }

@@ -32,9 +32,16 @@ import (
 // farmwatch-agent.service, the launchd label and the Windows service.
 const Name = "farmwatch-agent"
 
+// Daemon is the resident agent's executable, which the service manager
+// runs (agent/daemon): farmwatch-agentd, or farmwatch-agentd.exe. The
+// agent's command, farmwatch-agent, installs it and scans; the service
+// links nothing of the install.
+const Daemon = "farmwatch-agentd"
+
 // Paths is where an installed agent lives.
 type Paths struct {
-	Binary string // the agent's executable
+	Binary string // the agent's command, farmwatch-agent
+	Daemon string // the service's executable, farmwatch-agentd
 	Config string // its agent.yaml
 	State  string // its state directory
 	Log    string // launchd only: where its standard output and error go
@@ -42,12 +49,12 @@ type Paths struct {
 
 // Linux, Darwin and Windows are the packages' paths.
 var (
-	Linux   = Paths{Binary: "/usr/bin/farmwatch-agent", Config: "/etc/farmwatch/agent.yaml", State: "/var/lib/farmwatch"}
-	Darwin  = Paths{Binary: "/usr/local/bin/farmwatch-agent", Config: "/Library/Application Support/farmwatch/agent.yaml", State: "/Library/Application Support/farmwatch/state", Log: "/Library/Logs/farmwatch-agent.log"}
-	Windows = Paths{Binary: `C:\Program Files\farmwatch\farmwatch-agent.exe`, Config: `C:\ProgramData\farmwatch\agent.yaml`, State: `C:\ProgramData\farmwatch\state`}
+	Linux   = Paths{Binary: "/usr/bin/farmwatch-agent", Daemon: "/usr/sbin/farmwatch-agentd", Config: "/etc/farmwatch/agent.yaml", State: "/var/lib/farmwatch"}
+	Darwin  = Paths{Binary: "/usr/local/bin/farmwatch-agent", Daemon: "/usr/local/bin/farmwatch-agentd", Config: "/Library/Application Support/farmwatch/agent.yaml", State: "/Library/Application Support/farmwatch/state", Log: "/Library/Logs/farmwatch-agent.log"}
+	Windows = Paths{Binary: `C:\Program Files\farmwatch\farmwatch-agent.exe`, Daemon: `C:\Program Files\farmwatch\farmwatch-agentd.exe`, Config: `C:\ProgramData\farmwatch\agent.yaml`, State: `C:\ProgramData\farmwatch\state`}
 )
 
-// Args are the agent's arguments under a service manager.
+// Args are the daemon's arguments under a service manager.
 func Args(config string) []string { return []string{"run", "--config", config} }
 
 // Capabilities are all the root privileges the agent keeps under systemd:
@@ -66,9 +73,9 @@ var (
 	WindowsResetPeriod   = 24 * time.Hour
 )
 
-// SystemdUnit is the agent's systemd unit.
+// SystemdUnit is the agent's systemd unit; it runs p.Daemon.
 func SystemdUnit(p Paths) (string, error) {
-	for _, s := range []string{p.Binary, p.Config, p.State} {
+	for _, s := range []string{p.Daemon, p.Config, p.State} {
 		if !path.IsAbs(s) || strings.ContainsAny(s, " \t\n\"'\\%$;") {
 			return "", fmt.Errorf("systemd unit: path %q must be absolute, without spaces, quotes, %%, $ or ;", s)
 		}
@@ -79,7 +86,7 @@ func SystemdUnit(p Paths) (string, error) {
 	}
 	var b bytes.Buffer
 	err := unitTemplate.Execute(&b, map[string]any{
-		"Exec": strings.Join(append([]string{p.Binary}, Args(p.Config)...), " "), "State": path.Clean(p.State),
+		"Exec": strings.Join(append([]string{p.Daemon}, Args(p.Config)...), " "), "State": path.Clean(p.State),
 		"StateDirectory": stateDir, "Caps": strings.Join(Capabilities, " "),
 	})
 	return b.String(), err
@@ -134,10 +141,14 @@ RestrictAddressFamilies=AF_UNIX AF_INET AF_INET6 AF_NETLINK
 WantedBy=multi-user.target
 `))
 
-// LaunchdPlist is the agent's LaunchDaemon property list.
+// LaunchdPlist is the agent's LaunchDaemon property list; it runs
+// p.Daemon.
 func LaunchdPlist(p Paths) (string, error) {
+	if p.Daemon == "" || p.Config == "" {
+		return "", fmt.Errorf("launchd plist: want the daemon's and the config's paths")
+	}
 	var b bytes.Buffer
-	err := plistTemplate.Execute(&b, map[string]any{"Label": Name, "Args": append([]string{p.Binary}, Args(p.Config)...), "Log": p.Log})
+	err := plistTemplate.Execute(&b, map[string]any{"Label": Name, "Args": append([]string{p.Daemon}, Args(p.Config)...), "Log": p.Log})
 	return b.String(), err
 }
 

@@ -16,7 +16,7 @@ func TestSystemdUnit(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, want := range []string{
-		"ExecStart=/usr/bin/farmwatch-agent run --config /etc/farmwatch/agent.yaml\n",
+		"ExecStart=/usr/sbin/farmwatch-agentd run --config /etc/farmwatch/agent.yaml\n",
 		"Restart=always\n", "RestartSec=5s\n", "RestartSteps=10\n", "RestartMaxDelaySec=5min\n", "StartLimitIntervalSec=0\n",
 		"ProtectSystem=strict\n", "ReadWritePaths=/var/lib/farmwatch\n", "StateDirectory=farmwatch\n", "StateDirectoryMode=0700\n",
 		"NoNewPrivileges=yes\n", "PrivateTmp=yes\n", "ProtectHome=read-only\n",
@@ -32,11 +32,11 @@ func TestSystemdUnit(t *testing.T) {
 			t.Errorf("unit has %q, which hides what the sensors read", never)
 		}
 	}
-	other, err := SystemdUnit(Paths{Binary: "/opt/fw/farmwatch-agent", Config: "/opt/fw/agent.yaml", State: "/srv/fw"})
+	other, err := SystemdUnit(Paths{Daemon: "/opt/fw/farmwatch-agentd", Config: "/opt/fw/agent.yaml", State: "/srv/fw"})
 	if err != nil || strings.Contains(other, "StateDirectory") || !strings.Contains(other, "ReadWritePaths=/srv/fw\n") {
 		t.Errorf("state outside /var/lib: %v\n%s", err, other)
 	}
-	for _, bad := range []Paths{{Binary: "relative", Config: "/c", State: "/s"}, {Binary: "/a b", Config: "/c", State: "/s"}, {Binary: "/b", Config: "/c;x", State: "/s"}} {
+	for _, bad := range []Paths{{Daemon: "relative", Config: "/c", State: "/s"}, {Daemon: "/a b", Config: "/c", State: "/s"}, {Daemon: "/b", Config: "/c;x", State: "/s"}, {Binary: "/usr/bin/farmwatch-agent", Config: "/c", State: "/s"}} {
 		if _, err := SystemdUnit(bad); err == nil {
 			t.Errorf("%+v: no error", bad)
 		}
@@ -51,11 +51,11 @@ func TestSystemdVerify(t *testing.T) {
 		t.Skip("systemd-analyze is not installed: the unit is checked by TestSystemdUnit only")
 	}
 	dir := t.TempDir()
-	bin := filepath.Join(dir, "farmwatch-agent")
+	bin := filepath.Join(dir, Daemon)
 	if err := os.WriteFile(bin, []byte("#!/bin/sh\n"), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	u, err := SystemdUnit(Paths{Binary: bin, Config: filepath.Join(dir, "agent.yaml"), State: "/var/lib/farmwatch"})
+	u, err := SystemdUnit(Paths{Daemon: bin, Config: filepath.Join(dir, "agent.yaml"), State: "/var/lib/farmwatch"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -93,15 +93,18 @@ func TestLaunchdPlist(t *testing.T) {
 	if _, err := plist.Unmarshal([]byte(s), &p); err != nil {
 		t.Fatalf("%v\n%s", err, s)
 	}
-	want := []string{"/usr/local/bin/farmwatch-agent", "run", "--config", "/Library/Application Support/farmwatch/agent.yaml"}
+	want := []string{"/usr/local/bin/farmwatch-agentd", "run", "--config", "/Library/Application Support/farmwatch/agent.yaml"}
 	if p.Label != Name || strings.Join(p.ProgramArguments, "|") != strings.Join(want, "|") || !p.RunAtLoad || !p.KeepAlive ||
 		p.ThrottleInterval != 10 || p.Umask != 0o77 || p.StandardErrorPath != "/Library/Logs/farmwatch-agent.log" {
 		t.Fatalf("plist %+v", p)
 	}
-	odd, _ := LaunchdPlist(Paths{Binary: "/a&b/<agent>", Config: "/c"})
+	odd, _ := LaunchdPlist(Paths{Daemon: "/a&b/<agent>", Config: "/c"})
 	p.ProgramArguments = nil
 	if _, err := plist.Unmarshal([]byte(odd), &p); err != nil || p.ProgramArguments[0] != "/a&b/<agent>" {
 		t.Fatalf("escaping: %v %q", err, p.ProgramArguments)
+	}
+	if _, err := LaunchdPlist(Paths{Binary: "/usr/local/bin/farmwatch-agent", Config: "/c"}); err == nil {
+		t.Fatal("a plist without the daemon: no error")
 	}
 }
 

@@ -4,8 +4,12 @@
 //	    [--formats deb,rpm,msi,pkg,mobileconfig] [--bin DIR] [--build-flags FLAGS]
 //	    [--team-id ID] [--collector ADDR --ca-pem-file FILE --enroll-secret-file FILE]
 //
-// It builds the agent for linux, windows and darwin on each architecture
-// (or takes farmwatch-agent-OS-ARCH[.exe] from --bin), then writes
+// It builds the agent's two executables for linux, windows and darwin on
+// each architecture: farmwatch-agent, the command (./agent), and
+// farmwatch-agentd, which the service runs (./agent/cmd/farmwatch-agentd).
+// With --bin it takes them from that directory instead, as
+// farmwatch-agent-OS-ARCH[.exe] and farmwatch-agentd-OS-ARCH[.exe]. Every
+// package carries both. Then it writes
 //
 //	farmwatch-agent_VERSION_ARCH.deb         installer/linuxpkg
 //	farmwatch-agent-VERSION-RELEASE.RPMARCH.rpm
@@ -19,7 +23,7 @@
 // Signing is set by the environment, so that no secret is on a command
 // line:
 //
-//	FARMWATCH_SIGN_PKCS12, FARMWATCH_SIGN_PASSWORD   Authenticode certificate (PKCS#12) for the exe and the msi
+//	FARMWATCH_SIGN_PKCS12, FARMWATCH_SIGN_PASSWORD   Authenticode certificate (PKCS#12) for both exes and the msi
 //	FARMWATCH_SIGN_CERT, FARMWATCH_SIGN_KEY          ... or as PEM certificate and key
 //	FARMWATCH_SIGN_TIMESTAMP                         an RFC 3161 time-stamping URL
 //	FARMWATCH_GPG_KEY, FARMWATCH_GPG_PASSPHRASE      an OpenPGP secret key file for the deb and the rpm
@@ -71,7 +75,7 @@ func parseArgs(args []string, getenv func(string) string) (config, error) {
 	out := fs.String("out", "dist", "where the packages are written")
 	arch := fs.String("arch", "amd64,arm64", "architectures")
 	formats := fs.String("formats", "deb,rpm,msi,pkg,mobileconfig", "what to build")
-	bin := fs.String("bin", "", "take the agents from here (farmwatch-agent-OS-ARCH[.exe]) instead of building them")
+	bin := fs.String("bin", "", "take the executables from here (farmwatch-agent-OS-ARCH[.exe] and farmwatch-agentd-OS-ARCH[.exe]) instead of building them")
 	teamID := fs.String("team-id", "", "mobileconfig: the Apple Developer team that signs the agent")
 	collector := fs.String("collector", "", "mobileconfig: the collector the agent is configured with")
 	caFile := fs.String("ca-pem-file", "", "mobileconfig: the collector's CA certificate")
@@ -175,20 +179,23 @@ func run(args []string, stdout io.Writer, getenv func(string) string) error {
 			if !has(c.formats, f) {
 				continue
 			}
-			p, err := linuxpkg.Build(f, linuxpkg.Options{Version: v, Arch: a, Binary: bins["linux/"+a], Out: c.out, MTime: c.mtime, GPGKey: c.gpgKey, GPGPassphrase: c.gpgPass})
+			b := bins["linux/"+a]
+			p, err := linuxpkg.Build(f, linuxpkg.Options{Version: v, Arch: a, Binary: b.cli, Daemon: b.daemon, Out: c.out, MTime: c.mtime, GPGKey: c.gpgKey, GPGPassphrase: c.gpgPass})
 			if err != nil {
 				return err
 			}
 			made = append(made, p)
 		}
 		if has(c.formats, "msi") {
-			exe := bins["windows/"+a]
+			b := bins["windows/"+a]
 			if c.sign.Configured() {
-				if err := c.sign.Sign(exe); err != nil {
-					return err
+				for _, exe := range []string{b.cli, b.daemon} {
+					if err := c.sign.Sign(exe); err != nil {
+						return err
+					}
 				}
 			}
-			p, err := msi.Build(msi.Options{Version: v, Arch: a, Binary: exe, Out: c.out})
+			p, err := msi.Build(msi.Options{Version: v, Arch: a, Binary: b.cli, Daemon: b.daemon, Out: c.out})
 			if err != nil {
 				return err
 			}
@@ -200,7 +207,8 @@ func run(args []string, stdout io.Writer, getenv func(string) string) error {
 			made = append(made, p)
 		}
 		if has(c.formats, "pkg") {
-			p, err := macpkg.Build(macpkg.Options{Version: v, Arch: a, Binary: bins["darwin/"+a], Out: c.out, MTime: c.mtime})
+			b := bins["darwin/"+a]
+			p, err := macpkg.Build(macpkg.Options{Version: v, Arch: a, Binary: b.cli, Daemon: b.daemon, Out: c.out, MTime: c.mtime})
 			if err != nil {
 				return err
 			}
@@ -231,9 +239,23 @@ func run(args []string, stdout io.Writer, getenv func(string) string) error {
 	return sums(c.out, made, stdout)
 }
 
-// agents builds (or finds in --bin) the agent for each "os/arch".
-func agents(root string, c config, v version.Version, work string, need map[string]bool) (map[string]string, error) {
-	bins := map[string]string{}
+// executables are one os/arch's two programs, as files in the work
+// directory.
+type executables struct{ cli, daemon string }
+
+// program is one of the agent's executables: its file name's stem and the
+// package it is built from.
+type program struct{ name, pkg string }
+
+// cli and daemon are what every package carries.
+var (
+	cli    = program{"farmwatch-agent", "./agent"}
+	daemon = program{"farmwatch-agentd", "./agent/cmd/farmwatch-agentd"}
+)
+
+// agents builds (or finds in --bin) both executables for each "os/arch".
+func agents(root string, c config, v version.Version, work string, need map[string]bool) (map[string]executables, error) {
+	bins := map[string]executables{}
 	var targets []string
 	for t := range need {
 		targets = append(targets, t)
@@ -247,33 +269,45 @@ func agents(root string, c config, v version.Version, work string, need map[stri
 	)
 	for _, t := range targets {
 		goos, goarch, _ := strings.Cut(t, "/")
-		name := "farmwatch-agent-" + goos + "-" + goarch
-		if goos == "windows" {
-			name += ".exe"
-		}
-		dst := filepath.Join(work, name)
-		bins[t] = dst
-		if c.bin != "" {
-			if err := copyFile(filepath.Join(c.bin, name), dst); err != nil {
-				return nil, err
+		var e executables
+		for _, x := range []struct {
+			prog program
+			dst  *string
+		}{{cli, &e.cli}, {daemon, &e.daemon}} {
+			prog := x.prog
+			name := prog.name + "-" + goos + "-" + goarch
+			if goos == "windows" {
+				name += ".exe"
 			}
-			continue
-		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			sem <- struct{}{}
-			defer func() { <-sem }()
-			args := append(append([]string{"build"}, c.buildFlags...), "-ldflags", "-s -w -X main.version="+v.Describe, "-o", dst, "./agent")
-			cmd := exec.Command("go", args...)
-			cmd.Dir = root
-			cmd.Env = append(os.Environ(), "GOOS="+goos, "GOARCH="+goarch, "CGO_ENABLED=0")
-			if out, err := cmd.CombinedOutput(); err != nil {
-				mu.Lock()
-				errs = append(errs, fmt.Errorf("go build %s: %v\n%s", t, err, out))
-				mu.Unlock()
+			dst := filepath.Join(work, name)
+			*x.dst = dst
+			if c.bin != "" {
+				src := filepath.Join(c.bin, name)
+				if _, err := os.Stat(src); errors.Is(err, os.ErrNotExist) {
+					return nil, fmt.Errorf("--bin %s has no %s (%s, built from %s)", c.bin, name, prog.name, prog.pkg)
+				}
+				if err := copyFile(src, dst); err != nil {
+					return nil, fmt.Errorf("--bin: %w", err)
+				}
+				continue
 			}
-		}()
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				sem <- struct{}{}
+				defer func() { <-sem }()
+				args := append(append([]string{"build"}, c.buildFlags...), "-ldflags", "-s -w -X main.version="+v.Describe, "-o", dst, prog.pkg)
+				cmd := exec.Command("go", args...)
+				cmd.Dir = root
+				cmd.Env = append(os.Environ(), "GOOS="+goos, "GOARCH="+goarch, "CGO_ENABLED=0")
+				if out, err := cmd.CombinedOutput(); err != nil {
+					mu.Lock()
+					errs = append(errs, fmt.Errorf("go build %s %s: %v\n%s", prog.pkg, t, err, out))
+					mu.Unlock()
+				}
+			}()
+		}
+		bins[t] = e
 	}
 	wg.Wait()
 	return bins, errors.Join(errs...)

@@ -9,9 +9,11 @@ import (
 	"crypto/sha256"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"debug/buildinfo"
 	"debug/macho"
 	"encoding/pem"
 	"fmt"
+	"io"
 	"math/big"
 	"os"
 	"os/exec"
@@ -46,6 +48,23 @@ func throwawayCert(t *testing.T) (cert, key string) {
 	return cert, key
 }
 
+// Main packages of the two executables, as their build info names them.
+const (
+	cliPackage    = "github.com/farmwatch/farmwatch/agent"
+	daemonPackage = "github.com/farmwatch/farmwatch/agent/cmd/farmwatch-agentd"
+)
+
+// mainPackage is the Go package an executable was built from: its build
+// info survives -s -w, so it tells farmwatch-agentd from farmwatch-agent
+// whatever OS they were built for.
+func mainPackage(b []byte) string {
+	info, err := buildinfo.Read(bytes.NewReader(b))
+	if err != nil {
+		return fmt.Sprintf("(no build info: %v)", err)
+	}
+	return info.Path
+}
+
 func need(t *testing.T, tools ...string) {
 	t.Helper()
 	for _, tool := range tools {
@@ -55,12 +74,13 @@ func need(t *testing.T, tools ...string) {
 	}
 }
 
-// TestPackage builds the real agent and every package for amd64, signed
-// with a throwaway certificate and key, and reads each back: the deb is
-// installed with dpkg into a throwaway root and its agent run, the rpm's header and signature read, the
-// msi's tables and its exe's and its own Authenticode signatures checked,
-// and the pkg's payload holds an amd64 Mach-O agent. make package builds
-// arm64 too.
+// TestPackage builds the real farmwatch-agent and farmwatch-agentd and
+// every package for amd64, signed with a throwaway certificate and key, and
+// reads each back: the deb is installed with dpkg into a throwaway root and
+// both executables run, the rpm's header and signature read (and, as root,
+// it is installed and both run), the msi's tables, both exes' and its own
+// Authenticode signatures checked, and the pkg's payload holds both as
+// amd64 Mach-O. make package builds arm64 too.
 func TestPackage(t *testing.T) {
 	if testing.Short() {
 		t.Skip("-short: the packages are not built")
@@ -120,6 +140,13 @@ func TestPackage(t *testing.T) {
 		if err != nil || string(b) != "farmwatch-agent "+describe+"\n" {
 			t.Fatalf("installed agent's version: %v %q", err, b)
 		}
+		// The unit runs the daemon, which is installed and runs.
+		if b, err := exec.Command(filepath.Join(root, "usr/sbin/farmwatch-agentd"), "version").CombinedOutput(); err != nil || string(b) != "farmwatch-agentd "+describe+"\n" {
+			t.Errorf("installed daemon's version: %v %q", err, b)
+		}
+		if b, _ := os.ReadFile(filepath.Join(root, "usr/lib/systemd/system/farmwatch-agent.service")); !bytes.Contains(b, []byte("\nExecStart=/usr/sbin/farmwatch-agentd run --config /etc/farmwatch/agent.yaml\n")) {
+			t.Errorf("installed unit:\n%s", b)
+		}
 		b, _ = exec.Command(agent, "status", "--config", filepath.Join(root, "etc/farmwatch/agent.yaml")).CombinedOutput()
 		if !strings.Contains(string(b), "farmwatch-agent: ") || !strings.Contains(string(b), "collector:     none set") {
 			t.Errorf("installed agent's status:\n%s", b)
@@ -150,8 +177,10 @@ func TestPackage(t *testing.T) {
 		if b, err := exec.Command("rpm", "--root", root, "--dbpath", "/var/lib/rpm", "-i", "--nodeps", "--noscripts", p).CombinedOutput(); err != nil {
 			t.Fatalf("rpm -i: %v %s", err, b)
 		}
-		if b, err := exec.Command(filepath.Join(root, "usr/bin/farmwatch-agent"), "version").CombinedOutput(); err != nil || string(b) != "farmwatch-agent "+describe+"\n" {
-			t.Errorf("installed agent's version: %v %q", err, b)
+		for _, exe := range []string{"usr/bin/farmwatch-agent", "usr/sbin/farmwatch-agentd"} {
+			if b, err := exec.Command(filepath.Join(root, exe), "version").CombinedOutput(); err != nil || string(b) != filepath.Base(exe)+" "+describe+"\n" {
+				t.Errorf("installed %s's version: %v %q", exe, err, b)
+			}
 		}
 	})
 	t.Run("msi", func(t *testing.T) {
@@ -163,22 +192,39 @@ func TestPackage(t *testing.T) {
 		if b, err := exec.Command("msiextract", "-C", dir, p).CombinedOutput(); err != nil {
 			t.Fatalf("msiextract: %v %s", err, b)
 		}
-		var exes []string
+		exes := map[string][]string{}
 		filepath.Walk(dir, func(path string, info os.FileInfo, err error) error {
-			if err == nil && info.Name() == "farmwatch-agent.exe" {
-				exes = append(exes, path)
+			if err == nil && strings.HasSuffix(info.Name(), ".exe") {
+				exes[info.Name()] = append(exes[info.Name()], path)
 			}
 			return err
 		})
-		if len(exes) != 1 || filepath.Base(filepath.Dir(exes[0])) != "farmwatch" {
-			t.Fatalf("no agent in the msi: %v", exes)
+		if len(exes) != 2 {
+			t.Errorf("exes in the msi: %v", exes)
 		}
-		if r, err := authenticode.Verify(exes[0], cert); err != nil {
-			t.Errorf("exe signature: %v\n%s", err, r)
+		for name, pkg := range map[string]string{"farmwatch-agent.exe": cliPackage, "farmwatch-agentd.exe": daemonPackage} {
+			if len(exes[name]) != 1 || filepath.Base(filepath.Dir(exes[name][0])) != "farmwatch" {
+				t.Errorf("no %s in the msi's farmwatch folder: %v", name, exes[name])
+				continue
+			}
+			if r, err := authenticode.Verify(exes[name][0], cert); err != nil {
+				t.Errorf("%s's signature: %v\n%s", name, err, r)
+			}
+			if b, _ := os.ReadFile(exes[name][0]); mainPackage(b) != pkg {
+				t.Errorf("%s is built from %s, want %s", name, mainPackage(b), pkg)
+			}
 		}
+		// The service (on the Daemon component) runs that component's key
+		// file, farmwatch-agentd.exe.
 		b, _ := exec.Command("msiinfo", "export", p, "ServiceInstall").Output()
-		if !bytes.Contains(b, []byte("farmwatch-agent\tfarmwatch agent\t16\t2")) {
+		if !bytes.Contains(b, []byte("farmwatch-agent\tfarmwatch agent\t16\t2")) || !bytes.Contains(b, []byte("agent.yaml\"\tDaemon\t")) {
 			t.Errorf("ServiceInstall:\n%s", b)
+		}
+		if b, _ := exec.Command("msiinfo", "export", p, "Component").Output(); !bytes.Contains(b, []byte("\nDaemon\t")) || !bytes.Contains(b, []byte("\tINSTALLDIR\t256\t\tDaemonExe")) {
+			t.Errorf("Component:\n%s", b)
+		}
+		if b, _ := exec.Command("msiinfo", "export", p, "File").Output(); !bytes.Contains(b, []byte("DaemonExe\tDaemon\tfarmwatch-agentd.exe\t")) {
+			t.Errorf("File:\n%s", b)
 		}
 		// msidump writes every table and stream out: the service, its
 		// recovery actions, the cabinet and the signature are all there.
@@ -219,16 +265,24 @@ func TestPackage(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		want := map[string]string{"./usr/local/bin/farmwatch-agent": cliPackage, "./usr/local/bin/farmwatch-agentd": daemonPackage}
 		for _, e := range entries {
-			if e.Name == "./usr/local/bin/farmwatch-agent" {
-				f, err := macho.NewFile(bytes.NewReader(e.Data))
-				if err != nil || f.Cpu != macho.CpuAmd64 || e.Mode != 0o755 {
-					t.Fatalf("agent in the pkg: %v %v %v", err, f, e.Mode)
-				}
-				return
+			pkg, ok := want[e.Name]
+			if !ok {
+				continue
+			}
+			delete(want, e.Name)
+			f, err := macho.NewFile(bytes.NewReader(e.Data))
+			if err != nil || f.Cpu != macho.CpuAmd64 || e.Mode != 0o755 {
+				t.Errorf("%s in the pkg: %v %v %v", e.Name, err, f, e.Mode)
+			}
+			if got := mainPackage(e.Data); got != pkg {
+				t.Errorf("%s is built from %s, want %s", e.Name, got, pkg)
 			}
 		}
-		t.Fatal("no agent in the pkg's payload")
+		if len(want) != 0 {
+			t.Errorf("not in the pkg's payload: %v", want)
+		}
 	})
 	t.Run("mobileconfig", func(t *testing.T) {
 		b, _ := os.ReadFile(filepath.Join(out, names[4]))
@@ -249,5 +303,42 @@ func TestArgs(t *testing.T) {
 	c, err := parseArgs(nil, func(k string) string { return map[string]string{"FARMWATCH_SIGN_PKCS12": "a.p12"}[k] })
 	if err != nil || !c.sign.Configured() || len(c.arches) != 2 || len(c.formats) != 5 || strings.Join(c.buildFlags, " ") != "-trimpath -tags=grpcnotrace" {
 		t.Fatalf("%+v %v", c, err)
+	}
+}
+
+// TestBin packages executables from --bin: both are taken, and a directory
+// without either is refused with the missing file's name.
+func TestBin(t *testing.T) {
+	need(t, "go", "dpkg-deb")
+	get := func(string) string { return "" }
+	bin := t.TempDir()
+	fakes := map[string]string{"farmwatch-agent-linux-amd64": "#!/bin/sh\necho cli\n", "farmwatch-agentd-linux-amd64": "#!/bin/sh\necho daemon\n"}
+	for name, body := range fakes {
+		os.WriteFile(filepath.Join(bin, name), []byte(body), 0o755)
+	}
+	args := func(out string) []string {
+		return []string{"--version", "v1.2.3", "--out", out, "--arch", "amd64", "--formats", "deb", "--bin", bin}
+	}
+	out := t.TempDir()
+	if err := run(args(out), io.Discard, get); err != nil {
+		t.Fatal(err)
+	}
+	x := t.TempDir()
+	if b, err := exec.Command("dpkg-deb", "--extract", filepath.Join(out, "farmwatch-agent_1.2.3_amd64.deb"), x).CombinedOutput(); err != nil {
+		t.Fatalf("dpkg-deb --extract: %v %s", err, b)
+	}
+	for path, from := range map[string]string{"usr/bin/farmwatch-agent": "farmwatch-agent-linux-amd64", "usr/sbin/farmwatch-agentd": "farmwatch-agentd-linux-amd64"} {
+		if b, err := os.ReadFile(filepath.Join(x, path)); err != nil || string(b) != fakes[from] {
+			t.Errorf("%s: %v %q, want --bin's %s", path, err, b, from)
+		}
+	}
+
+	for _, missing := range []string{"farmwatch-agentd-linux-amd64", "farmwatch-agent-linux-amd64"} {
+		os.Remove(filepath.Join(bin, missing))
+		err := run(args(t.TempDir()), io.Discard, get)
+		if err == nil || !strings.Contains(err.Error(), missing) {
+			t.Errorf("--bin without %s: error %v", missing, err)
+		}
+		os.WriteFile(filepath.Join(bin, missing), []byte(fakes[missing]), 0o755)
 	}
 }

@@ -4,7 +4,8 @@
 #   sudo "/Library/Application Support/farmwatch/uninstall.sh" [--purge]
 set -e
 /bin/launchctl bootout system/farmwatch-agent 2>/dev/null || true
-/bin/rm -f /Library/LaunchDaemons/farmwatch-agent.plist /usr/local/bin/farmwatch-agent /private/etc/newsyslog.d/farmwatch-agent.conf
+/bin/rm -f /Library/LaunchDaemons/farmwatch-agent.plist /usr/local/bin/farmwatch-agent /usr/local/bin/farmwatch-agentd \
+	/private/etc/newsyslog.d/farmwatch-agent.conf
 if [ "$1" = --purge ]; then
 	/bin/rm -rf "/Library/Application Support/farmwatch" /Library/Logs/farmwatch-agent.log*
 else

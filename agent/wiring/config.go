@@ -1,4 +1,10 @@
-package main
+// Package wiring is what both agent executables build the agent from: its
+// settings file (Config), THE list of sensors, the rules it loads, and the
+// command-line helpers of their subcommands. farmwatch-agent (the helpdesk
+// scan, snapshots, install) and farmwatch-agentd (the resident service,
+// agent/daemon) each wire the parts explicitly from here; neither keeps
+// global state.
+package wiring
 
 import (
 	"bytes"
@@ -25,7 +31,7 @@ type Config struct {
 	// as org. With nothing set, only high-signal facts raise findings.
 	Expect Expect `yaml:"expect"`
 	// The collector connection of `run` (install writes these).
-	Collector        addrList      `yaml:"collector,omitempty"` // one or several (collectors.go)
+	Collector        AddrList      `yaml:"collector,omitempty"` // one or several (collectors.go)
 	CA               string        `yaml:"ca,omitempty"`
 	EnrollSecretFile string        `yaml:"enroll_secret_file,omitempty"`
 	State            string        `yaml:"state,omitempty"`
@@ -63,14 +69,16 @@ type Expect struct {
 	Timezones []string `yaml:"timezones"`
 }
 
-func defaultConfig() Config {
+// DefaultConfig is the settings with no file.
+func DefaultConfig() Config {
 	return Config{FailOn: "high", SensorTimeout: 10 * time.Second, MaxHeapMB: 200, MaxCPUPercent: 10, SpoolMB: 64}
 }
 
-// loadConfig reads a config file over the defaults. Unknown keys are
-// refused, so a misspelt setting is an error rather than silently ignored.
-func loadConfig(path string) (Config, error) {
-	c := defaultConfig()
+// LoadConfig reads a config file over the defaults; "" is the defaults.
+// Unknown keys are refused, so a misspelt setting is an error rather than
+// silently ignored.
+func LoadConfig(path string) (Config, error) {
+	c := DefaultConfig()
 	if path == "" {
 		return c, nil
 	}

@@ -1,4 +1,4 @@
-package main
+package wiring
 
 import (
 	"fmt"
@@ -7,31 +7,31 @@ import (
 	"go.yaml.in/yaml/v3"
 )
 
-// addrList is the config's collector: one address, several separated by
+// AddrList is the config's collector: one address, several separated by
 // commas, or a YAML list of them (the replicas of one fleet; the agent
 // fails over among them, stream.Failover). One name that resolves to
 // several addresses works as well.
-type addrList string
+type AddrList string
 
 // UnmarshalYAML takes a string or a list of strings.
-func (a *addrList) UnmarshalYAML(n *yaml.Node) error {
+func (a *AddrList) UnmarshalYAML(n *yaml.Node) error {
 	switch n.Kind {
 	case yaml.ScalarNode:
-		*a = addrList(n.Value)
+		*a = AddrList(n.Value)
 		return nil
 	case yaml.SequenceNode:
 		var l []string
 		if err := n.Decode(&l); err != nil {
 			return err
 		}
-		*a = addrList(strings.Join(l, ","))
+		*a = AddrList(strings.Join(l, ","))
 		return nil
 	}
 	return fmt.Errorf("line %d: collector: want an address or a list of them", n.Line)
 }
 
 // MarshalYAML writes one address as a string, several as a list.
-func (a addrList) MarshalYAML() (any, error) {
+func (a AddrList) MarshalYAML() (any, error) {
 	if l := strings.Split(string(a), ","); len(l) > 1 {
 		return l, nil
 	}

@@ -1,4 +1,4 @@
-package main
+package wiring
 
 import (
 	"os"
@@ -23,7 +23,7 @@ func TestCollectorList(t *testing.T) {
 		if err := os.WriteFile(p, []byte(in), 0o600); err != nil {
 			t.Fatal(err)
 		}
-		c, err := loadConfig(p)
+		c, err := LoadConfig(p)
 		if err != nil {
 			t.Fatalf("%q: %v", in, err)
 		}
@@ -41,7 +41,7 @@ func TestCollectorList(t *testing.T) {
 	}
 	p := filepath.Join(t.TempDir(), "agent.yaml")
 	os.WriteFile(p, []byte("collector: {a: b}\n"), 0o600)
-	if _, err := loadConfig(p); err == nil || !strings.Contains(err.Error(), "collector") {
+	if _, err := LoadConfig(p); err == nil || !strings.Contains(err.Error(), "collector") {
 		t.Errorf("a map as collector: %v", err)
 	}
 }

@@ -1,10 +1,21 @@
-package main
+// Package daemon is the resident agent: the run command that farmwatch-agentd
+// is (and farmwatch-agent run, in the foreground), and its life under the
+// service manager. It wires the scanner, the process-event watcher, the
+// spool and the collector stream together (agent/resident, agent/stream)
+// from a config (agent/wiring).
+//
+// It is its own executable so that the service links nothing it does not
+// run. Installing a service renders units with text/template, whose
+// method calls by name make the linker keep every exported method of
+// every type in the binary; the resident agent's working set grows with
+// what is linked around the code it runs (measured: an idle agent 2 to
+// 2.5 MB smaller without it; README, "What the agent costs").
+package daemon
 
 import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"runtime/debug"
@@ -21,6 +32,7 @@ import (
 	"github.com/farmwatch/farmwatch/agent/sensor/activity"
 	"github.com/farmwatch/farmwatch/agent/statefile"
 	"github.com/farmwatch/farmwatch/agent/stream"
+	"github.com/farmwatch/farmwatch/agent/wiring"
 	"github.com/farmwatch/farmwatch/agent/workingset"
 	"github.com/farmwatch/farmwatch/credential"
 	fwv1 "github.com/farmwatch/farmwatch/proto/farmwatch/v1"
@@ -31,14 +43,20 @@ import (
 	"golang.org/x/sync/errgroup"
 )
 
-// cmdRun runs the agent in the foreground, connected to a collector:
+// Usage is the run command's synopsis.
+const Usage = "run --collector ADDR --ca FILE --enroll-secret-file FILE --state DIR [--snapshot FILE [--hostname NAME]] [--interval DURATION] [--rules DIR]... [--config FILE]"
+
+// Run runs the agent, connected to a collector, until ctx ends or the
+// service manager stops it:
 //
-//	farmwatch-agent run --collector ADDR --ca FILE --enroll-secret-file FILE --state DIR [--snapshot FILE [--hostname NAME]] [--interval DURATION]
+//	farmwatch-agentd run --collector ADDR --ca FILE --enroll-secret-file FILE --state DIR [--snapshot FILE [--hostname NAME]] [--interval DURATION]
 //
 // With --snapshot the agent replays that host instead of this machine (a
-// simulated host, for demos and tests).
-func cmdRun(ctx context.Context, args []string, stderr io.Writer, log zerolog.Logger) (int, error) {
-	fs := newFlags("run", stderr)
+// simulated host, for demos and tests). version is the executable's, which
+// the agent reports. It returns the exit status, with the error that made
+// it wiring.ExitError.
+func Run(ctx context.Context, args []string, log zerolog.Logger, version string) (int, error) {
+	fs := wiring.NewFlags("run")
 	collector := fs.String("collector", "", "the collector's address, or several replicas' separated by commas (default 127.0.0.1:7443)")
 	ca := fs.String("ca", "", "the collector's CA certificate")
 	secretFile := fs.String("enroll-secret-file", "", "the fleet's enroll secret")
@@ -47,14 +65,14 @@ func cmdRun(ctx context.Context, args []string, stderr io.Writer, log zerolog.Lo
 	rename := fs.String("hostname", "", "with --snapshot: the name the replayed host goes by (default: the captured one)")
 	interval := fs.Duration("interval", 0, "time between scans (default 1m)")
 	configFile := fs.String("config", "", "a YAML config file (flags override it)")
-	var ruleDirs multiFlag
+	var ruleDirs wiring.MultiFlag
 	fs.Var(&ruleDirs, "rules", "a directory of extra rule and exception files (repeatable)")
-	if err := parse(fs, args); err != nil {
-		return exitError, err
+	if err := wiring.Parse(fs, args); err != nil {
+		return wiring.ExitError, err
 	}
-	cfg, err := loadConfig(*configFile)
+	cfg, err := wiring.LoadConfig(*configFile)
 	if err != nil {
-		return exitError, err
+		return wiring.ExitError, err
 	}
 	pick := func(flag *string, conf, def string) {
 		if *flag == "" {
@@ -75,31 +93,31 @@ func cmdRun(ctx context.Context, args []string, stderr io.Writer, log zerolog.Lo
 		*interval = time.Minute
 	}
 	if *ca == "" || *secretFile == "" || *state == "" {
-		return exitError, usageError{"run: --ca, --enroll-secret-file and --state are required (flags or config)"}
+		return wiring.ExitError, wiring.UsageError{Msg: "run: --ca, --enroll-secret-file and --state are required (flags or config)"}
 	}
 	if *interval < time.Second {
-		return exitError, usageError{"run: --interval must be at least 1s"}
+		return wiring.ExitError, wiring.UsageError{Msg: "run: --interval must be at least 1s"}
 	}
 	ruleDirs = append(cfg.Rules, ruleDirs...)
 	set, err := residentRules(ruleDirs)
 	if err != nil {
-		return exitError, err
+		return wiring.ExitError, err
 	}
 	tlsCfg, err := credential.ClientTLS(*ca)
 	if err != nil {
-		return exitError, err
+		return wiring.ExitError, err
 	}
 	secret, err := credential.ReadSecret(*secretFile)
 	if err != nil {
-		return exitError, err
+		return wiring.ExitError, err
 	}
 	if *rename != "" && *snap == "" {
-		return exitError, usageError{"run: --hostname renames a replayed host: give --snapshot too"}
+		return wiring.ExitError, wiring.UsageError{Msg: "run: --hostname renames a replayed host: give --snapshot too"}
 	}
 	if *snap != "" { // fail now, not in the loop, on a bad snapshot
 		h, err := host.Open(*snap)
 		if err != nil {
-			return exitError, err
+			return wiring.ExitError, err
 		}
 		h.Close()
 	}
@@ -126,11 +144,11 @@ func cmdRun(ctx context.Context, args []string, stderr io.Writer, log zerolog.Lo
 	// A resident agent trades a little CPU at each scan for a smaller heap.
 	debug.SetGCPercent(50)
 	if err := statefile.MkdirPrivate(*state); err != nil {
-		return exitError, fmt.Errorf("run: %w", err)
+		return wiring.ExitError, fmt.Errorf("run: %w", err)
 	}
 	ob, rec, err := outbox.Open(*state, cfg.SpoolMB<<20)
 	if err != nil {
-		return exitError, err
+		return wiring.ExitError, err
 	}
 	defer ob.Close()
 	if r := rec.Spool; r.Records > 0 || r.StateLost {
@@ -143,16 +161,16 @@ func cmdRun(ctx context.Context, args []string, stderr io.Writer, log zerolog.Lo
 	// the agent's rules, and those it cares about make the agent scan
 	// soon and are reported with their end.
 	var (
-		res    = residentParts{activity: activity.NewCounts(*state), procs: process.NewCache()}
+		res    = wiring.Resident{Activity: activity.NewCounts(*state), Procs: process.NewCache()}
 		events = make(chan struct{}, 1)
 		agent  *resident.Agent
 	)
 	if *snap == "" && cfg.ProcessEvents != "off" {
 		live, err := host.Live()
 		if err != nil {
-			return exitError, err
+			return wiring.ExitError, err
 		}
-		res.events = procevent.New(procevent.Config{Host: live, PollOnly: cfg.ProcessEvents == "poll", Processes: res.procs,
+		res.Events = procevent.New(procevent.Config{Host: live, PollOnly: cfg.ProcessEvents == "poll", Processes: res.Procs,
 			Judge: func(p *fwv1.Process) bool { return agent.Judge(p) },
 			Notify: func() {
 				select {
@@ -162,11 +180,11 @@ func cmdRun(ctx context.Context, args []string, stderr io.Writer, log zerolog.Lo
 			}})
 	}
 	agent, err = resident.New(resident.Config{
-		Scanner:   scan.Scanner{Sensors: sensors(cfg, res), Rules: set, Timeout: cfg.SensorTimeout, Org: cfg.Org()},
+		Scanner:   scan.Scanner{Sensors: wiring.Sensors(cfg, res), Rules: set, Timeout: cfg.SensorTimeout, Org: cfg.Org()},
 		LoadRules: func(bundle []rules.Source) (*rules.Set, error) { return residentRules(ruleDirs, bundle...) },
 		Open:      open, Outbox: ob, StateDir: *state, Interval: *interval, Version: version, Log: log,
 		MaxHeapBytes: cfg.MaxHeapMB << 20, MaxCPUPercent: cfg.MaxCPUPercent, CPUTime: selfCPUTime, Rescan: ob.NeedFull(),
-		Salted: func(salt string) []sensor.Sensor { c := cfg; c.FleetSalt = salt; return sensors(c, res) },
+		Salted: func(salt string) []sensor.Sensor { c := cfg; c.FleetSalt = salt; return wiring.Sensors(c, res) },
 		Scanned: func(at time.Time) {
 			n, b := ob.Backlog()
 			err := resident.WriteStatus(*state, resident.Status{Version: version, PID: os.Getpid(), Collector: *collector,
@@ -179,12 +197,12 @@ func cmdRun(ctx context.Context, args []string, stderr io.Writer, log zerolog.Lo
 		Trim:   func() { trimWorkingSet(log) },
 	})
 	if err != nil {
-		return exitError, err
+		return wiring.ExitError, err
 	}
 	st, err := stream.New(stream.Config{Dial: stream.Failover(stream.SplitAddrs(*collector), tlsCfg), EnrollSecret: secret, StateDir: *state,
 		Agent: agent, Queue: ob, Log: log})
 	if err != nil {
-		return exitError, err
+		return wiring.ExitError, err
 	}
 	// The agent scans and the stream delivers; either failing (the spool
 	// can no longer keep what it is given) stops both.
@@ -192,8 +210,8 @@ func cmdRun(ctx context.Context, args []string, stderr io.Writer, log zerolog.Lo
 		g, ctx := errgroup.WithContext(ctx)
 		g.Go(func() error { return agent.Run(ctx) })
 		g.Go(func() error { return st.Run(ctx) })
-		if res.events != nil {
-			g.Go(func() error { watchProcesses(ctx, res.events, *state, log); return nil })
+		if res.Events != nil {
+			g.Go(func() error { watchProcesses(ctx, res.Events, *state, log); return nil })
 		}
 		return g.Wait()
 	}
@@ -201,21 +219,21 @@ func cmdRun(ctx context.Context, args []string, stderr io.Writer, log zerolog.Lo
 		// Started by the service manager: it sends start and stop.
 		log.Info().Str("collector", *collector).Str("state", *state).Msg("agent service running")
 		if err := runService(runBoth, *configFile, log, os.Exit); err != nil {
-			return exitError, fmt.Errorf("run: %w", err)
+			return wiring.ExitError, fmt.Errorf("run: %w", err)
 		}
-		return exitOK, nil
+		return wiring.ExitOK, nil
 	}
 	log.Info().Str("collector", *collector).Str("state", *state).Msg("agent running")
 	if err := runBoth(ctx); err != nil {
-		return exitError, fmt.Errorf("run: %w", err)
+		return wiring.ExitError, fmt.Errorf("run: %w", err)
 	}
 	log.Info().Msg("agent stopped")
-	return exitOK, nil
+	return wiring.ExitOK, nil
 }
 
-// eventsStatusFile, in the state directory, says how the agent sees
+// EventsStatusFile, in the state directory, says how the agent sees
 // process starts (farmwatch-agent status shows it).
-const eventsStatusFile = "process-events.status"
+const EventsStatusFile = "process-events.status"
 
 // watchProcesses runs the process-event watcher until ctx ends. Once its
 // source has settled (the process connector answers within seconds, or
@@ -226,7 +244,7 @@ func watchProcesses(ctx context.Context, w *procevent.Watcher, state string, log
 	done := make(chan error, 1)
 	go func() { done <- w.Run(ctx) }()
 	say := func(mode string) {
-		if err := statefile.Write(filepath.Join(state, eventsStatusFile), []byte(mode+"\n")); err != nil {
+		if err := statefile.Write(filepath.Join(state, EventsStatusFile), []byte(mode+"\n")); err != nil {
 			log.Warn().Err(err).Msg("process events status not written")
 		}
 	}
@@ -259,7 +277,7 @@ func watchProcesses(ctx context.Context, w *procevent.Watcher, state string, log
 // few more GC cycles, once per load.
 func residentRules(dirs []string, extra ...rules.Source) (*rules.Set, error) {
 	defer debug.SetGCPercent(debug.SetGCPercent(10))
-	return loadRules(dirs, extra...)
+	return wiring.LoadRules(dirs, extra...)
 }
 
 // trimWorkingSet gives back the pages of the executable the agent touched
