@@ -30,6 +30,7 @@ import (
 	"github.com/farmwatch/farmwatch/agent/scan"
 	"github.com/farmwatch/farmwatch/agent/sensor"
 	"github.com/farmwatch/farmwatch/agent/sensor/activity"
+	"github.com/farmwatch/farmwatch/agent/sensor/locale"
 	"github.com/farmwatch/farmwatch/agent/statefile"
 	"github.com/farmwatch/farmwatch/agent/stream"
 	"github.com/farmwatch/farmwatch/agent/wiring"
@@ -161,7 +162,7 @@ func Run(ctx context.Context, args []string, log zerolog.Logger, version string)
 	// the agent's rules, and those it cares about make the agent scan
 	// soon and are reported with their end.
 	var (
-		res    = wiring.Resident{Activity: activity.NewCounts(*state), Procs: process.NewCache()}
+		res    = wiring.Resident{Activity: activity.NewCounts(*state), Procs: process.NewCache(), Packages: locale.NewPackages()}
 		events = make(chan struct{}, 1)
 		agent  *resident.Agent
 	)

@@ -23,7 +23,7 @@ func Sensors(cfg Config, res Resident) []sensor.Sensor {
 		display.Sensor{},
 		network.Sensor{Salt: cfg.FleetSalt},
 		netid.New(netid.Options{Salt: cfg.FleetSalt, MDNS: cfg.MDNS}),
-		locale.Sensor{},
+		locale.Sensor{Packages: res.Packages},
 		procevent.Sensor{Watcher: res.Events}, // after remoteaccess: an ended process replaces its running self
 		activity.Sensor{Counts: res.Activity},
 	}
@@ -35,4 +35,5 @@ type Resident struct {
 	Procs    *process.Cache     // the processes read at the last scan
 	Events   *procevent.Watcher // processes seen starting and ending between scans
 	Activity *activity.Counts   // the hours of human input, kept in the state directory
+	Packages *locale.Packages   // dpkg's input-method packages, read again when the file changes
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"path"
 	"strings"
+	"sync"
 
 	"github.com/farmwatch/farmwatch/agent/host"
 	fwv1 "github.com/farmwatch/farmwatch/proto/farmwatch/v1"
@@ -26,14 +27,14 @@ const (
 // the other: each get function reads its files through r and hands the
 // bytes to a pure parser. A file that does not exist is no error; one that
 // exists and cannot be read is.
-func readLinux(ctx context.Context, h *host.Host) (found, error) {
+func readLinux(ctx context.Context, h *host.Host, pkgs *Packages) (found, error) {
 	r := &fileReader{h: h}
 	var f found
 	f.keyboards = append(f.keyboards, parseDefaultKeyboard(r.read(defaultKeyboard))...)
 	f.keyboards = append(f.keyboards, parseVconsole(r.read(vconsoleConf))...)
 	f.keyboards = append(f.keyboards, getXorgKeyboards(r)...)
 	f.keyboards = append(f.keyboards, getDconfEngines(r)...)
-	f.keyboards = append(f.keyboards, parseDpkgKeyboards(r.read(dpkgStatusFile))...)
+	f.keyboards = append(f.keyboards, pkgs.keyboards(r, dpkgStatusFile)...)
 	zone, zpath := getLinuxZone(r)
 	f.locales = append(f.locales, getLinuxSystemLocale(r, zone, zpath))
 	for _, u := range getLinuxUsers(r) {
@@ -98,13 +99,70 @@ func getDconfEngines(r *fileReader) []*fwv1.KeyboardLayout {
 // parseDpkgKeyboards returns the installed input-method packages of
 // /var/lib/dpkg/status.
 func parseDpkgKeyboards(b []byte) []*fwv1.KeyboardLayout {
-	var out []*fwv1.KeyboardLayout
+	return dpkgKeyboards(inputMethodPackages(b))
+}
+
+// inputMethodPackage is an installed package of an input method or a
+// keyboard layout, and the language it is for.
+type inputMethodPackage struct{ name, version, lang string }
+
+// inputMethodPackages are the installed input-method packages of dpkg's
+// status.
+func inputMethodPackages(b []byte) []inputMethodPackage {
+	var out []inputMethodPackage
 	for _, p := range parseDpkgStatus(b) {
 		if lang, ok := packageLanguage(p.name); ok {
-			out = append(out, &fwv1.KeyboardLayout{Source: "dpkg", Path: dpkgStatusFile, InputMethod: p.name, Variant: p.version, Language: lang, Installed: true})
+			out = append(out, inputMethodPackage{p.name, p.version, lang})
 		}
 	}
 	return out
+}
+
+// dpkgKeyboards are the packages as observations, fresh each scan (the
+// report owns them).
+func dpkgKeyboards(ps []inputMethodPackage) []*fwv1.KeyboardLayout {
+	var out []*fwv1.KeyboardLayout
+	for _, p := range ps {
+		out = append(out, &fwv1.KeyboardLayout{Source: "dpkg", Path: dpkgStatusFile, InputMethod: p.name, Variant: p.version, Language: p.lang, Installed: true})
+	}
+	return out
+}
+
+// Packages keeps, for a resident agent, the input-method packages of
+// dpkg's status with the file's stamp (host.Stamp). The file is 0.6 to
+// 4 MB, changes only when packages are installed or removed, and reading
+// and parsing it was the locale sensor's largest cost at every scan; it is
+// read again when its stamp changes, or when the host gives none (a
+// snapshot, a recording). Safe for concurrent scans.
+type Packages struct {
+	mu    sync.Mutex
+	stamp host.Stamp
+	kept  []inputMethodPackage
+	valid bool
+	reads int // times the file was read and parsed (tests)
+}
+
+// NewPackages is an empty cache.
+func NewPackages() *Packages { return &Packages{} }
+
+// keyboards are the input-method packages of the dpkg status file at p,
+// from the cache while the file's stamp is the one read last; a nil cache
+// reads every time. The stamp is taken before the read, so a file changed
+// in between is read again at the next scan, never kept stale.
+func (c *Packages) keyboards(r *fileReader, p string) []*fwv1.KeyboardLayout {
+	if c == nil {
+		return parseDpkgKeyboards(r.read(p))
+	}
+	st, ok := r.h.Stamp(p)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if ok && c.valid && st == c.stamp {
+		return dpkgKeyboards(c.kept)
+	}
+	b := r.read(p)
+	c.reads++
+	c.kept, c.stamp, c.valid = inputMethodPackages(b), st, ok && b != nil
+	return dpkgKeyboards(c.kept)
 }
 
 // getLinuxZone is the time zone from the /etc/localtime link, else from

@@ -68,7 +68,12 @@ import (
 )
 
 // Sensor is the keyboard, locale and time zone sensor.
-type Sensor struct{}
+type Sensor struct {
+	// Packages keeps what dpkg's status said between the scans of a
+	// resident agent; nil (a helpdesk scan, a snapshot) reads it every
+	// time.
+	Packages *Packages
+}
 
 // Name is "locale".
 func (Sensor) Name() string { return "locale" }
@@ -82,8 +87,9 @@ type found struct {
 // Sense reads the keyboard layouts, input methods, locales and time zone of
 // the host. What could be read is returned beside an error naming what
 // could not.
-func (Sensor) Sense(ctx context.Context, h *host.Host) ([]*fwv1.Observation, error) {
-	f, err := sensor.ByOS[found]{Linux: readLinux, Darwin: readDarwin, Windows: readWindows}.Read(ctx, h)
+func (s Sensor) Sense(ctx context.Context, h *host.Host) ([]*fwv1.Observation, error) {
+	linux := func(ctx context.Context, h *host.Host) (found, error) { return readLinux(ctx, h, s.Packages) }
+	f, err := sensor.ByOS[found]{Linux: linux, Darwin: readDarwin, Windows: readWindows}.Read(ctx, h)
 	return observations(f), err
 }
 
