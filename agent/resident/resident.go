@@ -343,6 +343,11 @@ func jitter(d time.Duration) time.Duration {
 	return d - d/10 + time.Duration(rand.Int64N(int64(d/5)+1))
 }
 
+// CPUWindow is the shortest time over which the CPU self-limit
+// (MaxCPUPercent) judges the agent's use: checks closer together than that
+// to the last judged one add to the same window.
+const CPUWindow = 30 * time.Second
+
 // overLimit says why the agent should not scan now, or "".
 func (a *Agent) overLimit() string {
 	if a.c.MaxHeapBytes > 0 {
@@ -354,13 +359,21 @@ func (a *Agent) overLimit() string {
 	}
 	if a.c.MaxCPUPercent > 0 && a.c.CPUTime != nil {
 		now, cpu := time.Now(), a.c.CPUTime()
-		defer func() { a.lastWall, a.lastCPU = now, cpu }()
-		if !a.lastWall.IsZero() {
-			if wall := now.Sub(a.lastWall); wall > 0 {
-				if pct := 100 * float64(cpu-a.lastCPU) / float64(wall); pct > a.c.MaxCPUPercent {
-					return fmt.Sprintf("%.1f%% of a core since the last scan, over the limit of %.1f%%", pct, a.c.MaxCPUPercent)
-				}
-			}
+		if a.lastWall.IsZero() {
+			a.lastWall, a.lastCPU = now, cpu
+			return ""
+		}
+		wall := now.Sub(a.lastWall)
+		if wall < CPUWindow {
+			// Too short to judge: a burst (start-up, a rule bundle
+			// compiled, a scan asked for right after) is not a sustained
+			// load. The CPU counts on into the next window.
+			return ""
+		}
+		used := cpu - a.lastCPU
+		a.lastWall, a.lastCPU = now, cpu
+		if pct := 100 * float64(used) / float64(wall); pct > a.c.MaxCPUPercent {
+			return fmt.Sprintf("%.1f%% of a core over the last %s, over the limit of %.1f%%", pct, wall.Round(time.Second), a.c.MaxCPUPercent)
 		}
 	}
 	return ""

@@ -154,10 +154,28 @@ func TestOverLimit(t *testing.T) {
 	if why := a.overLimit(); why != "" {
 		t.Fatalf("first check: %q", why)
 	}
-	a.lastWall = a.lastWall.Add(-time.Second) // one second ago
-	cpu = 500 * time.Millisecond              // half a core
-	if why := a.overLimit(); !strings.Contains(why, "over the limit of 10.0%") {
+	// A burst: a second of CPU (rules compiled) one second after the last
+	// check. Not judged: the window is shorter than CPUWindow.
+	a.lastWall = a.lastWall.Add(-time.Second)
+	cpu = time.Second
+	if why := a.overLimit(); why != "" {
+		t.Fatalf("a burst skipped a scan: %q", why)
+	}
+	// It counts on: at the end of the window, 1 s of CPU in 30 s is 3.3 %.
+	a.lastWall = a.lastWall.Add(-CPUWindow)
+	if why := a.overLimit(); why != "" {
+		t.Fatalf("3.3%% of a core over the window: %q", why)
+	}
+	// A sustained load: half a core over the next window.
+	a.lastWall = a.lastWall.Add(-CPUWindow)
+	cpu += CPUWindow / 2
+	if why := a.overLimit(); !strings.Contains(why, "50.0% of a core over the last 30s, over the limit of 10.0%") {
 		t.Fatalf("busy agent: %q", why)
+	}
+	// Judged windows do not overlap: the next one starts from here.
+	a.lastWall = a.lastWall.Add(-CPUWindow)
+	if why := a.overLimit(); why != "" {
+		t.Fatalf("an idle window after a busy one: %q", why)
 	}
 	a = &Agent{c: Config{MaxHeapBytes: 1}}
 	if why := a.overLimit(); !strings.Contains(why, "heap") {

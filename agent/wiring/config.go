@@ -38,8 +38,9 @@ type Config struct {
 	Interval         time.Duration `yaml:"interval,omitempty"`
 	// Self-limits of a resident agent: a periodic scan is skipped while
 	// the Go heap is above MaxHeapMB or the agent used more than
-	// MaxCPUPercent of one core since the last scan (osquery's watchdog:
-	// 200 MB, 10 %). Zero turns a limit off.
+	// MaxCPUPercent of one core over its last window of at least 30 s
+	// (resident.CPUWindow: a burst such as start-up is not a load)
+	// (osquery's watchdog: 200 MB, 10 %). Zero turns a limit off.
 	MaxHeapMB     uint64  `yaml:"max_heap_mb,omitempty"`
 	MaxCPUPercent float64 `yaml:"max_cpu_percent,omitempty"`
 	// SpoolMB bounds the on-disk spool of messages the collector has not
