@@ -14,7 +14,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -109,15 +108,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	default:
 		err = wiring.UsageError{Msg: fmt.Sprintf("unknown command %q", args[0])}
 	}
-	if err != nil {
-		fmt.Fprintf(stderr, "farmwatch-agent: %s\n", report.CleanLines(err.Error()))
-		var ue wiring.UsageError
-		if errors.As(err, &ue) {
-			fmt.Fprint(stderr, usage)
-		}
-		return exitError
-	}
-	return code
+	return wiring.Exit(stderr, "farmwatch-agent", usage, code, err)
 }
 
 // openHost opens the host named by --root or --snapshot, or this machine.

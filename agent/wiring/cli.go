@@ -8,6 +8,7 @@ import (
 	"os"
 	"strings"
 
+	"github.com/farmwatch/farmwatch/report"
 	"github.com/mattn/go-isatty"
 )
 
@@ -61,4 +62,18 @@ func IsTerminal(w io.Writer) bool {
 		return false
 	}
 	return isatty.IsTerminal(f.Fd()) || isatty.IsCygwinTerminal(f.Fd())
+}
+
+// Exit prints err for the executable prog (with usage when it is a
+// UsageError) and returns ExitError; with no error it returns code.
+func Exit(stderr io.Writer, prog, usage string, code int, err error) int {
+	if err == nil {
+		return code
+	}
+	fmt.Fprintf(stderr, "%s: %s\n", prog, report.CleanLines(err.Error()))
+	var ue UsageError
+	if errors.As(err, &ue) {
+		fmt.Fprint(stderr, usage)
+	}
+	return ExitError
 }

@@ -64,3 +64,17 @@ func List(t *testing.T, pkg, goos, tags string) []string {
 	}
 	return deps
 }
+
+// AgentForbidden is what neither agent executable (farmwatch-agent,
+// farmwatch-agentd) may link, on any OS.
+func AgentForbidden() map[string]string {
+	return map[string]string{
+		"github.com/farmwatch/farmwatch/collector": "the agent must not link collector code",
+		"modernc.org/sqlite":                       "the collector's store",
+		"modernc.org/libc":                         "SQLite's C runtime",
+		"github.com/prometheus/client_golang":      "the collector's metrics",
+		"github.com/rs/zerolog/log":                "zerolog's global logger: pass a logger down",
+		"golang.org/x/net/trace":                   "release builds drop gRPC's tracing (grpcnotrace)",
+		"github.com/goreleaser/nfpm":               "the packager (installer/cmd/package); of installer/ the agent links servicedef only",
+	}
+}

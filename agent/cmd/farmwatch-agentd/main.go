@@ -17,7 +17,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -78,13 +77,5 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	default:
 		err = wiring.UsageError{Msg: fmt.Sprintf("unknown command %q (scans, snapshots and install are farmwatch-agent's)", args[0])}
 	}
-	if err != nil {
-		fmt.Fprintf(stderr, "farmwatch-agentd: %s\n", report.CleanLines(err.Error()))
-		var ue wiring.UsageError
-		if errors.As(err, &ue) {
-			fmt.Fprint(stderr, usage)
-		}
-		return wiring.ExitError
-	}
-	return code
+	return wiring.Exit(stderr, "farmwatch-agentd", usage, code, err)
 }

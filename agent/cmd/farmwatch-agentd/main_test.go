@@ -48,22 +48,15 @@ func TestCommands(t *testing.T) {
 	}
 }
 
-// TestDeps: the service links nothing of the collector, no SQLite, no
-// Prometheus client, and of installer/ only servicedef, on any OS.
+// TestDeps: the service links what farmwatch-agent may (nothing of the
+// collector, no SQLite, no Prometheus client, of installer/ only
+// servicedef), on any OS.
 func TestDeps(t *testing.T) {
 	deptest.Checker{
 		Package: ".",
 		GOOS:    []string{"linux", "darwin", "windows"},
 		Tags:    "grpcnotrace",
-		Bad: map[string]string{
-			"github.com/farmwatch/farmwatch/collector":     "the agent must not link collector code",
-			"modernc.org/sqlite":                           "the collector's store",
-			"github.com/prometheus/client_golang":          "the collector's metrics",
-			"github.com/rs/zerolog/log":                    "zerolog's global logger: pass a logger down",
-			"golang.org/x/net/trace":                       "release builds drop gRPC's tracing (grpcnotrace)",
-			"github.com/farmwatch/farmwatch/installer/msi": "the packager",
-			"github.com/goreleaser/nfpm":                   "the packager",
-		},
+		Bad:     deptest.AgentForbidden(),
 	}.Check(t)
 }
 
