@@ -121,6 +121,15 @@ func benchAgentIdle(b *testing.B, interval time.Duration) {
 		}
 		ag.stop()
 		base.stop()
+		// What the agent said it did (trims, skipped scans, rules), to
+		// explain a run that stands out.
+		var said []string
+		for _, l := range strings.Split(ag.output(), "\n") {
+			if strings.Contains(l, "trimmed") || strings.Contains(l, "skipped") || strings.Contains(l, "rules") || strings.Contains(l, "connect") {
+				said = append(said, l)
+			}
+		}
+		b.Logf("run %d, the agent's log:\n%s", i, strings.Join(said, "\n"))
 	}
 	b.StopTimer()
 	if len(agentIdle) == 0 || scans == 0 || idleWall == 0 {

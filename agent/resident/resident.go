@@ -74,9 +74,10 @@ type Config struct {
 	// than EventGap after the last scan: a process the rules care about
 	// started or ended (agent/procevent).
 	Events <-chan struct{}
-	// Trim, when set, is called after each of the first TrimScans scans
-	// that began with the rules in use (since the agent started, or since
-	// a bundle changed them), and after every RetrimScans-th. Getting
+	// Trim, when set, is called after each of the first TrimScans
+	// periodic scans that began with the rules in use (since the agent
+	// started, or since a bundle changed them), and after every
+	// RetrimScans-th; scans asked for do not count (trimAfter). Getting
 	// going (package initialisation, compiling rules, the first
 	// connection) touches much that a scan never does again, and what is
 	// touched now and then stays mapped: the agent gives that memory back
@@ -293,11 +294,14 @@ func (a *Agent) Hello(ctx context.Context) (*fwv1.Hello, error) {
 func (a *Agent) Run(ctx context.Context) error {
 	tick := time.NewTimer(0)
 	defer tick.Stop()
+	eventDue := false // the timer was set for an event's scan, not the interval
 	for {
+		periodic := false
 		select {
 		case <-ctx.Done():
 			return nil
 		case <-tick.C:
+			periodic, eventDue = !eventDue, false
 		case <-a.rescan:
 			tick.Stop() // since Go 1.23 no stale tick is left to drain
 		case <-a.c.Rescan:
@@ -305,10 +309,12 @@ func (a *Agent) Run(ctx context.Context) error {
 		case <-a.c.Events:
 			if wait := time.Until(a.lastScan.Add(EventGap)); wait > 0 {
 				tick.Reset(wait)
+				eventDue = true
 				continue
 			}
 			tick.Stop()
 		}
+		eventDue = false
 		a.lastScan = time.Now()
 		interval, _ := a.Policy()
 		tick.Reset(jitter(interval))
@@ -332,7 +338,7 @@ func (a *Agent) Run(ctx context.Context) error {
 		// A scan's garbage is most of the agent's memory; between scans an
 		// idle agent gives it back (idle RSS is measured by make bench).
 		debug.FreeOSMemory()
-		if a.trimAfter(gen) && a.c.Trim != nil {
+		if a.trimAfter(gen, periodic) && a.c.Trim != nil {
 			a.c.Trim()
 		}
 	}
@@ -404,14 +410,18 @@ func (a *Agent) generation() int {
 	return a.rulesGen
 }
 
-// trimAfter counts a queued scan that began with the rules of generation
-// gen, and says whether Trim follows it: one of the first TrimScans with
-// these rules, or a RetrimScans-th. A scan that began before the rules
-// changed does not count.
-func (a *Agent) trimAfter(gen int) bool {
+// trimAfter counts a queued periodic scan that began with the rules of
+// generation gen, and says whether Trim follows it: one of the first
+// TrimScans with these rules, or a RetrimScans-th. A scan that began before
+// the rules changed does not count, nor does one asked for (new rules,
+// a resync, a process event): those come in bursts at start-up and after
+// a rule change, and a trim after them would be spent before the agent
+// settles, leaving what its first periodic scans touch once (the rules'
+// first evaluation) mapped until the RetrimScans-th.
+func (a *Agent) trimAfter(gen int, periodic bool) bool {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	if gen != a.rulesGen {
+	if gen != a.rulesGen || !periodic {
 		return false
 	}
 	a.genScans++

@@ -319,7 +319,7 @@ func TestTrimAfter(t *testing.T) {
 	var trims atomic.Int32
 	var err error
 	a, err = New(Config{
-		StateDir: dir, Interval: time.Hour, Log: zerolog.Nop(), Outbox: out, LoadRules: load, Rescan: rescan,
+		StateDir: dir, Interval: time.Second, Log: zerolog.Nop(), Outbox: out, LoadRules: load, Rescan: rescan,
 		Scanner: scan.Scanner{Rules: base},
 		Open: func() (*host.Host, func(), error) {
 			h, err := host.Open("../../testdata/hosts/linux-astrill.txtar")
@@ -358,31 +358,33 @@ func TestTrimAfter(t *testing.T) {
 		return trims.Load()
 	}
 	next(false)
+	// Periodic scans come every second; an asked scan comes at once.
 	for i, want := range []struct {
 		ask   bool
 		trims int32
 		why   string
 	}{
-		{true, 1, "the first scan"},
-		{true, 2, "the second"},
-		{true, 2, "not the third"},
-		{false, 2, "not the fourth, begun with the old rules; the new ones ask for the fifth"},
-		{true, 3, "the fifth is the first with the new rules"},
-		{true, 4, "the sixth is the second"},
-		{true, 4, "not the seventh"},
+		{true, 1, "the first scan, periodic"},
+		{false, 1, "not the second, asked for"},
+		{false, 2, "the third, the second periodic one"},
+		{false, 2, "not the fourth, begun with the old rules (the new ones ask for the fifth)"},
+		{false, 2, "not the fifth, asked for by the new rules"},
+		{false, 3, "the sixth, the new rules' first periodic scan"},
+		{false, 4, "the seventh, their second"},
+		{false, 4, "not the eighth"},
 	} {
 		if got := next(want.ask); got != want.trims {
 			t.Fatalf("once scan %d was queued: %d trims, want %d (%s)", i+2, got, want.trims, want.why)
 		}
 	}
-	// Scans 5.. are the new rules' 1..: the RetrimScans-th is trimmed, and
-	// the ones before it are not.
+	// Scans 6.. are the new rules' periodic 1..: the RetrimScans-th is
+	// trimmed, and the ones before it are not.
 	for n := 4; n < RetrimScans; n++ {
-		if got := next(true); got != 4 {
-			t.Fatalf("after the new rules' scan %d: %d trims, want 4", n, got)
+		if got := next(false); got != 4 {
+			t.Fatalf("after the new rules' periodic scan %d: %d trims, want 4", n, got)
 		}
 	}
-	if got := next(true); got != 5 {
-		t.Fatalf("after the new rules' scan %d: %d trims, want 5", RetrimScans, got)
+	if got := next(false); got != 5 {
+		t.Fatalf("after the new rules' periodic scan %d: %d trims, want 5", RetrimScans, got)
 	}
 }
