@@ -6,13 +6,16 @@ import (
 	"github.com/farmwatch/farmwatch/internal/deptest"
 )
 
-// TestDeps: the agent links nothing of the collector, no SQLite and no
-// Prometheus client, on any OS.
+// TestDeps: neither agent executable (farmwatch-agent, and
+// farmwatch-agentd, which the service runs) links anything of the
+// collector, SQLite or the Prometheus client, on any OS.
 func TestDeps(t *testing.T) {
-	deptest.Checker{
-		Package: ".",
-		GOOS:    []string{"linux", "darwin", "windows"},
-		Tags:    "grpcnotrace",
-		Bad:     deptest.AgentForbidden(),
-	}.Check(t)
+	for _, pkg := range []string{".", "./cmd/farmwatch-agentd"} {
+		deptest.Checker{
+			Package: pkg,
+			GOOS:    []string{"linux", "darwin", "windows"},
+			Tags:    "grpcnotrace",
+			Bad:     deptest.AgentForbidden(),
+		}.Check(t)
+	}
 }

@@ -8,8 +8,6 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-
-	"github.com/farmwatch/farmwatch/internal/deptest"
 )
 
 func runCmd(args ...string) (int, string, string) {
@@ -46,18 +44,6 @@ func TestCommands(t *testing.T) {
 			}
 		}
 	}
-}
-
-// TestDeps: the service links what farmwatch-agent may (nothing of the
-// collector, no SQLite, no Prometheus client, of installer/ only
-// servicedef), on any OS.
-func TestDeps(t *testing.T) {
-	deptest.Checker{
-		Package: ".",
-		GOOS:    []string{"linux", "darwin", "windows"},
-		Tags:    "grpcnotrace",
-		Bad:     deptest.AgentForbidden(),
-	}.Check(t)
 }
 
 // TestNoTemplateExecution builds the service as make build does, with its
