@@ -142,8 +142,7 @@ func Run(ctx context.Context, args []string, log zerolog.Logger, version string)
 		return h, func() { h.Close() }, nil
 	}
 	log = log.Level(zerolog.InfoLevel)
-	// A resident agent trades a little CPU at each scan for a smaller heap.
-	debug.SetGCPercent(50)
+	debug.SetGCPercent(gcPercent)
 	if err := statefile.MkdirPrivate(*state); err != nil {
 		return wiring.ExitError, fmt.Errorf("run: %w", err)
 	}
@@ -195,7 +194,7 @@ func Run(ctx context.Context, args []string, log zerolog.Logger, version string)
 			}
 		},
 		Events: events,
-		Trim:   func() { trimWorkingSet(log) },
+		Trim:   trimmer(log),
 	})
 	if err != nil {
 		return wiring.ExitError, err
@@ -271,6 +270,10 @@ func watchProcesses(ctx context.Context, w *procevent.Watcher, state string, log
 	}
 }
 
+// gcPercent is the resident agent's GOGC: it trades a little CPU at each
+// scan for a smaller heap.
+const gcPercent = 50
+
 // residentRules loads rules for the resident agent. Compiling makes ten
 // times the garbage it keeps. With the collector running often, the set is
 // packed into few spans instead of being spread among its garbage, which an
@@ -281,19 +284,30 @@ func residentRules(dirs []string, extra ...rules.Source) (*rules.Set, error) {
 	return wiring.LoadRules(dirs, extra...)
 }
 
-// trimWorkingSet gives back the pages of the executable the agent touched
-// only to start or to load rules (agent/workingset), and logs what it gave
-// back.
-func trimWorkingSet(log zerolog.Logger) {
-	res, err := workingset.Trim()
+// trimmer returns the scan loop's Trim: it gives back the pages of the
+// executable a scan, or starting and loading rules, touched
+// (agent/workingset), and logs what it gave back when it evicts. Where
+// there is no trim, or the executable's mappings cannot be read, it says
+// why once and is nil.
+func trimmer(log zerolog.Logger) func(evict bool) {
+	t, err := workingset.New()
 	switch {
 	case errors.Is(err, workingset.ErrUnsupported):
 		log.Debug().Err(err).Msg("working set not trimmed")
+		return nil
 	case err != nil:
 		log.Warn().Err(err).Msg("working set not trimmed")
-	default:
-		log.Info().Int64("file_rss_kb_before", res.FileBefore>>10).Int64("file_rss_kb_after", res.FileAfter>>10).
-			Int("mappings", res.Mappings).Msg("working set trimmed")
+		return nil
+	}
+	return func(evict bool) {
+		res, err := t.Trim(evict)
+		switch {
+		case err != nil:
+			log.Warn().Err(err).Msg("working set not trimmed")
+		case evict:
+			log.Info().Int64("file_rss_kb_before", res.FileBefore>>10).Int64("file_rss_kb_after", res.FileAfter>>10).
+				Int("mappings", res.Mappings).Msg("working set evicted")
+		}
 	}
 }
 

@@ -74,25 +74,28 @@ type Config struct {
 	// than EventGap after the last scan: a process the rules care about
 	// started or ended (agent/procevent).
 	Events <-chan struct{}
-	// Trim, when set, is called after each of the first TrimScans
+	// Trim, when set, is called after every queued scan, to give back the
+	// executable's pages the scan touched (agent/workingset). A scan maps
+	// some 9 MB of the executable (2 MB of code and 3 MB of read-only data
+	// used, and the kernel maps 64 KiB around each fault) that the idle
+	// agent does not use until its next scan. Most trims only unmap them
+	// (evict false): they stay in the page cache and the next scan maps
+	// them back by minor fault. Getting going (package initialisation,
+	// compiling rules, the first connection) touches much that a scan
+	// never does again, and what is in the page cache is mapped again by
+	// fault-around: evict is true after each of the first TrimScans
 	// periodic scans that began with the rules in use (since the agent
 	// started, or since a bundle changed them), and after every
-	// RetrimScans-th; scans asked for do not count (trimAfter). Getting
-	// going (package initialisation, compiling rules, the first
-	// connection) touches much that a scan never does again, and what is
-	// touched now and then stays mapped: the agent gives that memory back
-	// (agent/workingset), at once after the first scan, again after the
-	// second (by then the collector has been reached), and then now and
-	// then.
-	Trim func()
+	// RetrimScans-th; scans asked for do not count (trimAfter). Those trims
+	// also reclaim the pages, so what no scan uses is read from disk no
+	// more.
+	Trim func(evict bool)
 }
 
-// TrimScans is how many scans with new rules call Trim; RetrimScans is
-// how often Trim is called after them: every 10 min at the default 60 s
-// interval. Between trims, code run now and then (a process event, a
-// reconnect) stays mapped, some 1.5 MB in 10 min when measured; a trim
-// costs the next scan the reading back of what it uses (about 500 pages
-// from disk).
+// TrimScans is how many scans with new rules evict what they touched;
+// RetrimScans is how often a trim evicts after them: every 10 min at the
+// default 60 s interval. An evicting trim costs the next scan the reading
+// back of what it uses (about 500 pages from disk).
 const (
 	TrimScans   = 2
 	RetrimScans = 10
@@ -338,8 +341,8 @@ func (a *Agent) Run(ctx context.Context) error {
 		// A scan's garbage is most of the agent's memory; between scans an
 		// idle agent gives it back (idle RSS is measured by make bench).
 		debug.FreeOSMemory()
-		if a.trimAfter(gen, periodic) && a.c.Trim != nil {
-			a.c.Trim()
+		if evict := a.trimAfter(gen, periodic); a.c.Trim != nil {
+			a.c.Trim(evict)
 		}
 	}
 }
@@ -411,7 +414,7 @@ func (a *Agent) generation() int {
 }
 
 // trimAfter counts a queued periodic scan that began with the rules of
-// generation gen, and says whether Trim follows it: one of the first
+// generation gen, and says whether the trim after it evicts: one of the first
 // TrimScans with these rules, or a RetrimScans-th. A scan that began before
 // the rules changed does not count, nor does one asked for (new rules,
 // a resync, a process event): those come in bursts at start-up and after

@@ -6,7 +6,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -301,10 +300,10 @@ func (q *queued) Put(r *fwv1.Report) error {
 	return nil
 }
 
-// Trim is called after the first and the second scan, and again after the
-// first two that began with new rules, then after every RetrimScans-th;
-// not after the scans in between, nor for a scan that began before the
-// rules changed.
+// Trim is called after every scan. It evicts after the first and the
+// second periodic scan, and again after the first two periodic ones that
+// began with new rules, then after every RetrimScans-th; not after the
+// scans in between, nor for a scan that began before the rules changed.
 func TestTrimAfter(t *testing.T) {
 	dir := t.TempDir()
 	load, base := builtinRules(t)
@@ -316,7 +315,7 @@ func TestTrimAfter(t *testing.T) {
 		}
 	}
 	rescan := make(chan struct{}, 1)
-	var trims atomic.Int32
+	trimmed := make(chan bool, 64) // whether each trim evicted, in order
 	var err error
 	a, err = New(Config{
 		StateDir: dir, Interval: time.Second, Log: zerolog.Nop(), Outbox: out, LoadRules: load, Rescan: rescan,
@@ -325,7 +324,7 @@ func TestTrimAfter(t *testing.T) {
 			h, err := host.Open("../../testdata/hosts/linux-astrill.txtar")
 			return h, func() { h.Close() }, err
 		},
-		Trim: func() { trims.Add(1) },
+		Trim: func(evict bool) { trimmed <- evict },
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -340,11 +339,10 @@ func TestTrimAfter(t *testing.T) {
 		}
 	}()
 	// next waits for the next queued scan, asking for it first or not (the
-	// first scan comes at once, and new rules ask for one). The scan loop
-	// trims after a scan's Put and before the next scan: once scan k+1 is
-	// queued, the count says whether scan k was followed by a trim.
+	// first scan comes at once, and new rules ask for one), and for the
+	// trim that follows it, and says whether that trim evicted.
 	scans := 0
-	next := func(ask bool) int32 {
+	next := func(ask bool) bool {
 		t.Helper()
 		if ask {
 			rescan <- struct{}{}
@@ -355,36 +353,41 @@ func TestTrimAfter(t *testing.T) {
 			t.Fatalf("scan %d never queued", scans+1)
 		}
 		scans++
-		return trims.Load()
+		select {
+		case evict := <-trimmed:
+			return evict
+		case <-time.After(30 * time.Second):
+			t.Fatalf("scan %d was not followed by a trim", scans)
+		}
+		return false
 	}
-	next(false)
 	// Periodic scans come every second; an asked scan comes at once.
 	for i, want := range []struct {
 		ask   bool
-		trims int32
+		evict bool
 		why   string
 	}{
-		{true, 1, "the first scan, periodic"},
-		{false, 1, "not the second, asked for"},
-		{false, 2, "the third, the second periodic one"},
-		{false, 2, "not the fourth, begun with the old rules (the new ones ask for the fifth)"},
-		{false, 2, "not the fifth, asked for by the new rules"},
-		{false, 3, "the sixth, the new rules' first periodic scan"},
-		{false, 4, "the seventh, their second"},
-		{false, 4, "not the eighth"},
+		{false, true, "the first scan, periodic"},
+		{true, false, "not the second, asked for"},
+		{false, true, "the third, the second periodic one"},
+		{false, false, "not the fourth, begun with the old rules (the new ones ask for the fifth)"},
+		{false, false, "not the fifth, asked for by the new rules"},
+		{false, true, "the sixth, the new rules' first periodic scan"},
+		{false, true, "the seventh, their second"},
+		{false, false, "not the eighth"},
 	} {
-		if got := next(want.ask); got != want.trims {
-			t.Fatalf("once scan %d was queued: %d trims, want %d (%s)", i+2, got, want.trims, want.why)
+		if got := next(want.ask); got != want.evict {
+			t.Fatalf("the trim after scan %d: evict %v, want %v (%s)", i+1, got, want.evict, want.why)
 		}
 	}
-	// Scans 6.. are the new rules' periodic 1..: the RetrimScans-th is
-	// trimmed, and the ones before it are not.
+	// Scans 6.. are the new rules' periodic 1..: the trim after the
+	// RetrimScans-th evicts, and the ones before it do not.
 	for n := 4; n < RetrimScans; n++ {
-		if got := next(false); got != 4 {
-			t.Fatalf("after the new rules' periodic scan %d: %d trims, want 4", n, got)
+		if next(false) {
+			t.Fatalf("the trim after the new rules' periodic scan %d evicted", n)
 		}
 	}
-	if got := next(false); got != 5 {
-		t.Fatalf("after the new rules' periodic scan %d: %d trims, want 5", RetrimScans, got)
+	if !next(false) {
+		t.Fatalf("the trim after the new rules' periodic scan %d did not evict", RetrimScans)
 	}
 }

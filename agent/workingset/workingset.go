@@ -8,12 +8,13 @@
 // start-up stays in the idle agent's RSS with its fifteen neighbours.
 // Measured on Linux with 1,000 processes, a settled agent reads about 2 MB
 // of its code and 3 MB of its read-only data in a scan cycle, while some
-// 19 MB of the executable stayed mapped. Trim unmaps and reclaims those
-// pages; what the agent still uses comes back at its next scan.
+// 19 MB of the executable stayed mapped. A Trimmer unmaps (and, asked to,
+// reclaims) those pages; what the agent still uses comes back at its next
+// scan.
 //
 // On Windows, Trim empties the working set (the service manager's usual
 // trim of an idle process); the pages go to the standby list and come back
-// by soft fault. Other systems have no trim: Trim returns ErrUnsupported.
+// by soft fault. Other systems have no trim: New returns ErrUnsupported.
 //
 // It reads only the agent's own process (/proc/self), never the machine
 // the agent observes, which is agent/host's alone.

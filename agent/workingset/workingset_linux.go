@@ -13,35 +13,62 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// Trim advises the kernel that the executable's read-only mappings (code,
-// read-only data, the function tables) are read at random, so a later
-// fault reads the one page it needs, not a read-ahead window, and then
-// pages them out (MADV_PAGEOUT, Linux 5.4). Only the executable's
-// mappings are trimmed: the heap stays as it is (the Go runtime returns
-// what it frees), and writable data is left alone.
-func Trim() (Result, error) {
-	var res Result
+// Trimmer trims the executable's read-only mappings (code, read-only
+// data, the function tables) out of the process's resident set. Only the
+// executable's mappings are trimmed: the heap stays as it is (the Go
+// runtime returns what it frees), and writable data is left alone.
+type Trimmer struct {
+	ranges []span // the executable's read-only mappings, fixed at exec
+}
+
+// New reads which mappings are the executable's (/proc/self/maps).
+func New() (*Trimmer, error) {
 	st, err := os.Stat("/proc/self/exe")
 	if err != nil {
-		return res, fmt.Errorf("working set: %w", err)
+		return nil, fmt.Errorf("working set: %w", err)
 	}
 	sys, ok := st.Sys().(*syscall.Stat_t)
 	if !ok {
-		return res, fmt.Errorf("working set: /proc/self/exe: no inode")
+		return nil, fmt.Errorf("working set: /proc/self/exe: no inode")
 	}
 	maps, err := os.ReadFile("/proc/self/maps")
 	if err != nil {
-		return res, fmt.Errorf("working set: %w", err)
+		return nil, fmt.Errorf("working set: %w", err)
 	}
 	ranges, err := exeRanges(maps, unix.Major(sys.Dev), unix.Minor(sys.Dev), sys.Ino)
 	if err != nil {
-		return res, fmt.Errorf("working set: /proc/self/maps: %w", err)
+		return nil, fmt.Errorf("working set: /proc/self/maps: %w", err)
 	}
 	if len(ranges) == 0 {
-		return res, fmt.Errorf("working set: /proc/self/maps has no read-only mapping of the executable (inode %d)", sys.Ino)
+		return nil, fmt.Errorf("working set: /proc/self/maps has no read-only mapping of the executable (inode %d)", sys.Ino)
+	}
+	return &Trimmer{ranges: ranges}, nil
+}
+
+// Trim trims the executable's mappings.
+//
+// Without evict the pages are unmapped (MADV_DONTNEED): they stay in the
+// page cache, and what the agent uses again comes back by minor fault,
+// with the 64 KiB the kernel maps around it. The Result's sizes stay zero:
+// reading them costs more than the unmapping.
+//
+// With evict the kernel is also told that the mappings are read at random,
+// so a later fault reads the one page it needs, not a read-ahead window,
+// and the pages are paged out (MADV_PAGEOUT, Linux 5.4): what is not used
+// again leaves the page cache, and no later fault-around maps it back.
+func (t *Trimmer) Trim(evict bool) (Result, error) {
+	var res Result
+	if !evict {
+		for _, r := range t.ranges {
+			if err := madvise(r, unix.MADV_DONTNEED); err != nil {
+				return res, fmt.Errorf("working set: madvise dontneed %#x-%#x: %w", r.start, r.end, err)
+			}
+			res.Mappings++
+		}
+		return res, nil
 	}
 	res.FileBefore = fileRSS()
-	for _, r := range ranges {
+	for _, r := range t.ranges {
 		if err := madvise(r, unix.MADV_RANDOM); err != nil {
 			return res, fmt.Errorf("working set: madvise random %#x-%#x: %w", r.start, r.end, err)
 		}

@@ -72,33 +72,47 @@ func FuzzExeRanges(f *testing.F) {
 	})
 }
 
-// TestTrim trims this test binary: its executable's pages leave the
-// resident set, and the code still runs after (it is read back).
+// TestTrim trims this test binary, both ways: its executable's pages
+// leave the resident set, and the code still runs after (it is mapped or
+// read back).
 func TestTrim(t *testing.T) {
-	// Touch more of the binary first, so there is something to give back.
-	if _, err := exeRanges([]byte(sampleMaps), 0xfe, 0, 11078855); err != nil {
-		t.Fatal(err)
-	}
-	res, err := Trim()
-	if errors.Is(err, ErrUnsupported) {
-		t.Skipf("this kernel cannot trim: %v", err)
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	if res.Mappings < 2 {
-		t.Errorf("trimmed %d mappings of the executable, want its code and its read-only data", res.Mappings)
-	}
-	if res.FileBefore <= 0 || res.FileAfter >= res.FileBefore {
-		t.Errorf("file-backed RSS %d -> %d bytes: nothing given back", res.FileBefore, res.FileAfter)
-	}
-	t.Logf("file-backed RSS %d KiB -> %d KiB", res.FileBefore>>10, res.FileAfter>>10)
-	// The code the trim gave back still runs.
-	got, err := exeRanges([]byte(sampleMaps), 0xfe, 0, 11078855)
-	if err != nil || len(got) != 2 {
-		t.Fatalf("after the trim: %v, %v", got, err)
-	}
-	if _, err := os.ReadFile("/proc/self/status"); err != nil {
-		t.Fatal(err)
+	for _, evict := range []bool{false, true} {
+		t.Run(map[bool]string{false: "unmap", true: "evict"}[evict], func(t *testing.T) {
+			// Touch more of the binary first, so there is something to give back.
+			if _, err := exeRanges([]byte(sampleMaps), 0xfe, 0, 11078855); err != nil {
+				t.Fatal(err)
+			}
+			tr, err := New()
+			if err != nil {
+				t.Fatal(err)
+			}
+			before := fileRSS()
+			res, err := tr.Trim(evict)
+			if errors.Is(err, ErrUnsupported) {
+				t.Skipf("this kernel cannot trim: %v", err)
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			after := fileRSS()
+			if res.Mappings < 2 {
+				t.Errorf("trimmed %d mappings of the executable, want its code and its read-only data", res.Mappings)
+			}
+			if before <= 0 || after >= before {
+				t.Errorf("file-backed RSS %d -> %d bytes: nothing given back", before, after)
+			}
+			if evict && (res.FileBefore <= 0 || res.FileAfter >= res.FileBefore) {
+				t.Errorf("an evicting trim says file-backed RSS %d -> %d bytes", res.FileBefore, res.FileAfter)
+			}
+			t.Logf("file-backed RSS %d KiB -> %d KiB", before>>10, after>>10)
+			// The code the trim gave back still runs.
+			got, err := exeRanges([]byte(sampleMaps), 0xfe, 0, 11078855)
+			if err != nil || len(got) != 2 {
+				t.Fatalf("after the trim: %v, %v", got, err)
+			}
+			if _, err := os.ReadFile("/proc/self/status"); err != nil {
+				t.Fatal(err)
+			}
+		})
 	}
 }
