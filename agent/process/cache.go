@@ -60,9 +60,11 @@ const maxDirty = 8192
 
 // CacheStats counts how the last listing was made: processes taken from
 // the cache after a check of their stat and exe link, taken unread
-// (trusted events named nothing about them), and read.
+// (trusted events named nothing about them), and read; and kernel threads
+// passed over unread (trusted events named nothing about them; a kernel
+// thread is no process a listing returns).
 type CacheStats struct {
-	Reused, Trusted, Read int
+	Reused, Trusted, Read, Kernel int
 }
 
 // Follow says whether a source now reports every exec and exit of the
@@ -120,7 +122,7 @@ func (c *Cache) clock() time.Time {
 type cachedProcess struct {
 	startTicks uint64
 	comm, exe  string
-	p          *fwv1.Process // as read: no parent name, no exe name
+	p          *fwv1.Process // as read: no parent name, no exe name; nil for a kernel thread
 }
 
 // NewCache returns an empty cache.
@@ -151,7 +153,11 @@ func (c *Cache) List(ctx context.Context, h *host.Host) ([]*fwv1.Process, error)
 	next := make(map[int32]cachedProcess, len(c.byPid))
 	var st CacheStats
 	ps, err := listWith(ctx, h, 1, func(pid int, btime int64, users map[uint32]string) (*fwv1.Process, error) {
-		if old, ok := c.byPid[int32(pid)]; ok && trust && !dirty[int32(pid)] && !dirty[old.p.Ppid] {
+		if old, ok := c.byPid[int32(pid)]; ok && trust && !dirty[int32(pid)] && old.p == nil {
+			next[int32(pid)] = old
+			st.Kernel++
+			return nil, nil
+		} else if ok && trust && !dirty[int32(pid)] && !dirty[old.p.Ppid] {
 			next[int32(pid)] = old
 			st.Trusted++
 			return proto.CloneOf(old.p), nil
@@ -172,10 +178,14 @@ func (c *Cache) List(ctx context.Context, h *host.Host) ([]*fwv1.Process, error)
 // A changed process (an event named it) is read whole.
 func (c *Cache) read(h *host.Host, pid int, btime int64, users map[uint32]string, next map[int32]cachedProcess, st *CacheStats, changed bool) (*fwv1.Process, error) {
 	dir, s, kernel, err := readStat(h, pid)
-	if err != nil || kernel {
+	if err != nil {
 		return nil, err
 	}
-	if old, ok := c.byPid[int32(pid)]; ok && !changed && old.startTicks == s.StartTicks && old.comm == s.Comm {
+	if kernel { // kept, so that a trusted listing passes over it unread
+		next[int32(pid)] = cachedProcess{startTicks: s.StartTicks, comm: s.Comm}
+		return nil, nil
+	}
+	if old, ok := c.byPid[int32(pid)]; ok && old.p != nil && !changed && old.startTicks == s.StartTicks && old.comm == s.Comm {
 		exe, _ := readExe(h, dir)
 		if exe == old.exe {
 			if old.p.Ppid != s.PPid { // reparented: the same process, another parent

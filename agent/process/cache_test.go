@@ -222,9 +222,19 @@ func TestCacheFollow(t *testing.T) {
 	if st := c.Stats(); st.Trusted != 0 {
 		t.Fatalf("the settling listing trusted %d processes", st.Trusted)
 	}
+	if st := c.Stats(); st.Kernel != 0 {
+		t.Fatalf("an untrusted listing passed over %d kernel threads unread", st.Kernel)
+	}
 	ps := list()
 	if st := c.Stats(); st.Trusted < len(ps)/2 || st.Reused != 0 {
 		t.Fatalf("trusted listing %+v of %d", st, len(ps))
+	}
+	// Kernel threads (kthreadd, pid 2, and its children), where this
+	// machine shows them, are passed over unread.
+	if _, err := os.Stat("/proc/2/stat"); err == nil && kernelThread(t, 2) {
+		if st := c.Stats(); st.Kernel == 0 {
+			t.Fatalf("trusted listing %+v read kthreadd", st)
+		}
 	}
 
 	// Exec in place, unreported: the trusted cache keeps the old program
@@ -290,6 +300,22 @@ func TestCacheFollow(t *testing.T) {
 			t.Fatalf("after the source stopped %+v", st)
 		}
 	}
+}
+
+// kernelThread says whether pid is a kernel thread: PF_KTHREAD (0x200000)
+// in the flags, the ninth field of its stat.
+func kernelThread(t *testing.T, pid int) bool {
+	t.Helper()
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+1:]))
+	flags, err := strconv.ParseUint(f[6], 10, 64)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return flags&0x200000 != 0
 }
 
 func waitExe(t *testing.T, pid int32, exe string) {
