@@ -1,13 +1,13 @@
 package main
 
 import (
-	"os"
 	"os/exec"
 	"runtime"
 	"slices"
-	"strconv"
 	"testing"
 	"time"
+
+	"github.com/farmwatch/farmwatch/internal/proctest"
 )
 
 // scanBenchProcs is the size of the process table the goals are stated for.
@@ -33,7 +33,7 @@ func BenchmarkScanVsPs(b *testing.B) {
 		b.Skip("no ps on this machine")
 	}
 	agent := idleBuild(b, b.TempDir(), "./agent", "farmwatch-agent")
-	n := startSleepers(b, scanBenchProcs)
+	n := proctest.Ensure(b, scanBenchProcs)
 	run := func(bin string, args ...string) time.Duration {
 		cmd := exec.Command(bin, args...)
 		start := time.Now()
@@ -64,39 +64,4 @@ func BenchmarkScanVsPs(b *testing.B) {
 	b.ReportMetric(float64(n), "procs")
 	b.ReportMetric(0, "ns/op")
 	b.Logf("goal: scan within 2x of ps: scan %.1f ms, ps %.1f ms (%.2fx) with %d processes", s, p, s/p, n)
-}
-
-// startSleepers starts sleeping processes until the machine runs at least
-// n, stops them when the benchmark ends, and returns the count.
-func startSleepers(b *testing.B, n int) int {
-	b.Helper()
-	count := func() int {
-		ents, err := os.ReadDir("/proc")
-		if err != nil {
-			b.Fatal(err)
-		}
-		c := 0
-		for _, e := range ents {
-			if _, err := strconv.Atoi(e.Name()); err == nil {
-				c++
-			}
-		}
-		return c
-	}
-	var cmds []*exec.Cmd
-	b.Cleanup(func() {
-		for _, c := range cmds {
-			c.Process.Kill()
-			c.Wait()
-		}
-	})
-	for have := count(); have < n; have++ {
-		c := exec.Command("/bin/sleep", "3600")
-		if err := c.Start(); err != nil {
-			b.Fatal(err)
-		}
-		cmds = append(cmds, c)
-	}
-	time.Sleep(100 * time.Millisecond)
-	return count()
 }
