@@ -1,20 +1,21 @@
-// Package workingset gives back to the operating system the memory a
-// resident agent touched only to get going.
+// Package workingset gives back to the operating system the pages of its
+// executable that a resident agent touched to get going or to scan.
 //
 // Starting the agent (package initialisation, rule loading, the first TLS
 // handshake) touches code and read-only data across most of its binary,
 // and the kernel keeps every page of the executable that was ever touched
-// mapped: on Linux, with the 64 KiB fault-around, a page touched once at
-// start-up stays in the idle agent's RSS with its fifteen neighbours.
-// Measured on Linux with 1,000 processes, a settled agent reads about 2 MB
-// of its code and 3 MB of its read-only data in a scan cycle, while some
-// 19 MB of the executable stayed mapped. A Trimmer unmaps (and, asked to,
-// reclaims) those pages; what the agent still uses comes back at its next
-// scan.
+// mapped: on Linux, with the 64 KiB fault-around, a page touched once stays
+// in the idle agent's RSS with its fifteen neighbours. Measured on Linux
+// with 1,000 processes, a settled agent reads about 2 MB of its code and
+// 3 MB of its read-only data in a scan, and 9-12 MB of the executable
+// stayed mapped between scans. A Trimmer unmaps those pages after each
+// scan, and now and then also reclaims them; what the agent still uses
+// comes back at its next scan.
 //
-// On Windows, Trim empties the working set (the service manager's usual
-// trim of an idle process); the pages go to the standby list and come back
-// by soft fault. Other systems have no trim: New returns ErrUnsupported.
+// On Windows, an evicting trim empties the working set (the service
+// manager's usual trim of an idle process); the pages go to the standby
+// list and come back by soft fault. Other systems have no trim: New
+// returns ErrUnsupported.
 //
 // It reads only the agent's own process (/proc/self), never the machine
 // the agent observes, which is agent/host's alone.
