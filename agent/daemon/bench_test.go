@@ -4,7 +4,7 @@ package daemon
 
 import (
 	"context"
-	"runtime"
+	"os/exec"
 	"runtime/debug"
 	"syscall"
 	"testing"
@@ -14,6 +14,7 @@ import (
 	"github.com/farmwatch/farmwatch/agent/outbox"
 	"github.com/farmwatch/farmwatch/agent/process"
 	"github.com/farmwatch/farmwatch/agent/procevent"
+	"github.com/farmwatch/farmwatch/agent/resident"
 	"github.com/farmwatch/farmwatch/agent/scan"
 	"github.com/farmwatch/farmwatch/agent/sensor/activity"
 	"github.com/farmwatch/farmwatch/agent/sensor/locale"
@@ -21,25 +22,23 @@ import (
 	"github.com/farmwatch/farmwatch/agent/workingset"
 	"github.com/farmwatch/farmwatch/internal/proctest"
 	fwv1 "github.com/farmwatch/farmwatch/proto/farmwatch/v1"
+	"github.com/farmwatch/farmwatch/rules"
+	"github.com/rs/zerolog"
 )
 
-// BenchmarkResidentScan is one scan of the resident agent, as
-// farmwatch-agentd runs it between its first and its next: every sensor
-// with the caches the agent keeps (processes, dpkg's packages), the
-// built-in rules, the outbox's delta and spool write, and what the scan
-// loop does after (memory given back, the executable's pages unmapped),
-// on this machine with at least 1,000 processes. cpu-ms/scan is the CPU
-// the process used (all its threads: the sensors run side by side, and
-// the collector of garbage beside them), the figure behind the agent's
-// CPU at the default interval; BenchmarkAgentIdleAt60s (./agent) measures
-// the running agent, process events included.
-//
-//	go test -run '^$' -bench ResidentScan -benchmem ./agent/daemon
-func BenchmarkResidentScan(b *testing.B) {
-	if runtime.GOOS != "linux" {
-		b.Skip("scans this machine live: Linux only")
-	}
-	n := proctest.Ensure(b, 1000)
+// benchAgent is the resident agent as farmwatch-agentd wires it (Run),
+// scanning this machine live, with process events from the machine's
+// source (the process connector, where this runs as root) once they have
+// settled: the process cache trusts them, as the agent's does.
+type benchAgent struct {
+	agent *resident.Agent
+	ob    *outbox.Outbox
+	res   wiring.Resident
+	trim  *workingset.Trimmer
+}
+
+func newBenchAgent(b *testing.B) *benchAgent {
+	b.Helper()
 	defer debug.SetGCPercent(debug.SetGCPercent(gcPercent))
 	dir := b.TempDir()
 	set, err := residentRules(nil)
@@ -50,60 +49,133 @@ func BenchmarkResidentScan(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	defer ob.Close()
+	b.Cleanup(func() { ob.Close() })
 	cfg := wiring.DefaultConfig()
-	res := wiring.Resident{Activity: activity.NewCounts(dir), Procs: process.NewCache(), Packages: locale.NewPackages()}
-	// Process events, as the agent has them: the cache trusts them once a
-	// listing that read every process began after they settled.
+	ba := &benchAgent{ob: ob, res: wiring.Resident{Activity: activity.NewCounts(dir), Procs: process.NewCache(), Packages: locale.NewPackages()}}
 	live, err := host.Live()
 	if err != nil {
 		b.Fatal(err)
 	}
-	res.Events = procevent.New(procevent.Config{Host: live, Processes: res.Procs,
-		Judge: func(*fwv1.Process) bool { return false }, Notify: func() {}})
+	ba.res.Events = procevent.New(procevent.Config{Host: live, Processes: ba.res.Procs,
+		Judge: func(p *fwv1.Process) bool { return ba.agent.Judge(p) }, Notify: func() {}})
+	ba.agent, err = resident.New(resident.Config{
+		Scanner:   scan.Scanner{Sensors: wiring.Sensors(cfg, ba.res), Rules: set, Timeout: cfg.SensorTimeout, Org: cfg.Org()},
+		LoadRules: func(bundle []rules.Source) (*rules.Set, error) { return residentRules(nil, bundle...) },
+		Open: func() (*host.Host, func(), error) {
+			h, err := host.Live()
+			if err != nil {
+				return nil, nil, err
+			}
+			return h, func() { h.Close() }, nil
+		},
+		Outbox: ob, StateDir: dir, Log: zerolog.Nop(),
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	if ba.trim, err = workingset.New(); err != nil {
+		b.Fatal(err)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	watched := make(chan error, 1)
-	go func() { watched <- res.Events.Run(ctx) }()
-	defer func() {
+	go func() { watched <- ba.res.Events.Run(ctx) }()
+	b.Cleanup(func() {
 		cancel()
 		if err := <-watched; err != nil {
 			b.Error(err)
 		}
-	}()
+	})
 	time.Sleep(process.FollowSettle + time.Second)
-	sc := scan.Scanner{Sensors: wiring.Sensors(cfg, res), Rules: set, Timeout: cfg.SensorTimeout, Org: cfg.Org()}
-	tr, err := workingset.New()
+	return ba
+}
+
+// scan is one pass of the scan loop (resident.Agent.Run): the scan, the
+// outbox's Put, the memory given back, the executable's pages unmapped.
+func (ba *benchAgent) scan(b *testing.B) *fwv1.Report {
+	b.Helper()
+	rep, err := ba.agent.Scan(context.Background())
 	if err != nil {
 		b.Fatal(err)
 	}
-	once := func() {
-		h, err := host.Live()
-		if err != nil {
-			b.Fatal(err)
-		}
-		defer h.Close()
-		rep := sc.Scan(context.Background(), h)
-		if len(rep.GetObservations()) < n/2 {
-			b.Fatalf("the scan saw %d observations with %d processes running", len(rep.GetObservations()), n)
-		}
-		if err := ob.Put(rep); err != nil {
-			b.Fatal(err)
-		}
-		debug.FreeOSMemory()
-		if _, err := tr.Trim(false); err != nil {
-			b.Fatal(err)
-		}
+	if err := ba.ob.Put(rep); err != nil {
+		b.Fatal(err)
 	}
-	once() // the first scan fills the caches, as the agent's first does
-	b.Logf("process events: %s; the last listing took %+v", res.Events.Mode(), res.Procs.Stats())
+	debug.FreeOSMemory()
+	if _, err := ba.trim.Trim(false); err != nil {
+		b.Fatal(err)
+	}
+	return rep
+}
+
+// BenchmarkResidentScan is one scan of the resident agent, as
+// farmwatch-agentd runs it between its first and its next: every sensor
+// with the caches the agent keeps (processes, dpkg's packages), the
+// built-in rules, the outbox's delta and spool write, and what the scan
+// loop does after (memory given back, the executable's pages unmapped),
+// on this machine with at least 1,000 processes. cpu-ms/scan is the CPU
+// the process used (all its threads: the sensors run side by side, and
+// the collector of garbage beside them), the figure behind the agent's
+// CPU at the default interval; BenchmarkAgentIdleAt60s (./agent) measures
+// the running agent.
+//
+//	go test -run '^$' -bench ResidentScan -benchmem ./agent/daemon
+func BenchmarkResidentScan(b *testing.B) {
+	n := proctest.Ensure(b, 1000)
+	ba := newBenchAgent(b)
+	defer debug.SetGCPercent(debug.SetGCPercent(gcPercent))
+	ba.scan(b) // the first scan reads every process, and the cache trusts the events from then on
 	cpu0 := cpuTime(b)
 	b.ResetTimer()
 	for range b.N {
-		once()
+		if rep := ba.scan(b); len(rep.GetObservations()) < n/2 {
+			b.Fatalf("the scan saw %d observations with %d processes running", len(rep.GetObservations()), n)
+		}
 	}
 	b.StopTimer()
 	b.ReportMetric(float64(cpuTime(b)-cpu0)/float64(b.N)/1e6, "cpu-ms/scan")
 	b.ReportMetric(float64(n), "procs")
+	b.Logf("process events: %s; the last listing: %+v", ba.res.Events.Mode(), ba.res.Procs.Stats())
+}
+
+// BenchmarkProcessEvent is what a program started on the machine costs the
+// resident agent between scans: the process connector's exec and exit
+// events, the new process read and judged by the built-in rules
+// (resident.Agent.Judge), as farmwatch-agentd does. Each op starts and
+// waits for /bin/true; "baseline" does so with no agent, "agent" with the
+// agent's process events running in this process, at most 100 starts a
+// second. cpu-us/start is this process's CPU a start: the agent's cost is
+// the difference.
+//
+//	go test -run '^$' -bench ProcessEvent ./agent/daemon
+func BenchmarkProcessEvent(b *testing.B) {
+	start := func(b *testing.B) {
+		b.Helper()
+		// 100 starts a second at most: the agent judges up to
+		// procevent.MaxJudgedPerSecond, and counts the rest unread.
+		pace := time.NewTicker(10 * time.Millisecond)
+		defer pace.Stop()
+		cpu0 := cpuTime(b)
+		b.ResetTimer()
+		for range b.N {
+			<-pace.C
+			if err := exec.Command("/bin/true").Run(); err != nil {
+				b.Fatal(err)
+			}
+		}
+		time.Sleep(100 * time.Millisecond) // the last events read
+		b.StopTimer()
+		b.ReportMetric(float64(cpuTime(b)-cpu0)/float64(b.N)/1e3, "cpu-us/start")
+	}
+	b.Run("baseline", start)
+	b.Run("agent", func(b *testing.B) {
+		ba := newBenchAgent(b)
+		ba.scan(b)
+		before := ba.res.Events.Stats()
+		start(b)
+		if st := ba.res.Events.Stats(); st.Judged-before.Judged < uint64(b.N)/2 {
+			b.Fatalf("%d starts judged of %d (%s): the events were not seen", st.Judged-before.Judged, b.N, ba.res.Events.Mode())
+		}
+	})
 }
 
 // cpuTime is the CPU time this process used so far, user and system.
