@@ -30,14 +30,14 @@ test: ## run every test (unit, rule tests, golden snapshots, end-to-end; Postgre
 demo: build ## helpdesk scans, then a collector with agents on this machine and on captured hosts
 	@bash scripts/demo.sh $(BIN)
 
-bench: ## benchmarks, each beside its baseline of the same run: scans vs a plain /proc read and vs ps, rule checks, the resident agent's CPU a scan, idle agent RSS and CPU (at 2 s and at the default 60 s interval)
+bench: ## benchmarks, each beside its baseline of the same run: scans vs a plain /proc read and vs ps, rule checks, the resident agent's CPU a scan and a program start, idle agent RSS and CPU (at 2 s and at the default 60 s interval)
 	@mkdir -p $(BIN)
 	$(GO) test -run '^$$' -bench 'PlainRead|Scan' -benchtime 20x -count 8 ./agent/scan | tee $(BIN)/bench.txt
 	$(GO) test -run '^$$' -bench 'Evaluate' -benchtime 300x -count 8 -cpu 1 -benchmem ./rules | tee -a $(BIN)/bench.txt
 	$(GO) test -run '^$$' -bench 'Parse$$' -count 8 -cpu 1 -benchmem ./agent/edid | tee -a $(BIN)/bench.txt
 	$(GO) test -run '^$$' -bench 'USB|Display' -count 8 -benchmem ./agent/sensor/usb ./agent/sensor/display | tee -a $(BIN)/bench.txt
 	$(GO) test -run '^$$' -bench 'Ingest1000Agents|ScanRoundTrip1000$$|ApplyVsRaw' -benchtime 3x -count 3 -timeout 30m ./collector/server ./collector/store/sqlite | tee -a $(BIN)/bench.txt
-	$(GO) test -run '^$$' -bench 'ResidentScan' -benchtime 100x -count 5 -benchmem ./agent/daemon | tee -a $(BIN)/bench.txt
+	$(GO) test -run '^$$' -bench 'ResidentScan|ProcessEvent' -benchtime 200x -count 5 -benchmem ./agent/daemon | tee -a $(BIN)/bench.txt
 	$(GO) test -run '^$$' -bench 'AgentIdle$$' -benchtime 1x -count 3 ./agent | tee -a $(BIN)/bench.txt
 	$(GO) test -run '^$$' -bench 'AgentIdleAt60s' -benchtime 1x -count 3 -timeout 30m ./agent | tee -a $(BIN)/bench.txt
 	$(GO) test -run '^$$' -bench 'ScanVsPs' -benchtime 20x -count 3 ./agent | tee -a $(BIN)/bench.txt

@@ -23,6 +23,8 @@ storeraw=$(col BenchmarkApplyVsRaw store/raw | median)
 p50=$(col BenchmarkScanRoundTrip1000 p50-ms | median)
 p99=$(col BenchmarkScanRoundTrip1000 p99-ms | median)
 rscan=$(col BenchmarkResidentScan cpu-ms/scan | median)
+evagent=$(col BenchmarkProcessEvent/agent cpu-us/start | median)
+evbase=$(col BenchmarkProcessEvent/baseline cpu-us/start | median)
 rss=$(col BenchmarkAgentIdle idle-RSS-MB | median)
 anon=$(col BenchmarkAgentIdle idle-RssAnon-MB | median)
 file=$(col BenchmarkAgentIdle idle-RssFile-MB | median)
@@ -49,7 +51,7 @@ qn=$(col BenchmarkQuery observations | median)
 relay=$(col BenchmarkRelayScan relay-p50-ms | median)
 relayratio=$(col BenchmarkRelayScan relay/direct | median)
 relaydirect=$(col BenchmarkRelayScan direct-p50-ms | median)
-awk -v rscan="$rscan" -v rss60="$rss60" -v anon60="$anon60" -v file60="$file60" -v core60="$core60" -v rss="$rss" -v anon="$anon" -v file="$file" -v base="$base" -v core="$core" -v forks="$forks" -v banon="$banon" -v bfile="$bfile" -v scanms="$scanms" -v psms="$psms" -v scanps="$scanps" -v p="$plain" -v s="$scan" -v n="$procs" -v c="$checks" -v e="$edid" -v u="$usb" -v up="$usbplain" -v d="$disp" -v dp="$dispplain" -v ir="$ingest" -v irate="$ingestrate" -v sr="$storeraw" -v p50="$p50" -v p99="$p99" -v pgraw="$pgraw" -v pgrate="$pgrate" -v findp50="$findp50" -v findn="$findn" -v relay="$relay" -v relayratio="$relayratio" -v relaydirect="$relaydirect" -v qp50="$qp50" -v qp99="$qp99" -v qscan="$qscan" -v qn="$qn" 'BEGIN {
+awk -v rscan="$rscan" -v evagent="$evagent" -v evbase="$evbase" -v rss60="$rss60" -v anon60="$anon60" -v file60="$file60" -v core60="$core60" -v rss="$rss" -v anon="$anon" -v file="$file" -v base="$base" -v core="$core" -v forks="$forks" -v banon="$banon" -v bfile="$bfile" -v scanms="$scanms" -v psms="$psms" -v scanps="$scanps" -v p="$plain" -v s="$scan" -v n="$procs" -v c="$checks" -v e="$edid" -v u="$usb" -v up="$usbplain" -v d="$disp" -v dp="$dispplain" -v ir="$ingest" -v irate="$ingestrate" -v sr="$storeraw" -v p50="$p50" -v p99="$p99" -v pgraw="$pgraw" -v pgrate="$pgrate" -v findp50="$findp50" -v findn="$findn" -v relay="$relay" -v relayratio="$relayratio" -v relaydirect="$relaydirect" -v qp50="$qp50" -v qp99="$qp99" -v qscan="$qscan" -v qn="$qn" 'BEGIN {
   if (s != "nan") {
     printf "processes on the machine:            %s\n", n
     printf "plain /proc read, median:            %.1f ms\n", p/1e6
@@ -65,6 +67,7 @@ awk -v rscan="$rscan" -v rss60="$rss60" -v anon60="$anon60" -v file60="$file60" 
   if (sr != "nan") printf "store apply alone:                   %.2f of a raw insert in the same run\n", sr
   if (p50 != "nan") printf "scan round trip, 1000 agents:        p50 %.2f ms, p99 %.2f ms (goal: p50 under 1 s)\n", p50, p99
   if (rscan != "nan") printf "resident agent, CPU a scan:          %.1f ms (one a minute: %.3f%% of a core, before the time between scans)\n", rscan, rscan/600
+  if (evagent != "nan") printf "resident agent, CPU a program start: %.0f us (starting /bin/true: %.0f us with the agent, %.0f us without)\n", evagent-evbase, evagent, evbase
   if (rss != "nan") printf "agent idle RSS, scanning every 2 s:  %.1f MB (anon %.1f, file-backed %.1f; a blocking Go program %.1f: anon %.1f, file %.1f) (goal: at most 20 MB)\n", rss, anon, file, base, banon, bfile
   if (rss60 != "nan") printf "agent idle RSS, every 60 s:          %.1f MB (anon %.1f, file-backed %.1f), CPU %.3f%% of a core (goal: at most 20 MB, 0.1%%)\n", rss60, anon60, file60, core60
   if (core != "nan") printf "agent CPU at a 60 s interval:        %.3f%% of a core (goal: at most 0.1%%; a blocking Go program: 0; the machine started %s processes/s, each read and judged)\n", core, forks
