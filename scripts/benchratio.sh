@@ -67,7 +67,7 @@ awk -v rscan="$rscan" -v evagent="$evagent" -v evbase="$evbase" -v rss60="$rss60
   if (sr != "nan") printf "store apply alone:                   %.2f of a raw insert in the same run\n", sr
   if (p50 != "nan") printf "scan round trip, 1000 agents:        p50 %.2f ms, p99 %.2f ms (goal: p50 under 1 s)\n", p50, p99
   if (rscan != "nan") printf "resident agent, CPU a scan:          %.1f ms (one a minute: %.3f%% of a core, before the time between scans)\n", rscan, rscan/600
-  if (evagent != "nan") printf "resident agent, CPU a program start: %.0f us (starting /bin/true: %.0f us with the agent, %.0f us without)\n", evagent-evbase, evagent, evbase
+  if (evagent != "nan") printf "resident agent, CPU a program start: %.0f us (the benchmark process with the agent: %.0f us a start, without: %.0f us)\n", evagent-evbase, evagent, evbase
   if (rss != "nan") printf "agent idle RSS, scanning every 2 s:  %.1f MB (anon %.1f, file-backed %.1f; a blocking Go program %.1f: anon %.1f, file %.1f) (goal: at most 20 MB)\n", rss, anon, file, base, banon, bfile
   if (rss60 != "nan") printf "agent idle RSS, every 60 s:          %.1f MB (anon %.1f, file-backed %.1f), CPU %.3f%% of a core (goal: at most 20 MB, 0.1%%)\n", rss60, anon60, file60, core60
   if (core != "nan") printf "agent CPU at a 60 s interval:        %.3f%% of a core (goal: at most 0.1%%; a blocking Go program: 0; the machine started %s processes/s, each read and judged)\n", core, forks

@@ -6,6 +6,7 @@ import (
 	"context"
 	"os/exec"
 	"runtime/debug"
+	"strconv"
 	"syscall"
 	"testing"
 	"time"
@@ -140,27 +141,22 @@ func BenchmarkResidentScan(b *testing.B) {
 // BenchmarkProcessEvent is what a program started on the machine costs the
 // resident agent between scans: the process connector's exec and exit
 // events, the new process read and judged by the built-in rules
-// (resident.Agent.Judge), as farmwatch-agentd does. Each op starts and
-// waits for /bin/true; "baseline" does so with no agent, "agent" with the
-// agent's process events running in this process, at most 100 starts a
-// second. cpu-us/start is this process's CPU a start: the agent's cost is
-// the difference.
+// (resident.Agent.Judge), as farmwatch-agentd does. A shell, another
+// process, starts /bin/true and sleep 0.01 in turn, b.N starts in all (at
+// most 100 a second: the agent judges up to procevent.MaxJudgedPerSecond
+// and counts the rest unread); "agent" runs the agent's process events in
+// this process meanwhile, "baseline" does not. cpu-us/start is this
+// process's CPU over the starts, a start.
 //
 //	go test -run '^$' -bench ProcessEvent ./agent/daemon
 func BenchmarkProcessEvent(b *testing.B) {
 	start := func(b *testing.B) {
 		b.Helper()
-		// 100 starts a second at most: the agent judges up to
-		// procevent.MaxJudgedPerSecond, and counts the rest unread.
-		pace := time.NewTicker(10 * time.Millisecond)
-		defer pace.Stop()
+		sh := exec.Command("/bin/sh", "-c", `i=0; while [ $i -lt "$1" ]; do /bin/true; sleep 0.01; i=$((i+2)); done`, "sh", strconv.Itoa(b.N))
 		cpu0 := cpuTime(b)
 		b.ResetTimer()
-		for range b.N {
-			<-pace.C
-			if err := exec.Command("/bin/true").Run(); err != nil {
-				b.Fatal(err)
-			}
+		if out, err := sh.CombinedOutput(); err != nil {
+			b.Fatalf("%v: %s", err, out)
 		}
 		time.Sleep(100 * time.Millisecond) // the last events read
 		b.StopTimer()
