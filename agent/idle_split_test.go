@@ -39,7 +39,7 @@ func TestSplitScans(t *testing.T) {
 			var cpu time.Duration
 			var ss []tickSample
 			use := map[int]time.Duration{} // CPU of the busy intervals
-			ends := map[int]bool{}          // samples after a scan's last interval
+			ends := map[int]bool{}         // samples after a scan's last interval
 			for _, at := range tc.scansAt {
 				for i := range 4 {
 					use[at+i] = 10 * time.Millisecond
