@@ -74,13 +74,14 @@ type Config struct {
 	// than EventGap after the last scan: a process the rules care about
 	// started or ended (agent/procevent).
 	Events <-chan struct{}
-	// Trim, when set, is called after every queued scan, to give back the
+	// Trim, when set, is called after queued scans, to give back the
 	// executable's pages the scan touched (agent/workingset). A scan maps
 	// some 9 MB of the executable (2 MB of code and 3 MB of read-only data
 	// used, and the kernel maps 64 KiB around each fault) that the idle
 	// agent does not use until its next scan. Most trims only unmap them
 	// (evict false): they stay in the page cache and the next scan maps
-	// them back by minor fault. Getting going (package initialisation,
+	// them back by minor fault. Those come after every scan when the
+	// interval is at least UnmapInterval, and not at all below it. Getting going (package initialisation,
 	// compiling rules, the first connection) touches much that a scan
 	// never does again, and what is in the page cache is mapped again by
 	// fault-around: evict is true after each of the first TrimScans
@@ -90,7 +91,18 @@ type Config struct {
 	// also reclaim the pages, so what no scan uses is read from disk no
 	// more.
 	Trim func(evict bool)
+	// UnmapInterval is the least scan interval at which Trim unmaps after
+	// every scan; zero: DefaultUnmapInterval.
+	UnmapInterval time.Duration
 }
+
+// DefaultUnmapInterval is the least scan interval at which the agent
+// unmaps its executable's pages after every scan. The next scan pays for
+// mapping back what it uses, some 6 ms of CPU measured: worth it before
+// most of a minute idle (some 8 MB less RSS), not before a scan a few
+// seconds later (the collector may set 5 s), which would map them back at
+// once.
+const DefaultUnmapInterval = 30 * time.Second
 
 // TrimScans is how many scans with new rules evict what they touched;
 // RetrimScans is how often a trim evicts after them: every 10 min at the
@@ -341,10 +353,18 @@ func (a *Agent) Run(ctx context.Context) error {
 		// A scan's garbage is most of the agent's memory; between scans an
 		// idle agent gives it back (idle RSS is measured by make bench).
 		debug.FreeOSMemory()
-		if evict := a.trimAfter(gen, periodic); a.c.Trim != nil {
+		if evict := a.trimAfter(gen, periodic); a.c.Trim != nil && (evict || interval >= a.unmapInterval()) {
 			a.c.Trim(evict)
 		}
 	}
+}
+
+// unmapInterval is Config.UnmapInterval or its default.
+func (a *Agent) unmapInterval() time.Duration {
+	if a.c.UnmapInterval > 0 {
+		return a.c.UnmapInterval
+	}
+	return DefaultUnmapInterval
 }
 
 // jitter spreads periodic scans over ±10% of the interval.

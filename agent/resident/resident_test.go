@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -300,7 +301,8 @@ func (q *queued) Put(r *fwv1.Report) error {
 	return nil
 }
 
-// Trim is called after every scan. It evicts after the first and the
+// Trim is called after every scan at an interval of UnmapInterval or
+// more. It evicts after the first and the
 // second periodic scan, and again after the first two periodic ones that
 // began with new rules, then after every RetrimScans-th; not after the
 // scans in between, nor for a scan that began before the rules changed.
@@ -324,7 +326,7 @@ func TestTrimAfter(t *testing.T) {
 			h, err := host.Open("../../testdata/hosts/linux-astrill.txtar")
 			return h, func() { h.Close() }, err
 		},
-		Trim: func(evict bool) { trimmed <- evict },
+		Trim: func(evict bool) { trimmed <- evict }, UnmapInterval: time.Second,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -389,5 +391,47 @@ func TestTrimAfter(t *testing.T) {
 	}
 	if !next(false) {
 		t.Fatalf("the trim after the new rules' periodic scan %d did not evict", RetrimScans)
+	}
+}
+
+// Below UnmapInterval the scans that do not evict are not followed by a
+// trim: at a 1 s interval only the first two periodic scans are.
+func TestTrimShortInterval(t *testing.T) {
+	load, base := builtinRules(t)
+	out := &queued{out: make(chan *fwv1.Report, 1)}
+	trimmed := make(chan bool, 64)
+	a, err := New(Config{
+		StateDir: t.TempDir(), Interval: time.Second, Log: zerolog.Nop(), Outbox: out, LoadRules: load,
+		Scanner: scan.Scanner{Rules: base},
+		Open: func() (*host.Host, func(), error) {
+			h, err := host.Open("../../testdata/hosts/linux-astrill.txtar")
+			return h, func() { h.Close() }, err
+		},
+		Trim: func(evict bool) { trimmed <- evict },
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- a.Run(ctx) }()
+	for i := range 4 {
+		select {
+		case <-out.out:
+		case <-time.After(30 * time.Second):
+			t.Fatalf("scan %d never queued", i+1)
+		}
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	close(trimmed)
+	var got []bool
+	for evict := range trimmed {
+		got = append(got, evict)
+	}
+	if !slices.Equal(got, []bool{true, true}) {
+		t.Fatalf("trims after 4 scans at a 1 s interval (evict or not): %v, want the two evicting ones only", got)
 	}
 }
