@@ -136,8 +136,8 @@ func TestCollectorAndAgents(t *testing.T) {
 	// Settled agents give back what they touched only to start
 	// (agent/workingset); what follows runs on trimmed agents.
 	for _, a := range []*proc{a1, a2} {
-		waitUntil(t, "the agent trims its working set", 30*time.Second, func() bool {
-			return strings.Contains(a.log.String(), "working set trimmed")
+		waitUntil(t, "the agent evicts its working set", 30*time.Second, func() bool {
+			return strings.Contains(a.log.String(), "working set evicted")
 		}, a)
 	}
 	start := time.Now()
