@@ -153,14 +153,17 @@ func (c *Cache) List(ctx context.Context, h *host.Host) ([]*fwv1.Process, error)
 	next := make(map[int32]cachedProcess, len(c.byPid))
 	var st CacheStats
 	ps, err := listWith(ctx, h, 1, func(pid int, btime int64, users map[uint32]string) (*fwv1.Process, error) {
-		if old, ok := c.byPid[int32(pid)]; ok && trust && !dirty[int32(pid)] && old.p == nil {
-			next[int32(pid)] = old
-			st.Kernel++
-			return nil, nil
-		} else if ok && trust && !dirty[int32(pid)] && !dirty[old.p.Ppid] {
-			next[int32(pid)] = old
-			st.Trusted++
-			return proto.CloneOf(old.p), nil
+		if old, ok := c.byPid[int32(pid)]; ok && trust && !dirty[int32(pid)] {
+			switch {
+			case old.p == nil: // a kernel thread
+				next[int32(pid)] = old
+				st.Kernel++
+				return nil, nil
+			case !dirty[old.p.Ppid]:
+				next[int32(pid)] = old
+				st.Trusted++
+				return proto.CloneOf(old.p), nil
+			}
 		}
 		return c.read(h, pid, btime, users, next, &st, dirty[int32(pid)])
 	})

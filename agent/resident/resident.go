@@ -79,14 +79,14 @@ type Config struct {
 	// some 9 MB of the executable (2 MB of code and 3 MB of read-only data
 	// used, and the kernel maps 64 KiB around each fault) that the idle
 	// agent does not use until its next scan. Most trims only unmap them
-	// (evict false): they stay in the page cache and the next scan maps
-	// them back by minor fault. Those come after every scan when the
-	// interval is at least UnmapInterval, and not at all below it. Getting going (package initialisation,
-	// compiling rules, the first connection) touches much that a scan
-	// never does again, and what is in the page cache is mapped again by
-	// fault-around: evict is true after each of the first TrimScans
-	// periodic scans that began with the rules in use (since the agent
-	// started, or since a bundle changed them), and after every
+	// (evict false): they stay in the page cache and the next scan maps them
+	// back by minor fault. Those come after every scan when the interval is
+	// at least UnmapInterval, and not at all below it. Getting going
+	// (package initialisation, compiling rules, the first connection)
+	// touches much that a scan never does again, and what is in the page
+	// cache is mapped again by fault-around: evict is true after each of the
+	// first TrimScans periodic scans that began with the rules in use (since
+	// the agent started, or since a bundle changed them), and after every
 	// RetrimScans-th; scans asked for do not count (trimAfter). Those trims
 	// also reclaim the pages, so what no scan uses is read from disk no
 	// more.

@@ -27,8 +27,8 @@ import "errors"
 var ErrUnsupported = errors.New("working set trim not supported on this system")
 
 // Result is what a trim did: the process's file-backed resident memory
-// before and after, in bytes, where the system says (zero otherwise), and
-// how many mappings of the executable were trimmed.
+// before and after, in bytes, where the system says and the trim evicted
+// (zero otherwise), and how many mappings of the executable were trimmed.
 type Result struct {
 	FileBefore, FileAfter int64
 	Mappings              int
